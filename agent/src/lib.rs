@@ -1,0 +1,21 @@
+//! Tillsyn agent: inventories its host and reports to a collector over mutual-TLS gRPC.
+//!
+//! # Layout
+//! - [`state`]: the agent's state directory (`--dir`): config, key, certificates.
+//! - [`enroll`]: one-time enrollment: local key, CSR, token -> client certificate.
+//! - [`inventory`]: collectors of facts about the host, each fact with evidence.
+//! - [`report`]: turns an [`inventory::Inventory`] into a `tillsyn.v1` report.
+//! - [`client`]: the mTLS gRPC channel to the collector.
+//! - [`run`]: the reporting loop (`run`, `run --once`).
+//! - [`telemetry`]: tracing set-up shared by the binary and embedders.
+
+pub mod client;
+pub mod enroll;
+pub mod inventory;
+pub mod report;
+pub mod run;
+pub mod state;
+pub mod telemetry;
+
+/// The agent's software version, sent in every report and heartbeat.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,122 @@
+//! `tillsyn-agent`: parses arguments, sets up logging, and hands over to the library.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tillsyn_agent::enroll::{self, EnrollOptions};
+use tillsyn_agent::run::{self, RunOptions};
+use tillsyn_agent::state::AgentDir;
+use tillsyn_agent::telemetry::{self, LogFormat};
+use tillsyn_agent::inventory;
+
+/// Tillsyn agent: inventories this host and reports to a collector over mutual TLS.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// State directory: config, key, certificates, spool.
+    #[arg(long, global = true, default_value = "/var/lib/tillsyn-agent", env = "TILLSYN_AGENT_DIR")]
+    dir: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Enroll with a collector using a one-time token.
+    Enroll {
+        /// Collector URL, e.g. https://collector.example:7443.
+        #[arg(long)]
+        collector: String,
+        /// Token from `tillsyn-collector token create`.
+        #[arg(long, env = "TILLSYN_ENROLL_TOKEN")]
+        token: String,
+        /// The collector's CA certificate (its `ca.pem`).
+        #[arg(long)]
+        ca: PathBuf,
+        /// Labels as KEY=VALUE, repeatable (used by system link rules).
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// Seconds between reports in `run` mode.
+        #[arg(long, default_value_t = 3600)]
+        interval: u64,
+        /// Replace an existing enrollment in --dir.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Report to the collector on an interval.
+    Run {
+        /// Send one report, wait for the acknowledgement, exit.
+        #[arg(long)]
+        once: bool,
+        /// Read facts from this root instead of `/` (fixture trees in tests).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+    /// Print this host's inventory; needs no collector.
+    Inventory {
+        /// Print JSON (the only format so far).
+        #[arg(long)]
+        json: bool,
+        /// Read facts from this root instead of `/`.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+}
+
+fn parse_label(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("label {raw:?} must look like KEY=VALUE"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let dir = AgentDir::new(&cli.dir);
+    match cli.command {
+        Command::Enroll { collector, token, ca, labels, interval, force } => {
+            let options = EnrollOptions {
+                collector,
+                token,
+                ca_file: ca,
+                labels: labels.into_iter().collect::<HashMap<_, _>>(),
+                interval_seconds: interval,
+                force,
+            };
+            let agent_id = enroll::enroll(&dir, &options).await?;
+            println!("enrolled as agent {agent_id}");
+        }
+        Command::Run { once, root } => {
+            let options = RunOptions { once, root };
+            run::run(&dir, &options, shutdown_signal()).await?;
+        }
+        Command::Inventory { json, root } => {
+            if !json {
+                bail!("only --json output exists so far");
+            }
+            if !root.is_dir() {
+                bail!("--root {}: not a directory", root.display());
+            }
+            let inventory = tokio::task::spawn_blocking(move || inventory::collect(&root))
+                .await
+                .context("inventory task")?;
+            println!("{}", serde_json::to_string_pretty(&inventory)?);
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    // If the handler cannot be installed the agent still stops on SIGKILL; log and wait forever.
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        tracing::warn!(%error, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await;
+    }
+}

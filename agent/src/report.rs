@@ -1,0 +1,109 @@
+//! Turns an [`Inventory`] into a `tillsyn.v1.ReportRequest`. Pure mapping: no I/O.
+
+use tillsyn_proto::v1;
+
+use crate::inventory::{Control, Evidence, Inventory, Observation};
+
+/// Builds a report with a fresh UUIDv7 `report_id`.
+pub fn build(inventory: &Inventory) -> v1::ReportRequest {
+    build_with_id(inventory, uuid::Uuid::now_v7().to_string())
+}
+
+/// Builds a report with the given id (a resend keeps its id so the collector deduplicates it).
+pub fn build_with_id(inventory: &Inventory, report_id: String) -> v1::ReportRequest {
+    let host = &inventory.host;
+    v1::ReportRequest {
+        report_id,
+        collected_at_unix_ms: inventory.collected_at_unix_ms,
+        agent_version: crate::VERSION.to_string(),
+        host: Some(v1::HostInventory {
+            hostname: host.hostname.clone(),
+            os_name: host.os_name.clone(),
+            os_version: host.os_version.clone(),
+            kernel_version: host.kernel_version.clone(),
+            architecture: host.architecture.clone(),
+            cpu_model: host.cpu_model.clone(),
+            cpu_count: host.cpu_count,
+            memory_total_bytes: host.memory_total_bytes,
+            boot_time_unix: host.boot_time_unix,
+            uptime_seconds: host.uptime_seconds,
+            disks: host
+                .disks
+                .iter()
+                .map(|d| v1::Disk {
+                    name: d.name.clone(),
+                    mount_point: d.mount_point.clone(),
+                    file_system: d.file_system.clone(),
+                    total_bytes: d.total_bytes,
+                    available_bytes: d.available_bytes,
+                    removable: d.removable,
+                })
+                .collect(),
+            interfaces: host
+                .interfaces
+                .iter()
+                .map(|i| v1::NetworkInterface {
+                    name: i.name.clone(),
+                    mac: i.mac.clone(),
+                    addresses: i.addresses.clone(),
+                })
+                .collect(),
+        }),
+        observations: inventory.observations.iter().map(observation).collect(),
+        controls: inventory.controls.iter().map(control).collect(),
+        ..v1::ReportRequest::default()
+    }
+}
+
+fn observation(o: &Observation) -> v1::Observation {
+    v1::Observation {
+        category: o.category.clone(),
+        name: o.name.clone(),
+        value_json: o.value.to_string(),
+        evidence: o.evidence.iter().map(evidence).collect(),
+    }
+}
+
+fn control(c: &Control) -> v1::Control {
+    v1::Control {
+        name: c.name.clone(),
+        state: c.state.clone(),
+        reason: c.reason.clone(),
+        evidence: c.evidence.iter().map(evidence).collect(),
+    }
+}
+
+fn evidence(e: &Evidence) -> v1::Evidence {
+    v1::Evidence {
+        source: e.source.clone(),
+        line: e.line,
+        probe: e.probe.clone(),
+        detail: e.detail.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_carries_host_and_controls() {
+        let mut inventory = Inventory::default();
+        inventory.host.hostname = "h".into();
+        inventory.controls.push(Control {
+            name: "mfa".into(),
+            state: "absent".into(),
+            reason: "r".into(),
+            evidence: vec![Evidence {
+                source: "/etc/ssh/sshd_config".into(),
+                line: 3,
+                probe: "sshd".into(),
+                detail: "PasswordAuthentication yes".into(),
+            }],
+        });
+        let report = build(&inventory);
+        assert_eq!(uuid::Uuid::parse_str(&report.report_id).unwrap().get_version_num(), 7);
+        assert_eq!(report.host.unwrap().hostname, "h");
+        assert_eq!(report.controls[0].evidence[0].line, 3);
+    }
+}

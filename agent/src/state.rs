@@ -1,0 +1,198 @@
+//! The agent's state directory (`--dir`): `agent.toml`, `agent.key` (0600), `agent.pem`,
+//! `ca.pem`, and later the spool. This module owns the file names and their permissions; it does
+//! not talk to the network.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors reading or writing the state directory; each names the file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// `agent.toml` is not valid.
+    #[error("{path}: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// The agent has not enrolled yet.
+    #[error("{0}: not enrolled yet; run `tillsyn-agent --dir DIR enroll` first")]
+    NotEnrolled(PathBuf),
+}
+
+/// Settings written at enrollment and read by `run`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Collector URL, e.g. `https://collector.example:7443`.
+    pub collector: String,
+    /// The id the collector assigned at enrollment (also the certificate's CN).
+    pub agent_id: String,
+    /// Seconds between reports in `run` mode.
+    #[serde(default = "default_interval")]
+    pub interval_seconds: u64,
+}
+
+fn default_interval() -> u64 {
+    3600
+}
+
+/// Paths inside one agent state directory.
+#[derive(Clone, Debug)]
+pub struct AgentDir {
+    root: PathBuf,
+}
+
+impl AgentDir {
+    /// Wraps `root`; nothing is created until something is written.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `agent.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("agent.toml")
+    }
+
+    /// The private key, PEM, mode 0600.
+    pub fn key_path(&self) -> PathBuf {
+        self.root.join("agent.key")
+    }
+
+    /// The client certificate issued at enrollment.
+    pub fn cert_path(&self) -> PathBuf {
+        self.root.join("agent.pem")
+    }
+
+    /// The collector CA certificate.
+    pub fn ca_path(&self) -> PathBuf {
+        self.root.join("ca.pem")
+    }
+
+    /// Creates the directory with mode 0700.
+    pub fn create(&self) -> Result<(), StateError> {
+        fs::create_dir_all(&self.root).map_err(|source| self.io(&self.root, source))?;
+        restrict_dir(&self.root).map_err(|source| self.io(&self.root, source))
+    }
+
+    /// Reads `agent.toml`.
+    pub fn load_config(&self) -> Result<AgentConfig, StateError> {
+        let path = self.config_path();
+        if !path.exists() {
+            return Err(StateError::NotEnrolled(path));
+        }
+        let text = read_text(&path)?;
+        toml::from_str(&text).map_err(|e| StateError::Config {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Writes `agent.toml`.
+    pub fn save_config(&self, config: &AgentConfig) -> Result<(), StateError> {
+        let text = toml::to_string_pretty(config).map_err(|e| StateError::Config {
+            path: self.config_path(),
+            message: e.to_string(),
+        })?;
+        write_file(&self.config_path(), text.as_bytes(), false)
+    }
+
+    fn io(&self, path: &Path, source: std::io::Error) -> StateError {
+        let _ = self;
+        StateError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Reads a UTF-8 file, naming it in the error.
+pub fn read_text(path: &Path) -> Result<String, StateError> {
+    fs::read_to_string(path).map_err(|source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `bytes` atomically (temp file + rename); `secret` files get mode 0600 from creation.
+pub fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), StateError> {
+    let io = |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    let mut file = options.open(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(unix)]
+fn restrict_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(not(unix))]
+fn restrict_dir(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trips_and_names_the_file_on_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = AgentDir::new(tmp.path());
+        assert!(matches!(dir.load_config(), Err(StateError::NotEnrolled(_))));
+        let config = AgentConfig {
+            collector: "https://127.0.0.1:1".into(),
+            agent_id: "a".into(),
+            interval_seconds: 5,
+        };
+        dir.save_config(&config).unwrap();
+        assert_eq!(dir.load_config().unwrap(), config);
+
+        fs::write(dir.config_path(), "collector = \"x\"\nbogus = 1\n").unwrap();
+        let err = dir.load_config().unwrap_err().to_string();
+        assert!(err.contains("agent.toml"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("k");
+        write_file(&path, b"secret", true).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
