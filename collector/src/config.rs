@@ -1,0 +1,238 @@
+//! The collector's state directory (`--dir`) and its `collector.toml`, read in two stages: a
+//! raw serde struct, then a validated [`CollectorConfig`] that reports every problem at once
+//! with the file name (and line, where TOML gives one).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors reading the configuration or the state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What and where.
+        message: String,
+    },
+    /// Values that parse but make no sense; all problems at once.
+    #[error("{path}: {}", problems.join("; "))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Each problem, naming its key.
+        problems: Vec<String>,
+    },
+    /// `init` has not been run.
+    #[error("{0}: no collector here; run `tillsyn-collector --dir DIR init` first")]
+    NotInitialised(PathBuf),
+}
+
+/// `collector.toml` as written on disk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address `serve` listens on unless `--listen` is given.
+    pub listen: String,
+    /// Names and addresses in the server certificate.
+    pub server_names: Vec<String>,
+    /// Lifetime of enrollment tokens, in minutes.
+    pub token_ttl_minutes: i64,
+    /// Lifetime of agent certificates, in days.
+    pub agent_cert_days: i64,
+    /// Largest accepted gRPC message, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:7443".into(),
+            server_names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            token_ttl_minutes: 60,
+            agent_cert_days: 365,
+            max_message_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug)]
+pub struct CollectorConfig {
+    /// Default listen address.
+    pub listen: SocketAddr,
+    /// Server certificate names.
+    pub server_names: Vec<String>,
+    /// Token lifetime.
+    pub token_ttl: time::Duration,
+    /// Agent certificate lifetime.
+    pub agent_cert_validity: time::Duration,
+    /// Message size limit.
+    pub max_message_bytes: usize,
+}
+
+impl RawConfig {
+    /// Validates, naming every bad key.
+    pub fn validate(self, path: &Path) -> Result<CollectorConfig, ConfigError> {
+        let mut problems = Vec::new();
+        let listen = self.listen.parse::<SocketAddr>().map_err(|e| {
+            problems.push(format!("listen = {:?}: {e}", self.listen));
+        });
+        if self.server_names.is_empty() {
+            problems.push("server_names: at least one name is needed".into());
+        }
+        if !(1..=60 * 24 * 30).contains(&self.token_ttl_minutes) {
+            problems.push(format!(
+                "token_ttl_minutes = {}: must be between 1 and 43200 (30 days)",
+                self.token_ttl_minutes
+            ));
+        }
+        if !(1..=3650).contains(&self.agent_cert_days) {
+            problems.push(format!(
+                "agent_cert_days = {}: must be between 1 and 3650",
+                self.agent_cert_days
+            ));
+        }
+        if !(64 * 1024..=256 * 1024 * 1024).contains(&self.max_message_bytes) {
+            problems.push(format!(
+                "max_message_bytes = {}: must be between 65536 and 268435456",
+                self.max_message_bytes
+            ));
+        }
+        match listen {
+            Ok(listen) if problems.is_empty() => Ok(CollectorConfig {
+                listen,
+                server_names: self.server_names,
+                token_ttl: time::Duration::minutes(self.token_ttl_minutes),
+                agent_cert_validity: time::Duration::days(self.agent_cert_days),
+                max_message_bytes: self.max_message_bytes,
+            }),
+            _ => Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            }),
+        }
+    }
+}
+
+/// Paths inside a collector state directory.
+#[derive(Clone, Debug)]
+pub struct CollectorDir {
+    root: PathBuf,
+}
+
+impl CollectorDir {
+    /// Wraps `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `collector.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("collector.toml")
+    }
+
+    /// `tillsyn.db`.
+    pub fn database_path(&self) -> PathBuf {
+        self.root.join("tillsyn.db")
+    }
+
+    /// `ca.pem` (handed to agents).
+    pub fn ca_cert_path(&self) -> PathBuf {
+        self.root.join("ca.pem")
+    }
+
+    /// `ca.key` (0600).
+    pub fn ca_key_path(&self) -> PathBuf {
+        self.root.join("ca.key")
+    }
+
+    /// `server.pem`.
+    pub fn server_cert_path(&self) -> PathBuf {
+        self.root.join("server.pem")
+    }
+
+    /// `server.key` (0600).
+    pub fn server_key_path(&self) -> PathBuf {
+        self.root.join("server.key")
+    }
+
+    /// Whether `init` has run here.
+    pub fn is_initialised(&self) -> bool {
+        self.config_path().exists()
+    }
+
+    /// Reads and validates `collector.toml`.
+    pub fn load_config(&self) -> Result<CollectorConfig, ConfigError> {
+        let path = self.config_path();
+        if !path.exists() {
+            return Err(ConfigError::NotInitialised(self.root.clone()));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        raw.validate(&path)
+    }
+
+    /// Reads a file in the directory, naming it on failure.
+    pub fn read(&self, path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let raw = RawConfig {
+            listen: "nowhere".into(),
+            token_ttl_minutes: 0,
+            ..RawConfig::default()
+        };
+        let err = raw.validate(Path::new("/d/collector.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("/d/collector.toml"), "{err}");
+        assert!(err.contains("listen"), "{err}");
+        assert!(err.contains("token_ttl_minutes"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let collector = CollectorDir::new(dir.path());
+        std::fs::write(collector.config_path(), "listen = \"127.0.0.1:1\"\nserver_names = [\n").unwrap();
+        let err = collector.load_config().unwrap_err().to_string();
+        assert!(err.contains("collector.toml"), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        RawConfig::default().validate(Path::new("x")).unwrap();
+    }
+}

@@ -1,0 +1,116 @@
+//! `quickstart`: the newcomer's first command. In one working directory it creates a CA and an
+//! SQLite database, starts a collector on loopback, enrolls a local agent over the network,
+//! inventories this machine, stores it and prints what was found. Re-running reuses the
+//! directory and the enrolled agent.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use tillsyn_agent::enroll::{self, EnrollOptions};
+use tillsyn_agent::run::{self, RunOptions};
+use tillsyn_agent::state::AgentDir;
+use tokio::net::TcpListener;
+
+use crate::admin::{self, AdminError};
+use crate::ca::CertificateAuthority;
+use crate::config::CollectorDir;
+use crate::output::Format;
+use crate::server::{self, ServerState};
+
+/// Errors of the quickstart, each saying which step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QuickstartError {
+    /// Set-up of the collector.
+    #[error("setting up the collector: {0}")]
+    Admin(#[from] AdminError),
+    /// Binding the loopback port.
+    #[error("binding 127.0.0.1: {0}")]
+    Bind(std::io::Error),
+    /// The agent side.
+    #[error("local agent: {0}")]
+    Agent(String),
+    /// The server stopped unexpectedly.
+    #[error("collector: {0}")]
+    Serve(String),
+}
+
+/// Runs the quickstart in `dir`; returns the text to print.
+pub async fn run(dir: &CollectorDir) -> Result<String, QuickstartError> {
+    let mut out = String::new();
+    if dir.is_initialised() {
+        let _ = writeln!(out, "using existing collector in {}", dir.root().display());
+    } else {
+        let _ = writeln!(out, "{}", admin::init(dir, &[]).await?);
+    }
+    let config = dir.load_config().map_err(AdminError::from)?;
+    let store = admin::open_store(dir).await?;
+    let ca = Arc::new(CertificateAuthority::load(dir.root()).map_err(AdminError::from)?);
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(QuickstartError::Bind)?;
+    let addr = listener.local_addr().map_err(QuickstartError::Bind)?;
+    let url = format!("https://127.0.0.1:{}", addr.port());
+    let _ = writeln!(out, "collector listening on {url} (mutual TLS)");
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = ServerState { store: store.clone(), ca, config };
+    let server_dir = dir.clone();
+    let server = tokio::spawn(async move {
+        server::serve(&server_dir, state, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+
+    let result = enroll_and_report(dir, store.as_ref(), &url, &mut out).await;
+    let _ = stop.send(());
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(QuickstartError::Serve(e.to_string())),
+        Err(e) => return Err(QuickstartError::Serve(e.to_string())),
+    }
+    result?;
+    Ok(out)
+}
+
+async fn enroll_and_report(
+    dir: &CollectorDir,
+    store: &dyn crate::store::Store,
+    url: &str,
+    out: &mut String,
+) -> Result<(), QuickstartError> {
+    let agent_dir = AgentDir::new(dir.root().join("agent"));
+    let agent_err = |e: &dyn std::fmt::Display| QuickstartError::Agent(e.to_string());
+    if let Ok(mut config) = agent_dir.load_config() {
+        // The collector port changes between runs; the enrollment stays valid.
+        config.collector = url.to_string();
+        agent_dir.save_config(&config).map_err(|e| agent_err(&e))?;
+        let _ = writeln!(out, "reusing enrolled agent {}", config.agent_id);
+    } else {
+        let token_text = admin::create_token(dir, store, Some(10)).await?;
+        let token = token_text.lines().last().unwrap_or_default().to_string();
+        let options = EnrollOptions {
+            collector: url.to_string(),
+            token,
+            ca_file: dir.ca_cert_path(),
+            labels: [("source".to_string(), "quickstart".to_string())].into(),
+            interval_seconds: 3600,
+            force: true,
+        };
+        let agent_id = enroll::enroll(&agent_dir, &options).await.map_err(|e| agent_err(&e))?;
+        let _ = writeln!(out, "enrolled local agent {agent_id} with a one-time token");
+    }
+    let options = RunOptions { once: true, root: "/".into() };
+    let response = run::report_once(&agent_dir, &options).await.map_err(|e| agent_err(&e))?;
+    let _ = writeln!(out, "inventoried this machine and stored it as asset {}\n", response.asset_id);
+    let _ = writeln!(out, "{}\n", admin::list_assets(store, Format::Table).await?);
+    for asset in store.assets().await.map_err(AdminError::from)? {
+        for control in &asset.controls {
+            let _ = writeln!(out, "{} {}: {} ({})", asset.hostname, control.name, control.state, control.reason);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nnext: `tillsyn-collector --dir {} assets --format json` for every stored fact",
+        dir.root().display()
+    );
+    Ok(())
+}

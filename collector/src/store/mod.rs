@@ -1,0 +1,277 @@
+//! The collector's storage interface. Callers see only [`Store`] and the records here; SQL
+//! dialects live in the back-ends ([`sqlite`] today; PostgreSQL later behind the same trait).
+//!
+//! The store holds an aggregate of weaknesses and is itself sensitive: back-ends create their
+//! files private (0600) and every change made by a person goes to the hash-chained audit log.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+pub use sqlite::SqliteStore;
+
+/// Errors from the store. Database detail stays in the log; clients see a stable reason.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The enrollment token is not known.
+    #[error("the enrollment token is not valid")]
+    TokenUnknown,
+    /// The token expired before use.
+    #[error("the enrollment token expired")]
+    TokenExpired,
+    /// The token was redeemed already.
+    #[error("the enrollment token was already used")]
+    TokenUsed,
+    /// The named agent does not exist.
+    #[error("no agent with id {0}")]
+    AgentUnknown(String),
+    /// Stored data could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database file could not be prepared.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A new enrollment token (hash only).
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    /// SHA-256 hex of the token.
+    pub token_hash: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Expiry (ms).
+    pub expires_at: i64,
+    /// The person who created it.
+    pub created_by: String,
+}
+
+/// A newly enrolled agent.
+#[derive(Clone, Debug)]
+pub struct NewAgent {
+    /// Assigned id (certificate CN).
+    pub agent_id: String,
+    /// Host name the agent gave.
+    pub hostname: String,
+    /// SHA-256 hex of the issued certificate's DER.
+    pub cert_sha256: String,
+    /// Certificate expiry (ms).
+    pub cert_not_after: i64,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Agent version.
+    pub agent_version: String,
+}
+
+/// An enrolled agent.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AgentRecord {
+    /// Id (certificate CN).
+    pub agent_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// SHA-256 of its certificate.
+    pub cert_sha256: String,
+    /// Certificate expiry (ms).
+    pub cert_not_after: i64,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Last reported version.
+    pub agent_version: String,
+    /// Enrollment time (ms).
+    pub enrolled_at: i64,
+    /// Last report or heartbeat (ms).
+    pub last_seen_at: Option<i64>,
+    /// Revocation time (ms).
+    pub revoked_at: Option<i64>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+    /// Why.
+    pub revoke_reason: Option<String>,
+}
+
+/// A piece of evidence as stored (JSON-serialisable).
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct StoredEvidence {
+    /// File, socket or probe target.
+    pub source: String,
+    /// 1-based line, 0 if none.
+    #[serde(default)]
+    pub line: u32,
+    /// Collector or probe.
+    pub probe: String,
+    /// Detail.
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// An observation to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservationInput {
+    /// Category.
+    pub category: String,
+    /// Name within the category.
+    pub name: String,
+    /// Value (validated JSON).
+    pub value: serde_json::Value,
+    /// Evidence.
+    pub evidence: Vec<StoredEvidence>,
+}
+
+/// A control verdict to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlInput {
+    /// `mfa`, `transit_encryption`, `rest_encryption`.
+    pub name: String,
+    /// Verdict.
+    pub state: String,
+    /// Why.
+    pub reason: String,
+    /// Evidence.
+    pub evidence: Vec<StoredEvidence>,
+}
+
+/// A validated report, ready to store in one transaction.
+#[derive(Clone, Debug)]
+pub struct ReportInput {
+    /// The authenticated sender (from its certificate).
+    pub agent_id: String,
+    /// Dedup key with `agent_id`.
+    pub report_id: String,
+    /// Collection time (ms).
+    pub collected_at: i64,
+    /// Encoded size, for accounting.
+    pub size_bytes: i64,
+    /// Agent version.
+    pub agent_version: String,
+    /// Host name from the report.
+    pub hostname: String,
+    /// The host frame as JSON.
+    pub host_facts: serde_json::Value,
+    /// Observations.
+    pub observations: Vec<ObservationInput>,
+    /// Controls.
+    pub controls: Vec<ControlInput>,
+}
+
+/// What ingesting a report did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// The host asset the report was stored under.
+    pub asset_id: String,
+    /// The report had been stored before; nothing changed.
+    pub duplicate: bool,
+}
+
+/// A stored asset with its current facts.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AssetRecord {
+    /// Id.
+    pub asset_id: String,
+    /// `host` or `device`.
+    pub kind: String,
+    /// The reporting agent.
+    pub agent_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// Device address ('' for hosts).
+    pub address: String,
+    /// Host frame / device identity.
+    pub facts: serde_json::Value,
+    /// First seen (ms).
+    pub first_seen_at: i64,
+    /// Last seen (ms).
+    pub last_seen_at: i64,
+    /// Last report id.
+    pub last_report_id: String,
+    /// Current controls.
+    pub controls: Vec<ControlRecord>,
+    /// Number of current observations.
+    pub observation_count: i64,
+}
+
+/// A stored control verdict.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ControlRecord {
+    /// Name.
+    pub name: String,
+    /// Verdict.
+    pub state: String,
+    /// Why.
+    pub reason: String,
+    /// Evidence.
+    pub evidence: Vec<StoredEvidence>,
+}
+
+/// One entry of the audit log.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Position in the chain.
+    pub seq: i64,
+    /// Time (ms).
+    pub at: i64,
+    /// The person.
+    pub actor: String,
+    /// What they did, e.g. `agent.revoke`.
+    pub action: String,
+    /// What it was done to.
+    pub subject: String,
+    /// Details.
+    pub detail: serde_json::Value,
+    /// Hash of the previous entry.
+    pub prev_hash: String,
+    /// SHA-256 over this entry and `prev_hash`.
+    pub hash: String,
+}
+
+/// A change made by a person, to be appended to the audit log.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    /// The person.
+    pub actor: String,
+    /// What they did.
+    pub action: String,
+    /// What it was done to.
+    pub subject: String,
+    /// Details (never secrets).
+    pub detail: serde_json::Value,
+}
+
+/// The collector's storage. Every method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores a new enrollment token and audits it.
+    async fn create_token(&self, token: NewToken, now: i64) -> Result<(), StoreError>;
+    /// Checks a token without redeeming it (cheap pre-check before signing).
+    async fn check_token(&self, token_hash: &str, now: i64) -> Result<(), StoreError>;
+    /// Redeems the token and records the agent atomically: both or neither.
+    async fn enroll_agent(&self, token_hash: &str, agent: NewAgent, now: i64) -> Result<(), StoreError>;
+    /// One agent.
+    async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError>;
+    /// All agents, by enrollment time.
+    async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+    /// Revokes an agent; returns false if it was revoked already.
+    async fn revoke_agent(&self, agent_id: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError>;
+    /// Records a heartbeat.
+    async fn touch_agent(&self, agent_id: &str, agent_version: &str, now: i64) -> Result<(), StoreError>;
+    /// Stores a report exactly once per (agent, report_id).
+    async fn ingest_report(&self, report: ReportInput, now: i64) -> Result<IngestOutcome, StoreError>;
+    /// All assets with their current controls.
+    async fn assets(&self) -> Result<Vec<AssetRecord>, StoreError>;
+    /// The audit log in order.
+    async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
+}
