@@ -117,10 +117,10 @@ fn write(path: &Path, text: &str, secret: bool) -> Result<(), AdminError> {
 pub async fn create_token(
     dir: &CollectorDir,
     store: &dyn Store,
-    ttl_minutes: Option<i64>,
+    ttl: Option<time::Duration>,
 ) -> Result<String, AdminError> {
     let config = dir.load_config()?;
-    let ttl = ttl_minutes.map_or(config.token_ttl, time::Duration::minutes);
+    let ttl = ttl.unwrap_or(config.token_ttl);
     let token = tokens::generate();
     let now = now_ms();
     let expires_at = now + i64::try_from(ttl.whole_milliseconds()).unwrap_or(i64::MAX / 2);

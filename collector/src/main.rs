@@ -66,9 +66,9 @@ enum Command {
 enum TokenCommand {
     /// Create a single-use token; it is printed alone on the last line.
     Create {
-        /// Lifetime in minutes (default from collector.toml).
-        #[arg(long)]
-        ttl_minutes: Option<i64>,
+        /// Lifetime, e.g. 90s, 15m, 2h, 7d (default from collector.toml).
+        #[arg(long, value_parser = parse_ttl)]
+        ttl: Option<time::Duration>,
     },
 }
 
@@ -90,6 +90,24 @@ enum AgentCommand {
     },
 }
 
+fn parse_ttl(raw: &str) -> Result<time::Duration, String> {
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?}: expected a number with a unit, e.g. 15m"))?;
+    let ttl = match unit {
+        "s" => time::Duration::seconds(n),
+        "m" | "" => time::Duration::minutes(n),
+        "h" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        _ => return Err(format!("{raw:?}: unit must be s, m, h or d")),
+    };
+    if ttl <= time::Duration::ZERO || ttl > time::Duration::days(30) {
+        return Err(format!("{raw:?}: must be more than 0 and at most 30 days"));
+    }
+    Ok(ttl)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -104,9 +122,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Init { server_names } => println!("{}", admin::init(&dir, &server_names).await?),
         Command::Serve { listen } => serve(&dir, listen).await?,
         Command::Quickstart => print!("{}", quickstart::run(&dir).await?),
-        Command::Token { command: TokenCommand::Create { ttl_minutes } } => {
+        Command::Token { command: TokenCommand::Create { ttl } } => {
             let store = admin::open_store(&dir).await?;
-            println!("{}", admin::create_token(&dir, store.as_ref(), ttl_minutes).await?);
+            println!("{}", admin::create_token(&dir, store.as_ref(), ttl).await?);
         }
         Command::Agent { command } => {
             let store = admin::open_store(&dir).await?;

@@ -85,7 +85,7 @@ async fn enroll_and_report(
         agent_dir.save_config(&config).map_err(|e| agent_err(&e))?;
         let _ = writeln!(out, "reusing enrolled agent {}", config.agent_id);
     } else {
-        let token_text = admin::create_token(dir, store, Some(10)).await?;
+        let token_text = admin::create_token(dir, store, Some(time::Duration::minutes(10))).await?;
         let token = token_text.lines().last().unwrap_or_default().to_string();
         let options = EnrollOptions {
             collector: url.to_string(),
