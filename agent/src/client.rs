@@ -29,7 +29,7 @@ pub enum ClientError {
 /// Timeout for connecting; a collector that is away must not hang the agent.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Timeout for a single RPC.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const REQUEST_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Opens a channel that authenticates the collector with `ca_pem` and, when `identity` is
 /// given, presents the agent's client certificate.

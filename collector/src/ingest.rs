@@ -196,9 +196,11 @@ mod tests {
         assert_eq!(input.observations[0].value["version"], "1:9.2p1-2");
     }
 
+    type Mutation = Box<dyn Fn(&mut v1::ReportRequest)>;
+
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(Box<dyn Fn(&mut v1::ReportRequest)>, &str)> = vec![
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|r| r.report_id = "nope".into()), "report_id"),
             (Box::new(|r| r.host = None), "host"),
             (Box::new(|r| r.observations[0].value_json = "{".into()), "observations[0].value_json"),

@@ -66,7 +66,7 @@ pub async fn serve(
         .max_decoding_message_size(limit);
     Server::builder()
         .tls_config(tls)?
-        .timeout(std::time::Duration::from_secs(120))
+        .timeout(std::time::Duration::from_mins(2))
         .add_service(enrollment)
         .add_service(inventory)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

@@ -251,6 +251,25 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+/// Checks the audit log's hash chain; returns the first broken entry's `seq` if any.
+pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), i64> {
+    let mut prev = sqlite::GENESIS_HASH.to_string();
+    for entry in entries {
+        let event = AuditEvent {
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            subject: entry.subject.clone(),
+            detail: entry.detail.clone(),
+        };
+        let detail = serde_json::to_string(&entry.detail).map_err(|_| entry.seq)?;
+        if entry.prev_hash != prev || sqlite::audit_hash(&prev, entry.at, &event, &detail) != entry.hash {
+            return Err(entry.seq);
+        }
+        prev.clone_from(&entry.hash);
+    }
+    Ok(())
+}
+
 /// The collector's storage. Every method is one transaction.
 #[async_trait]
 pub trait Store: Send + Sync {

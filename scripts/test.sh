@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this file and nothing else).
+# 1. installs what the tests need (real peers: Debian packages, Python simulators) through the
+#    idempotent scripts in scripts/deps/;
+# 2. runs every Rust test in the workspace: unit, fixture, live-peer and end-to-end tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for deps in scripts/deps/*.sh; do
+    [ -e "$deps" ] || continue
+    echo "==> $deps"
+    bash "$deps"
+done
+
+echo "==> cargo test --workspace"
+cargo test --workspace --locked
+
+if [ -d agent/fuzz ] && [ -x scripts/fuzz-smoke.sh ]; then
+    echo "==> fuzz smoke"
+    scripts/fuzz-smoke.sh
+fi
