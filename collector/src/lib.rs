@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod ca;
+pub mod catalog;
 pub mod config;
 pub mod ingest;
 pub mod output;
