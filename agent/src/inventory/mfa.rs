@@ -86,7 +86,8 @@ pub fn decide(sshd: Option<&SshdConfig>, pam: &PamReport) -> Control {
     paths.extend(context_paths("global settings", None, &global, pam));
     for block in &config.match_blocks {
         let settings = Settings::read(|k| config.value_in(block, k));
-        let label = format!("Match {}", block.criteria);
+        let at = &block.evidence;
+        let label = format!("Match {} ({}:{})", block.criteria, at.source, at.line);
         paths.extend(context_paths(&label, Some(&block.evidence), &settings, pam));
     }
     let (verdict, reason) = overall(config, &paths);
@@ -121,7 +122,12 @@ fn overall(config: &SshdConfig, paths: &[PathVerdict]) -> (Verdict, String) {
         );
     }
     let usable: Vec<&PathVerdict> = paths.iter().filter(|p| p.verdict.is_some()).collect();
-    let Some(worst) = usable.iter().max_by_key(|p| p.verdict) else {
+    // The first of the worst paths, so the reason follows file order.
+    let worst = usable
+        .iter()
+        .copied()
+        .reduce(|worst, p| if p.verdict > worst.verdict { p } else { worst });
+    let Some(worst) = worst else {
         return (
             Verdict::Unknown,
             "no usable SSH login path was found".into(),
@@ -253,10 +259,12 @@ fn evaluate_path(
         (Verdict::Enforced, "two or more factors".to_string())
     } else if !skippable.is_empty() {
         (Verdict::Available, skippable.join("; "))
+    } else if factors.is_empty() {
+        (Verdict::Absent, "no factor at all".to_string())
     } else {
         (
             Verdict::Absent,
-            "one factor and no second factor on offer".to_string(),
+            "a single factor and no MFA module to enrol in".to_string(),
         )
     };
     let factor_list = if factors.is_empty() {
@@ -265,7 +273,7 @@ fn evaluate_path(
         factors.into_iter().collect::<Vec<_>>().join(" + ")
     };
     let summary = format!(
-        "{label}: login with {} gives {factor_list}: {} ({why})",
+        "{label}: login with {} needs {factor_list}: {} ({why})",
         methods.join(","),
         verdict.as_str()
     );
@@ -353,11 +361,12 @@ fn pam_outcome(analysis: Option<&AuthAnalysis>) -> MethodOutcome {
         factors.push("password".to_string());
     }
     if a.mfa_required {
-        let kinds: BTreeSet<&str> = a.mfa_modules.iter().map(|m| m.kind).collect();
-        factors.push(format!(
-            "second factor ({})",
-            kinds.into_iter().collect::<Vec<_>>().join("/")
-        ));
+        let modules: BTreeSet<String> = a
+            .mfa_modules
+            .iter()
+            .map(|m| format!("{} via {}", m.kind, m.rule.module))
+            .collect();
+        factors.push(modules.into_iter().collect::<Vec<_>>().join(" or "));
     }
     let skippable_mfa = if a.mfa_required {
         Vec::new()
@@ -464,7 +473,7 @@ mod tests {
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n",
         )]);
         assert_eq!(c.state, "absent");
-        assert!(c.reason.contains("publickey gives key"), "{}", c.reason);
+        assert!(c.reason.contains("publickey needs key"), "{}", c.reason);
     }
 
     #[test]

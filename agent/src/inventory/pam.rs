@@ -41,6 +41,8 @@ pub const SERVICES: [&str; 6] = [
 const MAX_DEPTH: usize = 16;
 /// Probe name in evidence and errors.
 const PROBE: &str = "pam";
+/// Module name given to lines Linux-PAM would turn into always-failing handlers.
+const INVALID_LINE: &str = "(invalid line)";
 /// sssd's configuration, read only for evidence that `pam_sss` asks for a second factor.
 const SSSD_CONF: &str = "/etc/sssd/sssd.conf";
 
@@ -265,7 +267,7 @@ impl PamRule {
             facility,
             quiet_if_missing: false,
             control: ControlFlag::Actions(BTreeMap::from([("default".into(), Action::Die)])),
-            module: "(invalid line)".into(),
+            module: INVALID_LINE.into(),
             args: Vec::new(),
             evidence,
         }
@@ -584,7 +586,7 @@ fn outcomes(rule: &PamRule, forced: bool) -> &'static [&'static str] {
         return &FAILURE_CODES;
     }
     match rule.module.as_str() {
-        "pam_deny" | "(invalid line)" => &["auth_err"],
+        "pam_deny" | INVALID_LINE => &["auth_err"],
         "pam_permit" => &["success"],
         _ => &ALL_CODES,
     }
@@ -614,8 +616,6 @@ pub struct Loader<'a> {
     files: HashMap<String, Option<Vec<Line>>>,
     /// Errors met, each once.
     pub errors: Vec<FactError>,
-    /// Files whose parse produced errors.
-    broken_files: HashSet<String>,
 }
 
 impl<'a> Loader<'a> {
@@ -625,7 +625,6 @@ impl<'a> Loader<'a> {
             root,
             files: HashMap::new(),
             errors: Vec::new(),
-            broken_files: HashSet::new(),
         }
     }
 
@@ -654,14 +653,15 @@ impl<'a> Loader<'a> {
         let Some(lines) = self.lines(path) else {
             return Vec::new();
         };
-        if self.broken_files.contains(path) {
-            *broken = true;
-        }
         open.push(path.to_string());
         let mut entries = Vec::new();
         for line in lines {
             match line {
-                Line::Rule(rule) if rule.facility == facility => entries.push(Entry::Rule(rule)),
+                Line::Rule(rule) if rule.facility == facility => {
+                    // An invalid line only hurts the facility Linux-PAM assigns it to.
+                    *broken |= rule.module == INVALID_LINE;
+                    entries.push(Entry::Rule(rule));
+                }
                 Line::Rule(_) => {}
                 Line::IncludeAll { target, evidence } => {
                     entries.extend(self.include(&target, facility, evidence, open, broken));
@@ -725,9 +725,6 @@ impl<'a> Loader<'a> {
         let parsed = match config_file::read(self.root, path) {
             Ok(Some(text)) => {
                 let (lines, errors) = parse_file(path, &text);
-                if !errors.is_empty() {
-                    self.broken_files.insert(path.to_string());
-                }
                 for error in errors {
                     self.error(path, error);
                 }
