@@ -3,6 +3,9 @@
 //! there for where each file comes from) and the `mfa` control, its evidence and the
 //! observations are checked.
 
+// A failed unwrap is a failed test here, with the line that failed.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -108,7 +111,10 @@ fn key_plus_totp_is_enforced_with_evidence() {
     ));
     let path = control["evidence"][0]["detail"].as_str().unwrap();
     assert!(path.contains("publickey,keyboard-interactive"), "{path}");
-    assert!(path.contains("key + totp via pam_google_authenticator"), "{path}");
+    assert!(
+        path.contains("key + totp via pam_google_authenticator"),
+        "{path}"
+    );
 }
 
 #[test]
@@ -120,7 +126,9 @@ fn match_block_allowing_passwords_is_absent_and_named() {
     let line = line_of(&root, "/etc/ssh/sshd_config", "Match Group contractors");
     let reason = control["reason"].as_str().unwrap();
     assert!(
-        reason.contains(&format!("Match Group contractors (/etc/ssh/sshd_config:{line})")),
+        reason.contains(&format!(
+            "Match Group contractors (/etc/ssh/sshd_config:{line})"
+        )),
         "{reason}"
     );
     assert!(has_evidence(control, "/etc/ssh/sshd_config", line));
@@ -149,12 +157,21 @@ fn debian_defaults_are_reported_with_their_lines() {
     let inventory = inventory(&root);
     let config = "/etc/ssh/sshd_config";
     let use_pam = observation(&inventory, "sshd", "UsePAM");
-    assert_eq!(use_pam["value"], serde_json::json!({"value": "yes", "default": false}));
-    assert_eq!(use_pam["evidence"][0]["line"], line_of(&root, config, "UsePAM yes"));
+    assert_eq!(
+        use_pam["value"],
+        serde_json::json!({"value": "yes", "default": false})
+    );
+    assert_eq!(
+        use_pam["evidence"][0]["line"],
+        line_of(&root, config, "UsePAM yes")
+    );
     let kbd = observation(&inventory, "sshd", "KbdInteractiveAuthentication");
     assert_eq!(kbd["value"]["value"], "no");
     let password = observation(&inventory, "sshd", "PasswordAuthentication");
-    assert_eq!(password["value"], serde_json::json!({"value": "yes", "default": true}));
+    assert_eq!(
+        password["value"],
+        serde_json::json!({"value": "yes", "default": true})
+    );
     let sshd_pam = observation(&inventory, "pam", "sshd");
     assert_eq!(sshd_pam["value"]["mfa"], "none");
     assert_eq!(sshd_pam["value"]["password_required"], true);
@@ -174,7 +191,10 @@ fn accounts_never_carry_the_hash() {
     let inventory = inventory(&root);
     let admin = observation(&inventory, "account", "admin");
     assert_eq!(admin["value"]["password"], "set");
-    assert_eq!(observation(&inventory, "account", "root")["value"]["password"], "locked");
+    assert_eq!(
+        observation(&inventory, "account", "root")["value"]["password"],
+        "locked"
+    );
     let accounts = inventory["observations"]
         .as_array()
         .unwrap()
@@ -199,11 +219,17 @@ fn rhel_alias_include_order_and_cloud_nopasswd() {
     let inventory = inventory(&root);
     let kbd = observation(&inventory, "sshd", "KbdInteractiveAuthentication");
     assert_eq!(kbd["value"]["value"], "no");
-    assert_eq!(kbd["evidence"][0]["source"], "/etc/ssh/sshd_config.d/50-redhat.conf");
+    assert_eq!(
+        kbd["evidence"][0]["source"],
+        "/etc/ssh/sshd_config.d/50-redhat.conf"
+    );
     let rule = observation(&inventory, "sudo", "nopasswd");
     let drop_in = "/etc/sudoers.d/90-cloud-init-users";
     assert_eq!(rule["evidence"][0]["source"], drop_in);
-    assert_eq!(rule["evidence"][0]["line"], line_of(&root, drop_in, "NOPASSWD"));
+    assert_eq!(
+        rule["evidence"][0]["line"],
+        line_of(&root, drop_in, "NOPASSWD")
+    );
     // The commented-out wheel NOPASSWD line in sudoers is not a rule.
     let count = inventory["observations"]
         .as_array()
@@ -239,7 +265,10 @@ fn hostile_root(files: &[(&str, &[u8])]) -> tempfile::TempDir {
 
 #[test]
 fn missing_sshd_config_is_unknown() {
-    let root = hostile_root(&[("/etc/pam.d/sshd", b"auth required pam_google_authenticator.so\n")]);
+    let root = hostile_root(&[(
+        "/etc/pam.d/sshd",
+        b"auth required pam_google_authenticator.so\n",
+    )]);
     let control = mfa(&inventory(root.path())).clone();
     assert_eq!(control["state"], "unknown");
 }
@@ -264,7 +293,12 @@ fn hostile_configuration_is_unknown_with_errors_not_a_hang() {
         .iter()
         .map(|e| e["source"].as_str().unwrap())
         .collect();
-    for expected in ["/etc/ssh/loop.conf", "/etc/pam.d/sshd", "/etc/sudoers", "/etc/passwd"] {
+    for expected in [
+        "/etc/ssh/loop.conf",
+        "/etc/pam.d/sshd",
+        "/etc/sudoers",
+        "/etc/passwd",
+    ] {
         assert!(sources.contains(&expected), "{expected} not in {sources:?}");
     }
 }

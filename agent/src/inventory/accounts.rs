@@ -5,7 +5,7 @@
 //! — not into observations, evidence or errors — so shadow lines are never quoted and parse
 //! errors name only the file and line number.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::json;
@@ -76,21 +76,21 @@ pub fn collect(root: &Path, inventory: &mut Inventory) -> Vec<Account> {
         Ok(Some(text)) => text,
         Ok(None) => return Vec::new(),
         Err(error) => {
-            inventory.errors.push(fact_error(PROBE, PASSWD, error));
+            inventory.errors.push(fact_error(PROBE, PASSWD, &error));
             return Vec::new();
         }
     };
     let shadow = match config_file::read(root, SHADOW) {
         Ok(text) => text.map(|t| parse_shadow(&t)),
         Err(error) => {
-            inventory.errors.push(fact_error(PROBE, SHADOW, error));
+            inventory.errors.push(fact_error(PROBE, SHADOW, &error));
             None
         }
     };
     let (accounts, problems) = parse_passwd(&passwd, shadow.as_ref());
     inventory
         .errors
-        .extend(problems.into_iter().map(|p| fact_error(PROBE, PASSWD, p)));
+        .extend(problems.into_iter().map(|p| fact_error(PROBE, PASSWD, &p)));
     inventory
         .observations
         .extend(accounts.iter().map(observation));
@@ -98,7 +98,7 @@ pub fn collect(root: &Path, inventory: &mut Inventory) -> Vec<Account> {
 }
 
 /// Shadow password states by user, with the line number; the hash is dropped here.
-pub fn parse_shadow(text: &str) -> HashMap<String, (PasswordState, usize)> {
+pub fn parse_shadow(text: &str) -> BTreeMap<String, (PasswordState, usize)> {
     text.lines()
         .enumerate()
         .filter_map(|(index, line)| {
@@ -114,7 +114,7 @@ pub fn parse_shadow(text: &str) -> HashMap<String, (PasswordState, usize)> {
 /// Accounts with a login shell, and messages for malformed lines (no line content in them).
 pub fn parse_passwd(
     text: &str,
-    shadow: Option<&HashMap<String, (PasswordState, usize)>>,
+    shadow: Option<&BTreeMap<String, (PasswordState, usize)>>,
 ) -> (Vec<Account>, Vec<String>) {
     let mut accounts = Vec::new();
     let mut problems = Vec::new();
@@ -154,7 +154,7 @@ fn account(
     shell: &str,
     passwd_field: &str,
     number: usize,
-    shadow: Option<&HashMap<String, (PasswordState, usize)>>,
+    shadow: Option<&BTreeMap<String, (PasswordState, usize)>>,
 ) -> Account {
     let mut evidence = vec![Evidence {
         source: PASSWD.into(),
@@ -208,6 +208,8 @@ fn observation(account: &Account) -> Observation {
 }
 
 #[cfg(test)]
+// Tests unwrap: a panic there is a test failure pointing at its line.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::inventory::rooted;

@@ -65,7 +65,7 @@ pub fn read(root: &Path, absolute: &str) -> Result<Option<String>, ReadError> {
 }
 
 /// A [`FactError`] for `collector` about the system path `source`.
-pub fn fact_error(collector: &str, source: &str, error: impl ToString) -> FactError {
+pub fn fact_error(collector: &str, source: &str, error: &dyn std::fmt::Display) -> FactError {
     FactError {
         collector: collector.to_string(),
         source: source.to_string(),
@@ -107,6 +107,8 @@ pub fn logical_lines(text: &str) -> Vec<(usize, String)> {
 }
 
 #[cfg(test)]
+// Tests unwrap: a panic there is a test failure pointing at its line.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -413,6 +413,8 @@ fn console_evidence(pam: &PamReport) -> Evidence {
 }
 
 #[cfg(test)]
+// Tests unwrap: a panic there is a test failure pointing at its line.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::inventory::{pam, rooted, sshd};

@@ -197,12 +197,15 @@ impl ControlFlag {
     pub fn action(&self, code: &str) -> Action {
         let success_like = code == "success" || code == "new_authtok_reqd";
         match self {
-            ControlFlag::Required | ControlFlag::Requisite if success_like => Action::Ok,
+            ControlFlag::Required | ControlFlag::Requisite | ControlFlag::Optional
+                if success_like =>
+            {
+                Action::Ok
+            }
             ControlFlag::Required | ControlFlag::Requisite if code == "ignore" => Action::Ignore,
             ControlFlag::Required => Action::Bad,
             ControlFlag::Requisite => Action::Die,
             ControlFlag::Sufficient if success_like => Action::Done,
-            ControlFlag::Optional if success_like => Action::Ok,
             ControlFlag::Sufficient | ControlFlag::Optional => Action::Ignore,
             ControlFlag::Actions(map) => map
                 .get(code)
@@ -322,6 +325,8 @@ pub struct MfaModule {
 }
 
 /// The verdict on one service's auth stack.
+// The flags are independent facts about the stack, not a state machine in disguise.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthAnalysis {
     /// Service name.
@@ -474,7 +479,7 @@ fn sssd_two_factor(root: &Path, errors: &mut Vec<FactError>) -> Option<Evidence>
     let text = match config_file::read(root, SSSD_CONF) {
         Ok(text) => text?,
         Err(error) => {
-            errors.push(fact_error(PROBE, SSSD_CONF, error));
+            errors.push(fact_error(PROBE, SSSD_CONF, &error));
             return None;
         }
     };
@@ -662,7 +667,6 @@ impl<'a> Loader<'a> {
                     *broken |= rule.module == INVALID_LINE;
                     entries.push(Entry::Rule(rule));
                 }
-                Line::Rule(_) => {}
                 Line::IncludeAll { target, evidence } => {
                     entries.extend(self.include(&target, facility, evidence, open, broken));
                 }
@@ -682,7 +686,8 @@ impl<'a> Loader<'a> {
                         entries.extend(included);
                     }
                 }
-                Line::Include { .. } => {}
+                // Lines of other facilities.
+                Line::Rule(_) | Line::Include { .. } => {}
             }
         }
         open.pop();
@@ -710,7 +715,7 @@ impl<'a> Loader<'a> {
             None
         };
         if let Some(message) = problem {
-            self.error(&at.source, format!("line {}: {message}", at.line));
+            self.error(&at.source, &format!("line {}: {message}", at.line));
             *broken = true;
             return vec![Entry::Rule(PamRule::must_fail(facility, at))];
         }
@@ -726,13 +731,13 @@ impl<'a> Loader<'a> {
             Ok(Some(text)) => {
                 let (lines, errors) = parse_file(path, &text);
                 for error in errors {
-                    self.error(path, error);
+                    self.error(path, &error);
                 }
                 Some(lines)
             }
             Ok(None) => None,
             Err(error) => {
-                self.error(path, error.to_string());
+                self.error(path, &error.to_string());
                 None
             }
         };
@@ -740,8 +745,8 @@ impl<'a> Loader<'a> {
         parsed
     }
 
-    fn error(&mut self, source: &str, message: String) {
-        let error = fact_error(PROBE, source, message);
+    fn error(&mut self, source: &str, message: &str) {
+        let error = fact_error(PROBE, source, &message);
         if !self.errors.contains(&error) {
             self.errors.push(error);
         }
@@ -916,6 +921,8 @@ fn observation(analysis: &AuthAnalysis) -> Observation {
 }
 
 #[cfg(test)]
+// Tests unwrap: a panic there is a test failure pointing at its line.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::inventory::rooted;

@@ -211,7 +211,7 @@ pub fn parse(root: &Path) -> Result<Option<SshdConfig>, FactError> {
     let text = match config_file::read(root, SSHD_CONFIG) {
         Ok(Some(text)) => text,
         Ok(None) => return Ok(None),
-        Err(error) => return Err(fact_error(PROBE, SSHD_CONFIG, error)),
+        Err(error) => return Err(fact_error(PROBE, SSHD_CONFIG, &error)),
     };
     let mut parser = Parser {
         root,
@@ -255,7 +255,7 @@ impl Parser<'_> {
             let evidence = line_evidence(source, line, PROBE, raw);
             match keyword.to_ascii_lowercase().as_str() {
                 "include" => self.include(&args, &evidence, block),
-                "match" => block = self.open_match(&args, evidence),
+                "match" => block = Some(self.open_match(&args, evidence)),
                 _ => {
                     if let Some(keyword) = Keyword::parse(&keyword) {
                         self.set(keyword, &args, evidence, block);
@@ -265,7 +265,7 @@ impl Parser<'_> {
         }
     }
 
-    fn open_match(&mut self, args: &[String], evidence: Evidence) -> Option<usize> {
+    fn open_match(&mut self, args: &[String], evidence: Evidence) -> usize {
         if args.is_empty() {
             // sshd refuses to start on this; the block still scopes the lines after it.
             self.problem(&evidence, "Match without criteria (sshd refuses this)");
@@ -275,7 +275,7 @@ impl Parser<'_> {
             evidence,
             settings: BTreeMap::new(),
         });
-        Some(self.config.match_blocks.len() - 1)
+        self.config.match_blocks.len() - 1
     }
 
     fn set(&mut self, keyword: Keyword, args: &[String], evidence: Evidence, block: Option<usize>) {
@@ -385,7 +385,7 @@ impl Parser<'_> {
             // Vanished between the glob and the read: nothing to parse.
             Ok(None) => return,
             Err(error) => {
-                self.config.problems.push(fact_error(PROBE, path, error));
+                self.config.problems.push(fact_error(PROBE, path, &error));
                 return;
             }
         };
@@ -399,7 +399,7 @@ impl Parser<'_> {
         self.config.problems.push(fact_error(
             PROBE,
             &at.source,
-            format!("line {}: {message}", at.line),
+            &format!("line {}: {message}", at.line),
         ));
     }
 }
@@ -543,6 +543,8 @@ fn match_observation(block: &MatchBlock) -> Observation {
 }
 
 #[cfg(test)]
+// Tests unwrap: a panic there is a test failure pointing at its line.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::inventory::rooted;

@@ -70,8 +70,11 @@ impl Reader<'_> {
             None
         };
         if let (Some(message), Some((source, line))) = (problem, from) {
-            self.errors
-                .push(fact_error(PROBE, source, format!("line {line}: {message}")));
+            self.errors.push(fact_error(
+                PROBE,
+                source,
+                &format!("line {line}: {message}"),
+            ));
             return;
         }
         let text = match config_file::read(self.root, path) {
@@ -79,12 +82,12 @@ impl Reader<'_> {
             Ok(None) => {
                 if let Some((source, line)) = from {
                     let message = format!("line {line}: included file {path} is missing");
-                    self.errors.push(fact_error(PROBE, source, message));
+                    self.errors.push(fact_error(PROBE, source, &message));
                 }
                 return;
             }
             Err(error) => {
-                self.errors.push(fact_error(PROBE, path, error));
+                self.errors.push(fact_error(PROBE, path, &error));
                 return;
             }
         };
@@ -135,7 +138,7 @@ impl Reader<'_> {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
             Err(error) => {
-                self.errors.push(fact_error(PROBE, dir, error));
+                self.errors.push(fact_error(PROBE, dir, &error));
                 return Vec::new();
             }
         };
@@ -183,6 +186,8 @@ fn observation(rule: &NoAuthRule) -> Observation {
 }
 
 #[cfg(test)]
+// Tests unwrap: a panic there is a test failure pointing at its line.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
