@@ -12,7 +12,8 @@
 //!   `password` or `keyboard-interactive` through PAM (`UsePAM yes`) whatever the sshd PAM
 //!   auth stack *requires*: a password if password modules cannot be bypassed, a second factor
 //!   if MFA modules cannot be bypassed (see [`super::pam`]). `keyboard-interactive` without PAM
-//!   has no back-end on Linux and is not usable.
+//!   has no back-end on Linux and is not usable. `gssapi-with-mic` is one factor (a Kerberos
+//!   ticket); `hostbased` checks no user factor at all.
 //! - A path with two or more distinct factors is `enforced`. So `publickey,password` counts:
 //!   key (possession) plus password (knowledge) meets NIST SP 800-63B AAL2's definition of
 //!   multi-factor, even with no MFA module installed.
@@ -85,10 +86,24 @@ pub fn decide(sshd: Option<&SshdConfig>, pam: &PamReport) -> Control {
     });
     paths.extend(context_paths("global settings", None, &global, pam));
     for block in &config.match_blocks {
-        let settings = Settings::read(|k| config.value_in(block, k));
         let at = &block.evidence;
         let label = format!("Match {} ({}:{})", block.criteria, at.source, at.line);
-        paths.extend(context_paths(&label, Some(&block.evidence), &settings, pam));
+        if block.settings.is_empty() {
+            // Its users get the global paths, already evaluated.
+            let summary = format!("{label}: changes no authentication setting");
+            paths.push(PathVerdict {
+                verdict: None,
+                evidence: vec![Evidence {
+                    detail: summary.clone(),
+                    probe: PROBE.into(),
+                    ..at.clone()
+                }],
+                summary,
+            });
+            continue;
+        }
+        let settings = Settings::read(|k| config.value_in(block, k));
+        paths.extend(context_paths(&label, Some(at), &settings, pam));
     }
     let (verdict, reason) = overall(config, &paths);
     let mut evidence: Vec<Evidence> = paths.into_iter().flat_map(|p| p.evidence).collect();
@@ -149,6 +164,8 @@ struct Settings {
     kbd_interactive: (bool, Option<Evidence>),
     pubkey: (bool, Option<Evidence>),
     use_pam: (bool, Option<Evidence>),
+    gssapi: (bool, Option<Evidence>),
+    hostbased: (bool, Option<Evidence>),
 }
 
 impl Settings {
@@ -163,6 +180,8 @@ impl Settings {
             kbd_interactive: flag(Keyword::KbdInteractiveAuthentication),
             pubkey: flag(Keyword::PubkeyAuthentication),
             use_pam: flag(Keyword::UsePam),
+            gssapi: flag(Keyword::GssapiAuthentication),
+            hostbased: flag(Keyword::HostbasedAuthentication),
         }
     }
 
@@ -170,10 +189,16 @@ impl Settings {
     fn paths(&self) -> Vec<Vec<String>> {
         let methods = self.methods.0.trim();
         if methods.is_empty() || methods == "any" {
-            return ["publickey", "password", "keyboard-interactive"]
-                .iter()
-                .map(|m| vec![(*m).to_string()])
-                .collect();
+            // Every method alone. Disabled ones come out as unusable paths, except the two
+            // that are off by default and rarely on, which would only be noise.
+            let mut paths = vec!["publickey", "password", "keyboard-interactive"];
+            if self.gssapi.0 {
+                paths.push("gssapi-with-mic");
+            }
+            if self.hostbased.0 {
+                paths.push("hostbased");
+            }
+            return paths.into_iter().map(|m| vec![m.to_string()]).collect();
         }
         methods
             .split_whitespace()
@@ -325,11 +350,33 @@ fn method_outcome(method: &str, settings: &Settings, pam: &PamReport) -> MethodO
             settings.use_pam.1.as_ref(),
         ),
         "password" | "keyboard-interactive" => pam_outcome(pam.effective("sshd")),
+        "gssapi-with-mic" if !settings.gssapi.0 => {
+            disabled("GSSAPIAuthentication no", settings.gssapi.1.as_ref())
+        }
+        "hostbased" if !settings.hostbased.0 => {
+            disabled("HostbasedAuthentication no", settings.hostbased.1.as_ref())
+        }
+        "gssapi-with-mic" => single("kerberos ticket", settings.gssapi.1.as_ref()),
+        // The client host's key vouches for the user: no user factor at all is checked, so
+        // it adds nothing to the count.
+        "hostbased" => MethodOutcome::Factors {
+            factors: Vec::new(),
+            skippable_mfa: Vec::new(),
+            evidence: settings.hostbased.1.iter().cloned().collect(),
+        },
         other => MethodOutcome::Factors {
             factors: vec![other.to_string()],
             skippable_mfa: Vec::new(),
             evidence: Vec::new(),
         },
+    }
+}
+
+fn single(factor: &str, at: Option<&Evidence>) -> MethodOutcome {
+    MethodOutcome::Factors {
+        factors: vec![factor.to_string()],
+        skippable_mfa: Vec::new(),
+        evidence: at.into_iter().cloned().collect(),
     }
 }
 
@@ -569,6 +616,43 @@ mod tests {
         )]);
         assert_eq!(c.state, "unknown");
         assert!(c.reason.contains("no usable"));
+    }
+
+    #[test]
+    fn gssapi_alone_is_a_single_factor_path() {
+        let c = decide_for(&[
+            (
+                "/etc/ssh/sshd_config",
+                "UsePAM yes\nPubkeyAuthentication no\nPasswordAuthentication no\nGSSAPIAuthentication yes\n",
+            ),
+            (
+                "/etc/pam.d/sshd",
+                "auth required pam_unix.so\nauth required pam_u2f.so\n",
+            ),
+        ]);
+        assert_eq!(c.state, "absent", "{c:?}");
+        assert!(
+            c.reason.contains("gssapi-with-mic needs kerberos ticket"),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn match_block_without_auth_overrides_adds_no_path() {
+        let c = decide_for(&[
+            (
+                "/etc/ssh/sshd_config",
+                "UsePAM yes\nAuthenticationMethods publickey,keyboard-interactive\nMatch User anoncvs\n  X11Forwarding no\n",
+            ),
+            ("/etc/pam.d/sshd", TOTP_PAM),
+        ]);
+        assert_eq!(c.state, "enforced", "{c:?}");
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.line == 3 && e.detail.contains("changes no authentication"))
+        );
     }
 
     #[test]

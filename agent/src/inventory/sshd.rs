@@ -49,6 +49,10 @@ pub enum Keyword {
     UsePam,
     /// `PermitEmptyPasswords`.
     PermitEmptyPasswords,
+    /// `GSSAPIAuthentication` (Kerberos tickets; RHEL ships it enabled).
+    GssapiAuthentication,
+    /// `HostbasedAuthentication`.
+    HostbasedAuthentication,
     /// `Port` (repeatable).
     Port,
     /// `ListenAddress` (repeatable).
@@ -57,7 +61,7 @@ pub enum Keyword {
 
 impl Keyword {
     /// All tracked keywords, in output order.
-    pub const ALL: [Keyword; 9] = [
+    pub const ALL: [Keyword; 11] = [
         Keyword::AuthenticationMethods,
         Keyword::PasswordAuthentication,
         Keyword::KbdInteractiveAuthentication,
@@ -65,6 +69,8 @@ impl Keyword {
         Keyword::PubkeyAuthentication,
         Keyword::UsePam,
         Keyword::PermitEmptyPasswords,
+        Keyword::GssapiAuthentication,
+        Keyword::HostbasedAuthentication,
         Keyword::Port,
         Keyword::ListenAddress,
     ];
@@ -82,6 +88,8 @@ impl Keyword {
             "pubkeyauthentication" => Keyword::PubkeyAuthentication,
             "usepam" => Keyword::UsePam,
             "permitemptypasswords" => Keyword::PermitEmptyPasswords,
+            "gssapiauthentication" => Keyword::GssapiAuthentication,
+            "hostbasedauthentication" => Keyword::HostbasedAuthentication,
             "port" => Keyword::Port,
             "listenaddress" => Keyword::ListenAddress,
             _ => return None,
@@ -98,6 +106,8 @@ impl Keyword {
             Keyword::PubkeyAuthentication => "PubkeyAuthentication",
             Keyword::UsePam => "UsePAM",
             Keyword::PermitEmptyPasswords => "PermitEmptyPasswords",
+            Keyword::GssapiAuthentication => "GSSAPIAuthentication",
+            Keyword::HostbasedAuthentication => "HostbasedAuthentication",
             Keyword::Port => "Port",
             Keyword::ListenAddress => "ListenAddress",
         }
@@ -113,7 +123,10 @@ impl Keyword {
             | Keyword::KbdInteractiveAuthentication
             | Keyword::PubkeyAuthentication => "yes",
             Keyword::PermitRootLogin => "prohibit-password",
-            Keyword::UsePam | Keyword::PermitEmptyPasswords => "no",
+            Keyword::UsePam
+            | Keyword::PermitEmptyPasswords
+            | Keyword::GssapiAuthentication
+            | Keyword::HostbasedAuthentication => "no",
             Keyword::Port => "22",
             Keyword::ListenAddress => "0.0.0.0 ::",
         }
@@ -351,7 +364,9 @@ impl Parser<'_> {
                 return Vec::new();
             }
         };
+        // Bounded: a hostile pattern like `/*/*/*` must not walk a whole file system.
         let mut found: Vec<String> = paths
+            .take(MAX_FILES)
             .filter_map(Result::ok)
             .filter_map(|path| {
                 path.strip_prefix(self.root)
