@@ -150,7 +150,10 @@ fn overall(config: &SshdConfig, paths: &[PathVerdict]) -> (Verdict, String) {
     };
     let verdict = worst.verdict.unwrap_or(Verdict::Unknown);
     let reason = if verdict == Verdict::Enforced {
-        format!("all {} SSH login paths require two factors", usable.len())
+        format!(
+            "every SSH login path ({} in all) requires two factors",
+            usable.len()
+        )
     } else {
         worst.summary.clone()
     };
