@@ -4,7 +4,13 @@
 //! All file reads go through a root directory (`--root`), so tests point the agent at a fixture
 //! tree instead of `/`. This module owns the inventory's JSON shape (`inventory --json`).
 
+pub mod accounts;
+pub mod config_file;
 pub mod host;
+pub mod mfa;
+pub mod pam;
+pub mod sshd;
+pub mod sudo;
 
 use std::path::{Path, PathBuf};
 
@@ -95,6 +101,11 @@ pub fn collect(root: &Path) -> Inventory {
         ..Inventory::default()
     };
     inventory.host = host::collect(root, &mut inventory.errors);
+    let sshd_config = sshd::collect(root, &mut inventory);
+    let pam_report = pam::collect(root, &mut inventory);
+    accounts::collect(root, &mut inventory);
+    sudo::collect(root, &mut inventory);
+    mfa::collect(sshd_config.as_ref(), &pam_report, &mut inventory);
     inventory
 }
 
