@@ -53,6 +53,9 @@ pub struct RawConfig {
     pub agent_cert_days: i64,
     /// Largest accepted gRPC message, in bytes.
     pub max_message_bytes: usize,
+    /// Rule thresholds.
+    #[serde(default)]
+    pub rules: crate::rules::RuleConfig,
 }
 
 impl Default for RawConfig {
@@ -63,6 +66,7 @@ impl Default for RawConfig {
             token_ttl_minutes: 60,
             agent_cert_days: 365,
             max_message_bytes: 16 * 1024 * 1024,
+            rules: crate::rules::RuleConfig::default(),
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct CollectorConfig {
     pub agent_cert_validity: time::Duration,
     /// Message size limit.
     pub max_message_bytes: usize,
+    /// Rule thresholds.
+    pub rules: crate::rules::RuleConfig,
 }
 
 impl RawConfig {
@@ -110,8 +116,15 @@ impl RawConfig {
                 self.max_message_bytes
             ));
         }
+        if !(1..=3650).contains(&self.rules.review_after_days) {
+            problems.push(format!("rules.review_after_days = {}: must be between 1 and 3650", self.rules.review_after_days));
+        }
+        if !(1..=3650).contains(&self.rules.stale_after_days) {
+            problems.push(format!("rules.stale_after_days = {}: must be between 1 and 3650", self.rules.stale_after_days));
+        }
         match listen {
             Ok(listen) if problems.is_empty() => Ok(CollectorConfig {
+                rules: self.rules,
                 listen,
                 server_names: self.server_names,
                 token_ttl: time::Duration::minutes(self.token_ttl_minutes),

@@ -15,11 +15,14 @@
 pub mod admin;
 pub mod ca;
 pub mod catalog;
+pub mod compliance;
 pub mod config;
+pub mod evaluation;
 pub mod ingest;
 pub mod linking;
 pub mod output;
 pub mod quickstart;
+pub mod report;
 pub mod rules;
 pub mod server;
 pub mod store;

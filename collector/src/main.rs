@@ -10,7 +10,10 @@ use tillsyn_collector::admin;
 use tillsyn_collector::ca::CertificateAuthority;
 use tillsyn_collector::config::CollectorDir;
 use tillsyn_collector::output::Format;
+use tillsyn_collector::compliance::{self, FindingFilter, FindingFormat};
 use tillsyn_collector::quickstart;
+use tillsyn_collector::report::{self, ReportFormat};
+use tillsyn_collector::rules::Severity;
 use tillsyn_collector::server::{self, ServerState};
 
 /// Tillsyn collector: enrolls agents, stores inventories, shows classification gaps.
@@ -59,6 +62,80 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// The system register.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// Systems from the register with their assets and open findings.
+    Systems {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Findings: rules broken by systems and assets (evaluates first).
+    Findings {
+        /// Only systems where this e-mail is system owner, administrator or information owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only this system.
+        #[arg(long)]
+        system: Option<String>,
+        /// Only these severities (comma-separated).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        severity: Vec<Severity>,
+        /// Include resolved findings.
+        #[arg(long)]
+        all: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FindingFormat::Table)]
+        format: FindingFormat,
+    },
+    /// One finding: accept its risk, or show its history.
+    Finding {
+        #[command(subcommand)]
+        command: FindingCommand,
+    },
+    /// Run the rules now and store the findings.
+    Evaluate,
+    /// The management-review report.
+    Report {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Import a register (CSV or YAML); all rows or none.
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum FindingCommand {
+    /// Accept the risk of a finding until a date.
+    Accept {
+        /// The finding id (from `findings`).
+        id: String,
+        /// The person accepting.
+        #[arg(long)]
+        by: String,
+        /// The justification.
+        #[arg(long)]
+        reason: String,
+        /// Last day the acceptance holds, YYYY-MM-DD.
+        #[arg(long)]
+        until: String,
+    },
+    /// Every state change of a finding.
+    History {
+        /// The finding id.
+        id: String,
     },
 }
 
@@ -140,7 +217,30 @@ async fn main() -> anyhow::Result<()> {
             let store = admin::open_store(&dir).await?;
             println!("{}", admin::list_assets(store.as_ref(), format).await?);
         }
+        command => compliance_command(&dir, command).await?,
     }
+    Ok(())
+}
+
+async fn compliance_command(dir: &CollectorDir, command: Command) -> anyhow::Result<()> {
+    let store = admin::open_store(dir).await?;
+    let store = store.as_ref();
+    let text = match command {
+        Command::Catalog { command: CatalogCommand::Import { file } } => compliance::import(dir, store, &file).await?,
+        Command::Systems { format } => compliance::systems(dir, store, format).await?,
+        Command::Findings { owner, system, severity, all, format } => {
+            let filter = FindingFilter { owner, system, severities: severity, all };
+            compliance::findings(dir, store, &filter, format).await?
+        }
+        Command::Finding { command: FindingCommand::Accept { id, by, reason, until } } => {
+            compliance::accept(store, &id, &by, &reason, &until).await?
+        }
+        Command::Finding { command: FindingCommand::History { id } } => compliance::history(store, &id).await?,
+        Command::Evaluate => compliance::evaluate(dir, store).await?,
+        Command::Report { format } => report::report(dir, store, format).await?,
+        _ => unreachable!("handled in main"),
+    };
+    println!("{text}");
     Ok(())
 }
 
@@ -159,11 +259,25 @@ async fn serve(dir: &CollectorDir, listen: Option<String>) -> anyhow::Result<()>
     tracing::info!(%bound, "collector listening");
     // Tests and scripts wait for this line on stdout.
     println!("listening on {bound}");
+    let evaluator = tokio::spawn(evaluate_periodically(store.clone(), config.rules.clone()));
     let state = ServerState { store, ca, config };
     server::serve(dir, state, listener, async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     })
     .await?;
+    evaluator.abort();
     Ok(())
+}
+
+/// Keeps findings current while serving; a failed round is logged and retried next minute.
+async fn evaluate_periodically(store: Arc<dyn tillsyn_collector::store::Store>, rules: tillsyn_collector::rules::RuleConfig) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_mins(1));
+    loop {
+        tick.tick().await;
+        match tillsyn_collector::evaluation::evaluate(store.as_ref(), &rules, server::now_ms()).await {
+            Ok(summary) => tracing::debug!(?summary, "evaluation"),
+            Err(error) => tracing::warn!(%error, "evaluation failed"),
+        }
+    }
 }

@@ -12,10 +12,15 @@ use tillsyn_agent::state::AgentDir;
 use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminError};
+use crate::compliance::{self, FindingFilter, FindingFormat};
 use crate::ca::CertificateAuthority;
 use crate::config::CollectorDir;
 use crate::output::Format;
 use crate::server::{self, ServerState};
+
+/// The sample register (Swedish headers, `;`-separated) shipped in `deploy/examples/`; the
+/// `patientjournal` system links the quickstart agent through its `source=quickstart` label.
+const SAMPLE_REGISTER: &str = include_str!("../../deploy/examples/system-register.csv");
 
 /// Errors of the quickstart, each saying which step failed.
 #[derive(Debug, thiserror::Error)]
@@ -107,10 +112,22 @@ async fn enroll_and_report(
             let _ = writeln!(out, "{} {}: {} ({})", asset.hostname, control.name, control.state, control.reason);
         }
     }
+    let register = dir.root().join("system-register.csv");
+    if !register.exists() {
+        std::fs::write(&register, SAMPLE_REGISTER).map_err(|e| agent_err(&format!("{}: {e}", register.display())))?;
+    }
+    let imported = compliance::import(dir, store, &register).await.map_err(|e| agent_err(&e))?;
+    let _ = writeln!(out, "\nsample system register: {imported}\n");
+    let findings = compliance::findings(dir, store, &FindingFilter::default(), FindingFormat::Table)
+        .await
+        .map_err(|e| agent_err(&e))?;
+    let _ = writeln!(out, "{findings}");
+    let root = dir.root().display();
     let _ = writeln!(
         out,
-        "\nnext: `tillsyn-collector --dir {} assets --format json` for every stored fact",
-        dir.root().display()
+        "\nnext:\n  tillsyn-collector --dir {root} findings --format json    every finding with its evidence\n  \
+         tillsyn-collector --dir {root} systems                  the register and its gaps\n  \
+         tillsyn-collector --dir {root} report > review.html     the management-review report"
     );
     Ok(())
 }

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::catalog::System;
+use crate::rules::FindingDraft;
+
 pub use sqlite::SqliteStore;
 
 /// Errors from the store. Database detail stays in the log; clients see a stable reason.
@@ -28,6 +31,9 @@ pub enum StoreError {
     /// The named agent does not exist.
     #[error("no agent with id {0}")]
     AgentUnknown(String),
+    /// The named finding does not exist.
+    #[error("no finding with id {0}")]
+    FindingUnknown(String),
     /// Stored data could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -251,6 +257,95 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+/// A finding as stored, with its lifecycle.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FindingRecord {
+    /// Short stable id (used by `finding accept`).
+    pub finding_id: String,
+    /// Rule id.
+    pub rule: String,
+    /// Severity name.
+    pub severity: String,
+    /// `open`, `resolved` or `accepted`.
+    pub state: String,
+    /// The system (None for assets linked to no system).
+    pub system_id: Option<String>,
+    /// The asset id.
+    pub asset_id: Option<String>,
+    /// Host name or device address.
+    pub asset: String,
+    /// One sentence.
+    pub message: String,
+    /// Evidence.
+    pub evidence: Vec<StoredEvidence>,
+    /// First seen (ms).
+    pub first_seen_at: i64,
+    /// Last seen broken (ms).
+    pub last_seen_at: i64,
+    /// When it was resolved (ms).
+    pub resolved_at: Option<i64>,
+    /// Who accepted the risk.
+    pub accepted_by: Option<String>,
+    /// Why.
+    pub accept_reason: Option<String>,
+    /// Until when (ms).
+    pub accepted_until: Option<i64>,
+}
+
+/// A state change in a finding's history.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FindingEvent {
+    /// When (ms).
+    pub at: i64,
+    /// Previous state (None when created).
+    pub from_state: Option<String>,
+    /// New state.
+    pub to_state: String,
+    /// `collector` for automatic changes, else the person.
+    pub actor: String,
+    /// Why.
+    pub note: String,
+}
+
+/// A risk acceptance by a named person.
+#[derive(Clone, Debug)]
+pub struct Acceptance {
+    /// Who accepts.
+    pub by: String,
+    /// Justification.
+    pub reason: String,
+    /// Until (ms).
+    pub until: i64,
+}
+
+/// What an evaluation changed.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct EvaluationSummary {
+    /// Findings seen for the first time.
+    pub opened: usize,
+    /// Resolved findings that came back, or acceptances that expired.
+    pub reopened: usize,
+    /// Findings whose rule no longer fails.
+    pub resolved: usize,
+    /// Findings open after the evaluation.
+    pub open: usize,
+    /// Findings accepted after the evaluation.
+    pub accepted: usize,
+}
+
+/// What a catalog import changed.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct CatalogChange {
+    /// New systems.
+    pub added: usize,
+    /// Systems whose entry changed.
+    pub changed: usize,
+    /// Systems unchanged.
+    pub unchanged: usize,
+    /// Systems no longer in the register.
+    pub removed: usize,
+}
+
 /// Checks the audit log's hash chain; returns the first broken entry's `seq` if any.
 pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), i64> {
     let mut prev = sqlite::GENESIS_HASH.to_string();
@@ -293,4 +388,23 @@ pub trait Store: Send + Sync {
     async fn assets(&self) -> Result<Vec<AssetRecord>, StoreError>;
     /// The audit log in order.
     async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Replaces the whole system register atomically and audits the import.
+    async fn replace_catalog(&self, systems: &[System], event: AuditEvent, now: i64) -> Result<CatalogChange, StoreError>;
+    /// The system register.
+    async fn systems(&self) -> Result<Vec<System>, StoreError>;
+    /// Brings findings in line with the rules' current verdicts: opens new ones, resolves those
+    /// no longer broken, reopens returning ones and expired acceptances; records every change.
+    async fn apply_findings(&self, drafts: &[FindingDraft], now: i64) -> Result<EvaluationSummary, StoreError>;
+    /// All findings.
+    async fn findings(&self) -> Result<Vec<FindingRecord>, StoreError>;
+    /// A finding's history.
+    async fn finding_events(&self, finding_id: &str) -> Result<Vec<FindingEvent>, StoreError>;
+    /// Accepts a finding's risk until a date; audited.
+    async fn accept_finding(&self, finding_id: &str, acceptance: Acceptance, now: i64) -> Result<(), StoreError>;
+    /// Figures of earlier management reports, oldest first.
+    async fn management_reports(&self) -> Result<Vec<(i64, serde_json::Value)>, StoreError>;
+    /// Records a management report's figures.
+    async fn record_management_report(&self, at: i64, figures: &serde_json::Value) -> Result<(), StoreError>;
+    /// Evaluation summaries, oldest first (for trends).
+    async fn evaluations(&self) -> Result<Vec<(i64, EvaluationSummary)>, StoreError>;
 }

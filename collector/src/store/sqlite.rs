@@ -11,9 +11,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    AgentRecord, AssetRecord, AuditEntry, AuditEvent, ControlRecord, IngestOutcome, NewAgent,
-    NewToken, ReportInput, Store, StoreError,
+    Acceptance, AgentRecord, AssetRecord, AuditEntry, AuditEvent, CatalogChange, ControlRecord,
+    EvaluationSummary, FindingEvent, FindingRecord, IngestOutcome, NewAgent, NewToken,
+    ReportInput, Store, StoreError,
 };
+use crate::catalog::System;
+use crate::rules::FindingDraft;
+
+#[path = "findings_sql.rs"]
+mod findings_sql;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -73,11 +79,11 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
     })
 }
 
-fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
+pub(super) fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
@@ -361,6 +367,104 @@ impl Store for SqliteStore {
                     hash: row.try_get("hash")?,
                 })
             })
+            .collect()
+    }
+
+    async fn replace_catalog(&self, systems: &[System], event: AuditEvent, now: i64) -> Result<CatalogChange, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let existing: Vec<(String, String)> = sqlx::query_as("SELECT system_id, document_json FROM systems")
+            .fetch_all(&mut *tx)
+            .await?;
+        let existing: std::collections::HashMap<String, String> = existing.into_iter().collect();
+        let mut change = CatalogChange::default();
+        sqlx::query("DELETE FROM systems").execute(&mut *tx).await?;
+        for system in systems {
+            let document = json_text(system)?;
+            match existing.get(&system.id) {
+                None => change.added += 1,
+                Some(old) if *old == document => change.unchanged += 1,
+                Some(_) => change.changed += 1,
+            }
+            sqlx::query("INSERT INTO systems (system_id, document_json, imported_at) VALUES (?, ?, ?)")
+                .bind(&system.id)
+                .bind(&document)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        change.removed = existing.len() - change.changed - change.unchanged;
+        let mut event = event;
+        event.detail["change"] = serde_json::to_value(&change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        append_audit(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    async fn systems(&self) -> Result<Vec<System>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT document_json FROM systems ORDER BY system_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|(doc,)| parse_json(doc, "system")).collect()
+    }
+
+    async fn apply_findings(&self, drafts: &[FindingDraft], now: i64) -> Result<EvaluationSummary, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let summary = findings_sql::apply(&mut tx, drafts, now).await?;
+        sqlx::query("INSERT OR REPLACE INTO evaluations (evaluated_at, summary_json) VALUES (?, ?)")
+            .bind(now)
+            .bind(json_text(&summary)?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    async fn findings(&self) -> Result<Vec<FindingRecord>, StoreError> {
+        findings_sql::all(&self.pool).await
+    }
+
+    async fn finding_events(&self, finding_id: &str) -> Result<Vec<FindingEvent>, StoreError> {
+        findings_sql::events(&self.pool, finding_id).await
+    }
+
+    async fn accept_finding(&self, finding_id: &str, acceptance: Acceptance, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        findings_sql::accept(&mut tx, finding_id, &acceptance, now).await?;
+        let event = AuditEvent {
+            actor: acceptance.by.clone(),
+            action: "finding.accept".into(),
+            subject: finding_id.to_string(),
+            detail: serde_json::json!({ "reason": acceptance.reason, "until": acceptance.until }),
+        };
+        append_audit(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn management_reports(&self) -> Result<Vec<(i64, serde_json::Value)>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT issued_at, figures_json FROM management_reports ORDER BY issued_at")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(at, json)| Ok((at, parse_json(&json, "management report")?)))
+            .collect()
+    }
+
+    async fn record_management_report(&self, at: i64, figures: &serde_json::Value) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR REPLACE INTO management_reports (issued_at, figures_json) VALUES (?, ?)")
+            .bind(at)
+            .bind(json_text(figures)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn evaluations(&self) -> Result<Vec<(i64, EvaluationSummary)>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT evaluated_at, summary_json FROM evaluations ORDER BY evaluated_at")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(at, json)| Ok((at, parse_json(&json, "evaluation summary")?)))
             .collect()
     }
 }

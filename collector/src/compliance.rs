@@ -1,0 +1,362 @@
+//! Operator and owner views of compliance behind the CLI verbs: `catalog import`, `systems`,
+//! `findings`, `finding accept|history`, `evaluate`. Each evaluates first where it shows
+//! findings, so what is printed is current. JSON and CSV shapes are stable (fields only added).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::admin::{AdminError, actor};
+use crate::catalog::{self, CatalogError, System};
+use crate::config::CollectorDir;
+use crate::evaluation;
+use crate::output::{self, Format};
+use crate::rules::{self, Severity};
+use crate::server::now_ms;
+use crate::store::{Acceptance, AuditEvent, FindingRecord, Store, StoredEvidence};
+
+/// Errors of compliance commands.
+#[derive(Debug, thiserror::Error)]
+pub enum ComplianceError {
+    /// Set-up or storage.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    /// The register file was refused.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A bad argument.
+    #[error("{0}")]
+    Argument(String),
+}
+
+impl From<crate::store::StoreError> for ComplianceError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Admin(AdminError::Store(e))
+    }
+}
+
+/// Listing formats of findings (CSV for spreadsheets).
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum, PartialEq, Eq)]
+pub enum FindingFormat {
+    /// Aligned columns.
+    #[default]
+    Table,
+    /// JSON array.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// `catalog import FILE`: validate all, then replace the register in one transaction.
+pub async fn import(dir: &CollectorDir, store: &dyn Store, path: &Path) -> Result<String, ComplianceError> {
+    let systems = catalog::load(path)?;
+    let bytes = std::fs::read(path).map_err(|e| ComplianceError::Argument(format!("{}: {e}", path.display())))?;
+    let event = AuditEvent {
+        actor: actor(),
+        action: "catalog.import".into(),
+        subject: path.display().to_string(),
+        detail: serde_json::json!({
+            "systems": systems.len(),
+            "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        }),
+    };
+    let now = now_ms();
+    let change = store.replace_catalog(&systems, event, now).await?;
+    let config = dir.load_config().map_err(AdminError::from)?;
+    let summary = evaluation::evaluate(store, &config.rules, now).await?;
+    Ok(format!(
+        "imported {} systems from {} ({} added, {} changed, {} unchanged, {} removed)\nfindings: {} open ({} new, {} resolved)",
+        systems.len(),
+        path.display(),
+        change.added,
+        change.changed,
+        change.unchanged,
+        change.removed,
+        summary.open,
+        summary.opened,
+        summary.resolved
+    ))
+}
+
+/// `evaluate`: run the rules now.
+pub async fn evaluate(dir: &CollectorDir, store: &dyn Store) -> Result<String, ComplianceError> {
+    let config = dir.load_config().map_err(AdminError::from)?;
+    let s = evaluation::evaluate(store, &config.rules, now_ms()).await?;
+    Ok(format!(
+        "evaluated: {} open, {} accepted ({} new, {} reopened, {} resolved)",
+        s.open, s.accepted, s.opened, s.reopened, s.resolved
+    ))
+}
+
+#[derive(Serialize)]
+struct SystemView<'a> {
+    #[serde(flatten)]
+    system: &'a System,
+    assets: usize,
+    open_findings: usize,
+}
+
+/// `systems`.
+pub async fn systems(dir: &CollectorDir, store: &dyn Store, format: Format) -> Result<String, ComplianceError> {
+    evaluate(dir, store).await?;
+    let snapshot = evaluation::snapshot(store).await?;
+    let findings = store.findings().await?;
+    let mut assets: HashMap<&str, usize> = HashMap::new();
+    for links in &snapshot.links {
+        for link in &links.links {
+            *assets.entry(link.system_id.as_str()).or_default() += 1;
+        }
+    }
+    let mut open: HashMap<&str, usize> = HashMap::new();
+    for f in findings.iter().filter(|f| f.state == "open") {
+        if let Some(system) = &f.system_id {
+            *open.entry(system.as_str()).or_default() += 1;
+        }
+    }
+    let views: Vec<SystemView<'_>> = snapshot
+        .systems
+        .iter()
+        .map(|system| SystemView {
+            assets: assets.get(system.id.as_str()).copied().unwrap_or(0),
+            open_findings: open.get(system.id.as_str()).copied().unwrap_or(0),
+            system,
+        })
+        .collect();
+    Ok(match format {
+        Format::Json => output::json(&views),
+        Format::Table => output::table(
+            &["SYSTEM", "NAME", "K/R/T", "OWNER", "CLASSIFIED", "ASSETS", "OPEN FINDINGS"],
+            &views
+                .iter()
+                .map(|v| {
+                    let c = v.system.classification.as_ref();
+                    vec![
+                        v.system.id.clone(),
+                        v.system.name.clone(),
+                        c.map_or_else(|| "-".into(), |c| format!("K{}/R{}/T{}", c.k, c.r, c.t)),
+                        v.system.system_owner.as_ref().map_or_else(|| "-".into(), |p| p.email.clone().unwrap_or_else(|| p.name.clone())),
+                        c.map_or_else(|| "-".into(), |c| c.classified_at.to_string()),
+                        v.assets.to_string(),
+                        v.open_findings.to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    })
+}
+
+/// A finding as shown to people and machines: the stored record plus system and rule context.
+#[derive(Clone, Debug, Serialize)]
+pub struct FindingView {
+    /// Short id for `finding accept`.
+    pub id: String,
+    /// Rule id.
+    pub rule: String,
+    /// Severity.
+    pub severity: String,
+    /// `open`, `accepted`, `resolved`.
+    pub state: String,
+    /// The system, null for assets linked to no system.
+    pub system_id: Option<String>,
+    /// The system's name.
+    pub system_name: Option<String>,
+    /// The system owner's e-mail (or name).
+    pub owner: Option<String>,
+    /// Host name or device address ("" for system-level rules).
+    pub asset: String,
+    /// The asset id.
+    pub asset_id: Option<String>,
+    /// One sentence.
+    pub message: String,
+    /// The policy clause.
+    pub policy: String,
+    /// What to do.
+    pub remediation: String,
+    /// What the verdict rests on.
+    pub evidence: Vec<StoredEvidence>,
+    /// RFC 3339.
+    pub first_seen: String,
+    /// RFC 3339.
+    pub last_seen: String,
+    /// Acceptance, when accepted.
+    pub accepted_by: Option<String>,
+    /// Acceptance justification.
+    pub accept_reason: Option<String>,
+    /// RFC 3339.
+    pub accepted_until: Option<String>,
+}
+
+/// Filters of `findings`.
+#[derive(Clone, Debug, Default)]
+pub struct FindingFilter {
+    /// Any of the system's owner roles has this e-mail.
+    pub owner: Option<String>,
+    /// The system id.
+    pub system: Option<String>,
+    /// Only these severities.
+    pub severities: Vec<Severity>,
+    /// Include resolved findings.
+    pub all: bool,
+}
+
+fn owner_emails(system: &System) -> Vec<String> {
+    [&system.system_owner, &system.system_administrator, &system.information_owner]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.email.clone())
+        .collect()
+}
+
+fn view(f: &FindingRecord, systems: &HashMap<&str, &System>) -> FindingView {
+    let system = f.system_id.as_deref().and_then(|id| systems.get(id)).copied();
+    let rule = rules::rule(&f.rule);
+    FindingView {
+        id: f.finding_id.clone(),
+        rule: f.rule.clone(),
+        severity: f.severity.clone(),
+        state: f.state.clone(),
+        system_id: f.system_id.clone(),
+        system_name: system.map(|s| s.name.clone()),
+        owner: system
+            .and_then(|s| s.system_owner.as_ref())
+            .map(|p| p.email.clone().unwrap_or_else(|| p.name.clone())),
+        asset: f.asset.clone(),
+        asset_id: f.asset_id.clone(),
+        message: f.message.clone(),
+        policy: rule.map(|r| r.policy.to_string()).unwrap_or_default(),
+        remediation: rule.map(|r| r.remediation.to_string()).unwrap_or_default(),
+        evidence: f.evidence.clone(),
+        first_seen: output::time(Some(f.first_seen_at)),
+        last_seen: output::time(Some(f.last_seen_at)),
+        accepted_by: f.accepted_by.clone(),
+        accept_reason: f.accept_reason.clone(),
+        accepted_until: f.accepted_until.map(|t| output::time(Some(t))),
+    }
+}
+
+/// Evaluates, then returns the findings that pass `filter`, most severe first.
+pub async fn finding_views(dir: &CollectorDir, store: &dyn Store, filter: &FindingFilter) -> Result<Vec<FindingView>, ComplianceError> {
+    evaluate(dir, store).await?;
+    let systems = store.systems().await?;
+    let by_id: HashMap<&str, &System> = systems.iter().map(|s| (s.id.as_str(), s)).collect();
+    let owner = filter.owner.as_ref().map(|o| o.to_lowercase());
+    let mut views: Vec<FindingView> = store
+        .findings()
+        .await?
+        .iter()
+        .filter(|f| filter.all || f.state != "resolved")
+        .filter(|f| filter.system.as_ref().is_none_or(|s| f.system_id.as_ref() == Some(s)))
+        .filter(|f| filter.severities.is_empty() || Severity::parse(&f.severity).is_some_and(|s| filter.severities.contains(&s)))
+        .filter(|f| {
+            owner.as_ref().is_none_or(|owner| {
+                f.system_id
+                    .as_deref()
+                    .and_then(|id| by_id.get(id))
+                    .is_some_and(|s| owner_emails(s).contains(owner))
+            })
+        })
+        .map(|f| view(f, &by_id))
+        .collect();
+    views.sort_by(|a, b| {
+        Severity::parse(&b.severity)
+            .cmp(&Severity::parse(&a.severity))
+            .then_with(|| a.rule.cmp(&b.rule))
+            .then_with(|| a.asset.cmp(&b.asset))
+    });
+    Ok(views)
+}
+
+/// `findings`.
+pub async fn findings(dir: &CollectorDir, store: &dyn Store, filter: &FindingFilter, format: FindingFormat) -> Result<String, ComplianceError> {
+    let views = finding_views(dir, store, filter).await?;
+    Ok(match format {
+        FindingFormat::Json => output::json(&views),
+        FindingFormat::Csv => findings_csv(&views)?,
+        FindingFormat::Table => output::table(
+            &["ID", "SEVERITY", "STATE", "RULE", "SYSTEM", "ASSET", "MESSAGE"],
+            &views
+                .iter()
+                .map(|v| {
+                    vec![
+                        v.id.clone(),
+                        v.severity.clone(),
+                        v.state.clone(),
+                        v.rule.clone(),
+                        v.system_id.clone().unwrap_or_else(|| "-".into()),
+                        if v.asset.is_empty() { "-".into() } else { v.asset.clone() },
+                        v.message.clone(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    })
+}
+
+fn findings_csv(views: &[FindingView]) -> Result<String, ComplianceError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| ComplianceError::Argument(format!("writing CSV: {e}"));
+    writer
+        .write_record(["id", "rule", "severity", "state", "system_id", "system_name", "owner", "asset", "message", "evidence", "first_seen", "last_seen", "accepted_by", "accepted_until"])
+        .map_err(csv_err)?;
+    for v in views {
+        let evidence = v
+            .evidence
+            .iter()
+            .map(|e| if e.line > 0 { format!("{}:{} {}", e.source, e.line, e.detail) } else { format!("{} {}", e.source, e.detail) })
+            .collect::<Vec<_>>()
+            .join(" | ");
+        writer
+            .write_record([
+                v.id.as_str(),
+                &v.rule,
+                &v.severity,
+                &v.state,
+                v.system_id.as_deref().unwrap_or(""),
+                v.system_name.as_deref().unwrap_or(""),
+                v.owner.as_deref().unwrap_or(""),
+                &v.asset,
+                &v.message,
+                &evidence,
+                &v.first_seen,
+                &v.last_seen,
+                v.accepted_by.as_deref().unwrap_or(""),
+                v.accepted_until.as_deref().unwrap_or(""),
+            ])
+            .map_err(csv_err)?;
+    }
+    let bytes = writer.into_inner().map_err(|e| ComplianceError::Argument(e.to_string()))?;
+    Ok(String::from_utf8_lossy(&bytes).trim_end().to_string())
+}
+
+/// `finding accept ID --by --reason --until`.
+pub async fn accept(store: &dyn Store, id: &str, by: &str, reason: &str, until: &str) -> Result<String, ComplianceError> {
+    if by.trim().is_empty() || reason.trim().is_empty() {
+        return Err(ComplianceError::Argument("--by and --reason must name the person and the justification".into()));
+    }
+    let date = catalog::parse_date(until).map_err(|e| ComplianceError::Argument(format!("--until {e}")))?;
+    let until_ms = date.midnight().assume_utc().unix_timestamp() * 1000 + 86_399_999;
+    let now = now_ms();
+    if until_ms <= now {
+        return Err(ComplianceError::Argument(format!("--until {until} is in the past")));
+    }
+    store
+        .accept_finding(id, Acceptance { by: by.to_string(), reason: reason.to_string(), until: until_ms }, now)
+        .await?;
+    Ok(format!("finding {id} accepted by {by} until {until}"))
+}
+
+/// `finding history ID`.
+pub async fn history(store: &dyn Store, id: &str) -> Result<String, ComplianceError> {
+    let events = store.finding_events(id).await?;
+    if events.is_empty() {
+        return Err(ComplianceError::Argument(format!("no finding with id {id}")));
+    }
+    Ok(output::table(
+        &["AT", "FROM", "TO", "BY", "NOTE"],
+        &events
+            .iter()
+            .map(|e| vec![output::time(Some(e.at)), e.from_state.clone().unwrap_or_else(|| "-".into()), e.to_state.clone(), e.actor.clone(), e.note.clone()])
+            .collect::<Vec<_>>(),
+    ))
+}
