@@ -103,6 +103,21 @@ impl Collector {
         serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().clone()
     }
 
+    /// `findings --format json` with extra arguments.
+    pub fn findings(&self, extra: &[&str]) -> Vec<serde_json::Value> {
+        let mut args = vec!["--dir", self.path(), "findings", "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = ok("tillsyn-collector", &args);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().clone()
+    }
+
+    /// Writes `text` to a file in the collector dir and imports it.
+    pub fn import(&self, name: &str, text: &str) -> Output {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        run("tillsyn-collector", &["--dir", self.path(), "catalog", "import", path.to_str().unwrap()])
+    }
+
     pub fn agents(&self) -> Vec<serde_json::Value> {
         let out = ok("tillsyn-collector", &["--dir", self.path(), "agent", "list", "--format", "json"]);
         serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().clone()
@@ -110,9 +125,14 @@ impl Collector {
 
     /// Enrolls a new agent in a fresh directory.
     pub fn enroll(&self) -> Agent {
+        self.enroll_with(&[])
+    }
+
+    /// Enrolls a new agent with extra `enroll` arguments (e.g. `--label site=ward4`).
+    pub fn enroll_with(&self, extra: &[&str]) -> Agent {
         let token = self.token(&[]);
         let agent = Agent { dir: tempfile::tempdir().unwrap() };
-        let out = agent.enroll(self, &token);
+        let out = agent.enroll_args(self, &token, extra);
         assert!(out.status.success(), "enroll failed: {}", String::from_utf8_lossy(&out.stderr));
         agent
     }
@@ -136,13 +156,16 @@ impl Agent {
     }
 
     pub fn enroll(&self, collector: &Collector, token: &str) -> Output {
-        run(
-            "tillsyn-agent",
-            &[
-                "--dir", self.path(), "enroll", "--collector", &collector.url, "--token", token,
-                "--ca", &collector.ca_pem(),
-            ],
-        )
+        self.enroll_args(collector, token, &[])
+    }
+
+    pub fn enroll_args(&self, collector: &Collector, token: &str, extra: &[&str]) -> Output {
+        let ca = collector.ca_pem();
+        let mut args = vec![
+            "--dir", self.path(), "enroll", "--collector", &collector.url, "--token", token, "--ca", &ca,
+        ];
+        args.extend_from_slice(extra);
+        run("tillsyn-agent", &args)
     }
 
     pub fn run_once(&self, root: Option<&Path>) -> Output {

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod compliance;
 mod harness;
 mod identity;
 mod input;
