@@ -333,6 +333,29 @@ pub struct EvaluationSummary {
     pub accepted: usize,
 }
 
+/// One change of an observation on an asset.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ObservationChange {
+    /// The asset.
+    pub asset_id: String,
+    /// Its host name or address.
+    pub asset: String,
+    /// Category.
+    pub category: String,
+    /// Name.
+    pub name: String,
+    /// `added`, `changed` or `removed`.
+    pub change: String,
+    /// Value before (JSON text).
+    pub old_value: Option<String>,
+    /// Value after (JSON text).
+    pub new_value: Option<String>,
+    /// When (ms).
+    pub at: i64,
+    /// The report that carried it.
+    pub report_id: String,
+}
+
 /// What a catalog import changed.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct CatalogChange {
@@ -401,6 +424,8 @@ pub trait Store: Send + Sync {
     async fn finding_events(&self, finding_id: &str) -> Result<Vec<FindingEvent>, StoreError>;
     /// Accepts a finding's risk until a date; audited.
     async fn accept_finding(&self, finding_id: &str, acceptance: Acceptance, now: i64) -> Result<(), StoreError>;
+    /// Observation changes since `since` (ms), for one asset (by id or host name) or all.
+    async fn observation_changes(&self, asset: Option<&str>, since: i64) -> Result<Vec<ObservationChange>, StoreError>;
     /// Figures of earlier management reports, oldest first.
     async fn management_reports(&self) -> Result<Vec<(i64, serde_json::Value)>, StoreError>;
     /// Records a management report's figures.

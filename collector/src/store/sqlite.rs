@@ -12,7 +12,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
     Acceptance, AgentRecord, AssetRecord, AuditEntry, AuditEvent, CatalogChange, ControlRecord,
-    EvaluationSummary, FindingEvent, FindingRecord, IngestOutcome, NewAgent, NewToken,
+    EvaluationSummary, FindingEvent, FindingRecord, IngestOutcome, NewAgent, NewToken, ObservationChange,
     ReportInput, Store, StoreError,
 };
 use crate::catalog::System;
@@ -441,6 +441,37 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn observation_changes(&self, asset: Option<&str>, since: i64) -> Result<Vec<ObservationChange>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT h.*, CASE WHEN a.address = '' THEN a.hostname ELSE a.address END AS label
+             FROM observation_history h JOIN assets a ON a.asset_id = h.asset_id
+             WHERE h.at >= ? AND (? IS NULL OR a.asset_id = ? OR a.hostname = ? OR a.address = ?)
+             ORDER BY h.at, h.rowid",
+        )
+        .bind(since)
+        .bind(asset)
+        .bind(asset)
+        .bind(asset)
+        .bind(asset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ObservationChange {
+                    asset_id: row.try_get("asset_id")?,
+                    asset: row.try_get("label")?,
+                    category: row.try_get("category")?,
+                    name: row.try_get("name")?,
+                    change: row.try_get("change")?,
+                    old_value: row.try_get("old_value_json")?,
+                    new_value: row.try_get("new_value_json")?,
+                    at: row.try_get("at")?,
+                    report_id: row.try_get("report_id")?,
+                })
+            })
+            .collect()
+    }
+
     async fn management_reports(&self) -> Result<Vec<(i64, serde_json::Value)>, StoreError> {
         let rows: Vec<(i64, String)> = sqlx::query_as("SELECT issued_at, figures_json FROM management_reports ORDER BY issued_at")
             .fetch_all(&self.pool)
@@ -503,21 +534,33 @@ async fn upsert_host_asset(
     Ok(asset_id)
 }
 
-/// Brings the asset's observations to exactly the reported set, keeping first-seen times and
-/// moving `changed_at` only when a value changes.
+/// Brings the asset's observations to exactly the reported set, keeping first-seen times,
+/// moving `changed_at` only when a value changes, and recording every addition, change and
+/// removal in `observation_history`.
 async fn replace_observations(
     tx: &mut Transaction<'_, Sqlite>,
     asset_id: &str,
     report: &ReportInput,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("CREATE TEMP TABLE IF NOT EXISTS seen_observations (category TEXT, name TEXT)")
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM seen_observations").execute(&mut **tx).await?;
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT category, name, value_json FROM observations WHERE asset_id = ?")
+            .bind(asset_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut previous: std::collections::HashMap<(String, String), String> =
+        rows.into_iter().map(|(c, n, v)| ((c, n), v)).collect();
     for observation in &report.observations {
         let value = json_text(&observation.value)?;
-        let evidence = json_text(&observation.evidence)?;
+        let key = (observation.category.clone(), observation.name.clone());
+        let change = match previous.remove(&key) {
+            None => Some(("added", None)),
+            Some(old) if old != value => Some(("changed", Some(old))),
+            Some(_) => None,
+        };
+        if let Some((kind, old)) = &change {
+            record_change(tx, asset_id, &key, kind, old.as_deref(), Some(&value), report, now).await?;
+        }
         sqlx::query(
             "INSERT INTO observations (asset_id, category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -531,24 +574,47 @@ async fn replace_observations(
         .bind(&observation.category)
         .bind(&observation.name)
         .bind(&value)
-        .bind(&evidence)
+        .bind(json_text(&observation.evidence)?)
         .bind(now)
         .bind(now)
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        sqlx::query("INSERT INTO seen_observations VALUES (?, ?)")
-            .bind(&observation.category)
-            .bind(&observation.name)
+    }
+    for (key, old) in previous {
+        record_change(tx, asset_id, &key, "removed", Some(&old), None, report, now).await?;
+        sqlx::query("DELETE FROM observations WHERE asset_id = ? AND category = ? AND name = ?")
+            .bind(asset_id)
+            .bind(&key.0)
+            .bind(&key.1)
             .execute(&mut **tx)
             .await?;
     }
-    sqlx::query(
-        "DELETE FROM observations WHERE asset_id = ? AND NOT EXISTS (SELECT 1 FROM seen_observations s WHERE s.category = observations.category AND s.name = observations.name)",
-    )
-    .bind(asset_id)
-    .execute(&mut **tx)
-    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_change(
+    tx: &mut Transaction<'_, Sqlite>,
+    asset_id: &str,
+    key: &(String, String),
+    change: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    report: &ReportInput,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO observation_history (asset_id, category, name, change, old_value_json, new_value_json, at, report_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(asset_id)
+        .bind(&key.0)
+        .bind(&key.1)
+        .bind(change)
+        .bind(old)
+        .bind(new)
+        .bind(now)
+        .bind(&report.report_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -591,4 +657,179 @@ async fn all_controls(pool: &SqlitePool) -> Result<std::collections::HashMap<Str
         });
     }
     Ok(by_asset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ControlInput, ObservationInput, verify_audit_chain};
+
+    fn agent(id: &str) -> NewAgent {
+        NewAgent {
+            agent_id: id.into(),
+            hostname: "h".into(),
+            cert_sha256: format!("sha-{id}"),
+            cert_not_after: 10,
+            labels: BTreeMap::new(),
+            agent_version: "1".into(),
+        }
+    }
+
+    fn token(hash: &str, expires_at: i64) -> NewToken {
+        NewToken {
+            token_hash: hash.into(),
+            created_at: 0,
+            expires_at,
+            created_by: "alice".into(),
+        }
+    }
+
+    fn report(agent_id: &str, report_id: &str, package_version: &str) -> ReportInput {
+        ReportInput {
+            agent_id: agent_id.into(),
+            report_id: report_id.into(),
+            collected_at: 1,
+            size_bytes: 1,
+            agent_version: "1".into(),
+            hostname: "h".into(),
+            host_facts: serde_json::json!({}),
+            observations: vec![ObservationInput {
+                category: "package".into(),
+                name: "openssl".into(),
+                value: serde_json::json!({ "version": package_version }),
+                evidence: vec![],
+            }],
+            controls: vec![ControlInput {
+                name: "mfa".into(),
+                state: "absent".into(),
+                reason: "r".into(),
+                evidence: vec![],
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_single_use_and_expire() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.create_token(token("t1", 100), 0).await.unwrap();
+        store.create_token(token("t2", 100), 0).await.unwrap();
+        assert!(matches!(store.check_token("nope", 1).await, Err(StoreError::TokenUnknown)));
+        assert!(matches!(store.enroll_agent("t2", agent("x"), 100).await, Err(StoreError::TokenExpired)));
+        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+        assert!(matches!(store.enroll_agent("t1", agent("b"), 2).await, Err(StoreError::TokenUsed)));
+        assert_eq!(store.agents().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_enrollment_leaves_the_token_unused() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.create_token(token("t1", 100), 0).await.unwrap();
+        store.create_token(token("t2", 100), 0).await.unwrap();
+        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+        // Same certificate fingerprint as agent a: the insert fails, the token must survive.
+        let mut clash = agent("b");
+        clash.cert_sha256 = "sha-a".into();
+        assert!(store.enroll_agent("t2", clash, 2).await.is_err());
+        store.check_token("t2", 3).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn reports_are_deduplicated_per_agent_and_track_changes() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.create_token(token("t1", 100), 0).await.unwrap();
+        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+        let first = store.ingest_report(report("a", "r1", "3.0.1"), 10).await.unwrap();
+        assert!(!first.duplicate);
+        let again = store.ingest_report(report("a", "r1", "9.9.9"), 11).await.unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.asset_id, first.asset_id);
+        let second = store.ingest_report(report("a", "r2", "3.0.2"), 20).await.unwrap();
+        assert_eq!(second.asset_id, first.asset_id);
+
+        let row = sqlx::query("SELECT value_json, first_seen_at, changed_at FROM observations")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(row.get::<String, _>("value_json"), r#"{"version":"3.0.2"}"#);
+        assert_eq!(row.get::<i64, _>("first_seen_at"), 10);
+        assert_eq!(row.get::<i64, _>("changed_at"), 20);
+        let changes = store.observation_changes(Some("h"), 0).await.unwrap();
+        let kinds: Vec<_> = changes.iter().map(|c| c.change.as_str()).collect();
+        assert_eq!(kinds, vec!["added", "changed"]);
+        assert_eq!(changes[1].old_value.as_deref(), Some(r#"{"version":"3.0.1"}"#));
+        assert_eq!(store.observation_changes(Some("h"), 15).await.unwrap().len(), 1);
+        let mut gone = report("a", "r3", "3.0.2");
+        gone.observations.clear();
+        store.ingest_report(gone, 30).await.unwrap();
+        assert_eq!(store.observation_changes(None, 30).await.unwrap()[0].change, "removed");
+        let assets = store.assets().await.unwrap();
+        assert_eq!(assets[0].first_seen_at, 10);
+        assert_eq!(assets[0].last_seen_at, 30);
+        assert_eq!(assets[0].controls[0].state, "absent");
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_is_append_only_and_chained() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.create_token(token("t1", 100), 0).await.unwrap();
+        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+        let event = AuditEvent {
+            actor: "bob".into(),
+            action: "agent.revoke".into(),
+            subject: "a".into(),
+            detail: serde_json::json!({ "reason": "lost" }),
+        };
+        assert!(store.revoke_agent("a", event.clone(), 5).await.unwrap());
+        assert!(!store.revoke_agent("a", event, 6).await.unwrap());
+        let log = store.audit_log().await.unwrap();
+        assert_eq!(log.len(), 2);
+        verify_audit_chain(&log).unwrap();
+
+        let mut tampered = log.clone();
+        tampered[0].actor = "mallory".into();
+        assert_eq!(verify_audit_chain(&tampered), Err(1));
+        assert!(sqlx::query("UPDATE audit_log SET actor = 'x'").execute(&store.pool).await.is_err());
+        assert!(sqlx::query("DELETE FROM audit_log").execute(&store.pool).await.is_err());
+    }
+
+    fn draft(asset: &str) -> FindingDraft {
+        FindingDraft {
+            rule: "k3-auth",
+            severity: crate::rules::Severity::High,
+            system_id: Some("journal".into()),
+            asset_id: Some(asset.into()),
+            asset: asset.into(),
+            message: "m".into(),
+            evidence: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn findings_open_resolve_reopen_and_accept_with_history() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let s = store.apply_findings(&[draft("a"), draft("b")], 10).await.unwrap();
+        assert_eq!((s.opened, s.open), (2, 2));
+        let s = store.apply_findings(&[draft("a")], 20).await.unwrap();
+        assert_eq!((s.resolved, s.open), (1, 1));
+        let s = store.apply_findings(&[draft("a"), draft("b")], 30).await.unwrap();
+        assert_eq!((s.reopened, s.open), (1, 2));
+
+        let b = store.findings().await.unwrap().into_iter().find(|f| f.asset == "b").unwrap();
+        let accept = Acceptance { by: "Anna".into(), reason: "compensating control".into(), until: 50 };
+        store.accept_finding(&b.finding_id, accept, 35).await.unwrap();
+        let s = store.apply_findings(&[draft("a"), draft("b")], 40).await.unwrap();
+        assert_eq!((s.open, s.accepted), (1, 1));
+        // The acceptance expires at 50: the finding opens again.
+        let s = store.apply_findings(&[draft("a"), draft("b")], 60).await.unwrap();
+        assert_eq!((s.reopened, s.open, s.accepted), (1, 2, 0));
+
+        let states: Vec<String> = store.finding_events(&b.finding_id).await.unwrap().into_iter().map(|e| e.to_state).collect();
+        assert_eq!(states, vec!["open", "resolved", "open", "accepted", "open"]);
+        assert!(matches!(
+            store.accept_finding("nope", Acceptance { by: "x".into(), reason: "y".into(), until: 1 }, 1).await,
+            Err(StoreError::FindingUnknown(_))
+        ));
+        let log = store.audit_log().await.unwrap();
+        assert_eq!(log.last().unwrap().action, "finding.accept");
+    }
 }
