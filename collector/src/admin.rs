@@ -196,6 +196,84 @@ pub async fn revoke_agent(store: &dyn Store, agent_id: &str, reason: &str) -> Re
     })
 }
 
+/// `agent versions`: active agents per version, newest last seen first.
+pub async fn agent_versions(store: &dyn Store) -> Result<String, AdminError> {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for agent in store.agents().await?.iter().filter(|a| a.revoked_at.is_none()) {
+        *counts.entry(agent.agent_version.clone()).or_default() += 1;
+    }
+    Ok(output::table(
+        &["VERSION", "AGENTS"],
+        &counts.into_iter().map(|(v, n)| vec![v, n.to_string()]).collect::<Vec<_>>(),
+    ))
+}
+
+/// `scan list`.
+pub async fn list_schedules(store: &dyn Store, format: Format) -> Result<String, AdminError> {
+    let schedules = store.schedules().await?;
+    Ok(match format {
+        Format::Json => output::json(&schedules),
+        Format::Table => output::table(
+            &["NAME", "KIND", "CRON", "TIME ZONE", "TARGET", "NEXT RUN"],
+            &schedules
+                .iter()
+                .map(|s| vec![s.name.clone(), s.kind.clone(), s.cron.clone(), s.timezone.clone(), s.target.clone(), output::time(Some(s.next_run_at))])
+                .collect::<Vec<_>>(),
+        ),
+    })
+}
+
+/// `scan history`.
+pub async fn list_jobs(store: &dyn Store, schedule: Option<&str>, format: Format) -> Result<String, AdminError> {
+    let jobs = store.jobs(schedule).await?;
+    Ok(match format {
+        Format::Json => output::json(&jobs),
+        Format::Table => output::table(
+            &["JOB", "SCHEDULE", "KIND", "AGENT", "STATE", "CREATED", "FINISHED", "ERROR"],
+            &jobs
+                .iter()
+                .map(|j| {
+                    vec![
+                        j.job_id.clone(),
+                        j.schedule.clone(),
+                        j.kind.clone(),
+                        j.agent_id.clone().unwrap_or_else(|| "(collector)".into()),
+                        j.state.clone(),
+                        output::time(Some(j.created_at)),
+                        output::time(j.finished_at),
+                        j.error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    })
+}
+
+/// `changes`.
+pub async fn changes(store: &dyn Store, asset: Option<&str>, since_ms: i64, format: Format) -> Result<String, AdminError> {
+    let changes = store.observation_changes(asset, since_ms).await?;
+    Ok(match format {
+        Format::Json => output::json(&changes),
+        Format::Table => output::table(
+            &["AT", "ASSET", "CHANGE", "CATEGORY", "NAME", "BEFORE", "AFTER"],
+            &changes
+                .iter()
+                .map(|c| {
+                    vec![
+                        output::time(Some(c.at)),
+                        c.asset.clone(),
+                        c.change.clone(),
+                        c.category.clone(),
+                        c.name.clone(),
+                        c.old_value.clone().unwrap_or_default(),
+                        c.new_value.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    })
+}
+
 #[derive(Serialize)]
 struct AssetView<'a> {
     #[serde(flatten)]

@@ -55,6 +55,15 @@ pub fn validate(agent_id: &str, request: &v1::ReportRequest) -> Result<ReportInp
         host_facts: host_facts(host),
         observations: observations(&request.observations)?,
         controls: controls(&request.controls)?,
+        job_id: if request.job_id.is_empty() {
+            None
+        } else {
+            Some(
+                uuid::Uuid::parse_str(&request.job_id)
+                    .map_err(|e| reject("job_id", format!("must be a UUID: {e}")))?
+                    .to_string(),
+            )
+        },
     })
 }
 

@@ -13,6 +13,7 @@
 //! - [`output`]: tables and JSON for listings.
 
 pub mod admin;
+pub mod background;
 pub mod ca;
 pub mod catalog;
 pub mod compliance;
@@ -24,6 +25,7 @@ pub mod output;
 pub mod quickstart;
 pub mod report;
 pub mod rules;
+pub mod scans;
 pub mod server;
 pub mod store;
 pub mod tokens;

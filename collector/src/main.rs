@@ -14,6 +14,7 @@ use tillsyn_collector::compliance::{self, FindingFilter, FindingFormat};
 use tillsyn_collector::quickstart;
 use tillsyn_collector::report::{self, ReportFormat};
 use tillsyn_collector::rules::Severity;
+use tillsyn_collector::scans::{self, JobKind, JobParams, ScheduleSpec};
 use tillsyn_collector::server::{self, ServerState};
 
 /// Tillsyn collector: enrolls agents, stores inventories, shows classification gaps.
@@ -99,11 +100,82 @@ enum Command {
     },
     /// Run the rules now and store the findings.
     Evaluate,
+    /// Scheduled scans: inventory runs, discovery sweeps, evaluations.
+    Scan {
+        #[command(subcommand)]
+        command: ScanCommand,
+    },
+    /// What changed in the inventory (observation history).
+    Changes {
+        /// Only this asset (id, host name or device address).
+        #[arg(long)]
+        asset: Option<String>,
+        /// How far back, e.g. 7d, 12h.
+        #[arg(long, default_value = "7d", value_parser = parse_ttl_any)]
+        since: time::Duration,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// The management-review report.
     Report {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
         format: ReportFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScanCommand {
+    /// Add a schedule.
+    Add {
+        /// Unique name.
+        name: String,
+        /// What to run.
+        #[arg(long, value_enum)]
+        kind: JobKind,
+        /// Cron expression, e.g. "0 2 * * 1" (Mondays 02:00).
+        #[arg(long)]
+        cron: String,
+        /// IANA time zone of the expression.
+        #[arg(long, default_value = "Europe/Stockholm")]
+        timezone: String,
+        /// all, agent:ID or label:KEY=VALUE.
+        #[arg(long, default_value = "all")]
+        target: String,
+        /// Discovery: CIDR to sweep (repeatable).
+        #[arg(long = "discovery-target")]
+        discovery_targets: Vec<String>,
+        /// Discovery: port to probe (repeatable; default: the agent's OT port list).
+        #[arg(long = "discovery-port")]
+        discovery_ports: Vec<u32>,
+        /// Agents wait a random 0..N seconds before running, so a fleet does not stampede.
+        #[arg(long, default_value_t = 300)]
+        jitter_seconds: u32,
+    },
+    /// List schedules with their next run.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Create the schedule's jobs now.
+    RunNow {
+        /// The schedule.
+        name: String,
+    },
+    /// Jobs and their outcome, newest first.
+    History {
+        /// Only this schedule.
+        name: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Remove a schedule (its history stays).
+    Remove {
+        /// The schedule.
+        name: String,
     },
 }
 
@@ -157,6 +229,8 @@ enum AgentCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// How many agents run each version.
+    Versions,
     /// Revoke an agent: its certificate is refused from the next call on.
     Revoke {
         /// The agent id.
@@ -165,6 +239,50 @@ enum AgentCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+}
+
+async fn scan_command(store: &dyn tillsyn_collector::store::Store, command: ScanCommand) -> anyhow::Result<String> {
+    let now = server::now_ms();
+    Ok(match command {
+        ScanCommand::Add { name, kind, cron, timezone, target, discovery_targets, discovery_ports, jitter_seconds } => {
+            let params = JobParams { discovery_targets, discovery_ports, jitter_seconds };
+            let spec = ScheduleSpec { name: name.clone(), kind, cron, timezone, target, params };
+            let next = scans::add(store, spec, &admin::actor(), now).await?;
+            format!("schedule {name} added; first run {}", tillsyn_collector::output::time(Some(next)))
+        }
+        ScanCommand::List { format } => admin::list_schedules(store, format).await?,
+        ScanCommand::RunNow { name } => {
+            let jobs = scans::run_now(store, &name, &admin::actor(), now).await?;
+            format!("{} job(s) created for {name}", jobs.len())
+        }
+        ScanCommand::History { name, format } => admin::list_jobs(store, name.as_deref(), format).await?,
+        ScanCommand::Remove { name } => {
+            let event = tillsyn_collector::store::AuditEvent {
+                actor: admin::actor(),
+                action: "scan.remove".into(),
+                subject: name.clone(),
+                detail: serde_json::json!({}),
+            };
+            if store.delete_schedule(&name, event, now).await? {
+                format!("schedule {name} removed")
+            } else {
+                anyhow::bail!("no schedule named {name:?}")
+            }
+        }
+    })
+}
+
+/// A duration like 90s, 15m, 2h or 7d, any length.
+fn parse_ttl_any(raw: &str) -> Result<time::Duration, String> {
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: i64 = number.parse().map_err(|_| format!("{raw:?}: expected a number with a unit, e.g. 7d"))?;
+    match unit {
+        "s" => Ok(time::Duration::seconds(n)),
+        "m" => Ok(time::Duration::minutes(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "d" | "" => Ok(time::Duration::days(n)),
+        _ => Err(format!("{raw:?}: unit must be s, m, h or d")),
+    }
 }
 
 fn parse_ttl(raw: &str) -> Result<time::Duration, String> {
@@ -207,6 +325,7 @@ async fn main() -> anyhow::Result<()> {
             let store = admin::open_store(&dir).await?;
             let text = match command {
                 AgentCommand::List { format } => admin::list_agents(store.as_ref(), format).await?,
+                AgentCommand::Versions => admin::agent_versions(store.as_ref()).await?,
                 AgentCommand::Revoke { agent_id, reason } => {
                     admin::revoke_agent(store.as_ref(), &agent_id, &reason).await?
                 }
@@ -238,6 +357,11 @@ async fn compliance_command(dir: &CollectorDir, command: Command) -> anyhow::Res
         Command::Finding { command: FindingCommand::History { id } } => compliance::history(store, &id).await?,
         Command::Evaluate => compliance::evaluate(dir, store).await?,
         Command::Report { format } => report::report(dir, store, format).await?,
+        Command::Scan { command } => scan_command(store, command).await?,
+        Command::Changes { asset, since, format } => {
+            let since_ms = server::now_ms() - i64::try_from(since.whole_milliseconds()).unwrap_or(i64::MAX / 2);
+            admin::changes(store, asset.as_deref(), since_ms, format).await?
+        }
         _ => unreachable!("handled in main"),
     };
     println!("{text}");
@@ -259,7 +383,8 @@ async fn serve(dir: &CollectorDir, listen: Option<String>) -> anyhow::Result<()>
     tracing::info!(%bound, "collector listening");
     // Tests and scripts wait for this line on stdout.
     println!("listening on {bound}");
-    let evaluator = tokio::spawn(evaluate_periodically(store.clone(), config.rules.clone()));
+    // Fires schedules and keeps findings current; the period bounds how late a schedule fires.
+    let evaluator = tokio::spawn(tillsyn_collector::background::run(store.clone(), config.rules.clone(), std::time::Duration::from_secs(30)));
     let state = ServerState { store, ca, config };
     server::serve(dir, state, listener, async {
         let _ = tokio::signal::ctrl_c().await;
@@ -268,16 +393,4 @@ async fn serve(dir: &CollectorDir, listen: Option<String>) -> anyhow::Result<()>
     .await?;
     evaluator.abort();
     Ok(())
-}
-
-/// Keeps findings current while serving; a failed round is logged and retried next minute.
-async fn evaluate_periodically(store: Arc<dyn tillsyn_collector::store::Store>, rules: tillsyn_collector::rules::RuleConfig) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_mins(1));
-    loop {
-        tick.tick().await;
-        match tillsyn_collector::evaluation::evaluate(store.as_ref(), &rules, server::now_ms()).await {
-            Ok(summary) => tracing::debug!(?summary, "evaluation"),
-            Err(error) => tracing::warn!(%error, "evaluation failed"),
-        }
-    }
 }

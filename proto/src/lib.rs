@@ -3,6 +3,7 @@
 //! # Layout
 //! - `tillsyn/v1/enrollment.proto`: `Enrollment.Enroll` (one-time token + CSR -> client certificate).
 //! - `tillsyn/v1/inventory.proto`: `Inventory.Report` and `Inventory.Heartbeat`.
+//! - `tillsyn/v1/jobs.proto`: `Jobs.Pull` (long-poll) and `Jobs.Complete`.
 //!
 //! Generated code is not edited; `build.rs` regenerates it from the `.proto` files on every build.
 #![allow(missing_docs, clippy::pedantic, clippy::unwrap_used)]

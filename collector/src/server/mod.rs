@@ -5,11 +5,12 @@
 pub mod enrollment;
 pub mod identity;
 pub mod inventory;
+pub mod jobs;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use tillsyn_proto::v1::{enrollment_server::EnrollmentServer, inventory_server::InventoryServer};
+use tillsyn_proto::v1::{enrollment_server::EnrollmentServer, inventory_server::InventoryServer, jobs_server::JobsServer};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
@@ -62,6 +63,7 @@ pub async fn serve(
     let limit = state.config.max_message_bytes;
     let enrollment = EnrollmentServer::new(enrollment::EnrollmentService::new(state.clone()))
         .max_decoding_message_size(64 * 1024);
+    let jobs = JobsServer::new(jobs::JobsService::new(state.clone())).max_decoding_message_size(64 * 1024);
     let inventory = InventoryServer::new(inventory::InventoryService::new(state))
         .max_decoding_message_size(limit);
     Server::builder()
@@ -69,6 +71,7 @@ pub async fn serve(
         .timeout(std::time::Duration::from_mins(2))
         .add_service(enrollment)
         .add_service(inventory)
+        .add_service(jobs)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -172,6 +172,8 @@ pub struct ReportInput {
     pub observations: Vec<ObservationInput>,
     /// Controls.
     pub controls: Vec<ControlInput>,
+    /// The job this report answers, if any.
+    pub job_id: Option<String>,
 }
 
 /// What ingesting a report did.
@@ -333,6 +335,69 @@ pub struct EvaluationSummary {
     pub accepted: usize,
 }
 
+/// A stored schedule.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ScheduleRecord {
+    /// Unique name.
+    pub name: String,
+    /// `inventory`, `discovery` or `evaluation`.
+    pub kind: String,
+    /// Cron expression.
+    pub cron: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// `all`, `agent:ID` or `label:K=V`.
+    pub target: String,
+    /// Job parameters (JSON).
+    pub params: serde_json::Value,
+    /// Next fire time (ms).
+    pub next_run_at: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// When (ms).
+    pub created_at: i64,
+}
+
+/// A job to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewJob {
+    /// Schedule name or `run-now:NAME`.
+    pub schedule: String,
+    /// Kind.
+    pub kind: String,
+    /// The agent (None: the collector runs it).
+    pub agent_id: Option<String>,
+    /// Parameters (JSON).
+    pub params: serde_json::Value,
+}
+
+/// A job with its state.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct JobRecord {
+    /// Id.
+    pub job_id: String,
+    /// Schedule name or `run-now:NAME`.
+    pub schedule: String,
+    /// Kind.
+    pub kind: String,
+    /// The agent.
+    pub agent_id: Option<String>,
+    /// Parameters.
+    pub params: serde_json::Value,
+    /// `pending`, `delivered`, `done`, `failed`.
+    pub state: String,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Delivered to the agent (ms).
+    pub delivered_at: Option<i64>,
+    /// Finished (ms).
+    pub finished_at: Option<i64>,
+    /// The report that completed it.
+    pub report_id: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
 /// One change of an observation on an asset.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct ObservationChange {
@@ -424,6 +489,22 @@ pub trait Store: Send + Sync {
     async fn finding_events(&self, finding_id: &str) -> Result<Vec<FindingEvent>, StoreError>;
     /// Accepts a finding's risk until a date; audited.
     async fn accept_finding(&self, finding_id: &str, acceptance: Acceptance, now: i64) -> Result<(), StoreError>;
+    /// Stores a new schedule (names are unique) and audits it.
+    async fn create_schedule(&self, schedule: &ScheduleRecord, event: AuditEvent, now: i64) -> Result<(), StoreError>;
+    /// Removes a schedule; false if there was none.
+    async fn delete_schedule(&self, name: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError>;
+    /// All schedules by name.
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError>;
+    /// Creates one firing's jobs and moves the schedule to `next_run_at`, atomically.
+    async fn fire_schedule(&self, name: &str, jobs: &[NewJob], next_run_at: i64, now: i64) -> Result<Vec<String>, StoreError>;
+    /// Creates jobs outside a schedule (run-now), audited when `event` is given.
+    async fn create_jobs(&self, jobs: &[NewJob], event: Option<AuditEvent>, now: i64) -> Result<Vec<String>, StoreError>;
+    /// Hands the agent's pending jobs over (marks them delivered).
+    async fn pull_jobs(&self, agent_id: &str, now: i64) -> Result<Vec<JobRecord>, StoreError>;
+    /// Closes a job of this agent; false if it is not the agent's or already closed.
+    async fn complete_job(&self, agent_id: &str, job_id: &str, error: Option<&str>, now: i64) -> Result<bool, StoreError>;
+    /// Jobs, newest first, optionally of one schedule (including its run-now jobs).
+    async fn jobs(&self, schedule: Option<&str>) -> Result<Vec<JobRecord>, StoreError>;
     /// Observation changes since `since` (ms), for one asset (by id or host name) or all.
     async fn observation_changes(&self, asset: Option<&str>, since: i64) -> Result<Vec<ObservationChange>, StoreError>;
     /// Figures of earlier management reports, oldest first.

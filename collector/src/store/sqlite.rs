@@ -12,7 +12,8 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
     Acceptance, AgentRecord, AssetRecord, AuditEntry, AuditEvent, CatalogChange, ControlRecord,
-    EvaluationSummary, FindingEvent, FindingRecord, IngestOutcome, NewAgent, NewToken, ObservationChange,
+    EvaluationSummary, FindingEvent, FindingRecord, IngestOutcome, JobRecord, NewAgent, NewJob, NewToken,
+    ObservationChange, ScheduleRecord,
     ReportInput, Store, StoreError,
 };
 use crate::catalog::System;
@@ -316,6 +317,16 @@ impl Store for SqliteStore {
             .bind(&report.agent_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(job_id) = &report.job_id {
+            // Only the agent the job was given to can complete it.
+            sqlx::query("UPDATE jobs SET state = 'done', finished_at = ?, report_id = ? WHERE job_id = ? AND agent_id = ? AND state IN ('pending', 'delivered')")
+                .bind(now)
+                .bind(&report.report_id)
+                .bind(job_id)
+                .bind(&report.agent_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(IngestOutcome {
             asset_id,
@@ -441,6 +452,118 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn create_schedule(&self, schedule: &ScheduleRecord, event: AuditEvent, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO schedules (name, kind, cron, timezone, target, params_json, next_run_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&schedule.name)
+            .bind(&schedule.kind)
+            .bind(&schedule.cron)
+            .bind(&schedule.timezone)
+            .bind(&schedule.target)
+            .bind(json_text(&schedule.params)?)
+            .bind(schedule.next_run_at)
+            .bind(&schedule.created_by)
+            .bind(schedule.created_at)
+            .execute(&mut *tx)
+            .await?;
+        append_audit(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_schedule(&self, name: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM schedules WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        append_audit(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM schedules ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ScheduleRecord {
+                    name: row.try_get("name")?,
+                    kind: row.try_get("kind")?,
+                    cron: row.try_get("cron")?,
+                    timezone: row.try_get("timezone")?,
+                    target: row.try_get("target")?,
+                    params: parse_json(&row.try_get::<String, _>("params_json")?, "schedule parameters")?,
+                    next_run_at: row.try_get("next_run_at")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn fire_schedule(&self, name: &str, jobs: &[NewJob], next_run_at: i64, now: i64) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ids = insert_jobs(&mut tx, jobs, now).await?;
+        sqlx::query("UPDATE schedules SET next_run_at = ? WHERE name = ?")
+            .bind(next_run_at)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn create_jobs(&self, jobs: &[NewJob], event: Option<AuditEvent>, now: i64) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ids = insert_jobs(&mut tx, jobs, now).await?;
+        if let Some(event) = event {
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn pull_jobs(&self, agent_id: &str, now: i64) -> Result<Vec<JobRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("SELECT * FROM jobs WHERE agent_id = ? AND state = 'pending' ORDER BY created_at, job_id")
+            .bind(agent_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE jobs SET state = 'delivered', delivered_at = ? WHERE agent_id = ? AND state = 'pending'")
+            .bind(now)
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn complete_job(&self, agent_id: &str, job_id: &str, error: Option<&str>, now: i64) -> Result<bool, StoreError> {
+        let state = if error.is_some() { "failed" } else { "done" };
+        // An empty agent id closes the collector's own jobs (evaluations).
+        let updated = sqlx::query("UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE job_id = ? AND (agent_id = ? OR (agent_id IS NULL AND ? = '')) AND state IN ('pending', 'delivered')")
+            .bind(state)
+            .bind(now)
+            .bind(error)
+            .bind(job_id)
+            .bind(agent_id)
+            .bind(agent_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    async fn jobs(&self, schedule: Option<&str>) -> Result<Vec<JobRecord>, StoreError> {
+        let run_now = schedule.map(|s| format!("run-now:{s}"));
+        let rows = sqlx::query("SELECT * FROM jobs WHERE ? IS NULL OR schedule = ? OR schedule = ? ORDER BY created_at DESC, job_id")
+            .bind(schedule)
+            .bind(schedule)
+            .bind(run_now)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     async fn observation_changes(&self, asset: Option<&str>, since: i64) -> Result<Vec<ObservationChange>, StoreError> {
         let rows = sqlx::query(
             "SELECT h.*, CASE WHEN a.address = '' THEN a.hostname ELSE a.address END AS label
@@ -498,6 +621,40 @@ impl Store for SqliteStore {
             .map(|(at, json)| Ok((at, parse_json(&json, "evaluation summary")?)))
             .collect()
     }
+}
+
+async fn insert_jobs(tx: &mut Transaction<'_, Sqlite>, jobs: &[NewJob], now: i64) -> Result<Vec<String>, StoreError> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query("INSERT INTO jobs (job_id, schedule, kind, agent_id, params_json, state, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)")
+            .bind(&id)
+            .bind(&job.schedule)
+            .bind(&job.kind)
+            .bind(&job.agent_id)
+            .bind(json_text(&job.params)?)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<JobRecord, StoreError> {
+    Ok(JobRecord {
+        job_id: row.try_get("job_id")?,
+        schedule: row.try_get("schedule")?,
+        kind: row.try_get("kind")?,
+        agent_id: row.try_get("agent_id")?,
+        params: parse_json(&row.try_get::<String, _>("params_json")?, "job parameters")?,
+        state: row.try_get("state")?,
+        created_at: row.try_get("created_at")?,
+        delivered_at: row.try_get("delivered_at")?,
+        finished_at: row.try_get("finished_at")?,
+        report_id: row.try_get("report_id")?,
+        error: row.try_get("error")?,
+    })
 }
 
 async fn upsert_host_asset(
@@ -705,6 +862,7 @@ mod tests {
                 reason: "r".into(),
                 evidence: vec![],
             }],
+            job_id: None,
         }
     }
 
