@@ -24,8 +24,7 @@ pub struct Snapshot {
 pub async fn snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
     let systems = store.systems().await?;
     let assets = store.assets().await?;
-    let labels: HashMap<String, BTreeMap<String, String>> =
-        store.agents().await?.into_iter().map(|a| (a.agent_id, a.labels)).collect();
+    let labels: HashMap<String, BTreeMap<String, String>> = store.agent_labels().await?.into_iter().collect();
     let linker = Linker::new(&systems);
     let links = assets
         .iter()

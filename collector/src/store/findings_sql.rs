@@ -23,8 +23,8 @@ struct Existing {
     id: String,
     state: String,
     accepted_until: Option<i64>,
-    /// severity, asset, message and evidence as stored, to skip unchanged rows.
-    content: (String, String, String, String),
+    /// Hash of severity, asset, message and evidence, to skip unchanged rows cheaply.
+    content_hash: String,
 }
 
 /// Rows per multi-row INSERT; 12 parameters each stays far below SQLite's variable limit.
@@ -50,7 +50,7 @@ async fn insert_events(tx: &mut Transaction<'_, Sqlite>, events: &[Event<'_>], n
 }
 
 async fn load_existing(tx: &mut Transaction<'_, Sqlite>) -> Result<HashMap<String, Existing>, StoreError> {
-    let rows = sqlx::query("SELECT finding_key, finding_id, state, accepted_until, severity, asset, message, evidence_json FROM findings")
+    let rows = sqlx::query("SELECT finding_key, finding_id, state, accepted_until, content_hash FROM findings")
         .fetch_all(&mut **tx)
         .await?;
     let mut existing = HashMap::with_capacity(rows.len());
@@ -61,12 +61,7 @@ async fn load_existing(tx: &mut Transaction<'_, Sqlite>) -> Result<HashMap<Strin
                 id: row.try_get("finding_id")?,
                 state: row.try_get("state")?,
                 accepted_until: row.try_get("accepted_until")?,
-                content: (
-                    row.try_get("severity")?,
-                    row.try_get("asset")?,
-                    row.try_get("message")?,
-                    row.try_get("evidence_json")?,
-                ),
+                content_hash: row.try_get("content_hash")?,
             },
         );
     }
@@ -106,7 +101,8 @@ pub async fn apply(
     insert_findings(tx, &new_findings, now).await?;
     for (key, found) in &existing {
         if found.state != "resolved" && !current.contains(key) {
-            sqlx::query("UPDATE findings SET state = 'resolved', resolved_at = ? WHERE finding_id = ?")
+            // Last seen failing at the previous evaluation.
+            sqlx::query("UPDATE findings SET state = 'resolved', resolved_at = ?, last_seen_at = COALESCE((SELECT MAX(evaluated_at) FROM evaluations), last_seen_at) WHERE finding_id = ?")
                 .bind(now)
                 .bind(&found.id)
                 .execute(&mut **tx)
@@ -121,11 +117,8 @@ pub async fn apply(
             summary.resolved += 1;
         }
     }
-    // Everything still open or accepted was seen failing in this evaluation.
-    sqlx::query("UPDATE findings SET last_seen_at = ? WHERE state != 'resolved'")
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    // Open and accepted findings were all seen failing in this evaluation; readers take their
+    // last-seen time from the evaluations table instead of rewriting every row here.
     insert_events(tx, &events, now).await?;
     let counts: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM findings GROUP BY state")
         .fetch_all(&mut **tx)
@@ -141,10 +134,19 @@ pub async fn apply(
     Ok(summary)
 }
 
+fn content_hash(draft: &FindingDraft, evidence: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [draft.severity.as_str(), &draft.asset, &draft.message, evidence] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
 async fn insert_findings(tx: &mut Transaction<'_, Sqlite>, new: &[(String, &FindingDraft, String)], now: i64) -> Result<(), StoreError> {
     for chunk in new.chunks(BATCH) {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, evidence_json, state, first_seen_at, last_seen_at) ",
+            "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, evidence_json, state, first_seen_at, last_seen_at, content_hash) ",
         );
         query.push_values(chunk, |mut row, (key, draft, evidence)| {
             row.push_bind(finding_id(key))
@@ -158,7 +160,8 @@ async fn insert_findings(tx: &mut Transaction<'_, Sqlite>, new: &[(String, &Find
                 .push_bind(evidence)
                 .push_bind("open")
                 .push_bind(now)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(content_hash(draft, evidence));
         });
         query.build().execute(&mut **tx).await?;
     }
@@ -175,20 +178,21 @@ async fn refresh<'a>(
 ) -> Result<Option<Event<'a>>, StoreError> {
     let expired = found.state == "accepted" && found.accepted_until.is_some_and(|until| until <= now);
     let reopen = found.state == "resolved" || expired;
-    let content = (draft.severity.as_str().to_string(), draft.asset.clone(), draft.message.clone(), evidence);
-    if !reopen && content == found.content {
+    let hash = content_hash(draft, &evidence);
+    if !reopen && hash == found.content_hash {
         return Ok(None);
     }
     let state = if reopen { "open" } else { found.state.as_str() };
     sqlx::query(
-        "UPDATE findings SET severity = ?, asset = ?, message = ?, evidence_json = ?, state = ?,
+        "UPDATE findings SET severity = ?, asset = ?, message = ?, evidence_json = ?, content_hash = ?, state = ?,
             resolved_at = CASE WHEN ? THEN NULL ELSE resolved_at END
          WHERE finding_id = ?",
     )
-    .bind(&content.0)
-    .bind(&content.1)
-    .bind(&content.2)
-    .bind(&content.3)
+    .bind(draft.severity.as_str())
+    .bind(&draft.asset)
+    .bind(&draft.message)
+    .bind(&evidence)
+    .bind(&hash)
     .bind(state)
     .bind(reopen)
     .bind(&found.id)
@@ -224,7 +228,11 @@ pub async fn accept(tx: &mut Transaction<'_, Sqlite>, id: &str, acceptance: &Acc
 }
 
 pub async fn all(pool: &SqlitePool) -> Result<Vec<FindingRecord>, StoreError> {
-    let rows = sqlx::query("SELECT * FROM findings ORDER BY state, rule, system_id, asset")
+    let rows = sqlx::query(
+        "SELECT f.*, CASE WHEN f.state = 'resolved' THEN f.last_seen_at
+                          ELSE COALESCE((SELECT MAX(evaluated_at) FROM evaluations), f.last_seen_at) END AS seen
+         FROM findings f ORDER BY state, rule, system_id, asset",
+    )
         .fetch_all(pool)
         .await?;
     rows.iter()
@@ -240,7 +248,7 @@ pub async fn all(pool: &SqlitePool) -> Result<Vec<FindingRecord>, StoreError> {
                 message: row.try_get("message")?,
                 evidence: parse_json(&row.try_get::<String, _>("evidence_json")?, "finding evidence")?,
                 first_seen_at: row.try_get("first_seen_at")?,
-                last_seen_at: row.try_get("last_seen_at")?,
+                last_seen_at: row.try_get("seen")?,
                 resolved_at: row.try_get("resolved_at")?,
                 accepted_by: row.try_get("accepted_by")?,
                 accept_reason: row.try_get("accept_reason")?,

@@ -213,7 +213,7 @@ pub struct AssetRecord {
 }
 
 /// A stored control verdict.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ControlRecord {
     /// Name.
     pub name: String,
@@ -466,6 +466,8 @@ pub trait Store: Send + Sync {
     async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError>;
     /// All agents, by enrollment time.
     async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+    /// Labels of agents that have any (for linking), without the rest of the record.
+    async fn agent_labels(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError>;
     /// Revokes an agent; returns false if it was revoked already.
     async fn revoke_agent(&self, agent_id: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError>;
     /// Records a heartbeat.

@@ -251,6 +251,15 @@ impl Store for SqliteStore {
         rows.iter().map(agent_from_row).collect()
     }
 
+    async fn agent_labels(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT agent_id, labels_json FROM agents WHERE labels_json != '{}'")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(id, labels)| Ok((id, parse_json(&labels, "agent labels")?)))
+            .collect()
+    }
+
     async fn revoke_agent(&self, agent_id: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let exists: Option<Option<i64>> = sqlx::query_scalar("SELECT revoked_at FROM agents WHERE agent_id = ?")
@@ -335,30 +344,31 @@ impl Store for SqliteStore {
     }
 
     async fn assets(&self) -> Result<Vec<AssetRecord>, StoreError> {
-        let mut controls = all_controls(&self.pool).await?;
+        // One row per asset: controls and the observation count are kept on the asset row by
+        // ingest, so an evaluation of 100,000 assets does not decode 300,000 control rows.
         let rows = sqlx::query(
-            "SELECT a.*, (SELECT COUNT(*) FROM observations o WHERE o.asset_id = a.asset_id) AS observation_count FROM assets a ORDER BY a.kind, a.hostname, a.address",
+            "SELECT asset_id, kind, agent_id, hostname, address, facts_json, first_seen_at, last_seen_at, last_report_id, controls_json, observation_count
+             FROM assets ORDER BY kind, hostname, address",
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut assets = Vec::with_capacity(rows.len());
-        for row in rows {
-            let asset_id: String = row.try_get("asset_id")?;
-            assets.push(AssetRecord {
-                kind: row.try_get("kind")?,
-                agent_id: row.try_get("agent_id")?,
-                hostname: row.try_get("hostname")?,
-                address: row.try_get("address")?,
-                facts: parse_json(&row.try_get::<String, _>("facts_json")?, "asset facts")?,
-                first_seen_at: row.try_get("first_seen_at")?,
-                last_seen_at: row.try_get("last_seen_at")?,
-                last_report_id: row.try_get("last_report_id")?,
-                observation_count: row.try_get("observation_count")?,
-                controls: controls.remove(&asset_id).unwrap_or_default(),
-                asset_id,
-            });
-        }
-        Ok(assets)
+        rows.iter()
+            .map(|row| {
+                Ok(AssetRecord {
+                    asset_id: row.try_get(0)?,
+                    kind: row.try_get(1)?,
+                    agent_id: row.try_get(2)?,
+                    hostname: row.try_get(3)?,
+                    address: row.try_get(4)?,
+                    facts: parse_json(&row.try_get::<String, _>(5)?, "asset facts")?,
+                    first_seen_at: row.try_get(6)?,
+                    last_seen_at: row.try_get(7)?,
+                    last_report_id: row.try_get(8)?,
+                    controls: parse_json(&row.try_get::<String, _>(9)?, "asset controls")?,
+                    observation_count: row.try_get(10)?,
+                })
+            })
+            .collect()
     }
 
     async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
@@ -785,6 +795,17 @@ async fn replace_controls(
         .bind(asset_id)
         .execute(&mut **tx)
         .await?;
+    let records: Vec<ControlRecord> = report
+        .controls
+        .iter()
+        .map(|c| ControlRecord { name: c.name.clone(), state: c.state.clone(), reason: c.reason.clone(), evidence: c.evidence.clone() })
+        .collect();
+    sqlx::query("UPDATE assets SET controls_json = ?, observation_count = ? WHERE asset_id = ?")
+        .bind(json_text(&records)?)
+        .bind(i64::try_from(report.observations.len()).unwrap_or(i64::MAX))
+        .bind(asset_id)
+        .execute(&mut **tx)
+        .await?;
     for control in &report.controls {
         sqlx::query("INSERT INTO controls (asset_id, name, state, reason, evidence_json, observed_at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(asset_id)
@@ -799,22 +820,6 @@ async fn replace_controls(
     Ok(())
 }
 
-/// Every asset's controls in one query, grouped by asset.
-async fn all_controls(pool: &SqlitePool) -> Result<std::collections::HashMap<String, Vec<ControlRecord>>, StoreError> {
-    let rows = sqlx::query("SELECT asset_id, name, state, reason, evidence_json FROM controls ORDER BY asset_id, name")
-        .fetch_all(pool)
-        .await?;
-    let mut by_asset: std::collections::HashMap<String, Vec<ControlRecord>> = std::collections::HashMap::new();
-    for row in &rows {
-        by_asset.entry(row.try_get("asset_id")?).or_default().push(ControlRecord {
-            name: row.try_get("name")?,
-            state: row.try_get("state")?,
-            reason: row.try_get("reason")?,
-            evidence: parse_json(&row.try_get::<String, _>("evidence_json")?, "control evidence")?,
-        });
-    }
-    Ok(by_asset)
-}
 
 #[cfg(test)]
 mod tests {
