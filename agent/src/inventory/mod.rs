@@ -4,7 +4,18 @@
 //! All file reads go through a root directory (`--root`), so tests point the agent at a fixture
 //! tree instead of `/`. This module owns the inventory's JSON shape (`inventory --json`).
 
+pub mod banner;
 pub mod host;
+pub mod input;
+pub mod kernel;
+pub mod listeners;
+pub mod packages;
+pub mod services;
+pub mod system_config;
+pub mod tls_probe;
+pub mod transit;
+pub mod units;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 
@@ -95,6 +106,7 @@ pub fn collect(root: &Path) -> Inventory {
         ..Inventory::default()
     };
     inventory.host = host::collect(root, &mut inventory.errors);
+    services::collect(root, &mut inventory);
     inventory
 }
 
