@@ -64,12 +64,12 @@ pub fn read_bounded(
 
 /// Reads at most `limit` bytes of `path`; the flag says whether more was there.
 pub fn read_path(path: &Path, limit: u64) -> std::io::Result<(String, bool)> {
-    let file = std::fs::File::open(path)?;
-    // Refuse FIFOs and devices: opening one under a hostile root could block forever on read.
-    let meta = file.metadata()?;
-    if !meta.is_file() {
+    // Refuse FIFOs and devices before opening: `open(2)` on a FIFO blocks until a writer
+    // appears, so a hostile root could hang the agent. (procfs files are regular files.)
+    if !std::fs::metadata(path)?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
+    let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     let truncated = bytes.len() as u64 > limit;
@@ -135,6 +135,22 @@ mod tests {
         assert_eq!(input.text, "line one\n");
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].source, "/big");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifo_is_refused_without_blocking() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let error = read_path(&fifo, 10).unwrap_err();
+        assert_eq!(error.to_string(), "not a regular file");
     }
 
     #[test]

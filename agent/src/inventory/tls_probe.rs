@@ -14,6 +14,10 @@
 //! address the socket is bound to, which `/proc/net` proved is this host's own; nothing else is
 //! ever connected to. Reads are bounded to [`MAX_READ`] bytes, every step has a timeout, and at
 //! most [`CONCURRENCY`] probes run at once. This module only runs on the live root.
+//!
+//! `TILLSYN_PROBE_PORTS=22,443` limits the probes to those ports, for hosts with services too
+//! fragile to be touched (and for tests that must not touch other services on the machine);
+//! listeners on other ports stay unprobed and count as `unknown`.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -179,6 +183,18 @@ pub fn collect(
         });
         tcp.truncate(MAX_PROBED);
     }
+    match probe_ports_from_env() {
+        Ok(Some(ports)) => tcp.retain(|l| ports.contains(&l.port)),
+        Ok(None) => {}
+        Err(error) => {
+            errors.push(FactError {
+                collector: COLLECTOR.into(),
+                source: PROBE_PORTS_ENV.into(),
+                error,
+            });
+            return BTreeMap::new();
+        }
+    }
     let jobs: Vec<(String, Vec<SocketAddr>)> = tcp.iter().map(|l| (l.key(), targets(l))).collect();
     let verdicts = match run_probes(jobs) {
         Ok(verdicts) => verdicts,
@@ -197,6 +213,30 @@ pub fn collect(
         }
     }
     verdicts
+}
+
+/// The environment variable that limits probes to some ports.
+pub const PROBE_PORTS_ENV: &str = "TILLSYN_PROBE_PORTS";
+
+fn probe_ports_from_env() -> Result<Option<Vec<u16>>, String> {
+    match std::env::var(PROBE_PORTS_ENV) {
+        Ok(raw) => parse_ports(&raw).map(Some),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `22, 443` -> `[22, 443]`; anything else is an error and nothing is probed, because a typo
+/// must not widen the set of services touched.
+pub fn parse_ports(raw: &str) -> Result<Vec<u16>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|e| format!("port {p:?}: {e}; no service was probed"))
+        })
+        .collect()
 }
 
 fn observation(listener: &Listener, verdict: &ServiceVerdict) -> Observation {
@@ -594,6 +634,13 @@ mod tests {
             targets(&listener("10.2.0.15", 443)),
             ["10.2.0.15:443".parse().unwrap()]
         );
+    }
+
+    #[test]
+    fn probe_port_list() {
+        assert_eq!(parse_ports("22, 443,"), Ok(vec![22, 443]));
+        assert!(parse_ports("22,https").is_err());
+        assert_eq!(parse_ports(""), Ok(vec![]));
     }
 
     #[test]

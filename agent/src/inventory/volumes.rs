@@ -14,6 +14,10 @@
 //! Not data volumes, skipped: kernel and memory file systems (proc, sysfs, tmpfs, cgroup, ...),
 //! and read-only images (squashfs, iso9660). Mounts of one device are one volume.
 //! Self-encrypting drives (OPAL) are invisible here and read as `unencrypted`.
+//!
+//! Boot volumes (mounted only on `/boot`, `/boot/efi`, `/efi`) are reported but not counted by
+//! the control: they hold the kernel and boot loader, which full-disk encryption leaves readable
+//! by design, so counting them would mark every LUKS host unencrypted.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -61,6 +65,7 @@ const PSEUDO: &[&str] = &[
     "devfs",
     "rootfs",
 ];
+const BOOT_MOUNTS: &[&str] = &["/boot", "/boot/efi", "/efi"];
 const NETWORK: &[&str] = &[
     "nfs",
     "nfs4",
@@ -152,6 +157,16 @@ pub struct Volume {
     pub verdict: Verdict,
 }
 
+impl Volume {
+    /// Holds data, as opposed to only the boot loader and kernel.
+    pub fn is_data(&self) -> bool {
+        !self
+            .mount_points
+            .iter()
+            .all(|m| BOOT_MOUNTS.contains(&m.as_str()))
+    }
+}
+
 /// Parses fstab(5)-format lines, undoing the octal escapes (`\040` for a space). Returns the
 /// mounts and the number of malformed lines.
 pub fn parse_mounts(text: &str, file: &str) -> (Vec<Mount>, usize) {
@@ -220,6 +235,7 @@ pub fn collect(
                 "reason": volume.verdict.reason,
                 "fs_type": volume.fs_type,
                 "mount_points": volume.mount_points,
+                "data_volume": volume.is_data(),
             }),
             evidence: volume.verdict.evidence.clone(),
         });
@@ -592,6 +608,7 @@ fn swap_file(file: &str, volumes: &[Volume]) -> Verdict {
 pub fn control(volumes: &[Volume], swaps: &[(String, Verdict)]) -> Control {
     let all: Vec<(&str, &Verdict)> = volumes
         .iter()
+        .filter(|v| v.is_data())
         .map(|v| (v.source.as_str(), &v.verdict))
         .chain(swaps.iter().map(|(name, v)| (name.as_str(), v)))
         .collect();
