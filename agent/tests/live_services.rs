@@ -7,6 +7,9 @@
 //! `TILLSYN_PROBE_PORTS` keeps the agent's probes on this test's ports only, so other services
 //! on the machine are not touched.
 
+// In tests an unwrap that fails is the failing assertion.
+#![allow(clippy::unwrap_used)]
+
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -177,7 +180,7 @@ async fn start_tls() -> SocketAddr {
     address
 }
 
-fn service<'a>(inventory: &'a Value, port: u16) -> &'a Value {
+fn service(inventory: &Value, port: u16) -> &Value {
     let name = format!("tcp 127.0.0.1:{port}");
     inventory["observations"]
         .as_array()
@@ -187,7 +190,7 @@ fn service<'a>(inventory: &'a Value, port: u16) -> &'a Value {
         .unwrap_or_else(|| panic!("no service observation for {name}"))
 }
 
-fn listener<'a>(inventory: &'a Value, port: u16) -> &'a Value {
+fn listener(inventory: &Value, port: u16) -> &Value {
     let name = format!("tcp 127.0.0.1:{port}");
     inventory["observations"]
         .as_array()

@@ -16,6 +16,8 @@
 //!
 //! This module must not decide on TLS; a server that says nothing is not classified here.
 
+use std::fmt::Write as _;
+
 /// What a greeting tells about the protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Greeting {
@@ -161,13 +163,17 @@ pub fn printable(bytes: &[u8]) -> String {
         match b {
             b'\r' => {}
             0x20..=0x7E => out.push(char::from(b)),
-            _ => out.push_str(&format!("\\x{b:02x}")),
+            // Writing to a String cannot fail.
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
         }
     }
     out
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
 

@@ -123,6 +123,7 @@ pub fn line_no(index: usize) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
 

@@ -73,6 +73,7 @@ pub fn parse_btime(text: &str) -> Option<(i64, u32)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
 

@@ -350,6 +350,7 @@ pub fn collect(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
 

@@ -122,7 +122,7 @@ pub fn parse_dpkg_status(text: &str) -> Vec<DpkgPackage> {
                 stanza.line = line_no(index);
             }
             "Status" => {
-                stanza.installed = value.split_whitespace().eq(["install", "ok", "installed"])
+                stanza.installed = value.split_whitespace().eq(["install", "ok", "installed"]);
             }
             "Version" => stanza.version = Some(value.to_string()),
             "Architecture" => stanza.architecture = value.to_string(),
@@ -157,6 +157,7 @@ impl Stanza {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
 

@@ -78,7 +78,7 @@ fn config(name: &str, value: serde_json::Value, evidence: Vec<Evidence>) -> Obse
 }
 
 /// First line of `text` matching `pred`, with its index.
-fn find_line<'a>(text: &'a str, pred: impl Fn(&str) -> bool) -> Option<(usize, &'a str)> {
+fn find_line(text: &str, pred: impl Fn(&str) -> bool) -> Option<(usize, &str)> {
     text.lines().enumerate().find(|(_, line)| {
         let line = line.trim();
         !line.starts_with('#') && pred(line)
@@ -245,6 +245,7 @@ fn audit(root: &Path, units: &[EnabledUnit], errors: &mut Vec<FactError>) -> Obs
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
 

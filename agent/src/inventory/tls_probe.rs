@@ -603,6 +603,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertificateFacts, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
 

@@ -35,10 +35,10 @@ pub fn control(listeners: &[Listener], verdicts: &BTreeMap<String, ServiceVerdic
         let key = listener.key();
         match verdicts.get(&key) {
             Some(v) if v.encryption == Encryption::Plaintext => {
-                plaintext.push((*listener, Some(v)))
+                plaintext.push((*listener, Some(v)));
             }
             Some(v) if v.encryption == Encryption::Encrypted => {
-                encrypted.push((*listener, Some(v)))
+                encrypted.push((*listener, Some(v)));
             }
             other => undecided.push((*listener, other)),
         }
@@ -104,6 +104,7 @@ fn evidence(listener: &Listener, verdict: Option<&ServiceVerdict>) -> Evidence {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
     use crate::inventory::listeners::parse_table;

@@ -201,15 +201,14 @@ fn unescape(field: &str) -> String {
         let octal = bytes
             .get(i + 1..i + 4)
             .filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match octal.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok()) {
-            Some(value) => {
-                out.push(value);
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
+        if let Some(value) =
+            octal.and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok())
+        {
+            out.push(value);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -618,7 +617,7 @@ pub fn control(volumes: &[Volume], swaps: &[(String, Verdict)]) -> Control {
             .filter(|(_, v)| v.state == state)
             .collect()
     };
-    let (state, named) = if all.is_empty() {
+    let (state, chosen) = if all.is_empty() {
         (RestState::Unknown, Vec::new())
     } else {
         let worst = all
@@ -628,7 +627,7 @@ pub fn control(volumes: &[Volume], swaps: &[(String, Verdict)]) -> Control {
             .unwrap_or(RestState::Unknown);
         (worst, pick(worst))
     };
-    let names = named
+    let names = chosen
         .iter()
         .map(|(name, _)| *name)
         .collect::<Vec<_>>()
@@ -643,7 +642,7 @@ pub fn control(volumes: &[Volume], swaps: &[(String, Verdict)]) -> Control {
         name: "rest_encryption".into(),
         state: state.as_str().into(),
         reason,
-        evidence: named
+        evidence: chosen
             .iter()
             .flat_map(|(_, v)| v.evidence.iter().cloned())
             .collect(),
@@ -651,6 +650,7 @@ pub fn control(volumes: &[Volume], swaps: &[(String, Verdict)]) -> Control {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
 
