@@ -683,6 +683,52 @@ mod tests {
         assert!(verdict.note.starts_with("connect"), "{verdict:?}");
     }
 
+    /// A TLS 1.2 server that demands a client certificate rejects the probe with an alert
+    /// after sending its own certificate: still TLS, with the certificate and the error kept.
+    #[tokio::test]
+    async fn handshake_refused_by_alert_is_still_tls() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["mtls.example".into()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "mtls.example");
+        let cert = params.self_signed(&key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let client_verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_client_cert_verifier(client_verifier)
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let _ = acceptor.accept(socket).await;
+            }
+        });
+        let verdict = probe(address).await;
+        assert_eq!(
+            (verdict.encryption, verdict.protocol.as_str()),
+            (Encryption::Encrypted, "tls")
+        );
+        let tls = verdict.tls.unwrap();
+        assert!(!tls.handshake_error.is_empty(), "{tls:?}");
+        assert_eq!(tls.certificate.unwrap().subject, "CN=mtls.example");
+    }
+
     #[tokio::test]
     async fn smtp_with_starttls_is_plaintext_with_the_offer() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
