@@ -104,6 +104,12 @@ fn luks_host_listeners_and_transit() {
     let ssh_v4 = observation(&inv, "listener", "tcp 0.0.0.0:22");
     assert_eq!(ssh_v4["value"]["exposed"], true);
     assert_eq!(ssh_v4["evidence"][0]["line"], 2);
+    // Socket inode 18211 is fd 3 of pid 812 in the fixture's /proc.
+    assert_eq!(
+        ssh_v4["value"]["processes"],
+        serde_json::json!([{ "pid": 812, "comm": "sshd", "exe": "/usr/sbin/sshd" }])
+    );
+    assert_eq!(ssh_v4["value"]["user"], "root");
     let mysql = observation(&inv, "listener", "tcp 127.0.0.1:3306");
     assert_eq!(mysql["value"]["user"], "mysql");
     assert_eq!(mysql["value"]["exposed"], false);

@@ -195,6 +195,9 @@ pub fn collect(
             return BTreeMap::new();
         }
     }
+    // Sockets sharing an address and port (SO_REUSEPORT) are one service: probe it once.
+    let mut seen = std::collections::HashSet::new();
+    tcp.retain(|l| seen.insert(l.key()));
     let jobs: Vec<(String, Vec<SocketAddr>)> = tcp.iter().map(|l| (l.key(), targets(l))).collect();
     let verdicts = match run_probes(jobs) {
         Ok(verdicts) => verdicts,
