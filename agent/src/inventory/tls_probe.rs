@@ -273,18 +273,26 @@ fn observation(listener: &Listener, verdict: &ServiceVerdict) -> Observation {
     }
 }
 
-/// Runs the probes on a private current-thread runtime: `collect()` is synchronous and may run
-/// on a blocking thread of the caller's runtime or with none at all.
+/// Runs the probes on a private current-thread runtime in a thread of its own: `collect()` is
+/// synchronous, and `block_on` panics on a thread that already drives a runtime, which a
+/// future caller outside `spawn_blocking` could be. The thread keeps that from mattering.
 fn run_probes(
     jobs: Vec<(String, Vec<SocketAddr>)>,
 ) -> std::io::Result<BTreeMap<String, ServiceVerdict>> {
     if jobs.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    Ok(runtime.block_on(probe_all(jobs)))
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                Ok(runtime.block_on(probe_all(jobs)))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the probe thread panicked")))
+    })
 }
 
 /// Probes `(key, targets)` pairs, at most [`CONCURRENCY`] at once.
@@ -638,6 +646,17 @@ mod tests {
             targets(&listener("10.2.0.15", 443)),
             ["10.2.0.15:443".parse().unwrap()]
         );
+    }
+
+    /// `collect()` may be called straight from async code; the probes must not panic there.
+    #[tokio::test]
+    async fn probes_run_from_inside_a_runtime() {
+        let verdicts = run_probes(vec![(
+            "tcp 127.0.0.1:1".into(),
+            vec!["127.0.0.1:1".parse().unwrap()],
+        )])
+        .unwrap();
+        assert_eq!(verdicts["tcp 127.0.0.1:1"].encryption, Encryption::Unknown);
     }
 
     #[test]
