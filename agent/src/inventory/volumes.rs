@@ -702,6 +702,47 @@ mod tests {
     }
 
     #[test]
+    fn swap_file_inherits_its_volume_and_zram_is_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(
+            root,
+            "/proc/self/mounts",
+            "/dev/vda1 / ext4 rw 0 0\n/dev/dm-0 /srv ext4 rw 0 0\n",
+        );
+        write(root, "/sys/block/vda/size", "1\n");
+        write(root, "/sys/class/block/vda1/partition", "1\n");
+        write(root, "/sys/block/dm-0/dm/uuid", "CRYPT-PLAIN-abc\n");
+        write(
+            root,
+            "/proc/swaps",
+            "Filename Type Size Used Priority\n/srv/swapfile file 1 0 -2\n/srvx/swapfile file 1 0 -3\n/dev/zram0 partition 1 0 100\n",
+        );
+        let (mut observations, mut controls, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+        collect(root, &mut observations, &mut controls, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let swaps: Vec<(&str, &serde_json::Value)> = observations
+            .iter()
+            .filter(|o| o.category == "swap")
+            .map(|o| (o.name.as_str(), &o.value["state"]))
+            .collect();
+        assert_eq!(
+            swaps,
+            [
+                ("/srv/swapfile", &json!("encrypted")),
+                ("/srvx/swapfile", &json!("unencrypted"))
+            ],
+            "/srvx is on /, not /srv; zram is memory"
+        );
+        assert_eq!(controls[0].state, "unencrypted");
+        assert!(
+            controls[0].reason.contains("/dev/vda1"),
+            "{}",
+            controls[0].reason
+        );
+    }
+
+    #[test]
     fn a_slave_cycle_terminates_as_unknown() {
         let tmp = tempfile::tempdir().unwrap();
         write(tmp.path(), "/sys/block/dm-0/slaves/dm-1", "");
