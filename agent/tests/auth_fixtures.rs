@@ -83,11 +83,14 @@ fn every_fixture_gets_its_expected_verdict() {
         let inventory = inventory(&fixture(name));
         let control = mfa(&inventory);
         assert_eq!(control["state"], state, "{name}: {control:#}");
-        assert!(
-            inventory["errors"].as_array().unwrap().is_empty(),
-            "{name}: {:#}",
-            inventory["errors"]
-        );
+        // The auth fixtures hold /etc only; collectors of /proc and /sys rightly say so.
+        let auth_errors: Vec<_> = inventory["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| ["sshd", "pam", "accounts", "sudo", "mfa"].contains(&e["collector"].as_str().unwrap_or("")))
+            .collect();
+        assert!(auth_errors.is_empty(), "{name}: {auth_errors:#?}");
     }
 }
 

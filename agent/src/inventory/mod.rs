@@ -5,12 +5,23 @@
 //! tree instead of `/`. This module owns the inventory's JSON shape (`inventory --json`).
 
 pub mod accounts;
+pub mod banner;
 pub mod config_file;
 pub mod host;
+pub mod input;
+pub mod kernel;
+pub mod listeners;
 pub mod mfa;
+pub mod packages;
 pub mod pam;
+pub mod services;
 pub mod sshd;
 pub mod sudo;
+pub mod system_config;
+pub mod tls_probe;
+pub mod transit;
+pub mod units;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 
@@ -106,6 +117,7 @@ pub fn collect(root: &Path) -> Inventory {
     accounts::collect(root, &mut inventory);
     sudo::collect(root, &mut inventory);
     mfa::collect(sshd_config.as_ref(), &pam_report, &mut inventory);
+    services::collect(root, &mut inventory);
     inventory
 }
 
