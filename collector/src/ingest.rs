@@ -6,7 +6,11 @@ use std::collections::HashSet;
 use prost::Message;
 use tillsyn_proto::v1;
 
-use crate::store::{ControlInput, ObservationInput, ReportInput, StoredEvidence};
+use crate::store::{ControlInput, DeviceInput, ObservationInput, ReportInput, StoredEvidence};
+
+/// Most devices accepted in one report (a /16 sweep at most).
+pub const MAX_DEVICES: usize = 65_536;
+const DEVICE_KINDS: &[&str] = &["camera", "plc", "robot", "building_control", "network", "printer", "iot", "unknown"];
 
 /// Most observations accepted in one report.
 pub const MAX_OBSERVATIONS: usize = 200_000;
@@ -53,8 +57,9 @@ pub fn validate(agent_id: &str, request: &v1::ReportRequest) -> Result<ReportInp
         agent_version: request.agent_version.clone(),
         hostname: host.hostname.clone(),
         host_facts: host_facts(host),
-        observations: observations(&request.observations)?,
-        controls: controls(&request.controls)?,
+        observations: observations("observations", &request.observations)?,
+        controls: controls("controls", &request.controls)?,
+        devices: devices(&request.devices)?,
         job_id: if request.job_id.is_empty() {
             None
         } else {
@@ -77,12 +82,52 @@ fn check_name(field: &str, value: &str, required: bool) -> Result<(), ReportReje
     Ok(())
 }
 
-fn observations(list: &[v1::Observation]) -> Result<Vec<ObservationInput>, ReportRejected> {
+fn devices(list: &[v1::Device]) -> Result<Vec<DeviceInput>, ReportRejected> {
+    if list.len() > MAX_DEVICES {
+        return Err(reject("devices", format!("{} entries, more than the {MAX_DEVICES} limit", list.len())));
+    }
+    let mut seen = HashSet::new();
+    list.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let at = |f: &str| format!("devices[{i}].{f}");
+            let address: std::net::IpAddr =
+                d.address.parse().map_err(|_| reject(at("address"), format!("{:?} is not an IP address", d.address)))?;
+            if !seen.insert(address) {
+                return Err(reject(at("address"), format!("device {address} appears twice")));
+            }
+            let kind = if d.kind.is_empty() { "unknown" } else { d.kind.as_str() };
+            if !DEVICE_KINDS.contains(&kind) {
+                return Err(reject(at("kind"), format!("{kind:?} is not one of {}", DEVICE_KINDS.join(", "))));
+            }
+            for (field, value) in [("vendor", &d.vendor), ("model", &d.model), ("firmware", &d.firmware), ("serial", &d.serial), ("mac", &d.mac)] {
+                check_name(&at(field), value, false)?;
+            }
+            let name = match (d.vendor.is_empty(), d.model.is_empty()) {
+                (false, false) => format!("{} {} ({address})", d.vendor, d.model),
+                (false, true) => format!("{} ({address})", d.vendor),
+                _ => address.to_string(),
+            };
+            Ok(DeviceInput {
+                address: address.to_string(),
+                name,
+                kind: kind.to_string(),
+                identity: serde_json::json!({
+                    "vendor": d.vendor, "model": d.model, "firmware": d.firmware, "serial": d.serial, "mac": d.mac, "kind": kind,
+                }),
+                observations: observations(&at("observations"), &d.observations)?,
+                controls: controls(&at("controls"), &d.controls)?,
+            })
+        })
+        .collect()
+}
+
+fn observations(prefix: &str, list: &[v1::Observation]) -> Result<Vec<ObservationInput>, ReportRejected> {
     let mut seen = HashSet::with_capacity(list.len());
     list.iter()
         .enumerate()
         .map(|(i, o)| {
-            let at = |f: &str| format!("observations[{i}].{f}");
+            let at = |f: &str| format!("{prefix}[{i}].{f}");
             check_name(&at("category"), &o.category, true)?;
             check_name(&at("name"), &o.name, true)?;
             if !seen.insert((o.category.as_str(), o.name.as_str())) {
@@ -109,12 +154,12 @@ const CONTROL_STATES: &[(&str, &[&str])] = &[
     ("rest_encryption", &["encrypted", "unencrypted", "unknown"]),
 ];
 
-fn controls(list: &[v1::Control]) -> Result<Vec<ControlInput>, ReportRejected> {
+fn controls(prefix: &str, list: &[v1::Control]) -> Result<Vec<ControlInput>, ReportRejected> {
     let mut seen = HashSet::new();
     list.iter()
         .enumerate()
         .map(|(i, c)| {
-            let field = format!("controls[{i}]");
+            let field = format!("{prefix}[{i}]");
             let states = CONTROL_STATES
                 .iter()
                 .find(|(name, _)| *name == c.name)
@@ -217,6 +262,8 @@ mod tests {
             (Box::new(|r| r.controls[0].state = "ok".into()), "controls[0].state"),
             (Box::new(|r| r.controls[0].name = "magic".into()), "controls[0].name"),
             (Box::new(|r| r.host.as_mut().unwrap().hostname = " ".into()), "host.hostname"),
+            (Box::new(|r| r.devices.push(v1::Device { address: "plc-7".into(), ..Default::default() })), "devices[0].address"),
+            (Box::new(|r| r.devices.push(v1::Device { address: "10.0.0.7".into(), kind: "toaster".into(), ..Default::default() })), "devices[0].kind"),
         ];
         for (mutate, field) in cases {
             let mut report = valid();

@@ -151,6 +151,23 @@ pub struct ControlInput {
     pub evidence: Vec<StoredEvidence>,
 }
 
+/// A device found by a discovery sweep, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceInput {
+    /// The IP address it answered on.
+    pub address: String,
+    /// Name shown to people (vendor + model, or the address).
+    pub name: String,
+    /// Device kind: camera, plc, robot, building_control, network, printer, iot, unknown.
+    pub kind: String,
+    /// Identity facts (vendor, model, firmware, serial, mac) as JSON.
+    pub identity: serde_json::Value,
+    /// Observations (services, protocol fields).
+    pub observations: Vec<ObservationInput>,
+    /// Controls (transit_encryption, mfa as authentication).
+    pub controls: Vec<ControlInput>,
+}
+
 /// A validated report, ready to store in one transaction.
 #[derive(Clone, Debug)]
 pub struct ReportInput {
@@ -172,6 +189,8 @@ pub struct ReportInput {
     pub observations: Vec<ObservationInput>,
     /// Controls.
     pub controls: Vec<ControlInput>,
+    /// Devices found by discovery.
+    pub devices: Vec<DeviceInput>,
     /// The job this report answers, if any.
     pub job_id: Option<String>,
 }

@@ -318,8 +318,15 @@ impl Store for SqliteStore {
             });
         }
         let asset_id = upsert_host_asset(&mut tx, &report, existing, now).await?;
-        replace_observations(&mut tx, &asset_id, &report, now).await?;
-        replace_controls(&mut tx, &asset_id, &report, now).await?;
+        let host = AssetFacts { observations: &report.observations, controls: &report.controls, report_id: &report.report_id };
+        replace_observations(&mut tx, &asset_id, &host, now).await?;
+        replace_controls(&mut tx, &asset_id, &host, now).await?;
+        for device in &report.devices {
+            let device_id = upsert_device_asset(&mut tx, &report, device, now).await?;
+            let facts = AssetFacts { observations: &device.observations, controls: &device.controls, report_id: &report.report_id };
+            replace_observations(&mut tx, &device_id, &facts, now).await?;
+            replace_controls(&mut tx, &device_id, &facts, now).await?;
+        }
         sqlx::query("UPDATE agents SET last_seen_at = ?, agent_version = ? WHERE agent_id = ?")
             .bind(now)
             .bind(&report.agent_version)
@@ -633,6 +640,49 @@ impl Store for SqliteStore {
     }
 }
 
+/// The facts of one asset within a report (the host, or one discovered device).
+struct AssetFacts<'a> {
+    observations: &'a [super::ObservationInput],
+    controls: &'a [super::ControlInput],
+    report_id: &'a str,
+}
+
+/// Devices are keyed by (discovering agent, address): the same address seen from two agents'
+/// networks may be two different devices (NAT, overlapping private ranges).
+async fn upsert_device_asset(
+    tx: &mut Transaction<'_, Sqlite>,
+    report: &ReportInput,
+    device: &super::DeviceInput,
+    now: i64,
+) -> Result<String, StoreError> {
+    let facts = json_text(&device.identity)?;
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT asset_id FROM assets WHERE kind = 'device' AND agent_id = ? AND address = ?")
+            .bind(&report.agent_id)
+            .bind(&device.address)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let asset_id = existing.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    sqlx::query(
+        "INSERT INTO assets (asset_id, kind, agent_id, hostname, address, device_kind, facts_json, first_seen_at, last_seen_at, last_report_id)
+         VALUES (?, 'device', ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (asset_id) DO UPDATE SET hostname = excluded.hostname, device_kind = excluded.device_kind,
+            facts_json = excluded.facts_json, last_seen_at = excluded.last_seen_at, last_report_id = excluded.last_report_id",
+    )
+    .bind(&asset_id)
+    .bind(&report.agent_id)
+    .bind(&device.name)
+    .bind(&device.address)
+    .bind(&device.kind)
+    .bind(&facts)
+    .bind(now)
+    .bind(now)
+    .bind(&report.report_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(asset_id)
+}
+
 async fn insert_jobs(tx: &mut Transaction<'_, Sqlite>, jobs: &[NewJob], now: i64) -> Result<Vec<String>, StoreError> {
     let mut ids = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -707,7 +757,7 @@ async fn upsert_host_asset(
 async fn replace_observations(
     tx: &mut Transaction<'_, Sqlite>,
     asset_id: &str,
-    report: &ReportInput,
+    facts: &AssetFacts<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
     let rows: Vec<(String, String, String)> =
@@ -717,7 +767,7 @@ async fn replace_observations(
             .await?;
     let mut previous: std::collections::HashMap<(String, String), String> =
         rows.into_iter().map(|(c, n, v)| ((c, n), v)).collect();
-    for observation in &report.observations {
+    for observation in facts.observations {
         let value = json_text(&observation.value)?;
         let key = (observation.category.clone(), observation.name.clone());
         let change = match previous.remove(&key) {
@@ -726,7 +776,7 @@ async fn replace_observations(
             Some(_) => None,
         };
         if let Some((kind, old)) = &change {
-            record_change(tx, asset_id, &key, kind, old.as_deref(), Some(&value), report, now).await?;
+            record_change(tx, asset_id, &key, kind, old.as_deref(), Some(&value), facts.report_id, now).await?;
         }
         sqlx::query(
             "INSERT INTO observations (asset_id, category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at)
@@ -749,7 +799,7 @@ async fn replace_observations(
         .await?;
     }
     for (key, old) in previous {
-        record_change(tx, asset_id, &key, "removed", Some(&old), None, report, now).await?;
+        record_change(tx, asset_id, &key, "removed", Some(&old), None, facts.report_id, now).await?;
         sqlx::query("DELETE FROM observations WHERE asset_id = ? AND category = ? AND name = ?")
             .bind(asset_id)
             .bind(&key.0)
@@ -768,7 +818,7 @@ async fn record_change(
     change: &str,
     old: Option<&str>,
     new: Option<&str>,
-    report: &ReportInput,
+    report_id: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO observation_history (asset_id, category, name, change, old_value_json, new_value_json, at, report_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -779,7 +829,7 @@ async fn record_change(
         .bind(old)
         .bind(new)
         .bind(now)
-        .bind(&report.report_id)
+        .bind(report_id)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -788,25 +838,25 @@ async fn record_change(
 async fn replace_controls(
     tx: &mut Transaction<'_, Sqlite>,
     asset_id: &str,
-    report: &ReportInput,
+    facts: &AssetFacts<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM controls WHERE asset_id = ?")
         .bind(asset_id)
         .execute(&mut **tx)
         .await?;
-    let records: Vec<ControlRecord> = report
+    let records: Vec<ControlRecord> = facts
         .controls
         .iter()
         .map(|c| ControlRecord { name: c.name.clone(), state: c.state.clone(), reason: c.reason.clone(), evidence: c.evidence.clone() })
         .collect();
     sqlx::query("UPDATE assets SET controls_json = ?, observation_count = ? WHERE asset_id = ?")
         .bind(json_text(&records)?)
-        .bind(i64::try_from(report.observations.len()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(facts.observations.len()).unwrap_or(i64::MAX))
         .bind(asset_id)
         .execute(&mut **tx)
         .await?;
-    for control in &report.controls {
+    for control in facts.controls {
         sqlx::query("INSERT INTO controls (asset_id, name, state, reason, evidence_json, observed_at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(asset_id)
             .bind(&control.name)
@@ -867,6 +917,7 @@ mod tests {
                 reason: "r".into(),
                 evidence: vec![],
             }],
+            devices: vec![],
             job_id: None,
         }
     }
@@ -994,5 +1045,32 @@ mod tests {
         ));
         let log = store.audit_log().await.unwrap();
         assert_eq!(log.last().unwrap().action, "finding.accept");
+    }
+
+    #[tokio::test]
+    async fn discovered_devices_become_device_assets_keyed_by_agent_and_address() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.create_token(token("t1", 100), 0).await.unwrap();
+        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+        let device = |firmware: &str| crate::store::DeviceInput {
+            address: "127.0.0.5".into(),
+            name: "Schneider M221 (127.0.0.5)".into(),
+            kind: "plc".into(),
+            identity: serde_json::json!({ "vendor": "Schneider", "model": "M221", "firmware": firmware }),
+            observations: vec![],
+            controls: vec![ControlInput { name: "transit_encryption".into(), state: "plaintext".into(), reason: "modbus/502".into(), evidence: vec![] }],
+        };
+        let mut first = report("a", "r1", "1");
+        first.devices = vec![device("1.0")];
+        store.ingest_report(first, 10).await.unwrap();
+        let mut second = report("a", "r2", "1");
+        second.devices = vec![device("1.1")];
+        store.ingest_report(second, 20).await.unwrap();
+        let devices: Vec<_> = store.assets().await.unwrap().into_iter().filter(|a| a.kind == "device").collect();
+        assert_eq!(devices.len(), 1);
+        assert_eq!(devices[0].address, "127.0.0.5");
+        assert_eq!(devices[0].facts["firmware"], "1.1");
+        assert_eq!(devices[0].first_seen_at, 10);
+        assert_eq!(devices[0].controls[0].state, "plaintext");
     }
 }
