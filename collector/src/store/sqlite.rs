@@ -65,6 +65,15 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Starts a write transaction that takes the write lock up front. A deferred transaction
+    /// that reads first and writes later fails with SQLITE_BUSY (no waiting) when another
+    /// process wrote in between; IMMEDIATE waits for the lock under `busy_timeout` instead.
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
 /// Creates the file with mode 0600 before SQLite does, so it is never world-readable.
 fn create_private(path: &Path) -> Result<(), StoreError> {
     let mut options = std::fs::OpenOptions::new();
@@ -175,7 +184,7 @@ pub fn audit_hash(prev_hash: &str, at: i64, event: &AuditEvent, detail_json: &st
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_token(&self, token: NewToken, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO enrollment_tokens (token_hash, created_at, expires_at, created_by) VALUES (?, ?, ?, ?)",
         )
@@ -198,14 +207,14 @@ impl Store for SqliteStore {
     }
 
     async fn check_token(&self, token_hash: &str, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let state = token_state(&mut tx, token_hash, now).await;
         tx.rollback().await?;
         state
     }
 
     async fn enroll_agent(&self, token_hash: &str, agent: NewAgent, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         token_state(&mut tx, token_hash, now).await?;
         let redeemed = sqlx::query(
             "UPDATE enrollment_tokens SET used_at = ?, used_by_agent = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
@@ -261,7 +270,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_agent(&self, agent_id: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let exists: Option<Option<i64>> = sqlx::query_scalar("SELECT revoked_at FROM agents WHERE agent_id = ?")
             .bind(agent_id)
             .fetch_optional(&mut *tx)
@@ -294,7 +303,7 @@ impl Store for SqliteStore {
     }
 
     async fn ingest_report(&self, report: ReportInput, now: i64) -> Result<IngestOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let inserted = sqlx::query(
             "INSERT INTO reports (agent_id, report_id, received_at, collected_at, size_bytes) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
@@ -399,7 +408,7 @@ impl Store for SqliteStore {
     }
 
     async fn replace_catalog(&self, systems: &[System], event: AuditEvent, now: i64) -> Result<CatalogChange, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let existing: Vec<(String, String)> = sqlx::query_as("SELECT system_id, document_json FROM systems")
             .fetch_all(&mut *tx)
             .await?;
@@ -436,7 +445,7 @@ impl Store for SqliteStore {
     }
 
     async fn apply_findings(&self, drafts: &[FindingDraft], now: i64) -> Result<EvaluationSummary, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let summary = findings_sql::apply(&mut tx, drafts, now).await?;
         sqlx::query("INSERT OR REPLACE INTO evaluations (evaluated_at, summary_json) VALUES (?, ?)")
             .bind(now)
@@ -456,7 +465,7 @@ impl Store for SqliteStore {
     }
 
     async fn accept_finding(&self, finding_id: &str, acceptance: Acceptance, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         findings_sql::accept(&mut tx, finding_id, &acceptance, now).await?;
         let event = AuditEvent {
             actor: acceptance.by.clone(),
@@ -470,7 +479,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_schedule(&self, schedule: &ScheduleRecord, event: AuditEvent, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query("INSERT INTO schedules (name, kind, cron, timezone, target, params_json, next_run_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(&schedule.name)
             .bind(&schedule.kind)
@@ -489,7 +498,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_schedule(&self, name: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let deleted = sqlx::query("DELETE FROM schedules WHERE name = ?").bind(name).execute(&mut *tx).await?;
         if deleted.rows_affected() == 0 {
             return Ok(false);
@@ -519,7 +528,7 @@ impl Store for SqliteStore {
     }
 
     async fn fire_schedule(&self, name: &str, jobs: &[NewJob], next_run_at: i64, now: i64) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let ids = insert_jobs(&mut tx, jobs, now).await?;
         sqlx::query("UPDATE schedules SET next_run_at = ? WHERE name = ?")
             .bind(next_run_at)
@@ -531,7 +540,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_jobs(&self, jobs: &[NewJob], event: Option<AuditEvent>, now: i64) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let ids = insert_jobs(&mut tx, jobs, now).await?;
         if let Some(event) = event {
             append_audit(&mut tx, &event, now).await?;
@@ -541,7 +550,7 @@ impl Store for SqliteStore {
     }
 
     async fn pull_jobs(&self, agent_id: &str, now: i64) -> Result<Vec<JobRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let rows = sqlx::query("SELECT * FROM jobs WHERE agent_id = ? AND state = 'pending' ORDER BY created_at, job_id")
             .bind(agent_id)
             .fetch_all(&mut *tx)

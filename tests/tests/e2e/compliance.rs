@@ -96,7 +96,8 @@ fn unlinked_hosts_are_unowned_and_accepted_risks_stay_accepted() {
 #[test]
 fn a_bad_register_imports_nothing_and_keeps_the_previous_one() {
     let collector = Collector::start();
-    assert!(collector.import("good.yaml", WARD4_REGISTER).status.success());
+    let out = collector.import("good.yaml", WARD4_REGISTER);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let before = ok("tillsyn-collector", &["--dir", collector.path(), "systems", "--format", "json"]);
 
     let bad = "system_id;name;k;r;t;classified_at;cidrs\n\

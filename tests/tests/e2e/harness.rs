@@ -15,11 +15,43 @@ fn bin_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-/// Path of a workspace binary, building it once if `cargo test -p tillsyn-e2e` ran alone.
+/// Newest modification time of the sources the binaries are built from.
+fn newest_source() -> std::time::SystemTime {
+    fn walk(dir: &Path, newest: &mut std::time::SystemTime) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if !path.ends_with("fuzz") && !path.ends_with("tests") {
+                    walk(&path, newest);
+                }
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                *newest = (*newest).max(modified);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for crate_dir in ["agent", "collector", "proto", "deploy"] {
+        walk(&root.join(crate_dir), &mut newest);
+    }
+    newest
+}
+
+/// Path of a workspace binary. `cargo test --workspace` builds the binaries itself; when they
+/// are missing or older than the sources (`cargo test -p tillsyn-e2e` alone), build them once.
+/// Building unconditionally would rebuild with other feature flags and thrash the target dir.
 pub fn bin(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
     let path = bin_dir().join(name);
     BUILD.call_once(|| {
+        let fresh = ["tillsyn-collector", "tillsyn-agent"].iter().all(|b| {
+            std::fs::metadata(bin_dir().join(b))
+                .and_then(|m| m.modified())
+                .is_ok_and(|built| built >= newest_source())
+        });
+        if fresh {
+            return;
+        }
         let release = bin_dir().ends_with("release");
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "-p", "tillsyn-collector", "-p", "tillsyn-agent", "--bins"]);
