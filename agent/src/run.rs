@@ -128,7 +128,7 @@ pub async fn once(
             Ok(outcome) => quarantined += outcome.quarantined,
             Err(DrainError::Stopped { source: DeliveryError::Unavailable(message), outcome, .. }) => {
                 quarantined += outcome.quarantined;
-                tracing::debug!(%message, "collector unavailable; reports stay spooled");
+                tracing::warn!(%message, "collector unavailable; reports stay spooled");
             }
             Err(error) => return Err(undelivered(&spool, error)),
         }
