@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod deploy;
 mod faults;
 mod harness;
 mod identity;
