@@ -196,6 +196,13 @@ mod tests {
         assert!(err.contains("line 2"), "{err}");
     }
 
+    #[test]
+    fn the_deployed_example_config_is_valid_and_shows_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/agent.toml");
+        let config: AgentConfig = toml::from_str(&read_text(&example).unwrap()).unwrap();
+        assert_eq!(config.spool, SpoolConfig::default());
+    }
+
     #[cfg(unix)]
     #[test]
     fn secret_files_are_private() {
