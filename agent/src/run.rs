@@ -126,14 +126,24 @@ pub async fn once(
         // Send as we go, like the long-running loop; an outage here is retried below.
         match spool::drain(&spool, &mut link).await {
             Ok(outcome) => quarantined += outcome.quarantined,
-            Err(DrainError::Stopped { source: DeliveryError::Unavailable(message), outcome, .. }) => {
+            Err(DrainError::Stopped {
+                source: DeliveryError::Unavailable(message),
+                outcome,
+                ..
+            }) => {
                 quarantined += outcome.quarantined;
                 tracing::warn!(%message, "collector unavailable; reports stay spooled");
             }
             Err(error) => return Err(undelivered(&spool, error)),
         }
     }
-    let outcome = drain_with_retry(&spool, &mut link, &Backoff::new(&config.spool), once.retry_for).await?;
+    let outcome = drain_with_retry(
+        &spool,
+        &mut link,
+        &Backoff::new(&config.spool),
+        once.retry_for,
+    )
+    .await?;
     quarantined += outcome.quarantined;
     link.heartbeat(&spool).await;
     if quarantined > 0 {
@@ -223,9 +233,11 @@ async fn drain_with_retry(
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         match &error {
-            DrainError::Stopped { source: DeliveryError::Unavailable(message), outcome, .. }
-                if !remaining.is_zero() =>
-            {
+            DrainError::Stopped {
+                source: DeliveryError::Unavailable(message),
+                outcome,
+                ..
+            } if !remaining.is_zero() => {
                 total.delivered += outcome.delivered;
                 total.quarantined += outcome.quarantined;
                 let delay = backoff.next_delay().min(remaining);
@@ -240,7 +252,9 @@ async fn drain_with_retry(
 fn undelivered(spool: &Spool, error: DrainError) -> RunError {
     match error {
         DrainError::Spool(e) => RunError::Spool(e),
-        DrainError::Stopped { source, pending, .. } => RunError::Undelivered {
+        DrainError::Stopped {
+            source, pending, ..
+        } => RunError::Undelivered {
             source,
             pending,
             spool: spool.dir().to_path_buf(),
@@ -268,7 +282,9 @@ impl CollectorLink {
     async fn client(&mut self) -> Result<&mut InventoryClient<Channel>, DeliveryError> {
         if self.client.is_none() {
             let channel = connect(&self.dir).await.map_err(|e| match e {
-                RunError::Client(ClientError::Connect { .. }) => DeliveryError::Unavailable(e.to_string()),
+                RunError::Client(ClientError::Connect { .. }) => {
+                    DeliveryError::Unavailable(e.to_string())
+                }
                 other => DeliveryError::Refused(other.to_string()),
             })?;
             self.client = Some(InventoryClient::new(channel));
@@ -294,7 +310,11 @@ impl CollectorLink {
             spool_dropped: stats.dropped,
         };
         let result = match self.client().await {
-            Ok(client) => client.heartbeat(request).await.map(|_| ()).map_err(|s| s.to_string()),
+            Ok(client) => client
+                .heartbeat(request)
+                .await
+                .map(|_| ())
+                .map_err(|s| s.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(error) = result {
@@ -332,7 +352,9 @@ fn classify(status: &tonic::Status) -> DeliveryError {
     let text = format!("{:?}: {}", status.code(), status.message());
     match status.code() {
         Code::InvalidArgument | Code::OutOfRange => DeliveryError::Rejected(text),
-        Code::Unauthenticated | Code::PermissionDenied | Code::Unimplemented => DeliveryError::Refused(text),
+        Code::Unauthenticated | Code::PermissionDenied | Code::Unimplemented => {
+            DeliveryError::Refused(text)
+        }
         _ => DeliveryError::Unavailable(text),
     }
 }
@@ -352,7 +374,10 @@ mod tests {
             tonic::Status::internal("internal storage error"),
             tonic::Status::deadline_exceeded("slow"),
         ] {
-            assert!(matches!(classify(&status), DeliveryError::Unavailable(_)), "{status:?}");
+            assert!(
+                matches!(classify(&status), DeliveryError::Unavailable(_)),
+                "{status:?}"
+            );
         }
     }
 }

@@ -24,7 +24,10 @@ fn units_with_built_binaries() -> tempfile::TempDir {
         let text = std::fs::read_to_string(systemd_dir().join(unit)).unwrap();
         let program = unit.trim_end_matches(".service");
         let installed = format!("/usr/local/bin/{program} ");
-        assert!(text.contains(&format!("ExecStart={installed}")), "{unit}: ExecStart should run {installed}");
+        assert!(
+            text.contains(&format!("ExecStart={installed}")),
+            "{unit}: ExecStart should run {installed}"
+        );
         let built = format!("{} ", bin(program).display());
         std::fs::write(tmp.path().join(unit), text.replace(&installed, &built)).unwrap();
     }
@@ -48,7 +51,10 @@ fn systemd_units_verify_cleanly() {
     let out = systemd_analyze(dir.path(), &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // verify exits 0 on warnings such as an unknown key; any output is a problem.
-    assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify: {stderr}");
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
 }
 
 #[test]
@@ -57,10 +63,22 @@ fn systemd_units_are_hardened() {
     for unit in UNITS {
         let threshold = format!("--threshold={MAX_EXPOSURE}");
         let path = format!("./{unit}");
-        let out = systemd_analyze(dir.path(), &["security", "--offline=yes", &threshold, &path]);
+        let out = systemd_analyze(
+            dir.path(),
+            &["security", "--offline=yes", &threshold, &path],
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let overall = stdout.lines().find(|l| l.contains("Overall exposure level")).unwrap_or("");
-        eprintln!("{}", overall.trim_start_matches(|c: char| !c.is_ascii_alphabetic()));
-        assert!(out.status.success(), "{unit} exposure above {MAX_EXPOSURE}/100: {stdout}");
+        let overall = stdout
+            .lines()
+            .find(|l| l.contains("Overall exposure level"))
+            .unwrap_or("");
+        eprintln!(
+            "{}",
+            overall.trim_start_matches(|c: char| !c.is_ascii_alphabetic())
+        );
+        assert!(
+            out.status.success(),
+            "{unit} exposure above {MAX_EXPOSURE}/100: {stdout}"
+        );
     }
 }

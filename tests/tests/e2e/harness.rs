@@ -179,14 +179,12 @@ fn spawn_serve(dir: &Path, listen: &str) -> Result<(Child, String), String> {
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    match line.trim().strip_prefix("listening on ") {
-        Some(addr) => Ok((child, addr.to_string())),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(line)
-        }
+    if let Some(addr) = line.trim().strip_prefix("listening on ") {
+        return Ok((child, addr.to_string()));
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(line)
 }
 
 /// An agent state directory.
@@ -257,8 +255,7 @@ impl Agent {
     /// The drop counter the agent persists beside its spool.
     pub fn spool_dropped(&self) -> u64 {
         std::fs::read_to_string(self.dir.path().join("spool/dropped"))
-            .map(|t| t.trim().parse().unwrap())
-            .unwrap_or(0)
+            .map_or(0, |t| t.trim().parse().unwrap())
     }
 
     pub fn agent_id(&self) -> String {
