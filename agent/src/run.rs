@@ -62,8 +62,8 @@ pub enum RunError {
     /// The collector refused the report.
     #[error("the collector refused the report: {}", .0.message())]
     Refused(tonic::Status),
-    /// The spool failed (disk full, permissions).
-    #[error("spool: {0}")]
+    /// The spool failed (disk full, permissions); the error names the file.
+    #[error(transparent)]
     Spool(#[from] SpoolError),
     /// The inventory task failed.
     #[error("inventory failed: {0}")]
