@@ -193,6 +193,7 @@ async fn ten_agents_a_thousand_reports_three_crashes_all_stored_once() {
         .zip(&roots)
         .map(|(agent, root)| agent.spawn_reports(root.path(), PER_AGENT, 240))
         .collect();
+    let mut last_restart = start;
     for (crash, threshold) in [TOTAL / 4, TOTAL / 2, TOTAL * 3 / 4]
         .into_iter()
         .enumerate()
@@ -210,6 +211,7 @@ async fn ten_agents_a_thousand_reports_three_crashes_all_stored_once() {
         let piled_up = wait_for(Duration::from_secs(5), async || spooled(&agents) > depth).await;
         collector.restart();
         let restarted = Instant::now();
+        last_restart = restarted;
         wait_until("delivery to resume", async || {
             collector.stored_count().await > before
         })
@@ -221,7 +223,6 @@ async fn ten_agents_a_thousand_reports_three_crashes_all_stored_once() {
             restarted.elapsed()
         );
     }
-    let last_restart = Instant::now();
     for child in children {
         finish(child).await;
     }
