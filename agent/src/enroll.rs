@@ -87,6 +87,7 @@ pub async fn enroll(dir: &AgentDir, options: &EnrollOptions) -> Result<String, E
         collector: options.collector.clone(),
         agent_id: response.agent_id.clone(),
         interval_seconds: options.interval_seconds,
+        spool: crate::spool::SpoolConfig::default(),
     })?;
     tracing::info!(agent_id = %response.agent_id, "enrolled");
     Ok(response.agent_id)

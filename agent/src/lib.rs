@@ -6,7 +6,8 @@
 //! - [`inventory`]: collectors of facts about the host, each fact with evidence.
 //! - [`report`]: turns an [`inventory::Inventory`] into a `tillsyn.v1` report.
 //! - [`client`]: the mTLS gRPC channel to the collector.
-//! - [`run`]: the reporting loop (`run`, `run --once`).
+//! - [`spool`]: the on-disk queue of reports waiting for the collector's acknowledgement.
+//! - [`run`]: the reporting loop (`run`, `run --once`): inventory -> spool -> drain.
 //! - [`telemetry`]: tracing set-up shared by the binary and embedders.
 
 pub mod client;
@@ -14,6 +15,7 @@ pub mod enroll;
 pub mod inventory;
 pub mod report;
 pub mod run;
+pub mod spool;
 pub mod state;
 pub mod telemetry;
 

@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tillsyn_agent::enroll::{self, EnrollOptions};
-use tillsyn_agent::run::{self, RunOptions};
+use tillsyn_agent::run::{self, OnceOptions, RunOptions};
 use tillsyn_agent::state::AgentDir;
 use tillsyn_agent::telemetry::{self, LogFormat};
 use tillsyn_agent::inventory;
@@ -50,12 +51,20 @@ enum Command {
     },
     /// Report to the collector on an interval.
     Run {
-        /// Send one report, wait for the acknowledgement, exit.
+        /// Spool one report, send everything spooled, exit 0 once all is acknowledged.
         #[arg(long)]
         once: bool,
         /// Read facts from this root instead of `/` (fixture trees in tests).
         #[arg(long, default_value = "/")]
         root: PathBuf,
+        /// With --once: collect and spool N inventories in a row, sending as it goes (load and
+        /// fault tests).
+        #[arg(long, default_value_t = 1, requires = "once", value_parser = clap::value_parser!(u32).range(1..))]
+        reports: u32,
+        /// With --once: keep retrying for this many seconds while the collector is unavailable
+        /// (0 = one attempt; the reports stay spooled either way).
+        #[arg(long, default_value_t = 0, requires = "once")]
+        retry_for: u64,
     },
     /// Print this host's inventory; needs no collector.
     Inventory {
@@ -93,9 +102,13 @@ async fn main() -> anyhow::Result<()> {
             let agent_id = enroll::enroll(&dir, &options).await?;
             println!("enrolled as agent {agent_id}");
         }
-        Command::Run { once, root } => {
+        Command::Run { once, root, reports, retry_for } => {
             let options = RunOptions { once, root };
-            run::run(&dir, &options, shutdown_signal()).await?;
+            let once_options = OnceOptions {
+                reports,
+                retry_for: Duration::from_secs(retry_for),
+            };
+            run::run(&dir, &options, &once_options, shutdown_signal()).await?;
         }
         Command::Inventory { json, root } => {
             if !json {

@@ -1,13 +1,23 @@
-//! The reporting loop: inventory, report, wait, repeat. `--once` sends one report and returns
-//! after the collector's acknowledgement.
+//! The reporting loop: inventory -> spool -> drain -> heartbeat, then wait and repeat. Every
+//! report goes through the on-disk [`Spool`] before it is sent, so nothing is lost while the
+//! collector is away; failed drains are retried with [`Backoff`] between inventories.
+//! `--once` collects one inventory (or `--reports N`), drains the spool and returns only when
+//! everything pending is acknowledged.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tillsyn_proto::v1::{HeartbeatRequest, ReportResponse, inventory_client::InventoryClient};
+use tillsyn_proto::v1::{
+    HeartbeatRequest, ReportRequest, ReportResponse, inventory_client::InventoryClient,
+};
+use tokio::time::Instant;
+use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::client::{self, ClientError};
+use crate::spool::{
+    self, Backoff, Deliver, DeliveryError, DrainError, DrainOutcome, Spool, SpoolError,
+};
 use crate::state::{self, AgentDir, StateError};
 use crate::{inventory, report};
 
@@ -18,6 +28,26 @@ pub struct RunOptions {
     pub once: bool,
     /// Read facts from this root instead of `/`.
     pub root: PathBuf,
+}
+
+/// How `run --once` delivers.
+#[derive(Clone, Debug)]
+pub struct OnceOptions {
+    /// Inventories to collect and spool, one after the other, draining as it goes (load and
+    /// fault tests use more than one).
+    pub reports: u32,
+    /// How long to keep retrying (with backoff) while the collector is unavailable; zero makes
+    /// one attempt.
+    pub retry_for: Duration,
+}
+
+impl Default for OnceOptions {
+    fn default() -> Self {
+        Self {
+            reports: 1,
+            retry_for: Duration::ZERO,
+        }
+    }
 }
 
 /// Errors of the reporting loop.
@@ -32,6 +62,33 @@ pub enum RunError {
     /// The collector refused the report.
     #[error("the collector refused the report: {}", .0.message())]
     Refused(tonic::Status),
+    /// The spool failed (disk full, permissions); the error names the file.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The inventory task failed.
+    #[error("inventory failed: {0}")]
+    Inventory(String),
+    /// Delivery stopped with reports still spooled.
+    #[error("{source}; {pending} report(s) stay spooled in {} and will be sent by the next run", spool.display())]
+    Undelivered {
+        /// Why delivery stopped.
+        source: DeliveryError,
+        /// Reports still waiting.
+        pending: usize,
+        /// The spool directory.
+        spool: PathBuf,
+    },
+    /// The drain finished without any acknowledgement (the spooled files vanished meanwhile).
+    #[error("no report was acknowledged; is another agent process draining the same spool?")]
+    Unacknowledged,
+    /// Some reports could not be delivered at all and were set aside.
+    #[error("{count} spooled report(s) were moved to {} and not sent (see the log)", quarantine.display())]
+    Quarantined {
+        /// How many.
+        count: u64,
+        /// The quarantine directory.
+        quarantine: PathBuf,
+    },
 }
 
 /// Opens the agent's mutual-TLS channel from the files in `dir`.
@@ -43,51 +100,284 @@ pub async fn connect(dir: &AgentDir) -> Result<Channel, RunError> {
     Ok(client::connect(&config.collector, &ca, Some((&cert, &key))).await?)
 }
 
-/// Collects one inventory and sends it; returns the collector's answer.
+/// Collects one inventory, spools it and drains the spool; returns the collector's answer to
+/// the newest report.
 pub async fn report_once(dir: &AgentDir, options: &RunOptions) -> Result<ReportResponse, RunError> {
-    let channel = connect(dir).await?;
-    let root = options.root.clone();
-    // Fact collection reads many files; keep it off the async workers.
-    let inventory = tokio::task::spawn_blocking(move || inventory::collect(&root))
-        .await
-        .unwrap_or_default();
-    let request = report::build(&inventory);
-    let report_id = request.report_id.clone();
-    let mut client = InventoryClient::new(channel);
-    let response = client
-        .report(request)
-        .await
-        .map_err(RunError::Refused)?
-        .into_inner();
-    tracing::info!(%report_id, asset_id = %response.asset_id, duplicate = response.duplicate, "report acknowledged");
-    client
-        .heartbeat(HeartbeatRequest {
-            agent_version: crate::VERSION.to_string(),
-            ..HeartbeatRequest::default()
-        })
-        .await
-        .map_err(RunError::Refused)?;
-    Ok(response)
+    once(dir, options, &OnceOptions::default()).await
 }
 
-/// Runs until `shutdown` resolves (or once). Failed reports are logged and retried next round.
+/// `run --once`: collects `reports` inventories, spooling each and draining as it goes, then
+/// drains until the spool is empty or `retry_for` has passed.
+pub async fn once(
+    dir: &AgentDir,
+    options: &RunOptions,
+    once: &OnceOptions,
+) -> Result<ReportResponse, RunError> {
+    let config = dir.load_config()?;
+    let spool = Spool::open(dir.spool_path(), &config.spool)?;
+    let mut link = CollectorLink::new(dir.clone());
+    let rounds = once.reports.max(1);
+    let mut quarantined = 0;
+    for round in 1..=rounds {
+        collect_and_spool(&spool, &options.root).await?;
+        if round == rounds {
+            break;
+        }
+        // Send as we go, like the long-running loop; an outage here is retried below.
+        match spool::drain(&spool, &mut link).await {
+            Ok(outcome) => quarantined += outcome.quarantined,
+            Err(DrainError::Stopped {
+                source: DeliveryError::Unavailable(message),
+                outcome,
+                ..
+            }) => {
+                quarantined += outcome.quarantined;
+                tracing::warn!(%message, "collector unavailable; reports stay spooled");
+            }
+            Err(error) => return Err(undelivered(&spool, error)),
+        }
+    }
+    let outcome = drain_with_retry(
+        &spool,
+        &mut link,
+        &Backoff::new(&config.spool),
+        once.retry_for,
+    )
+    .await?;
+    quarantined += outcome.quarantined;
+    link.heartbeat(&spool).await;
+    if quarantined > 0 {
+        return Err(RunError::Quarantined {
+            count: quarantined,
+            quarantine: spool.quarantine_dir(),
+        });
+    }
+    link.last.ok_or(RunError::Unacknowledged)
+}
+
+/// Runs until `shutdown` resolves (or once). Inventories are taken every interval; the spool is
+/// drained after each and, while the collector is away, retried with backoff in between.
 pub async fn run(
     dir: &AgentDir,
     options: &RunOptions,
+    once_options: &OnceOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     if options.once {
-        return report_once(dir, options).await.map(|_| ());
+        return once(dir, options, once_options).await.map(|_| ());
     }
-    let interval = Duration::from_secs(dir.load_config()?.interval_seconds.max(1));
+    let config = dir.load_config()?;
+    let interval = Duration::from_secs(config.interval_seconds.max(1));
+    let spool = Spool::open(dir.spool_path(), &config.spool)?;
+    let mut link = CollectorLink::new(dir.clone());
+    let mut backoff = Backoff::new(&config.spool);
+    let mut next_inventory = Instant::now();
     tokio::pin!(shutdown);
     loop {
-        if let Err(error) = report_once(dir, options).await {
-            tracing::warn!(%error, "report failed; retrying at the next interval");
+        if Instant::now() >= next_inventory {
+            next_inventory = Instant::now() + interval;
+            if let Err(error) = collect_and_spool(&spool, &options.root).await {
+                tracing::error!(%error, "inventory not spooled; trying again at the next interval");
+            }
         }
+        let wait = match spool::drain(&spool, &mut link).await {
+            Ok(_) => {
+                backoff.reset();
+                link.heartbeat(&spool).await;
+                next_inventory.saturating_duration_since(Instant::now())
+            }
+            Err(error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, retry_in_ms = delay.as_millis(), "spool not drained");
+                delay.min(next_inventory.saturating_duration_since(Instant::now()))
+            }
+        };
         tokio::select! {
             () = &mut shutdown => return Ok(()),
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Collects an inventory off the async workers (it reads many files) and spools its report.
+async fn collect_and_spool(spool: &Spool, root: &Path) -> Result<(), RunError> {
+    let root = root.to_path_buf();
+    let inventory = tokio::task::spawn_blocking(move || inventory::collect(&root))
+        .await
+        .map_err(|e| RunError::Inventory(e.to_string()))?;
+    let request = report::build(&inventory);
+    let (entry, dropped) = spool.push(&request)?;
+    tracing::debug!(file = %entry.name, dropped, "report spooled");
+    Ok(())
+}
+
+/// Drains; while the collector is unavailable, waits with backoff and tries again until
+/// `retry_for` has passed.
+async fn drain_with_retry(
+    spool: &Spool,
+    link: &mut CollectorLink,
+    backoff: &Backoff,
+    retry_for: Duration,
+) -> Result<DrainOutcome, RunError> {
+    let deadline = Instant::now() + retry_for;
+    let mut backoff = backoff.clone();
+    let mut total = DrainOutcome::default();
+    loop {
+        let error = match spool::drain(spool, link).await {
+            Ok(outcome) => {
+                total.delivered += outcome.delivered;
+                total.quarantined += outcome.quarantined;
+                return Ok(total);
+            }
+            Err(error) => error,
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match &error {
+            DrainError::Stopped {
+                source: DeliveryError::Unavailable(message),
+                outcome,
+                ..
+            } if !remaining.is_zero() => {
+                total.delivered += outcome.delivered;
+                total.quarantined += outcome.quarantined;
+                let delay = backoff.next_delay().min(remaining);
+                tracing::warn!(%message, retry_in_ms = delay.as_millis(), "collector unavailable; retrying");
+                tokio::time::sleep(delay).await;
+            }
+            _ => return Err(undelivered(spool, error)),
+        }
+    }
+}
+
+fn undelivered(spool: &Spool, error: DrainError) -> RunError {
+    match error {
+        DrainError::Spool(e) => RunError::Spool(e),
+        DrainError::Stopped {
+            source, pending, ..
+        } => RunError::Undelivered {
+            source,
+            pending,
+            spool: spool.dir().to_path_buf(),
+        },
+    }
+}
+
+/// The gRPC side of delivery: one channel, reopened after a transport failure.
+struct CollectorLink {
+    dir: AgentDir,
+    client: Option<InventoryClient<Channel>>,
+    /// The answer to the last acknowledged report.
+    last: Option<ReportResponse>,
+}
+
+impl CollectorLink {
+    fn new(dir: AgentDir) -> Self {
+        Self {
+            dir,
+            client: None,
+            last: None,
+        }
+    }
+
+    async fn client(&mut self) -> Result<&mut InventoryClient<Channel>, DeliveryError> {
+        if self.client.is_none() {
+            let channel = connect(&self.dir).await.map_err(|e| match e {
+                RunError::Client(ClientError::Connect { .. }) => {
+                    DeliveryError::Unavailable(e.to_string())
+                }
+                other => DeliveryError::Refused(other.to_string()),
+            })?;
+            self.client = Some(InventoryClient::new(channel));
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| DeliveryError::Unavailable("no channel".into()))
+    }
+
+    /// Tells the collector the spool's depth and drops; a failure is only logged, because the
+    /// reports themselves are already acknowledged.
+    async fn heartbeat(&mut self, spool: &Spool) {
+        let stats = match spool.stats() {
+            Ok(stats) => stats,
+            Err(error) => {
+                tracing::warn!(%error, "spool statistics unavailable");
+                spool::SpoolStats::default()
+            }
+        };
+        let request = HeartbeatRequest {
+            agent_version: crate::VERSION.to_string(),
+            spool_depth: stats.depth,
+            spool_dropped: stats.dropped,
+        };
+        let result = match self.client().await {
+            Ok(client) => client
+                .heartbeat(request)
+                .await
+                .map(|_| ())
+                .map_err(|s| s.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "heartbeat failed");
+        }
+    }
+}
+
+impl Deliver for CollectorLink {
+    async fn deliver(&mut self, report: ReportRequest) -> Result<(), DeliveryError> {
+        let report_id = report.report_id.clone();
+        let client = self.client().await?;
+        match client.report(report).await {
+            Ok(response) => {
+                let response = response.into_inner();
+                tracing::info!(%report_id, asset_id = %response.asset_id, duplicate = response.duplicate, "report acknowledged");
+                self.last = Some(response);
+                Ok(())
+            }
+            Err(status) => {
+                let error = classify(&status);
+                if matches!(error, DeliveryError::Unavailable(_)) {
+                    // The connection may be dead (collector restarted); reconnect next time.
+                    self.client = None;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Decides what a refusal means for the report: only content errors set it aside; identity
+/// errors stop the agent; everything else (unavailable, timeouts, storage errors) is retried.
+fn classify(status: &tonic::Status) -> DeliveryError {
+    let text = format!("{:?}: {}", status.code(), status.message());
+    match status.code() {
+        Code::InvalidArgument | Code::OutOfRange => DeliveryError::Rejected(text),
+        Code::Unauthenticated | Code::PermissionDenied | Code::Unimplemented => {
+            DeliveryError::Refused(text)
+        }
+        _ => DeliveryError::Unavailable(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_content_errors_quarantine_a_report() {
+        let rejected = classify(&tonic::Status::invalid_argument("host: is required"));
+        assert!(matches!(rejected, DeliveryError::Rejected(_)));
+        let refused = classify(&tonic::Status::permission_denied("revoked"));
+        assert!(matches!(refused, DeliveryError::Refused(_)));
+        for status in [
+            tonic::Status::unavailable("down"),
+            tonic::Status::internal("internal storage error"),
+            tonic::Status::deadline_exceeded("slow"),
+        ] {
+            assert!(
+                matches!(classify(&status), DeliveryError::Unavailable(_)),
+                "{status:?}"
+            );
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The agent's state directory (`--dir`): `agent.toml`, `agent.key` (0600), `agent.pem`,
-//! `ca.pem`, and later the spool. This module owns the file names and their permissions; it does
-//! not talk to the network.
+//! `ca.pem`, and `spool/` (whose files [`crate::spool`] owns). This module owns the file names
+//! and their permissions; it does not talk to the network.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::spool::SpoolConfig;
 
 /// Errors reading or writing the state directory; each names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,9 @@ pub struct AgentConfig {
     /// Seconds between reports in `run` mode.
     #[serde(default = "default_interval")]
     pub interval_seconds: u64,
+    /// The offline spool's bound and retry pacing (`[spool]`); defaults when absent.
+    #[serde(default)]
+    pub spool: SpoolConfig,
 }
 
 fn default_interval() -> u64 {
@@ -84,6 +89,11 @@ impl AgentDir {
     /// The collector CA certificate.
     pub fn ca_path(&self) -> PathBuf {
         self.root.join("ca.pem")
+    }
+
+    /// `spool/`: reports waiting for the collector's acknowledgement.
+    pub fn spool_path(&self) -> PathBuf {
+        self.root.join("spool")
     }
 
     /// Creates the directory with mode 0700.
@@ -175,6 +185,7 @@ mod tests {
             collector: "https://127.0.0.1:1".into(),
             agent_id: "a".into(),
             interval_seconds: 5,
+            spool: SpoolConfig::default(),
         };
         dir.save_config(&config).unwrap();
         assert_eq!(dir.load_config().unwrap(), config);
@@ -183,6 +194,13 @@ mod tests {
         let err = dir.load_config().unwrap_err().to_string();
         assert!(err.contains("agent.toml"), "{err}");
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn the_deployed_example_config_is_valid_and_shows_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/agent.toml");
+        let config: AgentConfig = toml::from_str(&read_text(&example).unwrap()).unwrap();
+        assert_eq!(config.spool, SpoolConfig::default());
     }
 
     #[cfg(unix)]

@@ -85,7 +85,8 @@ pub fn ok(program: &str, args: &[&str]) -> String {
 pub struct Collector {
     pub dir: tempfile::TempDir,
     pub url: String,
-    child: Child,
+    /// `None` while stopped (between `kill` and `restart`).
+    child: Option<Child>,
 }
 
 impl Collector {
@@ -97,21 +98,63 @@ impl Collector {
     }
 
     fn serve(dir: tempfile::TempDir) -> Self {
-        let mut child = Command::new(bin("tillsyn-collector"))
-            .args(["--dir", dir.path().to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Self { url: format!("https://{addr}"), dir, child }
+        let (child, addr) = spawn_serve(dir.path(), "127.0.0.1:0").unwrap_or_else(|line| panic!("unexpected first line {line:?}"));
+        Self { url: format!("https://{addr}"), dir, child: Some(child) }
+    }
+
+    /// The port it listens on (kept across restarts).
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// `kill -9`, as a crash or power loss would; the state directory stays.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Serves again from the same directory on the same port (killing it first if it runs).
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = format!("127.0.0.1:{}", self.port());
+        // The port is free once the process is reaped; a few quick retries cover the rare
+        // case of another test's ephemeral bind racing for it.
+        for attempt in 0.. {
+            match spawn_serve(self.dir.path(), &listen) {
+                Ok((child, _)) => {
+                    self.child = Some(child);
+                    return;
+                }
+                Err(line) if attempt < 20 => eprintln!("restart on {listen} failed ({line:?}); retrying"),
+                Err(line) => panic!("cannot restart the collector on {listen}: {line:?}"),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// `(agent_id, report_id)` of every stored report, in the order they were stored, read
+    /// straight from the SQLite file (read-only; the collector has no CLI verb for it).
+    pub async fn stored_reports(&self) -> Vec<(String, String)> {
+        let mut db = self.db().await;
+        sqlx::query_as("SELECT agent_id, report_id FROM reports ORDER BY rowid").fetch_all(&mut db).await.unwrap()
+    }
+
+    /// How many reports are stored.
+    pub async fn stored_count(&self) -> u64 {
+        let mut db = self.db().await;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports").fetch_one(&mut db).await.unwrap();
+        u64::try_from(count).unwrap()
+    }
+
+    async fn db(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.dir.path().join("tillsyn.db"))
+            .read_only(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        sqlx::SqliteConnection::connect_with(&options).await.unwrap()
     }
 
     pub fn path(&self) -> &str {
@@ -172,9 +215,28 @@ impl Collector {
 
 impl Drop for Collector {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
+}
+
+/// Starts `serve --listen LISTEN` on `dir` and waits for its `listening on ADDR` line; returns
+/// the child and ADDR, or the line it printed instead (empty when it exited).
+fn spawn_serve(dir: &Path, listen: &str) -> Result<(Child, String), String> {
+    let mut child = Command::new(bin("tillsyn-collector"))
+        .args(["--dir", dir.to_str().unwrap(), "serve", "--listen", listen])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    if let Some(addr) = line.trim().strip_prefix("listening on ") {
+        return Ok((child, addr.to_string()));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(line)
 }
 
 /// An agent state directory.
@@ -206,6 +268,49 @@ impl Agent {
             args.extend(["--root", root.to_str().unwrap()]);
         }
         run("tillsyn-agent", &args)
+    }
+
+    /// `run --once --reports N --retry-for SECS` in the background.
+    pub fn spawn_reports(&self, root: &Path, reports: u32, retry_for_secs: u64) -> Child {
+        Command::new(bin("tillsyn-agent"))
+            .args(["--dir", self.path(), "run", "--once", "--root", root.to_str().unwrap()])
+            .args(["--reports", &reports.to_string(), "--retry-for", &retry_for_secs.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Shortens the retry backoff in `agent.toml` so fault tests do not wait minutes.
+    pub fn tune_retry(&self, min_ms: u64, max_ms: u64) {
+        let path = self.dir.path().join("agent.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("retry_min_ms = ") && text.contains("retry_max_ms = "), "{text}");
+        let tuned: Vec<String> = text
+            .lines()
+            .map(|line| match line.split_once(" = ") {
+                Some(("retry_min_ms", _)) => format!("retry_min_ms = {min_ms}"),
+                Some(("retry_max_ms", _)) => format!("retry_max_ms = {max_ms}"),
+                _ => line.to_string(),
+            })
+            .collect();
+        std::fs::write(&path, tuned.join("\n") + "\n").unwrap();
+    }
+
+    /// Reports waiting in this agent's spool.
+    pub fn spool_depth(&self) -> usize {
+        match std::fs::read_dir(self.dir.path().join("spool")) {
+            Ok(entries) => entries
+                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".report"))
+                .count(),
+            Err(_) => 0,
+        }
+    }
+
+    /// The drop counter the agent persists beside its spool.
+    pub fn spool_dropped(&self) -> u64 {
+        std::fs::read_to_string(self.dir.path().join("spool/dropped"))
+            .map_or(0, |t| t.trim().parse().unwrap())
     }
 
     pub fn agent_id(&self) -> String {

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod compliance;
+mod deploy;
+mod faults;
 mod harness;
 mod identity;
 mod input;
