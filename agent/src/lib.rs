@@ -4,6 +4,7 @@
 //! - [`state`]: the agent's state directory (`--dir`): config, key, certificates.
 //! - [`enroll`]: one-time enrollment: local key, CSR, token -> client certificate.
 //! - [`inventory`]: collectors of facts about the host, each fact with evidence.
+//! - [`jobs`]: scheduled work pulled from the collector (long-poll), run with jitter.
 //! - [`report`]: turns an [`inventory::Inventory`] into a `tillsyn.v1` report.
 //! - [`client`]: the mTLS gRPC channel to the collector.
 //! - [`spool`]: the on-disk queue of reports waiting for the collector's acknowledgement.
@@ -13,6 +14,7 @@
 pub mod client;
 pub mod enroll;
 pub mod inventory;
+pub mod jobs;
 pub mod report;
 pub mod run;
 pub mod spool;

@@ -65,6 +65,10 @@ enum Command {
         /// (0 = one attempt; the reports stay spooled either way).
         #[arg(long, default_value_t = 0, requires = "once")]
         retry_for: u64,
+        /// With --once: first pull scheduled jobs from the collector, waiting up to this many
+        /// seconds; pulled jobs run instead of the plain inventory.
+        #[arg(long, requires = "once")]
+        jobs: Option<u64>,
     },
     /// Print this host's inventory; needs no collector.
     Inventory {
@@ -102,11 +106,12 @@ async fn main() -> anyhow::Result<()> {
             let agent_id = enroll::enroll(&dir, &options).await?;
             println!("enrolled as agent {agent_id}");
         }
-        Command::Run { once, root, reports, retry_for } => {
+        Command::Run { once, root, reports, retry_for, jobs } => {
             let options = RunOptions { once, root };
             let once_options = OnceOptions {
                 reports,
                 retry_for: Duration::from_secs(retry_for),
+                jobs_wait: jobs.map(Duration::from_secs),
             };
             run::run(&dir, &options, &once_options, shutdown_signal()).await?;
         }

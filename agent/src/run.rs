@@ -19,7 +19,7 @@ use crate::spool::{
     self, Backoff, Deliver, DeliveryError, DrainError, DrainOutcome, Spool, SpoolError,
 };
 use crate::state::{self, AgentDir, StateError};
-use crate::{inventory, report};
+use crate::{inventory, jobs, report};
 
 /// What `run` needs.
 #[derive(Clone, Debug)]
@@ -39,6 +39,9 @@ pub struct OnceOptions {
     /// How long to keep retrying (with backoff) while the collector is unavailable; zero makes
     /// one attempt.
     pub retry_for: Duration,
+    /// Pull scheduled jobs first, waiting up to this long; when jobs arrive they are run
+    /// instead of the plain inventory.
+    pub jobs_wait: Option<Duration>,
 }
 
 impl Default for OnceOptions {
@@ -46,6 +49,7 @@ impl Default for OnceOptions {
         Self {
             reports: 1,
             retry_for: Duration::ZERO,
+            jobs_wait: None,
         }
     }
 }
@@ -116,7 +120,7 @@ pub async fn once(
     let config = dir.load_config()?;
     let spool = Spool::open(dir.spool_path(), &config.spool)?;
     let mut link = CollectorLink::new(dir.clone());
-    let rounds = once.reports.max(1);
+    let rounds = if run_pulled_jobs(dir, &spool, &options.root, once.jobs_wait).await? { 0 } else { once.reports.max(1) };
     let mut quarantined = 0;
     for round in 1..=rounds {
         collect_and_spool(&spool, &options.root).await?;
@@ -192,20 +196,69 @@ pub async fn run(
                 delay.min(next_inventory.saturating_duration_since(Instant::now()))
             }
         };
-        tokio::select! {
+        // Waiting is a long-poll for jobs; if the collector is away it is a plain sleep.
+        let pulled = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            () = tokio::time::sleep(wait) => {}
+            pulled = wait_for_jobs(dir, wait) => pulled,
+        };
+        for job in &pulled {
+            if let Err(error) = run_job(dir, &spool, &options.root, job).await {
+                tracing::warn!(%error, job_id = %job.job_id, "job failed");
+            }
+        }
+    }
+}
+
+async fn wait_for_jobs(dir: &AgentDir, wait: Duration) -> Vec<tillsyn_proto::v1::Job> {
+    let started = Instant::now();
+    match jobs::pull(dir, wait).await {
+        Ok(pulled) => pulled,
+        Err(error) => {
+            tracing::debug!(%error, "no jobs pulled");
+            tokio::time::sleep(wait.saturating_sub(started.elapsed())).await;
+            Vec::new()
+        }
+    }
+}
+
+/// Pulls jobs (when asked to) and runs each; returns whether any job was pulled.
+async fn run_pulled_jobs(dir: &AgentDir, spool: &Spool, root: &Path, wait: Option<Duration>) -> Result<bool, RunError> {
+    let Some(wait) = wait else { return Ok(false) };
+    let pulled = jobs::pull(dir, wait).await?;
+    for job in &pulled {
+        run_job(dir, spool, root, job).await?;
+    }
+    Ok(!pulled.is_empty())
+}
+
+/// Runs one job after its jitter: an inventory is spooled tagged with the job id (its report
+/// completes the job); a job this agent cannot run is closed with the reason.
+async fn run_job(dir: &AgentDir, spool: &Spool, root: &Path, job: &tillsyn_proto::v1::Job) -> Result<(), RunError> {
+    tokio::time::sleep(jobs::jitter(job)).await;
+    match jobs::supported(job) {
+        Ok(()) => {
+            tracing::info!(job_id = %job.job_id, schedule = %job.schedule, "running job");
+            collect_and_spool_for(spool, root, Some(&job.job_id)).await
+        }
+        Err(reason) => {
+            tracing::warn!(job_id = %job.job_id, %reason, "job refused");
+            jobs::fail(dir, job, &reason).await
         }
     }
 }
 
 /// Collects an inventory off the async workers (it reads many files) and spools its report.
 async fn collect_and_spool(spool: &Spool, root: &Path) -> Result<(), RunError> {
+    collect_and_spool_for(spool, root, None).await
+}
+
+async fn collect_and_spool_for(spool: &Spool, root: &Path, job_id: Option<&str>) -> Result<(), RunError> {
     let root = root.to_path_buf();
     let inventory = tokio::task::spawn_blocking(move || inventory::collect(&root))
         .await
         .map_err(|e| RunError::Inventory(e.to_string()))?;
-    let request = report::build(&inventory);
+    let mut request = report::build(&inventory);
+    request.job_id = job_id.unwrap_or_default().to_string();
     let (entry, dropped) = spool.push(&request)?;
     tracing::debug!(file = %entry.name, dropped, "report spooled");
     Ok(())

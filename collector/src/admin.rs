@@ -163,7 +163,7 @@ pub async fn list_agents(store: &dyn Store, format: Format) -> Result<String, Ad
                 .collect::<Vec<_>>(),
         ),
         Format::Table => output::table(
-            &["AGENT", "HOSTNAME", "STATE", "VERSION", "LAST SEEN"],
+            &["AGENT", "HOSTNAME", "STATE", "VERSION", "LAST SEEN", "SPOOLED", "DROPPED"],
             &agents
                 .iter()
                 .map(|a| {
@@ -173,6 +173,8 @@ pub async fn list_agents(store: &dyn Store, format: Format) -> Result<String, Ad
                         agent_state(a).to_string(),
                         a.agent_version.clone(),
                         output::time(a.last_seen_at),
+                        a.spool_depth.to_string(),
+                        a.spool_dropped.to_string(),
                     ]
                 })
                 .collect::<Vec<_>>(),

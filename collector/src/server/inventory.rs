@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 use super::identity::authenticate;
 use super::{ServerState, now_ms};
 use crate::ingest;
+use crate::store::Heartbeat;
 
 /// The inventory service.
 pub struct InventoryService {
@@ -54,7 +55,15 @@ impl Inventory for InventoryService {
         let now = now_ms();
         self.state
             .store
-            .touch_agent(&identity.agent_id, &beat.agent_version, now)
+            .touch_agent(
+                &identity.agent_id,
+                &Heartbeat {
+                    agent_version: beat.agent_version,
+                    spool_depth: i64::try_from(beat.spool_depth).unwrap_or(i64::MAX),
+                    spool_dropped: i64::try_from(beat.spool_dropped).unwrap_or(i64::MAX),
+                },
+                now,
+            )
             .await
             .map_err(|e| super::internal(&e))?;
         Ok(Response::new(HeartbeatResponse {

@@ -83,6 +83,17 @@ pub struct NewAgent {
     pub agent_version: String,
 }
 
+/// What a heartbeat tells.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Agent version.
+    pub agent_version: String,
+    /// Reports waiting in its spool.
+    pub spool_depth: i64,
+    /// Reports its spool dropped at the bound, in total.
+    pub spool_dropped: i64,
+}
+
 /// An enrolled agent.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct AgentRecord {
@@ -108,6 +119,10 @@ pub struct AgentRecord {
     pub revoked_by: Option<String>,
     /// Why.
     pub revoke_reason: Option<String>,
+    /// Reports waiting in its spool at the last heartbeat.
+    pub spool_depth: i64,
+    /// Reports its spool dropped in total (never silently: shown here).
+    pub spool_dropped: i64,
 }
 
 /// A piece of evidence as stored (JSON-serialisable).
@@ -489,8 +504,8 @@ pub trait Store: Send + Sync {
     async fn agent_labels(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError>;
     /// Revokes an agent; returns false if it was revoked already.
     async fn revoke_agent(&self, agent_id: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError>;
-    /// Records a heartbeat.
-    async fn touch_agent(&self, agent_id: &str, agent_version: &str, now: i64) -> Result<(), StoreError>;
+    /// Records a heartbeat with the agent's spool depth and total drops.
+    async fn touch_agent(&self, agent_id: &str, heartbeat: &Heartbeat, now: i64) -> Result<(), StoreError>;
     /// Stores a report exactly once per (agent, report_id).
     async fn ingest_report(&self, report: ReportInput, now: i64) -> Result<IngestOutcome, StoreError>;
     /// All assets with their current controls.

@@ -12,7 +12,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
     Acceptance, AgentRecord, AssetRecord, AuditEntry, AuditEvent, CatalogChange, ControlRecord,
-    EvaluationSummary, FindingEvent, FindingRecord, IngestOutcome, JobRecord, NewAgent, NewJob, NewToken,
+    EvaluationSummary, FindingEvent, FindingRecord, Heartbeat, IngestOutcome, JobRecord, NewAgent, NewJob, NewToken,
     ObservationChange, ScheduleRecord,
     ReportInput, Store, StoreError,
 };
@@ -111,6 +111,8 @@ fn agent_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AgentRecord, StoreErr
         revoked_at: row.try_get("revoked_at")?,
         revoked_by: row.try_get("revoked_by")?,
         revoke_reason: row.try_get("revoke_reason")?,
+        spool_depth: row.try_get("spool_depth")?,
+        spool_dropped: row.try_get("spool_dropped")?,
     })
 }
 
@@ -292,10 +294,12 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn touch_agent(&self, agent_id: &str, agent_version: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE agents SET last_seen_at = ?, agent_version = ? WHERE agent_id = ?")
+    async fn touch_agent(&self, agent_id: &str, heartbeat: &Heartbeat, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE agents SET last_seen_at = ?, agent_version = ?, spool_depth = ?, spool_dropped = ? WHERE agent_id = ?")
             .bind(now)
-            .bind(agent_version)
+            .bind(&heartbeat.agent_version)
+            .bind(heartbeat.spool_depth)
+            .bind(heartbeat.spool_dropped)
             .bind(agent_id)
             .execute(&self.pool)
             .await?;

@@ -10,3 +10,4 @@ mod harness;
 mod identity;
 mod input;
 mod reporting;
+mod scans;
