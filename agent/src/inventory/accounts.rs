@@ -212,19 +212,10 @@ fn observation(account: &Account) -> Observation {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::inventory::rooted;
+    use crate::inventory::test_support::tree;
 
     const HASH: &str = "$y$j9T$abcdefghijklmnop$QRSTUVWXYZ0123456789abcdefghijklmnopqrstu";
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let tmp = tempfile::tempdir().unwrap();
-        for (path, content) in files {
-            let full = rooted(tmp.path(), path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, content).unwrap();
-        }
-        tmp
-    }
 
     fn passwd() -> String {
         "root:x:0:0:root:/root:/bin/bash\n\

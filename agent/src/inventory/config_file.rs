@@ -111,16 +111,8 @@ pub fn logical_lines(text: &str) -> Vec<(usize, String)> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::inventory::test_support::tree_bytes as tree;
 
-    fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
-        let tmp = tempfile::tempdir().unwrap();
-        for (path, content) in files {
-            let full = rooted(tmp.path(), path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, content).unwrap();
-        }
-        tmp
-    }
 
     #[test]
     fn missing_file_is_none() {

@@ -137,3 +137,24 @@ pub fn is_live_root(root: &Path) -> bool {
 pub fn rooted(root: &Path, absolute: &str) -> PathBuf {
     root.join(absolute.trim_start_matches('/'))
 }
+
+/// Fixture trees for unit tests of the collectors of facts.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// A temporary root holding text `files` (absolute paths like `/etc/ssh/sshd_config`).
+    pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let bytes: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+        tree_bytes(&bytes)
+    }
+
+    /// A temporary root holding `files` with arbitrary bytes.
+    pub fn tree_bytes(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        for (path, content) in files {
+            let full = super::rooted(tmp.path(), path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, content).unwrap();
+        }
+        tmp
+    }
+}

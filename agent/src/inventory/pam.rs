@@ -925,17 +925,8 @@ fn observation(analysis: &AuthAnalysis) -> Observation {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::inventory::rooted;
+    use crate::inventory::test_support::tree;
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let tmp = tempfile::tempdir().unwrap();
-        for (path, content) in files {
-            let full = rooted(tmp.path(), path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, content).unwrap();
-        }
-        tmp
-    }
 
     /// The auth analysis of `sshd` built from `files` (paths under /etc/pam.d).
     fn sshd(files: &[(&str, &str)]) -> (AuthAnalysis, Vec<FactError>) {

@@ -563,16 +563,8 @@ fn match_observation(block: &MatchBlock) -> Observation {
 mod tests {
     use super::*;
     use crate::inventory::rooted;
+    use crate::inventory::test_support::tree;
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let tmp = tempfile::tempdir().unwrap();
-        for (path, content) in files {
-            let full = rooted(tmp.path(), path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, content).unwrap();
-        }
-        tmp
-    }
 
     fn value(config: &SshdConfig, keyword: Keyword) -> String {
         config.global_value(keyword).0

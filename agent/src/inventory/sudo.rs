@@ -190,16 +190,8 @@ fn observation(rule: &NoAuthRule) -> Observation {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::inventory::test_support::tree;
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let tmp = tempfile::tempdir().unwrap();
-        for (path, content) in files {
-            let full = rooted(tmp.path(), path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, content).unwrap();
-        }
-        tmp
-    }
 
     #[test]
     fn nopasswd_rules_are_found_in_includes() {
