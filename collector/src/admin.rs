@@ -282,27 +282,48 @@ struct AssetView<'a> {
     asset: &'a AssetRecord,
     first_seen: String,
     last_seen: String,
+    /// The systems the asset is linked to, each with the rule that matched.
+    systems: &'a [crate::linking::Link],
+    /// Set when patterns of several systems matched and nobody decided.
+    link_conflict: Option<&'a str>,
+}
+
+fn system_column(links: &crate::linking::AssetLinks) -> String {
+    if links.links.is_empty() {
+        return "-".into();
+    }
+    let ids: Vec<&str> = links.links.iter().map(|l| l.system_id.as_str()).collect();
+    let mut text = ids.join(",");
+    if links.conflict.is_some() {
+        text.push_str(" (conflict)");
+    }
+    text
 }
 
 /// `assets`.
 pub async fn list_assets(store: &dyn Store, format: Format) -> Result<String, AdminError> {
-    let assets = store.assets().await?;
+    // The snapshot links every asset to its systems with the reason, as the rules see it.
+    let snapshot = crate::evaluation::snapshot(store).await?;
     Ok(match format {
         Format::Json => output::json(
-            &assets
+            &snapshot
+                .assets
                 .iter()
-                .map(|asset| AssetView {
+                .zip(&snapshot.links)
+                .map(|(asset, links)| AssetView {
                     asset,
                     first_seen: output::time(Some(asset.first_seen_at)),
                     last_seen: output::time(Some(asset.last_seen_at)),
+                    systems: &links.links,
+                    link_conflict: links.conflict.as_deref(),
                 })
                 .collect::<Vec<_>>(),
         ),
-        Format::Table => assets_table(&assets),
+        Format::Table => assets_table(&snapshot.assets, &snapshot.links),
     })
 }
 
-fn assets_table(assets: &[AssetRecord]) -> String {
+fn assets_table(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) -> String {
     let control = |asset: &AssetRecord, name: &str| {
         asset
             .controls
@@ -312,7 +333,8 @@ fn assets_table(assets: &[AssetRecord]) -> String {
     };
     let rows: Vec<Vec<String>> = assets
         .iter()
-        .map(|a| {
+        .zip(links)
+        .map(|(a, links)| {
             let os = format!(
                 "{} {}",
                 a.facts["os_name"].as_str().unwrap_or(""),
@@ -321,6 +343,7 @@ fn assets_table(assets: &[AssetRecord]) -> String {
             vec![
                 a.kind.clone(),
                 if a.address.is_empty() { a.hostname.clone() } else { a.address.clone() },
+                system_column(links),
                 os.trim().to_string(),
                 control(a, "mfa"),
                 control(a, "transit_encryption"),
@@ -331,7 +354,7 @@ fn assets_table(assets: &[AssetRecord]) -> String {
         })
         .collect();
     output::table(
-        &["KIND", "ASSET", "OS", "MFA", "TRANSIT", "AT REST", "FACTS", "LAST SEEN"],
+        &["KIND", "ASSET", "SYSTEMS", "OS", "MFA", "TRANSIT", "AT REST", "FACTS", "LAST SEEN"],
         &rows,
     )
 }
