@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`state`]: the agent's state directory (`--dir`): config, key, certificates.
+//! - [`discovery`]: read-only network/OT discovery (`discover --target CIDR`).
 //! - [`enroll`]: one-time enrollment: local key, CSR, token -> client certificate.
 //! - [`inventory`]: collectors of facts about the host, each fact with evidence.
 //! - [`report`]: turns an [`inventory::Inventory`] into a `tillsyn.v1` report.
@@ -10,6 +11,7 @@
 //! - [`telemetry`]: tracing set-up shared by the binary and embedders.
 
 pub mod client;
+pub mod discovery;
 pub mod enroll;
 pub mod inventory;
 pub mod report;

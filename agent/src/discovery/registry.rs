@@ -1,0 +1,296 @@
+//! The probe registry: one table of every protocol the agent speaks, its transport and
+//! well-known port, and the single dispatch from a protocol to its probe. Adding a probe means
+//! adding a row here and a module beside this one.
+//!
+//! Also home of the tests that hold every probe to the read-only promise: the request builders
+//! of each probe module are grepped for forbidden function codes, and every planned request is
+//! decoded to check its function code against an allow-list.
+
+use super::identity::Identification;
+use super::limiter::HostPermit;
+use super::modbus;
+use super::session::{Budget, ProbeError, TcpSession, UdpSession};
+use std::net::SocketAddr;
+
+/// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
+pub const RAW_PRINT_PORT: u16 = 9100;
+
+/// Layer-4 transport of a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// A TCP connection.
+    Tcp,
+    /// UDP datagrams.
+    Udp,
+}
+
+impl Transport {
+    /// `tcp` or `udp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+}
+
+/// A protocol the agent can identify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Liveness only: a TCP connect, no payload.
+    Connect,
+    /// Modbus/TCP Read Device Identification.
+    Modbus,
+}
+
+/// One registry row.
+struct Row {
+    protocol: Protocol,
+    name: &'static str,
+    transport: Transport,
+    port: Option<u16>,
+}
+
+const REGISTRY: &[Row] = &[
+    Row {
+        protocol: Protocol::Connect,
+        name: "connect",
+        transport: Transport::Tcp,
+        port: None,
+    },
+    Row {
+        protocol: Protocol::Modbus,
+        name: modbus::PROTOCOL,
+        transport: Transport::Tcp,
+        port: Some(502),
+    },
+];
+
+impl Protocol {
+    fn row(self) -> &'static Row {
+        REGISTRY
+            .iter()
+            .find(|r| r.protocol == self)
+            .expect("every protocol has a registry row")
+    }
+
+    /// The protocol's name in reports and in `--ports PORT/NAME`.
+    pub fn name(self) -> &'static str {
+        self.row().name
+    }
+
+    /// Its transport.
+    pub fn transport(self) -> Transport {
+        self.row().transport
+    }
+
+    /// Looks a protocol up by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        REGISTRY
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name.trim()))
+            .map(|r| r.protocol)
+    }
+
+    /// The protocol spoken on a well-known port; unknown ports only get a connect.
+    pub fn for_port(port: u16) -> Self {
+        REGISTRY
+            .iter()
+            .find(|r| r.port == Some(port))
+            .map_or(Self::Connect, |r| r.protocol)
+    }
+
+    /// All names, for error messages.
+    pub fn names() -> String {
+        REGISTRY
+            .iter()
+            .map(|r| r.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The default `--ports` list: every registered well-known port plus liveness-only ports that
+/// hint at a device kind.
+pub fn default_ports() -> String {
+    let mut ports: Vec<String> = REGISTRY
+        .iter()
+        .filter_map(|r| r.port.map(|p| p.to_string()))
+        .collect();
+    ports.push(RAW_PRINT_PORT.to_string());
+    ports.join(",")
+}
+
+/// Settings that shape probe requests.
+#[derive(Clone, Debug)]
+pub struct ProbeSettings {
+    /// Modbus unit id to ask (never swept).
+    pub modbus_unit: u8,
+    /// SNMP communities to try, in order.
+    pub snmp_communities: Vec<String>,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        Self {
+            modbus_unit: 255,
+            snmp_communities: vec!["public".to_string()],
+        }
+    }
+}
+
+/// A request a probe would send, for `--dry-run`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedRequest {
+    /// What the request is.
+    pub step: &'static str,
+    /// The bytes (empty for a connect).
+    pub bytes: Vec<u8>,
+}
+
+/// The requests `protocol` sends on success, in order, after the connect.
+pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest> {
+    let steps = match protocol {
+        Protocol::Connect => Vec::new(),
+        Protocol::Modbus => modbus::plan(settings.modbus_unit),
+    };
+    steps
+        .into_iter()
+        .map(|(step, bytes)| PlannedRequest { step, bytes })
+        .collect()
+}
+
+/// The result of probing one port.
+pub enum Outcome {
+    /// Nothing answered.
+    Closed,
+    /// The port accepted a connection (or answered a datagram) and the probe finished or failed.
+    Open(Result<Option<Identification>, ProbeError>),
+}
+
+/// Probes `addr` with `protocol` through `permit`.
+pub async fn probe(
+    protocol: Protocol,
+    addr: SocketAddr,
+    permit: &mut HostPermit,
+    budget: Budget,
+    settings: &ProbeSettings,
+) -> Outcome {
+    match protocol.transport() {
+        Transport::Tcp => {
+            let Ok(mut session) = TcpSession::connect(addr, permit, budget).await else {
+                return Outcome::Closed;
+            };
+            Outcome::Open(run_tcp(protocol, &mut session, settings).await)
+        }
+        Transport::Udp => match UdpSession::open(addr, permit, budget).await {
+            Ok(mut session) => match run_udp(protocol, &mut session, settings).await {
+                // A UDP service that stays silent is indistinguishable from a closed port.
+                Err(ProbeError::Timeout(_) | ProbeError::Closed(_)) => Outcome::Closed,
+                other => Outcome::Open(other),
+            },
+            Err(error) => Outcome::Open(Err(error)),
+        },
+    }
+}
+
+async fn run_tcp(
+    protocol: Protocol,
+    session: &mut TcpSession<'_>,
+    settings: &ProbeSettings,
+) -> Result<Option<Identification>, ProbeError> {
+    match protocol {
+        Protocol::Connect => Ok(None),
+        Protocol::Modbus => modbus::probe(session, settings.modbus_unit).await.map(Some),
+    }
+}
+
+async fn run_udp(
+    protocol: Protocol,
+    _session: &mut UdpSession<'_>,
+    _settings: &ProbeSettings,
+) -> Result<Option<Identification>, ProbeError> {
+    match protocol {
+        Protocol::Connect | Protocol::Modbus => Ok(None),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The request-builder section of a probe's source.
+    fn builders(source: &'static str) -> &'static str {
+        let start = source
+            .find("// BEGIN REQUEST BUILDERS")
+            .expect("probe marks its request builders");
+        let end = source
+            .find("// END REQUEST BUILDERS")
+            .expect("probe marks the end of its builders");
+        &source[start..end]
+    }
+
+    /// Whether `token` occurs in `text` as a whole word (case-insensitive).
+    fn contains_token(text: &str, token: &str) -> bool {
+        let text = text.to_ascii_lowercase();
+        let token = token.to_ascii_lowercase();
+        text.match_indices(&token).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + token.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    }
+
+    /// Each probe's source and the function codes, services and names it must never build.
+    const FORBIDDEN: &[(&str, &str, &[&str])] = &[
+        // Modbus writes: coils, registers, mask write, read/write multiple.
+        (
+            "modbus",
+            include_str!("modbus.rs"),
+            &[
+                "0x05", "0x06", "0x0f", "0x10", "0x15", "0x16", "0x17", "write",
+            ],
+        ),
+    ];
+
+    #[test]
+    fn request_builders_contain_no_forbidden_codes() {
+        for (probe, source, tokens) in FORBIDDEN {
+            let section = builders(source);
+            for token in *tokens {
+                assert!(
+                    !contains_token(section, token),
+                    "{probe}: request builder mentions forbidden {token:?}"
+                );
+            }
+        }
+        assert!(contains_token("x = 0x05;", "0x05"));
+        assert!(!contains_token("x = 0x0500;", "0x05"));
+    }
+
+    #[test]
+    fn planned_requests_use_only_read_functions() {
+        let settings = ProbeSettings::default();
+        for request in plan(Protocol::Modbus, &settings) {
+            assert_eq!(
+                request.bytes[7], 0x2B,
+                "modbus function must be Read Device Identification"
+            );
+            assert_ne!(request.bytes[6], 0, "modbus unit id 0 is broadcast");
+        }
+    }
+
+    #[test]
+    fn raw_print_port_gets_no_payload() {
+        assert_eq!(Protocol::for_port(RAW_PRINT_PORT), Protocol::Connect);
+        assert!(
+            plan(
+                Protocol::for_port(RAW_PRINT_PORT),
+                &ProbeSettings::default()
+            )
+            .is_empty()
+        );
+    }
+}

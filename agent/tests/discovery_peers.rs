@@ -1,0 +1,211 @@
+//! Black-box tests of `tillsyn-agent discover` against real third-party protocol stacks
+//! (pymodbus, python-snap7, cpppo, asyncua, snmpsim, mosquitto, ...), each started on its own
+//! 127.0.77.x loopback address. The peers come from `scripts/deps/ot-peers.sh`; a missing
+//! peer fails the test with the command that installs it, it never skips.
+//!
+//! Only loopback is ever targeted. No test asserts on timing.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The virtualenv holding the Python peers.
+fn venv() -> PathBuf {
+    let candidates = [
+        std::env::var_os("TILLSYN_OT_VENV").map(PathBuf::from),
+        Some(PathBuf::from("/opt/tillsyn-ot-venv")),
+        Some(PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../.venv-ot"
+        ))),
+    ];
+    candidates.into_iter().flatten().find(|v| v.join("bin/python").exists()).unwrap_or_else(|| {
+        panic!("OT peer virtualenv missing (looked at $TILLSYN_OT_VENV, /opt/tillsyn-ot-venv, .venv-ot): run `sudo scripts/deps/ot-peers.sh`")
+    })
+}
+
+fn peer_script(name: &str) -> String {
+    format!("{}/tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running peer process, killed on drop.
+struct Peer {
+    child: Child,
+    name: String,
+}
+
+impl Peer {
+    /// Starts `program args` and waits for it to print READY.
+    fn start(name: &str, program: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start peer {name} ({program}): {e}; run `sudo scripts/deps/ot-peers.sh`"
+                )
+            });
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("READY") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        // A start-up guard, not a timing assertion: a peer that never gets ready fails the test.
+        if rx.recv_timeout(Duration::from_mins(1)).is_err() {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "peer {name} never printed READY; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Self {
+            child,
+            name: name.to_string(),
+        }
+    }
+
+    /// Starts one of the Python peers in `tests/peers/`.
+    fn python(script: &str, args: &[&str]) -> Self {
+        let python = venv().join("bin/python");
+        let script_path = peer_script(script);
+        let mut all = vec![script_path.as_str()];
+        all.extend_from_slice(args);
+        Self::start(script, python.to_str().unwrap(), &all)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if self.child.kill().is_err() {
+            eprintln!("peer {} already gone", self.name);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `discover --json` with `args` and returns the parsed report.
+fn discover(args: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
+        .arg("discover")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run tillsyn-agent");
+    assert!(
+        output.status.success(),
+        "discover failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("discover prints JSON")
+}
+
+/// The one device in a single-target report.
+fn only_device(report: &Value) -> &Value {
+    let devices = report["devices"].as_array().expect("devices array");
+    assert_eq!(devices.len(), 1, "expected one device: {report:#}");
+    &devices[0]
+}
+
+fn service<'a>(device: &'a Value, protocol: &str) -> &'a Value {
+    device["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["protocol"] == protocol)
+        .unwrap_or_else(|| panic!("no {protocol} service in {device:#}"))
+}
+
+fn observation<'a>(device: &'a Value, name: &str) -> &'a str {
+    device["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .and_then(|o| o["value"].as_str())
+        .unwrap_or_else(|| panic!("no observation {name} in {device:#}"))
+}
+
+#[test]
+fn modbus_read_device_identification_against_pymodbus() {
+    let _peer = Peer::python(
+        "modbus_peer.py",
+        &[
+            "127.0.77.2",
+            "15020",
+            "ACME Automation",
+            "PC-42",
+            "2.7",
+            "ACME Controller",
+            "AC-500",
+        ],
+    );
+    let report = discover(&["--target", "127.0.77.2/32", "--ports", "15020/modbus"]);
+    let device = only_device(&report);
+    assert_eq!(device["vendor"]["value"], "ACME Automation");
+    assert_eq!(device["vendor"]["evidence"]["probe"], "modbus");
+    assert!(
+        device["vendor"]["evidence"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("VendorName")
+    );
+    assert_eq!(device["model"]["value"], "AC-500");
+    assert_eq!(device["firmware"]["value"], "2.7");
+    assert_eq!(observation(device, "product_code"), "PC-42");
+    assert_eq!(device["kind"], "plc");
+    let modbus = service(device, "modbus");
+    assert_eq!(modbus["transit"], "plaintext");
+    assert_eq!(modbus["auth"], "none");
+    assert_eq!(device["controls"][0]["state"], "some_plaintext");
+}
+
+#[test]
+fn dry_run_sends_nothing() {
+    // A live peer that would answer: the dry run must neither connect nor identify it.
+    let _peer = Peer::python(
+        "modbus_peer.py",
+        &["127.0.77.3", "15020", "ACME", "PC", "1.0", "P", "M"],
+    );
+    let report = discover(&[
+        "--target",
+        "127.0.77.3/32",
+        "--ports",
+        "15020/modbus,9100",
+        "--dry-run",
+    ]);
+    assert_eq!(report["dry_run"], true);
+    assert!(report.get("devices").is_none());
+    let requests = report["requests"].as_array().unwrap();
+    assert!(requests.iter().any(|r| r["probe"] == "modbus"
+        && r["request_hex"] == "00010000000506ff2b0e0200".replace("0506", "05")));
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r["port"] == 9100)
+            .all(|r| r["request_hex"] == "")
+    );
+}
+
+#[test]
+fn refuses_targets_above_the_size_bound() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
+        .args(["discover", "--target", "10.0.0.0/15", "--json", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--force"));
+}
