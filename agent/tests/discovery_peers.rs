@@ -209,3 +209,23 @@ fn refuses_targets_above_the_size_bound() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--force"));
 }
+
+#[test]
+fn mqtt_anonymous_allowed_and_refused_against_mosquitto() {
+    let _open = Peer::python("mosquitto_peer.py", &["127.0.77.4", "11883", "true"]);
+    let _closed = Peer::python("mosquitto_peer.py", &["127.0.77.5", "11883", "false"]);
+    let report = discover(&["--target", "127.0.77.4,127.0.77.5", "--ports", "11883/mqtt"]);
+    let devices = report["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2, "{report:#}");
+    let open = service(&devices[0], "mqtt");
+    assert_eq!(open["auth"], "none", "{open:#}");
+    assert_eq!(open["transit"], "plaintext");
+    let closed = service(&devices[1], "mqtt");
+    assert_eq!(closed["auth"], "required", "{closed:#}");
+    assert!(
+        closed["auth_reason"]
+            .as_str()
+            .unwrap()
+            .contains("CONNACK 5")
+    );
+}

@@ -14,12 +14,13 @@
 //! - [`registry`]: the protocol table and the dispatch to probes.
 //! - [`wire`], [`identity`]: bounded reply parsing and what a probe learned.
 //! - [`kind`]: device kind inference.
-//! - probes, one per protocol: [`modbus`].
+//! - probes, one per protocol: [`modbus`], [`mqtt`].
 
 pub mod identity;
 pub mod kind;
 pub mod limiter;
 pub mod modbus;
+pub mod mqtt;
 pub mod registry;
 pub mod session;
 pub mod target;

@@ -8,8 +8,8 @@
 
 use super::identity::Identification;
 use super::limiter::HostPermit;
-use super::modbus;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
+use super::{modbus, mqtt};
 use std::net::SocketAddr;
 
 /// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
@@ -41,6 +41,8 @@ pub enum Protocol {
     Connect,
     /// Modbus/TCP Read Device Identification.
     Modbus,
+    /// MQTT anonymous CONNECT.
+    Mqtt,
 }
 
 /// One registry row.
@@ -63,6 +65,12 @@ const REGISTRY: &[Row] = &[
         name: modbus::PROTOCOL,
         transport: Transport::Tcp,
         port: Some(502),
+    },
+    Row {
+        protocol: Protocol::Mqtt,
+        name: mqtt::PROTOCOL,
+        transport: Transport::Tcp,
+        port: Some(1883),
     },
 ];
 
@@ -153,6 +161,7 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
     let steps = match protocol {
         Protocol::Connect => Vec::new(),
         Protocol::Modbus => modbus::plan(settings.modbus_unit),
+        Protocol::Mqtt => mqtt::plan(),
     };
     steps
         .into_iter()
@@ -202,6 +211,7 @@ async fn run_tcp(
     match protocol {
         Protocol::Connect => Ok(None),
         Protocol::Modbus => modbus::probe(session, settings.modbus_unit).await.map(Some),
+        Protocol::Mqtt => mqtt::probe(session).await.map(Some),
     }
 }
 
@@ -211,7 +221,7 @@ async fn run_udp(
     _settings: &ProbeSettings,
 ) -> Result<Option<Identification>, ProbeError> {
     match protocol {
-        Protocol::Connect | Protocol::Modbus => Ok(None),
+        Protocol::Connect | Protocol::Modbus | Protocol::Mqtt => Ok(None),
     }
 }
 
