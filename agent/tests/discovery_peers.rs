@@ -229,3 +229,26 @@ fn mqtt_anonymous_allowed_and_refused_against_mosquitto() {
             .contains("CONNACK 5")
     );
 }
+
+#[test]
+fn s7_szl_identification_against_snap7() {
+    let _peer = Peer::python("s7_peer.py", &["127.0.77.6", "10102"]);
+    let report = discover(&["--target", "127.0.77.6/32", "--ports", "10102/s7comm"]);
+    let device = only_device(&report);
+    // python-snap7's server reports itself as a CPU 315-2 PN/DP.
+    assert_eq!(
+        device["model"]["value"], "6ES7 315-2EH14-0AB0",
+        "{device:#}"
+    );
+    assert!(
+        device["model"]["evidence"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("SZL 0x0011")
+    );
+    assert_eq!(device["serial"]["value"], "S C-C2UR28922012");
+    assert_eq!(device["vendor"]["value"], "Siemens");
+    assert_eq!(observation(device, "module_type_name"), "CPU 315-2 PN/DP");
+    assert_eq!(device["kind"], "plc");
+    assert_eq!(service(device, "s7comm")["transit"], "plaintext");
+}

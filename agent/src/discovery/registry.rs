@@ -9,7 +9,7 @@
 use super::identity::Identification;
 use super::limiter::HostPermit;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
-use super::{modbus, mqtt};
+use super::{modbus, mqtt, s7};
 use std::net::SocketAddr;
 
 /// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
@@ -43,6 +43,8 @@ pub enum Protocol {
     Modbus,
     /// MQTT anonymous CONNECT.
     Mqtt,
+    /// S7comm SZL identification.
+    S7,
 }
 
 /// One registry row.
@@ -71,6 +73,12 @@ const REGISTRY: &[Row] = &[
         name: mqtt::PROTOCOL,
         transport: Transport::Tcp,
         port: Some(1883),
+    },
+    Row {
+        protocol: Protocol::S7,
+        name: s7::PROTOCOL,
+        transport: Transport::Tcp,
+        port: Some(102),
     },
 ];
 
@@ -162,6 +170,7 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
         Protocol::Connect => Vec::new(),
         Protocol::Modbus => modbus::plan(settings.modbus_unit),
         Protocol::Mqtt => mqtt::plan(),
+        Protocol::S7 => s7::plan(),
     };
     steps
         .into_iter()
@@ -212,6 +221,7 @@ async fn run_tcp(
         Protocol::Connect => Ok(None),
         Protocol::Modbus => modbus::probe(session, settings.modbus_unit).await.map(Some),
         Protocol::Mqtt => mqtt::probe(session).await.map(Some),
+        Protocol::S7 => s7::probe(session).await.map(Some),
     }
 }
 
@@ -221,7 +231,7 @@ async fn run_udp(
     _settings: &ProbeSettings,
 ) -> Result<Option<Identification>, ProbeError> {
     match protocol {
-        Protocol::Connect | Protocol::Modbus | Protocol::Mqtt => Ok(None),
+        Protocol::Connect | Protocol::Modbus | Protocol::Mqtt | Protocol::S7 => Ok(None),
     }
 }
 
@@ -289,6 +299,21 @@ mod tests {
                 "modbus function must be Read Device Identification"
             );
             assert_ne!(request.bytes[6], 0, "modbus unit id 0 is broadcast");
+        }
+        for request in plan(Protocol::S7, &settings) {
+            let b = &request.bytes;
+            match (b.get(7), b.get(8)) {
+                (Some(0x32), Some(0x01)) => {
+                    assert_eq!(b[17], 0xF0, "the only S7 job is setup communication")
+                }
+                (Some(0x32), Some(0x07)) => assert_eq!(
+                    (b[22], b[23]),
+                    (0x44, 0x01),
+                    "the only userdata is read SZL"
+                ),
+                (Some(0x32), other) => panic!("unexpected S7 ROSCTR {other:?}"),
+                _ => assert_eq!(b[5], 0xE0, "non-S7 frames are COTP connection requests"),
+            }
         }
     }
 
