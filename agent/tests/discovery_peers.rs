@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -43,8 +44,11 @@ struct Peer {
 impl Peer {
     /// Starts `program args` and waits for it to print READY.
     fn start(name: &str, program: &str, args: &[&str]) -> Self {
+        // Own process group: launchers start brokers as children, and the whole group must die
+        // with the test, or an orphaned peer would answer the next run.
         let mut child = Command::new(program)
             .args(args)
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -65,7 +69,9 @@ impl Peer {
         });
         // A start-up guard, not a timing assertion: a peer that never gets ready fails the test.
         if rx.recv_timeout(Duration::from_mins(1)).is_err() {
-            let _ = child.kill();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
             let output = child.wait_with_output().unwrap();
             panic!(
                 "peer {name} never printed READY; stderr:\n{}",
@@ -90,7 +96,9 @@ impl Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        if self.child.kill().is_err() {
+        let group = format!("-{}", self.child.id());
+        let killed = Command::new("kill").args(["-KILL", "--", &group]).status();
+        if !killed.is_ok_and(|s| s.success()) {
             eprintln!("peer {} already gone", self.name);
         }
         let _ = self.child.wait();
@@ -251,4 +259,45 @@ fn s7_szl_identification_against_snap7() {
     assert_eq!(observation(device, "module_type_name"), "CPU 315-2 PN/DP");
     assert_eq!(device["kind"], "plc");
     assert_eq!(service(device, "s7comm")["transit"], "plaintext");
+}
+
+#[test]
+fn enip_list_identity_tcp_and_udp_against_cpppo() {
+    let _peer = Peer::python(
+        "enip_peer.py",
+        &[
+            "127.0.77.7",
+            "14818",
+            "1",
+            "14",
+            "TILLSYN TEST PLC",
+            "305419896",
+            "770",
+        ],
+    );
+    let report = discover(&[
+        "--target",
+        "127.0.77.7/32",
+        "--ports",
+        "14818/enip,14818/enip-udp",
+    ]);
+    let device = only_device(&report);
+    assert_eq!(device["model"]["value"], "TILLSYN TEST PLC", "{device:#}");
+    assert_eq!(
+        device["vendor"]["value"],
+        "Rockwell Automation/Allen-Bradley"
+    );
+    assert_eq!(device["serial"]["value"], "0x12345678");
+    assert_eq!(device["firmware"]["value"], "2.3");
+    assert_eq!(device["kind"], "plc");
+    assert!(
+        device["kind_reason"]
+            .as_str()
+            .unwrap()
+            .contains("Programmable Logic Controller")
+    );
+    assert_eq!(service(device, "enip")["transit"], "plaintext");
+    let udp = service(device, "enip-udp");
+    assert_eq!(udp["identified"], true, "{udp:#}");
+    assert_eq!(udp["transport"], "udp");
 }

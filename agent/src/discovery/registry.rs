@@ -9,7 +9,7 @@
 use super::identity::Identification;
 use super::limiter::HostPermit;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
-use super::{modbus, mqtt, s7};
+use super::{enip, modbus, mqtt, s7};
 use std::net::SocketAddr;
 
 /// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
@@ -45,6 +45,10 @@ pub enum Protocol {
     Mqtt,
     /// S7comm SZL identification.
     S7,
+    /// EtherNet/IP ListIdentity over TCP.
+    Enip,
+    /// EtherNet/IP ListIdentity over UDP.
+    EnipUdp,
 }
 
 /// One registry row.
@@ -79,6 +83,18 @@ const REGISTRY: &[Row] = &[
         name: s7::PROTOCOL,
         transport: Transport::Tcp,
         port: Some(102),
+    },
+    Row {
+        protocol: Protocol::Enip,
+        name: enip::PROTOCOL,
+        transport: Transport::Tcp,
+        port: Some(44818),
+    },
+    Row {
+        protocol: Protocol::EnipUdp,
+        name: enip::PROTOCOL_UDP,
+        transport: Transport::Udp,
+        port: Some(44818),
     },
 ];
 
@@ -131,7 +147,7 @@ impl Protocol {
 pub fn default_ports() -> String {
     let mut ports: Vec<String> = REGISTRY
         .iter()
-        .filter_map(|r| r.port.map(|p| p.to_string()))
+        .filter_map(|r| r.port.map(|p| format!("{p}/{}", r.name)))
         .collect();
     ports.push(RAW_PRINT_PORT.to_string());
     ports.join(",")
@@ -171,6 +187,7 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
         Protocol::Modbus => modbus::plan(settings.modbus_unit),
         Protocol::Mqtt => mqtt::plan(),
         Protocol::S7 => s7::plan(),
+        Protocol::Enip | Protocol::EnipUdp => enip::plan(),
     };
     steps
         .into_iter()
@@ -222,16 +239,21 @@ async fn run_tcp(
         Protocol::Modbus => modbus::probe(session, settings.modbus_unit).await.map(Some),
         Protocol::Mqtt => mqtt::probe(session).await.map(Some),
         Protocol::S7 => s7::probe(session).await.map(Some),
+        Protocol::Enip => enip::probe_tcp(session).await.map(Some),
+        Protocol::EnipUdp => Ok(None),
     }
 }
 
 async fn run_udp(
     protocol: Protocol,
-    _session: &mut UdpSession<'_>,
+    session: &mut UdpSession<'_>,
     _settings: &ProbeSettings,
 ) -> Result<Option<Identification>, ProbeError> {
     match protocol {
-        Protocol::Connect | Protocol::Modbus | Protocol::Mqtt | Protocol::S7 => Ok(None),
+        Protocol::EnipUdp => enip::probe_udp(session).await.map(Some),
+        Protocol::Connect | Protocol::Modbus | Protocol::Mqtt | Protocol::S7 | Protocol::Enip => {
+            Ok(None)
+        }
     }
 }
 
