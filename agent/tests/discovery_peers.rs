@@ -301,3 +301,34 @@ fn enip_list_identity_tcp_and_udp_against_cpppo() {
     assert_eq!(udp["identified"], true, "{udp:#}");
     assert_eq!(udp["transport"], "udp");
 }
+
+#[test]
+fn opcua_endpoints_against_asyncua() {
+    let _anon = Peer::python(
+        "opcua_peer.py",
+        &["127.0.77.10", "14840", "Tillsyn Test UA", "anonymous"],
+    );
+    let _user = Peer::python(
+        "opcua_peer.py",
+        &["127.0.77.11", "14840", "Tillsyn Locked UA", "username"],
+    );
+    let report = discover(&[
+        "--target",
+        "127.0.77.10,127.0.77.11",
+        "--ports",
+        "14840/opcua",
+    ]);
+    let devices = report["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2, "{report:#}");
+    let anon = &devices[0];
+    assert_eq!(anon["model"]["value"], "Tillsyn Test UA", "{anon:#}");
+    let endpoint = observation(anon, "endpoint");
+    assert!(endpoint.contains("SecurityMode=None"), "{endpoint}");
+    assert!(endpoint.contains("SecurityPolicy#None"), "{endpoint}");
+    let ua = service(anon, "opcua");
+    assert_eq!(ua["transit"], "plaintext");
+    assert_eq!(ua["auth"], "none");
+    let locked = service(&devices[1], "opcua");
+    assert_eq!(locked["auth"], "required", "{locked:#}");
+    assert_eq!(locked["transit"], "plaintext");
+}

@@ -14,7 +14,7 @@
 //! - [`registry`]: the protocol table and the dispatch to probes.
 //! - [`wire`], [`identity`]: bounded reply parsing and what a probe learned.
 //! - [`kind`]: device kind inference.
-//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`].
+//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`].
 
 pub mod enip;
 pub mod identity;
@@ -22,6 +22,7 @@ pub mod kind;
 pub mod limiter;
 pub mod modbus;
 pub mod mqtt;
+pub mod opcua;
 pub mod registry;
 pub mod s7;
 pub mod session;

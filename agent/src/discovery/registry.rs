@@ -9,7 +9,7 @@
 use super::identity::Identification;
 use super::limiter::HostPermit;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
-use super::{enip, modbus, mqtt, s7};
+use super::{enip, modbus, mqtt, opcua, s7};
 use std::net::SocketAddr;
 
 /// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
@@ -49,6 +49,8 @@ pub enum Protocol {
     Enip,
     /// EtherNet/IP ListIdentity over UDP.
     EnipUdp,
+    /// OPC UA GetEndpoints.
+    OpcUa,
 }
 
 /// One registry row.
@@ -95,6 +97,12 @@ const REGISTRY: &[Row] = &[
         name: enip::PROTOCOL_UDP,
         transport: Transport::Udp,
         port: Some(44818),
+    },
+    Row {
+        protocol: Protocol::OpcUa,
+        name: opcua::PROTOCOL,
+        transport: Transport::Tcp,
+        port: Some(4840),
     },
 ];
 
@@ -188,6 +196,7 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
         Protocol::Mqtt => mqtt::plan(),
         Protocol::S7 => s7::plan(),
         Protocol::Enip | Protocol::EnipUdp => enip::plan(),
+        Protocol::OpcUa => opcua::plan("opc.tcp://TARGET:PORT"),
     };
     steps
         .into_iter()
@@ -240,6 +249,9 @@ async fn run_tcp(
         Protocol::Mqtt => mqtt::probe(session).await.map(Some),
         Protocol::S7 => s7::probe(session).await.map(Some),
         Protocol::Enip => enip::probe_tcp(session).await.map(Some),
+        Protocol::OpcUa => opcua::probe(session, &format!("opc.tcp://{}", session.peer()))
+            .await
+            .map(Some),
         Protocol::EnipUdp => Ok(None),
     }
 }
@@ -251,9 +263,8 @@ async fn run_udp(
 ) -> Result<Option<Identification>, ProbeError> {
     match protocol {
         Protocol::EnipUdp => enip::probe_udp(session).await.map(Some),
-        Protocol::Connect | Protocol::Modbus | Protocol::Mqtt | Protocol::S7 | Protocol::Enip => {
-            Ok(None)
-        }
+        // TCP protocols never get a UDP session (`probe` dispatches on the transport).
+        _ => Ok(None),
     }
 }
 

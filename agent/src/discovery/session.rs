@@ -59,6 +59,7 @@ pub enum Frame {
 /// A paced, bounded TCP connection to one service.
 pub struct TcpSession<'p> {
     stream: TcpStream,
+    peer: SocketAddr,
     permit: &'p mut HostPermit,
     budget: Budget,
 }
@@ -79,9 +80,15 @@ impl<'p> TcpSession<'p> {
         stream.set_nodelay(true)?;
         Ok(Self {
             stream,
+            peer: addr,
             permit,
             budget,
         })
+    }
+
+    /// The address connected to.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
     }
 
     /// Sends one request after taking a packet slot.
