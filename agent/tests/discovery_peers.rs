@@ -332,3 +332,69 @@ fn opcua_endpoints_against_asyncua() {
     assert_eq!(locked["auth"], "required", "{locked:#}");
     assert_eq!(locked["transit"], "plaintext");
 }
+
+#[test]
+fn snmp_system_group_against_snmpsim() {
+    let _public = Peer::python(
+        "snmp_peer.py",
+        &[
+            "127.0.77.13",
+            "16100",
+            "public",
+            "Tillsyn Test Switch 1.2",
+            "1.3.6.1.4.1.9.1.1208",
+            "ward4-sw1",
+        ],
+    );
+    let report = discover(&[
+        "--target",
+        "127.0.77.13/32",
+        "--ports",
+        "16100/snmp",
+        "--timeout-ms",
+        "3000",
+    ]);
+    let device = only_device(&report);
+    assert_eq!(
+        observation(device, "sys_descr"),
+        "Tillsyn Test Switch 1.2",
+        "{device:#}"
+    );
+    assert_eq!(observation(device, "sys_object_id"), "1.3.6.1.4.1.9.1.1208");
+    assert_eq!(observation(device, "sys_name"), "ward4-sw1");
+    assert_eq!(device["vendor"]["value"], "Cisco");
+    assert_eq!(device["kind"], "network");
+    let snmp = service(device, "snmp");
+    assert_eq!(snmp["transit"], "plaintext");
+    assert_eq!(snmp["auth"], "none");
+    assert_eq!(snmp["transport"], "udp");
+}
+
+#[test]
+fn snmp_configured_community_against_snmpsim() {
+    let _private = Peer::python(
+        "snmp_peer.py",
+        &[
+            "127.0.77.14",
+            "16100",
+            "s3cret",
+            "Ward 4 UPS",
+            "1.3.6.1.4.1.8072.3.2.10",
+            "ups4",
+        ],
+    );
+    // "public" goes unanswered (v2c and v1), the configured community is answered.
+    let report = discover(&[
+        "--target",
+        "127.0.77.14/32",
+        "--ports",
+        "16100/snmp",
+        "--snmp-community",
+        "public,s3cret",
+        "--timeout-ms",
+        "1500",
+    ]);
+    let device = only_device(&report);
+    assert_eq!(observation(device, "sys_name"), "ups4", "{device:#}");
+    assert_eq!(service(device, "snmp")["auth"], "required");
+}

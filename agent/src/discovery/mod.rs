@@ -14,7 +14,7 @@
 //! - [`registry`]: the protocol table and the dispatch to probes.
 //! - [`wire`], [`identity`]: bounded reply parsing and what a probe learned.
 //! - [`kind`]: device kind inference.
-//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`].
+//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`].
 
 pub mod enip;
 pub mod identity;
@@ -26,6 +26,7 @@ pub mod opcua;
 pub mod registry;
 pub mod s7;
 pub mod session;
+pub mod snmp;
 pub mod target;
 pub mod wire;
 

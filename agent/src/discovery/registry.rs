@@ -9,7 +9,7 @@
 use super::identity::Identification;
 use super::limiter::HostPermit;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
-use super::{enip, modbus, mqtt, opcua, s7};
+use super::{enip, modbus, mqtt, opcua, s7, snmp};
 use std::net::SocketAddr;
 
 /// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
@@ -51,6 +51,8 @@ pub enum Protocol {
     EnipUdp,
     /// OPC UA GetEndpoints.
     OpcUa,
+    /// SNMP v2c/v1 GET of the system group.
+    Snmp,
 }
 
 /// One registry row.
@@ -103,6 +105,12 @@ const REGISTRY: &[Row] = &[
         name: opcua::PROTOCOL,
         transport: Transport::Tcp,
         port: Some(4840),
+    },
+    Row {
+        protocol: Protocol::Snmp,
+        name: snmp::PROTOCOL,
+        transport: Transport::Udp,
+        port: Some(161),
     },
 ];
 
@@ -197,6 +205,7 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
         Protocol::S7 => s7::plan(),
         Protocol::Enip | Protocol::EnipUdp => enip::plan(),
         Protocol::OpcUa => opcua::plan("opc.tcp://TARGET:PORT"),
+        Protocol::Snmp => snmp::plan(&settings.snmp_communities),
     };
     steps
         .into_iter()
@@ -252,17 +261,21 @@ async fn run_tcp(
         Protocol::OpcUa => opcua::probe(session, &format!("opc.tcp://{}", session.peer()))
             .await
             .map(Some),
-        Protocol::EnipUdp => Ok(None),
+        // UDP protocols never get a TCP session (`probe` dispatches on the transport).
+        Protocol::EnipUdp | Protocol::Snmp => Ok(None),
     }
 }
 
 async fn run_udp(
     protocol: Protocol,
     session: &mut UdpSession<'_>,
-    _settings: &ProbeSettings,
+    settings: &ProbeSettings,
 ) -> Result<Option<Identification>, ProbeError> {
     match protocol {
         Protocol::EnipUdp => enip::probe_udp(session).await.map(Some),
+        Protocol::Snmp => snmp::probe(session, &settings.snmp_communities)
+            .await
+            .map(Some),
         // TCP protocols never get a UDP session (`probe` dispatches on the transport).
         _ => Ok(None),
     }

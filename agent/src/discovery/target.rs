@@ -258,7 +258,7 @@ mod tests {
             4,
             "9100/modbus collapses into the connect-only entry"
         );
-        assert_eq!(p[3].port, 161);
+        assert_eq!(p[3].protocol, Protocol::Snmp);
         assert!(parse_ports("502/nope").is_err());
         assert!(parse_ports("0").is_err());
     }
