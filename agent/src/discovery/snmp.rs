@@ -328,7 +328,13 @@ mod tests {
         assert_eq!(oid(&[1, 3, 6, 1, 4, 1, 14988]), bytes("06072b06010401f50c"));
         let request = get_request(1, "public", 1);
         assert_eq!(request[0], 0x30);
-        assert!(request.windows(2).any(|w| w == [0xA0, 0x2E]));
+        let mut outer = Reader::new(&request);
+        let mut message = Reader::new(expect(&mut outer, 0x30, "message").unwrap());
+        assert_eq!(expect(&mut message, 0x02, "version").unwrap(), [1]);
+        assert_eq!(expect(&mut message, 0x04, "community").unwrap(), b"public");
+        let (tag, _) = element(&mut message).unwrap();
+        assert_eq!(tag, 0xA0, "GetRequest");
+        assert_eq!(message.remaining(), 0, "lengths cover the whole message");
     }
 
     #[test]
