@@ -398,3 +398,34 @@ fn snmp_configured_community_against_snmpsim() {
     assert_eq!(observation(device, "sys_name"), "ups4", "{device:#}");
     assert_eq!(service(device, "snmp")["auth"], "required");
 }
+
+#[test]
+fn bacnet_who_is_and_read_property_against_bacpypes3() {
+    let _peer = Peer::python(
+        "bacnet_peer.py",
+        &[
+            "127.0.77.15",
+            "47809",
+            "1234",
+            "AHU-4",
+            "Tillsyn Controls",
+            "TC-100",
+            "3.1.4",
+        ],
+    );
+    let report = discover(&["--target", "127.0.77.15/32", "--ports", "47809/bacnet"]);
+    let device = only_device(&report);
+    assert_eq!(device["vendor"]["value"], "Tillsyn Controls", "{device:#}");
+    assert!(
+        device["vendor"]["evidence"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("vendor-name")
+    );
+    assert_eq!(device["model"]["value"], "TC-100");
+    assert_eq!(device["firmware"]["value"], "3.1.4");
+    assert_eq!(observation(device, "object_name"), "AHU-4");
+    assert_eq!(observation(device, "device_instance"), "1234");
+    assert_eq!(device["kind"], "building_control");
+    assert_eq!(service(device, "bacnet")["transit"], "plaintext");
+}

@@ -14,8 +14,9 @@
 //! - [`registry`]: the protocol table and the dispatch to probes.
 //! - [`wire`], [`identity`]: bounded reply parsing and what a probe learned.
 //! - [`kind`]: device kind inference.
-//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`].
+//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`], [`bacnet`].
 
+pub mod bacnet;
 pub mod enip;
 pub mod identity;
 pub mod kind;

@@ -9,7 +9,7 @@
 use super::identity::Identification;
 use super::limiter::HostPermit;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
-use super::{enip, modbus, mqtt, opcua, s7, snmp};
+use super::{bacnet, enip, modbus, mqtt, opcua, s7, snmp};
 use std::net::SocketAddr;
 
 /// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
@@ -53,6 +53,8 @@ pub enum Protocol {
     OpcUa,
     /// SNMP v2c/v1 GET of the system group.
     Snmp,
+    /// BACnet/IP unicast Who-Is and ReadProperty.
+    Bacnet,
 }
 
 /// One registry row.
@@ -111,6 +113,12 @@ const REGISTRY: &[Row] = &[
         name: snmp::PROTOCOL,
         transport: Transport::Udp,
         port: Some(161),
+    },
+    Row {
+        protocol: Protocol::Bacnet,
+        name: bacnet::PROTOCOL,
+        transport: Transport::Udp,
+        port: Some(47808),
     },
 ];
 
@@ -206,6 +214,7 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
         Protocol::Enip | Protocol::EnipUdp => enip::plan(),
         Protocol::OpcUa => opcua::plan("opc.tcp://TARGET:PORT"),
         Protocol::Snmp => snmp::plan(&settings.snmp_communities),
+        Protocol::Bacnet => bacnet::plan(),
     };
     steps
         .into_iter()
@@ -262,7 +271,7 @@ async fn run_tcp(
             .await
             .map(Some),
         // UDP protocols never get a TCP session (`probe` dispatches on the transport).
-        Protocol::EnipUdp | Protocol::Snmp => Ok(None),
+        Protocol::EnipUdp | Protocol::Snmp | Protocol::Bacnet => Ok(None),
     }
 }
 
@@ -276,8 +285,15 @@ async fn run_udp(
         Protocol::Snmp => snmp::probe(session, &settings.snmp_communities)
             .await
             .map(Some),
-        // TCP protocols never get a UDP session (`probe` dispatches on the transport).
-        _ => Ok(None),
+        Protocol::Bacnet => bacnet::probe(session).await.map(Some),
+        // TCP protocols never get a UDP session (`probe` dispatches on the transport); listed
+        // one by one so a new protocol cannot silently fall through here.
+        Protocol::Connect
+        | Protocol::Modbus
+        | Protocol::Mqtt
+        | Protocol::S7
+        | Protocol::Enip
+        | Protocol::OpcUa => Ok(None),
     }
 }
 
@@ -360,6 +376,20 @@ mod tests {
                 (Some(0x32), other) => panic!("unexpected S7 ROSCTR {other:?}"),
                 _ => assert_eq!(b[5], 0xE0, "non-S7 frames are COTP connection requests"),
             }
+        }
+    }
+
+    #[test]
+    fn every_protocol_but_connect_plans_requests() {
+        for row in REGISTRY {
+            let planned = plan(row.protocol, &ProbeSettings::default());
+            assert_eq!(
+                planned.is_empty(),
+                row.protocol == Protocol::Connect,
+                "{}",
+                row.name
+            );
+            assert_eq!(Protocol::from_name(row.name), Some(row.protocol));
         }
     }
 
