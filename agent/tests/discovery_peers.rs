@@ -429,3 +429,69 @@ fn bacnet_who_is_and_read_property_against_bacpypes3() {
     assert_eq!(device["kind"], "building_control");
     assert_eq!(service(device, "bacnet")["transit"], "plaintext");
 }
+
+/// Debian's python3, for peers built on GObject introspection (not in the venv).
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+#[test]
+fn http_rtsp_and_banners_against_real_servers() {
+    let _http = Peer::python(
+        "http_peer.py",
+        &["127.0.77.16", "18080", "AXIS Q1615 Network Camera"],
+    );
+    let _rtsp = Peer::start(
+        "rtsp_peer.py",
+        SYSTEM_PYTHON,
+        &[&peer_script("rtsp_peer.py"), "127.0.77.16", "18554"],
+    );
+    let _ftp = Peer::python(
+        "ftp_peer.py",
+        &["127.0.77.17", "10021", "Ward 4 historian FTP"],
+    );
+    let _ssh = Peer::python("ssh_peer.py", &["127.0.77.17", "10022"]);
+    let _telnet = Peer::python(
+        "telnet_peer.py",
+        &["127.0.77.17", "10023", "Ward 4 BMS controller"],
+    );
+    let report = discover(&[
+        "--target",
+        "127.0.77.16,127.0.77.17",
+        "--ports",
+        "18080/http,18554/rtsp,10021/ftp,10022/ssh,10023/telnet",
+    ]);
+    let devices = report["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2, "{report:#}");
+    let camera = &devices[0];
+    assert_eq!(
+        observation(camera, "title"),
+        "AXIS Q1615 Network Camera",
+        "{camera:#}"
+    );
+    assert!(observation(camera, "server").starts_with("SimpleHTTP/"));
+    assert!(observation(camera, "methods").contains("DESCRIBE"));
+    assert_eq!(camera["kind"], "camera");
+    assert_eq!(service(camera, "http")["transit"], "plaintext");
+    assert_eq!(service(camera, "rtsp")["transit"], "plaintext");
+    let host = &devices[1];
+    assert_eq!(service(host, "ftp")["transit"], "plaintext", "{host:#}");
+    assert_eq!(service(host, "telnet")["transit"], "plaintext");
+    assert_eq!(service(host, "ssh")["transit"], "tls");
+    assert!(
+        host["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["value"] == "Ward 4 historian FTP")
+    );
+    assert!(
+        host["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["value"].as_str().unwrap().starts_with("OpenSSH_"))
+    );
+    // inetutils telnetd waits for answers to its option negotiation before it prints anything;
+    // the probe never answers, so the negotiation alone identifies Telnet.
+    assert_eq!(service(host, "telnet")["identified"], true);
+    assert_eq!(host["controls"][0]["state"], "some_plaintext");
+}

@@ -16,12 +16,20 @@ PIP_PACKAGES=(
   "snmpsim==1.2.2"
   "pysmi==2.0.0"
   "bacpypes3==0.0.110"
+  "pyftpdlib==2.2.0"
 )
 
 apt_missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || apt_missing+=(mosquitto)
 command -v tcpdump >/dev/null 2>&1 || [ -x /usr/sbin/tcpdump ] || [ -x /usr/bin/tcpdump ] || apt_missing+=(tcpdump)
 command -v python3 >/dev/null 2>&1 || apt_missing+=(python3 python3-venv)
+# Banner peers: OpenSSH's sshd and GNU inetutils' telnetd; RTSP peer: GStreamer's RTSP server,
+# driven from Debian's own python3 through GObject introspection.
+[ -x /usr/sbin/sshd ] || apt_missing+=(openssh-server)
+[ -x /usr/sbin/telnetd ] || apt_missing+=(inetutils-telnetd)
+[ -e /usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib ] || \
+  ls /usr/lib/*/girepository-1.0/GstRtspServer-1.0.typelib >/dev/null 2>&1 || apt_missing+=(gir1.2-gst-rtsp-server-1.0)
+/usr/bin/python3 -c 'import gi' >/dev/null 2>&1 || apt_missing+=(python3-gi)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -qq
@@ -37,8 +45,8 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bacpypes3' >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bacpypes3, pyftpdlib' >/dev/null 2>&1; then
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet "${PIP_PACKAGES[@]}"
 fi
-"$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bacpypes3; print("ot peers ready:", pymodbus.__version__)'
+"$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bacpypes3, pyftpdlib; print("ot peers ready:", pymodbus.__version__)'

@@ -14,10 +14,12 @@
 //! - [`registry`]: the protocol table and the dispatch to probes.
 //! - [`wire`], [`identity`]: bounded reply parsing and what a probe learned.
 //! - [`kind`]: device kind inference.
-//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`], [`bacnet`].
+//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`], [`bacnet`], [`http`], [`rtsp`], [`banner`] (SSH, FTP, Telnet).
 
 pub mod bacnet;
+pub mod banner;
 pub mod enip;
+pub mod http;
 pub mod identity;
 pub mod kind;
 pub mod limiter;
@@ -25,6 +27,7 @@ pub mod modbus;
 pub mod mqtt;
 pub mod opcua;
 pub mod registry;
+pub mod rtsp;
 pub mod s7;
 pub mod session;
 pub mod snmp;

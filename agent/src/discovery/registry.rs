@@ -9,7 +9,7 @@
 use super::identity::Identification;
 use super::limiter::HostPermit;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
-use super::{bacnet, enip, modbus, mqtt, opcua, s7, snmp};
+use super::{bacnet, banner, enip, http, modbus, mqtt, opcua, rtsp, s7, snmp};
 use std::net::SocketAddr;
 
 /// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
@@ -55,6 +55,16 @@ pub enum Protocol {
     Snmp,
     /// BACnet/IP unicast Who-Is and ReadProperty.
     Bacnet,
+    /// HTTP `GET /`: Server header and title.
+    Http,
+    /// RTSP OPTIONS.
+    Rtsp,
+    /// SSH banner (nothing sent).
+    Ssh,
+    /// FTP greeting (nothing sent).
+    Ftp,
+    /// Telnet greeting (nothing sent).
+    Telnet,
 }
 
 /// One registry row.
@@ -119,6 +129,36 @@ const REGISTRY: &[Row] = &[
         name: bacnet::PROTOCOL,
         transport: Transport::Udp,
         port: Some(47808),
+    },
+    Row {
+        protocol: Protocol::Http,
+        name: http::PROTOCOL,
+        transport: Transport::Tcp,
+        port: Some(80),
+    },
+    Row {
+        protocol: Protocol::Rtsp,
+        name: rtsp::PROTOCOL,
+        transport: Transport::Tcp,
+        port: Some(554),
+    },
+    Row {
+        protocol: Protocol::Ssh,
+        name: banner::SSH,
+        transport: Transport::Tcp,
+        port: Some(22),
+    },
+    Row {
+        protocol: Protocol::Ftp,
+        name: banner::FTP,
+        transport: Transport::Tcp,
+        port: Some(21),
+    },
+    Row {
+        protocol: Protocol::Telnet,
+        name: banner::TELNET,
+        transport: Transport::Tcp,
+        port: Some(23),
     },
 ];
 
@@ -215,6 +255,10 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
         Protocol::OpcUa => opcua::plan("opc.tcp://TARGET:PORT"),
         Protocol::Snmp => snmp::plan(&settings.snmp_communities),
         Protocol::Bacnet => bacnet::plan(),
+        Protocol::Http => http::plan(),
+        Protocol::Rtsp => rtsp::plan(),
+        // Banner protocols send nothing after the connect.
+        Protocol::Ssh | Protocol::Ftp | Protocol::Telnet => Vec::new(),
     };
     steps
         .into_iter()
@@ -263,6 +307,11 @@ async fn run_tcp(
 ) -> Result<Option<Identification>, ProbeError> {
     match protocol {
         Protocol::Connect => Ok(None),
+        Protocol::Http => http::probe(session).await.map(Some),
+        Protocol::Rtsp => rtsp::probe(session).await.map(Some),
+        Protocol::Ssh => banner::probe_ssh(session).await.map(Some),
+        Protocol::Ftp => banner::probe_ftp(session).await.map(Some),
+        Protocol::Telnet => banner::probe_telnet(session).await.map(Some),
         Protocol::Modbus => modbus::probe(session, settings.modbus_unit).await.map(Some),
         Protocol::Mqtt => mqtt::probe(session).await.map(Some),
         Protocol::S7 => s7::probe(session).await.map(Some),
@@ -293,7 +342,12 @@ async fn run_udp(
         | Protocol::Mqtt
         | Protocol::S7
         | Protocol::Enip
-        | Protocol::OpcUa => Ok(None),
+        | Protocol::OpcUa
+        | Protocol::Http
+        | Protocol::Rtsp
+        | Protocol::Ssh
+        | Protocol::Ftp
+        | Protocol::Telnet => Ok(None),
     }
 }
 
@@ -380,12 +434,18 @@ mod tests {
     }
 
     #[test]
-    fn every_protocol_but_connect_plans_requests() {
+    fn every_protocol_but_silent_ones_plans_requests() {
+        let silent = [
+            Protocol::Connect,
+            Protocol::Ssh,
+            Protocol::Ftp,
+            Protocol::Telnet,
+        ];
         for row in REGISTRY {
             let planned = plan(row.protocol, &ProbeSettings::default());
             assert_eq!(
                 planned.is_empty(),
-                row.protocol == Protocol::Connect,
+                silent.contains(&row.protocol),
                 "{}",
                 row.name
             );
