@@ -2,8 +2,9 @@
 //! one probe at a time per host.
 //!
 //! OT devices fall over under load that an IT host would not notice (small TCP stacks, a PLC
-//! scan cycle sharing the CPU with the network), so the pacing is strict: packets are spaced by
-//! `1 / pps` with no burst allowance. A probe first takes the host's [`HostPermit`] (held for
+//! scan cycle sharing the CPU with the network), so there is no burst allowance: packets are
+//! spaced by `1 / pps` (a GCRA with a half-interval tolerance for timer lateness, see
+//! [`Gcra`]), and a stall is never made up for with a burst. A probe first takes the host's [`HostPermit`] (held for
 //! as long as it talks to that host, which serialises probes per host), then calls
 //! [`HostPermit::packet`] before every connect and every request write. A TCP connect counts as
 //! one packet; the kernel's own ACKs and FINs are not paced.
@@ -37,34 +38,52 @@ impl Default for Limits {
     }
 }
 
-/// Hands out evenly spaced send slots.
+/// Generic cell rate algorithm (GCRA) pacing: a packet may go once `now >= tat - tolerance`,
+/// after which the theoretical arrival time `tat` moves one interval past `max(tat, now)`.
+///
+/// The tolerance absorbs timer lateness (tokio wakes up to a millisecond late, more on a busy
+/// host) so the long-run rate stays at the cap, while bounding any burst: in any window of
+/// length `T` at most `T / interval + 1 + tolerance / interval` packets go. A stall is never
+/// caught up with a burst, because `tat` restarts from `now`.
 #[derive(Debug)]
-struct Pacer {
+struct Gcra {
     interval: Duration,
-    next: Option<Instant>,
+    tolerance: Duration,
+    tat: Option<Instant>,
 }
 
-impl Pacer {
-    fn new(pps: u32) -> Self {
+impl Gcra {
+    fn new(pps: u32, tolerance_fraction: u32) -> Self {
+        let interval = Duration::from_secs(1) / pps.max(1);
         Self {
-            interval: Duration::from_secs(1) / pps.max(1),
-            next: None,
+            interval,
+            tolerance: interval / tolerance_fraction.max(1),
+            tat: None,
         }
     }
 
-    /// Reserves the earliest free slot at or after `now`.
-    fn reserve(&mut self, now: Instant) -> Instant {
-        let at = self.next.map_or(now, |next| next.max(now));
-        self.next = Some(at + self.interval);
-        at
+    /// The earliest instant the next packet may go (`None`: at once).
+    fn earliest(&self) -> Option<Instant> {
+        self.tat
+            .map(|tat| tat.checked_sub(self.tolerance).unwrap_or(tat))
+    }
+
+    /// Records a packet sent at `now`.
+    fn grant(&mut self, now: Instant) {
+        self.tat = Some(self.tat.map_or(now, |tat| tat.max(now)) + self.interval);
     }
 }
+
+/// Global tolerance: half an interval (5 ms at 100 pps), above timer lateness on a busy host;
+/// any 1 s window still holds at most cap + 1 packets.
+const GLOBAL_TOLERANCE_FRACTION: u32 = 2;
 
 /// The shared limiter; clone the `Arc` into every task.
 #[derive(Debug)]
 pub struct Limiter {
-    global: Mutex<Pacer>,
-    hosts: Mutex<HashMap<IpAddr, Arc<AsyncMutex<Pacer>>>>,
+    /// FIFO: the holder sleeps until its slot while the others queue behind it.
+    global: AsyncMutex<Gcra>,
+    hosts: Mutex<HashMap<IpAddr, Arc<AsyncMutex<Gcra>>>>,
     per_host_pps: u32,
     sent: AtomicU64,
 }
@@ -73,7 +92,7 @@ impl Limiter {
     /// A limiter enforcing `limits`.
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
-            global: Mutex::new(Pacer::new(limits.global_pps)),
+            global: AsyncMutex::new(Gcra::new(limits.global_pps, GLOBAL_TOLERANCE_FRACTION)),
             hosts: Mutex::new(HashMap::new()),
             per_host_pps: limits.per_host_pps,
             sent: AtomicU64::new(0),
@@ -88,11 +107,14 @@ impl Limiter {
                 .hosts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(
-                hosts
-                    .entry(host)
-                    .or_insert_with(|| Arc::new(AsyncMutex::new(Pacer::new(self.per_host_pps)))),
-            )
+            // Per-host pacing is strict (no tolerance): a host never sees two packets closer
+            // than 1 / per_host_pps.
+            Arc::clone(hosts.entry(host).or_insert_with(|| {
+                Arc::new(AsyncMutex::new(Gcra {
+                    tolerance: Duration::ZERO,
+                    ..Gcra::new(self.per_host_pps, 1)
+                }))
+            }))
         };
         HostPermit {
             pacer: slot.lock_owned().await,
@@ -105,32 +127,32 @@ impl Limiter {
         self.sent.load(Ordering::Relaxed)
     }
 
-    fn reserve_global(&self) -> Instant {
-        let mut pacer = self
-            .global
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        pacer.reserve(Instant::now())
+    async fn global_slot(&self) {
+        let mut gcra = self.global.lock().await;
+        if let Some(at) = gcra.earliest() {
+            sleep_until(at).await;
+        }
+        gcra.grant(Instant::now());
     }
 }
 
 /// Exclusive right to probe one host; dropping it lets the next probe of that host run.
 #[derive(Debug)]
 pub struct HostPermit {
-    pacer: OwnedMutexGuard<Pacer>,
+    pacer: OwnedMutexGuard<Gcra>,
     limiter: Arc<Limiter>,
 }
 
 impl HostPermit {
     /// Waits for a send slot under both caps. Call right before each connect or write.
     pub async fn packet(&mut self) {
-        let host_slot = self.pacer.next.unwrap_or_else(Instant::now);
-        sleep_until(host_slot).await;
-        sleep_until(self.limiter.reserve_global()).await;
+        if let Some(at) = self.pacer.earliest() {
+            sleep_until(at).await;
+        }
+        self.limiter.global_slot().await;
         // The global wait may have pushed this send past the host slot: space the next host
         // packet from the real send time, not from the slot.
-        let sent_at = Instant::now();
-        self.pacer.next = Some(sent_at + self.pacer.interval);
+        self.pacer.grant(Instant::now());
         self.limiter.sent.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -219,6 +241,50 @@ mod tests {
         drop(first);
         let again = tokio::time::timeout(Duration::from_secs(1), limiter.host(host(1))).await;
         assert!(again.is_ok(), "the host is free once the first probe ends");
+    }
+
+    /// Largest number of `times` inside any window of `window` length.
+    fn busiest(times: &[Instant], window: Duration) -> usize {
+        let mut best = 0;
+        let mut j = 0;
+        for i in 0..times.len() {
+            while times[i] - times[j] >= window {
+                j += 1;
+            }
+            best = best.max(i - j + 1);
+        }
+        best
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn late_wakeups_and_stalls_never_burst_past_the_cap() {
+        // Drive the pacer by hand with a jittery clock: wake-ups 0-3 ms late, and every 200th
+        // one stalled by 300 ms (a busy host). No 1 s window may exceed cap + 1, and the jitter
+        // alone must not cost 10 % of the rate.
+        let mut gcra = Gcra::new(100, GLOBAL_TOLERANCE_FRACTION);
+        let mut rng = crate::discovery::wire::fuzz::XorShift(7);
+        let mut now = Instant::now();
+        let mut times = Vec::new();
+        for n in 0..3000u32 {
+            if let Some(at) = gcra.earliest() {
+                now = now.max(at);
+            }
+            now += Duration::from_micros(rng.next() % 3000);
+            if n % 200 == 199 {
+                now += Duration::from_millis(300);
+            }
+            gcra.grant(now);
+            times.push(now);
+        }
+        assert!(
+            busiest(&times, Duration::from_secs(1)) <= 101,
+            "burst of {}",
+            busiest(&times, Duration::from_secs(1))
+        );
+        let span = (*times.last().unwrap() - times[0]).as_secs_f64();
+        let stalls = 15.0 * 0.3;
+        let rate = 2999.0 / (span - stalls);
+        assert!(rate >= 95.0, "rate outside stalls {rate:.1} pps");
     }
 
     #[tokio::test(start_paused = true)]
