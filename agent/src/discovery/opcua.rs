@@ -74,9 +74,9 @@ fn put_request_header(out: &mut Vec<u8>, handle: u32) {
     out.extend_from_slice(&[0x00, 0x00, 0x00]); // additional header: null ExtensionObject
 }
 
-fn message(kind: &[u8; 3], body: &[u8]) -> Vec<u8> {
+fn message(kind: [u8; 3], body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + body.len());
-    out.extend_from_slice(kind);
+    out.extend_from_slice(&kind);
     out.push(b'F');
     out.extend_from_slice(
         &u32::try_from(8 + body.len())
@@ -94,7 +94,7 @@ pub fn hello(endpoint_url: &str) -> Vec<u8> {
         body.extend_from_slice(&value.to_le_bytes()); // version, buffers, max message, max chunks
     }
     put_string(&mut body, Some(endpoint_url));
-    message(b"HEL", &body)
+    message(*b"HEL", &body)
 }
 
 /// OPN asking for a SecurityPolicy None channel.
@@ -113,11 +113,11 @@ pub fn open_secure_channel() -> Vec<u8> {
     body.extend_from_slice(&1u32.to_le_bytes()); // security mode: None
     body.extend_from_slice(&0i32.to_le_bytes()); // client nonce: empty
     body.extend_from_slice(&60_000u32.to_le_bytes()); // requested lifetime, ms
-    message(b"OPN", &body)
+    message(*b"OPN", &body)
 }
 
 fn symmetric(
-    kind: &[u8; 3],
+    kind: [u8; 3],
     channel: Channel,
     sequence: u32,
     type_id: u16,
@@ -136,7 +136,7 @@ fn symmetric(
 
 /// GetEndpoints on an open channel.
 pub fn get_endpoints(channel: Channel, endpoint_url: &str) -> Vec<u8> {
-    symmetric(b"MSG", channel, 2, GET_ENDPOINTS_REQUEST, |body| {
+    symmetric(*b"MSG", channel, 2, GET_ENDPOINTS_REQUEST, |body| {
         put_string(body, Some(endpoint_url));
         body.extend_from_slice(&(-1i32).to_le_bytes()); // locale ids: null array
         body.extend_from_slice(&(-1i32).to_le_bytes()); // profile uris: null array
@@ -145,7 +145,7 @@ pub fn get_endpoints(channel: Channel, endpoint_url: &str) -> Vec<u8> {
 
 /// CloseSecureChannel.
 pub fn close_secure_channel(channel: Channel) -> Vec<u8> {
-    symmetric(b"CLO", channel, 3, CLOSE_SECURE_CHANNEL_REQUEST, |_| {})
+    symmetric(*b"CLO", channel, 3, CLOSE_SECURE_CHANNEL_REQUEST, |_| {})
 }
 // END REQUEST BUILDERS
 
@@ -291,7 +291,7 @@ fn response_header(r: &mut Reader<'_>) -> Result<(), ParseError> {
     Ok(())
 }
 
-fn expect_kind<'a>(frame: &'a [u8], kind: &[u8; 3]) -> Result<Reader<'a>, ParseError> {
+fn expect_kind(frame: &[u8], kind: [u8; 3]) -> Result<Reader<'_>, ParseError> {
     let mut r = Reader::new(frame);
     let got = r.take(3)?;
     let chunk = r.u8()?;
@@ -314,7 +314,7 @@ fn expect_kind<'a>(frame: &'a [u8], kind: &[u8; 3]) -> Result<Reader<'a>, ParseE
 
 /// Checks an ACK.
 pub fn parse_ack(frame: &[u8]) -> Result<(), ParseError> {
-    expect_kind(frame, b"ACK").map(|_| ())
+    expect_kind(frame, *b"ACK").map(|_| ())
 }
 
 fn body_type(r: &mut Reader<'_>, want: u32) -> Result<(), ParseError> {
@@ -333,7 +333,7 @@ fn body_type(r: &mut Reader<'_>, want: u32) -> Result<(), ParseError> {
 
 /// Parses the OPN reply into the channel id and token.
 pub fn parse_open(frame: &[u8]) -> Result<Channel, ParseError> {
-    let mut r = expect_kind(frame, b"OPN")?;
+    let mut r = expect_kind(frame, *b"OPN")?;
     r.skip(4)?; // channel id (also in the token)
     bytes(&mut r)?; // policy uri
     bytes(&mut r)?; // sender certificate
@@ -410,7 +410,7 @@ fn endpoint(r: &mut Reader<'_>) -> Result<Endpoint, ParseError> {
 
 /// Parses a GetEndpoints reply.
 pub fn parse_endpoints(frame: &[u8]) -> Result<Vec<Endpoint>, ParseError> {
-    let mut r = expect_kind(frame, b"MSG")?;
+    let mut r = expect_kind(frame, *b"MSG")?;
     r.skip(8 + 8)?; // security header, sequence header
     body_type(&mut r, GET_ENDPOINTS_RESPONSE)?;
     let mut out = Vec::new();
@@ -562,7 +562,7 @@ mod tests {
         }
         put_string(&mut body, None);
         body.push(0);
-        message(b"MSG", &body)
+        message(*b"MSG", &body)
     }
 
     #[test]

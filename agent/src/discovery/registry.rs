@@ -247,7 +247,6 @@ pub struct PlannedRequest {
 /// The requests `protocol` sends on success, in order, after the connect.
 pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest> {
     let steps = match protocol {
-        Protocol::Connect => Vec::new(),
         Protocol::Modbus => modbus::plan(settings.modbus_unit),
         Protocol::Mqtt => mqtt::plan(),
         Protocol::S7 => s7::plan(),
@@ -257,8 +256,8 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
         Protocol::Bacnet => bacnet::plan(),
         Protocol::Http => http::plan(),
         Protocol::Rtsp => rtsp::plan(),
-        // Banner protocols send nothing after the connect.
-        Protocol::Ssh | Protocol::Ftp | Protocol::Telnet => Vec::new(),
+        // Liveness and banner protocols send nothing after the connect.
+        Protocol::Connect | Protocol::Ssh | Protocol::Ftp | Protocol::Telnet => Vec::new(),
     };
     steps
         .into_iter()
@@ -306,7 +305,6 @@ async fn run_tcp(
     settings: &ProbeSettings,
 ) -> Result<Option<Identification>, ProbeError> {
     match protocol {
-        Protocol::Connect => Ok(None),
         Protocol::Http => http::probe(session).await.map(Some),
         Protocol::Rtsp => rtsp::probe(session).await.map(Some),
         Protocol::Ssh => banner::probe_ssh(session).await.map(Some),
@@ -319,8 +317,9 @@ async fn run_tcp(
         Protocol::OpcUa => opcua::probe(session, &format!("opc.tcp://{}", session.peer()))
             .await
             .map(Some),
-        // UDP protocols never get a TCP session (`probe` dispatches on the transport).
-        Protocol::EnipUdp | Protocol::Snmp | Protocol::Bacnet => Ok(None),
+        // Liveness needs nothing past the connect; UDP protocols never get a TCP session
+        // (`probe` dispatches on the transport).
+        Protocol::Connect | Protocol::EnipUdp | Protocol::Snmp | Protocol::Bacnet => Ok(None),
     }
 }
 
@@ -420,7 +419,7 @@ mod tests {
             let b = &request.bytes;
             match (b.get(7), b.get(8)) {
                 (Some(0x32), Some(0x01)) => {
-                    assert_eq!(b[17], 0xF0, "the only S7 job is setup communication")
+                    assert_eq!(b[17], 0xF0, "the only S7 job is setup communication");
                 }
                 (Some(0x32), Some(0x07)) => assert_eq!(
                     (b[22], b[23]),

@@ -303,7 +303,7 @@ fn add_record(id: &mut Identification, szl: u16, index: u16, payload: &[u8]) {
             source("automation system name"),
         ),
         (SZL_COMPONENT_IDENTIFICATION, 2) => {
-            id.push(Field::Detail, "module_name", name, source("module name"))
+            id.push(Field::Detail, "module_name", name, source("module name"));
         }
         (SZL_COMPONENT_IDENTIFICATION, 3) => id.push(
             Field::Detail,

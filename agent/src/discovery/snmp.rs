@@ -147,8 +147,11 @@ fn oid_text(content: &[u8]) -> String {
     arcs.join(".")
 }
 
-/// The variable bindings of a GetResponse as (OID, tag, value).
-pub fn parse_varbinds(datagram: &[u8]) -> Result<Vec<(String, u8, &[u8])>, ParseError> {
+/// One variable binding: dotted OID, value tag, value bytes.
+pub type Varbind<'a> = (String, u8, &'a [u8]);
+
+/// The variable bindings of a GetResponse.
+pub fn parse_varbinds(datagram: &[u8]) -> Result<Vec<Varbind<'_>>, ParseError> {
     let mut outer = Reader::new(datagram);
     let mut message = Reader::new(expect(&mut outer, 0x30, "SNMP message")?);
     expect(&mut message, 0x02, "SNMP version")?;
