@@ -183,11 +183,8 @@ fn modbus_read_device_identification_against_pymodbus() {
 
 #[test]
 fn dry_run_sends_nothing() {
-    // A live peer that would answer: the dry run must neither connect nor identify it.
-    let _peer = Peer::python(
-        "modbus_peer.py",
-        &["127.0.77.3", "15020", "ACME", "PC", "1.0", "P", "M"],
-    );
+    // A plain listener where the probe would go: after the dry run, nothing may have connected.
+    let listener = std::net::TcpListener::bind("127.0.77.3:15020").expect("bind 127.0.77.3:15020");
     let report = discover(&[
         "--target",
         "127.0.77.3/32",
@@ -195,11 +192,27 @@ fn dry_run_sends_nothing() {
         "15020/modbus,9100",
         "--dry-run",
     ]);
+    listener.set_nonblocking(true).unwrap();
+    let accepted = listener.accept();
+    assert!(
+        accepted
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "dry run connected: {accepted:?}"
+    );
     assert_eq!(report["dry_run"], true);
     assert!(report.get("devices").is_none());
     let requests = report["requests"].as_array().unwrap();
-    assert!(requests.iter().any(|r| r["probe"] == "modbus"
-        && r["request_hex"] == "00010000000506ff2b0e0200".replace("0506", "05")));
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["probe"] == "modbus" && r["step"] == "tcp connect")
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["probe"] == "modbus" && r["request_hex"] == "000100000005ff2b0e0200")
+    );
     assert!(
         requests
             .iter()

@@ -133,6 +133,8 @@ impl<'p> TcpSession<'p> {
             match self.read_more(&mut buf).await {
                 Ok(()) => {}
                 Err(ProbeError::Eof(_) | ProbeError::Timeout(_)) if !buf.is_empty() => break,
+                // A banner longer than the cap is cut, not an error: its start identifies.
+                Err(ProbeError::TooLarge(_)) => break,
                 Err(error) => return Err(error),
             }
         }
@@ -206,5 +208,95 @@ impl<'p> UdpSession<'p> {
         }
         buf.truncate(n);
         Ok(buf)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::discovery::limiter::{Limiter, Limits};
+
+    /// A length-prefixed test framing: u32 BE length, then that many bytes.
+    fn framing(buf: &[u8]) -> Frame {
+        match buf {
+            [a, b, c, d, ..] => {
+                Frame::Length(4 + usize::try_from(u32::from_be_bytes([*a, *b, *c, *d])).unwrap())
+            }
+            _ => Frame::Incomplete,
+        }
+    }
+
+    /// A loopback server that writes `reply` to its first client and then keeps it open.
+    async fn server(reply: Vec<u8>) -> SocketAddr {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let _ = stream.write_all(&reply).await;
+            std::future::pending::<()>().await;
+        });
+        addr
+    }
+
+    const BUDGET: Budget = Budget {
+        timeout: Duration::from_secs(2),
+        max_response: 1024,
+    };
+
+    #[tokio::test]
+    async fn announced_frame_above_the_cap_is_refused_unread() {
+        let addr = server([&100_000u32.to_be_bytes()[..], &[0u8; 16]].concat()).await;
+        let limiter = Limiter::new(Limits::default());
+        let mut permit = limiter.host(addr.ip()).await;
+        let mut session = TcpSession::connect(addr, &mut permit, BUDGET)
+            .await
+            .unwrap();
+        assert!(matches!(
+            session.read_frame(framing).await,
+            Err(ProbeError::TooLarge(1024))
+        ));
+    }
+
+    #[tokio::test]
+    async fn banner_reads_stop_at_the_cap() {
+        let addr = server(vec![b'x'; 10_000]).await;
+        let limiter = Limiter::new(Limits::default());
+        let mut permit = limiter.host(addr.ip()).await;
+        let mut session = TcpSession::connect(addr, &mut permit, BUDGET)
+            .await
+            .unwrap();
+        let banner = session.read_banner(|_| false).await.unwrap();
+        assert_eq!(banner.len(), 1024);
+    }
+
+    #[tokio::test]
+    async fn silent_peer_times_out_and_connects_count_as_packets() {
+        let addr = server(Vec::new()).await;
+        let limiter = Limiter::new(Limits::default());
+        let mut permit = limiter.host(addr.ip()).await;
+        let budget = Budget {
+            timeout: Duration::from_millis(200),
+            ..BUDGET
+        };
+        let mut session = TcpSession::connect(addr, &mut permit, budget)
+            .await
+            .unwrap();
+        session.send(b"ping").await.unwrap();
+        assert!(matches!(
+            session.read_frame(framing).await,
+            Err(ProbeError::Timeout(_))
+        ));
+        drop(session);
+        assert_eq!(
+            limiter.sent(),
+            2,
+            "the connect and the send each took a packet slot"
+        );
     }
 }
