@@ -75,91 +75,23 @@ struct Row {
     port: Option<u16>,
 }
 
+// One row per protocol, one line per row: the table is easier to audit unwrapped.
+#[rustfmt::skip]
 const REGISTRY: &[Row] = &[
-    Row {
-        protocol: Protocol::Connect,
-        name: "connect",
-        transport: Transport::Tcp,
-        port: None,
-    },
-    Row {
-        protocol: Protocol::Modbus,
-        name: modbus::PROTOCOL,
-        transport: Transport::Tcp,
-        port: Some(502),
-    },
-    Row {
-        protocol: Protocol::Mqtt,
-        name: mqtt::PROTOCOL,
-        transport: Transport::Tcp,
-        port: Some(1883),
-    },
-    Row {
-        protocol: Protocol::S7,
-        name: s7::PROTOCOL,
-        transport: Transport::Tcp,
-        port: Some(102),
-    },
-    Row {
-        protocol: Protocol::Enip,
-        name: enip::PROTOCOL,
-        transport: Transport::Tcp,
-        port: Some(44818),
-    },
-    Row {
-        protocol: Protocol::EnipUdp,
-        name: enip::PROTOCOL_UDP,
-        transport: Transport::Udp,
-        port: Some(44818),
-    },
-    Row {
-        protocol: Protocol::OpcUa,
-        name: opcua::PROTOCOL,
-        transport: Transport::Tcp,
-        port: Some(4840),
-    },
-    Row {
-        protocol: Protocol::Snmp,
-        name: snmp::PROTOCOL,
-        transport: Transport::Udp,
-        port: Some(161),
-    },
-    Row {
-        protocol: Protocol::Bacnet,
-        name: bacnet::PROTOCOL,
-        transport: Transport::Udp,
-        port: Some(47808),
-    },
-    Row {
-        protocol: Protocol::Http,
-        name: http::PROTOCOL,
-        transport: Transport::Tcp,
-        port: Some(80),
-    },
-    Row {
-        protocol: Protocol::Rtsp,
-        name: rtsp::PROTOCOL,
-        transport: Transport::Tcp,
-        port: Some(554),
-    },
-    Row {
-        protocol: Protocol::Ssh,
-        name: banner::SSH,
-        transport: Transport::Tcp,
-        port: Some(22),
-    },
-    Row {
-        protocol: Protocol::Ftp,
-        name: banner::FTP,
-        transport: Transport::Tcp,
-        port: Some(21),
-    },
-    Row {
-        protocol: Protocol::Telnet,
-        name: banner::TELNET,
-        transport: Transport::Tcp,
-        port: Some(23),
-    },
+    Row { protocol: Protocol::Connect, name: "connect", transport: Transport::Tcp, port: None },
+    Row { protocol: Protocol::Modbus, name: modbus::PROTOCOL, transport: Transport::Tcp, port: Some(502) },
+    Row { protocol: Protocol::Mqtt, name: mqtt::PROTOCOL, transport: Transport::Tcp, port: Some(1883) },
+    Row { protocol: Protocol::S7, name: s7::PROTOCOL, transport: Transport::Tcp, port: Some(102) },
+    Row { protocol: Protocol::Enip, name: enip::PROTOCOL, transport: Transport::Tcp, port: Some(44818) },
+    Row { protocol: Protocol::EnipUdp, name: enip::PROTOCOL_UDP, transport: Transport::Udp, port: Some(44818) },
+    Row { protocol: Protocol::OpcUa, name: opcua::PROTOCOL, transport: Transport::Tcp, port: Some(4840) },
+    Row { protocol: Protocol::Snmp, name: snmp::PROTOCOL, transport: Transport::Udp, port: Some(161) },
+    Row { protocol: Protocol::Bacnet, name: bacnet::PROTOCOL, transport: Transport::Udp, port: Some(47808) },
+    Row { protocol: Protocol::Http, name: http::PROTOCOL, transport: Transport::Tcp, port: Some(80) },
+    Row { protocol: Protocol::Rtsp, name: rtsp::PROTOCOL, transport: Transport::Tcp, port: Some(554) },
+    Row { protocol: Protocol::Ssh, name: banner::SSH, transport: Transport::Tcp, port: Some(22) },
+    Row { protocol: Protocol::Ftp, name: banner::FTP, transport: Transport::Tcp, port: Some(21) },
+    Row { protocol: Protocol::Telnet, name: banner::TELNET, transport: Transport::Tcp, port: Some(23) },
 ];
 
 impl Protocol {
