@@ -14,6 +14,7 @@
 //! - [`registry`]: the protocol table and the dispatch to probes.
 //! - [`wire`], [`identity`]: bounded reply parsing and what a probe learned.
 //! - [`kind`]: device kind inference.
+//! - [`report`]: a discovered [`Device`] as the `tillsyn.v1.Device` wire message.
 //! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`], [`bacnet`], [`http`], [`rtsp`], [`banner`] (SSH, FTP, Telnet).
 
 pub mod bacnet;
@@ -27,6 +28,7 @@ pub mod modbus;
 pub mod mqtt;
 pub mod opcua;
 pub mod registry;
+pub mod report;
 pub mod rtsp;
 pub mod s7;
 pub mod session;
@@ -435,15 +437,15 @@ fn transit_control(host: IpAddr, services: &[Service]) -> Control {
             .map(|s| format!("{}/{}", s.protocol, s.port))
             .collect();
         (
-            "some_plaintext",
+            "plaintext",
             format!("plaintext services: {}", names.join(", ")),
         )
     } else if unknown {
         ("unknown", "some open ports were not identified".to_string())
     } else {
         (
-            "all_encrypted",
-            "every identified service uses TLS".to_string(),
+            "encrypted",
+            "every open port is an encrypted service".to_string(),
         )
     };
     Control {
