@@ -99,6 +99,10 @@ for i in range(n):
 # Steady state: the middle 80 % of packets, without start-up and the last hosts' tail.
 lo, hi = n // 10, n - n // 10
 steady = (hi - lo - 1) / (times[hi - 1] - times[lo]) if hi - lo > 1 else 0.0
+# Shortest time spanned by pps + 1 consecutive packets: >= 1 s means no 1 s window on the wire
+# held more than pps packets; a hair under 1 s is send jitter after the limiter's grant.
+spans = [times[i + pps] - times[i] for i in range(n - pps)]
+min_span = min(spans) if spans else float("inf")
 devices = report["devices"]
 identified = sorted({s["protocol"] for d in devices for s in d["services"] if s["identified"]})
 print(f"sweep               {report['hosts_probed']} hosts x 14 ports of 127.0.1.0/24")
@@ -107,10 +111,12 @@ print(f"packets captured    {n} (agent counted {report['packets_sent']})")
 print(f"duration            {span:.2f} s")
 print(f"measured rate       {rate:.2f} pps = {100 * rate / pps:.1f} % of cap")
 print(f"steady-state rate   {steady:.2f} pps (middle 80 % of packets)")
-print(f"busiest 1 s window  {best} packets")
+print(f"busiest 1 s window  {best} packets (shortest span of {pps + 1} packets: {min_span * 1000:.1f} ms)")
 print(f"devices found       {len(devices)}; identified protocols: {', '.join(identified)}")
 print(f"agent peak RSS      {hwm_kb / 1024:.1f} MiB (VmHWM)")
-ok = 0.90 * pps <= rate <= pps and best <= pps + 1
-print("verdict             " + ("OK: within the cap and >= 90 % of it" if ok else "OUT OF BOUNDS"))
+# The limiter grants at most pps packets per 1 s window; on the wire, send jitter after the
+# grant may squeeze one more into a window by a millisecond or two, never more.
+ok = 0.90 * pps <= rate <= pps and (best <= pps or min_span >= 0.99)
+print("verdict             " + ("OK: rate within the cap and >= 90 % of it; no burst above the cap" if ok else "OUT OF BOUNDS"))
 sys.exit(0 if ok else 1)
 PY

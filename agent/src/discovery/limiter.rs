@@ -3,15 +3,16 @@
 //!
 //! OT devices fall over under load that an IT host would not notice (small TCP stacks, a PLC
 //! scan cycle sharing the CPU with the network), so there is no burst allowance: packets are
-//! spaced by `1 / pps` (a GCRA with a half-interval tolerance for timer lateness, see
-//! [`Gcra`]), and a stall is never made up for with a burst. A probe first takes the host's [`HostPermit`] (held for
+//! spaced by `1 / pps` (GCRA with a half-interval tolerance for timer lateness), no one-second
+//! window ever holds more than `pps` packets, and a stall is never made up for with a burst.
+//! A probe first takes the host's [`HostPermit`] (held for
 //! as long as it talks to that host, which serialises probes per host), then calls
 //! [`HostPermit::packet`] before every connect and every request write. A TCP connect counts as
 //! one packet; the kernel's own ACKs and FINs are not paced.
 //!
 //! Time comes from `tokio::time`, so the unit tests run it on a paused, virtual clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,44 +39,73 @@ impl Default for Limits {
     }
 }
 
-/// Generic cell rate algorithm (GCRA) pacing: a packet may go once `now >= tat - tolerance`,
-/// after which the theoretical arrival time `tat` moves one interval past `max(tat, now)`.
+/// Pacing: generic cell rate algorithm (GCRA) plus a sliding one-second window.
 ///
-/// The tolerance absorbs timer lateness (tokio wakes up to a millisecond late, more on a busy
-/// host) so the long-run rate stays at the cap, while bounding any burst: in any window of
-/// length `T` at most `T / interval + 1 + tolerance / interval` packets go. A stall is never
-/// caught up with a burst, because `tat` restarts from `now`.
+/// GCRA: a packet may go once `now >= tat - tolerance`, after which the theoretical arrival
+/// time `tat` moves one interval past `max(tat, now)`. The tolerance absorbs timer lateness
+/// (tokio wakes up to a millisecond late, more on a busy host) so the long-run rate stays at
+/// the cap, and a stall is never caught up with a burst, because `tat` restarts from `now`.
+///
+/// Window: the tolerance alone would let a 1 s window hold `pps + 1` packets, so the grant
+/// times of the last `pps` packets are kept and the next packet also waits until the oldest is
+/// a full second old. Together: never more than `pps` packets in any one-second window.
 #[derive(Debug)]
 struct Gcra {
     interval: Duration,
     tolerance: Duration,
     tat: Option<Instant>,
+    /// Grant times of the last `per_second` packets, oldest first.
+    recent: VecDeque<Instant>,
+    per_second: usize,
 }
 
 impl Gcra {
     fn new(pps: u32, tolerance_fraction: u32) -> Self {
-        let interval = Duration::from_secs(1) / pps.max(1);
+        let pps = pps.max(1);
+        let interval = Duration::from_secs(1) / pps;
         Self {
             interval,
             tolerance: interval / tolerance_fraction.max(1),
             tat: None,
+            recent: VecDeque::new(),
+            per_second: usize::try_from(pps).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Strict pacing: no tolerance.
+    fn strict(pps: u32) -> Self {
+        Self {
+            tolerance: Duration::ZERO,
+            ..Self::new(pps, 1)
         }
     }
 
     /// The earliest instant the next packet may go (`None`: at once).
     fn earliest(&self) -> Option<Instant> {
-        self.tat
-            .map(|tat| tat.checked_sub(self.tolerance).unwrap_or(tat))
+        let paced = self
+            .tat
+            .map(|tat| tat.checked_sub(self.tolerance).unwrap_or(tat));
+        let windowed = (self.recent.len() >= self.per_second)
+            .then(|| {
+                self.recent
+                    .front()
+                    .map(|oldest| *oldest + Duration::from_secs(1))
+            })
+            .flatten();
+        paced.max(windowed)
     }
 
     /// Records a packet sent at `now`.
     fn grant(&mut self, now: Instant) {
         self.tat = Some(self.tat.map_or(now, |tat| tat.max(now)) + self.interval);
+        self.recent.push_back(now);
+        while self.recent.len() > self.per_second {
+            self.recent.pop_front();
+        }
     }
 }
 
-/// Global tolerance: half an interval (5 ms at 100 pps), above timer lateness on a busy host;
-/// any 1 s window still holds at most cap + 1 packets.
+/// Global tolerance: half an interval (5 ms at 100 pps), above timer lateness on a busy host.
 const GLOBAL_TOLERANCE_FRACTION: u32 = 2;
 
 /// The shared limiter; clone the `Arc` into every task.
@@ -109,12 +139,11 @@ impl Limiter {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             // Per-host pacing is strict (no tolerance): a host never sees two packets closer
             // than 1 / per_host_pps.
-            Arc::clone(hosts.entry(host).or_insert_with(|| {
-                Arc::new(AsyncMutex::new(Gcra {
-                    tolerance: Duration::ZERO,
-                    ..Gcra::new(self.per_host_pps, 1)
-                }))
-            }))
+            Arc::clone(
+                hosts
+                    .entry(host)
+                    .or_insert_with(|| Arc::new(AsyncMutex::new(Gcra::strict(self.per_host_pps)))),
+            )
         };
         HostPermit {
             pacer: slot.lock_owned().await,
@@ -259,7 +288,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn late_wakeups_and_stalls_never_burst_past_the_cap() {
         // Drive the pacer by hand with a jittery clock: wake-ups 0-3 ms late, and every 200th
-        // one stalled by 300 ms (a busy host). No 1 s window may exceed cap + 1, and the jitter
+        // one stalled by 300 ms (a busy host). No 1 s window may exceed the cap, and the jitter
         // alone must not cost 10 % of the rate.
         let mut gcra = Gcra::new(100, GLOBAL_TOLERANCE_FRACTION);
         let mut rng = crate::discovery::wire::fuzz::XorShift(7);
@@ -276,11 +305,8 @@ mod tests {
             gcra.grant(now);
             times.push(now);
         }
-        assert!(
-            busiest(&times, Duration::from_secs(1)) <= 101,
-            "burst of {}",
-            busiest(&times, Duration::from_secs(1))
-        );
+        let burst = busiest(&times, Duration::from_secs(1));
+        assert!(burst <= 100, "{burst} packets in one second at 100 pps");
         let span = (*times.last().unwrap() - times[0]).as_secs_f64();
         let stalls = 15.0 * 0.3;
         let rate = 2999.0 / (span - stalls);
