@@ -8,7 +8,8 @@
 //! A probe first takes the host's [`HostPermit`] (held for
 //! as long as it talks to that host, which serialises probes per host), then calls
 //! [`HostPermit::packet`] before every connect and every request write. A TCP connect counts as
-//! one packet; the kernel's own ACKs and FINs are not paced.
+//! one packet; the kernel's own ACKs and FINs are not paced, nor is the one SYN retransmission
+//! the kernel makes (after 1 s) towards a silent host within the default 2 s connect timeout.
 //!
 //! Time comes from `tokio::time`, so the unit tests run it on a paused, virtual clock.
 

@@ -274,11 +274,11 @@ pub async fn run(config: Config) -> Report {
             device
         });
         while let Some(done) = tasks.try_join_next() {
-            devices.extend(done.ok().flatten());
+            devices.extend(joined(done));
         }
     }
     while let Some(done) = tasks.join_next().await {
-        devices.extend(done.ok().flatten());
+        devices.extend(joined(done));
     }
     devices.sort_by_key(|d| d.address);
     Report {
@@ -288,6 +288,14 @@ pub async fn run(config: Config) -> Report {
         per_host_pps: config.limits.per_host_pps,
         devices,
     }
+}
+
+/// A finished host task's device; a task that panicked is logged, the sweep goes on.
+fn joined(done: Result<Option<Device>, tokio::task::JoinError>) -> Option<Device> {
+    done.unwrap_or_else(|error| {
+        tracing::error!(%error, "a host probe task failed");
+        None
+    })
 }
 
 /// Probes every port of one host, one after the other, holding the host's permit.
