@@ -214,12 +214,7 @@ pub async fn probe(
     settings: &ProbeSettings,
 ) -> Outcome {
     match protocol.transport() {
-        Transport::Tcp => {
-            let Ok(mut session) = TcpSession::connect(addr, permit, budget).await else {
-                return Outcome::Closed;
-            };
-            Outcome::Open(run_tcp(protocol, &mut session, settings).await)
-        }
+        Transport::Tcp => probe_tcp(protocol, addr, permit, budget, settings).await,
         Transport::Udp => match UdpSession::open(addr, permit, budget).await {
             Ok(mut session) => match run_udp(protocol, &mut session, settings).await {
                 // A UDP service that stays silent is indistinguishable from a closed port.
@@ -231,10 +226,42 @@ pub async fn probe(
     }
 }
 
+/// Connects and probes; S7 gets a second connection to its next TSAP when the first COTP
+/// connection request is refused (every other protocol gets exactly one connection).
+async fn probe_tcp(
+    protocol: Protocol,
+    addr: SocketAddr,
+    permit: &mut HostPermit,
+    budget: Budget,
+    settings: &ProbeSettings,
+) -> Outcome {
+    let attempts = if protocol == Protocol::S7 {
+        s7::CALLED_TSAPS.len()
+    } else {
+        1
+    };
+    let mut outcome = Outcome::Closed;
+    for attempt in 0..attempts {
+        let Ok(mut session) = TcpSession::connect(addr, permit, budget).await else {
+            return outcome;
+        };
+        let result = run_tcp(protocol, &mut session, settings, attempt).await;
+        let retry = matches!(&result, Err(error) if s7::is_connect_refusal(error));
+        outcome = Outcome::Open(result);
+        if !retry {
+            break;
+        }
+    }
+    outcome
+}
+
+/// Runs `protocol`'s probe on a connected session; `attempt` counts connections to this port
+/// (only S7 makes more than one).
 async fn run_tcp(
     protocol: Protocol,
     session: &mut TcpSession<'_>,
     settings: &ProbeSettings,
+    attempt: usize,
 ) -> Result<Option<Identification>, ProbeError> {
     match protocol {
         Protocol::Http => http::probe(session).await.map(Some),
@@ -244,7 +271,13 @@ async fn run_tcp(
         Protocol::Telnet => banner::probe_telnet(session).await.map(Some),
         Protocol::Modbus => modbus::probe(session, settings.modbus_unit).await.map(Some),
         Protocol::Mqtt => mqtt::probe(session).await.map(Some),
-        Protocol::S7 => s7::probe(session).await.map(Some),
+        Protocol::S7 => {
+            let tsap = s7::CALLED_TSAPS
+                .get(attempt)
+                .copied()
+                .unwrap_or(s7::CALLED_TSAPS[0]);
+            s7::probe(session, tsap).await.map(Some)
+        }
         Protocol::Enip => enip::probe_tcp(session).await.map(Some),
         Protocol::OpcUa => opcua::probe(session, &format!("opc.tcp://{}", session.peer()))
             .await
@@ -382,6 +415,79 @@ mod tests {
             );
             assert_eq!(Protocol::from_name(row.name), Some(row.protocol));
         }
+    }
+
+    /// Reads one TPKT frame from a test client.
+    async fn read_tpkt(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut frame = vec![0u8; 4];
+        stream.read_exact(&mut frame).await.unwrap();
+        let len = usize::from(u16::from_be_bytes([frame[2], frame[3]]));
+        frame.resize(len, 0);
+        stream.read_exact(&mut frame[4..]).await.unwrap();
+        frame
+    }
+
+    #[tokio::test]
+    async fn s7_retries_the_second_tsap_on_a_new_connection() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            // First connection: refuse with a COTP disconnect request.
+            let (mut first, _) = listener.accept().await.unwrap();
+            let request = read_tpkt(&mut first).await;
+            first
+                .write_all(&[3, 0, 0, 11, 6, 0x80, 0, 0, 0, 1, 0])
+                .await
+                .unwrap();
+            drop(first);
+            // Second connection: a python-snap7 conversation, replayed.
+            let (mut second, _) = listener.accept().await.unwrap();
+            let retry = read_tpkt(&mut second).await;
+            let replies: [&[u8]; 4] = [
+                &[
+                    3, 0, 0, 22, 17, 0xD0, 0, 1, 0, 1, 0, 0xC0, 1, 0x0A, 0xC1, 2, 1, 0, 0xC2, 2, 2,
+                    0,
+                ],
+                include_bytes!("../../fuzz/seeds/s7/setup_ack_snap7.bin"),
+                include_bytes!("../../fuzz/seeds/s7/szl_0011_snap7.bin"),
+                include_bytes!("../../fuzz/seeds/s7/szl_001c_snap7.bin"),
+            ];
+            for (i, reply) in replies.iter().enumerate() {
+                if i > 0 {
+                    read_tpkt(&mut second).await;
+                }
+                second.write_all(reply).await.unwrap();
+            }
+            (request[20..22].to_vec(), retry[20..22].to_vec())
+        });
+        let limiter =
+            crate::discovery::limiter::Limiter::new(crate::discovery::limiter::Limits::default());
+        let mut permit = limiter.host(addr.ip()).await;
+        let budget = Budget {
+            timeout: std::time::Duration::from_secs(5),
+            max_response: 65536,
+        };
+        let outcome = probe(
+            Protocol::S7,
+            addr,
+            &mut permit,
+            budget,
+            &ProbeSettings::default(),
+        )
+        .await;
+        let Outcome::Open(Ok(Some(id))) = outcome else {
+            panic!("S7 probe did not identify after the retry")
+        };
+        assert_eq!(
+            id.get(crate::discovery::identity::Field::Model)
+                .unwrap()
+                .value,
+            "6ES7 315-2EH14-0AB0"
+        );
+        let (first_tsap, second_tsap) = server.await.unwrap();
+        assert_eq!((first_tsap, second_tsap), (vec![1, 2], vec![2, 0]));
     }
 
     #[test]

@@ -48,15 +48,17 @@ const COMPONENT_INDEX_ORDER: [u16; 6] = [1, 2, 3, 4, 5, 7];
 // BEGIN REQUEST BUILDERS (scanned by the forbidden-function test in registry.rs)
 const FUNCTION_SETUP_COMMUNICATION: u8 = 0xF0;
 
-/// COTP connection request to rack 0, slot 2.
-pub fn cotp_connect() -> Vec<u8> {
-    vec![
+/// COTP connection request to `called_tsap` (see [`CALLED_TSAPS`]).
+pub fn cotp_connect(called_tsap: u16) -> Vec<u8> {
+    let mut frame = vec![
         0x03, 0x00, 0x00, 22, // TPKT
         17, 0xE0, 0x00, 0x00, 0x00, 0x01, 0x00, // COTP CR, length 17
         0xC0, 0x01, 0x0A, // TPDU size 1024
         0xC1, 0x02, 0x01, 0x00, // calling TSAP
-        0xC2, 0x02, 0x01, 0x02, // called TSAP: rack 0, slot 2
-    ]
+        0xC2, 0x02, // called TSAP, 2 bytes:
+    ];
+    frame.extend_from_slice(&called_tsap.to_be_bytes());
+    frame
 }
 
 /// S7 setup communication job (one outstanding job each way, PDU 480).
@@ -106,10 +108,25 @@ pub fn read_szl(id: u16, index: u16) -> Vec<u8> {
 }
 // END REQUEST BUILDERS
 
+/// Called TSAPs, tried in this order on fresh connections (as nmap's `s7-info.nse` does):
+/// rack 0 slot 2 (S7-300/400 CPUs), then 0x0200 (what other CPUs and CPs accept). The second
+/// is only tried when the first connection request is refused.
+pub const CALLED_TSAPS: [u16; 2] = [0x0102, 0x0200];
+
+/// The error a refused COTP connection request becomes (see [`is_connect_refusal`]).
+const COTP_REFUSED: &str = "COTP connection request refused";
+
 /// The requests a probe sends (for `--dry-run`).
 pub fn plan() -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("COTP connection request", cotp_connect()),
+        (
+            "COTP connection request (TSAP 0x0102: rack 0, slot 2)",
+            cotp_connect(CALLED_TSAPS[0]),
+        ),
+        (
+            "COTP connection request (TSAP 0x0200, new connection, only if 0x0102 is refused)",
+            cotp_connect(CALLED_TSAPS[1]),
+        ),
         ("S7 setup communication", setup_communication()),
         (
             "read SZL 0x0011 (module identification)",
@@ -338,10 +355,27 @@ fn add_record(id: &mut Identification, szl: u16, index: u16, payload: &[u8]) {
     }
 }
 
-/// Connects at COTP and S7 level and reads both identification lists.
-pub async fn probe(session: &mut TcpSession<'_>) -> Result<Identification, ProbeError> {
-    session.send(&cotp_connect()).await?;
-    parse_connect_confirm(&session.read_frame(framing).await?)?;
+/// Whether `error` is a refused COTP connection request, worth a new connection to the next
+/// TSAP.
+pub fn is_connect_refusal(error: &ProbeError) -> bool {
+    matches!(error, ProbeError::Parse(ParseError::Refused(reason)) if reason == COTP_REFUSED)
+}
+
+/// Connects at COTP level to `called_tsap`, then at S7 level, and reads both identification
+/// lists.
+pub async fn probe(
+    session: &mut TcpSession<'_>,
+    called_tsap: u16,
+) -> Result<Identification, ProbeError> {
+    session.send(&cotp_connect(called_tsap)).await?;
+    // A CPU refuses a wrong TSAP with a disconnect request or by closing the connection.
+    match session.read_frame(framing).await {
+        Ok(frame) if parse_connect_confirm(&frame).is_ok() => {}
+        Ok(_) | Err(ProbeError::Eof(_)) => {
+            return Err(ParseError::Refused(COTP_REFUSED.to_string()).into());
+        }
+        Err(error) => return Err(error),
+    }
     session.send(&setup_communication()).await?;
     parse_setup_ack(&session.read_frame(framing).await?)?;
     let mut id = Identification::plaintext_open(PROTOCOL);
@@ -382,6 +416,15 @@ mod tests {
         for (_, request) in plan() {
             assert_eq!(framing(&request), Frame::Length(request.len()));
         }
+        assert!(cotp_connect(0x0200).ends_with(&[0xC2, 0x02, 0x02, 0x00]));
+        assert_eq!(
+            cotp_connect(0x0102),
+            bytes("0300001611e00000000100c0010ac1020100c2020102")
+        );
+        assert!(is_connect_refusal(
+            &ParseError::Refused(COTP_REFUSED.to_string()).into()
+        ));
+        assert!(!is_connect_refusal(&ParseError::Empty.into()));
     }
 
     #[test]
