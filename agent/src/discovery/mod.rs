@@ -125,9 +125,8 @@ impl Config {
     pub fn from_options(options: &Options) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
         let mut note = |p: String| problems.push(p);
-        let targets = target::parse_cidrs(&options.target)
-            .map_err(|e| note(format!("--target: {e}")))
-            .unwrap_or_default();
+        let targets =
+            target::parse_cidrs(&options.target).map_err(|e| note(format!("--target: {e}")));
         let exclude = target::parse_cidrs(&options.exclude)
             .map_err(|e| note(format!("--exclude: {e}")))
             .unwrap_or_default();
@@ -142,13 +141,16 @@ impl Config {
                 Vec::new()
             }
         };
-        let hosts = if targets.is_empty() {
-            note("--target: no target given".to_string());
-            Vec::new()
-        } else {
-            target::expand(&targets, &exclude, options.max_prefix, options.force)
+        let hosts = match targets {
+            // The parse error is already noted.
+            Err(()) => Vec::new(),
+            Ok(targets) if targets.is_empty() => {
+                note("--target: no target given".to_string());
+                Vec::new()
+            }
+            Ok(targets) => target::expand(&targets, &exclude, options.max_prefix, options.force)
                 .map_err(|e| note(format!("--target: {e}")))
-                .unwrap_or_default()
+                .unwrap_or_default(),
         };
         if options.pps == 0 || options.per_host_pps == 0 {
             note("--pps and --per-host-pps must be at least 1".to_string());
@@ -533,6 +535,12 @@ mod tests {
         };
         let error = Config::from_options(&options).unwrap_err();
         assert_eq!(error.0.len(), 3, "{error}");
+        // A target that does not parse is one problem, not also "no target given".
+        let options = Options {
+            target: "fe80::1".into(),
+            ..Options::default()
+        };
+        assert_eq!(Config::from_options(&options).unwrap_err().0.len(), 1);
     }
 
     #[test]
