@@ -6,18 +6,24 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use tillsyn_agent::discovery;
 use tillsyn_agent::enroll::{self, EnrollOptions};
+use tillsyn_agent::inventory;
 use tillsyn_agent::run::{self, OnceOptions, RunOptions};
 use tillsyn_agent::state::AgentDir;
 use tillsyn_agent::telemetry::{self, LogFormat};
-use tillsyn_agent::inventory;
 
 /// Tillsyn agent: inventories this host and reports to a collector over mutual TLS.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
     /// State directory: config, key, certificates, spool.
-    #[arg(long, global = true, default_value = "/var/lib/tillsyn-agent", env = "TILLSYN_AGENT_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "/var/lib/tillsyn-agent",
+        env = "TILLSYN_AGENT_DIR"
+    )]
     dir: PathBuf,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -70,6 +76,8 @@ enum Command {
         #[arg(long, requires = "once")]
         jobs: Option<u64>,
     },
+    /// Discover devices on the network with read-only probes (rate-capped, OT-safe).
+    Discover(Box<DiscoverArgs>),
     /// Print this host's inventory; needs no collector.
     Inventory {
         /// Print JSON (the only format so far).
@@ -79,6 +87,101 @@ enum Command {
         #[arg(long, default_value = "/")]
         root: PathBuf,
     },
+}
+
+/// `discover` arguments; validated by `discovery::Config::from_options`.
+#[derive(clap::Args)]
+struct DiscoverArgs {
+    /// Addresses or CIDRs to sweep, comma-separated (IPv4).
+    #[arg(long)]
+    target: String,
+    /// Addresses or CIDRs never to touch, comma-separated.
+    #[arg(long, default_value = "")]
+    exclude: String,
+    /// Ports as PORT or PORT/PROTOCOL (e.g. 15020/modbus), comma-separated; default: every
+    /// registered protocol's well-known port.
+    #[arg(long)]
+    ports: Option<String>,
+    /// Global cap, packets per second (a TCP connect counts as one).
+    #[arg(long, default_value_t = 100)]
+    pps: u32,
+    /// Cap per host, packets per second.
+    #[arg(long, default_value_t = 10)]
+    per_host_pps: u32,
+    /// Timeout per connect, send or reply, milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
+    /// Largest reply read from a device, bytes.
+    #[arg(long, default_value_t = 65536)]
+    max_response: usize,
+    /// Refuse targets larger than this prefix (default /16) unless --force.
+    #[arg(long, default_value_t = 16)]
+    max_prefix: u8,
+    /// Sweep a target larger than --max-prefix.
+    #[arg(long)]
+    force: bool,
+    /// Hosts probed at the same time (each host sees one probe at a time).
+    #[arg(long, default_value_t = 64)]
+    host_concurrency: usize,
+    /// Modbus unit id to ask (one id, never swept; 0 is refused).
+    #[arg(long, default_value_t = 255)]
+    modbus_unit: u8,
+    /// SNMP communities to try, comma-separated.
+    #[arg(long, default_value = "public")]
+    snmp_community: String,
+    /// Print every request that would be sent, send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON (the only format so far).
+    #[arg(long)]
+    json: bool,
+}
+
+impl DiscoverArgs {
+    fn options(&self) -> discovery::Options {
+        let defaults = discovery::Options::default();
+        discovery::Options {
+            target: self.target.clone(),
+            exclude: self.exclude.clone(),
+            ports: self.ports.clone().unwrap_or(defaults.ports),
+            pps: self.pps,
+            per_host_pps: self.per_host_pps,
+            timeout_ms: self.timeout_ms,
+            max_response: self.max_response,
+            max_prefix: self.max_prefix,
+            force: self.force,
+            host_concurrency: self.host_concurrency,
+            settings: discovery::registry::ProbeSettings {
+                modbus_unit: self.modbus_unit,
+                snmp_communities: self
+                    .snmp_community
+                    .split(',')
+                    .map(str::to_string)
+                    .filter(|c| !c.is_empty())
+                    .collect(),
+            },
+        }
+    }
+}
+
+async fn discover(args: &DiscoverArgs) -> anyhow::Result<()> {
+    if !args.json {
+        bail!("only --json output exists so far");
+    }
+    let config = discovery::Config::from_options(&args.options())?;
+    if args.dry_run {
+        let requests = discovery::dry_run(&config);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "dry_run": true, "requests": requests })
+            )?
+        );
+        return Ok(());
+    }
+    let report = discovery::run(config).await;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 fn parse_label(raw: &str) -> Result<(String, String), String> {
@@ -94,7 +197,14 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
     let dir = AgentDir::new(&cli.dir);
     match cli.command {
-        Command::Enroll { collector, token, ca, labels, interval, force } => {
+        Command::Enroll {
+            collector,
+            token,
+            ca,
+            labels,
+            interval,
+            force,
+        } => {
             let options = EnrollOptions {
                 collector,
                 token,
@@ -115,6 +225,7 @@ async fn main() -> anyhow::Result<()> {
             };
             run::run(&dir, &options, &once_options, shutdown_signal()).await?;
         }
+        Command::Discover(args) => discover(&args).await?,
         Command::Inventory { json, root } => {
             if !json {
                 bail!("only --json output exists so far");

@@ -1,0 +1,9 @@
+//! Fuzzes the bacnet reply parser: any bytes must give a value or a ParseError, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = tillsyn_agent::discovery::bacnet::parse(data);
+    let _ = tillsyn_agent::discovery::bacnet::parse_i_am(data);
+});

@@ -1,0 +1,8 @@
+//! Fuzzes the ftp reply parser: any bytes must give a value or a ParseError, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = tillsyn_agent::discovery::banner::parse_ftp(data);
+});

@@ -1,0 +1,10 @@
+//! Fuzzes the opcua reply parser: any bytes must give a value or a ParseError, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = tillsyn_agent::discovery::opcua::parse(data);
+    let _ = tillsyn_agent::discovery::opcua::parse_open(data);
+    let _ = tillsyn_agent::discovery::opcua::parse_ack(data);
+});

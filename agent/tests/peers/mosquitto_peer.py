@@ -1,0 +1,44 @@
+"""MQTT peer for discovery tests: Debian's mosquitto broker on one loopback address.
+
+usage: mosquitto_peer.py HOST PORT ANONYMOUS(true|false)
+Writes a config to a temporary directory, runs mosquitto in the foreground, prints READY once
+the port accepts connections, and stops the broker when killed.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def main() -> None:
+    host, port, anonymous = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    workdir = tempfile.mkdtemp(prefix="tillsyn-mqtt-")
+    os.chmod(workdir, 0o755)
+    config = os.path.join(workdir, "mosquitto.conf")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(f"listener {port} {host}\nallow_anonymous {anonymous}\npersistence false\nlog_dest stderr\n")
+    os.chmod(config, 0o644)
+    broker = subprocess.Popen([binary, "-c", config])
+    signal.signal(signal.SIGTERM, lambda *_: (broker.terminate(), sys.exit(0)))
+    for _ in range(200):
+        if broker.poll() is not None:
+            sys.exit(f"mosquitto exited with {broker.returncode}")
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    print("READY", flush=True)
+    try:
+        broker.wait()
+    finally:
+        broker.terminate()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+main()

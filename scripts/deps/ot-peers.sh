@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs the real OT peers that agent/tests/discovery_peers.rs and scripts/bench-discovery.sh
+# talk to: a Python venv with the protocol stacks, Debian's mosquitto, and tcpdump for the
+# packet-rate benchmark. Idempotent: re-running only fills in what is missing.
+# CI runs every scripts/deps/*.sh as root.
+set -euo pipefail
+
+VENV="${TILLSYN_OT_VENV:-/opt/tillsyn-ot-venv}"
+
+# Versions pinned to the ones the integration tests were run against.
+PIP_PACKAGES=(
+  "pymodbus==3.16.1"
+  "python-snap7==3.3.0"
+  "cpppo==5.2.5"
+  "asyncua==2.1.0"
+  "snmpsim==1.2.2"
+  "pysmi==2.0.0"
+  "bacpypes3==0.0.110"
+  "pyftpdlib==2.2.0"
+)
+
+apt_missing=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || apt_missing+=(mosquitto)
+command -v tcpdump >/dev/null 2>&1 || [ -x /usr/sbin/tcpdump ] || [ -x /usr/bin/tcpdump ] || apt_missing+=(tcpdump)
+command -v python3 >/dev/null 2>&1 || apt_missing+=(python3 python3-venv)
+# Banner peers: OpenSSH's sshd and GNU inetutils' telnetd; RTSP peer: GStreamer's RTSP server,
+# driven from Debian's own python3 through GObject introspection.
+[ -x /usr/sbin/sshd ] || apt_missing+=(openssh-server)
+[ -x /usr/sbin/telnetd ] || apt_missing+=(inetutils-telnetd)
+[ -e /usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib ] || \
+  ls /usr/lib/*/girepository-1.0/GstRtspServer-1.0.typelib >/dev/null 2>&1 || apt_missing+=(gir1.2-gst-rtsp-server-1.0)
+/usr/bin/python3 -c 'import gi' >/dev/null 2>&1 || apt_missing+=(python3-gi)
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${apt_missing[@]}"
+fi
+
+# Debian starts mosquitto as a service on install; the tests run their own brokers on loopback
+# addresses, so the packaged one is not needed (and would hold 1883 on all addresses).
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bacpypes3, pyftpdlib' >/dev/null 2>&1; then
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet "${PIP_PACKAGES[@]}"
+fi
+"$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bacpypes3, pyftpdlib; print("ot peers ready:", pymodbus.__version__)'
