@@ -41,12 +41,17 @@ pub fn jitter(job: &Job) -> Duration {
     Duration::from_millis(millis)
 }
 
-/// Which jobs this agent build can run.
-pub fn supported(job: &Job) -> Result<(), String> {
-    match job.kind.as_str() {
-        "inventory" => Ok(()),
-        other => Err(format!("this agent cannot run {other:?} jobs")),
+/// The sweep a discovery job asks for, under the agent's default OT safety caps (100 pps
+/// global, 10 pps per host, one probe per host at a time); an invalid job is refused with why.
+pub fn discovery_config(job: &Job) -> Result<crate::discovery::Config, String> {
+    let mut options = crate::discovery::Options {
+        target: job.discovery_targets.join(","),
+        ..crate::discovery::Options::default()
+    };
+    if !job.discovery_ports.is_empty() {
+        options.ports = job.discovery_ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     }
+    crate::discovery::Config::from_options(&options).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -60,7 +65,19 @@ mod tests {
             assert!(jitter(&job) <= Duration::from_secs(2));
         }
         assert_eq!(jitter(&Job::default()), Duration::ZERO);
-        assert!(supported(&Job { kind: "inventory".into(), ..Job::default() }).is_ok());
-        assert!(supported(&Job { kind: "telnet-the-plc".into(), ..Job::default() }).is_err());
+    }
+
+    #[test]
+    fn discovery_jobs_are_validated_under_the_safety_caps() {
+        let job = |targets: &[&str]| Job {
+            kind: "discovery".into(),
+            discovery_targets: targets.iter().map(ToString::to_string).collect(),
+            discovery_ports: vec![502],
+            ..Job::default()
+        };
+        assert!(discovery_config(&job(&["127.0.0.1/32"])).is_ok());
+        assert!(discovery_config(&job(&[])).is_err());
+        // Larger than the /16 bound: refused, never forced from a job.
+        assert!(discovery_config(&job(&["10.0.0.0/8"])).is_err());
     }
 }

@@ -135,6 +135,10 @@ struct DiscoverArgs {
     /// Print JSON (the only format so far).
     #[arg(long)]
     json: bool,
+    /// Also send the devices to the collector (with this host's inventory) as `device` assets;
+    /// needs an enrolled --dir.
+    #[arg(long)]
+    report: bool,
 }
 
 impl DiscoverArgs {
@@ -164,9 +168,9 @@ impl DiscoverArgs {
     }
 }
 
-async fn discover(args: &DiscoverArgs) -> anyhow::Result<()> {
-    if !args.json {
-        bail!("only --json output exists so far");
+async fn discover(dir: &AgentDir, args: &DiscoverArgs) -> anyhow::Result<()> {
+    if !args.json && !args.report {
+        bail!("say --json (print the devices) and/or --report (send them to the collector)");
     }
     let config = discovery::Config::from_options(&args.options())?;
     if args.dry_run {
@@ -180,7 +184,14 @@ async fn discover(args: &DiscoverArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let report = discovery::run(config).await;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    if args.report {
+        let devices = report.devices.iter().map(discovery::Device::to_proto).collect();
+        let answer = run::report_devices(dir, std::path::Path::new("/"), devices).await?;
+        eprintln!("{} device(s) reported with host asset {}", report.devices.len(), answer.asset_id);
+    }
     Ok(())
 }
 
@@ -225,7 +236,7 @@ async fn main() -> anyhow::Result<()> {
             };
             run::run(&dir, &options, &once_options, shutdown_signal()).await?;
         }
-        Command::Discover(args) => discover(&args).await?,
+        Command::Discover(args) => discover(&dir, &args).await?,
         Command::Inventory { json, root } => {
             if !json {
                 bail!("only --json output exists so far");

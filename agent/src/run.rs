@@ -231,20 +231,42 @@ async fn run_pulled_jobs(dir: &AgentDir, spool: &Spool, root: &Path, wait: Optio
     Ok(!pulled.is_empty())
 }
 
-/// Runs one job after its jitter: an inventory is spooled tagged with the job id (its report
-/// completes the job); a job this agent cannot run is closed with the reason.
+/// Runs one job after its jitter: its report (an inventory, plus the devices of a discovery
+/// sweep) is spooled tagged with the job id, which completes the job; a job this agent cannot
+/// run is closed with the reason.
 async fn run_job(dir: &AgentDir, spool: &Spool, root: &Path, job: &tillsyn_proto::v1::Job) -> Result<(), RunError> {
     tokio::time::sleep(jobs::jitter(job)).await;
-    match jobs::supported(job) {
-        Ok(()) => {
-            tracing::info!(job_id = %job.job_id, schedule = %job.schedule, "running job");
-            collect_and_spool_for(spool, root, Some(&job.job_id)).await
-        }
-        Err(reason) => {
-            tracing::warn!(job_id = %job.job_id, %reason, "job refused");
-            jobs::fail(dir, job, &reason).await
-        }
+    tracing::info!(job_id = %job.job_id, schedule = %job.schedule, kind = %job.kind, "running job");
+    match job.kind.as_str() {
+        "inventory" => collect_and_spool_for(spool, root, Some(&job.job_id)).await,
+        "discovery" => match jobs::discovery_config(job) {
+            Ok(config) => {
+                let sweep = crate::discovery::run(config).await;
+                let devices = sweep.devices.iter().map(crate::discovery::Device::to_proto).collect();
+                collect_and_spool_with(spool, root, Some(&job.job_id), devices).await
+            }
+            Err(reason) => jobs::fail(dir, job, &reason).await,
+        },
+        other => jobs::fail(dir, job, &format!("this agent cannot run {other:?} jobs")).await,
     }
+}
+
+/// `discover --report`: spools this host's inventory with the sweep's devices and delivers it.
+pub async fn report_devices(
+    dir: &AgentDir,
+    root: &Path,
+    devices: Vec<tillsyn_proto::v1::Device>,
+) -> Result<ReportResponse, RunError> {
+    let config = dir.load_config()?;
+    let spool = Spool::open(dir.spool_path(), &config.spool)?;
+    collect_and_spool_with(&spool, root, None, devices).await?;
+    let mut link = CollectorLink::new(dir.clone());
+    let outcome = drain_with_retry(&spool, &mut link, &Backoff::new(&config.spool), Duration::ZERO).await?;
+    link.heartbeat(&spool).await;
+    if outcome.quarantined > 0 {
+        return Err(RunError::Quarantined { count: outcome.quarantined, quarantine: spool.quarantine_dir() });
+    }
+    link.last.ok_or(RunError::Unacknowledged)
 }
 
 /// Collects an inventory off the async workers (it reads many files) and spools its report.
@@ -253,12 +275,23 @@ async fn collect_and_spool(spool: &Spool, root: &Path) -> Result<(), RunError> {
 }
 
 async fn collect_and_spool_for(spool: &Spool, root: &Path, job_id: Option<&str>) -> Result<(), RunError> {
+    collect_and_spool_with(spool, root, job_id, Vec::new()).await
+}
+
+/// Spools this host's inventory together with `devices` found by a discovery sweep.
+async fn collect_and_spool_with(
+    spool: &Spool,
+    root: &Path,
+    job_id: Option<&str>,
+    devices: Vec<tillsyn_proto::v1::Device>,
+) -> Result<(), RunError> {
     let root = root.to_path_buf();
     let inventory = tokio::task::spawn_blocking(move || inventory::collect(&root))
         .await
         .map_err(|e| RunError::Inventory(e.to_string()))?;
     let mut request = report::build(&inventory);
     request.job_id = job_id.unwrap_or_default().to_string();
+    request.devices = devices;
     let (entry, dropped) = spool.push(&request)?;
     tracing::debug!(file = %entry.name, dropped, "report spooled");
     Ok(())
