@@ -15,7 +15,7 @@ done
 echo "==> cargo test --workspace"
 cargo test --workspace --locked
 
-if [ -d agent/fuzz ] && [ -x scripts/fuzz-smoke.sh ]; then
+if ls */fuzz/Cargo.toml >/dev/null 2>&1 && [ -x scripts/fuzz-smoke.sh ]; then
     echo "==> fuzz smoke"
     scripts/fuzz-smoke.sh
 fi

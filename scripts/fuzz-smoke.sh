@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target in the repository for a short time: a smoke test that the targets
+# still build and that the committed seeds plus a few seconds of mutation crash nothing.
+#
+# Every `*/fuzz/Cargo.toml` is a cargo-fuzz crate; every target `cargo fuzz list` names in it is
+# run for FUZZ_SECONDS (default 20). Exits non-zero if any target crashes, panics, leaks past
+# the RSS limit or hangs, after printing the saved input's path; all targets run either way.
+#
+# The machine has only the stable toolchain. cargo-fuzz needs nightly flags
+# (-Zsanitizer=address, libFuzzer's instrumentation), which the stable compiler accepts with
+# RUSTC_BOOTSTRAP=1; nothing else about the build changes.
+#
+# New corpus entries go to a scratch directory, not corpus/, so a run leaves the work tree clean.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+# Large enough for a real agent report (the seed from the LUKS fixture is ~7 KiB) and a register
+# of a few dozen rows, small enough that each execution stays fast.
+FUZZ_MAX_LEN="${FUZZ_MAX_LEN:-16384}"
+export RUSTC_BOOTSTRAP=1
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "==> cargo install cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
+
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+failed=()
+
+for manifest in */fuzz/Cargo.toml; do
+    [ -e "$manifest" ] || continue
+    fuzz_dir="$(dirname "$manifest")"
+    # -O builds release; the crate's [profile.release] keeps debug assertions and overflow
+    # checks on, so arithmetic overflow in a parser is a crash, as it would be in a debug build.
+    echo "==> cargo fuzz build ($fuzz_dir)"
+    cargo fuzz build -O --fuzz-dir "$fuzz_dir"
+    for target in $(cargo fuzz list --fuzz-dir "$fuzz_dir"); do
+        echo "==> fuzz $fuzz_dir $target for ${FUZZ_SECONDS}s"
+        seeds="$fuzz_dir/corpus/$target"
+        mkdir -p "$scratch/$target" "$fuzz_dir/artifacts/$target"
+        touch "$scratch/$target.start"
+        # libFuzzer writes new inputs to the first corpus directory only, and reads both.
+        if ! cargo fuzz run -O --fuzz-dir "$fuzz_dir" "$target" "$scratch/$target" "$seeds" -- \
+            -max_total_time="$FUZZ_SECONDS" -max_len="$FUZZ_MAX_LEN" -rss_limit_mb=2048 \
+            -timeout=10 -print_final_stats=1; then
+            echo "!!! $fuzz_dir $target failed; saved input(s):"
+            find "$fuzz_dir/artifacts/$target" -type f -newer "$scratch/$target.start" -printf '    %p\n'
+            failed+=("$fuzz_dir:$target")
+        fi
+    done
+done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "fuzz smoke failed: ${failed[*]}"
+    echo "reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run -O --fuzz-dir <crate> <target> <input>"
+    exit 1
+fi
+echo "fuzz smoke passed"
