@@ -3,7 +3,7 @@
 # still build and that the committed seeds plus a few seconds of mutation crash nothing.
 #
 # Every `*/fuzz/Cargo.toml` is a cargo-fuzz crate; every target `cargo fuzz list` names in it is
-# run for FUZZ_SECONDS (default 20). Exits non-zero if any target crashes, panics, leaks past
+# run for FUZZ_SECONDS (default 10). Exits non-zero if any target crashes, panics, leaks past
 # the RSS limit or hangs, after printing the saved input's path; all targets run either way.
 #
 # The machine has only the stable toolchain. cargo-fuzz needs nightly flags
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 # Large enough for a real agent report (the seed from the LUKS fixture is ~7 KiB) and a register
 # of a few dozen rows, small enough that each execution stays fast.
 FUZZ_MAX_LEN="${FUZZ_MAX_LEN:-16384}"
