@@ -49,7 +49,7 @@ pub fn discovery_config(job: &Job) -> Result<crate::discovery::Config, String> {
         ..crate::discovery::Options::default()
     };
     if !job.discovery_ports.is_empty() {
-        options.ports = job.discovery_ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        options.ports = job.discovery_ports.join(",");
     }
     crate::discovery::Config::from_options(&options).map_err(|e| e.to_string())
 }
@@ -72,7 +72,7 @@ mod tests {
         let job = |targets: &[&str]| Job {
             kind: "discovery".into(),
             discovery_targets: targets.iter().map(ToString::to_string).collect(),
-            discovery_ports: vec![502],
+            discovery_ports: vec!["502".into(), "15020/modbus".into()],
             ..Job::default()
         };
         assert!(discovery_config(&job(&["127.0.0.1/32"])).is_ok());

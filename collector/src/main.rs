@@ -146,9 +146,10 @@ enum ScanCommand {
         /// Discovery: CIDR to sweep (repeatable).
         #[arg(long = "discovery-target")]
         discovery_targets: Vec<String>,
-        /// Discovery: port to probe (repeatable; default: the agent's OT port list).
+        /// Discovery: port to probe, PORT or PORT/PROTOCOL (repeatable; default: the agent's OT
+        /// port list).
         #[arg(long = "discovery-port")]
-        discovery_ports: Vec<u32>,
+        discovery_ports: Vec<String>,
         /// Agents wait a random 0..N seconds before running, so a fleet does not stampede.
         #[arg(long, default_value_t = 300)]
         jitter_seconds: u32,

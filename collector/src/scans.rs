@@ -87,9 +87,9 @@ pub struct JobParams {
     /// CIDRs to sweep.
     #[serde(default)]
     pub discovery_targets: Vec<String>,
-    /// Ports to probe.
+    /// Ports to probe, `PORT` or `PORT/PROTOCOL`.
     #[serde(default)]
-    pub discovery_ports: Vec<u32>,
+    pub discovery_ports: Vec<String>,
     /// Upper bound of the agent's random delay, seconds.
     #[serde(default)]
     pub jitter_seconds: u32,
@@ -166,6 +166,12 @@ pub async fn add(store: &dyn Store, spec: ScheduleSpec, actor: &str, now_ms: i64
     }
     if spec.kind == JobKind::Discovery && spec.params.discovery_targets.is_empty() {
         return Err(ScanError::Invalid("a discovery schedule needs at least one --discovery-target CIDR".into()));
+    }
+    for port in &spec.params.discovery_ports {
+        let number = port.split('/').next().unwrap_or_default();
+        if number.parse::<u16>().map_or(true, |n| n == 0) {
+            return Err(ScanError::Invalid(format!("discovery port {port:?} is not PORT or PORT/PROTOCOL")));
+        }
     }
     for cidr in &spec.params.discovery_targets {
         cidr.parse::<ipnet::IpNet>()

@@ -5,6 +5,7 @@
 
 mod compliance;
 mod deploy;
+mod discovery;
 mod faults;
 mod harness;
 mod identity;
