@@ -17,27 +17,40 @@ fn python() -> PathBuf {
     python
 }
 
-/// pymodbus with a configured device identification, killed (with its process group) on drop.
-struct ModbusPeer(Child);
+/// A simulator from `agent/tests/peers/`, killed (with its process group) on drop.
+struct Peer(Child);
 
-impl ModbusPeer {
-    fn start(host: &str, port: &str) -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/tests/peers/modbus_peer.py");
+impl Peer {
+    fn start(script: &str, args: &[&str]) -> Self {
+        let path = format!("{}/../agent/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
         let mut child = Command::new(python())
-            .args([script, host, port, "ACME Automation", "PC-42", "2.7", "ACME Controller", "AC-500"])
+            .arg(&path)
+            .args(args)
             .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l.contains("READY"));
-        assert!(ready, "the modbus peer never became ready");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("READY"));
+        assert!(ready, "peer {script} never became ready");
+        // Keep draining so a chatty peer never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         Self(child)
     }
 }
 
-impl Drop for ModbusPeer {
+/// pymodbus with a configured device identification.
+struct ModbusPeer;
+
+impl ModbusPeer {
+    fn start(host: &str, port: &str) -> Peer {
+        Peer::start("modbus_peer.py", &[host, port, "ACME Automation", "PC-42", "2.7", "ACME Controller", "AC-500"])
+    }
+}
+
+impl Drop for Peer {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0.id())]).status();
         let _ = self.0.wait();
@@ -111,4 +124,58 @@ fn a_scheduled_discovery_job_reports_the_device() {
     let jobs: serde_json::Value = serde_json::from_str(&history).unwrap();
     assert_eq!(jobs[0]["state"], "done", "{jobs:#}");
     assert_eq!(device(&collector.assets(), "127.0.78.3")["facts"]["vendor"], "ACME Automation");
+}
+
+/// The acceptance: one sweep of 127.0.0.0/28 on the standard OT ports names every
+/// simulated device, marks the plaintext protocols, and the report lands in the collector.
+#[test]
+fn a_sweep_of_the_simulators_names_every_device_and_its_plaintext() {
+    let _peers = [
+        ModbusPeer::start("127.0.0.2", "502"),
+        Peer::start("s7_peer.py", &["127.0.0.3", "102"]),
+        Peer::start("enip_peer.py", &["127.0.0.4", "44818", "1", "14", "WARD4 PLC", "305419896", "770"]),
+        Peer::start("opcua_peer.py", &["127.0.0.5", "4840", "Ward4 UA", "anonymous"]),
+        Peer::start("mosquitto_peer.py", &["127.0.0.6", "1883", "true"]),
+        Peer::start("snmp_peer.py", &["127.0.0.7", "161", "public", "Ward4 switch", "1.3.6.1.4.1.9.1.1", "ward4-sw"]),
+        Peer::start("bacnet_peer.py", &["127.0.0.8", "47808", "77", "AHU-1", "Ward4 Controls", "BC-1", "1.0"]),
+    ];
+    let collector = Collector::start();
+    let agent = collector.enroll();
+    let out = run("tillsyn-agent", &["--dir", agent.path(), "discover", "--target", "127.0.0.0/28", "--json", "--report"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sweep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let devices = sweep["devices"].as_array().unwrap();
+    let at = |address: &str| {
+        devices
+            .iter()
+            .find(|d| d["address"] == address)
+            .unwrap_or_else(|| panic!("{address} not found: {sweep:#}"))
+    };
+    let value = |d: &serde_json::Value, field: &str| d[field]["value"].as_str().unwrap_or("").to_string();
+    let transit = |d: &serde_json::Value, protocol: &str| {
+        d["services"].as_array().unwrap().iter().find(|s| s["protocol"] == protocol).map(|s| s["transit"].clone())
+    };
+
+    let modbus = at("127.0.0.2");
+    assert_eq!((value(modbus, "vendor"), value(modbus, "model"), value(modbus, "firmware")), ("ACME Automation".into(), "AC-500".into(), "2.7".into()));
+    assert_eq!(transit(modbus, "modbus").unwrap(), "plaintext");
+    let s7 = at("127.0.0.3");
+    assert_eq!(value(s7, "vendor"), "Siemens");
+    assert!(!value(s7, "model").is_empty());
+    assert_eq!(transit(s7, "s7comm").unwrap(), "plaintext");
+    assert_eq!(value(at("127.0.0.4"), "model"), "WARD4 PLC");
+    let opcua = at("127.0.0.5");
+    assert_eq!(transit(opcua, "opcua").unwrap(), "plaintext", "SecurityMode None is plaintext");
+    assert_eq!(transit(at("127.0.0.6"), "mqtt").unwrap(), "plaintext");
+    assert!(value(at("127.0.0.7"), "model").contains("Ward4 switch") || value(at("127.0.0.7"), "vendor").contains("Cisco"), "{:#}", at("127.0.0.7"));
+    let bacnet = at("127.0.0.8");
+    assert_eq!((value(bacnet, "vendor"), value(bacnet, "model"), value(bacnet, "firmware")), ("Ward4 Controls".into(), "BC-1".into(), "1.0".into()));
+    assert_eq!(transit(bacnet, "bacnet").unwrap(), "plaintext");
+
+    let assets = collector.assets();
+    for address in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8"] {
+        let stored = device(&assets, address);
+        let state = stored["controls"].as_array().unwrap().iter().find(|c| c["name"] == "transit_encryption").map(|c| c["state"].clone());
+        assert_eq!(state, Some("plaintext".into()), "{address}: {stored:#}");
+    }
 }
