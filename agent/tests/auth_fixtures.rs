@@ -78,6 +78,7 @@ fn every_fixture_gets_its_expected_verdict() {
         ("u2f", "enforced"),
         ("rhel9-default", "absent"),
         ("rhel9-password-totp", "enforced"),
+        ("ubuntu2404-default", "absent"),
     ];
     for (name, state) in expected {
         let inventory = inventory(&fixture(name));
