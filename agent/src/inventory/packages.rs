@@ -276,6 +276,10 @@ mod tests {
         assert!(observations.is_empty());
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].source, "/var/lib/rpm/rpmdb.sqlite");
-        assert!(errors[0].error.starts_with("sqlite:"), "{}", errors[0].error);
+        assert!(
+            errors[0].error.starts_with("sqlite:"),
+            "{}",
+            errors[0].error
+        );
     }
 }

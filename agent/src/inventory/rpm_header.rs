@@ -225,7 +225,10 @@ impl<'a> Header<'a> {
         }
         // For I18NSTRING the first of `count` strings is the untranslated one, so both types
         // read the string at `offset` up to its NUL.
-        let bytes = self.store.get(entry.offset as usize..).ok_or_else(|| self.out_of_bounds(entry))?;
+        let bytes = self
+            .store
+            .get(entry.offset as usize..)
+            .ok_or_else(|| self.out_of_bounds(entry))?;
         let end = bytes
             .iter()
             .position(|&b| b == 0)
@@ -333,7 +336,10 @@ mod tests {
 
     #[test]
     fn frame_errors_are_named() {
-        assert_eq!(parse_header(&[0, 0, 0]), Err(HeaderError::TooShort { len: 3 }));
+        assert_eq!(
+            parse_header(&[0, 0, 0]),
+            Err(HeaderError::TooShort { len: 3 })
+        );
         assert_eq!(
             parse_header(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]),
             Err(HeaderError::TooManyEntries { il: u32::MAX })
@@ -366,7 +372,11 @@ mod tests {
         let wrong_type = build_header(&[(TAG_NAME, TYPE_INT32, b"abcd")]);
         assert!(matches!(
             parse_header(&wrong_type),
-            Err(HeaderError::WrongType { tag: TAG_NAME, found: TYPE_INT32, .. })
+            Err(HeaderError::WrongType {
+                tag: TAG_NAME,
+                found: TYPE_INT32,
+                ..
+            })
         ));
         let unterminated = build_header(&[(TAG_NAME, TYPE_STRING, b"openssl")]);
         assert!(matches!(
@@ -389,7 +399,10 @@ mod tests {
         far[8 + 8..8 + 12].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(matches!(
             parse_header(&far),
-            Err(HeaderError::OutOfBounds { offset: u32::MAX, .. })
+            Err(HeaderError::OutOfBounds {
+                offset: u32::MAX,
+                ..
+            })
         ));
     }
 
@@ -398,6 +411,40 @@ mod tests {
         let blob = openssl();
         for len in 0..blob.len() {
             assert!(parse_header(&blob[..len]).is_err(), "cut at {len}");
+        }
+    }
+
+    /// The headers rpm 4.18 itself wrote into the committed fixture database.
+    fn real_headers() -> Vec<Vec<u8>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/services/rhel9-rpm/var/lib/rpm/rpmdb.sqlite");
+        // Immutable, as the agent opens it: a plain read-only open of a WAL database would
+        // leave -wal and -shm files in the fixture tree.
+        let connection = rusqlite::Connection::open_with_flags(
+            super::super::rpmdb::immutable_uri(&path),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        let mut statement = connection
+            .prepare("SELECT blob FROM Packages ORDER BY hnum")
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn real_headers_parse_and_their_truncations_do_not() {
+        let headers = real_headers();
+        assert_eq!(headers.len(), 2);
+        assert_eq!(parse_header(&headers[0]).unwrap().evr(), "1.2.3-4.el9");
+        assert_eq!(parse_header(&headers[1]).unwrap().evr(), "2:0.9-1.el9");
+        for header in &headers {
+            for len in 0..header.len() {
+                assert!(parse_header(&header[..len]).is_err(), "cut at {len}");
+            }
         }
     }
 
@@ -412,16 +459,20 @@ mod tests {
     #[test]
     fn pseudo_random_bytes_never_panic() {
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let valid = openssl();
+        let mut valid = real_headers();
+        valid.push(openssl());
         for round in 0..4000 {
             let len = usize::try_from(xorshift(&mut state) % 256).unwrap();
-            let mut bytes: Vec<u8> = (0..len).map(|_| xorshift(&mut state).to_le_bytes()[0]).collect();
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| xorshift(&mut state).to_le_bytes()[0])
+                .collect();
             // Half the rounds keep a plausible frame so the entry checks are reached too.
             if round % 2 == 0 {
-                bytes = valid.clone();
-                for _ in 0..1 + xorshift(&mut state) % 4 {
-                    let at = usize::try_from(xorshift(&mut state) % u64::try_from(bytes.len()).unwrap())
-                        .unwrap();
+                bytes = valid[round % valid.len()].clone();
+                for _ in 0..=xorshift(&mut state) % 4 {
+                    let at =
+                        usize::try_from(xorshift(&mut state) % u64::try_from(bytes.len()).unwrap())
+                            .unwrap();
                     bytes[at] = xorshift(&mut state).to_le_bytes()[0];
                 }
             }

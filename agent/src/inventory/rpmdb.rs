@@ -123,7 +123,7 @@ fn read_at_most(path: &Path, max_packages: usize) -> Result<RpmdbContents, Rpmdb
 
 /// `file:<percent-encoded path>?immutable=1`: SQLite's URI form, so a path holding `?`, `#`
 /// or `%` stays a path.
-fn immutable_uri(path: &Path) -> String {
+pub(crate) fn immutable_uri(path: &Path) -> String {
     let mut uri = String::from("file:");
     for &byte in path.as_os_str().as_encoded_bytes() {
         if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
