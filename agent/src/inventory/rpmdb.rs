@@ -70,10 +70,14 @@ pub enum RpmdbError {
 /// Reads every package header in the SQLite rpm database at `path`, read-only, at most
 /// [`MAX_PACKAGES`].
 pub fn read(path: &Path) -> Result<RpmdbContents, RpmdbError> {
-    read_at_most(path, MAX_PACKAGES)
+    read_at_most(path, MAX_PACKAGES, MAX_BLOB_BYTES)
 }
 
-fn read_at_most(path: &Path, max_packages: usize) -> Result<RpmdbContents, RpmdbError> {
+fn read_at_most(
+    path: &Path,
+    max_packages: usize,
+    max_blob_bytes: usize,
+) -> Result<RpmdbContents, RpmdbError> {
     // `open(2)` on a FIFO blocks until a writer appears; refuse anything but a file first.
     if !std::fs::metadata(path)?.is_file() {
         return Err(RpmdbError::NotRegularFile);
@@ -90,7 +94,7 @@ fn read_at_most(path: &Path, max_packages: usize) -> Result<RpmdbContents, Rpmdb
          FROM Packages ORDER BY hnum LIMIT ?2",
     )?;
     let limit = i64::try_from(max_packages.saturating_add(1)).unwrap_or(i64::MAX);
-    let max_blob = i64::try_from(MAX_BLOB_BYTES).unwrap_or(i64::MAX);
+    let max_blob = i64::try_from(max_blob_bytes).unwrap_or(i64::MAX);
     let mut rows = statement.query((max_blob, limit))?;
     let mut contents = RpmdbContents::default();
     let mut seen = 0;
@@ -104,7 +108,7 @@ fn read_at_most(path: &Path, max_packages: usize) -> Result<RpmdbContents, Rpmdb
         let result = match (row.get_ref(1)?, row.get_ref(2)?) {
             (_, ValueRef::Blob(blob)) => parse_header(blob).map_err(|e| e.to_string()),
             (ValueRef::Integer(len), ValueRef::Null) if len > max_blob => Err(format!(
-                "header is {len} bytes, over the {MAX_BLOB_BYTES} byte limit"
+                "header is {len} bytes, over the {max_blob_bytes} byte limit"
             )),
             _ => Err("blob column does not hold a BLOB".to_string()),
         };
@@ -244,10 +248,28 @@ mod tests {
             .map(|hnum| (hnum, Value::Blob(header(&format!("p{hnum}"), None))))
             .collect();
         let path = database(tmp.path(), &rows);
-        let contents = read_at_most(&path, 3).unwrap();
+        let contents = read_at_most(&path, 3, MAX_BLOB_BYTES).unwrap();
         assert_eq!(contents.packages.len(), 3);
         assert!(contents.truncated);
-        assert!(!read_at_most(&path, 5).unwrap().truncated);
+        assert!(!read_at_most(&path, 5, MAX_BLOB_BYTES).unwrap().truncated);
+    }
+
+    #[test]
+    fn oversized_blobs_are_rejected_unread() {
+        use rusqlite::types::Value;
+        let tmp = tempfile::tempdir().unwrap();
+        let small = header("small", None);
+        let big = header("a-much-longer-package-name", None);
+        let path = database(
+            tmp.path(),
+            &[(1, Value::Blob(small.clone())), (2, Value::Blob(big))],
+        );
+        let contents = read_at_most(&path, MAX_PACKAGES, small.len()).unwrap();
+        assert_eq!(contents.packages.len(), 1);
+        assert_eq!(contents.rejected, 1);
+        let rejection = contents.first_rejection.unwrap();
+        assert!(rejection.starts_with("hnum 2: header is"), "{rejection}");
+        assert!(rejection.ends_with(&format!("over the {} byte limit", small.len())));
     }
 
     #[test]
