@@ -78,6 +78,7 @@ fn every_fixture_gets_its_expected_verdict() {
         ("u2f", "enforced"),
         ("rhel9-default", "absent"),
         ("rhel9-password-totp", "enforced"),
+        ("ubuntu2404-default", "absent"),
     ];
     for (name, state) in expected {
         let inventory = inventory(&fixture(name));
@@ -304,4 +305,36 @@ fn hostile_configuration_is_unknown_with_errors_not_a_hang() {
     ] {
         assert!(sources.contains(&expected), "{expected} not in {sources:?}");
     }
+}
+
+#[test]
+fn ubuntu_cloud_image_is_key_only_because_of_its_drop_in() {
+    let root = fixture("ubuntu2404-default");
+    let inventory = inventory(&root);
+    // `absent` for the right reason: the cloud image's drop-in, not a default, turns the
+    // password off, and the key alone is a single factor.
+    let password = observation(&inventory, "sshd", "PasswordAuthentication");
+    assert_eq!(password["value"]["value"], "no");
+    let drop_in = "/etc/ssh/sshd_config.d/60-cloudimg-settings.conf";
+    assert_eq!(password["evidence"][0]["source"], drop_in);
+    let control = mfa(&inventory);
+    assert_eq!(control["state"], "absent");
+    let details: Vec<&str> = control["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["detail"].as_str())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("publickey needs key: absent")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("password is not usable") && d.contains(drop_in)),
+        "{details:#?}"
+    );
 }

@@ -1,5 +1,6 @@
 //! Black-box tests of the software, services and at-rest collectors: the real binary's
-//! `inventory --json` over fixture roots (a LUKS+LVM Debian host excerpt, and a hostile root).
+//! `inventory --json` over fixture roots (a LUKS+LVM Debian host excerpt, an rpm database made
+//! by rpm, and a hostile root).
 
 // In tests an unwrap that fails is the failing assertion.
 #![allow(clippy::unwrap_used)]
@@ -265,4 +266,48 @@ fn hostile_root_gives_partial_results_and_named_errors() {
         observation(&inv, "package_database", "dpkg")["value"]["packages"],
         0
     );
+}
+
+#[test]
+fn rhel9_rpm_database_lists_both_packages_with_their_versions() {
+    // The database was written by rpm 4.18 itself; see the fixture's README.
+    let root = fixture("rhel9-rpm");
+    let db = root.join("var/lib/rpm/rpmdb.sqlite");
+    let bytes_before = std::fs::read(&db).unwrap();
+
+    let inv = inventory(&root);
+    let rpm_errors: Vec<&Value> = inv["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["collector"] == "packages")
+        .collect();
+    assert!(rpm_errors.is_empty(), "{rpm_errors:#?}");
+
+    let database = observation(&inv, "package_database", "rpm");
+    assert_eq!(database["value"]["supported"], true);
+    assert_eq!(database["value"]["packages"], 2);
+
+    let base = observation(&inv, "package", "tillsyn-fixture-base");
+    assert_eq!(
+        base["value"],
+        serde_json::json!({ "manager": "rpm", "version": "1.2.3-4.el9", "architecture": "x86_64" })
+    );
+    assert_eq!(base["evidence"][0]["source"], "/var/lib/rpm/rpmdb.sqlite");
+    assert_eq!(base["evidence"][0]["detail"], "hnum 1");
+    let epoch = observation(&inv, "package", "tillsyn-fixture-epoch");
+    assert_eq!(
+        epoch["value"],
+        serde_json::json!({ "manager": "rpm", "version": "2:0.9-1.el9", "architecture": "noarch" })
+    );
+    assert_eq!(epoch["evidence"][0]["detail"], "hnum 2");
+
+    // Opened read-only and immutable: the agent neither wrote the file nor left a -wal,
+    // -shm or journal beside it.
+    assert_eq!(std::fs::read(&db).unwrap(), bytes_before);
+    let beside: Vec<String> = std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(beside, ["rpmdb.sqlite"]);
 }

@@ -14,6 +14,8 @@ pub mod listeners;
 pub mod mfa;
 pub mod packages;
 pub mod pam;
+pub mod rpm_header;
+pub mod rpmdb;
 pub mod services;
 pub mod sshd;
 pub mod sudo;

@@ -1,32 +1,43 @@
-//! Installed software packages: the dpkg database, and the presence of an rpm database.
+//! Installed software packages: the dpkg database and the rpm database.
 //!
 //! dpkg: `/var/lib/dpkg/status` (deb-control(5) stanzas); only stanzas whose `Status` is
 //! `install ok installed` are packages on disk; `deinstall ok config-files` and half-installed
 //! ones are not. Each package is one `package` observation with the line of its `Package:`
 //! field as evidence.
 //!
-//! rpm: the current format (`/var/lib/rpm/rpmdb.sqlite`) is an SQLite file whose rows hold
-//! binary rpm headers. Reading it needs an SQLite engine plus an rpm header parser; neither is
-//! small nor pure in this tree, so the agent records that the database exists and is not read
-//! (a `package_database` observation with `supported: false`), which is a fact, not an error.
-//! This module must not run `dpkg` or `rpm`.
+//! rpm: the current format, `/var/lib/rpm/rpmdb.sqlite` (rpm 4.16+: RHEL 9, Fedora 33+), is
+//! read by [`super::rpmdb`] (read-only, without locks) and [`super::rpm_header`]; each
+//! package is one `package` observation with its `hnum` as evidence. The older formats,
+//! Berkeley DB `/var/lib/rpm/Packages` (RHEL 7 and 8) and rpm's own ndb `Packages.db`, are
+//! not read: the agent records that the database exists (a `package_database` observation
+//! with `supported: false`), which is a fact, not an error.
+//!
+//! Both managers' observations share one value shape: `manager`, `version` (dpkg's version
+//! string; rpm's `EPOCH:VERSION-RELEASE`, the epoch only when set) and `architecture`. This
+//! module must not run `dpkg` or `rpm`.
 
 use std::path::Path;
 
 use serde_json::json;
 
 use super::input::{line_no, read_bounded};
+use super::rpmdb::{self, RPMDB_SQLITE, RpmdbContents};
 use super::{Evidence, FactError, Observation, rooted};
 
 const COLLECTOR: &str = "packages";
 const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 /// A large Debian desktop has a status file of about 10 MiB.
 const DPKG_STATUS_LIMIT: u64 = 64 * 1024 * 1024;
-/// rpm databases in the formats rpm has used, newest first.
-const RPM_DATABASES: [&str; 3] = [
-    "/var/lib/rpm/rpmdb.sqlite",
-    "/var/lib/rpm/Packages.db",
-    "/var/lib/rpm/Packages",
+/// rpm databases in formats the agent does not read, with the reason it gives.
+const RPM_UNREAD_DATABASES: [(&str, &str); 2] = [
+    (
+        "/var/lib/rpm/Packages.db",
+        "rpm's ndb format; only the SQLite format (rpmdb.sqlite) is read by the agent",
+    ),
+    (
+        "/var/lib/rpm/Packages",
+        "Berkeley DB format (rpm before 4.16); only the SQLite format (rpmdb.sqlite) is read by the agent",
+    ),
 ];
 
 /// One installed package from dpkg's status file.
@@ -49,8 +60,7 @@ pub fn collect(root: &Path, observations: &mut Vec<Observation>, errors: &mut Ve
         observations.push(database_observation(
             "dpkg",
             DPKG_STATUS,
-            true,
-            packages.len(),
+            json!({ "supported": true, "packages": packages.len() }),
         ));
         observations.extend(packages.into_iter().map(|package| Observation {
             category: "package".into(),
@@ -68,23 +78,76 @@ pub fn collect(root: &Path, observations: &mut Vec<Observation>, errors: &mut Ve
             }],
         }));
     }
-    if let Some(database) = RPM_DATABASES
+    if rooted(root, RPMDB_SQLITE).exists() {
+        collect_rpmdb(root, observations, errors);
+    } else if let Some((database, reason)) = RPM_UNREAD_DATABASES
         .iter()
-        .find(|path| rooted(root, path).exists())
+        .find(|(path, _)| rooted(root, path).exists())
     {
-        observations.push(database_observation("rpm", database, false, 0));
+        observations.push(database_observation(
+            "rpm",
+            database,
+            json!({ "supported": false, "reason": reason }),
+        ));
     }
 }
 
-fn database_observation(manager: &str, path: &str, supported: bool, count: usize) -> Observation {
-    let value = if supported {
-        json!({ "supported": true, "packages": count })
-    } else {
-        json!({
-            "supported": false,
-            "reason": "reading the rpm database needs an SQLite engine and an rpm header parser; not built into the agent",
-        })
+fn collect_rpmdb(root: &Path, observations: &mut Vec<Observation>, errors: &mut Vec<FactError>) {
+    let contents = match rpmdb::read(&rooted(root, RPMDB_SQLITE)) {
+        Ok(contents) => contents,
+        Err(e) => {
+            errors.push(rpmdb_error(e.to_string()));
+            return;
+        }
     };
+    let RpmdbContents {
+        packages,
+        rejected,
+        first_rejection,
+        truncated,
+    } = contents;
+    if truncated {
+        errors.push(rpmdb_error(format!(
+            "more than {} packages; only the first were read",
+            rpmdb::MAX_PACKAGES
+        )));
+    }
+    if let Some(first) = first_rejection {
+        errors.push(rpmdb_error(format!(
+            "{rejected} package header(s) could not be read; the first: {first}"
+        )));
+    }
+    observations.push(database_observation(
+        "rpm",
+        RPMDB_SQLITE,
+        json!({ "supported": true, "packages": packages.len() }),
+    ));
+    observations.extend(packages.into_iter().map(|installed| Observation {
+        category: "package".into(),
+        value: json!({
+            "manager": "rpm",
+            "version": installed.package.evr(),
+            "architecture": installed.package.arch,
+        }),
+        name: installed.package.name,
+        evidence: vec![Evidence {
+            source: RPMDB_SQLITE.into(),
+            probe: COLLECTOR.into(),
+            detail: format!("hnum {}", installed.hnum),
+            ..Evidence::default()
+        }],
+    }));
+}
+
+fn rpmdb_error(error: String) -> FactError {
+    FactError {
+        collector: COLLECTOR.into(),
+        source: RPMDB_SQLITE.into(),
+        error,
+    }
+}
+
+fn database_observation(manager: &str, path: &str, value: serde_json::Value) -> Observation {
     Observation {
         category: "package_database".into(),
         name: manager.into(),
@@ -159,6 +222,7 @@ impl Stanza {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
+    use super::super::test_support::tree_bytes;
     use super::*;
 
     const STATUS: &str = "Package: adduser\nStatus: install ok installed\nPriority: important\nArchitecture: all\nVersion: 3.134\nDescription: add and remove users\n multi-line description\n\nPackage: oldpkg\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1.0\n\nPackage: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9+deb12u14\n";
@@ -189,19 +253,33 @@ mod tests {
     }
 
     #[test]
-    fn rpm_database_is_reported_unsupported_without_error() {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join("var/lib/rpm")).unwrap();
-        std::fs::write(
-            tmp.path().join("var/lib/rpm/rpmdb.sqlite"),
-            b"SQLite format 3\0",
-        )
-        .unwrap();
+    fn berkeley_db_rpm_database_is_reported_unsupported_without_error() {
+        let root = tree_bytes(&[("/var/lib/rpm/Packages", b"\0\x06\x15\x61 not read")]);
         let (mut observations, mut errors) = (Vec::new(), Vec::new());
-        collect(tmp.path(), &mut observations, &mut errors);
+        collect(root.path(), &mut observations, &mut errors);
         assert!(errors.is_empty());
         assert_eq!(observations.len(), 1);
         assert_eq!(observations[0].name, "rpm");
         assert_eq!(observations[0].value["supported"], false);
+        assert_eq!(observations[0].evidence[0].source, "/var/lib/rpm/Packages");
+    }
+
+    #[test]
+    fn broken_sqlite_rpm_database_is_an_error_naming_the_file() {
+        // The SQLite format wins over a leftover Berkeley DB file.
+        let root = tree_bytes(&[
+            ("/var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\0"),
+            ("/var/lib/rpm/Packages", b""),
+        ]);
+        let (mut observations, mut errors) = (Vec::new(), Vec::new());
+        collect(root.path(), &mut observations, &mut errors);
+        assert!(observations.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].source, "/var/lib/rpm/rpmdb.sqlite");
+        assert!(
+            errors[0].error.starts_with("sqlite:"),
+            "{}",
+            errors[0].error
+        );
     }
 }
