@@ -49,10 +49,50 @@ pub fn build_with_id(inventory: &Inventory, report_id: String) -> v1::ReportRequ
                 })
                 .collect(),
         }),
-        observations: inventory.observations.iter().map(observation).collect(),
+        observations: unique_names(inventory.observations.iter().map(observation).collect()),
         controls: inventory.controls.iter().map(control).collect(),
         ..v1::ReportRequest::default()
     }
+}
+
+/// Makes every (category, name) pair unique, as the collector requires (a pair is the identity
+/// of a fact across reports). Real hosts do repeat names: multi-arch dpkg (`libc6` for amd64
+/// and i386), several installed kernels in rpm. Repeats get the architecture appended
+/// (`libc6:i386`), then the version, then a counter, so no fact is dropped.
+pub fn unique_names(mut observations: Vec<v1::Observation>) -> Vec<v1::Observation> {
+    use std::collections::{HashMap, HashSet};
+    let mut counts: HashMap<(String, String), usize> = HashMap::new();
+    for o in &observations {
+        *counts.entry((o.category.clone(), o.name.clone())).or_default() += 1;
+    }
+    let mut taken: HashSet<(String, String)> = observations
+        .iter()
+        .filter(|o| counts[&(o.category.clone(), o.name.clone())] == 1)
+        .map(|o| (o.category.clone(), o.name.clone()))
+        .collect();
+    for o in &mut observations {
+        if counts[&(o.category.clone(), o.name.clone())] == 1 {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&o.value_json).unwrap_or_default();
+        let field = |key: &str| value.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+        let arch = field("architecture").or_else(|| field("arch"));
+        let mut candidates: Vec<String> = Vec::new();
+        if let Some(arch) = arch {
+            candidates.push(format!("{}:{arch}", o.name));
+            if let Some(version) = field("version") {
+                candidates.push(format!("{}:{arch}@{version}", o.name));
+            }
+        } else if let Some(version) = field("version") {
+            candidates.push(format!("{}@{version}", o.name));
+        }
+        candidates.extend((2..).take(10_000).map(|n| format!("{}#{n}", o.name)));
+        if let Some(name) = candidates.into_iter().find(|n| !taken.contains(&(o.category.clone(), n.clone()))) {
+            taken.insert((o.category.clone(), name.clone()));
+            o.name = name;
+        }
+    }
+    observations
 }
 
 fn observation(o: &Observation) -> v1::Observation {
@@ -85,6 +125,30 @@ fn evidence(e: &Evidence) -> v1::Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn package(name: &str, value: &str) -> v1::Observation {
+        v1::Observation { category: "package".into(), name: name.into(), value_json: value.into(), evidence: vec![] }
+    }
+
+    #[test]
+    fn repeated_fact_names_are_made_unique_without_dropping_any() {
+        let names: Vec<String> = unique_names(vec![
+            package("libc6", r#"{"version":"2.36","architecture":"amd64"}"#),
+            package("libc6", r#"{"version":"2.36","architecture":"i386"}"#),
+            package("kernel", r#"{"version":"5.14.0-1","architecture":"x86_64"}"#),
+            package("kernel", r#"{"version":"5.14.0-2","architecture":"x86_64"}"#),
+            package("odd", "not json"),
+            package("odd", "not json"),
+            package("zlib", r#"{"version":"1"}"#),
+        ])
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+        assert_eq!(
+            names,
+            ["libc6:amd64", "libc6:i386", "kernel:x86_64", "kernel:x86_64@5.14.0-2", "odd#2", "odd#3", "zlib"]
+        );
+    }
 
     #[test]
     fn report_carries_host_and_controls() {

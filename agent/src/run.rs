@@ -291,7 +291,13 @@ async fn collect_and_spool_with(
         .map_err(|e| RunError::Inventory(e.to_string()))?;
     let mut request = report::build(&inventory);
     request.job_id = job_id.unwrap_or_default().to_string();
-    request.devices = devices;
+    request.devices = devices
+        .into_iter()
+        .map(|mut device| {
+            device.observations = report::unique_names(std::mem::take(&mut device.observations));
+            device
+        })
+        .collect();
     let (entry, dropped) = spool.push(&request)?;
     tracing::debug!(file = %entry.name, dropped, "report spooled");
     Ok(())

@@ -579,16 +579,16 @@ mod tests {
     #[test]
     fn parses_a_real_asyncua_reply() {
         // Captured from asyncua 2.1 (agent/tests/peers/opcua_peer.py "Seed UA" anonymous).
-        let frame = include_bytes!("../../fuzz/seeds/opcua/get_endpoints_asyncua.bin");
+        let frame = include_bytes!("../../fuzz/corpus/opcua/get_endpoints_asyncua.bin");
         let id = parse(frame).unwrap();
         assert_eq!(id.get(Field::Model).unwrap().value, "Seed UA");
         assert_eq!((id.transit, id.auth), (Transit::Plaintext, Auth::None));
         let channel = parse_open(include_bytes!(
-            "../../fuzz/seeds/opcua/open_secure_channel_asyncua.bin"
+            "../../fuzz/corpus/opcua/open_secure_channel_asyncua.bin"
         ))
         .unwrap();
         assert_ne!(channel.id, 0);
-        parse_ack(include_bytes!("../../fuzz/seeds/opcua/ack_asyncua.bin")).unwrap();
+        parse_ack(include_bytes!("../../fuzz/corpus/opcua/ack_asyncua.bin")).unwrap();
     }
 
     #[test]
@@ -602,7 +602,7 @@ mod tests {
     fn never_panics() {
         fuzz::no_panic(&reply(), parse);
         fuzz::no_panic(
-            include_bytes!("../../fuzz/seeds/opcua/get_endpoints_asyncua.bin"),
+            include_bytes!("../../fuzz/corpus/opcua/get_endpoints_asyncua.bin"),
             parse,
         );
         fuzz::no_panic(&reply(), parse_open);

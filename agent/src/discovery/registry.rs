@@ -450,9 +450,9 @@ mod tests {
                     3, 0, 0, 22, 17, 0xD0, 0, 1, 0, 1, 0, 0xC0, 1, 0x0A, 0xC1, 2, 1, 0, 0xC2, 2, 2,
                     0,
                 ],
-                include_bytes!("../../fuzz/seeds/s7/setup_ack_snap7.bin"),
-                include_bytes!("../../fuzz/seeds/s7/szl_0011_snap7.bin"),
-                include_bytes!("../../fuzz/seeds/s7/szl_001c_snap7.bin"),
+                include_bytes!("../../fuzz/corpus/s7/setup_ack_snap7.bin"),
+                include_bytes!("../../fuzz/corpus/s7/szl_0011_snap7.bin"),
+                include_bytes!("../../fuzz/corpus/s7/szl_001c_snap7.bin"),
             ];
             for (i, reply) in replies.iter().enumerate() {
                 if i > 0 {
