@@ -88,6 +88,7 @@ pub async fn enroll(dir: &AgentDir, options: &EnrollOptions) -> Result<String, E
         agent_id: response.agent_id.clone(),
         interval_seconds: options.interval_seconds,
         spool: crate::spool::SpoolConfig::default(),
+        delta: crate::delta::DeltaConfig::default(),
     })?;
     tracing::info!(agent_id = %response.agent_id, "enrolled");
     Ok(response.agent_id)

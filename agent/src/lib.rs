@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`state`]: the agent's state directory (`--dir`): config, key, certificates.
 //! - [`discovery`]: read-only network/OT discovery (`discover --target CIDR`).
+//! - [`delta`]: numbering of reports and delta reports against the last one built.
 //! - [`enroll`]: one-time enrollment: local key, CSR, token -> client certificate.
 //! - [`inventory`]: collectors of facts about the host, each fact with evidence.
 //! - [`jobs`]: scheduled work pulled from the collector (long-poll), run with jitter.
@@ -13,6 +14,7 @@
 //! - [`telemetry`]: tracing set-up shared by the binary and embedders.
 
 pub mod client;
+pub mod delta;
 pub mod discovery;
 pub mod enroll;
 pub mod inventory;

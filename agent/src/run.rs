@@ -19,7 +19,7 @@ use crate::spool::{
     self, Backoff, Deliver, DeliveryError, DrainError, DrainOutcome, Spool, SpoolError,
 };
 use crate::state::{self, AgentDir, StateError};
-use crate::{inventory, jobs, report};
+use crate::{delta, inventory, jobs, report};
 
 /// What `run` needs.
 #[derive(Clone, Debug)]
@@ -123,7 +123,7 @@ pub async fn once(
     let rounds = if run_pulled_jobs(dir, &spool, &options.root, once.jobs_wait).await? { 0 } else { once.reports.max(1) };
     let mut quarantined = 0;
     for round in 1..=rounds {
-        collect_and_spool(&spool, &options.root).await?;
+        collect_and_spool(dir, &spool, &options.root).await?;
         if round == rounds {
             break;
         }
@@ -180,7 +180,7 @@ pub async fn run(
     loop {
         if Instant::now() >= next_inventory {
             next_inventory = Instant::now() + interval;
-            if let Err(error) = collect_and_spool(&spool, &options.root).await {
+            if let Err(error) = collect_and_spool(dir, &spool, &options.root).await {
                 tracing::error!(%error, "inventory not spooled; trying again at the next interval");
             }
         }
@@ -238,12 +238,12 @@ async fn run_job(dir: &AgentDir, spool: &Spool, root: &Path, job: &tillsyn_proto
     tokio::time::sleep(jobs::jitter(job)).await;
     tracing::info!(job_id = %job.job_id, schedule = %job.schedule, kind = %job.kind, "running job");
     match job.kind.as_str() {
-        "inventory" => collect_and_spool_for(spool, root, Some(&job.job_id)).await,
+        "inventory" => collect_and_spool_for(dir, spool, root, Some(&job.job_id)).await,
         "discovery" => match jobs::discovery_config(job) {
             Ok(config) => {
                 let sweep = crate::discovery::run(config).await;
                 let devices = sweep.devices.iter().map(crate::discovery::Device::to_proto).collect();
-                collect_and_spool_with(spool, root, Some(&job.job_id), devices).await
+                collect_and_spool_with(dir, spool, root, Some(&job.job_id), devices).await
             }
             Err(reason) => jobs::fail(dir, job, &reason).await,
         },
@@ -259,7 +259,7 @@ pub async fn report_devices(
 ) -> Result<ReportResponse, RunError> {
     let config = dir.load_config()?;
     let spool = Spool::open(dir.spool_path(), &config.spool)?;
-    collect_and_spool_with(&spool, root, None, devices).await?;
+    collect_and_spool_with(dir, &spool, root, None, devices).await?;
     let mut link = CollectorLink::new(dir.clone());
     let outcome = drain_with_retry(&spool, &mut link, &Backoff::new(&config.spool), Duration::ZERO).await?;
     link.heartbeat(&spool).await;
@@ -270,16 +270,17 @@ pub async fn report_devices(
 }
 
 /// Collects an inventory off the async workers (it reads many files) and spools its report.
-async fn collect_and_spool(spool: &Spool, root: &Path) -> Result<(), RunError> {
-    collect_and_spool_for(spool, root, None).await
+async fn collect_and_spool(dir: &AgentDir, spool: &Spool, root: &Path) -> Result<(), RunError> {
+    collect_and_spool_for(dir, spool, root, None).await
 }
 
-async fn collect_and_spool_for(spool: &Spool, root: &Path, job_id: Option<&str>) -> Result<(), RunError> {
-    collect_and_spool_with(spool, root, job_id, Vec::new()).await
+async fn collect_and_spool_for(dir: &AgentDir, spool: &Spool, root: &Path, job_id: Option<&str>) -> Result<(), RunError> {
+    collect_and_spool_with(dir, spool, root, job_id, Vec::new()).await
 }
 
 /// Spools this host's inventory together with `devices` found by a discovery sweep.
 async fn collect_and_spool_with(
+    dir: &AgentDir,
     spool: &Spool,
     root: &Path,
     job_id: Option<&str>,
@@ -291,6 +292,9 @@ async fn collect_and_spool_with(
         .map_err(|e| RunError::Inventory(e.to_string()))?;
     let mut request = report::build(&inventory);
     request.job_id = job_id.unwrap_or_default().to_string();
+    // Numbered, and a delta against the last report built when the config allows it.
+    let config = dir.load_config()?.delta;
+    let next = delta::prepare(delta::load(dir).as_ref(), &config, &mut request);
     request.devices = devices
         .into_iter()
         .map(|mut device| {
@@ -299,6 +303,7 @@ async fn collect_and_spool_with(
         })
         .collect();
     let (entry, dropped) = spool.push(&request)?;
+    delta::save(dir, &next)?;
     tracing::debug!(file = %entry.name, dropped, "report spooled");
     Ok(())
 }
@@ -423,6 +428,13 @@ impl Deliver for CollectorLink {
             Ok(response) => {
                 let response = response.into_inner();
                 tracing::info!(%report_id, asset_id = %response.asset_id, duplicate = response.duplicate, "report acknowledged");
+                if response.resync_required {
+                    // A report before this delta never reached the collector: start over full.
+                    tracing::warn!(%report_id, "the collector asked for a full report");
+                    if let Err(error) = delta::reset(&self.dir) {
+                        tracing::warn!(%error, "delta state not reset; the next report may be refused again");
+                    }
+                }
                 self.last = Some(response);
                 Ok(())
             }

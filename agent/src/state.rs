@@ -48,6 +48,9 @@ pub struct AgentConfig {
     /// The offline spool's bound and retry pacing (`[spool]`); defaults when absent.
     #[serde(default)]
     pub spool: SpoolConfig,
+    /// Delta reports (`[delta]`); defaults when absent.
+    #[serde(default)]
+    pub delta: crate::delta::DeltaConfig,
 }
 
 fn default_interval() -> u64 {
@@ -186,6 +189,7 @@ mod tests {
             agent_id: "a".into(),
             interval_seconds: 5,
             spool: SpoolConfig::default(),
+            delta: crate::delta::DeltaConfig::default(),
         };
         dir.save_config(&config).unwrap();
         assert_eq!(dir.load_config().unwrap(), config);

@@ -60,6 +60,9 @@ pub fn validate(agent_id: &str, request: &v1::ReportRequest) -> Result<ReportInp
         observations: observations("observations", &request.observations)?,
         controls: controls("controls", &request.controls)?,
         devices: devices(&request.devices)?,
+        sequence: i64::try_from(request.sequence).map_err(|_| reject("sequence", "out of range"))?,
+        delta_base: delta_base(request)?,
+        removed_observations: removed(request)?,
         job_id: if request.job_id.is_empty() {
             None
         } else {
@@ -80,6 +83,38 @@ fn check_name(field: &str, value: &str, required: bool) -> Result<(), ReportReje
         return Err(reject(field, format!("longer than {MAX_NAME} bytes")));
     }
     Ok(())
+}
+
+fn delta_base(request: &v1::ReportRequest) -> Result<Option<i64>, ReportRejected> {
+    if !request.delta {
+        if !request.removed_observations.is_empty() {
+            return Err(reject("removed_observations", "only a delta report may remove observations"));
+        }
+        return Ok(None);
+    }
+    if request.sequence == 0 || request.base_sequence >= request.sequence {
+        return Err(reject(
+            "base_sequence",
+            format!("a delta needs 0 <= base_sequence < sequence, got {} and {}", request.base_sequence, request.sequence),
+        ));
+    }
+    i64::try_from(request.base_sequence).map(Some).map_err(|_| reject("base_sequence", "out of range"))
+}
+
+fn removed(request: &v1::ReportRequest) -> Result<Vec<(String, String)>, ReportRejected> {
+    if request.removed_observations.len() > MAX_OBSERVATIONS {
+        return Err(reject("removed_observations", format!("more than the {MAX_OBSERVATIONS} limit")));
+    }
+    request
+        .removed_observations
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            check_name(&format!("removed_observations[{i}].category"), &k.category, true)?;
+            check_name(&format!("removed_observations[{i}].name"), &k.name, true)?;
+            Ok((k.category.clone(), k.name.clone()))
+        })
+        .collect()
 }
 
 fn devices(list: &[v1::Device]) -> Result<Vec<DeviceInput>, ReportRejected> {
@@ -262,6 +297,8 @@ mod tests {
             (Box::new(|r| r.controls[0].state = "ok".into()), "controls[0].state"),
             (Box::new(|r| r.controls[0].name = "magic".into()), "controls[0].name"),
             (Box::new(|r| r.host.as_mut().unwrap().hostname = " ".into()), "host.hostname"),
+            (Box::new(|r| { r.delta = true; r.sequence = 3; r.base_sequence = 3; }), "base_sequence"),
+            (Box::new(|r| r.removed_observations.push(v1::ObservationKey { category: "a".into(), name: "b".into() })), "removed_observations"),
             (Box::new(|r| r.devices.push(v1::Device { address: "plc-7".into(), ..Default::default() })), "devices[0].address"),
             (Box::new(|r| r.devices.push(v1::Device { address: "10.0.0.7".into(), kind: "toaster".into(), ..Default::default() })), "devices[0].kind"),
         ];

@@ -41,11 +41,13 @@ impl Inventory for InventoryService {
             agent_id = %identity.agent_id,
             report_id = %report.report_id,
             duplicate = outcome.duplicate,
+            resync_required = outcome.resync_required,
             "report stored"
         );
         Ok(Response::new(ReportResponse {
             duplicate: outcome.duplicate,
             asset_id: outcome.asset_id,
+            resync_required: outcome.resync_required,
         }))
     }
 

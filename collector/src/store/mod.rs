@@ -206,6 +206,12 @@ pub struct ReportInput {
     pub controls: Vec<ControlInput>,
     /// Devices found by discovery.
     pub devices: Vec<DeviceInput>,
+    /// The agent's sequence number of this report (0: not numbered, always full).
+    pub sequence: i64,
+    /// For a delta: the sequence it applies to. `None` for a full report.
+    pub delta_base: Option<i64>,
+    /// For a delta: observations that are gone (category, name).
+    pub removed_observations: Vec<(String, String)>,
     /// The job this report answers, if any.
     pub job_id: Option<String>,
 }
@@ -217,6 +223,8 @@ pub struct IngestOutcome {
     pub asset_id: String,
     /// The report had been stored before; nothing changed.
     pub duplicate: bool,
+    /// A delta that does not follow the last stored report; nothing changed.
+    pub resync_required: bool,
 }
 
 /// A stored asset with its current facts.

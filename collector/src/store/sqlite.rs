@@ -328,15 +328,45 @@ impl Store for SqliteStore {
             return Ok(IngestOutcome {
                 asset_id: existing.unwrap_or_default(),
                 duplicate: true,
+                resync_required: false,
             });
         }
+        let last_sequence: i64 = sqlx::query_scalar("SELECT last_sequence FROM agents WHERE agent_id = ?")
+            .bind(&report.agent_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        // A delta applies only on top of the report it was computed against, and only to an
+        // asset that exists; anything else would store a wrong picture.
+        if let Some(base) = report.delta_base
+            && (base != last_sequence || existing.is_none())
+        {
+            tx.rollback().await?;
+            return Ok(IngestOutcome { asset_id: existing.unwrap_or_default(), duplicate: false, resync_required: true });
+        }
+        if report.sequence > 0 {
+            sqlx::query("UPDATE agents SET last_sequence = ? WHERE agent_id = ?")
+                .bind(report.sequence)
+                .bind(&report.agent_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let asset_id = upsert_host_asset(&mut tx, &report, existing, now).await?;
-        let host = AssetFacts { observations: &report.observations, controls: &report.controls, report_id: &report.report_id };
+        let host = AssetFacts {
+            observations: &report.observations,
+            controls: &report.controls,
+            report_id: &report.report_id,
+            delta_removed: report.delta_base.map(|_| report.removed_observations.as_slice()),
+        };
         replace_observations(&mut tx, &asset_id, &host, now).await?;
         replace_controls(&mut tx, &asset_id, &host, now).await?;
         for device in &report.devices {
             let device_id = upsert_device_asset(&mut tx, &report, device, now).await?;
-            let facts = AssetFacts { observations: &device.observations, controls: &device.controls, report_id: &report.report_id };
+            let facts = AssetFacts {
+                observations: &device.observations,
+                controls: &device.controls,
+                report_id: &report.report_id,
+                delta_removed: None,
+            };
             replace_observations(&mut tx, &device_id, &facts, now).await?;
             replace_controls(&mut tx, &device_id, &facts, now).await?;
         }
@@ -360,6 +390,7 @@ impl Store for SqliteStore {
         Ok(IngestOutcome {
             asset_id,
             duplicate: false,
+            resync_required: false,
         })
     }
 
@@ -658,6 +689,8 @@ struct AssetFacts<'a> {
     observations: &'a [super::ObservationInput],
     controls: &'a [super::ControlInput],
     report_id: &'a str,
+    /// For a delta: the observations removed; those not mentioned stay as they are.
+    delta_removed: Option<&'a [(String, String)]>,
 }
 
 /// Devices are keyed by (discovering agent, address): the same address seen from two agents'
@@ -811,7 +844,13 @@ async fn replace_observations(
         .execute(&mut **tx)
         .await?;
     }
-    for (key, old) in previous {
+    let removed: Vec<(String, String)> = match facts.delta_removed {
+        // A delta names what is gone; everything it does not mention is unchanged.
+        Some(keys) => keys.iter().filter(|k| previous.contains_key(*k)).cloned().collect(),
+        None => previous.keys().cloned().collect(),
+    };
+    for key in removed {
+        let Some(old) = previous.remove(&key) else { continue };
         record_change(tx, asset_id, &key, "removed", Some(&old), None, facts.report_id, now).await?;
         sqlx::query("DELETE FROM observations WHERE asset_id = ? AND category = ? AND name = ?")
             .bind(asset_id)
@@ -863,9 +902,8 @@ async fn replace_controls(
         .iter()
         .map(|c| ControlRecord { name: c.name.clone(), state: c.state.clone(), reason: c.reason.clone(), evidence: c.evidence.clone() })
         .collect();
-    sqlx::query("UPDATE assets SET controls_json = ?, observation_count = ? WHERE asset_id = ?")
+    sqlx::query("UPDATE assets SET controls_json = ?, observation_count = (SELECT COUNT(*) FROM observations WHERE asset_id = assets.asset_id) WHERE asset_id = ?")
         .bind(json_text(&records)?)
-        .bind(i64::try_from(facts.observations.len()).unwrap_or(i64::MAX))
         .bind(asset_id)
         .execute(&mut **tx)
         .await?;
@@ -931,6 +969,9 @@ mod tests {
                 evidence: vec![],
             }],
             devices: vec![],
+            sequence: 0,
+            delta_base: None,
+            removed_observations: vec![],
             job_id: None,
         }
     }
@@ -1085,5 +1126,49 @@ mod tests {
         assert_eq!(devices[0].facts["firmware"], "1.1");
         assert_eq!(devices[0].first_seen_at, 10);
         assert_eq!(devices[0].controls[0].state, "plaintext");
+    }
+
+    #[tokio::test]
+    async fn deltas_apply_on_their_base_and_a_gap_asks_for_a_resync() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.create_token(token("t1", 100), 0).await.unwrap();
+        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+        let numbered = |id: &str, sequence: i64, base: Option<i64>, packages: &[(&str, &str)], removed: &[&str]| {
+            let mut r = report("a", id, "x");
+            r.sequence = sequence;
+            r.delta_base = base;
+            r.observations = packages
+                .iter()
+                .map(|(name, version)| ObservationInput {
+                    category: "package".into(),
+                    name: (*name).into(),
+                    value: serde_json::json!({ "version": version }),
+                    evidence: vec![],
+                })
+                .collect();
+            r.removed_observations = removed.iter().map(|n| ("package".to_string(), (*n).to_string())).collect();
+            r
+        };
+        // A delta before any full report cannot apply.
+        let early = store.ingest_report(numbered("r0", 1, Some(0), &[], &[]), 5).await.unwrap();
+        assert!(early.resync_required);
+        store.ingest_report(numbered("r1", 1, None, &[("a", "1"), ("b", "1"), ("c", "1")], &[]), 10).await.unwrap();
+        // Delta 2 on 1: b changes, c goes, a is untouched.
+        let two = store.ingest_report(numbered("r2", 2, Some(1), &[("b", "2")], &["c"]), 20).await.unwrap();
+        assert!(!two.resync_required);
+        let versions = |assets: Vec<AssetRecord>| assets[0].observation_count;
+        assert_eq!(versions(store.assets().await.unwrap()), 2);
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, value_json FROM observations ORDER BY name")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![("a".into(), r#"{"version":"1"}"#.into()), ("b".into(), r#"{"version":"2"}"#.into())]);
+        // Report 3 was lost: delta 4 on 3 is refused and changes nothing.
+        let gap = store.ingest_report(numbered("r4", 4, Some(3), &[("z", "1")], &["a"]), 30).await.unwrap();
+        assert!(gap.resync_required);
+        assert_eq!(versions(store.assets().await.unwrap()), 2);
+        // The full report that follows is accepted and sets the base again.
+        store.ingest_report(numbered("r5", 5, None, &[("a", "1")], &[]), 40).await.unwrap();
+        assert!(!store.ingest_report(numbered("r6", 6, Some(5), &[], &[]), 50).await.unwrap().resync_required);
     }
 }

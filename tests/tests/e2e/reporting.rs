@@ -80,3 +80,78 @@ fn quickstart_inventories_this_machine() {
     let assets: serde_json::Value = serde_json::from_str(&assets).unwrap();
     assert_eq!(assets.as_array().unwrap().len(), 1);
 }
+
+/// Copies a fixture tree so a test can change it.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_a_full_report_the_agent_sends_deltas_and_a_gap_forces_a_full_resync() {
+    let collector = Collector::start();
+    let agent = collector.enroll();
+    let root = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/tests/fixtures/services/luks-host");
+    copy_tree(&fixture, root.path());
+    let status = root.path().join("var/lib/dpkg/status");
+    assert!(agent.run_once(Some(root.path())).status.success());
+
+    // Upgrade one package and remove another.
+    let text = std::fs::read_to_string(&status).unwrap();
+    let stanzas: Vec<&str> = text.split("\n\n").filter(|s| !s.trim().is_empty()).collect();
+    let upgraded = stanzas[0].lines().find(|l| l.starts_with("Package:")).unwrap().trim_start_matches("Package: ").to_string();
+    let removed = stanzas[1].lines().find(|l| l.starts_with("Package:")).unwrap().trim_start_matches("Package: ").to_string();
+    let first = stanzas[0]
+        .lines()
+        .map(|l| if l.starts_with("Version:") { "Version: 99.0-tillsyn".to_string() } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut kept = vec![first];
+    kept.extend(stanzas[2..].iter().map(ToString::to_string));
+    std::fs::write(&status, kept.join("\n\n") + "\n").unwrap();
+    assert!(agent.run_once(Some(root.path())).status.success());
+
+    let changes = crate::harness::ok("tillsyn-collector", &["--dir", collector.path(), "changes", "--since", "1d", "--format", "json"]);
+    let changes: Vec<serde_json::Value> = serde_json::from_str(&changes).unwrap();
+    let second: Vec<_> = changes.iter().filter(|c| c["category"] == "package" && c["change"] != "added").collect();
+    assert!(second.iter().any(|c| c["name"] == upgraded.as_str() && c["change"] == "changed"), "{second:#?}");
+    assert!(second.iter().any(|c| c["name"] == removed.as_str() && c["change"] == "removed"), "{second:#?}");
+    assert_eq!(second.len(), 2, "only the two changes travel: {second:#?}");
+
+    // The second report was a delta: a fraction of the first's size on the wire.
+    let sizes: Vec<i64> = {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(collector.dir.path().join("tillsyn.db")).read_only(true);
+        let mut db = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query_scalar("SELECT size_bytes FROM reports ORDER BY rowid").fetch_all(&mut db).await.unwrap()
+    };
+    assert!(sizes[1] * 2 < sizes[0], "delta {} bytes vs full {} bytes", sizes[1], sizes[0]);
+
+    // Lose a report (as a spool bound would): the collector asks for a resync, the agent's next
+    // report is full, and the stored picture is right again.
+    let state_file = agent.dir.path().join("delta.json");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    state["sequence"] = serde_json::json!(state["sequence"].as_u64().unwrap() + 5);
+    std::fs::write(&state_file, state.to_string()).unwrap();
+    assert!(agent.run_once(Some(root.path())).status.success());
+    assert!(agent.run_once(Some(root.path())).status.success());
+    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    assert_eq!(after["full_sequence"], after["sequence"], "the report after a resync is full");
+    // The full report after the resync stored the whole current picture: six packages.
+    let assets = collector.assets();
+    let packages = crate::harness::ok("tillsyn-collector", &["--dir", collector.path(), "changes", "--since", "1d", "--format", "json"]);
+    assert!(packages.contains(&upgraded));
+    assert!(host_of(&assets, &agent.agent_id())["observation_count"].as_i64().unwrap() > 6);
+}
