@@ -205,6 +205,7 @@ mod tests {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/agent.toml");
         let config: AgentConfig = toml::from_str(&read_text(&example).unwrap()).unwrap();
         assert_eq!(config.spool, SpoolConfig::default());
+        assert_eq!(config.delta, crate::delta::DeltaConfig::default());
     }
 
     #[cfg(unix)]
