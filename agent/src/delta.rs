@@ -30,7 +30,10 @@ pub struct DeltaConfig {
 
 impl Default for DeltaConfig {
     fn default() -> Self {
-        Self { enabled: true, full_every: 24 }
+        Self {
+            enabled: true,
+            full_every: 24,
+        }
     }
 }
 
@@ -66,27 +69,49 @@ fn digest(observation: &tillsyn_proto::v1::Observation) -> String {
 
 /// Numbers `report` and, when allowed, turns it into a delta against `previous`; returns the
 /// state to keep for the next report.
-pub fn prepare(previous: Option<&DeltaState>, config: &DeltaConfig, report: &mut ReportRequest) -> DeltaState {
+pub fn prepare(
+    previous: Option<&DeltaState>,
+    config: &DeltaConfig,
+    report: &mut ReportRequest,
+) -> DeltaState {
     let sequence = previous.map_or(0, |p| p.sequence) + 1;
-    let facts: BTreeMap<String, String> =
-        report.observations.iter().map(|o| (key(&o.category, &o.name), digest(o))).collect();
+    let facts: BTreeMap<String, String> = report
+        .observations
+        .iter()
+        .map(|o| (key(&o.category, &o.name), digest(o)))
+        .collect();
     report.sequence = sequence;
-    let full_due =
-        previous.is_none_or(|p| p.force_full || sequence - p.full_sequence >= config.full_every.max(1));
+    let full_due = previous
+        .is_none_or(|p| p.force_full || sequence - p.full_sequence >= config.full_every.max(1));
     let Some(previous) = previous.filter(|_| config.enabled && !full_due) else {
-        return DeltaState { sequence, full_sequence: sequence, facts, force_full: false };
+        return DeltaState {
+            sequence,
+            full_sequence: sequence,
+            facts,
+            force_full: false,
+        };
     };
     report.delta = true;
     report.base_sequence = previous.sequence;
-    report.observations.retain(|o| previous.facts.get(&key(&o.category, &o.name)) != Some(&digest(o)));
+    report
+        .observations
+        .retain(|o| previous.facts.get(&key(&o.category, &o.name)) != Some(&digest(o)));
     report.removed_observations = previous
         .facts
         .keys()
         .filter(|k| !facts.contains_key(*k))
         .filter_map(|k| k.split_once('\u{1f}'))
-        .map(|(category, name)| ObservationKey { category: category.to_string(), name: name.to_string() })
+        .map(|(category, name)| ObservationKey {
+            category: category.to_string(),
+            name: name.to_string(),
+        })
         .collect();
-    DeltaState { sequence, full_sequence: previous.full_sequence, facts, force_full: false }
+    DeltaState {
+        sequence,
+        full_sequence: previous.full_sequence,
+        facts,
+        force_full: false,
+    }
 }
 
 fn path(dir: &AgentDir) -> std::path::PathBuf {
@@ -107,14 +132,19 @@ pub fn load(dir: &AgentDir) -> Option<DeltaState> {
 
 /// Saves the state atomically.
 pub fn save(dir: &AgentDir, state: &DeltaState) -> Result<(), StateError> {
-    let text = serde_json::to_vec(state).map_err(|e| StateError::Config { path: path(dir), message: e.to_string() })?;
+    let text = serde_json::to_vec(state).map_err(|e| StateError::Config {
+        path: path(dir),
+        message: e.to_string(),
+    })?;
     state::write_file(&path(dir), &text, true)
 }
 
 /// Forgets the state so the next report is full (the collector asked for a resync). The
 /// sequence continues, so numbers stay increasing.
 pub fn reset(dir: &AgentDir) -> Result<(), StateError> {
-    let Some(mut state) = load(dir) else { return Ok(()) };
+    let Some(mut state) = load(dir) else {
+        return Ok(());
+    };
     state.facts.clear();
     state.force_full = true;
     save(dir, &state)
@@ -152,7 +182,11 @@ mod tests {
         let state = prepare(Some(&state), &config, &mut second);
         assert!(second.delta);
         assert_eq!((second.sequence, second.base_sequence), (2, 1));
-        let names: Vec<_> = second.observations.iter().map(|o| o.name.as_str()).collect();
+        let names: Vec<_> = second
+            .observations
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
         assert_eq!(names, ["b", "d"]);
         assert_eq!(second.removed_observations.len(), 1);
         assert_eq!(second.removed_observations[0].name, "c");
@@ -161,7 +195,10 @@ mod tests {
 
     #[test]
     fn every_nth_report_and_a_resync_are_full() {
-        let config = DeltaConfig { enabled: true, full_every: 3 };
+        let config = DeltaConfig {
+            enabled: true,
+            full_every: 3,
+        };
         let mut state = prepare(None, &config, &mut report(&[("a", "1")]));
         let mut kinds = Vec::new();
         for _ in 0..5 {
@@ -178,13 +215,20 @@ mod tests {
         let mut after = report(&[("a", "1")]);
         let next = prepare(load(&dir).as_ref(), &config, &mut after);
         assert!(!after.delta, "a resync makes the next report full");
-        assert_eq!(after.sequence, state.sequence + 1, "sequence numbers keep increasing");
+        assert_eq!(
+            after.sequence,
+            state.sequence + 1,
+            "sequence numbers keep increasing"
+        );
         assert_eq!(next.full_sequence, next.sequence);
     }
 
     #[test]
     fn deltas_can_be_switched_off() {
-        let config = DeltaConfig { enabled: false, full_every: 24 };
+        let config = DeltaConfig {
+            enabled: false,
+            full_every: 24,
+        };
         let state = prepare(None, &config, &mut report(&[("a", "1")]));
         let mut r = report(&[("a", "1")]);
         prepare(Some(&state), &config, &mut r);

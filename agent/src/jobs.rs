@@ -26,7 +26,11 @@ pub async fn pull(dir: &AgentDir, wait: Duration) -> Result<Vec<Job>, RunError> 
 pub async fn fail(dir: &AgentDir, job: &Job, error: &str) -> Result<(), RunError> {
     let channel = connect(dir).await?;
     JobsClient::new(channel)
-        .complete(CompleteJobRequest { job_id: job.job_id.clone(), ok: false, error: error.to_string() })
+        .complete(CompleteJobRequest {
+            job_id: job.job_id.clone(),
+            ok: false,
+            error: error.to_string(),
+        })
         .await
         .map_err(RunError::Refused)?;
     Ok(())
@@ -60,7 +64,10 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_the_bound() {
-        let job = Job { jitter_seconds: 2, ..Job::default() };
+        let job = Job {
+            jitter_seconds: 2,
+            ..Job::default()
+        };
         for _ in 0..100 {
             assert!(jitter(&job) <= Duration::from_secs(2));
         }

@@ -90,6 +90,8 @@ enum Command {
 }
 
 /// `discover` arguments; validated by `discovery::Config::from_options`.
+// Independent command-line switches, not a state machine.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(clap::Args)]
 struct DiscoverArgs {
     /// Addresses or CIDRs to sweep, comma-separated (IPv4).
@@ -188,9 +190,17 @@ async fn discover(dir: &AgentDir, args: &DiscoverArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     if args.report {
-        let devices = report.devices.iter().map(discovery::Device::to_proto).collect();
+        let devices = report
+            .devices
+            .iter()
+            .map(discovery::Device::to_proto)
+            .collect();
         let answer = run::report_devices(dir, std::path::Path::new("/"), devices).await?;
-        eprintln!("{} device(s) reported with host asset {}", report.devices.len(), answer.asset_id);
+        eprintln!(
+            "{} device(s) reported with host asset {}",
+            report.devices.len(),
+            answer.asset_id
+        );
     }
     Ok(())
 }
@@ -227,7 +237,13 @@ async fn main() -> anyhow::Result<()> {
             let agent_id = enroll::enroll(&dir, &options).await?;
             println!("enrolled as agent {agent_id}");
         }
-        Command::Run { once, root, reports, retry_for, jobs } => {
+        Command::Run {
+            once,
+            root,
+            reports,
+            retry_for,
+            jobs,
+        } => {
             let options = RunOptions { once, root };
             let once_options = OnceOptions {
                 reports,

@@ -63,7 +63,9 @@ pub fn unique_names(mut observations: Vec<v1::Observation>) -> Vec<v1::Observati
     use std::collections::{HashMap, HashSet};
     let mut counts: HashMap<(String, String), usize> = HashMap::new();
     for o in &observations {
-        *counts.entry((o.category.clone(), o.name.clone())).or_default() += 1;
+        *counts
+            .entry((o.category.clone(), o.name.clone()))
+            .or_default() += 1;
     }
     let mut taken: HashSet<(String, String)> = observations
         .iter()
@@ -75,7 +77,12 @@ pub fn unique_names(mut observations: Vec<v1::Observation>) -> Vec<v1::Observati
             continue;
         }
         let value: serde_json::Value = serde_json::from_str(&o.value_json).unwrap_or_default();
-        let field = |key: &str| value.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+        let field = |key: &str| {
+            value
+                .get(key)
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+        };
         let arch = field("architecture").or_else(|| field("arch"));
         let mut candidates: Vec<String> = Vec::new();
         if let Some(arch) = arch {
@@ -87,7 +94,10 @@ pub fn unique_names(mut observations: Vec<v1::Observation>) -> Vec<v1::Observati
             candidates.push(format!("{}@{version}", o.name));
         }
         candidates.extend((2..).take(10_000).map(|n| format!("{}#{n}", o.name)));
-        if let Some(name) = candidates.into_iter().find(|n| !taken.contains(&(o.category.clone(), n.clone()))) {
+        if let Some(name) = candidates
+            .into_iter()
+            .find(|n| !taken.contains(&(o.category.clone(), n.clone())))
+        {
             taken.insert((o.category.clone(), name.clone()));
             o.name = name;
         }
@@ -127,7 +137,12 @@ mod tests {
     use super::*;
 
     fn package(name: &str, value: &str) -> v1::Observation {
-        v1::Observation { category: "package".into(), name: name.into(), value_json: value.into(), evidence: vec![] }
+        v1::Observation {
+            category: "package".into(),
+            name: name.into(),
+            value_json: value.into(),
+            evidence: vec![],
+        }
     }
 
     #[test]
@@ -135,8 +150,14 @@ mod tests {
         let names: Vec<String> = unique_names(vec![
             package("libc6", r#"{"version":"2.36","architecture":"amd64"}"#),
             package("libc6", r#"{"version":"2.36","architecture":"i386"}"#),
-            package("kernel", r#"{"version":"5.14.0-1","architecture":"x86_64"}"#),
-            package("kernel", r#"{"version":"5.14.0-2","architecture":"x86_64"}"#),
+            package(
+                "kernel",
+                r#"{"version":"5.14.0-1","architecture":"x86_64"}"#,
+            ),
+            package(
+                "kernel",
+                r#"{"version":"5.14.0-2","architecture":"x86_64"}"#,
+            ),
             package("odd", "not json"),
             package("odd", "not json"),
             package("zlib", r#"{"version":"1"}"#),
@@ -146,7 +167,15 @@ mod tests {
         .collect();
         assert_eq!(
             names,
-            ["libc6:amd64", "libc6:i386", "kernel:x86_64", "kernel:x86_64@5.14.0-2", "odd#2", "odd#3", "zlib"]
+            [
+                "libc6:amd64",
+                "libc6:i386",
+                "kernel:x86_64",
+                "kernel:x86_64@5.14.0-2",
+                "odd#2",
+                "odd#3",
+                "zlib"
+            ]
         );
     }
 
@@ -166,7 +195,12 @@ mod tests {
             }],
         });
         let report = build(&inventory);
-        assert_eq!(uuid::Uuid::parse_str(&report.report_id).unwrap().get_version_num(), 7);
+        assert_eq!(
+            uuid::Uuid::parse_str(&report.report_id)
+                .unwrap()
+                .get_version_num(),
+            7
+        );
         assert_eq!(report.host.unwrap().hostname, "h");
         assert_eq!(report.controls[0].evidence[0].line, 3);
     }

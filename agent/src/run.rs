@@ -120,7 +120,11 @@ pub async fn once(
     let config = dir.load_config()?;
     let spool = Spool::open(dir.spool_path(), &config.spool)?;
     let mut link = CollectorLink::new(dir.clone());
-    let rounds = if run_pulled_jobs(dir, &spool, &options.root, once.jobs_wait).await? { 0 } else { once.reports.max(1) };
+    let rounds = if run_pulled_jobs(dir, &spool, &options.root, once.jobs_wait).await? {
+        0
+    } else {
+        once.reports.max(1)
+    };
     let mut quarantined = 0;
     for round in 1..=rounds {
         collect_and_spool(dir, &spool, &options.root).await?;
@@ -222,7 +226,12 @@ async fn wait_for_jobs(dir: &AgentDir, wait: Duration) -> Vec<tillsyn_proto::v1:
 }
 
 /// Pulls jobs (when asked to) and runs each; returns whether any job was pulled.
-async fn run_pulled_jobs(dir: &AgentDir, spool: &Spool, root: &Path, wait: Option<Duration>) -> Result<bool, RunError> {
+async fn run_pulled_jobs(
+    dir: &AgentDir,
+    spool: &Spool,
+    root: &Path,
+    wait: Option<Duration>,
+) -> Result<bool, RunError> {
     let Some(wait) = wait else { return Ok(false) };
     let pulled = jobs::pull(dir, wait).await?;
     for job in &pulled {
@@ -234,7 +243,12 @@ async fn run_pulled_jobs(dir: &AgentDir, spool: &Spool, root: &Path, wait: Optio
 /// Runs one job after its jitter: its report (an inventory, plus the devices of a discovery
 /// sweep) is spooled tagged with the job id, which completes the job; a job this agent cannot
 /// run is closed with the reason.
-async fn run_job(dir: &AgentDir, spool: &Spool, root: &Path, job: &tillsyn_proto::v1::Job) -> Result<(), RunError> {
+async fn run_job(
+    dir: &AgentDir,
+    spool: &Spool,
+    root: &Path,
+    job: &tillsyn_proto::v1::Job,
+) -> Result<(), RunError> {
     tokio::time::sleep(jobs::jitter(job)).await;
     tracing::info!(job_id = %job.job_id, schedule = %job.schedule, kind = %job.kind, "running job");
     match job.kind.as_str() {
@@ -242,7 +256,11 @@ async fn run_job(dir: &AgentDir, spool: &Spool, root: &Path, job: &tillsyn_proto
         "discovery" => match jobs::discovery_config(job) {
             Ok(config) => {
                 let sweep = crate::discovery::run(config).await;
-                let devices = sweep.devices.iter().map(crate::discovery::Device::to_proto).collect();
+                let devices = sweep
+                    .devices
+                    .iter()
+                    .map(crate::discovery::Device::to_proto)
+                    .collect();
                 collect_and_spool_with(dir, spool, root, Some(&job.job_id), devices).await
             }
             Err(reason) => jobs::fail(dir, job, &reason).await,
@@ -261,10 +279,19 @@ pub async fn report_devices(
     let spool = Spool::open(dir.spool_path(), &config.spool)?;
     collect_and_spool_with(dir, &spool, root, None, devices).await?;
     let mut link = CollectorLink::new(dir.clone());
-    let outcome = drain_with_retry(&spool, &mut link, &Backoff::new(&config.spool), Duration::ZERO).await?;
+    let outcome = drain_with_retry(
+        &spool,
+        &mut link,
+        &Backoff::new(&config.spool),
+        Duration::ZERO,
+    )
+    .await?;
     link.heartbeat(&spool).await;
     if outcome.quarantined > 0 {
-        return Err(RunError::Quarantined { count: outcome.quarantined, quarantine: spool.quarantine_dir() });
+        return Err(RunError::Quarantined {
+            count: outcome.quarantined,
+            quarantine: spool.quarantine_dir(),
+        });
     }
     link.last.ok_or(RunError::Unacknowledged)
 }
@@ -274,7 +301,12 @@ async fn collect_and_spool(dir: &AgentDir, spool: &Spool, root: &Path) -> Result
     collect_and_spool_for(dir, spool, root, None).await
 }
 
-async fn collect_and_spool_for(dir: &AgentDir, spool: &Spool, root: &Path, job_id: Option<&str>) -> Result<(), RunError> {
+async fn collect_and_spool_for(
+    dir: &AgentDir,
+    spool: &Spool,
+    root: &Path,
+    job_id: Option<&str>,
+) -> Result<(), RunError> {
     collect_and_spool_with(dir, spool, root, job_id, Vec::new()).await
 }
 

@@ -89,7 +89,10 @@ fn every_fixture_gets_its_expected_verdict() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| ["sshd", "pam", "accounts", "sudo", "mfa"].contains(&e["collector"].as_str().unwrap_or("")))
+            .filter(|e| {
+                ["sshd", "pam", "accounts", "sudo", "mfa"]
+                    .contains(&e["collector"].as_str().unwrap_or(""))
+            })
             .collect();
         assert!(auth_errors.is_empty(), "{name}: {auth_errors:#?}");
     }

@@ -10,7 +10,9 @@ use crate::ca::{self, CaError};
 use crate::config::{CollectorDir, ConfigError, RawConfig};
 use crate::output::{self, Format};
 use crate::server::now_ms;
-use crate::store::{AgentRecord, AssetRecord, AuditEvent, NewToken, SqliteStore, Store, StoreError};
+use crate::store::{
+    AgentRecord, AssetRecord, AuditEvent, NewToken, SqliteStore, Store, StoreError,
+};
 use crate::tokens;
 
 /// Errors of operator actions.
@@ -56,7 +58,9 @@ pub async fn open_store(dir: &CollectorDir) -> Result<Arc<dyn Store>, AdminError
 /// `init`: CA, server certificate, config and database in `dir`.
 pub async fn init(dir: &CollectorDir, extra_names: &[String]) -> Result<String, AdminError> {
     if dir.is_initialised() {
-        return Err(AdminError::AlreadyInitialised(dir.root().display().to_string()));
+        return Err(AdminError::AlreadyInitialised(
+            dir.root().display().to_string(),
+        ));
     }
     create_dir_private(dir.root())?;
     let mut config = RawConfig::default();
@@ -149,7 +153,11 @@ struct AgentView<'a> {
 }
 
 fn agent_state(agent: &AgentRecord) -> &'static str {
-    if agent.revoked_at.is_some() { "revoked" } else { "active" }
+    if agent.revoked_at.is_some() {
+        "revoked"
+    } else {
+        "active"
+    }
 }
 
 /// `agent list`.
@@ -159,11 +167,22 @@ pub async fn list_agents(store: &dyn Store, format: Format) -> Result<String, Ad
         Format::Json => output::json(
             &agents
                 .iter()
-                .map(|agent| AgentView { agent, state: agent_state(agent) })
+                .map(|agent| AgentView {
+                    agent,
+                    state: agent_state(agent),
+                })
                 .collect::<Vec<_>>(),
         ),
         Format::Table => output::table(
-            &["AGENT", "HOSTNAME", "STATE", "VERSION", "LAST SEEN", "SPOOLED", "DROPPED"],
+            &[
+                "AGENT",
+                "HOSTNAME",
+                "STATE",
+                "VERSION",
+                "LAST SEEN",
+                "SPOOLED",
+                "DROPPED",
+            ],
             &agents
                 .iter()
                 .map(|a| {
@@ -183,7 +202,11 @@ pub async fn list_agents(store: &dyn Store, format: Format) -> Result<String, Ad
 }
 
 /// `agent revoke`.
-pub async fn revoke_agent(store: &dyn Store, agent_id: &str, reason: &str) -> Result<String, AdminError> {
+pub async fn revoke_agent(
+    store: &dyn Store,
+    agent_id: &str,
+    reason: &str,
+) -> Result<String, AdminError> {
     let event = AuditEvent {
         actor: actor(),
         action: "agent.revoke".into(),
@@ -201,12 +224,20 @@ pub async fn revoke_agent(store: &dyn Store, agent_id: &str, reason: &str) -> Re
 /// `agent versions`: active agents per version, newest last seen first.
 pub async fn agent_versions(store: &dyn Store) -> Result<String, AdminError> {
     let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for agent in store.agents().await?.iter().filter(|a| a.revoked_at.is_none()) {
+    for agent in store
+        .agents()
+        .await?
+        .iter()
+        .filter(|a| a.revoked_at.is_none())
+    {
         *counts.entry(agent.agent_version.clone()).or_default() += 1;
     }
     Ok(output::table(
         &["VERSION", "AGENTS"],
-        &counts.into_iter().map(|(v, n)| vec![v, n.to_string()]).collect::<Vec<_>>(),
+        &counts
+            .into_iter()
+            .map(|(v, n)| vec![v, n.to_string()])
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -219,19 +250,34 @@ pub async fn list_schedules(store: &dyn Store, format: Format) -> Result<String,
             &["NAME", "KIND", "CRON", "TIME ZONE", "TARGET", "NEXT RUN"],
             &schedules
                 .iter()
-                .map(|s| vec![s.name.clone(), s.kind.clone(), s.cron.clone(), s.timezone.clone(), s.target.clone(), output::time(Some(s.next_run_at))])
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        s.kind.clone(),
+                        s.cron.clone(),
+                        s.timezone.clone(),
+                        s.target.clone(),
+                        output::time(Some(s.next_run_at)),
+                    ]
+                })
                 .collect::<Vec<_>>(),
         ),
     })
 }
 
 /// `scan history`.
-pub async fn list_jobs(store: &dyn Store, schedule: Option<&str>, format: Format) -> Result<String, AdminError> {
+pub async fn list_jobs(
+    store: &dyn Store,
+    schedule: Option<&str>,
+    format: Format,
+) -> Result<String, AdminError> {
     let jobs = store.jobs(schedule).await?;
     Ok(match format {
         Format::Json => output::json(&jobs),
         Format::Table => output::table(
-            &["JOB", "SCHEDULE", "KIND", "AGENT", "STATE", "CREATED", "FINISHED", "ERROR"],
+            &[
+                "JOB", "SCHEDULE", "KIND", "AGENT", "STATE", "CREATED", "FINISHED", "ERROR",
+            ],
             &jobs
                 .iter()
                 .map(|j| {
@@ -252,12 +298,19 @@ pub async fn list_jobs(store: &dyn Store, schedule: Option<&str>, format: Format
 }
 
 /// `changes`.
-pub async fn changes(store: &dyn Store, asset: Option<&str>, since_ms: i64, format: Format) -> Result<String, AdminError> {
+pub async fn changes(
+    store: &dyn Store,
+    asset: Option<&str>,
+    since_ms: i64,
+    format: Format,
+) -> Result<String, AdminError> {
     let changes = store.observation_changes(asset, since_ms).await?;
     Ok(match format {
         Format::Json => output::json(&changes),
         Format::Table => output::table(
-            &["AT", "ASSET", "CHANGE", "CATEGORY", "NAME", "BEFORE", "AFTER"],
+            &[
+                "AT", "ASSET", "CHANGE", "CATEGORY", "NAME", "BEFORE", "AFTER",
+            ],
             &changes
                 .iter()
                 .map(|c| {
@@ -342,7 +395,11 @@ fn assets_table(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) ->
             );
             vec![
                 a.kind.clone(),
-                if a.address.is_empty() { a.hostname.clone() } else { a.address.clone() },
+                if a.address.is_empty() {
+                    a.hostname.clone()
+                } else {
+                    a.address.clone()
+                },
                 system_column(links),
                 os.trim().to_string(),
                 control(a, "mfa"),
@@ -354,7 +411,17 @@ fn assets_table(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) ->
         })
         .collect();
     output::table(
-        &["KIND", "ASSET", "SYSTEMS", "OS", "MFA", "TRANSIT", "AT REST", "FACTS", "LAST SEEN"],
+        &[
+            "KIND",
+            "ASSET",
+            "SYSTEMS",
+            "OS",
+            "MFA",
+            "TRANSIT",
+            "AT REST",
+            "FACTS",
+            "LAST SEEN",
+        ],
         &rows,
     )
 }

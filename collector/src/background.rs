@@ -23,7 +23,11 @@ pub enum RoundError {
 
 /// One round at `now_ms`: fires due schedules, runs evaluation jobs, evaluates. Returns the
 /// number of jobs created.
-pub async fn round(store: &dyn Store, rules: &RuleConfig, now_ms: i64) -> Result<usize, RoundError> {
+pub async fn round(
+    store: &dyn Store,
+    rules: &RuleConfig,
+    now_ms: i64,
+) -> Result<usize, RoundError> {
     let created = scans::tick(store, now_ms).await?;
     let evaluation_jobs: Vec<_> = store
         .jobs(None)
@@ -32,8 +36,13 @@ pub async fn round(store: &dyn Store, rules: &RuleConfig, now_ms: i64) -> Result
         .filter(|j| j.agent_id.is_none() && j.state == "pending")
         .collect();
     for job in &evaluation_jobs {
-        let error = evaluation::evaluate(store, rules, now_ms).await.err().map(|e| e.to_string());
-        store.complete_job("", &job.job_id, error.as_deref(), now_ms).await?;
+        let error = evaluation::evaluate(store, rules, now_ms)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        store
+            .complete_job("", &job.job_id, error.as_deref(), now_ms)
+            .await?;
     }
     if evaluation_jobs.is_empty() {
         evaluation::evaluate(store, rules, now_ms).await?;
@@ -61,14 +70,27 @@ mod tests {
     use crate::store::{NewAgent, NewToken, SqliteStore};
 
     fn ms(text: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis()
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_millis()
     }
 
     async fn store_with_agents() -> SqliteStore {
         let store = SqliteStore::in_memory().await.unwrap();
         for (i, site) in ["ward4", "ward5"].iter().enumerate() {
             let hash = format!("t{i}");
-            store.create_token(NewToken { token_hash: hash.clone(), created_at: 0, expires_at: i64::MAX, created_by: "x".into() }, 0).await.unwrap();
+            store
+                .create_token(
+                    NewToken {
+                        token_hash: hash.clone(),
+                        created_at: 0,
+                        expires_at: i64::MAX,
+                        created_by: "x".into(),
+                    },
+                    0,
+                )
+                .await
+                .unwrap();
             let agent = NewAgent {
                 agent_id: format!("agent-{site}"),
                 hostname: (*site).into(),
@@ -97,24 +119,61 @@ mod tests {
     async fn schedules_fire_at_their_local_time_and_once_per_firing() {
         let store = store_with_agents().await;
         let now = ms("2026-11-24T12:00:00Z");
-        let first = scans::add(&store, spec("weekly-ward4", JobKind::Inventory, "label:site=ward4"), "alice", now).await.unwrap();
+        let first = scans::add(
+            &store,
+            spec("weekly-ward4", JobKind::Inventory, "label:site=ward4"),
+            "alice",
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(first, ms("2026-11-30T01:00:00Z"));
-        scans::add(&store, spec("weekly-eval", JobKind::Evaluation, "all"), "alice", now).await.unwrap();
+        scans::add(
+            &store,
+            spec("weekly-eval", JobKind::Evaluation, "all"),
+            "alice",
+            now,
+        )
+        .await
+        .unwrap();
         let rules = RuleConfig::default();
 
         // Just before Monday 02:00 Stockholm: nothing.
-        assert_eq!(round(&store, &rules, ms("2026-11-30T00:59:59Z")).await.unwrap(), 0);
+        assert_eq!(
+            round(&store, &rules, ms("2026-11-30T00:59:59Z"))
+                .await
+                .unwrap(),
+            0
+        );
         // At 02:00 local: one inventory job for the ward4 agent, one evaluation.
-        assert_eq!(round(&store, &rules, ms("2026-11-30T01:00:00Z")).await.unwrap(), 2);
+        assert_eq!(
+            round(&store, &rules, ms("2026-11-30T01:00:00Z"))
+                .await
+                .unwrap(),
+            2
+        );
         let jobs = store.jobs(Some("weekly-ward4")).await.unwrap();
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].agent_id.as_deref(), Some("agent-ward4"));
         let eval = store.jobs(Some("weekly-eval")).await.unwrap();
-        assert_eq!(eval[0].state, "done", "the collector runs evaluations itself");
+        assert_eq!(
+            eval[0].state, "done",
+            "the collector runs evaluations itself"
+        );
         // The same minute again: no second firing.
-        assert_eq!(round(&store, &rules, ms("2026-11-30T01:00:30Z")).await.unwrap(), 0);
+        assert_eq!(
+            round(&store, &rules, ms("2026-11-30T01:00:30Z"))
+                .await
+                .unwrap(),
+            0
+        );
         // The collector was down for three weeks: one firing, not three.
-        assert_eq!(round(&store, &rules, ms("2026-12-22T09:00:00Z")).await.unwrap(), 2);
+        assert_eq!(
+            round(&store, &rules, ms("2026-12-22T09:00:00Z"))
+                .await
+                .unwrap(),
+            2
+        );
         let next = store.schedules().await.unwrap()[0].next_run_at;
         assert_eq!(next, ms("2026-12-28T01:00:00Z"));
     }
@@ -123,17 +182,46 @@ mod tests {
     async fn jobs_are_delivered_once_and_only_their_agent_can_close_them() {
         let store = store_with_agents().await;
         let now = ms("2026-11-24T12:00:00Z");
-        scans::add(&store, spec("all-hosts", JobKind::Inventory, "all"), "alice", now).await.unwrap();
-        let ids = scans::run_now(&store, "all-hosts", "alice", now).await.unwrap();
+        scans::add(
+            &store,
+            spec("all-hosts", JobKind::Inventory, "all"),
+            "alice",
+            now,
+        )
+        .await
+        .unwrap();
+        let ids = scans::run_now(&store, "all-hosts", "alice", now)
+            .await
+            .unwrap();
         assert_eq!(ids.len(), 2);
         let pulled = store.pull_jobs("agent-ward4", now).await.unwrap();
         assert_eq!(pulled.len(), 1);
-        assert!(store.pull_jobs("agent-ward4", now).await.unwrap().is_empty());
+        assert!(
+            store
+                .pull_jobs("agent-ward4", now)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let job = &pulled[0].job_id;
-        assert!(!store.complete_job("agent-ward5", job, None, now).await.unwrap());
-        assert!(store.complete_job("agent-ward4", job, Some("no inventory"), now).await.unwrap());
+        assert!(
+            !store
+                .complete_job("agent-ward5", job, None, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .complete_job("agent-ward4", job, Some("no inventory"), now)
+                .await
+                .unwrap()
+        );
         let history = store.jobs(Some("all-hosts")).await.unwrap();
-        assert!(history.iter().any(|j| j.state == "failed" && j.error.as_deref() == Some("no inventory")));
+        assert!(
+            history
+                .iter()
+                .any(|j| j.state == "failed" && j.error.as_deref() == Some("no inventory"))
+        );
     }
 
     #[tokio::test]
@@ -141,10 +229,20 @@ mod tests {
         let store = store_with_agents().await;
         let mut bad = spec("x", JobKind::Inventory, "all");
         bad.cron = "every monday".into();
-        assert!(scans::add(&store, bad, "a", 0).await.unwrap_err().to_string().contains("every monday"));
-        let err = scans::add(&store, spec("y", JobKind::Inventory, "agent:ghost"), "a", 0).await.unwrap_err();
+        assert!(
+            scans::add(&store, bad, "a", 0)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("every monday")
+        );
+        let err = scans::add(&store, spec("y", JobKind::Inventory, "agent:ghost"), "a", 0)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("ghost"), "{err}");
-        let err = scans::add(&store, spec("z", JobKind::Discovery, "all"), "a", 0).await.unwrap_err();
+        let err = scans::add(&store, spec("z", JobKind::Discovery, "all"), "a", 0)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("discovery-target"), "{err}");
         assert!(store.schedules().await.unwrap().is_empty());
     }

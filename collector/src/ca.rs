@@ -91,7 +91,8 @@ pub struct CertificateAuthority {
 
 impl std::fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateAuthority").finish_non_exhaustive()
+        f.debug_struct("CertificateAuthority")
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,7 +126,10 @@ impl CertificateAuthority {
             path: dir.join("ca.pem").display().to_string(),
             message: e.to_string(),
         })?;
-        Ok(Self { ca_cert_pem, issuer })
+        Ok(Self {
+            ca_cert_pem,
+            issuer,
+        })
     }
 
     /// The CA certificate, PEM.
@@ -216,7 +220,9 @@ mod tests {
 
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec!["evil.example".to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "someone-else");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "someone-else");
         let csr = params.serialize_request(&key).unwrap().pem().unwrap();
         let csr = CertificateAuthority::verify_csr(&csr).unwrap();
         let issued = ca.issue_agent(&csr, "agent-1", Duration::days(1)).unwrap();
@@ -229,7 +235,9 @@ mod tests {
     #[test]
     fn garbage_csr_is_refused() {
         assert!(matches!(
-            CertificateAuthority::verify_csr("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"),
+            CertificateAuthority::verify_csr(
+                "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+            ),
             Err(CaError::BadCsr(_))
         ));
         assert!(CertificateAuthority::verify_csr("").is_err());

@@ -49,9 +49,14 @@ pub enum FindingFormat {
 }
 
 /// `catalog import FILE`: validate all, then replace the register in one transaction.
-pub async fn import(dir: &CollectorDir, store: &dyn Store, path: &Path) -> Result<String, ComplianceError> {
+pub async fn import(
+    dir: &CollectorDir,
+    store: &dyn Store,
+    path: &Path,
+) -> Result<String, ComplianceError> {
     let systems = catalog::load(path)?;
-    let bytes = std::fs::read(path).map_err(|e| ComplianceError::Argument(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| ComplianceError::Argument(format!("{}: {e}", path.display())))?;
     let event = AuditEvent {
         actor: actor(),
         action: "catalog.import".into(),
@@ -98,7 +103,11 @@ struct SystemView<'a> {
 }
 
 /// `systems`.
-pub async fn systems(dir: &CollectorDir, store: &dyn Store, format: Format) -> Result<String, ComplianceError> {
+pub async fn systems(
+    dir: &CollectorDir,
+    store: &dyn Store,
+    format: Format,
+) -> Result<String, ComplianceError> {
     evaluate(dir, store).await?;
     let snapshot = evaluation::snapshot(store).await?;
     let findings = store.findings().await?;
@@ -126,7 +135,15 @@ pub async fn systems(dir: &CollectorDir, store: &dyn Store, format: Format) -> R
     Ok(match format {
         Format::Json => output::json(&views),
         Format::Table => output::table(
-            &["SYSTEM", "NAME", "K/R/T", "OWNER", "CLASSIFIED", "ASSETS", "OPEN FINDINGS"],
+            &[
+                "SYSTEM",
+                "NAME",
+                "K/R/T",
+                "OWNER",
+                "CLASSIFIED",
+                "ASSETS",
+                "OPEN FINDINGS",
+            ],
             &views
                 .iter()
                 .map(|v| {
@@ -135,7 +152,10 @@ pub async fn systems(dir: &CollectorDir, store: &dyn Store, format: Format) -> R
                         v.system.id.clone(),
                         v.system.name.clone(),
                         c.map_or_else(|| "-".into(), |c| format!("K{}/R{}/T{}", c.k, c.r, c.t)),
-                        v.system.system_owner.as_ref().map_or_else(|| "-".into(), |p| p.email.clone().unwrap_or_else(|| p.name.clone())),
+                        v.system.system_owner.as_ref().map_or_else(
+                            || "-".into(),
+                            |p| p.email.clone().unwrap_or_else(|| p.name.clone()),
+                        ),
                         c.map_or_else(|| "-".into(), |c| c.classified_at.to_string()),
                         v.assets.to_string(),
                         v.open_findings.to_string(),
@@ -201,15 +221,23 @@ pub struct FindingFilter {
 }
 
 fn owner_emails(system: &System) -> Vec<String> {
-    [&system.system_owner, &system.system_administrator, &system.information_owner]
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.email.clone())
-        .collect()
+    [
+        &system.system_owner,
+        &system.system_administrator,
+        &system.information_owner,
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|p| p.email.clone())
+    .collect()
 }
 
 fn view(f: &FindingRecord, systems: &HashMap<&str, &System>) -> FindingView {
-    let system = f.system_id.as_deref().and_then(|id| systems.get(id)).copied();
+    let system = f
+        .system_id
+        .as_deref()
+        .and_then(|id| systems.get(id))
+        .copied();
     let rule = rules::rule(&f.rule);
     FindingView {
         id: f.finding_id.clone(),
@@ -236,7 +264,11 @@ fn view(f: &FindingRecord, systems: &HashMap<&str, &System>) -> FindingView {
 }
 
 /// Evaluates, then returns the findings that pass `filter`, most severe first.
-pub async fn finding_views(dir: &CollectorDir, store: &dyn Store, filter: &FindingFilter) -> Result<Vec<FindingView>, ComplianceError> {
+pub async fn finding_views(
+    dir: &CollectorDir,
+    store: &dyn Store,
+    filter: &FindingFilter,
+) -> Result<Vec<FindingView>, ComplianceError> {
     evaluate(dir, store).await?;
     let systems = store.systems().await?;
     let by_id: HashMap<&str, &System> = systems.iter().map(|s| (s.id.as_str(), s)).collect();
@@ -246,8 +278,16 @@ pub async fn finding_views(dir: &CollectorDir, store: &dyn Store, filter: &Findi
         .await?
         .iter()
         .filter(|f| filter.all || f.state != "resolved")
-        .filter(|f| filter.system.as_ref().is_none_or(|s| f.system_id.as_ref() == Some(s)))
-        .filter(|f| filter.severities.is_empty() || Severity::parse(&f.severity).is_some_and(|s| filter.severities.contains(&s)))
+        .filter(|f| {
+            filter
+                .system
+                .as_ref()
+                .is_none_or(|s| f.system_id.as_ref() == Some(s))
+        })
+        .filter(|f| {
+            filter.severities.is_empty()
+                || Severity::parse(&f.severity).is_some_and(|s| filter.severities.contains(&s))
+        })
         .filter(|f| {
             owner.as_ref().is_none_or(|owner| {
                 f.system_id
@@ -268,13 +308,20 @@ pub async fn finding_views(dir: &CollectorDir, store: &dyn Store, filter: &Findi
 }
 
 /// `findings`.
-pub async fn findings(dir: &CollectorDir, store: &dyn Store, filter: &FindingFilter, format: FindingFormat) -> Result<String, ComplianceError> {
+pub async fn findings(
+    dir: &CollectorDir,
+    store: &dyn Store,
+    filter: &FindingFilter,
+    format: FindingFormat,
+) -> Result<String, ComplianceError> {
     let views = finding_views(dir, store, filter).await?;
     Ok(match format {
         FindingFormat::Json => output::json(&views),
         FindingFormat::Csv => findings_csv(&views)?,
         FindingFormat::Table => output::table(
-            &["ID", "SEVERITY", "STATE", "RULE", "SYSTEM", "ASSET", "MESSAGE"],
+            &[
+                "ID", "SEVERITY", "STATE", "RULE", "SYSTEM", "ASSET", "MESSAGE",
+            ],
             &views
                 .iter()
                 .map(|v| {
@@ -284,7 +331,11 @@ pub async fn findings(dir: &CollectorDir, store: &dyn Store, filter: &FindingFil
                         v.state.clone(),
                         v.rule.clone(),
                         v.system_id.clone().unwrap_or_else(|| "-".into()),
-                        if v.asset.is_empty() { "-".into() } else { v.asset.clone() },
+                        if v.asset.is_empty() {
+                            "-".into()
+                        } else {
+                            v.asset.clone()
+                        },
                         v.message.clone(),
                     ]
                 })
@@ -297,13 +348,34 @@ fn findings_csv(views: &[FindingView]) -> Result<String, ComplianceError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| ComplianceError::Argument(format!("writing CSV: {e}"));
     writer
-        .write_record(["id", "rule", "severity", "state", "system_id", "system_name", "owner", "asset", "message", "evidence", "first_seen", "last_seen", "accepted_by", "accepted_until"])
+        .write_record([
+            "id",
+            "rule",
+            "severity",
+            "state",
+            "system_id",
+            "system_name",
+            "owner",
+            "asset",
+            "message",
+            "evidence",
+            "first_seen",
+            "last_seen",
+            "accepted_by",
+            "accepted_until",
+        ])
         .map_err(csv_err)?;
     for v in views {
         let evidence = v
             .evidence
             .iter()
-            .map(|e| if e.line > 0 { format!("{}:{} {}", e.source, e.line, e.detail) } else { format!("{} {}", e.source, e.detail) })
+            .map(|e| {
+                if e.line > 0 {
+                    format!("{}:{} {}", e.source, e.line, e.detail)
+                } else {
+                    format!("{} {}", e.source, e.detail)
+                }
+            })
             .collect::<Vec<_>>()
             .join(" | ");
         writer
@@ -325,23 +397,44 @@ fn findings_csv(views: &[FindingView]) -> Result<String, ComplianceError> {
             ])
             .map_err(csv_err)?;
     }
-    let bytes = writer.into_inner().map_err(|e| ComplianceError::Argument(e.to_string()))?;
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| ComplianceError::Argument(e.to_string()))?;
     Ok(String::from_utf8_lossy(&bytes).trim_end().to_string())
 }
 
 /// `finding accept ID --by --reason --until`.
-pub async fn accept(store: &dyn Store, id: &str, by: &str, reason: &str, until: &str) -> Result<String, ComplianceError> {
+pub async fn accept(
+    store: &dyn Store,
+    id: &str,
+    by: &str,
+    reason: &str,
+    until: &str,
+) -> Result<String, ComplianceError> {
     if by.trim().is_empty() || reason.trim().is_empty() {
-        return Err(ComplianceError::Argument("--by and --reason must name the person and the justification".into()));
+        return Err(ComplianceError::Argument(
+            "--by and --reason must name the person and the justification".into(),
+        ));
     }
-    let date = catalog::parse_date(until).map_err(|e| ComplianceError::Argument(format!("--until {e}")))?;
+    let date = catalog::parse_date(until)
+        .map_err(|e| ComplianceError::Argument(format!("--until {e}")))?;
     let until_ms = date.midnight().assume_utc().unix_timestamp() * 1000 + 86_399_999;
     let now = now_ms();
     if until_ms <= now {
-        return Err(ComplianceError::Argument(format!("--until {until} is in the past")));
+        return Err(ComplianceError::Argument(format!(
+            "--until {until} is in the past"
+        )));
     }
     store
-        .accept_finding(id, Acceptance { by: by.to_string(), reason: reason.to_string(), until: until_ms }, now)
+        .accept_finding(
+            id,
+            Acceptance {
+                by: by.to_string(),
+                reason: reason.to_string(),
+                until: until_ms,
+            },
+            now,
+        )
         .await?;
     Ok(format!("finding {id} accepted by {by} until {until}"))
 }
@@ -350,13 +443,23 @@ pub async fn accept(store: &dyn Store, id: &str, by: &str, reason: &str, until: 
 pub async fn history(store: &dyn Store, id: &str) -> Result<String, ComplianceError> {
     let events = store.finding_events(id).await?;
     if events.is_empty() {
-        return Err(ComplianceError::Argument(format!("no finding with id {id}")));
+        return Err(ComplianceError::Argument(format!(
+            "no finding with id {id}"
+        )));
     }
     Ok(output::table(
         &["AT", "FROM", "TO", "BY", "NOTE"],
         &events
             .iter()
-            .map(|e| vec![output::time(Some(e.at)), e.from_state.clone().unwrap_or_else(|| "-".into()), e.to_state.clone(), e.actor.clone(), e.note.clone()])
+            .map(|e| {
+                vec![
+                    output::time(Some(e.at)),
+                    e.from_state.clone().unwrap_or_else(|| "-".into()),
+                    e.to_state.clone(),
+                    e.actor.clone(),
+                    e.note.clone(),
+                ]
+            })
             .collect::<Vec<_>>(),
     ))
 }

@@ -117,10 +117,16 @@ impl RawConfig {
             ));
         }
         if !(1..=3650).contains(&self.rules.review_after_days) {
-            problems.push(format!("rules.review_after_days = {}: must be between 1 and 3650", self.rules.review_after_days));
+            problems.push(format!(
+                "rules.review_after_days = {}: must be between 1 and 3650",
+                self.rules.review_after_days
+            ));
         }
         if !(1..=3650).contains(&self.rules.stale_after_days) {
-            problems.push(format!("rules.stale_after_days = {}: must be between 1 and 3650", self.rules.stale_after_days));
+            problems.push(format!(
+                "rules.stale_after_days = {}: must be between 1 and 3650",
+                self.rules.stale_after_days
+            ));
         }
         match listen {
             Ok(listen) if problems.is_empty() => Ok(CollectorConfig {
@@ -228,7 +234,10 @@ mod tests {
             token_ttl_minutes: 0,
             ..RawConfig::default()
         };
-        let err = raw.validate(Path::new("/d/collector.toml")).unwrap_err().to_string();
+        let err = raw
+            .validate(Path::new("/d/collector.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("/d/collector.toml"), "{err}");
         assert!(err.contains("listen"), "{err}");
         assert!(err.contains("token_ttl_minutes"), "{err}");
@@ -238,7 +247,11 @@ mod tests {
     fn syntax_errors_name_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let collector = CollectorDir::new(dir.path());
-        std::fs::write(collector.config_path(), "listen = \"127.0.0.1:1\"\nserver_names = [\n").unwrap();
+        std::fs::write(
+            collector.config_path(),
+            "listen = \"127.0.0.1:1\"\nserver_names = [\n",
+        )
+        .unwrap();
         let err = collector.load_config().unwrap_err().to_string();
         assert!(err.contains("collector.toml"), "{err}");
         assert!(err.contains("line"), "{err}");

@@ -24,17 +24,26 @@ pub struct Snapshot {
 pub async fn snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
     let systems = store.systems().await?;
     let assets = store.assets().await?;
-    let labels: HashMap<String, BTreeMap<String, String>> = store.agent_labels().await?.into_iter().collect();
+    let labels: HashMap<String, BTreeMap<String, String>> =
+        store.agent_labels().await?.into_iter().collect();
     let linker = Linker::new(&systems);
     let links = assets
         .iter()
         .map(|asset| linker.link(&subject(asset, labels.get(&asset.agent_id))))
         .collect();
-    Ok(Snapshot { systems, assets, links })
+    Ok(Snapshot {
+        systems,
+        assets,
+        links,
+    })
 }
 
 /// Runs the rules over a snapshot and stores the result.
-pub async fn evaluate(store: &dyn Store, config: &RuleConfig, now_ms: i64) -> Result<EvaluationSummary, StoreError> {
+pub async fn evaluate(
+    store: &dyn Store,
+    config: &RuleConfig,
+    now_ms: i64,
+) -> Result<EvaluationSummary, StoreError> {
     let snapshot = snapshot(store).await?;
     let drafts = drafts(&snapshot, config, now_ms);
     store.apply_findings(&drafts, now_ms).await
@@ -45,7 +54,11 @@ pub fn drafts(snapshot: &Snapshot, config: &RuleConfig, now_ms: i64) -> Vec<rule
     let today = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .date();
-    let context = Context { today, now_ms, config: config.clone() };
+    let context = Context {
+        today,
+        now_ms,
+        config: config.clone(),
+    };
     let assets: Vec<EvalAsset> = snapshot.assets.iter().map(eval_asset).collect();
     rules::evaluate(&snapshot.systems, &assets, &snapshot.links, &context)
 }
@@ -54,8 +67,16 @@ fn eval_asset(asset: &AssetRecord) -> EvalAsset {
     EvalAsset {
         asset_id: asset.asset_id.clone(),
         kind: asset.kind.clone(),
-        label: if asset.address.is_empty() { asset.hostname.clone() } else { asset.address.clone() },
-        controls: asset.controls.iter().map(|c| (c.name.clone(), c.clone())).collect(),
+        label: if asset.address.is_empty() {
+            asset.hostname.clone()
+        } else {
+            asset.address.clone()
+        },
+        controls: asset
+            .controls
+            .iter()
+            .map(|c| (c.name.clone(), c.clone()))
+            .collect(),
         last_seen_at: asset.last_seen_at,
     }
 }
@@ -76,15 +97,24 @@ pub fn subject(asset: &AssetRecord, labels: Option<&BTreeMap<String, String>>) -
             }
         }
     }
-    let vendor_model = match (asset.facts["vendor"].as_str(), asset.facts["model"].as_str()) {
-        (Some(vendor), model) if asset.kind == "device" => Some((vendor.to_string(), model.unwrap_or("").to_string())),
+    let vendor_model = match (
+        asset.facts["vendor"].as_str(),
+        asset.facts["model"].as_str(),
+    ) {
+        (Some(vendor), model) if asset.kind == "device" => {
+            Some((vendor.to_string(), model.unwrap_or("").to_string()))
+        }
         _ => None,
     };
     LinkSubject {
         asset_id: asset.asset_id.clone(),
         hostname: asset.hostname.clone(),
         addresses,
-        labels: if asset.kind == "host" { labels.cloned().unwrap_or_default() } else { BTreeMap::new() },
+        labels: if asset.kind == "host" {
+            labels.cloned().unwrap_or_default()
+        } else {
+            BTreeMap::new()
+        },
         vendor_model,
     }
 }

@@ -10,7 +10,16 @@ use crate::store::{ControlInput, DeviceInput, ObservationInput, ReportInput, Sto
 
 /// Most devices accepted in one report (a /16 sweep at most).
 pub const MAX_DEVICES: usize = 65_536;
-const DEVICE_KINDS: &[&str] = &["camera", "plc", "robot", "building_control", "network", "printer", "iot", "unknown"];
+const DEVICE_KINDS: &[&str] = &[
+    "camera",
+    "plc",
+    "robot",
+    "building_control",
+    "network",
+    "printer",
+    "iot",
+    "unknown",
+];
 
 /// Most observations accepted in one report.
 pub const MAX_OBSERVATIONS: usize = 200_000;
@@ -35,7 +44,10 @@ fn reject(field: impl Into<String>, problem: impl Into<String>) -> ReportRejecte
 }
 
 /// Validates `request` sent by `agent_id` (taken from its certificate).
-pub fn validate(agent_id: &str, request: &v1::ReportRequest) -> Result<ReportInput, ReportRejected> {
+pub fn validate(
+    agent_id: &str,
+    request: &v1::ReportRequest,
+) -> Result<ReportInput, ReportRejected> {
     let report_id = uuid::Uuid::parse_str(&request.report_id)
         .map_err(|e| reject("report_id", format!("must be a UUID: {e}")))?;
     let host = request
@@ -46,7 +58,10 @@ pub fn validate(agent_id: &str, request: &v1::ReportRequest) -> Result<ReportInp
     if request.observations.len() > MAX_OBSERVATIONS {
         return Err(reject(
             "observations",
-            format!("{} entries, more than the {MAX_OBSERVATIONS} limit", request.observations.len()),
+            format!(
+                "{} entries, more than the {MAX_OBSERVATIONS} limit",
+                request.observations.len()
+            ),
         ));
     }
     Ok(ReportInput {
@@ -60,7 +75,8 @@ pub fn validate(agent_id: &str, request: &v1::ReportRequest) -> Result<ReportInp
         observations: observations("observations", &request.observations)?,
         controls: controls("controls", &request.controls)?,
         devices: devices(&request.devices)?,
-        sequence: i64::try_from(request.sequence).map_err(|_| reject("sequence", "out of range"))?,
+        sequence: i64::try_from(request.sequence)
+            .map_err(|_| reject("sequence", "out of range"))?,
         delta_base: delta_base(request)?,
         removed_observations: removed(request)?,
         job_id: if request.job_id.is_empty() {
@@ -88,29 +104,44 @@ fn check_name(field: &str, value: &str, required: bool) -> Result<(), ReportReje
 fn delta_base(request: &v1::ReportRequest) -> Result<Option<i64>, ReportRejected> {
     if !request.delta {
         if !request.removed_observations.is_empty() {
-            return Err(reject("removed_observations", "only a delta report may remove observations"));
+            return Err(reject(
+                "removed_observations",
+                "only a delta report may remove observations",
+            ));
         }
         return Ok(None);
     }
     if request.sequence == 0 || request.base_sequence >= request.sequence {
         return Err(reject(
             "base_sequence",
-            format!("a delta needs 0 <= base_sequence < sequence, got {} and {}", request.base_sequence, request.sequence),
+            format!(
+                "a delta needs 0 <= base_sequence < sequence, got {} and {}",
+                request.base_sequence, request.sequence
+            ),
         ));
     }
-    i64::try_from(request.base_sequence).map(Some).map_err(|_| reject("base_sequence", "out of range"))
+    i64::try_from(request.base_sequence)
+        .map(Some)
+        .map_err(|_| reject("base_sequence", "out of range"))
 }
 
 fn removed(request: &v1::ReportRequest) -> Result<Vec<(String, String)>, ReportRejected> {
     if request.removed_observations.len() > MAX_OBSERVATIONS {
-        return Err(reject("removed_observations", format!("more than the {MAX_OBSERVATIONS} limit")));
+        return Err(reject(
+            "removed_observations",
+            format!("more than the {MAX_OBSERVATIONS} limit"),
+        ));
     }
     request
         .removed_observations
         .iter()
         .enumerate()
         .map(|(i, k)| {
-            check_name(&format!("removed_observations[{i}].category"), &k.category, true)?;
+            check_name(
+                &format!("removed_observations[{i}].category"),
+                &k.category,
+                true,
+            )?;
             check_name(&format!("removed_observations[{i}].name"), &k.name, true)?;
             Ok((k.category.clone(), k.name.clone()))
         })
@@ -119,7 +150,10 @@ fn removed(request: &v1::ReportRequest) -> Result<Vec<(String, String)>, ReportR
 
 fn devices(list: &[v1::Device]) -> Result<Vec<DeviceInput>, ReportRejected> {
     if list.len() > MAX_DEVICES {
-        return Err(reject("devices", format!("{} entries, more than the {MAX_DEVICES} limit", list.len())));
+        return Err(reject(
+            "devices",
+            format!("{} entries, more than the {MAX_DEVICES} limit", list.len()),
+        ));
     }
     let mut seen = HashSet::new();
     list.iter()
@@ -157,7 +191,10 @@ fn devices(list: &[v1::Device]) -> Result<Vec<DeviceInput>, ReportRejected> {
         .collect()
 }
 
-fn observations(prefix: &str, list: &[v1::Observation]) -> Result<Vec<ObservationInput>, ReportRejected> {
+fn observations(
+    prefix: &str,
+    list: &[v1::Observation],
+) -> Result<Vec<ObservationInput>, ReportRejected> {
     let mut seen = HashSet::with_capacity(list.len());
     list.iter()
         .enumerate()
@@ -199,7 +236,12 @@ fn controls(prefix: &str, list: &[v1::Control]) -> Result<Vec<ControlInput>, Rep
                 .iter()
                 .find(|(name, _)| *name == c.name)
                 .map(|(_, states)| *states)
-                .ok_or_else(|| reject(format!("{field}.name"), format!("unknown control {:?}", c.name)))?;
+                .ok_or_else(|| {
+                    reject(
+                        format!("{field}.name"),
+                        format!("unknown control {:?}", c.name),
+                    )
+                })?;
             if !states.contains(&c.state.as_str()) {
                 return Err(reject(
                     format!("{field}.state"),
@@ -207,7 +249,10 @@ fn controls(prefix: &str, list: &[v1::Control]) -> Result<Vec<ControlInput>, Rep
                 ));
             }
             if !seen.insert(c.name.as_str()) {
-                return Err(reject(format!("{field}.name"), format!("duplicate control {}", c.name)));
+                return Err(reject(
+                    format!("{field}.name"),
+                    format!("duplicate control {}", c.name),
+                ));
             }
             Ok(ControlInput {
                 name: c.name.clone(),
@@ -292,15 +337,62 @@ mod tests {
         let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|r| r.report_id = "nope".into()), "report_id"),
             (Box::new(|r| r.host = None), "host"),
-            (Box::new(|r| r.observations[0].value_json = "{".into()), "observations[0].value_json"),
-            (Box::new(|r| r.observations.push(r.observations[0].clone())), "observations[1].name"),
-            (Box::new(|r| r.controls[0].state = "ok".into()), "controls[0].state"),
-            (Box::new(|r| r.controls[0].name = "magic".into()), "controls[0].name"),
-            (Box::new(|r| r.host.as_mut().unwrap().hostname = " ".into()), "host.hostname"),
-            (Box::new(|r| { r.delta = true; r.sequence = 3; r.base_sequence = 3; }), "base_sequence"),
-            (Box::new(|r| r.removed_observations.push(v1::ObservationKey { category: "a".into(), name: "b".into() })), "removed_observations"),
-            (Box::new(|r| r.devices.push(v1::Device { address: "plc-7".into(), ..Default::default() })), "devices[0].address"),
-            (Box::new(|r| r.devices.push(v1::Device { address: "10.0.0.7".into(), kind: "toaster".into(), ..Default::default() })), "devices[0].kind"),
+            (
+                Box::new(|r| r.observations[0].value_json = "{".into()),
+                "observations[0].value_json",
+            ),
+            (
+                Box::new(|r| r.observations.push(r.observations[0].clone())),
+                "observations[1].name",
+            ),
+            (
+                Box::new(|r| r.controls[0].state = "ok".into()),
+                "controls[0].state",
+            ),
+            (
+                Box::new(|r| r.controls[0].name = "magic".into()),
+                "controls[0].name",
+            ),
+            (
+                Box::new(|r| r.host.as_mut().unwrap().hostname = " ".into()),
+                "host.hostname",
+            ),
+            (
+                Box::new(|r| {
+                    r.delta = true;
+                    r.sequence = 3;
+                    r.base_sequence = 3;
+                }),
+                "base_sequence",
+            ),
+            (
+                Box::new(|r| {
+                    r.removed_observations.push(v1::ObservationKey {
+                        category: "a".into(),
+                        name: "b".into(),
+                    })
+                }),
+                "removed_observations",
+            ),
+            (
+                Box::new(|r| {
+                    r.devices.push(v1::Device {
+                        address: "plc-7".into(),
+                        ..Default::default()
+                    })
+                }),
+                "devices[0].address",
+            ),
+            (
+                Box::new(|r| {
+                    r.devices.push(v1::Device {
+                        address: "10.0.0.7".into(),
+                        kind: "toaster".into(),
+                        ..Default::default()
+                    })
+                }),
+                "devices[0].kind",
+            ),
         ];
         for (mutate, field) in cases {
             let mut report = valid();

@@ -87,10 +87,18 @@ impl Linker {
                 }
             }
             for net in &system.links.cidrs {
-                networks.entry(net.prefix_len()).or_default().entry(net.trunc()).or_default().push(index);
+                networks
+                    .entry(net.prefix_len())
+                    .or_default()
+                    .entry(net.trunc())
+                    .or_default()
+                    .push(index);
             }
             for (key, value) in &system.links.labels {
-                labels.entry((key.clone(), value.clone())).or_default().push(index);
+                labels
+                    .entry((key.clone(), value.clone()))
+                    .or_default()
+                    .push(index);
             }
             for id in &system.links.asset_ids {
                 asset_ids.entry(id.clone()).or_default().push(index);
@@ -120,32 +128,50 @@ impl Linker {
                 })
                 .collect();
             links.dedup_by(|a, b| a.system_id == b.system_id);
-            return AssetLinks { links, conflict: None };
+            return AssetLinks {
+                links,
+                conflict: None,
+            };
         }
         let mut matched: BTreeMap<usize, String> = BTreeMap::new();
         let hostname = subject.hostname.to_lowercase();
         for i in self.hostnames.matches(&hostname) {
             let (system, pattern) = &self.hostname_owners[i];
-            matched.entry(*system).or_insert_with(|| format!("hostname {hostname} matches {pattern}"));
+            matched
+                .entry(*system)
+                .or_insert_with(|| format!("hostname {hostname} matches {pattern}"));
         }
         if let Some((vendor, model)) = &subject.vendor_model {
             let key = format!("{vendor}:{model}").to_lowercase();
             for i in self.devices.matches(&key) {
                 let (system, pattern) = &self.device_owners[i];
-                matched.entry(*system).or_insert_with(|| format!("device {vendor} {model} matches {pattern}"));
+                matched
+                    .entry(*system)
+                    .or_insert_with(|| format!("device {vendor} {model} matches {pattern}"));
             }
         }
         for address in &subject.addresses {
             for (len, nets) in &self.networks {
-                let Ok(net) = IpNet::new(*address, *len).map(|n| n.trunc()) else { continue };
+                let Ok(net) = IpNet::new(*address, *len).map(|n| n.trunc()) else {
+                    continue;
+                };
                 for system in nets.get(&net).into_iter().flatten() {
-                    matched.entry(*system).or_insert_with(|| format!("address {address} is in {net}"));
+                    matched
+                        .entry(*system)
+                        .or_insert_with(|| format!("address {address} is in {net}"));
                 }
             }
         }
         for (key, value) in &subject.labels {
-            for system in self.labels.get(&(key.clone(), value.clone())).into_iter().flatten() {
-                matched.entry(*system).or_insert_with(|| format!("agent label {key}={value}"));
+            for system in self
+                .labels
+                .get(&(key.clone(), value.clone()))
+                .into_iter()
+                .flatten()
+            {
+                matched
+                    .entry(*system)
+                    .or_insert_with(|| format!("agent label {key}={value}"));
             }
         }
         let links: Vec<Link> = matched
@@ -200,17 +226,46 @@ mod tests {
 
     fn systems() -> Vec<System> {
         vec![
-            system("journal", LinkRules { hostnames: vec!["journal-*".into()], ..Default::default() }),
-            system("net", LinkRules { cidrs: vec!["10.20.0.0/16".parse().unwrap()], ..Default::default() }),
-            system("cams", LinkRules { devices: vec!["hikvision:ds-2cd*".into()], ..Default::default() }),
-            system("ward4", LinkRules { labels: [("site".into(), "ward4".into())].into(), asset_ids: vec!["pinned".into()], ..Default::default() }),
+            system(
+                "journal",
+                LinkRules {
+                    hostnames: vec!["journal-*".into()],
+                    ..Default::default()
+                },
+            ),
+            system(
+                "net",
+                LinkRules {
+                    cidrs: vec!["10.20.0.0/16".parse().unwrap()],
+                    ..Default::default()
+                },
+            ),
+            system(
+                "cams",
+                LinkRules {
+                    devices: vec!["hikvision:ds-2cd*".into()],
+                    ..Default::default()
+                },
+            ),
+            system(
+                "ward4",
+                LinkRules {
+                    labels: [("site".into(), "ward4".into())].into(),
+                    asset_ids: vec!["pinned".into()],
+                    ..Default::default()
+                },
+            ),
         ]
     }
 
     #[test]
     fn patterns_link_with_reasons() {
         let linker = Linker::new(&systems());
-        let host = LinkSubject { asset_id: "a".into(), hostname: "JOURNAL-db1".into(), ..Default::default() };
+        let host = LinkSubject {
+            asset_id: "a".into(),
+            hostname: "JOURNAL-db1".into(),
+            ..Default::default()
+        };
         let links = linker.link(&host);
         assert_eq!(links.links.len(), 1);
         assert_eq!(links.links[0].system_id, "journal");
@@ -223,7 +278,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(linker.link(&cam).links[0].system_id, "cams");
-        let nothing = LinkSubject { asset_id: "x".into(), hostname: "printer".into(), ..Default::default() };
+        let nothing = LinkSubject {
+            asset_id: "x".into(),
+            hostname: "printer".into(),
+            ..Default::default()
+        };
         assert!(linker.link(&nothing).links.is_empty());
     }
 
@@ -244,7 +303,11 @@ mod tests {
     #[test]
     fn explicit_ids_beat_patterns() {
         let linker = Linker::new(&systems());
-        let host = LinkSubject { asset_id: "pinned".into(), hostname: "journal-db1".into(), ..Default::default() };
+        let host = LinkSubject {
+            asset_id: "pinned".into(),
+            hostname: "journal-db1".into(),
+            ..Default::default()
+        };
         let links = linker.link(&host);
         assert_eq!(links.links.len(), 1);
         assert_eq!(links.links[0].system_id, "ward4");

@@ -8,9 +8,9 @@ use clap::{Parser, Subcommand};
 use tillsyn_agent::telemetry::{self, LogFormat};
 use tillsyn_collector::admin;
 use tillsyn_collector::ca::CertificateAuthority;
+use tillsyn_collector::compliance::{self, FindingFilter, FindingFormat};
 use tillsyn_collector::config::CollectorDir;
 use tillsyn_collector::output::Format;
-use tillsyn_collector::compliance::{self, FindingFilter, FindingFormat};
 use tillsyn_collector::quickstart;
 use tillsyn_collector::report::{self, ReportFormat};
 use tillsyn_collector::rules::Severity;
@@ -242,21 +242,49 @@ enum AgentCommand {
     },
 }
 
-async fn scan_command(store: &dyn tillsyn_collector::store::Store, command: ScanCommand) -> anyhow::Result<String> {
+async fn scan_command(
+    store: &dyn tillsyn_collector::store::Store,
+    command: ScanCommand,
+) -> anyhow::Result<String> {
     let now = server::now_ms();
     Ok(match command {
-        ScanCommand::Add { name, kind, cron, timezone, target, discovery_targets, discovery_ports, jitter_seconds } => {
-            let params = JobParams { discovery_targets, discovery_ports, jitter_seconds };
-            let spec = ScheduleSpec { name: name.clone(), kind, cron, timezone, target, params };
+        ScanCommand::Add {
+            name,
+            kind,
+            cron,
+            timezone,
+            target,
+            discovery_targets,
+            discovery_ports,
+            jitter_seconds,
+        } => {
+            let params = JobParams {
+                discovery_targets,
+                discovery_ports,
+                jitter_seconds,
+            };
+            let spec = ScheduleSpec {
+                name: name.clone(),
+                kind,
+                cron,
+                timezone,
+                target,
+                params,
+            };
             let next = scans::add(store, spec, &admin::actor(), now).await?;
-            format!("schedule {name} added; first run {}", tillsyn_collector::output::time(Some(next)))
+            format!(
+                "schedule {name} added; first run {}",
+                tillsyn_collector::output::time(Some(next))
+            )
         }
         ScanCommand::List { format } => admin::list_schedules(store, format).await?,
         ScanCommand::RunNow { name } => {
             let jobs = scans::run_now(store, &name, &admin::actor(), now).await?;
             format!("{} job(s) created for {name}", jobs.len())
         }
-        ScanCommand::History { name, format } => admin::list_jobs(store, name.as_deref(), format).await?,
+        ScanCommand::History { name, format } => {
+            admin::list_jobs(store, name.as_deref(), format).await?
+        }
         ScanCommand::Remove { name } => {
             let event = tillsyn_collector::store::AuditEvent {
                 actor: admin::actor(),
@@ -276,7 +304,9 @@ async fn scan_command(store: &dyn tillsyn_collector::store::Store, command: Scan
 /// A duration like 90s, 15m, 2h or 7d, any length.
 fn parse_ttl_any(raw: &str) -> Result<time::Duration, String> {
     let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
-    let n: i64 = number.parse().map_err(|_| format!("{raw:?}: expected a number with a unit, e.g. 7d"))?;
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?}: expected a number with a unit, e.g. 7d"))?;
     match unit {
         "s" => Ok(time::Duration::seconds(n)),
         "m" => Ok(time::Duration::minutes(n)),
@@ -318,7 +348,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Init { server_names } => println!("{}", admin::init(&dir, &server_names).await?),
         Command::Serve { listen } => serve(&dir, listen).await?,
         Command::Quickstart => print!("{}", quickstart::run(&dir).await?),
-        Command::Token { command: TokenCommand::Create { ttl } } => {
+        Command::Token {
+            command: TokenCommand::Create { ttl },
+        } => {
             let store = admin::open_store(&dir).await?;
             println!("{}", admin::create_token(&dir, store.as_ref(), ttl).await?);
         }
@@ -346,21 +378,47 @@ async fn compliance_command(dir: &CollectorDir, command: Command) -> anyhow::Res
     let store = admin::open_store(dir).await?;
     let store = store.as_ref();
     let text = match command {
-        Command::Catalog { command: CatalogCommand::Import { file } } => compliance::import(dir, store, &file).await?,
+        Command::Catalog {
+            command: CatalogCommand::Import { file },
+        } => compliance::import(dir, store, &file).await?,
         Command::Systems { format } => compliance::systems(dir, store, format).await?,
-        Command::Findings { owner, system, severity, all, format } => {
-            let filter = FindingFilter { owner, system, severities: severity, all };
+        Command::Findings {
+            owner,
+            system,
+            severity,
+            all,
+            format,
+        } => {
+            let filter = FindingFilter {
+                owner,
+                system,
+                severities: severity,
+                all,
+            };
             compliance::findings(dir, store, &filter, format).await?
         }
-        Command::Finding { command: FindingCommand::Accept { id, by, reason, until } } => {
-            compliance::accept(store, &id, &by, &reason, &until).await?
-        }
-        Command::Finding { command: FindingCommand::History { id } } => compliance::history(store, &id).await?,
+        Command::Finding {
+            command:
+                FindingCommand::Accept {
+                    id,
+                    by,
+                    reason,
+                    until,
+                },
+        } => compliance::accept(store, &id, &by, &reason, &until).await?,
+        Command::Finding {
+            command: FindingCommand::History { id },
+        } => compliance::history(store, &id).await?,
         Command::Evaluate => compliance::evaluate(dir, store).await?,
         Command::Report { format } => report::report(dir, store, format).await?,
         Command::Scan { command } => scan_command(store, command).await?,
-        Command::Changes { asset, since, format } => {
-            let since_ms = server::now_ms() - i64::try_from(since.whole_milliseconds()).unwrap_or(i64::MAX / 2);
+        Command::Changes {
+            asset,
+            since,
+            format,
+        } => {
+            let since_ms = server::now_ms()
+                - i64::try_from(since.whole_milliseconds()).unwrap_or(i64::MAX / 2);
             admin::changes(store, asset.as_deref(), since_ms, format).await?
         }
         _ => unreachable!("handled in main"),
@@ -372,7 +430,9 @@ async fn compliance_command(dir: &CollectorDir, command: Command) -> anyhow::Res
 async fn serve(dir: &CollectorDir, listen: Option<String>) -> anyhow::Result<()> {
     let config = dir.load_config()?;
     let addr = match listen {
-        Some(raw) => raw.parse().with_context(|| format!("--listen {raw:?}: not an address like 127.0.0.1:7443"))?,
+        Some(raw) => raw
+            .parse()
+            .with_context(|| format!("--listen {raw:?}: not an address like 127.0.0.1:7443"))?,
         None => config.listen,
     };
     let store = admin::open_store(dir).await?;
@@ -385,7 +445,11 @@ async fn serve(dir: &CollectorDir, listen: Option<String>) -> anyhow::Result<()>
     // Tests and scripts wait for this line on stdout.
     println!("listening on {bound}");
     // Fires schedules and keeps findings current; the period bounds how late a schedule fires.
-    let evaluator = tokio::spawn(tillsyn_collector::background::run(store.clone(), config.rules.clone(), std::time::Duration::from_secs(30)));
+    let evaluator = tokio::spawn(tillsyn_collector::background::run(
+        store.clone(),
+        config.rules.clone(),
+        std::time::Duration::from_secs(30),
+    ));
     let state = ServerState { store, ca, config };
     server::serve(dir, state, listener, async {
         let _ = tokio::signal::ctrl_c().await;

@@ -12,8 +12,8 @@ use tillsyn_agent::state::AgentDir;
 use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminError};
-use crate::compliance::{self, FindingFilter, FindingFormat};
 use crate::ca::CertificateAuthority;
+use crate::compliance::{self, FindingFilter, FindingFormat};
 use crate::config::CollectorDir;
 use crate::output::Format;
 use crate::server::{self, ServerState};
@@ -50,13 +50,19 @@ pub async fn run(dir: &CollectorDir) -> Result<String, QuickstartError> {
     let config = dir.load_config().map_err(AdminError::from)?;
     let store = admin::open_store(dir).await?;
     let ca = Arc::new(CertificateAuthority::load(dir.root()).map_err(AdminError::from)?);
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(QuickstartError::Bind)?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(QuickstartError::Bind)?;
     let addr = listener.local_addr().map_err(QuickstartError::Bind)?;
     let url = format!("https://127.0.0.1:{}", addr.port());
     let _ = writeln!(out, "collector listening on {url} (mutual TLS)");
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = ServerState { store: store.clone(), ca, config };
+    let state = ServerState {
+        store: store.clone(),
+        ca,
+        config,
+    };
     let server_dir = dir.clone();
     let server = tokio::spawn(async move {
         server::serve(&server_dir, state, listener, async {
@@ -100,27 +106,46 @@ async fn enroll_and_report(
             interval_seconds: 3600,
             force: true,
         };
-        let agent_id = enroll::enroll(&agent_dir, &options).await.map_err(|e| agent_err(&e))?;
+        let agent_id = enroll::enroll(&agent_dir, &options)
+            .await
+            .map_err(|e| agent_err(&e))?;
         let _ = writeln!(out, "enrolled local agent {agent_id} with a one-time token");
     }
-    let options = RunOptions { once: true, root: "/".into() };
-    let response = run::report_once(&agent_dir, &options).await.map_err(|e| agent_err(&e))?;
-    let _ = writeln!(out, "inventoried this machine and stored it as asset {}\n", response.asset_id);
+    let options = RunOptions {
+        once: true,
+        root: "/".into(),
+    };
+    let response = run::report_once(&agent_dir, &options)
+        .await
+        .map_err(|e| agent_err(&e))?;
+    let _ = writeln!(
+        out,
+        "inventoried this machine and stored it as asset {}\n",
+        response.asset_id
+    );
     let _ = writeln!(out, "{}\n", admin::list_assets(store, Format::Table).await?);
     for asset in store.assets().await.map_err(AdminError::from)? {
         for control in &asset.controls {
-            let _ = writeln!(out, "{} {}: {} ({})", asset.hostname, control.name, control.state, control.reason);
+            let _ = writeln!(
+                out,
+                "{} {}: {} ({})",
+                asset.hostname, control.name, control.state, control.reason
+            );
         }
     }
     let register = dir.root().join("system-register.csv");
     if !register.exists() {
-        std::fs::write(&register, SAMPLE_REGISTER).map_err(|e| agent_err(&format!("{}: {e}", register.display())))?;
+        std::fs::write(&register, SAMPLE_REGISTER)
+            .map_err(|e| agent_err(&format!("{}: {e}", register.display())))?;
     }
-    let imported = compliance::import(dir, store, &register).await.map_err(|e| agent_err(&e))?;
-    let _ = writeln!(out, "\nsample system register: {imported}\n");
-    let findings = compliance::findings(dir, store, &FindingFilter::default(), FindingFormat::Table)
+    let imported = compliance::import(dir, store, &register)
         .await
         .map_err(|e| agent_err(&e))?;
+    let _ = writeln!(out, "\nsample system register: {imported}\n");
+    let findings =
+        compliance::findings(dir, store, &FindingFilter::default(), FindingFormat::Table)
+            .await
+            .map_err(|e| agent_err(&e))?;
     let _ = writeln!(out, "{findings}");
     let root = dir.root().display();
     let _ = writeln!(

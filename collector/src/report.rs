@@ -97,10 +97,19 @@ pub enum ReportFormat {
     Json,
 }
 
-const K_RULES: &[(&str, u8)] = &[("k2-auth", 2), ("k3-auth", 3), ("k23-transit", 2), ("k23-rest", 2)];
+const K_RULES: &[(&str, u8)] = &[
+    ("k2-auth", 2),
+    ("k3-auth", 3),
+    ("k23-transit", 2),
+    ("k23-rest", 2),
+];
 
 /// Evaluates, computes the figures, records them for the next trend, and renders.
-pub async fn report(dir: &CollectorDir, store: &dyn Store, format: ReportFormat) -> Result<String, ComplianceError> {
+pub async fn report(
+    dir: &CollectorDir,
+    store: &dyn Store,
+    format: ReportFormat,
+) -> Result<String, ComplianceError> {
     let views = finding_views(dir, store, &FindingFilter::default()).await?;
     let snapshot = evaluation::snapshot(store).await?;
     let mut figures = compute(&snapshot, &views);
@@ -108,7 +117,9 @@ pub async fn report(dir: &CollectorDir, store: &dyn Store, format: ReportFormat)
     figures.trend = previous.map(|(at, old)| trend(at, &old, &figures));
     let now = now_ms();
     figures.issued_at = output::time(Some(now));
-    store.record_management_report(now, &serde_json::to_value(&figures).unwrap_or_default()).await?;
+    store
+        .record_management_report(now, &serde_json::to_value(&figures).unwrap_or_default())
+        .await?;
     Ok(match format {
         ReportFormat::Json => output::json(&figures),
         ReportFormat::Html => html(&figures),
@@ -120,17 +131,31 @@ fn k_key(k: Option<u8>) -> String {
 }
 
 /// The figures for a snapshot and its current findings (pure).
-pub fn compute(snapshot: &evaluation::Snapshot, views: &[crate::compliance::FindingView]) -> Figures {
-    let k_of: BTreeMap<&str, Option<u8>> =
-        snapshot.systems.iter().map(|s| (s.id.as_str(), s.classification.as_ref().map(|c| c.k))).collect();
+pub fn compute(
+    snapshot: &evaluation::Snapshot,
+    views: &[crate::compliance::FindingView],
+) -> Figures {
+    let k_of: BTreeMap<&str, Option<u8>> = snapshot
+        .systems
+        .iter()
+        .map(|s| (s.id.as_str(), s.classification.as_ref().map(|c| c.k)))
+        .collect();
     let mut systems_by_k = BTreeMap::new();
     for k in k_of.values() {
         *systems_by_k.entry(k_key(*k)).or_insert(0) += 1;
     }
     let mut assets_by_k = BTreeMap::new();
     for links in &snapshot.links {
-        let highest = links.links.iter().filter_map(|l| k_of.get(l.system_id.as_str()).copied().flatten()).max();
-        let key = if links.links.is_empty() { "unlinked".to_string() } else { k_key(highest) };
+        let highest = links
+            .links
+            .iter()
+            .filter_map(|l| k_of.get(l.system_id.as_str()).copied().flatten())
+            .max();
+        let key = if links.links.is_empty() {
+            "unlinked".to_string()
+        } else {
+            k_key(highest)
+        };
         *assets_by_k.entry(key).or_insert(0) += 1;
     }
     let open: Vec<_> = views.iter().filter(|v| v.state == "open").collect();
@@ -139,17 +164,35 @@ pub fn compute(snapshot: &evaluation::Snapshot, views: &[crate::compliance::Find
         .map(|(rule, min_k)| {
             let applicable: Vec<&str> = k_of
                 .iter()
-                .filter(|(_, k)| if *rule == "k2-auth" { **k == Some(2) } else { k.is_some_and(|k| k >= *min_k) && (*rule != "k3-auth" || **k == Some(3)) })
+                .filter(|(_, k)| {
+                    if *rule == "k2-auth" {
+                        **k == Some(2)
+                    } else {
+                        k.is_some_and(|k| k >= *min_k) && (*rule != "k3-auth" || **k == Some(3))
+                    }
+                })
                 .map(|(id, _)| *id)
                 .collect();
             let failing = applicable
                 .iter()
-                .filter(|id| open.iter().any(|v| v.rule == *rule && v.system_id.as_deref() == Some(**id)))
+                .filter(|id| {
+                    open.iter()
+                        .any(|v| v.rule == *rule && v.system_id.as_deref() == Some(**id))
+                })
                 .count();
             let compliant = applicable.len() - failing;
             #[allow(clippy::cast_precision_loss)]
-            let percent = if applicable.is_empty() { 100.0 } else { (compliant as f64 * 1000.0 / applicable.len() as f64).round() / 10.0 };
-            RuleCompliance { rule: (*rule).to_string(), applicable: applicable.len(), compliant, percent }
+            let percent = if applicable.is_empty() {
+                100.0
+            } else {
+                (compliant as f64 * 1000.0 / applicable.len() as f64).round() / 10.0
+            };
+            RuleCompliance {
+                rule: (*rule).to_string(),
+                applicable: applicable.len(),
+                compliant,
+                percent,
+            }
         })
         .collect();
     let mut by_owner: BTreeMap<String, OwnerFindings> = BTreeMap::new();
@@ -157,7 +200,11 @@ pub fn compute(snapshot: &evaluation::Snapshot, views: &[crate::compliance::Find
     for v in &open {
         *open_by_severity.entry(v.severity.clone()).or_insert(0) += 1;
         let owner = v.owner.clone().unwrap_or_else(|| "(no owner)".into());
-        let entry = by_owner.entry(owner.clone()).or_insert(OwnerFindings { owner, open: 0, critical_or_high: 0 });
+        let entry = by_owner.entry(owner.clone()).or_insert(OwnerFindings {
+            owner,
+            open: 0,
+            critical_or_high: 0,
+        });
         entry.open += 1;
         if v.severity == "critical" || v.severity == "high" {
             entry.critical_or_high += 1;
@@ -192,7 +239,10 @@ fn trend(previous_at: i64, old: &serde_json::Value, new: &Figures) -> Trend {
         .compliance
         .iter()
         .map(|c| {
-            let before = old.as_ref().and_then(|o| o.compliance.iter().find(|p| p.rule == c.rule)).map_or(c.percent, |p| p.percent);
+            let before = old
+                .as_ref()
+                .and_then(|o| o.compliance.iter().find(|p| p.rule == c.rule))
+                .map_or(c.percent, |p| p.percent);
             (c.rule.clone(), ((c.percent - before) * 10.0).round() / 10.0)
         })
         .collect();
@@ -206,17 +256,27 @@ fn trend(previous_at: i64, old: &serde_json::Value, new: &Figures) -> Trend {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A horizontal bar chart in SVG.
 fn bars(rows: &[(String, f64, String)], max: f64) -> String {
     let mut svg = String::new();
     let height = rows.len() * 28 + 8;
-    let _ = write!(svg, r#"<svg viewBox="0 0 640 {height}" width="640" height="{height}" role="img">"#);
+    let _ = write!(
+        svg,
+        r#"<svg viewBox="0 0 640 {height}" width="640" height="{height}" role="img">"#
+    );
     for (i, (label, value, text)) in rows.iter().enumerate() {
         let y = i * 28 + 4;
-        let width = if max > 0.0 { (value / max * 380.0).max(1.0) } else { 1.0 };
+        let width = if max > 0.0 {
+            (value / max * 380.0).max(1.0)
+        } else {
+            1.0
+        };
         let _ = write!(
             svg,
             r##"<text x="0" y="{ty}" font-size="13">{label}</text><rect x="200" y="{y}" width="{width:.1}" height="20" fill="#2b6cb0"/><text x="{tx:.1}" y="{ty}" font-size="13">{text}</text>"##,
@@ -232,7 +292,10 @@ fn bars(rows: &[(String, f64, String)], max: f64) -> String {
 
 #[allow(clippy::cast_precision_loss)]
 fn count_rows(map: &BTreeMap<String, usize>) -> (Vec<(String, f64, String)>, f64) {
-    let rows: Vec<_> = map.iter().map(|(k, v)| (k.clone(), *v as f64, v.to_string())).collect();
+    let rows: Vec<_> = map
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as f64, v.to_string()))
+        .collect();
     let max = rows.iter().map(|r| r.1).fold(0.0, f64::max);
     (rows, max)
 }
@@ -246,19 +309,35 @@ h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #cbd5e0}table{border
 td,th{padding:4px 10px;border-bottom:1px solid #e2e8f0;text-align:left}.kpi{display:inline-block;margin:0 1.5em 1em 0}\
 .kpi b{display:block;font-size:1.8em}</style></head><body>",
     );
-    let _ = write!(page, "<h1>Information security: management review</h1><p>Issued {}.</p>", escape(&f.issued_at));
+    let _ = write!(
+        page,
+        "<h1>Information security: management review</h1><p>Issued {}.</p>",
+        escape(&f.issued_at)
+    );
     let _ = write!(
         page,
         "<div><span class=kpi><b>{}</b>systems</span><span class=kpi><b>{}</b>assets</span><span class=kpi><b>{}</b>open findings</span>\
 <span class=kpi><b>{}</b>unowned assets</span><span class=kpi><b>{}</b>unclassified systems</span><span class=kpi><b>{}</b>reviews due</span>\
 <span class=kpi><b>{}</b>accepted risks</span></div>",
-        f.systems, f.assets, f.open_findings, f.unowned_assets, f.unclassified_systems, f.reviews_due, f.accepted_findings
+        f.systems,
+        f.assets,
+        f.open_findings,
+        f.unowned_assets,
+        f.unclassified_systems,
+        f.reviews_due,
+        f.accepted_findings
     );
     page.push_str("<h2>Share of K2/K3 systems that comply</h2>");
     let rows: Vec<_> = f
         .compliance
         .iter()
-        .map(|c| (c.rule.clone(), c.percent, format!("{}% ({} of {})", c.percent, c.compliant, c.applicable)))
+        .map(|c| {
+            (
+                c.rule.clone(),
+                c.percent,
+                format!("{}% ({} of {})", c.percent, c.compliant, c.applicable),
+            )
+        })
         .collect();
     page.push_str(&bars(&rows, 100.0));
     let (rows, max) = count_rows(&f.systems_by_k);
@@ -269,20 +348,35 @@ td,th{padding:4px 10px;border-bottom:1px solid #e2e8f0;text-align:left}.kpi{disp
     page.push_str(&bars(&rows, max));
     page.push_str("<h2>Open findings per owner</h2><table><tr><th>Owner</th><th>Open</th><th>Critical or high</th></tr>");
     for o in &f.open_by_owner {
-        let _ = write!(page, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", escape(&o.owner), o.open, o.critical_or_high);
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&o.owner),
+            o.open,
+            o.critical_or_high
+        );
     }
     page.push_str("</table>");
     page.push_str("<h2>Trend since the previous report</h2>");
     match &f.trend {
-        None => page.push_str("<p>This is the first report; the next one will show the change.</p>"),
+        None => {
+            page.push_str("<p>This is the first report; the next one will show the change.</p>")
+        }
         Some(t) => {
             let _ = write!(
                 page,
                 "<p>Since {}: open findings {:+}, unowned assets {:+}, unclassified systems {:+}.</p><table><tr><th>Rule</th><th>Compliance change (points)</th></tr>",
-                escape(&t.previous_issued_at), t.open_findings, t.unowned_assets, t.unclassified_systems
+                escape(&t.previous_issued_at),
+                t.open_findings,
+                t.unowned_assets,
+                t.unclassified_systems
             );
             for (rule, points) in &t.compliance_points {
-                let _ = write!(page, "<tr><td>{}</td><td>{points:+}</td></tr>", escape(rule));
+                let _ = write!(
+                    page,
+                    "<tr><td>{}</td><td>{points:+}</td></tr>",
+                    escape(rule)
+                );
             }
             page.push_str("</table>");
         }

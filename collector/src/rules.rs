@@ -26,12 +26,17 @@ pub struct RuleConfig {
 
 impl Default for RuleConfig {
     fn default() -> Self {
-        Self { review_after_days: 365, stale_after_days: 7 }
+        Self {
+            review_after_days: 365,
+            stale_after_days: 7,
+        }
     }
 }
 
 /// Finding severity, ordered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth fixing.
@@ -63,7 +68,9 @@ impl Severity {
 
     /// Parses the lowercase name.
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Low, Self::Medium, Self::High, Self::Critical].into_iter().find(|s| s.as_str() == text)
+        [Self::Low, Self::Medium, Self::High, Self::Critical]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 }
 
@@ -237,7 +244,12 @@ pub static RULES: &[Rule] = &[
 ];
 
 /// The state of `control` for `asset` in `system`: an unexpired attestation wins.
-fn control<'a>(system: &'a System, asset: &'a EvalAsset, name: &str, today: Date) -> (String, Vec<StoredEvidence>) {
+fn control<'a>(
+    system: &'a System,
+    asset: &'a EvalAsset,
+    name: &str,
+    today: Date,
+) -> (String, Vec<StoredEvidence>) {
     if let Some(attestation) = system
         .attestations
         .iter()
@@ -251,7 +263,10 @@ fn control<'a>(system: &'a System, asset: &'a EvalAsset, name: &str, today: Date
                 probe: "attestation".into(),
                 detail: format!(
                     "{} attested by {} on {}, valid until {}",
-                    attestation.statement, attestation.attested_by, attestation.attested_at, attestation.expires_at
+                    attestation.statement,
+                    attestation.attested_by,
+                    attestation.attested_at,
+                    attestation.expires_at
                 ),
             }],
         );
@@ -284,7 +299,9 @@ fn k_level(system: &System) -> Option<u8> {
 }
 
 fn k2_auth(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
-    let Subject::Member(system, asset) = subject else { return None };
+    let Subject::Member(system, asset) = subject else {
+        return None;
+    };
     if k_level(system) != Some(2) {
         return None;
     }
@@ -310,70 +327,112 @@ fn k2_auth(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
 }
 
 fn k3_auth(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
-    let Subject::Member(system, asset) = subject else { return None };
+    let Subject::Member(system, asset) = subject else {
+        return None;
+    };
     if k_level(system) != Some(3) {
         return None;
     }
     let (mfa, evidence) = control(system, asset, "mfa", ctx.today);
     (mfa != "enforced" && mfa != "attested").then(|| Violation {
-        message: format!("{} holds K3 information but multi-factor authentication is {mfa}, not enforced", asset.label),
+        message: format!(
+            "{} holds K3 information but multi-factor authentication is {mfa}, not enforced",
+            asset.label
+        ),
         evidence,
     })
 }
 
 fn k23_transit(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
-    let Subject::Member(system, asset) = subject else { return None };
+    let Subject::Member(system, asset) = subject else {
+        return None;
+    };
     if k_level(system) < Some(2) {
         return None;
     }
     let (state, evidence) = control(system, asset, "transit_encryption", ctx.today);
     let message = match state.as_str() {
         "encrypted" | "attested" => return None,
-        "plaintext" => format!("{} exposes plaintext services while holding K{} information", asset.label, k_level(system).unwrap_or(0)),
-        _ => format!("{}: encryption in transit could not be verified (unknown) for K{} information", asset.label, k_level(system).unwrap_or(0)),
+        "plaintext" => format!(
+            "{} exposes plaintext services while holding K{} information",
+            asset.label,
+            k_level(system).unwrap_or(0)
+        ),
+        _ => format!(
+            "{}: encryption in transit could not be verified (unknown) for K{} information",
+            asset.label,
+            k_level(system).unwrap_or(0)
+        ),
     };
     Some(Violation { message, evidence })
 }
 
 fn k23_rest(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
-    let Subject::Member(system, asset) = subject else { return None };
+    let Subject::Member(system, asset) = subject else {
+        return None;
+    };
     if k_level(system) < Some(2) {
         return None;
     }
     let (state, evidence) = control(system, asset, "rest_encryption", ctx.today);
     let message = match state.as_str() {
         "encrypted" | "attested" => return None,
-        "unencrypted" => format!("{} stores K{} information on unencrypted volumes", asset.label, k_level(system).unwrap_or(0)),
-        _ => format!("{}: encryption at rest could not be verified (unknown) for K{} information", asset.label, k_level(system).unwrap_or(0)),
+        "unencrypted" => format!(
+            "{} stores K{} information on unencrypted volumes",
+            asset.label,
+            k_level(system).unwrap_or(0)
+        ),
+        _ => format!(
+            "{}: encryption at rest could not be verified (unknown) for K{} information",
+            asset.label,
+            k_level(system).unwrap_or(0)
+        ),
     };
     Some(Violation { message, evidence })
 }
 
 fn unowned_asset(subject: &Subject<'_>, _ctx: &Context) -> Option<Violation> {
-    let Subject::Asset(asset, systems) = subject else { return None };
+    let Subject::Asset(asset, systems) = subject else {
+        return None;
+    };
     if systems.is_empty() {
         return Some(Violation {
             message: format!("{} is linked to no system in the register", asset.label),
             evidence: vec![],
         });
     }
-    let ownerless: Vec<&str> = systems.iter().filter(|s| s.system_owner.is_none()).map(|s| s.id.as_str()).collect();
+    let ownerless: Vec<&str> = systems
+        .iter()
+        .filter(|s| s.system_owner.is_none())
+        .map(|s| s.id.as_str())
+        .collect();
     (ownerless.len() == systems.len()).then(|| Violation {
-        message: format!("{} belongs to {} which has no system owner", asset.label, ownerless.join(", ")),
+        message: format!(
+            "{} belongs to {} which has no system owner",
+            asset.label,
+            ownerless.join(", ")
+        ),
         evidence: vec![],
     })
 }
 
 fn unclassified_system(subject: &Subject<'_>, _ctx: &Context) -> Option<Violation> {
-    let Subject::System(system) = subject else { return None };
+    let Subject::System(system) = subject else {
+        return None;
+    };
     system.classification.is_none().then(|| Violation {
-        message: format!("system {} ({}) has no classification", system.id, system.name),
+        message: format!(
+            "system {} ({}) has no classification",
+            system.id, system.name
+        ),
         evidence: vec![],
     })
 }
 
 fn review_due(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
-    let Subject::System(system) = subject else { return None };
+    let Subject::System(system) = subject else {
+        return None;
+    };
     let classification = system.classification.as_ref()?;
     let age = (ctx.today - classification.classified_at).whole_days();
     (age > ctx.config.review_after_days).then(|| Violation {
@@ -385,13 +444,18 @@ fn review_due(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
             source: format!("system register: {}", system.id),
             line: 0,
             probe: "catalog".into(),
-            detail: format!("classified_at {} by {}", classification.classified_at, classification.classified_by),
+            detail: format!(
+                "classified_at {} by {}",
+                classification.classified_at, classification.classified_by
+            ),
         }],
     })
 }
 
 fn stale_asset(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
-    let Subject::Asset(asset, _) = subject else { return None };
+    let Subject::Asset(asset, _) = subject else {
+        return None;
+    };
     let age_days = (ctx.now_ms - asset.last_seen_at) / 86_400_000;
     (age_days >= ctx.config.stale_after_days).then(|| Violation {
         message: format!("{} was last seen {age_days} days ago", asset.label),
@@ -416,7 +480,12 @@ fn severity(rule: &Rule, system: Option<&System>, asset: Option<&EvalAsset>) -> 
 }
 
 /// Applies every rule to every subject.
-pub fn evaluate(systems: &[System], assets: &[EvalAsset], links: &[AssetLinks], ctx: &Context) -> Vec<FindingDraft> {
+pub fn evaluate(
+    systems: &[System],
+    assets: &[EvalAsset],
+    links: &[AssetLinks],
+    ctx: &Context,
+) -> Vec<FindingDraft> {
     let by_id: HashMap<&str, &System> = systems.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut drafts = Vec::new();
     for rule in RULES {
@@ -430,11 +499,19 @@ pub fn evaluate(systems: &[System], assets: &[EvalAsset], links: &[AssetLinks], 
             }
             Scope::Asset | Scope::Member => {
                 for (asset, asset_links) in assets.iter().zip(links) {
-                    let member_of: Vec<&System> =
-                        asset_links.links.iter().filter_map(|l| by_id.get(l.system_id.as_str()).copied()).collect();
+                    let member_of: Vec<&System> = asset_links
+                        .links
+                        .iter()
+                        .filter_map(|l| by_id.get(l.system_id.as_str()).copied())
+                        .collect();
                     if matches!(rule.scope, Scope::Asset) {
                         if let Some(v) = (rule.check)(&Subject::Asset(asset, &member_of), ctx) {
-                            drafts.push(draft(rule, v, member_of.first().copied().filter(|_| member_of.len() == 1), Some(asset)));
+                            drafts.push(draft(
+                                rule,
+                                v,
+                                member_of.first().copied().filter(|_| member_of.len() == 1),
+                                Some(asset),
+                            ));
                         }
                         continue;
                     }
@@ -450,7 +527,12 @@ pub fn evaluate(systems: &[System], assets: &[EvalAsset], links: &[AssetLinks], 
     drafts
 }
 
-fn draft(rule: &'static Rule, violation: Violation, system: Option<&System>, asset: Option<&EvalAsset>) -> FindingDraft {
+fn draft(
+    rule: &'static Rule,
+    violation: Violation,
+    system: Option<&System>,
+    asset: Option<&EvalAsset>,
+) -> FindingDraft {
     FindingDraft {
         rule: rule.id,
         severity: severity(rule, system, asset),

@@ -62,7 +62,9 @@ impl FromStr for Target {
         {
             return Ok(Self::Label(key.to_string(), value.to_string()));
         }
-        Err(format!("target {text:?}: use all, agent:ID or label:KEY=VALUE"))
+        Err(format!(
+            "target {text:?}: use all, agent:ID or label:KEY=VALUE"
+        ))
     }
 }
 
@@ -123,16 +125,20 @@ pub fn next_fire(expression: &str, timezone: &str, after_ms: i64) -> Result<i64,
         expression: expression.to_string(),
         message: e.to_string(),
     })?;
-    let tz: chrono_tz::Tz = timezone.parse().map_err(|_| ScanError::TimeZone(timezone.to_string()))?;
+    let tz: chrono_tz::Tz = timezone
+        .parse()
+        .map_err(|_| ScanError::TimeZone(timezone.to_string()))?;
     let after = Utc
         .timestamp_millis_opt(after_ms)
         .single()
         .ok_or_else(|| ScanError::Invalid(format!("time {after_ms} out of range")))?
         .with_timezone(&tz);
-    let next = cron.find_next_occurrence(&after, false).map_err(|e| ScanError::Cron {
-        expression: expression.to_string(),
-        message: e.to_string(),
-    })?;
+    let next = cron
+        .find_next_occurrence(&after, false)
+        .map_err(|e| ScanError::Cron {
+            expression: expression.to_string(),
+            message: e.to_string(),
+        })?;
     Ok(next.timestamp_millis())
 }
 
@@ -154,23 +160,36 @@ pub struct ScheduleSpec {
 }
 
 /// Validates and stores a schedule; returns its first fire time.
-pub async fn add(store: &dyn Store, spec: ScheduleSpec, actor: &str, now_ms: i64) -> Result<i64, ScanError> {
+pub async fn add(
+    store: &dyn Store,
+    spec: ScheduleSpec,
+    actor: &str,
+    now_ms: i64,
+) -> Result<i64, ScanError> {
     if spec.name.trim().is_empty() || spec.name.len() > 100 {
-        return Err(ScanError::Invalid("the schedule name must be 1-100 characters".into()));
+        return Err(ScanError::Invalid(
+            "the schedule name must be 1-100 characters".into(),
+        ));
     }
     let target: Target = spec.target.parse().map_err(ScanError::Invalid)?;
     if let Target::Agent(id) = &target
         && store.agent(id).await?.is_none()
     {
-        return Err(ScanError::Invalid(format!("target agent {id} is not enrolled")));
+        return Err(ScanError::Invalid(format!(
+            "target agent {id} is not enrolled"
+        )));
     }
     if spec.kind == JobKind::Discovery && spec.params.discovery_targets.is_empty() {
-        return Err(ScanError::Invalid("a discovery schedule needs at least one --discovery-target CIDR".into()));
+        return Err(ScanError::Invalid(
+            "a discovery schedule needs at least one --discovery-target CIDR".into(),
+        ));
     }
     for port in &spec.params.discovery_ports {
         let number = port.split('/').next().unwrap_or_default();
         if number.parse::<u16>().map_or(true, |n| n == 0) {
-            return Err(ScanError::Invalid(format!("discovery port {port:?} is not PORT or PORT/PROTOCOL")));
+            return Err(ScanError::Invalid(format!(
+                "discovery port {port:?} is not PORT or PORT/PROTOCOL"
+            )));
         }
     }
     for cidr in &spec.params.discovery_targets {
@@ -200,9 +219,18 @@ pub async fn add(store: &dyn Store, spec: ScheduleSpec, actor: &str, now_ms: i64
 }
 
 /// Jobs for one firing of `schedule`: one per selected agent, or one for an evaluation.
-pub fn jobs_for(schedule: &ScheduleRecord, label: &str, agents: &[AgentRecord]) -> Result<Vec<NewJob>, ScanError> {
+pub fn jobs_for(
+    schedule: &ScheduleRecord,
+    label: &str,
+    agents: &[AgentRecord],
+) -> Result<Vec<NewJob>, ScanError> {
     if schedule.kind == JobKind::Evaluation.as_str() {
-        return Ok(vec![NewJob { schedule: label.to_string(), kind: schedule.kind.clone(), agent_id: None, params: schedule.params.clone() }]);
+        return Ok(vec![NewJob {
+            schedule: label.to_string(),
+            kind: schedule.kind.clone(),
+            agent_id: None,
+            params: schedule.params.clone(),
+        }]);
     }
     let target: Target = schedule.target.parse().map_err(ScanError::Invalid)?;
     Ok(target
@@ -228,20 +256,33 @@ pub async fn tick(store: &dyn Store, now_ms: i64) -> Result<Vec<String>, ScanErr
         }
         let jobs = jobs_for(&schedule, &schedule.name, &agents)?;
         let next = next_fire(&schedule.cron, &schedule.timezone, now_ms)?;
-        created.extend(store.fire_schedule(&schedule.name, &jobs, next, now_ms).await?);
+        created.extend(
+            store
+                .fire_schedule(&schedule.name, &jobs, next, now_ms)
+                .await?,
+        );
     }
     Ok(created)
 }
 
 /// `scan run-now NAME`: jobs now, without moving the schedule.
-pub async fn run_now(store: &dyn Store, name: &str, actor: &str, now_ms: i64) -> Result<Vec<String>, ScanError> {
+pub async fn run_now(
+    store: &dyn Store,
+    name: &str,
+    actor: &str,
+    now_ms: i64,
+) -> Result<Vec<String>, ScanError> {
     let schedule = store
         .schedules()
         .await?
         .into_iter()
         .find(|s| s.name == name)
         .ok_or_else(|| ScanError::Invalid(format!("no schedule named {name:?}")))?;
-    let jobs = jobs_for(&schedule, &format!("run-now:{name}"), &store.agents().await?)?;
+    let jobs = jobs_for(
+        &schedule,
+        &format!("run-now:{name}"),
+        &store.agents().await?,
+    )?;
     let event = AuditEvent {
         actor: actor.to_string(),
         action: "scan.run-now".into(),
@@ -256,7 +297,9 @@ mod tests {
     use super::*;
 
     fn ms(text: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis()
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_millis()
     }
 
     #[test]
@@ -273,9 +316,14 @@ mod tests {
     fn bad_expressions_and_zones_are_named() {
         let err = next_fire("61 * * * *", "UTC", 0).unwrap_err().to_string();
         assert!(err.contains("61 * * * *"), "{err}");
-        let err = next_fire("0 2 * * 1", "Mars/Olympus", 0).unwrap_err().to_string();
+        let err = next_fire("0 2 * * 1", "Mars/Olympus", 0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("Mars/Olympus"), "{err}");
         assert!("label:site".parse::<Target>().is_err());
-        assert_eq!("label:site=ward4".parse::<Target>().unwrap(), Target::Label("site".into(), "ward4".into()));
+        assert_eq!(
+            "label:site=ward4".parse::<Target>().unwrap(),
+            Target::Label("site".into(), "ward4".into())
+        );
     }
 }

@@ -216,7 +216,6 @@ mod tests {
 
     const HASH: &str = "$y$j9T$abcdefghijklmnop$QRSTUVWXYZ0123456789abcdefghijklmnopqrstu";
 
-
     fn passwd() -> String {
         "root:x:0:0:root:/root:/bin/bash\n\
          daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\

@@ -113,7 +113,6 @@ mod tests {
     use super::*;
     use crate::inventory::test_support::tree_bytes as tree;
 
-
     #[test]
     fn missing_file_is_none() {
         let tmp = tree(&[]);

@@ -195,7 +195,10 @@ pub fn parse_os_release(text: &str) -> OsRelease {
         let Some((key, value)) = line.split_once('=') else {
             continue;
         };
-        let value = value.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+        let value = value
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_string();
         match key.trim() {
             "NAME" => release.name = value,
             "VERSION_ID" => release.version = value,
@@ -226,7 +229,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("etc")).unwrap();
         std::fs::write(tmp.path().join("etc/hostname"), "ward4-db\n").unwrap();
-        std::fs::write(tmp.path().join("etc/os-release"), "NAME=Ubuntu\nVERSION_ID=24.04\n").unwrap();
+        std::fs::write(
+            tmp.path().join("etc/os-release"),
+            "NAME=Ubuntu\nVERSION_ID=24.04\n",
+        )
+        .unwrap();
         let mut errors = Vec::new();
         let facts = collect(tmp.path(), &mut errors);
         assert_eq!(facts.hostname, "ward4-db");

@@ -927,7 +927,6 @@ mod tests {
     use super::*;
     use crate::inventory::test_support::tree;
 
-
     /// The auth analysis of `sshd` built from `files` (paths under /etc/pam.d).
     fn sshd(files: &[(&str, &str)]) -> (AuthAnalysis, Vec<FactError>) {
         let paths: Vec<(String, &str)> = files

@@ -565,7 +565,6 @@ mod tests {
     use crate::inventory::rooted;
     use crate::inventory::test_support::tree;
 
-
     fn value(config: &SshdConfig, keyword: Keyword) -> String {
         config.global_value(keyword).0
     }

@@ -192,7 +192,6 @@ mod tests {
     use super::*;
     use crate::inventory::test_support::tree;
 
-
     #[test]
     fn nopasswd_rules_are_found_in_includes() {
         let tmp = tree(&[

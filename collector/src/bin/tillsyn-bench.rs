@@ -9,6 +9,7 @@
 //!
 //! Prints a Markdown table with ratios to the baselines, for README.md.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -25,7 +26,11 @@ struct Args {
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut args = Args { assets: 100_000, systems: 5_000, rows: 10_000 };
+    let mut args = Args {
+        assets: 100_000,
+        systems: 5_000,
+        rows: 10_000,
+    };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     for pair in raw.chunks(2) {
         let value: usize = pair.get(1).context("every flag needs a value")?.parse()?;
@@ -43,22 +48,37 @@ fn register_csv(systems: usize) -> String {
     let mut csv = String::from("system_id;name;system_owner;k;r;t;classified_at;hostnames;cidrs\n");
     for i in 0..systems {
         let k = i % 4;
-        let owner = if i % 10 == 0 { String::new() } else { format!("owner{}@kommun.example", i % 97) };
-        let classified = if i % 7 == 0 { "2024-01-01" } else { "2026-06-01" };
-        csv.push_str(&format!(
-            "sys{i};System {i};{owner};{k};{k};{k};{classified};sys{i}-*;10.{}.{}.0/24\n",
+        let owner = if i % 10 == 0 {
+            String::new()
+        } else {
+            format!("owner{}@kommun.example", i % 97)
+        };
+        let classified = if i % 7 == 0 {
+            "2024-01-01"
+        } else {
+            "2026-06-01"
+        };
+        let _ = writeln!(
+            csv,
+            "sys{i};System {i};{owner};{k};{k};{k};{classified};sys{i}-*;10.{}.{}.0/24",
             i / 256 % 256,
             i % 256
-        ));
+        );
     }
     csv
 }
 
 async fn seed(path: &std::path::Path, assets: usize, systems: usize) -> anyhow::Result<()> {
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
-    sqlx::query("PRAGMA synchronous = OFF").execute(&mut conn).await?;
+    sqlx::query("PRAGMA synchronous = OFF")
+        .execute(&mut conn)
+        .await?;
     let mut tx = conn.begin().await?;
-    let states = [("enforced", "encrypted", "encrypted"), ("absent", "plaintext", "unencrypted"), ("available", "unknown", "encrypted")];
+    let states = [
+        ("enforced", "encrypted", "encrypted"),
+        ("absent", "plaintext", "unencrypted"),
+        ("available", "unknown", "encrypted"),
+    ];
     for a in 0..assets {
         let agent = format!("agent-{a}");
         let system = a % systems;
@@ -77,7 +97,11 @@ async fn seed(path: &std::path::Path, assets: usize, systems: usize) -> anyhow::
         sqlx::query("INSERT INTO assets (asset_id, kind, agent_id, hostname, facts_json, first_seen_at, last_seen_at, last_report_id, controls_json) VALUES (?, 'host', ?, ?, ?, 0, ?, 'r', ?)")
             .bind(format!("asset-{a}")).bind(&agent).bind(format!("sys{system}-host{a}")).bind(&facts)
             .bind(tillsyn_collector::server::now_ms()).bind(&controls).execute(&mut *tx).await?;
-        for (name, state) in [("mfa", mfa), ("transit_encryption", transit), ("rest_encryption", rest)] {
+        for (name, state) in [
+            ("mfa", mfa),
+            ("transit_encryption", transit),
+            ("rest_encryption", rest),
+        ] {
             sqlx::query("INSERT INTO controls (asset_id, name, state, reason, evidence_json, observed_at) VALUES (?, ?, ?, 'bench', '[]', 0)")
                 .bind(format!("asset-{a}")).bind(name).bind(state).execute(&mut *tx).await?;
         }
@@ -99,7 +123,12 @@ async fn main() -> anyhow::Result<()> {
     let register = dir.path().join("register.csv");
     std::fs::write(&register, register_csv(args.systems))?;
     let systems = catalog::load(&register)?;
-    let event = AuditEvent { actor: "bench".into(), action: "catalog.import".into(), subject: "bench".into(), detail: serde_json::json!({}) };
+    let event = AuditEvent {
+        actor: "bench".into(),
+        action: "catalog.import".into(),
+        subject: "bench".into(),
+        detail: serde_json::json!({}),
+    };
     store.replace_catalog(&systems, event.clone(), 0).await?;
     let start = Instant::now();
     seed(&db, args.assets, args.systems).await?;
@@ -107,8 +136,13 @@ async fn main() -> anyhow::Result<()> {
 
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await?;
     let start = Instant::now();
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT asset_id, facts_json FROM assets").fetch_all(&mut conn).await?;
-    let parsed = rows.iter().filter(|(_, f)| serde_json::from_str::<serde_json::Value>(f).is_ok()).count();
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT asset_id, facts_json FROM assets")
+        .fetch_all(&mut conn)
+        .await?;
+    let parsed = rows
+        .iter()
+        .filter(|(_, f)| serde_json::from_str::<serde_json::Value>(f).is_ok())
+        .count();
     let scan = seconds(start);
     anyhow::ensure!(parsed == args.assets, "baseline scan parsed {parsed} rows");
 
@@ -144,19 +178,52 @@ async fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     store.replace_catalog(&parsed_systems, event, 1).await?;
     let stored = seconds(start);
-    anyhow::ensure!(split == args.rows && parsed_systems.len() == args.rows, "import row count mismatch");
+    anyhow::ensure!(
+        split == args.rows && parsed_systems.len() == args.rows,
+        "import row count mismatch"
+    );
 
-    println!("| measurement ({} assets, {} systems, {}-row register) | seconds | ratio to baseline |", args.assets, args.systems, args.rows);
+    println!(
+        "| measurement ({} assets, {} systems, {}-row register) | seconds | ratio to baseline |",
+        args.assets, args.systems, args.rows
+    );
     println!("|---|---|---|");
     println!("| baseline: scan + JSON-decode every asset row | {scan:.3} | 1.0 |");
-    println!("| first evaluation ({} findings opened) | {first_eval:.3} | {:.1}x |", first.opened, first_eval / scan);
-    println!("| steady-state evaluation ({} open) | {steady_eval:.3} | {:.1}x |", steady.open, steady_eval / scan);
-    println!("| &nbsp;&nbsp;of which: load and link | {load:.3} | {:.1}x |", load / scan);
-    println!("| &nbsp;&nbsp;of which: run the rule table | {rules_time:.3} | {:.1}x |", rules_time / scan);
-    println!("| &nbsp;&nbsp;of which: store the findings lifecycle | {apply:.3} | {:.1}x |", apply / scan);
+    println!(
+        "| first evaluation ({} findings opened) | {first_eval:.3} | {:.1}x |",
+        first.opened,
+        first_eval / scan
+    );
+    println!(
+        "| steady-state evaluation ({} open) | {steady_eval:.3} | {:.1}x |",
+        steady.open,
+        steady_eval / scan
+    );
+    println!(
+        "| &nbsp;&nbsp;of which: load and link | {load:.3} | {:.1}x |",
+        load / scan
+    );
+    println!(
+        "| &nbsp;&nbsp;of which: run the rule table | {rules_time:.3} | {:.1}x |",
+        rules_time / scan
+    );
+    println!(
+        "| &nbsp;&nbsp;of which: store the findings lifecycle | {apply:.3} | {:.1}x |",
+        apply / scan
+    );
     println!("| baseline: split the register with the csv crate | {csv_baseline:.3} | 1.0 |");
-    println!("| parse + validate the register | {validate:.3} | {:.1}x |", validate / csv_baseline);
-    println!("| store the register (one transaction) | {stored:.3} | {:.1}x |", stored / csv_baseline);
-    println!("| import total (parse + validate + store) | {:.3} | {:.1}x |", validate + stored, (validate + stored) / csv_baseline);
+    println!(
+        "| parse + validate the register | {validate:.3} | {:.1}x |",
+        validate / csv_baseline
+    );
+    println!(
+        "| store the register (one transaction) | {stored:.3} | {:.1}x |",
+        stored / csv_baseline
+    );
+    println!(
+        "| import total (parse + validate + store) | {:.3} | {:.1}x |",
+        validate + stored,
+        (validate + stored) / csv_baseline
+    );
     Ok(())
 }

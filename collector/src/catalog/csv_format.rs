@@ -9,33 +9,101 @@ use super::{RawSystem, RowError};
 
 /// Canonical field name for each accepted header (lowercase, spaces and dashes as `_`).
 const HEADERS: &[(&str, &[&str])] = &[
-    ("system_id", &["system_id", "systemid", "id", "system_nr", "systemnummer"]),
-    ("name", &["name", "namn", "system_name", "systemnamn", "system"]),
+    (
+        "system_id",
+        &["system_id", "systemid", "id", "system_nr", "systemnummer"],
+    ),
+    (
+        "name",
+        &["name", "namn", "system_name", "systemnamn", "system"],
+    ),
     ("description", &["description", "beskrivning"]),
-    ("system_owner", &["system_owner", "systemägare", "owner", "ägare"]),
-    ("system_owner_email", &["system_owner_email", "systemägare_epost", "systemägare_e_post", "owner_email"]),
-    ("system_administrator", &["system_administrator", "systemförvaltare", "administrator"]),
-    ("system_administrator_email", &["system_administrator_email", "systemförvaltare_epost", "systemförvaltare_e_post"]),
-    ("information_owner", &["information_owner", "informationsägare"]),
-    ("information_owner_email", &["information_owner_email", "informationsägare_epost", "informationsägare_e_post"]),
+    (
+        "system_owner",
+        &["system_owner", "systemägare", "owner", "ägare"],
+    ),
+    (
+        "system_owner_email",
+        &[
+            "system_owner_email",
+            "systemägare_epost",
+            "systemägare_e_post",
+            "owner_email",
+        ],
+    ),
+    (
+        "system_administrator",
+        &["system_administrator", "systemförvaltare", "administrator"],
+    ),
+    (
+        "system_administrator_email",
+        &[
+            "system_administrator_email",
+            "systemförvaltare_epost",
+            "systemförvaltare_e_post",
+        ],
+    ),
+    (
+        "information_owner",
+        &["information_owner", "informationsägare"],
+    ),
+    (
+        "information_owner_email",
+        &[
+            "information_owner_email",
+            "informationsägare_epost",
+            "informationsägare_e_post",
+        ],
+    ),
     ("k", &["k", "konfidentialitet", "confidentiality"]),
     ("r", &["r", "riktighet", "integrity"]),
     ("t", &["t", "tillgänglighet", "availability"]),
-    ("classified_at", &["classified_at", "klassad_datum", "klassningsdatum", "klassad", "classification_date"]),
+    (
+        "classified_at",
+        &[
+            "classified_at",
+            "klassad_datum",
+            "klassningsdatum",
+            "klassad",
+            "classification_date",
+        ],
+    ),
     ("classified_by", &["classified_by", "klassad_av"]),
     ("rationale", &["rationale", "motivering"]),
-    ("critical_to_society", &["critical_to_society", "samhällsviktig"]),
-    ("business_critical", &["business_critical", "verksamhetskritisk"]),
+    (
+        "critical_to_society",
+        &["critical_to_society", "samhällsviktig"],
+    ),
+    (
+        "business_critical",
+        &["business_critical", "verksamhetskritisk"],
+    ),
     ("hostnames", &["hostnames", "värdnamn", "hosts"]),
     ("cidrs", &["cidrs", "nät", "nätverk", "networks"]),
     ("labels", &["labels", "etiketter", "agent_labels"]),
     ("devices", &["devices", "enheter", "device_patterns"]),
     ("asset_ids", &["asset_ids", "tillgångar", "assets"]),
-    ("attestation.control", &["attestation_control", "intygande_kontroll"]),
-    ("attestation.statement", &["attestation_statement", "intygande"]),
+    (
+        "attestation.control",
+        &["attestation_control", "intygande_kontroll"],
+    ),
+    (
+        "attestation.statement",
+        &["attestation_statement", "intygande"],
+    ),
     ("attestation.attested_by", &["attestation_by", "intygat_av"]),
-    ("attestation.attested_at", &["attestation_at", "intygat_datum"]),
-    ("attestation.expires_at", &["attestation_expires", "intygande_upphör", "intygande_giltigt_till"]),
+    (
+        "attestation.attested_at",
+        &["attestation_at", "intygat_datum"],
+    ),
+    (
+        "attestation.expires_at",
+        &[
+            "attestation_expires",
+            "intygande_upphör",
+            "intygande_giltigt_till",
+        ],
+    ),
 ];
 
 const LIST_FIELDS: &[&str] = &["hostnames", "cidrs", "labels", "devices", "asset_ids"];
@@ -55,7 +123,11 @@ fn canonical(header: &str) -> Option<&'static str> {
 
 fn delimiter(text: &str) -> u8 {
     let header = text.lines().next().unwrap_or_default();
-    if header.matches(';').count() > header.matches(',').count() { b';' } else { b',' }
+    if header.matches(';').count() > header.matches(',').count() {
+        b';'
+    } else {
+        b','
+    }
 }
 
 fn split_list(cell: &str) -> Vec<String> {
@@ -72,7 +144,10 @@ pub fn read(text: &str) -> Result<Vec<RawSystem>, Vec<RowError>> {
         .delimiter(delimiter(text))
         .flexible(false)
         .from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| vec![row_error("line 1", "", e.to_string())])?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| vec![row_error("line 1", "", e.to_string())])?
+        .clone();
     let mut columns = Vec::with_capacity(headers.len());
     let mut errors = Vec::new();
     for header in &headers {
@@ -88,7 +163,11 @@ pub fn read(text: &str) -> Result<Vec<RawSystem>, Vec<RowError>> {
         }
     }
     if !columns.contains(&Some("system_id")) {
-        errors.push(row_error("line 1", "system_id", "the register needs a system id column"));
+        errors.push(row_error(
+            "line 1",
+            "system_id",
+            "the register needs a system id column",
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -109,10 +188,18 @@ pub fn read(text: &str) -> Result<Vec<RawSystem>, Vec<RowError>> {
             }
         }
     }
-    if errors.is_empty() { Ok(systems) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(systems)
+    } else {
+        Err(errors)
+    }
 }
 
-fn raw_system(columns: &[Option<&'static str>], record: &csv::StringRecord, line: u64) -> RawSystem {
+fn raw_system(
+    columns: &[Option<&'static str>],
+    record: &csv::StringRecord,
+    line: u64,
+) -> RawSystem {
     let mut raw = RawSystem {
         location: format!("line {line}"),
         ..RawSystem::default()

@@ -163,7 +163,10 @@ pub fn load(path: &Path) -> Result<Vec<System>, CatalogError> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(file_error(
             path,
-            format!("{} bytes is more than the {MAX_FILE_BYTES} byte limit for a register", meta.len()),
+            format!(
+                "{} bytes is more than the {MAX_FILE_BYTES} byte limit for a register",
+                meta.len()
+            ),
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| file_error(path, e.to_string()))?;
@@ -179,11 +182,20 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<System>, CatalogError> {
     } else {
         csv_format::read(text)
     }
-    .map_err(|errors| CatalogError { path: path.display().to_string(), errors })?;
+    .map_err(|errors| CatalogError {
+        path: path.display().to_string(),
+        errors,
+    })?;
     if raws.len() > MAX_SYSTEMS {
-        return Err(file_error(path, format!("{} systems, more than the {MAX_SYSTEMS} limit", raws.len())));
+        return Err(file_error(
+            path,
+            format!("{} systems, more than the {MAX_SYSTEMS} limit", raws.len()),
+        ));
     }
-    validate_all(&raws).map_err(|errors| CatalogError { path: path.display().to_string(), errors })
+    validate_all(&raws).map_err(|errors| CatalogError {
+        path: path.display().to_string(),
+        errors,
+    })
 }
 
 fn is_yaml(path: &Path, text: &str) -> bool {
@@ -199,7 +211,11 @@ fn validate_all(raws: &[RawSystem]) -> Result<Vec<System>, Vec<RowError>> {
     let mut systems = Vec::with_capacity(raws.len());
     let mut seen: HashMap<String, String> = HashMap::new();
     for raw in raws {
-        let id = raw.fields.get("system_id").map(|id| id.trim().to_string()).unwrap_or_default();
+        let id = raw
+            .fields
+            .get("system_id")
+            .map(|id| id.trim().to_string())
+            .unwrap_or_default();
         if !id.is_empty() {
             if let Some(first) = seen.get(&id) {
                 errors.push(RowError {
@@ -216,7 +232,11 @@ fn validate_all(raws: &[RawSystem]) -> Result<Vec<System>, Vec<RowError>> {
             Err(mut row_errors) => errors.append(&mut row_errors),
         }
     }
-    if errors.is_empty() { Ok(systems) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(systems)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Collects problems of one system while validating it.
@@ -235,7 +255,11 @@ impl Check<'_> {
     }
 
     fn text(&self, field: &str) -> String {
-        self.raw.fields.get(field).map(|v| v.trim().to_string()).unwrap_or_default()
+        self.raw
+            .fields
+            .get(field)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
     }
 
     fn list(&self, field: &str) -> Vec<String> {
@@ -276,7 +300,11 @@ impl Check<'_> {
             return None;
         }
         let (name, inline_email) = split_name_email(&name);
-        let email = if email.is_empty() { inline_email } else { Some(email.to_lowercase()) };
+        let email = if email.is_empty() {
+            inline_email
+        } else {
+            Some(email.to_lowercase())
+        };
         if let Some(email) = &email
             && !is_email(email)
         {
@@ -301,8 +329,9 @@ fn split_name_email(text: &str) -> (String, Option<String>) {
 }
 
 fn is_email(text: &str) -> bool {
-    text.split_once('@')
-        .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace))
+    text.split_once('@').is_some_and(|(user, domain)| {
+        !user.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace)
+    })
 }
 
 /// Parses an ISO date `YYYY-MM-DD`.
@@ -312,7 +341,10 @@ pub fn parse_date(text: &str) -> Result<Date, String> {
 }
 
 fn validate(raw: &RawSystem) -> Result<System, Vec<RowError>> {
-    let mut check = Check { raw, errors: Vec::new() };
+    let mut check = Check {
+        raw,
+        errors: Vec::new(),
+    };
     let id = check.text("system_id");
     if id.is_empty() {
         check.fail("system_id", "is required");
@@ -334,7 +366,11 @@ fn validate(raw: &RawSystem) -> Result<System, Vec<RowError>> {
         id,
         name,
     };
-    if check.errors.is_empty() { Ok(system) } else { Err(check.errors) }
+    if check.errors.is_empty() {
+        Ok(system)
+    } else {
+        Err(check.errors)
+    }
 }
 
 fn classification(check: &mut Check<'_>) -> Option<Classification> {
@@ -358,7 +394,10 @@ fn classification(check: &mut Check<'_>) -> Option<Classification> {
         }
     };
     let classified_at = if at.is_empty() {
-        check.fail("classified_at", "is required when K/R/T are given (the yearly review counts from it)");
+        check.fail(
+            "classified_at",
+            "is required when K/R/T are given (the yearly review counts from it)",
+        );
         return None;
     } else {
         match parse_date(&at) {
@@ -392,15 +431,23 @@ fn links(check: &mut Check<'_>) -> LinkRules {
         }
     }
     for cidr in check.list("cidrs") {
-        match cidr.parse::<ipnet::IpNet>().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)) {
+        match cidr
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        {
             Ok(net) => rules.cidrs.push(net),
-            Err(_) => check.fail("cidrs", format!("{cidr:?} is not a network like 10.0.0.0/24")),
+            Err(_) => check.fail(
+                "cidrs",
+                format!("{cidr:?} is not a network like 10.0.0.0/24"),
+            ),
         }
     }
     for label in check.list("labels") {
         match label.split_once('=') {
             Some((key, value)) if !key.trim().is_empty() => {
-                rules.labels.insert(key.trim().to_string(), value.trim().to_string());
+                rules
+                    .labels
+                    .insert(key.trim().to_string(), value.trim().to_string());
             }
             _ => check.fail("labels", format!("{label:?} must look like key=value")),
         }
@@ -424,28 +471,44 @@ const CONTROLS: &[&str] = &["mfa", "transit_encryption", "rest_encryption"];
 fn attestations(check: &mut Check<'_>) -> Vec<Attestation> {
     let mut list = Vec::new();
     for fields in check.raw.attestations.clone() {
-        let get = |k: &str| fields.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+        let get = |k: &str| {
+            fields
+                .get(k)
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
         if fields.values().all(|v| v.trim().is_empty()) {
             continue;
         }
         let control = get("control");
         if !CONTROLS.contains(&control.as_str()) {
-            check.fail("attestation_control", format!("{control:?} is not one of {}", CONTROLS.join(", ")));
+            check.fail(
+                "attestation_control",
+                format!("{control:?} is not one of {}", CONTROLS.join(", ")),
+            );
             continue;
         }
         let attested_by = get("attested_by");
         if attested_by.is_empty() {
-            check.fail("attestation_by", "an attestation needs the person who signed it");
+            check.fail(
+                "attestation_by",
+                "an attestation needs the person who signed it",
+            );
         }
-        let dates = (parse_date(&get("attested_at")), parse_date(&get("expires_at")));
+        let dates = (
+            parse_date(&get("attested_at")),
+            parse_date(&get("expires_at")),
+        );
         match dates {
-            (Ok(attested_at), Ok(expires_at)) if !attested_by.is_empty() => list.push(Attestation {
-                control,
-                statement: get("statement"),
-                attested_by,
-                attested_at,
-                expires_at,
-            }),
+            (Ok(attested_at), Ok(expires_at)) if !attested_by.is_empty() => {
+                list.push(Attestation {
+                    control,
+                    statement: get("statement"),
+                    attested_by,
+                    attested_at,
+                    expires_at,
+                })
+            }
             (Err(problem), _) => check.fail("attestation_at", problem),
             (_, Err(problem)) => check.fail("attestation_expires", problem),
             _ => {}

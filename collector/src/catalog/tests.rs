@@ -13,13 +13,19 @@ fn swedish_csv_with_bom_and_semicolons_is_read() {
     assert_eq!(systems.len(), 3);
     let journal = &systems[0];
     assert_eq!(journal.id, "journal");
-    assert_eq!(journal.system_owner.as_ref().unwrap().email.as_deref(), Some("anna.svensson@kommun.se"));
+    assert_eq!(
+        journal.system_owner.as_ref().unwrap().email.as_deref(),
+        Some("anna.svensson@kommun.se")
+    );
     let c = journal.classification.as_ref().unwrap();
     assert_eq!((c.k, c.r, c.t), (3, 3, 2));
     assert!(journal.critical_to_society);
     assert_eq!(journal.links.hostnames, vec!["journal-*", "ehr-db-01"]);
     assert_eq!(journal.links.labels["site"], "ward4");
-    assert_eq!(systems[1].system_owner.as_ref().unwrap().email.as_deref(), Some("bo.ek@kommun.se"));
+    assert_eq!(
+        systems[1].system_owner.as_ref().unwrap().email.as_deref(),
+        Some("bo.ek@kommun.se")
+    );
     assert!(systems[2].classification.is_none());
     assert!(systems[2].system_owner.is_none());
 }
@@ -43,11 +49,32 @@ c;C;;;;;10.0.0.300/24\n\
 ;NoId;;;;;\n";
     let err = parse(Path::new("r.csv"), text.as_bytes()).unwrap_err();
     let lines: Vec<String> = err.errors.iter().map(ToString::to_string).collect();
-    assert!(lines.iter().any(|l| l.starts_with("line 2: k:")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("line 3: classified_at:")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("line 4: system_id: duplicate")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("line 5: cidrs:")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("line 6: system_id: is required")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("line 2: k:")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("line 3: classified_at:")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("line 4: system_id: duplicate")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("line 5: cidrs:")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("line 6: system_id: is required")),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -83,7 +110,11 @@ systems:
 
 #[test]
 fn yaml_errors_name_the_entry_or_line() {
-    let err = parse(Path::new("r.yaml"), b"systems:\n  - id: a\n    name: A\n    colour: red\n").unwrap_err();
+    let err = parse(
+        Path::new("r.yaml"),
+        b"systems:\n  - id: a\n    name: A\n    colour: red\n",
+    )
+    .unwrap_err();
     assert!(err.errors[0].location.starts_with("line"), "{err}");
     let err = parse(Path::new("r.yaml"), b"systems:\n  - id: a\n    name: A\n    classification: { k: 9, r: 1, t: 1, classified_at: 2026-01-01 }\n").unwrap_err();
     assert_eq!(err.errors[0].location, "systems[0]");
@@ -92,7 +123,13 @@ fn yaml_errors_name_the_entry_or_line() {
 
 #[test]
 fn hostile_bytes_give_errors_not_panics() {
-    for bytes in [&b"\xff\xfe\x00garbage"[..], b"", b"\"unterminated", b"systems: 5", b"system_id\n\"a"] {
+    for bytes in [
+        &b"\xff\xfe\x00garbage"[..],
+        b"",
+        b"\"unterminated",
+        b"systems: 5",
+        b"system_id\n\"a",
+    ] {
         let _ = parse(Path::new("x.csv"), bytes);
         let _ = parse(Path::new("x.yaml"), bytes);
     }

@@ -105,7 +105,12 @@ pub fn read(text: &str) -> Result<Vec<RawSystem>, Vec<RowError>> {
             problem: e.to_string(),
         }]
     })?;
-    Ok(register.systems.into_iter().enumerate().map(|(i, s)| raw(i, s)).collect())
+    Ok(register
+        .systems
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| raw(i, s))
+        .collect())
 }
 
 fn raw(index: usize, entry: SystemEntry) -> RawSystem {
@@ -145,14 +150,27 @@ fn raw(index: usize, entry: SystemEntry) -> RawSystem {
         put("classified_by", c.classified_by);
         put("rationale", c.rationale);
     }
-    put("critical_to_society", entry.critical_to_society.as_ref().map(Scalar::text));
-    put("business_critical", entry.business_critical.as_ref().map(Scalar::text));
+    put(
+        "critical_to_society",
+        entry.critical_to_society.as_ref().map(Scalar::text),
+    );
+    put(
+        "business_critical",
+        entry.business_critical.as_ref().map(Scalar::text),
+    );
 
     let links = entry.links;
     let lists = HashMap::from([
         ("hostnames", links.hostnames),
         ("cidrs", links.cidrs),
-        ("labels", links.labels.into_iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        (
+            "labels",
+            links
+                .labels
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+        ),
         ("devices", links.devices),
         ("asset_ids", links.asset_ids),
     ]);
@@ -164,8 +182,14 @@ fn raw(index: usize, entry: SystemEntry) -> RawSystem {
                 ("control", a.control.unwrap_or_default()),
                 ("statement", a.statement.unwrap_or_default()),
                 ("attested_by", a.attested_by.unwrap_or_default()),
-                ("attested_at", a.attested_at.map(|s| s.text()).unwrap_or_default()),
-                ("expires_at", a.expires_at.map(|s| s.text()).unwrap_or_default()),
+                (
+                    "attested_at",
+                    a.attested_at.map(|s| s.text()).unwrap_or_default(),
+                ),
+                (
+                    "expires_at",
+                    a.expires_at.map(|s| s.text()).unwrap_or_default(),
+                ),
             ])
         })
         .collect();

@@ -11,7 +11,11 @@ fn today() -> Date {
 }
 
 fn ctx() -> Context {
-    Context { today: today(), now_ms: 1_795_000_000_000, config: RuleConfig::default() }
+    Context {
+        today: today(),
+        now_ms: 1_795_000_000_000,
+        config: RuleConfig::default(),
+    }
 }
 
 fn system(k: Option<u8>) -> System {
@@ -19,7 +23,10 @@ fn system(k: Option<u8>) -> System {
         id: "sys".into(),
         name: "System".into(),
         description: String::new(),
-        system_owner: Some(Person { name: "Anna".into(), email: Some("anna@kommun.se".into()) }),
+        system_owner: Some(Person {
+            name: "Anna".into(),
+            email: Some("anna@kommun.se".into()),
+        }),
         system_administrator: None,
         information_owner: None,
         classification: k.map(|k| Classification {
@@ -47,7 +54,12 @@ fn asset(controls: &[(&str, &str)]) -> EvalAsset {
             .map(|(name, state)| {
                 (
                     (*name).to_string(),
-                    ControlRecord { name: (*name).into(), state: (*state).into(), reason: "r".into(), evidence: vec![] },
+                    ControlRecord {
+                        name: (*name).into(),
+                        state: (*state).into(),
+                        reason: "r".into(),
+                        evidence: vec![],
+                    },
                 )
             })
             .collect(),
@@ -56,37 +68,96 @@ fn asset(controls: &[(&str, &str)]) -> EvalAsset {
 }
 
 fn linked() -> Vec<AssetLinks> {
-    vec![AssetLinks { links: vec![Link { system_id: "sys".into(), reason: "test".into(), explicit: true }], conflict: None }]
+    vec![AssetLinks {
+        links: vec![Link {
+            system_id: "sys".into(),
+            reason: "test".into(),
+            explicit: true,
+        }],
+        conflict: None,
+    }]
 }
 
 fn rules_of(system: &System, asset: &EvalAsset) -> Vec<&'static str> {
-    let mut rules: Vec<_> = evaluate(std::slice::from_ref(system), std::slice::from_ref(asset), &linked(), &ctx())
-        .into_iter()
-        .map(|d| d.rule)
-        .collect();
+    let mut rules: Vec<_> = evaluate(
+        std::slice::from_ref(system),
+        std::slice::from_ref(asset),
+        &linked(),
+        &ctx(),
+    )
+    .into_iter()
+    .map(|d| d.rule)
+    .collect();
     rules.sort_unstable();
     rules
 }
 
-const ALL_GOOD: &[(&str, &str)] = &[("mfa", "enforced"), ("transit_encryption", "encrypted"), ("rest_encryption", "encrypted")];
+const ALL_GOOD: &[(&str, &str)] = &[
+    ("mfa", "enforced"),
+    ("transit_encryption", "encrypted"),
+    ("rest_encryption", "encrypted"),
+];
+
+/// K level, the asset's controls, the rules expected to fail.
+type Case<'a> = (Option<u8>, &'a [(&'a str, &'a str)], &'a [&'a str]);
 
 #[test]
 fn member_rules_table() {
-    let cases: &[(Option<u8>, &[(&str, &str)], &[&str])] = &[
+    let cases: &[Case<'_>] = &[
         // K1: no K2/K3 rule applies whatever the controls.
         (Some(1), &[], &[]),
         // K2: MFA alone passes auth but not transit/rest.
-        (Some(2), &[("mfa", "enforced"), ("transit_encryption", "plaintext"), ("rest_encryption", "unencrypted")], &["k23-rest", "k23-transit"]),
+        (
+            Some(2),
+            &[
+                ("mfa", "enforced"),
+                ("transit_encryption", "plaintext"),
+                ("rest_encryption", "unencrypted"),
+            ],
+            &["k23-rest", "k23-transit"],
+        ),
         // K2: encryption alone (no MFA) passes k2-auth.
-        (Some(2), &[("mfa", "absent"), ("transit_encryption", "encrypted"), ("rest_encryption", "encrypted")], &[]),
+        (
+            Some(2),
+            &[
+                ("mfa", "absent"),
+                ("transit_encryption", "encrypted"),
+                ("rest_encryption", "encrypted"),
+            ],
+            &[],
+        ),
         // K2: neither.
-        (Some(2), &[("mfa", "absent"), ("transit_encryption", "encrypted"), ("rest_encryption", "unencrypted")], &["k2-auth", "k23-rest"]),
+        (
+            Some(2),
+            &[
+                ("mfa", "absent"),
+                ("transit_encryption", "encrypted"),
+                ("rest_encryption", "unencrypted"),
+            ],
+            &["k2-auth", "k23-rest"],
+        ),
         // K2: unknown never passes.
         (Some(2), &[], &["k2-auth", "k23-rest", "k23-transit"]),
         // K3: encryption does not excuse missing MFA.
-        (Some(3), &[("mfa", "available"), ("transit_encryption", "encrypted"), ("rest_encryption", "encrypted")], &["k3-auth"]),
+        (
+            Some(3),
+            &[
+                ("mfa", "available"),
+                ("transit_encryption", "encrypted"),
+                ("rest_encryption", "encrypted"),
+            ],
+            &["k3-auth"],
+        ),
         (Some(3), ALL_GOOD, &[]),
-        (Some(3), &[("mfa", "unknown"), ("transit_encryption", "unknown"), ("rest_encryption", "unknown")], &["k23-rest", "k23-transit", "k3-auth"]),
+        (
+            Some(3),
+            &[
+                ("mfa", "unknown"),
+                ("transit_encryption", "unknown"),
+                ("rest_encryption", "unknown"),
+            ],
+            &["k23-rest", "k23-transit", "k3-auth"],
+        ),
         // Unclassified: only the system rule.
         (None, &[], &["unclassified-system"]),
     ];
@@ -106,7 +177,11 @@ fn attestations_count_until_they_expire() {
         attested_at: crate::catalog::parse_date("2026-01-01").unwrap(),
         expires_at: crate::catalog::parse_date(expires).unwrap(),
     };
-    let host = asset(&[("mfa", "absent"), ("transit_encryption", "encrypted"), ("rest_encryption", "encrypted")]);
+    let host = asset(&[
+        ("mfa", "absent"),
+        ("transit_encryption", "encrypted"),
+        ("rest_encryption", "encrypted"),
+    ]);
     sys.attestations = vec![attest("2027-01-01")];
     assert!(rules_of(&sys, &host).is_empty());
     sys.attestations = vec![attest("2026-11-23")];
@@ -117,8 +192,16 @@ fn attestations_count_until_they_expire() {
 fn ownership_and_staleness_table() {
     let good = asset(ALL_GOOD);
     // Linked to no system.
-    let none = evaluate(&[], std::slice::from_ref(&good), &[AssetLinks::default()], &ctx());
-    assert_eq!(none.iter().map(|d| d.rule).collect::<Vec<_>>(), vec!["unowned-asset"]);
+    let none = evaluate(
+        &[],
+        std::slice::from_ref(&good),
+        &[AssetLinks::default()],
+        &ctx(),
+    );
+    assert_eq!(
+        none.iter().map(|d| d.rule).collect::<Vec<_>>(),
+        vec!["unowned-asset"]
+    );
     assert_eq!(none[0].system_id, None);
     // Linked to a system without owner.
     let mut ownerless = system(Some(1));
@@ -130,15 +213,26 @@ fn ownership_and_staleness_table() {
     assert_eq!(rules_of(&system(Some(1)), &old), vec!["stale-asset"]);
     // Review due after a year.
     let mut aged = system(Some(1));
-    aged.classification.as_mut().unwrap().classified_at = crate::catalog::parse_date("2025-11-01").unwrap();
+    aged.classification.as_mut().unwrap().classified_at =
+        crate::catalog::parse_date("2025-11-01").unwrap();
     assert_eq!(rules_of(&aged, &good), vec!["review-due"]);
 }
 
 #[test]
 fn severity_rises_with_k_criticality_and_ot() {
-    let host = asset(&[("mfa", "enforced"), ("transit_encryption", "plaintext"), ("rest_encryption", "encrypted")]);
+    let host = asset(&[
+        ("mfa", "enforced"),
+        ("transit_encryption", "plaintext"),
+        ("rest_encryption", "encrypted"),
+    ]);
     let sev = |system: &System, asset: &EvalAsset| {
-        evaluate(std::slice::from_ref(system), std::slice::from_ref(asset), &linked(), &ctx())[0].severity
+        evaluate(
+            std::slice::from_ref(system),
+            std::slice::from_ref(asset),
+            &linked(),
+            &ctx(),
+        )[0]
+        .severity
     };
     assert_eq!(sev(&system(Some(2)), &host), Severity::Medium);
     assert_eq!(sev(&system(Some(3)), &host), Severity::High);
@@ -152,7 +246,16 @@ fn severity_rises_with_k_criticality_and_ot() {
 
 #[test]
 fn every_rule_in_the_design_is_in_the_table() {
-    for id in ["k2-auth", "k3-auth", "k23-transit", "k23-rest", "unowned-asset", "unclassified-system", "review-due", "stale-asset"] {
+    for id in [
+        "k2-auth",
+        "k3-auth",
+        "k23-transit",
+        "k23-rest",
+        "unowned-asset",
+        "unclassified-system",
+        "review-due",
+        "stale-asset",
+    ] {
         let rule = rule(id).unwrap();
         assert!(!rule.policy.is_empty() && !rule.remediation.is_empty());
     }

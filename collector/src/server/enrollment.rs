@@ -37,7 +37,9 @@ fn token_refusal(error: StoreError) -> Status {
 
 fn validate(request: &EnrollRequest) -> Result<BTreeMap<String, String>, Status> {
     if request.hostname.len() > MAX_FIELD {
-        return Err(Status::invalid_argument("hostname is longer than 253 bytes"));
+        return Err(Status::invalid_argument(
+            "hostname is longer than 253 bytes",
+        ));
     }
     if request.labels.len() > 64 {
         return Err(Status::invalid_argument("at most 64 labels are accepted"));
@@ -49,12 +51,19 @@ fn validate(request: &EnrollRequest) -> Result<BTreeMap<String, String>, Status>
             )));
         }
     }
-    Ok(request.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    Ok(request
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect())
 }
 
 #[tonic::async_trait]
 impl Enrollment for EnrollmentService {
-    async fn enroll(&self, request: Request<EnrollRequest>) -> Result<Response<EnrollResponse>, Status> {
+    async fn enroll(
+        &self,
+        request: Request<EnrollRequest>,
+    ) -> Result<Response<EnrollResponse>, Status> {
         let request = request.into_inner();
         let labels = validate(&request)?;
         let csr = CertificateAuthority::verify_csr(&request.csr_pem)

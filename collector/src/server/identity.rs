@@ -15,13 +15,16 @@ pub struct AgentIdentity {
 }
 
 /// Authenticates the caller of `request` or explains the refusal.
-pub async fn authenticate<T>(store: &dyn Store, request: &Request<T>) -> Result<AgentIdentity, Status> {
-    let certs = request
-        .peer_certs()
-        .ok_or_else(|| Status::unauthenticated("a client certificate is required; enroll the agent first"))?;
-    let leaf = certs
-        .first()
-        .ok_or_else(|| Status::unauthenticated("a client certificate is required; enroll the agent first"))?;
+pub async fn authenticate<T>(
+    store: &dyn Store,
+    request: &Request<T>,
+) -> Result<AgentIdentity, Status> {
+    let certs = request.peer_certs().ok_or_else(|| {
+        Status::unauthenticated("a client certificate is required; enroll the agent first")
+    })?;
+    let leaf = certs.first().ok_or_else(|| {
+        Status::unauthenticated("a client certificate is required; enroll the agent first")
+    })?;
     let agent_id = ca::common_name(leaf)
         .map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))?;
     let fingerprint = ca::fingerprint(leaf);
@@ -36,7 +39,9 @@ pub async fn authenticate<T>(store: &dyn Store, request: &Request<T>) -> Result<
         )));
     }
     if agent.revoked_at.is_some() {
-        return Err(Status::permission_denied(format!("agent {agent_id} is revoked")));
+        return Err(Status::permission_denied(format!(
+            "agent {agent_id} is revoked"
+        )));
     }
     Ok(AgentIdentity { agent_id })
 }

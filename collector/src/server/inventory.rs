@@ -24,7 +24,10 @@ impl InventoryService {
 
 #[tonic::async_trait]
 impl Inventory for InventoryService {
-    async fn report(&self, request: Request<ReportRequest>) -> Result<Response<ReportResponse>, Status> {
+    async fn report(
+        &self,
+        request: Request<ReportRequest>,
+    ) -> Result<Response<ReportResponse>, Status> {
         let identity = authenticate(self.state.store.as_ref(), &request).await?;
         let report = request.into_inner();
         let input = ingest::validate(&identity.agent_id, &report).map_err(|e| {
@@ -51,7 +54,10 @@ impl Inventory for InventoryService {
         }))
     }
 
-    async fn heartbeat(&self, request: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
         let identity = authenticate(self.state.store.as_ref(), &request).await?;
         let beat = request.into_inner();
         let now = now_ms();

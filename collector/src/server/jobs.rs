@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use tillsyn_proto::v1::{CompleteJobRequest, CompleteJobResponse, Job, PullJobsRequest, PullJobsResponse, jobs_server::Jobs};
+use tillsyn_proto::v1::{
+    CompleteJobRequest, CompleteJobResponse, Job, PullJobsRequest, PullJobsResponse,
+    jobs_server::Jobs,
+};
 use tonic::{Request, Response, Status};
 
 use super::identity::authenticate;
@@ -41,7 +44,10 @@ fn to_wire(job: JobRecord) -> Job {
 
 #[tonic::async_trait]
 impl Jobs for JobsService {
-    async fn pull(&self, request: Request<PullJobsRequest>) -> Result<Response<PullJobsResponse>, Status> {
+    async fn pull(
+        &self,
+        request: Request<PullJobsRequest>,
+    ) -> Result<Response<PullJobsResponse>, Status> {
         let identity = authenticate(self.state.store.as_ref(), &request).await?;
         let wait = request.into_inner().wait_seconds.min(MAX_WAIT_SECONDS);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
@@ -53,16 +59,26 @@ impl Jobs for JobsService {
                 .await
                 .map_err(|e| super::internal(&e))?;
             if !jobs.is_empty() || tokio::time::Instant::now() >= deadline {
-                return Ok(Response::new(PullJobsResponse { jobs: jobs.into_iter().map(to_wire).collect() }));
+                return Ok(Response::new(PullJobsResponse {
+                    jobs: jobs.into_iter().map(to_wire).collect(),
+                }));
             }
-            tokio::time::sleep(Duration::from_secs(1).min(deadline - tokio::time::Instant::now())).await;
+            tokio::time::sleep(Duration::from_secs(1).min(deadline - tokio::time::Instant::now()))
+                .await;
         }
     }
 
-    async fn complete(&self, request: Request<CompleteJobRequest>) -> Result<Response<CompleteJobResponse>, Status> {
+    async fn complete(
+        &self,
+        request: Request<CompleteJobRequest>,
+    ) -> Result<Response<CompleteJobResponse>, Status> {
         let identity = authenticate(self.state.store.as_ref(), &request).await?;
         let done = request.into_inner();
-        let error = (!done.ok).then_some(if done.error.is_empty() { "failed without a reason" } else { done.error.as_str() });
+        let error = (!done.ok).then_some(if done.error.is_empty() {
+            "failed without a reason"
+        } else {
+            done.error.as_str()
+        });
         let closed = self
             .state
             .store
@@ -70,7 +86,10 @@ impl Jobs for JobsService {
             .await
             .map_err(|e| super::internal(&e))?;
         if !closed {
-            return Err(Status::not_found(format!("no open job {} for this agent", done.job_id)));
+            return Err(Status::not_found(format!(
+                "no open job {} for this agent",
+                done.job_id
+            )));
         }
         Ok(Response::new(CompleteJobResponse {}))
     }

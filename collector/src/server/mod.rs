@@ -10,7 +10,9 @@ pub mod jobs;
 use std::future::Future;
 use std::sync::Arc;
 
-use tillsyn_proto::v1::{enrollment_server::EnrollmentServer, inventory_server::InventoryServer, jobs_server::JobsServer};
+use tillsyn_proto::v1::{
+    enrollment_server::EnrollmentServer, inventory_server::InventoryServer, jobs_server::JobsServer,
+};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
@@ -63,7 +65,8 @@ pub async fn serve(
     let limit = state.config.max_message_bytes;
     let enrollment = EnrollmentServer::new(enrollment::EnrollmentService::new(state.clone()))
         .max_decoding_message_size(64 * 1024);
-    let jobs = JobsServer::new(jobs::JobsService::new(state.clone())).max_decoding_message_size(64 * 1024);
+    let jobs =
+        JobsServer::new(jobs::JobsService::new(state.clone())).max_decoding_message_size(64 * 1024);
     let inventory = InventoryServer::new(inventory::InventoryService::new(state))
         .max_decoding_message_size(limit);
     Server::builder()

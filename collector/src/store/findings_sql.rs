@@ -38,21 +38,36 @@ struct Event<'a> {
     note: String,
 }
 
-async fn insert_events(tx: &mut Transaction<'_, Sqlite>, events: &[Event<'_>], now: i64) -> Result<(), StoreError> {
+async fn insert_events(
+    tx: &mut Transaction<'_, Sqlite>,
+    events: &[Event<'_>],
+    now: i64,
+) -> Result<(), StoreError> {
     for chunk in events.chunks(BATCH) {
-        let mut query = sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO finding_events (finding_id, at, from_state, to_state, actor, note) ");
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO finding_events (finding_id, at, from_state, to_state, actor, note) ",
+        );
         query.push_values(chunk, |mut row, e| {
-            row.push_bind(&e.id).push_bind(now).push_bind(e.from).push_bind(e.to).push_bind(e.actor).push_bind(&e.note);
+            row.push_bind(&e.id)
+                .push_bind(now)
+                .push_bind(e.from)
+                .push_bind(e.to)
+                .push_bind(e.actor)
+                .push_bind(&e.note);
         });
         query.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
 
-async fn load_existing(tx: &mut Transaction<'_, Sqlite>) -> Result<HashMap<String, Existing>, StoreError> {
-    let rows = sqlx::query("SELECT finding_key, finding_id, state, accepted_until, content_hash FROM findings")
-        .fetch_all(&mut **tx)
-        .await?;
+async fn load_existing(
+    tx: &mut Transaction<'_, Sqlite>,
+) -> Result<HashMap<String, Existing>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT finding_key, finding_id, state, accepted_until, content_hash FROM findings",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
     let mut existing = HashMap::with_capacity(rows.len());
     for row in rows {
         existing.insert(
@@ -86,7 +101,13 @@ pub async fn apply(
         let evidence = json_text(&draft.evidence)?;
         match existing.get(&key) {
             None => {
-                events.push(Event { id: finding_id(&key), from: None, to: "open", actor: COLLECTOR, note: draft.message.clone() });
+                events.push(Event {
+                    id: finding_id(&key),
+                    from: None,
+                    to: "open",
+                    actor: COLLECTOR,
+                    note: draft.message.clone(),
+                });
                 new_findings.push((key, draft, evidence));
                 summary.opened += 1;
             }
@@ -120,9 +141,10 @@ pub async fn apply(
     // Open and accepted findings were all seen failing in this evaluation; readers take their
     // last-seen time from the evaluations table instead of rewriting every row here.
     insert_events(tx, &events, now).await?;
-    let counts: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM findings GROUP BY state")
-        .fetch_all(&mut **tx)
-        .await?;
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, COUNT(*) FROM findings GROUP BY state")
+            .fetch_all(&mut **tx)
+            .await?;
     for (state, count) in counts {
         let count = usize::try_from(count).unwrap_or(0);
         match state.as_str() {
@@ -136,14 +158,23 @@ pub async fn apply(
 
 fn content_hash(draft: &FindingDraft, evidence: &str) -> String {
     let mut hasher = Sha256::new();
-    for part in [draft.severity.as_str(), &draft.asset, &draft.message, evidence] {
+    for part in [
+        draft.severity.as_str(),
+        &draft.asset,
+        &draft.message,
+        evidence,
+    ] {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
     }
     hex::encode(&hasher.finalize()[..16])
 }
 
-async fn insert_findings(tx: &mut Transaction<'_, Sqlite>, new: &[(String, &FindingDraft, String)], now: i64) -> Result<(), StoreError> {
+async fn insert_findings(
+    tx: &mut Transaction<'_, Sqlite>,
+    new: &[(String, &FindingDraft, String)],
+    now: i64,
+) -> Result<(), StoreError> {
     for chunk in new.chunks(BATCH) {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, evidence_json, state, first_seen_at, last_seen_at, content_hash) ",
@@ -176,7 +207,8 @@ async fn refresh<'a>(
     evidence: String,
     now: i64,
 ) -> Result<Option<Event<'a>>, StoreError> {
-    let expired = found.state == "accepted" && found.accepted_until.is_some_and(|until| until <= now);
+    let expired =
+        found.state == "accepted" && found.accepted_until.is_some_and(|until| until <= now);
     let reopen = found.state == "resolved" || expired;
     let hash = content_hash(draft, &evidence);
     if !reopen && hash == found.content_hash {
@@ -203,15 +235,25 @@ async fn refresh<'a>(
         from: Some(&found.state),
         to: "open",
         actor: COLLECTOR,
-        note: if expired { "the risk acceptance expired".into() } else { "the rule fails again".into() },
+        note: if expired {
+            "the risk acceptance expired".into()
+        } else {
+            "the rule fails again".into()
+        },
     }))
 }
 
-pub async fn accept(tx: &mut Transaction<'_, Sqlite>, id: &str, acceptance: &Acceptance, now: i64) -> Result<(), StoreError> {
-    let state: Option<String> = sqlx::query_scalar("SELECT state FROM findings WHERE finding_id = ?")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+pub async fn accept(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    acceptance: &Acceptance,
+    now: i64,
+) -> Result<(), StoreError> {
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM findings WHERE finding_id = ?")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
     let Some(state) = state else {
         return Err(StoreError::FindingUnknown(id.to_string()));
     };
@@ -223,7 +265,13 @@ pub async fn accept(tx: &mut Transaction<'_, Sqlite>, id: &str, acceptance: &Acc
         .execute(&mut **tx)
         .await?;
     let note = format!("accepted by {}: {}", acceptance.by, acceptance.reason);
-    let event = Event { id: id.to_string(), from: Some(&state), to: "accepted", actor: &acceptance.by, note };
+    let event = Event {
+        id: id.to_string(),
+        from: Some(&state),
+        to: "accepted",
+        actor: &acceptance.by,
+        note,
+    };
     insert_events(tx, &[event], now).await
 }
 
@@ -246,7 +294,10 @@ pub async fn all(pool: &SqlitePool) -> Result<Vec<FindingRecord>, StoreError> {
                 asset_id: row.try_get("asset_id")?,
                 asset: row.try_get("asset")?,
                 message: row.try_get("message")?,
-                evidence: parse_json(&row.try_get::<String, _>("evidence_json")?, "finding evidence")?,
+                evidence: parse_json(
+                    &row.try_get::<String, _>("evidence_json")?,
+                    "finding evidence",
+                )?,
                 first_seen_at: row.try_get("first_seen_at")?,
                 last_seen_at: row.try_get("seen")?,
                 resolved_at: row.try_get("resolved_at")?,

@@ -487,7 +487,9 @@ pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), i64> {
             detail: entry.detail.clone(),
         };
         let detail = serde_json::to_string(&entry.detail).map_err(|_| entry.seq)?;
-        if entry.prev_hash != prev || sqlite::audit_hash(&prev, entry.at, &event, &detail) != entry.hash {
+        if entry.prev_hash != prev
+            || sqlite::audit_hash(&prev, entry.at, &event, &detail) != entry.hash
+        {
             return Err(entry.seq);
         }
         prev.clone_from(&entry.hash);
@@ -503,7 +505,12 @@ pub trait Store: Send + Sync {
     /// Checks a token without redeeming it (cheap pre-check before signing).
     async fn check_token(&self, token_hash: &str, now: i64) -> Result<(), StoreError>;
     /// Redeems the token and records the agent atomically: both or neither.
-    async fn enroll_agent(&self, token_hash: &str, agent: NewAgent, now: i64) -> Result<(), StoreError>;
+    async fn enroll_agent(
+        &self,
+        token_hash: &str,
+        agent: NewAgent,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// One agent.
     async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError>;
     /// All agents, by enrollment time.
@@ -511,50 +518,113 @@ pub trait Store: Send + Sync {
     /// Labels of agents that have any (for linking), without the rest of the record.
     async fn agent_labels(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError>;
     /// Revokes an agent; returns false if it was revoked already.
-    async fn revoke_agent(&self, agent_id: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError>;
+    async fn revoke_agent(
+        &self,
+        agent_id: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// Records a heartbeat with the agent's spool depth and total drops.
-    async fn touch_agent(&self, agent_id: &str, heartbeat: &Heartbeat, now: i64) -> Result<(), StoreError>;
+    async fn touch_agent(
+        &self,
+        agent_id: &str,
+        heartbeat: &Heartbeat,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// Stores a report exactly once per (agent, report_id).
-    async fn ingest_report(&self, report: ReportInput, now: i64) -> Result<IngestOutcome, StoreError>;
+    async fn ingest_report(
+        &self,
+        report: ReportInput,
+        now: i64,
+    ) -> Result<IngestOutcome, StoreError>;
     /// All assets with their current controls.
     async fn assets(&self) -> Result<Vec<AssetRecord>, StoreError>;
     /// The audit log in order.
     async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
     /// Replaces the whole system register atomically and audits the import.
-    async fn replace_catalog(&self, systems: &[System], event: AuditEvent, now: i64) -> Result<CatalogChange, StoreError>;
+    async fn replace_catalog(
+        &self,
+        systems: &[System],
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<CatalogChange, StoreError>;
     /// The system register.
     async fn systems(&self) -> Result<Vec<System>, StoreError>;
     /// Brings findings in line with the rules' current verdicts: opens new ones, resolves those
     /// no longer broken, reopens returning ones and expired acceptances; records every change.
-    async fn apply_findings(&self, drafts: &[FindingDraft], now: i64) -> Result<EvaluationSummary, StoreError>;
+    async fn apply_findings(
+        &self,
+        drafts: &[FindingDraft],
+        now: i64,
+    ) -> Result<EvaluationSummary, StoreError>;
     /// All findings.
     async fn findings(&self) -> Result<Vec<FindingRecord>, StoreError>;
     /// A finding's history.
     async fn finding_events(&self, finding_id: &str) -> Result<Vec<FindingEvent>, StoreError>;
     /// Accepts a finding's risk until a date; audited.
-    async fn accept_finding(&self, finding_id: &str, acceptance: Acceptance, now: i64) -> Result<(), StoreError>;
+    async fn accept_finding(
+        &self,
+        finding_id: &str,
+        acceptance: Acceptance,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// Stores a new schedule (names are unique) and audits it.
-    async fn create_schedule(&self, schedule: &ScheduleRecord, event: AuditEvent, now: i64) -> Result<(), StoreError>;
+    async fn create_schedule(
+        &self,
+        schedule: &ScheduleRecord,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// Removes a schedule; false if there was none.
-    async fn delete_schedule(&self, name: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError>;
+    async fn delete_schedule(
+        &self,
+        name: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// All schedules by name.
     async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError>;
     /// Creates one firing's jobs and moves the schedule to `next_run_at`, atomically.
-    async fn fire_schedule(&self, name: &str, jobs: &[NewJob], next_run_at: i64, now: i64) -> Result<Vec<String>, StoreError>;
+    async fn fire_schedule(
+        &self,
+        name: &str,
+        jobs: &[NewJob],
+        next_run_at: i64,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError>;
     /// Creates jobs outside a schedule (run-now), audited when `event` is given.
-    async fn create_jobs(&self, jobs: &[NewJob], event: Option<AuditEvent>, now: i64) -> Result<Vec<String>, StoreError>;
+    async fn create_jobs(
+        &self,
+        jobs: &[NewJob],
+        event: Option<AuditEvent>,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError>;
     /// Hands the agent's pending jobs over (marks them delivered).
     async fn pull_jobs(&self, agent_id: &str, now: i64) -> Result<Vec<JobRecord>, StoreError>;
     /// Closes a job of this agent; false if it is not the agent's or already closed.
-    async fn complete_job(&self, agent_id: &str, job_id: &str, error: Option<&str>, now: i64) -> Result<bool, StoreError>;
+    async fn complete_job(
+        &self,
+        agent_id: &str,
+        job_id: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// Jobs, newest first, optionally of one schedule (including its run-now jobs).
     async fn jobs(&self, schedule: Option<&str>) -> Result<Vec<JobRecord>, StoreError>;
     /// Observation changes since `since` (ms), for one asset (by id or host name) or all.
-    async fn observation_changes(&self, asset: Option<&str>, since: i64) -> Result<Vec<ObservationChange>, StoreError>;
+    async fn observation_changes(
+        &self,
+        asset: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<ObservationChange>, StoreError>;
     /// Figures of earlier management reports, oldest first.
     async fn management_reports(&self) -> Result<Vec<(i64, serde_json::Value)>, StoreError>;
     /// Records a management report's figures.
-    async fn record_management_report(&self, at: i64, figures: &serde_json::Value) -> Result<(), StoreError>;
+    async fn record_management_report(
+        &self,
+        at: i64,
+        figures: &serde_json::Value,
+    ) -> Result<(), StoreError>;
     /// Evaluation summaries, oldest first (for trends).
     async fn evaluations(&self) -> Result<Vec<(i64, EvaluationSummary)>, StoreError>;
 }

@@ -12,9 +12,8 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
     Acceptance, AgentRecord, AssetRecord, AuditEntry, AuditEvent, CatalogChange, ControlRecord,
-    EvaluationSummary, FindingEvent, FindingRecord, Heartbeat, IngestOutcome, JobRecord, NewAgent, NewJob, NewToken,
-    ObservationChange, ScheduleRecord,
-    ReportInput, Store, StoreError,
+    EvaluationSummary, FindingEvent, FindingRecord, Heartbeat, IngestOutcome, JobRecord, NewAgent,
+    NewJob, NewToken, ObservationChange, ReportInput, ScheduleRecord, Store, StoreError,
 };
 use crate::catalog::System;
 use crate::rules::FindingDraft;
@@ -25,7 +24,8 @@ mod findings_sql;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The hash that precedes the first audit entry.
-pub(crate) const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS_HASH: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// A [`Store`] on an SQLite file.
 #[derive(Clone, Debug)]
@@ -83,22 +83,29 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path).map(|_| ()).map_err(|source| StoreError::File {
-        path: path.display().to_string(),
-        source,
-    })
+    options
+        .open(path)
+        .map(|_| ())
+        .map_err(|source| StoreError::File {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 pub(super) fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-pub(super) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 fn agent_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AgentRecord, StoreError> {
-    let labels: BTreeMap<String, String> = parse_json(&row.try_get::<String, _>("labels_json")?, "agent labels")?;
+    let labels: BTreeMap<String, String> =
+        parse_json(&row.try_get::<String, _>("labels_json")?, "agent labels")?;
     Ok(AgentRecord {
         agent_id: row.try_get("agent_id")?,
         hostname: row.try_get("hostname")?,
@@ -144,9 +151,10 @@ async fn append_audit(
     event: &AuditEvent,
     now: i64,
 ) -> Result<(), StoreError> {
-    let prev: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
+    let prev: Option<String> =
+        sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
     let prev_hash = prev.unwrap_or_else(|| GENESIS_HASH.to_string());
     let detail = json_text(&event.detail)?;
     let hash = audit_hash(&prev_hash, now, event, &detail);
@@ -215,7 +223,12 @@ impl Store for SqliteStore {
         state
     }
 
-    async fn enroll_agent(&self, token_hash: &str, agent: NewAgent, now: i64) -> Result<(), StoreError> {
+    async fn enroll_agent(
+        &self,
+        token_hash: &str,
+        agent: NewAgent,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         token_state(&mut tx, token_hash, now).await?;
         let redeemed = sqlx::query(
@@ -263,20 +276,27 @@ impl Store for SqliteStore {
     }
 
     async fn agent_labels(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT agent_id, labels_json FROM agents WHERE labels_json != '{}'")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT agent_id, labels_json FROM agents WHERE labels_json != '{}'")
+                .fetch_all(&self.pool)
+                .await?;
         rows.into_iter()
             .map(|(id, labels)| Ok((id, parse_json(&labels, "agent labels")?)))
             .collect()
     }
 
-    async fn revoke_agent(&self, agent_id: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError> {
+    async fn revoke_agent(
+        &self,
+        agent_id: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let exists: Option<Option<i64>> = sqlx::query_scalar("SELECT revoked_at FROM agents WHERE agent_id = ?")
-            .bind(agent_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT revoked_at FROM agents WHERE agent_id = ?")
+                .bind(agent_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         match exists {
             None => return Err(StoreError::AgentUnknown(agent_id.to_string())),
             Some(Some(_)) => return Ok(false),
@@ -294,7 +314,12 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn touch_agent(&self, agent_id: &str, heartbeat: &Heartbeat, now: i64) -> Result<(), StoreError> {
+    async fn touch_agent(
+        &self,
+        agent_id: &str,
+        heartbeat: &Heartbeat,
+        now: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE agents SET last_seen_at = ?, agent_version = ?, spool_depth = ?, spool_dropped = ? WHERE agent_id = ?")
             .bind(now)
             .bind(&heartbeat.agent_version)
@@ -306,7 +331,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn ingest_report(&self, report: ReportInput, now: i64) -> Result<IngestOutcome, StoreError> {
+    async fn ingest_report(
+        &self,
+        report: ReportInput,
+        now: i64,
+    ) -> Result<IngestOutcome, StoreError> {
         let mut tx = self.write().await?;
         let inserted = sqlx::query(
             "INSERT INTO reports (agent_id, report_id, received_at, collected_at, size_bytes) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -331,17 +360,22 @@ impl Store for SqliteStore {
                 resync_required: false,
             });
         }
-        let last_sequence: i64 = sqlx::query_scalar("SELECT last_sequence FROM agents WHERE agent_id = ?")
-            .bind(&report.agent_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let last_sequence: i64 =
+            sqlx::query_scalar("SELECT last_sequence FROM agents WHERE agent_id = ?")
+                .bind(&report.agent_id)
+                .fetch_one(&mut *tx)
+                .await?;
         // A delta applies only on top of the report it was computed against, and only to an
         // asset that exists; anything else would store a wrong picture.
         if let Some(base) = report.delta_base
             && (base != last_sequence || existing.is_none())
         {
             tx.rollback().await?;
-            return Ok(IngestOutcome { asset_id: existing.unwrap_or_default(), duplicate: false, resync_required: true });
+            return Ok(IngestOutcome {
+                asset_id: existing.unwrap_or_default(),
+                duplicate: false,
+                resync_required: true,
+            });
         }
         if report.sequence > 0 {
             sqlx::query("UPDATE agents SET last_sequence = ? WHERE agent_id = ?")
@@ -355,7 +389,9 @@ impl Store for SqliteStore {
             observations: &report.observations,
             controls: &report.controls,
             report_id: &report.report_id,
-            delta_removed: report.delta_base.map(|_| report.removed_observations.as_slice()),
+            delta_removed: report
+                .delta_base
+                .map(|_| report.removed_observations.as_slice()),
         };
         replace_observations(&mut tx, &asset_id, &host, now).await?;
         replace_controls(&mut tx, &asset_id, &host, now).await?;
@@ -442,11 +478,17 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn replace_catalog(&self, systems: &[System], event: AuditEvent, now: i64) -> Result<CatalogChange, StoreError> {
+    async fn replace_catalog(
+        &self,
+        systems: &[System],
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<CatalogChange, StoreError> {
         let mut tx = self.write().await?;
-        let existing: Vec<(String, String)> = sqlx::query_as("SELECT system_id, document_json FROM systems")
-            .fetch_all(&mut *tx)
-            .await?;
+        let existing: Vec<(String, String)> =
+            sqlx::query_as("SELECT system_id, document_json FROM systems")
+                .fetch_all(&mut *tx)
+                .await?;
         let existing: std::collections::HashMap<String, String> = existing.into_iter().collect();
         let mut change = CatalogChange::default();
         sqlx::query("DELETE FROM systems").execute(&mut *tx).await?;
@@ -457,36 +499,48 @@ impl Store for SqliteStore {
                 Some(old) if *old == document => change.unchanged += 1,
                 Some(_) => change.changed += 1,
             }
-            sqlx::query("INSERT INTO systems (system_id, document_json, imported_at) VALUES (?, ?, ?)")
-                .bind(&system.id)
-                .bind(&document)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO systems (system_id, document_json, imported_at) VALUES (?, ?, ?)",
+            )
+            .bind(&system.id)
+            .bind(&document)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         change.removed = existing.len() - change.changed - change.unchanged;
         let mut event = event;
-        event.detail["change"] = serde_json::to_value(&change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        event.detail["change"] =
+            serde_json::to_value(&change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         append_audit(&mut tx, &event, now).await?;
         tx.commit().await?;
         Ok(change)
     }
 
     async fn systems(&self) -> Result<Vec<System>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT document_json FROM systems ORDER BY system_id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|(doc,)| parse_json(doc, "system")).collect()
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT document_json FROM systems ORDER BY system_id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|(doc,)| parse_json(doc, "system"))
+            .collect()
     }
 
-    async fn apply_findings(&self, drafts: &[FindingDraft], now: i64) -> Result<EvaluationSummary, StoreError> {
+    async fn apply_findings(
+        &self,
+        drafts: &[FindingDraft],
+        now: i64,
+    ) -> Result<EvaluationSummary, StoreError> {
         let mut tx = self.write().await?;
         let summary = findings_sql::apply(&mut tx, drafts, now).await?;
-        sqlx::query("INSERT OR REPLACE INTO evaluations (evaluated_at, summary_json) VALUES (?, ?)")
-            .bind(now)
-            .bind(json_text(&summary)?)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO evaluations (evaluated_at, summary_json) VALUES (?, ?)",
+        )
+        .bind(now)
+        .bind(json_text(&summary)?)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(summary)
     }
@@ -499,7 +553,12 @@ impl Store for SqliteStore {
         findings_sql::events(&self.pool, finding_id).await
     }
 
-    async fn accept_finding(&self, finding_id: &str, acceptance: Acceptance, now: i64) -> Result<(), StoreError> {
+    async fn accept_finding(
+        &self,
+        finding_id: &str,
+        acceptance: Acceptance,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         findings_sql::accept(&mut tx, finding_id, &acceptance, now).await?;
         let event = AuditEvent {
@@ -513,7 +572,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_schedule(&self, schedule: &ScheduleRecord, event: AuditEvent, now: i64) -> Result<(), StoreError> {
+    async fn create_schedule(
+        &self,
+        schedule: &ScheduleRecord,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         sqlx::query("INSERT INTO schedules (name, kind, cron, timezone, target, params_json, next_run_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(&schedule.name)
@@ -532,9 +596,17 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn delete_schedule(&self, name: &str, event: AuditEvent, now: i64) -> Result<bool, StoreError> {
+    async fn delete_schedule(
+        &self,
+        name: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let deleted = sqlx::query("DELETE FROM schedules WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        let deleted = sqlx::query("DELETE FROM schedules WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
@@ -544,7 +616,9 @@ impl Store for SqliteStore {
     }
 
     async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM schedules ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM schedules ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(ScheduleRecord {
@@ -553,7 +627,10 @@ impl Store for SqliteStore {
                     cron: row.try_get("cron")?,
                     timezone: row.try_get("timezone")?,
                     target: row.try_get("target")?,
-                    params: parse_json(&row.try_get::<String, _>("params_json")?, "schedule parameters")?,
+                    params: parse_json(
+                        &row.try_get::<String, _>("params_json")?,
+                        "schedule parameters",
+                    )?,
                     next_run_at: row.try_get("next_run_at")?,
                     created_by: row.try_get("created_by")?,
                     created_at: row.try_get("created_at")?,
@@ -562,7 +639,13 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn fire_schedule(&self, name: &str, jobs: &[NewJob], next_run_at: i64, now: i64) -> Result<Vec<String>, StoreError> {
+    async fn fire_schedule(
+        &self,
+        name: &str,
+        jobs: &[NewJob],
+        next_run_at: i64,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.write().await?;
         let ids = insert_jobs(&mut tx, jobs, now).await?;
         sqlx::query("UPDATE schedules SET next_run_at = ? WHERE name = ?")
@@ -574,7 +657,12 @@ impl Store for SqliteStore {
         Ok(ids)
     }
 
-    async fn create_jobs(&self, jobs: &[NewJob], event: Option<AuditEvent>, now: i64) -> Result<Vec<String>, StoreError> {
+    async fn create_jobs(
+        &self,
+        jobs: &[NewJob],
+        event: Option<AuditEvent>,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.write().await?;
         let ids = insert_jobs(&mut tx, jobs, now).await?;
         if let Some(event) = event {
@@ -599,7 +687,13 @@ impl Store for SqliteStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    async fn complete_job(&self, agent_id: &str, job_id: &str, error: Option<&str>, now: i64) -> Result<bool, StoreError> {
+    async fn complete_job(
+        &self,
+        agent_id: &str,
+        job_id: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let state = if error.is_some() { "failed" } else { "done" };
         // An empty agent id closes the collector's own jobs (evaluations).
         let updated = sqlx::query("UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE job_id = ? AND (agent_id = ? OR (agent_id IS NULL AND ? = '')) AND state IN ('pending', 'delivered')")
@@ -625,7 +719,11 @@ impl Store for SqliteStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    async fn observation_changes(&self, asset: Option<&str>, since: i64) -> Result<Vec<ObservationChange>, StoreError> {
+    async fn observation_changes(
+        &self,
+        asset: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<ObservationChange>, StoreError> {
         let rows = sqlx::query(
             "SELECT h.*, CASE WHEN a.address = '' THEN a.hostname ELSE a.address END AS label
              FROM observation_history h JOIN assets a ON a.asset_id = h.asset_id
@@ -657,27 +755,37 @@ impl Store for SqliteStore {
     }
 
     async fn management_reports(&self) -> Result<Vec<(i64, serde_json::Value)>, StoreError> {
-        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT issued_at, figures_json FROM management_reports ORDER BY issued_at")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT issued_at, figures_json FROM management_reports ORDER BY issued_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter()
             .map(|(at, json)| Ok((at, parse_json(&json, "management report")?)))
             .collect()
     }
 
-    async fn record_management_report(&self, at: i64, figures: &serde_json::Value) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR REPLACE INTO management_reports (issued_at, figures_json) VALUES (?, ?)")
-            .bind(at)
-            .bind(json_text(figures)?)
-            .execute(&self.pool)
-            .await?;
+    async fn record_management_report(
+        &self,
+        at: i64,
+        figures: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO management_reports (issued_at, figures_json) VALUES (?, ?)",
+        )
+        .bind(at)
+        .bind(json_text(figures)?)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn evaluations(&self) -> Result<Vec<(i64, EvaluationSummary)>, StoreError> {
-        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT evaluated_at, summary_json FROM evaluations ORDER BY evaluated_at")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT evaluated_at, summary_json FROM evaluations ORDER BY evaluated_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter()
             .map(|(at, json)| Ok((at, parse_json(&json, "evaluation summary")?)))
             .collect()
@@ -702,12 +810,13 @@ async fn upsert_device_asset(
     now: i64,
 ) -> Result<String, StoreError> {
     let facts = json_text(&device.identity)?;
-    let existing: Option<String> =
-        sqlx::query_scalar("SELECT asset_id FROM assets WHERE kind = 'device' AND agent_id = ? AND address = ?")
-            .bind(&report.agent_id)
-            .bind(&device.address)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let existing: Option<String> = sqlx::query_scalar(
+        "SELECT asset_id FROM assets WHERE kind = 'device' AND agent_id = ? AND address = ?",
+    )
+    .bind(&report.agent_id)
+    .bind(&device.address)
+    .fetch_optional(&mut **tx)
+    .await?;
     let asset_id = existing.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     sqlx::query(
         "INSERT INTO assets (asset_id, kind, agent_id, hostname, address, device_kind, facts_json, first_seen_at, last_seen_at, last_report_id)
@@ -729,7 +838,11 @@ async fn upsert_device_asset(
     Ok(asset_id)
 }
 
-async fn insert_jobs(tx: &mut Transaction<'_, Sqlite>, jobs: &[NewJob], now: i64) -> Result<Vec<String>, StoreError> {
+async fn insert_jobs(
+    tx: &mut Transaction<'_, Sqlite>,
+    jobs: &[NewJob],
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
     let mut ids = Vec::with_capacity(jobs.len());
     for job in jobs {
         let id = uuid::Uuid::now_v7().to_string();
@@ -822,7 +935,17 @@ async fn replace_observations(
             Some(_) => None,
         };
         if let Some((kind, old)) = &change {
-            record_change(tx, asset_id, &key, kind, old.as_deref(), Some(&value), facts.report_id, now).await?;
+            record_change(
+                tx,
+                asset_id,
+                &key,
+                kind,
+                old.as_deref(),
+                Some(&value),
+                facts.report_id,
+                now,
+            )
+            .await?;
         }
         sqlx::query(
             "INSERT INTO observations (asset_id, category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at)
@@ -846,12 +969,28 @@ async fn replace_observations(
     }
     let removed: Vec<(String, String)> = match facts.delta_removed {
         // A delta names what is gone; everything it does not mention is unchanged.
-        Some(keys) => keys.iter().filter(|k| previous.contains_key(*k)).cloned().collect(),
+        Some(keys) => keys
+            .iter()
+            .filter(|k| previous.contains_key(*k))
+            .cloned()
+            .collect(),
         None => previous.keys().cloned().collect(),
     };
     for key in removed {
-        let Some(old) = previous.remove(&key) else { continue };
-        record_change(tx, asset_id, &key, "removed", Some(&old), None, facts.report_id, now).await?;
+        let Some(old) = previous.remove(&key) else {
+            continue;
+        };
+        record_change(
+            tx,
+            asset_id,
+            &key,
+            "removed",
+            Some(&old),
+            None,
+            facts.report_id,
+            now,
+        )
+        .await?;
         sqlx::query("DELETE FROM observations WHERE asset_id = ? AND category = ? AND name = ?")
             .bind(asset_id)
             .bind(&key.0)
@@ -900,7 +1039,12 @@ async fn replace_controls(
     let records: Vec<ControlRecord> = facts
         .controls
         .iter()
-        .map(|c| ControlRecord { name: c.name.clone(), state: c.state.clone(), reason: c.reason.clone(), evidence: c.evidence.clone() })
+        .map(|c| ControlRecord {
+            name: c.name.clone(),
+            state: c.state.clone(),
+            reason: c.reason.clone(),
+            evidence: c.evidence.clone(),
+        })
         .collect();
     sqlx::query("UPDATE assets SET controls_json = ?, observation_count = (SELECT COUNT(*) FROM observations WHERE asset_id = assets.asset_id) WHERE asset_id = ?")
         .bind(json_text(&records)?)
@@ -920,7 +1064,6 @@ async fn replace_controls(
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -981,10 +1124,19 @@ mod tests {
         let store = SqliteStore::in_memory().await.unwrap();
         store.create_token(token("t1", 100), 0).await.unwrap();
         store.create_token(token("t2", 100), 0).await.unwrap();
-        assert!(matches!(store.check_token("nope", 1).await, Err(StoreError::TokenUnknown)));
-        assert!(matches!(store.enroll_agent("t2", agent("x"), 100).await, Err(StoreError::TokenExpired)));
+        assert!(matches!(
+            store.check_token("nope", 1).await,
+            Err(StoreError::TokenUnknown)
+        ));
+        assert!(matches!(
+            store.enroll_agent("t2", agent("x"), 100).await,
+            Err(StoreError::TokenExpired)
+        ));
         store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        assert!(matches!(store.enroll_agent("t1", agent("b"), 2).await, Err(StoreError::TokenUsed)));
+        assert!(matches!(
+            store.enroll_agent("t1", agent("b"), 2).await,
+            Err(StoreError::TokenUsed)
+        ));
         assert_eq!(store.agents().await.unwrap().len(), 1);
     }
 
@@ -1006,12 +1158,21 @@ mod tests {
         let store = SqliteStore::in_memory().await.unwrap();
         store.create_token(token("t1", 100), 0).await.unwrap();
         store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        let first = store.ingest_report(report("a", "r1", "3.0.1"), 10).await.unwrap();
+        let first = store
+            .ingest_report(report("a", "r1", "3.0.1"), 10)
+            .await
+            .unwrap();
         assert!(!first.duplicate);
-        let again = store.ingest_report(report("a", "r1", "9.9.9"), 11).await.unwrap();
+        let again = store
+            .ingest_report(report("a", "r1", "9.9.9"), 11)
+            .await
+            .unwrap();
         assert!(again.duplicate);
         assert_eq!(again.asset_id, first.asset_id);
-        let second = store.ingest_report(report("a", "r2", "3.0.2"), 20).await.unwrap();
+        let second = store
+            .ingest_report(report("a", "r2", "3.0.2"), 20)
+            .await
+            .unwrap();
         assert_eq!(second.asset_id, first.asset_id);
 
         let row = sqlx::query("SELECT value_json, first_seen_at, changed_at FROM observations")
@@ -1024,12 +1185,25 @@ mod tests {
         let changes = store.observation_changes(Some("h"), 0).await.unwrap();
         let kinds: Vec<_> = changes.iter().map(|c| c.change.as_str()).collect();
         assert_eq!(kinds, vec!["added", "changed"]);
-        assert_eq!(changes[1].old_value.as_deref(), Some(r#"{"version":"3.0.1"}"#));
-        assert_eq!(store.observation_changes(Some("h"), 15).await.unwrap().len(), 1);
+        assert_eq!(
+            changes[1].old_value.as_deref(),
+            Some(r#"{"version":"3.0.1"}"#)
+        );
+        assert_eq!(
+            store
+                .observation_changes(Some("h"), 15)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         let mut gone = report("a", "r3", "3.0.2");
         gone.observations.clear();
         store.ingest_report(gone, 30).await.unwrap();
-        assert_eq!(store.observation_changes(None, 30).await.unwrap()[0].change, "removed");
+        assert_eq!(
+            store.observation_changes(None, 30).await.unwrap()[0].change,
+            "removed"
+        );
         let assets = store.assets().await.unwrap();
         assert_eq!(assets[0].first_seen_at, 10);
         assert_eq!(assets[0].last_seen_at, 30);
@@ -1056,8 +1230,18 @@ mod tests {
         let mut tampered = log.clone();
         tampered[0].actor = "mallory".into();
         assert_eq!(verify_audit_chain(&tampered), Err(1));
-        assert!(sqlx::query("UPDATE audit_log SET actor = 'x'").execute(&store.pool).await.is_err());
-        assert!(sqlx::query("DELETE FROM audit_log").execute(&store.pool).await.is_err());
+        assert!(
+            sqlx::query("UPDATE audit_log SET actor = 'x'")
+                .execute(&store.pool)
+                .await
+                .is_err()
+        );
+        assert!(
+            sqlx::query("DELETE FROM audit_log")
+                .execute(&store.pool)
+                .await
+                .is_err()
+        );
     }
 
     fn draft(asset: &str) -> FindingDraft {
@@ -1075,26 +1259,67 @@ mod tests {
     #[tokio::test]
     async fn findings_open_resolve_reopen_and_accept_with_history() {
         let store = SqliteStore::in_memory().await.unwrap();
-        let s = store.apply_findings(&[draft("a"), draft("b")], 10).await.unwrap();
+        let s = store
+            .apply_findings(&[draft("a"), draft("b")], 10)
+            .await
+            .unwrap();
         assert_eq!((s.opened, s.open), (2, 2));
         let s = store.apply_findings(&[draft("a")], 20).await.unwrap();
         assert_eq!((s.resolved, s.open), (1, 1));
-        let s = store.apply_findings(&[draft("a"), draft("b")], 30).await.unwrap();
+        let s = store
+            .apply_findings(&[draft("a"), draft("b")], 30)
+            .await
+            .unwrap();
         assert_eq!((s.reopened, s.open), (1, 2));
 
-        let b = store.findings().await.unwrap().into_iter().find(|f| f.asset == "b").unwrap();
-        let accept = Acceptance { by: "Anna".into(), reason: "compensating control".into(), until: 50 };
-        store.accept_finding(&b.finding_id, accept, 35).await.unwrap();
-        let s = store.apply_findings(&[draft("a"), draft("b")], 40).await.unwrap();
+        let b = store
+            .findings()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|f| f.asset == "b")
+            .unwrap();
+        let accept = Acceptance {
+            by: "Anna".into(),
+            reason: "compensating control".into(),
+            until: 50,
+        };
+        store
+            .accept_finding(&b.finding_id, accept, 35)
+            .await
+            .unwrap();
+        let s = store
+            .apply_findings(&[draft("a"), draft("b")], 40)
+            .await
+            .unwrap();
         assert_eq!((s.open, s.accepted), (1, 1));
         // The acceptance expires at 50: the finding opens again.
-        let s = store.apply_findings(&[draft("a"), draft("b")], 60).await.unwrap();
+        let s = store
+            .apply_findings(&[draft("a"), draft("b")], 60)
+            .await
+            .unwrap();
         assert_eq!((s.reopened, s.open, s.accepted), (1, 2, 0));
 
-        let states: Vec<String> = store.finding_events(&b.finding_id).await.unwrap().into_iter().map(|e| e.to_state).collect();
+        let states: Vec<String> = store
+            .finding_events(&b.finding_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.to_state)
+            .collect();
         assert_eq!(states, vec!["open", "resolved", "open", "accepted", "open"]);
         assert!(matches!(
-            store.accept_finding("nope", Acceptance { by: "x".into(), reason: "y".into(), until: 1 }, 1).await,
+            store
+                .accept_finding(
+                    "nope",
+                    Acceptance {
+                        by: "x".into(),
+                        reason: "y".into(),
+                        until: 1
+                    },
+                    1
+                )
+                .await,
             Err(StoreError::FindingUnknown(_))
         ));
         let log = store.audit_log().await.unwrap();
@@ -1112,7 +1337,12 @@ mod tests {
             kind: "plc".into(),
             identity: serde_json::json!({ "vendor": "Schneider", "model": "M221", "firmware": firmware }),
             observations: vec![],
-            controls: vec![ControlInput { name: "transit_encryption".into(), state: "plaintext".into(), reason: "modbus/502".into(), evidence: vec![] }],
+            controls: vec![ControlInput {
+                name: "transit_encryption".into(),
+                state: "plaintext".into(),
+                reason: "modbus/502".into(),
+                evidence: vec![],
+            }],
         };
         let mut first = report("a", "r1", "1");
         first.devices = vec![device("1.0")];
@@ -1120,7 +1350,13 @@ mod tests {
         let mut second = report("a", "r2", "1");
         second.devices = vec![device("1.1")];
         store.ingest_report(second, 20).await.unwrap();
-        let devices: Vec<_> = store.assets().await.unwrap().into_iter().filter(|a| a.kind == "device").collect();
+        let devices: Vec<_> = store
+            .assets()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.kind == "device")
+            .collect();
         assert_eq!(devices.len(), 1);
         assert_eq!(devices[0].address, "127.0.0.5");
         assert_eq!(devices[0].facts["firmware"], "1.1");
@@ -1133,7 +1369,11 @@ mod tests {
         let store = SqliteStore::in_memory().await.unwrap();
         store.create_token(token("t1", 100), 0).await.unwrap();
         store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        let numbered = |id: &str, sequence: i64, base: Option<i64>, packages: &[(&str, &str)], removed: &[&str]| {
+        let numbered = |id: &str,
+                        sequence: i64,
+                        base: Option<i64>,
+                        packages: &[(&str, &str)],
+                        removed: &[&str]| {
             let mut r = report("a", id, "x");
             r.sequence = sequence;
             r.delta_base = base;
@@ -1146,29 +1386,63 @@ mod tests {
                     evidence: vec![],
                 })
                 .collect();
-            r.removed_observations = removed.iter().map(|n| ("package".to_string(), (*n).to_string())).collect();
+            r.removed_observations = removed
+                .iter()
+                .map(|n| ("package".to_string(), (*n).to_string()))
+                .collect();
             r
         };
         // A delta before any full report cannot apply.
-        let early = store.ingest_report(numbered("r0", 1, Some(0), &[], &[]), 5).await.unwrap();
+        let early = store
+            .ingest_report(numbered("r0", 1, Some(0), &[], &[]), 5)
+            .await
+            .unwrap();
         assert!(early.resync_required);
-        store.ingest_report(numbered("r1", 1, None, &[("a", "1"), ("b", "1"), ("c", "1")], &[]), 10).await.unwrap();
+        store
+            .ingest_report(
+                numbered("r1", 1, None, &[("a", "1"), ("b", "1"), ("c", "1")], &[]),
+                10,
+            )
+            .await
+            .unwrap();
         // Delta 2 on 1: b changes, c goes, a is untouched.
-        let two = store.ingest_report(numbered("r2", 2, Some(1), &[("b", "2")], &["c"]), 20).await.unwrap();
+        let two = store
+            .ingest_report(numbered("r2", 2, Some(1), &[("b", "2")], &["c"]), 20)
+            .await
+            .unwrap();
         assert!(!two.resync_required);
         let versions = |assets: Vec<AssetRecord>| assets[0].observation_count;
         assert_eq!(versions(store.assets().await.unwrap()), 2);
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, value_json FROM observations ORDER BY name")
-            .fetch_all(&store.pool)
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, value_json FROM observations ORDER BY name")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("a".into(), r#"{"version":"1"}"#.into()),
+                ("b".into(), r#"{"version":"2"}"#.into())
+            ]
+        );
+        // Report 3 was lost: delta 4 on 3 is refused and changes nothing.
+        let gap = store
+            .ingest_report(numbered("r4", 4, Some(3), &[("z", "1")], &["a"]), 30)
             .await
             .unwrap();
-        assert_eq!(rows, vec![("a".into(), r#"{"version":"1"}"#.into()), ("b".into(), r#"{"version":"2"}"#.into())]);
-        // Report 3 was lost: delta 4 on 3 is refused and changes nothing.
-        let gap = store.ingest_report(numbered("r4", 4, Some(3), &[("z", "1")], &["a"]), 30).await.unwrap();
         assert!(gap.resync_required);
         assert_eq!(versions(store.assets().await.unwrap()), 2);
         // The full report that follows is accepted and sets the base again.
-        store.ingest_report(numbered("r5", 5, None, &[("a", "1")], &[]), 40).await.unwrap();
-        assert!(!store.ingest_report(numbered("r6", 6, Some(5), &[], &[]), 50).await.unwrap().resync_required);
+        store
+            .ingest_report(numbered("r5", 5, None, &[("a", "1")], &[]), 40)
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .ingest_report(numbered("r6", 6, Some(5), &[], &[]), 50)
+                .await
+                .unwrap()
+                .resync_required
+        );
     }
 }

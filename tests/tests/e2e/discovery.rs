@@ -11,9 +11,14 @@ use crate::harness::{Collector, ok, run};
 
 /// The Python virtualenv with the OT simulators (`scripts/deps/ot-peers.sh`).
 fn python() -> PathBuf {
-    let venv = std::env::var_os("TILLSYN_OT_VENV").map_or_else(|| PathBuf::from("/opt/tillsyn-ot-venv"), PathBuf::from);
+    let venv = std::env::var_os("TILLSYN_OT_VENV")
+        .map_or_else(|| PathBuf::from("/opt/tillsyn-ot-venv"), PathBuf::from);
     let python = venv.join("bin/python");
-    assert!(python.exists(), "{} missing: run scripts/deps/ot-peers.sh", python.display());
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/deps/ot-peers.sh",
+        python.display()
+    );
     python
 }
 
@@ -22,7 +27,10 @@ struct Peer(Child);
 
 impl Peer {
     fn start(script: &str, args: &[&str]) -> Self {
-        let path = format!("{}/../agent/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../agent/tests/peers/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let mut child = Command::new(python())
             .arg(&path)
             .args(args)
@@ -33,7 +41,10 @@ impl Peer {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("READY"));
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("READY"));
         assert!(ready, "peer {script} never became ready");
         // Keep draining so a chatty peer never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
@@ -46,13 +57,26 @@ struct ModbusPeer;
 
 impl ModbusPeer {
     fn start(host: &str, port: &str) -> Peer {
-        Peer::start("modbus_peer.py", &[host, port, "ACME Automation", "PC-42", "2.7", "ACME Controller", "AC-500"])
+        Peer::start(
+            "modbus_peer.py",
+            &[
+                host,
+                port,
+                "ACME Automation",
+                "PC-42",
+                "2.7",
+                "ACME Controller",
+                "AC-500",
+            ],
+        )
     }
 }
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0.id())]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -78,13 +102,31 @@ fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
     let _peer = ModbusPeer::start("127.0.78.2", "15020");
     let collector = Collector::start();
     let agent = collector.enroll();
-    assert!(collector.import("register.yaml", PLC_REGISTER).status.success());
+    assert!(
+        collector
+            .import("register.yaml", PLC_REGISTER)
+            .status
+            .success()
+    );
 
     let out = run(
         "tillsyn-agent",
-        &["--dir", agent.path(), "discover", "--target", "127.0.78.2/32", "--ports", "15020/modbus", "--report"],
+        &[
+            "--dir",
+            agent.path(),
+            "discover",
+            "--target",
+            "127.0.78.2/32",
+            "--ports",
+            "15020/modbus",
+            "--report",
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let assets = collector.assets();
     let plc = device(&assets, "127.0.78.2");
@@ -93,7 +135,12 @@ fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
     assert_eq!(plc["facts"]["firmware"], "2.7");
     assert_eq!(plc["facts"]["kind"], "plc");
     assert_eq!(plc["systems"][0]["system_id"], "bms-ward4");
-    let transit = plc["controls"].as_array().unwrap().iter().find(|c| c["name"] == "transit_encryption").unwrap();
+    let transit = plc["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "transit_encryption")
+        .unwrap();
     assert_eq!(transit["state"], "plaintext");
 
     let findings = collector.findings(&["--system", "bms-ward4"]);
@@ -112,18 +159,55 @@ fn a_scheduled_discovery_job_reports_the_device() {
     ok(
         "tillsyn-collector",
         &[
-            "--dir", collector.path(), "scan", "add", "ot-sweep", "--kind", "discovery", "--cron", "0 3 * * *",
-            "--discovery-target", "127.0.78.3/32", "--discovery-port", "15021/modbus", "--jitter-seconds", "0",
+            "--dir",
+            collector.path(),
+            "scan",
+            "add",
+            "ot-sweep",
+            "--kind",
+            "discovery",
+            "--cron",
+            "0 3 * * *",
+            "--discovery-target",
+            "127.0.78.3/32",
+            "--discovery-port",
+            "15021/modbus",
+            "--jitter-seconds",
+            "0",
         ],
     );
-    ok("tillsyn-collector", &["--dir", collector.path(), "scan", "run-now", "ot-sweep"]);
-    let out = run("tillsyn-agent", &["--dir", agent.path(), "run", "--once", "--jobs", "5"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(
+        "tillsyn-collector",
+        &["--dir", collector.path(), "scan", "run-now", "ot-sweep"],
+    );
+    let out = run(
+        "tillsyn-agent",
+        &["--dir", agent.path(), "run", "--once", "--jobs", "5"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let history = ok("tillsyn-collector", &["--dir", collector.path(), "scan", "history", "ot-sweep", "--format", "json"]);
+    let history = ok(
+        "tillsyn-collector",
+        &[
+            "--dir",
+            collector.path(),
+            "scan",
+            "history",
+            "ot-sweep",
+            "--format",
+            "json",
+        ],
+    );
     let jobs: serde_json::Value = serde_json::from_str(&history).unwrap();
     assert_eq!(jobs[0]["state"], "done", "{jobs:#}");
-    assert_eq!(device(&collector.assets(), "127.0.78.3")["facts"]["vendor"], "ACME Automation");
+    assert_eq!(
+        device(&collector.assets(), "127.0.78.3")["facts"]["vendor"],
+        "ACME Automation"
+    );
 }
 
 /// The acceptance: one sweep of 127.0.0.0/28 on the standard OT ports names every
@@ -133,16 +217,66 @@ fn a_sweep_of_the_simulators_names_every_device_and_its_plaintext() {
     let _peers = [
         ModbusPeer::start("127.0.0.2", "502"),
         Peer::start("s7_peer.py", &["127.0.0.3", "102"]),
-        Peer::start("enip_peer.py", &["127.0.0.4", "44818", "1", "14", "WARD4 PLC", "305419896", "770"]),
-        Peer::start("opcua_peer.py", &["127.0.0.5", "4840", "Ward4 UA", "anonymous"]),
+        Peer::start(
+            "enip_peer.py",
+            &[
+                "127.0.0.4",
+                "44818",
+                "1",
+                "14",
+                "WARD4 PLC",
+                "305419896",
+                "770",
+            ],
+        ),
+        Peer::start(
+            "opcua_peer.py",
+            &["127.0.0.5", "4840", "Ward4 UA", "anonymous"],
+        ),
         Peer::start("mosquitto_peer.py", &["127.0.0.6", "1883", "true"]),
-        Peer::start("snmp_peer.py", &["127.0.0.7", "161", "public", "Ward4 switch", "1.3.6.1.4.1.9.1.1", "ward4-sw"]),
-        Peer::start("bacnet_peer.py", &["127.0.0.8", "47808", "77", "AHU-1", "Ward4 Controls", "BC-1", "1.0"]),
+        Peer::start(
+            "snmp_peer.py",
+            &[
+                "127.0.0.7",
+                "161",
+                "public",
+                "Ward4 switch",
+                "1.3.6.1.4.1.9.1.1",
+                "ward4-sw",
+            ],
+        ),
+        Peer::start(
+            "bacnet_peer.py",
+            &[
+                "127.0.0.8",
+                "47808",
+                "77",
+                "AHU-1",
+                "Ward4 Controls",
+                "BC-1",
+                "1.0",
+            ],
+        ),
     ];
     let collector = Collector::start();
     let agent = collector.enroll();
-    let out = run("tillsyn-agent", &["--dir", agent.path(), "discover", "--target", "127.0.0.0/28", "--json", "--report"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        "tillsyn-agent",
+        &[
+            "--dir",
+            agent.path(),
+            "discover",
+            "--target",
+            "127.0.0.0/28",
+            "--json",
+            "--report",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sweep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let devices = sweep["devices"].as_array().unwrap();
     let at = |address: &str| {
@@ -151,13 +285,26 @@ fn a_sweep_of_the_simulators_names_every_device_and_its_plaintext() {
             .find(|d| d["address"] == address)
             .unwrap_or_else(|| panic!("{address} not found: {sweep:#}"))
     };
-    let value = |d: &serde_json::Value, field: &str| d[field]["value"].as_str().unwrap_or("").to_string();
+    let value =
+        |d: &serde_json::Value, field: &str| d[field]["value"].as_str().unwrap_or("").to_string();
     let transit = |d: &serde_json::Value, protocol: &str| {
-        d["services"].as_array().unwrap().iter().find(|s| s["protocol"] == protocol).map(|s| s["transit"].clone())
+        d["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["protocol"] == protocol)
+            .map(|s| s["transit"].clone())
     };
 
     let modbus = at("127.0.0.2");
-    assert_eq!((value(modbus, "vendor"), value(modbus, "model"), value(modbus, "firmware")), ("ACME Automation".into(), "AC-500".into(), "2.7".into()));
+    assert_eq!(
+        (
+            value(modbus, "vendor"),
+            value(modbus, "model"),
+            value(modbus, "firmware")
+        ),
+        ("ACME Automation".into(), "AC-500".into(), "2.7".into())
+    );
     assert_eq!(transit(modbus, "modbus").unwrap(), "plaintext");
     let s7 = at("127.0.0.3");
     assert_eq!(value(s7, "vendor"), "Siemens");
@@ -165,17 +312,46 @@ fn a_sweep_of_the_simulators_names_every_device_and_its_plaintext() {
     assert_eq!(transit(s7, "s7comm").unwrap(), "plaintext");
     assert_eq!(value(at("127.0.0.4"), "model"), "WARD4 PLC");
     let opcua = at("127.0.0.5");
-    assert_eq!(transit(opcua, "opcua").unwrap(), "plaintext", "SecurityMode None is plaintext");
+    assert_eq!(
+        transit(opcua, "opcua").unwrap(),
+        "plaintext",
+        "SecurityMode None is plaintext"
+    );
     assert_eq!(transit(at("127.0.0.6"), "mqtt").unwrap(), "plaintext");
-    assert!(value(at("127.0.0.7"), "model").contains("Ward4 switch") || value(at("127.0.0.7"), "vendor").contains("Cisco"), "{:#}", at("127.0.0.7"));
+    assert!(
+        value(at("127.0.0.7"), "model").contains("Ward4 switch")
+            || value(at("127.0.0.7"), "vendor").contains("Cisco"),
+        "{:#}",
+        at("127.0.0.7")
+    );
     let bacnet = at("127.0.0.8");
-    assert_eq!((value(bacnet, "vendor"), value(bacnet, "model"), value(bacnet, "firmware")), ("Ward4 Controls".into(), "BC-1".into(), "1.0".into()));
+    assert_eq!(
+        (
+            value(bacnet, "vendor"),
+            value(bacnet, "model"),
+            value(bacnet, "firmware")
+        ),
+        ("Ward4 Controls".into(), "BC-1".into(), "1.0".into())
+    );
     assert_eq!(transit(bacnet, "bacnet").unwrap(), "plaintext");
 
     let assets = collector.assets();
-    for address in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8"] {
+    for address in [
+        "127.0.0.2",
+        "127.0.0.3",
+        "127.0.0.4",
+        "127.0.0.5",
+        "127.0.0.6",
+        "127.0.0.7",
+        "127.0.0.8",
+    ] {
         let stored = device(&assets, address);
-        let state = stored["controls"].as_array().unwrap().iter().find(|c| c["name"] == "transit_encryption").map(|c| c["state"].clone());
+        let state = stored["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "transit_encryption")
+            .map(|c| c["state"].clone());
         assert_eq!(state, Some("plaintext".into()), "{address}: {stored:#}");
     }
 }

@@ -54,7 +54,14 @@ pub fn bin(name: &str) -> PathBuf {
         }
         let release = bin_dir().ends_with("release");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", "tillsyn-collector", "-p", "tillsyn-agent", "--bins"]);
+        cmd.args([
+            "build",
+            "-p",
+            "tillsyn-collector",
+            "-p",
+            "tillsyn-agent",
+            "--bins",
+        ]);
         if release {
             cmd.arg("--release");
         }
@@ -93,13 +100,21 @@ impl Collector {
     /// `init` + `serve --listen 127.0.0.1:0`, waiting for the listening line.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        ok("tillsyn-collector", &["--dir", dir.path().to_str().unwrap(), "init"]);
+        ok(
+            "tillsyn-collector",
+            &["--dir", dir.path().to_str().unwrap(), "init"],
+        );
         Self::serve(dir)
     }
 
     fn serve(dir: tempfile::TempDir) -> Self {
-        let (child, addr) = spawn_serve(dir.path(), "127.0.0.1:0").unwrap_or_else(|line| panic!("unexpected first line {line:?}"));
-        Self { url: format!("https://{addr}"), dir, child: Some(child) }
+        let (child, addr) = spawn_serve(dir.path(), "127.0.0.1:0")
+            .unwrap_or_else(|line| panic!("unexpected first line {line:?}"));
+        Self {
+            url: format!("https://{addr}"),
+            dir,
+            child: Some(child),
+        }
     }
 
     /// The port it listens on (kept across restarts).
@@ -127,7 +142,9 @@ impl Collector {
                     self.child = Some(child);
                     return;
                 }
-                Err(line) if attempt < 20 => eprintln!("restart on {listen} failed ({line:?}); retrying"),
+                Err(line) if attempt < 20 => {
+                    eprintln!("restart on {listen} failed ({line:?}); retrying")
+                }
                 Err(line) => panic!("cannot restart the collector on {listen}: {line:?}"),
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -138,13 +155,19 @@ impl Collector {
     /// straight from the SQLite file (read-only; the collector has no CLI verb for it).
     pub async fn stored_reports(&self) -> Vec<(String, String)> {
         let mut db = self.db().await;
-        sqlx::query_as("SELECT agent_id, report_id FROM reports ORDER BY rowid").fetch_all(&mut db).await.unwrap()
+        sqlx::query_as("SELECT agent_id, report_id FROM reports ORDER BY rowid")
+            .fetch_all(&mut db)
+            .await
+            .unwrap()
     }
 
     /// How many reports are stored.
     pub async fn stored_count(&self) -> u64 {
         let mut db = self.db().await;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports").fetch_one(&mut db).await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
         u64::try_from(count).unwrap()
     }
 
@@ -154,7 +177,9 @@ impl Collector {
             .filename(self.dir.path().join("tillsyn.db"))
             .read_only(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        sqlx::SqliteConnection::connect_with(&options).await.unwrap()
+        sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap()
     }
 
     pub fn path(&self) -> &str {
@@ -174,8 +199,15 @@ impl Collector {
     }
 
     pub fn assets(&self) -> Vec<serde_json::Value> {
-        let out = ok("tillsyn-collector", &["--dir", self.path(), "assets", "--format", "json"]);
-        serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().clone()
+        let out = ok(
+            "tillsyn-collector",
+            &["--dir", self.path(), "assets", "--format", "json"],
+        );
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     /// `findings --format json` with extra arguments.
@@ -183,19 +215,39 @@ impl Collector {
         let mut args = vec!["--dir", self.path(), "findings", "--format", "json"];
         args.extend_from_slice(extra);
         let out = ok("tillsyn-collector", &args);
-        serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().clone()
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     /// Writes `text` to a file in the collector dir and imports it.
     pub fn import(&self, name: &str, text: &str) -> Output {
         let path = self.dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        run("tillsyn-collector", &["--dir", self.path(), "catalog", "import", path.to_str().unwrap()])
+        run(
+            "tillsyn-collector",
+            &[
+                "--dir",
+                self.path(),
+                "catalog",
+                "import",
+                path.to_str().unwrap(),
+            ],
+        )
     }
 
     pub fn agents(&self) -> Vec<serde_json::Value> {
-        let out = ok("tillsyn-collector", &["--dir", self.path(), "agent", "list", "--format", "json"]);
-        serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().clone()
+        let out = ok(
+            "tillsyn-collector",
+            &["--dir", self.path(), "agent", "list", "--format", "json"],
+        );
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     /// Enrolls a new agent in a fresh directory.
@@ -206,9 +258,15 @@ impl Collector {
     /// Enrolls a new agent with extra `enroll` arguments (e.g. `--label site=ward4`).
     pub fn enroll_with(&self, extra: &[&str]) -> Agent {
         let token = self.token(&[]);
-        let agent = Agent { dir: tempfile::tempdir().unwrap() };
+        let agent = Agent {
+            dir: tempfile::tempdir().unwrap(),
+        };
         let out = agent.enroll_args(self, &token, extra);
-        assert!(out.status.success(), "enroll failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "enroll failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         agent
     }
 }
@@ -256,7 +314,15 @@ impl Agent {
     pub fn enroll_args(&self, collector: &Collector, token: &str, extra: &[&str]) -> Output {
         let ca = collector.ca_pem();
         let mut args = vec![
-            "--dir", self.path(), "enroll", "--collector", &collector.url, "--token", token, "--ca", &ca,
+            "--dir",
+            self.path(),
+            "enroll",
+            "--collector",
+            &collector.url,
+            "--token",
+            token,
+            "--ca",
+            &ca,
         ];
         args.extend_from_slice(extra);
         run("tillsyn-agent", &args)
@@ -273,8 +339,20 @@ impl Agent {
     /// `run --once --reports N --retry-for SECS` in the background.
     pub fn spawn_reports(&self, root: &Path, reports: u32, retry_for_secs: u64) -> Child {
         Command::new(bin("tillsyn-agent"))
-            .args(["--dir", self.path(), "run", "--once", "--root", root.to_str().unwrap()])
-            .args(["--reports", &reports.to_string(), "--retry-for", &retry_for_secs.to_string()])
+            .args([
+                "--dir",
+                self.path(),
+                "run",
+                "--once",
+                "--root",
+                root.to_str().unwrap(),
+            ])
+            .args([
+                "--reports",
+                &reports.to_string(),
+                "--retry-for",
+                &retry_for_secs.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -285,7 +363,10 @@ impl Agent {
     pub fn tune_retry(&self, min_ms: u64, max_ms: u64) {
         let path = self.dir.path().join("agent.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("retry_min_ms = ") && text.contains("retry_max_ms = "), "{text}");
+        assert!(
+            text.contains("retry_min_ms = ") && text.contains("retry_max_ms = "),
+            "{text}"
+        );
         let tuned: Vec<String> = text
             .lines()
             .map(|line| match line.split_once(" = ") {
@@ -301,7 +382,13 @@ impl Agent {
     pub fn spool_depth(&self) -> usize {
         match std::fs::read_dir(self.dir.path().join("spool")) {
             Ok(entries) => entries
-                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".report"))
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".report")
+                })
                 .count(),
             Err(_) => 0,
         }

@@ -17,14 +17,20 @@ async fn a_malformed_report_is_refused_naming_the_field_and_stores_nothing() {
     });
     let status = client.report(bad).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    assert!(status.message().contains("observations[0].value_json"), "{status:?}");
+    assert!(
+        status.message().contains("observations[0].value_json"),
+        "{status:?}"
+    );
 
     let status = client.report(report("not-a-uuid", "h")).await.unwrap_err();
     assert!(status.message().contains("report_id"), "{status:?}");
     assert!(collector.assets().is_empty());
 
     // The collector is still serving.
-    client.report(report(&uuid::Uuid::now_v7().to_string(), "h")).await.unwrap();
+    client
+        .report(report(&uuid::Uuid::now_v7().to_string(), "h"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -41,7 +47,10 @@ async fn an_oversized_report_is_refused() {
     });
     let status = client.report(big).await.unwrap_err();
     assert!(
-        matches!(status.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted),
+        matches!(
+            status.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ),
         "{status:?}"
     );
     assert!(collector.assets().is_empty());
@@ -53,7 +62,16 @@ fn a_broken_config_is_reported_with_file_and_line() {
     let config = collector.dir.path().join("collector.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{text}\nbogus_key = [\n")).unwrap();
-    let out = run("tillsyn-collector", &["--dir", collector.path(), "serve", "--listen", "127.0.0.1:0"]);
+    let out = run(
+        "tillsyn-collector",
+        &[
+            "--dir",
+            collector.path(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("collector.toml"), "{stderr}");
@@ -64,7 +82,10 @@ fn a_broken_config_is_reported_with_file_and_line() {
 #[test]
 fn an_agent_without_enrollment_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run("tillsyn-agent", &["--dir", dir.path().to_str().unwrap(), "run", "--once"]);
+    let out = run(
+        "tillsyn-agent",
+        &["--dir", dir.path().to_str().unwrap(), "run", "--once"],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not enrolled"));
 }

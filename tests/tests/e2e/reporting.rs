@@ -7,10 +7,17 @@ fn enrolled_agent_reports_its_host_and_the_inventory_is_stored() {
     let collector = Collector::start();
     let agent = collector.enroll();
     let key_mode = std::fs::metadata(agent.dir.path().join("agent.key")).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&key_mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key_mode.permissions()) & 0o777,
+        0o600
+    );
 
     let out = agent.run_once(None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let assets = collector.assets();
     assert_eq!(assets.len(), 1);
@@ -34,9 +41,17 @@ fn fixture_root_reports_the_fixture_host() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("etc")).unwrap();
     std::fs::write(root.path().join("etc/hostname"), "ward4-medrobot-gw\n").unwrap();
-    std::fs::write(root.path().join("etc/os-release"), "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n").unwrap();
+    std::fs::write(
+        root.path().join("etc/os-release"),
+        "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n",
+    )
+    .unwrap();
     let out = agent.run_once(Some(root.path()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let assets = collector.assets();
     let host = host_of(&assets, &agent.agent_id());
     assert_eq!(host["hostname"], "ward4-medrobot-gw");
@@ -51,12 +66,24 @@ async fn a_replayed_report_is_stored_once() {
     let first = uuid::Uuid::now_v7().to_string();
     let second = uuid::Uuid::now_v7().to_string();
 
-    let r1 = client.report(report(&first, "before")).await.unwrap().into_inner();
+    let r1 = client
+        .report(report(&first, "before"))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!r1.duplicate);
-    let r2 = client.report(report(&second, "after")).await.unwrap().into_inner();
+    let r2 = client
+        .report(report(&second, "after"))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!r2.duplicate);
     // Replaying the first report must not roll the asset back to "before".
-    let replay = client.report(report(&first, "before")).await.unwrap().into_inner();
+    let replay = client
+        .report(report(&first, "before"))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(replay.duplicate);
     assert_eq!(replay.asset_id, r1.asset_id);
 
@@ -70,13 +97,28 @@ async fn a_replayed_report_is_stored_once() {
 fn quickstart_inventories_this_machine() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("qs");
-    let out = crate::harness::ok("tillsyn-collector", &["--dir", work.to_str().unwrap(), "quickstart"]);
+    let out = crate::harness::ok(
+        "tillsyn-collector",
+        &["--dir", work.to_str().unwrap(), "quickstart"],
+    );
     assert!(out.contains("enrolled local agent"), "{out}");
     assert!(out.contains("KIND"), "{out}");
     // A second run reuses the enrolled agent and still reports.
-    let again = crate::harness::ok("tillsyn-collector", &["--dir", work.to_str().unwrap(), "quickstart"]);
+    let again = crate::harness::ok(
+        "tillsyn-collector",
+        &["--dir", work.to_str().unwrap(), "quickstart"],
+    );
     assert!(again.contains("reusing enrolled agent"), "{again}");
-    let assets = crate::harness::ok("tillsyn-collector", &["--dir", work.to_str().unwrap(), "assets", "--format", "json"]);
+    let assets = crate::harness::ok(
+        "tillsyn-collector",
+        &[
+            "--dir",
+            work.to_str().unwrap(),
+            "assets",
+            "--format",
+            "json",
+        ],
+    );
     let assets: serde_json::Value = serde_json::from_str(&assets).unwrap();
     assert_eq!(assets.as_array().unwrap().len(), 1);
 }
@@ -103,19 +145,39 @@ async fn after_a_full_report_the_agent_sends_deltas_and_a_gap_forces_a_full_resy
     let collector = Collector::start();
     let agent = collector.enroll();
     let root = tempfile::tempdir().unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/tests/fixtures/services/luks-host");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../agent/tests/fixtures/services/luks-host");
     copy_tree(&fixture, root.path());
     let status = root.path().join("var/lib/dpkg/status");
     assert!(agent.run_once(Some(root.path())).status.success());
 
     // Upgrade one package and remove another.
     let text = std::fs::read_to_string(&status).unwrap();
-    let stanzas: Vec<&str> = text.split("\n\n").filter(|s| !s.trim().is_empty()).collect();
-    let upgraded = stanzas[0].lines().find(|l| l.starts_with("Package:")).unwrap().trim_start_matches("Package: ").to_string();
-    let removed = stanzas[1].lines().find(|l| l.starts_with("Package:")).unwrap().trim_start_matches("Package: ").to_string();
+    let stanzas: Vec<&str> = text
+        .split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    let upgraded = stanzas[0]
+        .lines()
+        .find(|l| l.starts_with("Package:"))
+        .unwrap()
+        .trim_start_matches("Package: ")
+        .to_string();
+    let removed = stanzas[1]
+        .lines()
+        .find(|l| l.starts_with("Package:"))
+        .unwrap()
+        .trim_start_matches("Package: ")
+        .to_string();
     let first = stanzas[0]
         .lines()
-        .map(|l| if l.starts_with("Version:") { "Version: 99.0-tillsyn".to_string() } else { l.to_string() })
+        .map(|l| {
+            if l.starts_with("Version:") {
+                "Version: 99.0-tillsyn".to_string()
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let mut kept = vec![first];
@@ -123,35 +185,92 @@ async fn after_a_full_report_the_agent_sends_deltas_and_a_gap_forces_a_full_resy
     std::fs::write(&status, kept.join("\n\n") + "\n").unwrap();
     assert!(agent.run_once(Some(root.path())).status.success());
 
-    let changes = crate::harness::ok("tillsyn-collector", &["--dir", collector.path(), "changes", "--since", "1d", "--format", "json"]);
+    let changes = crate::harness::ok(
+        "tillsyn-collector",
+        &[
+            "--dir",
+            collector.path(),
+            "changes",
+            "--since",
+            "1d",
+            "--format",
+            "json",
+        ],
+    );
     let changes: Vec<serde_json::Value> = serde_json::from_str(&changes).unwrap();
-    let second: Vec<_> = changes.iter().filter(|c| c["category"] == "package" && c["change"] != "added").collect();
-    assert!(second.iter().any(|c| c["name"] == upgraded.as_str() && c["change"] == "changed"), "{second:#?}");
-    assert!(second.iter().any(|c| c["name"] == removed.as_str() && c["change"] == "removed"), "{second:#?}");
+    let second: Vec<_> = changes
+        .iter()
+        .filter(|c| c["category"] == "package" && c["change"] != "added")
+        .collect();
+    assert!(
+        second
+            .iter()
+            .any(|c| c["name"] == upgraded.as_str() && c["change"] == "changed"),
+        "{second:#?}"
+    );
+    assert!(
+        second
+            .iter()
+            .any(|c| c["name"] == removed.as_str() && c["change"] == "removed"),
+        "{second:#?}"
+    );
     assert_eq!(second.len(), 2, "only the two changes travel: {second:#?}");
 
     // The second report was a delta: a fraction of the first's size on the wire.
     let sizes: Vec<i64> = {
         use sqlx::Connection;
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(collector.dir.path().join("tillsyn.db")).read_only(true);
-        let mut db = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
-        sqlx::query_scalar("SELECT size_bytes FROM reports ORDER BY rowid").fetch_all(&mut db).await.unwrap()
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(collector.dir.path().join("tillsyn.db"))
+            .read_only(true);
+        let mut db = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT size_bytes FROM reports ORDER BY rowid")
+            .fetch_all(&mut db)
+            .await
+            .unwrap()
     };
-    assert!(sizes[1] * 2 < sizes[0], "delta {} bytes vs full {} bytes", sizes[1], sizes[0]);
+    assert!(
+        sizes[1] * 2 < sizes[0],
+        "delta {} bytes vs full {} bytes",
+        sizes[1],
+        sizes[0]
+    );
 
     // Lose a report (as a spool bound would): the collector asks for a resync, the agent's next
     // report is full, and the stored picture is right again.
     let state_file = agent.dir.path().join("delta.json");
-    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
     state["sequence"] = serde_json::json!(state["sequence"].as_u64().unwrap() + 5);
     std::fs::write(&state_file, state.to_string()).unwrap();
     assert!(agent.run_once(Some(root.path())).status.success());
     assert!(agent.run_once(Some(root.path())).status.success());
-    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
-    assert_eq!(after["full_sequence"], after["sequence"], "the report after a resync is full");
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    assert_eq!(
+        after["full_sequence"], after["sequence"],
+        "the report after a resync is full"
+    );
     // The full report after the resync stored the whole current picture: six packages.
     let assets = collector.assets();
-    let packages = crate::harness::ok("tillsyn-collector", &["--dir", collector.path(), "changes", "--since", "1d", "--format", "json"]);
+    let packages = crate::harness::ok(
+        "tillsyn-collector",
+        &[
+            "--dir",
+            collector.path(),
+            "changes",
+            "--since",
+            "1d",
+            "--format",
+            "json",
+        ],
+    );
     assert!(packages.contains(&upgraded));
-    assert!(host_of(&assets, &agent.agent_id())["observation_count"].as_i64().unwrap() > 6);
+    assert!(
+        host_of(&assets, &agent.agent_id())["observation_count"]
+            .as_i64()
+            .unwrap()
+            > 6
+    );
 }
