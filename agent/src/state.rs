@@ -146,6 +146,9 @@ pub fn read_text(path: &Path) -> Result<String, StateError> {
 
 /// Writes `bytes` atomically (temp file + rename); `secret` files get mode 0600 from creation.
 pub fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), StateError> {
+    // Only Unix has a mode to set; elsewhere the directory's ACL decides.
+    #[cfg(not(unix))]
+    let _ = secret;
     let io = |source| StateError::Io {
         path: path.to_path_buf(),
         source,
