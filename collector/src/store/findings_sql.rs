@@ -63,22 +63,24 @@ async fn insert_events(
 async fn load_existing(
     tx: &mut Transaction<'_, Sqlite>,
 ) -> Result<HashMap<String, Existing>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT finding_key, finding_id, state, accepted_until, content_hash FROM findings",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut existing = HashMap::with_capacity(rows.len());
-    for row in rows {
-        existing.insert(
-            row.try_get::<String, _>("finding_key")?,
-            Existing {
-                id: row.try_get("finding_id")?,
-                state: row.try_get("state")?,
-                accepted_until: row.try_get("accepted_until")?,
-                content_hash: row.try_get("content_hash")?,
-            },
-        );
+    // One JSON text per page instead of one cross-thread hand-over per row (see `assets()`).
+    let mut existing = HashMap::new();
+    let mut after: i64 = 0;
+    loop {
+        let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(
+            "SELECT json_group_array(json_array(finding_key, finding_id, state, accepted_until, content_hash)), MAX(rowid)
+             FROM (SELECT rowid, * FROM findings WHERE rowid > ? ORDER BY rowid LIMIT 10000)",
+        )
+        .bind(after)
+        .fetch_one(&mut **tx)
+        .await?;
+        let Some(last) = last else { break };
+        let rows: Vec<(String, String, String, Option<i64>, String)> =
+            parse_json(page.as_deref().unwrap_or("[]"), "findings")?;
+        for (key, id, state, accepted_until, content_hash) in rows {
+            existing.insert(key, Existing { id, state, accepted_until, content_hash });
+        }
+        after = last;
     }
     Ok(existing)
 }

@@ -431,31 +431,32 @@ impl Store for SqliteStore {
     }
 
     async fn assets(&self) -> Result<Vec<AssetRecord>, StoreError> {
-        // One row per asset: controls and the observation count are kept on the asset row by
-        // ingest, so an evaluation of 100,000 assets does not decode 300,000 control rows.
-        let rows = sqlx::query(
-            "SELECT asset_id, kind, agent_id, hostname, address, facts_json, first_seen_at, last_seen_at, last_report_id, controls_json, observation_count
-             FROM assets ORDER BY kind, hostname, address",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AssetRecord {
-                    asset_id: row.try_get(0)?,
-                    kind: row.try_get(1)?,
-                    agent_id: row.try_get(2)?,
-                    hostname: row.try_get(3)?,
-                    address: row.try_get(4)?,
-                    facts: parse_json(&row.try_get::<String, _>(5)?, "asset facts")?,
-                    first_seen_at: row.try_get(6)?,
-                    last_seen_at: row.try_get(7)?,
-                    last_report_id: row.try_get(8)?,
-                    controls: parse_json(&row.try_get::<String, _>(9)?, "asset controls")?,
-                    observation_count: row.try_get(10)?,
-                })
-            })
-            .collect()
+        // sqlx hands SQLite rows across threads one at a time, which dominates at 100,000
+        // assets; SQLite packs a page of assets into one JSON text instead, and controls and
+        // the observation count already sit on the asset row (kept by ingest).
+        let mut assets: Vec<AssetRecord> = Vec::new();
+        let mut after: i64 = 0;
+        loop {
+            let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(
+                "SELECT json_group_array(json_object(
+                        'asset_id', asset_id, 'kind', kind, 'agent_id', agent_id, 'hostname', hostname,
+                        'address', address, 'facts', json(facts_json), 'first_seen_at', first_seen_at,
+                        'last_seen_at', last_seen_at, 'last_report_id', last_report_id,
+                        'controls', json(controls_json), 'observation_count', observation_count)),
+                    MAX(rowid)
+                 FROM (SELECT rowid, * FROM assets WHERE rowid > ? ORDER BY rowid LIMIT ?)",
+            )
+            .bind(after)
+            .bind(PAGE)
+            .fetch_one(&self.pool)
+            .await?;
+            let Some(last) = last else { break };
+            let rows: Vec<AssetRow> = parse_json(page.as_deref().unwrap_or("[]"), "assets")?;
+            assets.extend(rows.into_iter().map(AssetRow::into_record));
+            after = last;
+        }
+        assets.sort_by(|a, b| (&a.kind, &a.hostname, &a.address).cmp(&(&b.kind, &b.hostname, &b.address)));
+        Ok(assets)
     }
 
     async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
@@ -789,6 +790,43 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|(at, json)| Ok((at, parse_json(&json, "evaluation summary")?)))
             .collect()
+    }
+}
+
+/// Rows per page when SQLite packs many rows into one JSON text.
+const PAGE: i64 = 10_000;
+
+/// An asset as `assets()` reads it from SQLite's JSON.
+#[derive(serde::Deserialize)]
+struct AssetRow {
+    asset_id: String,
+    kind: String,
+    agent_id: String,
+    hostname: String,
+    address: String,
+    facts: serde_json::Value,
+    first_seen_at: i64,
+    last_seen_at: i64,
+    last_report_id: String,
+    controls: Vec<ControlRecord>,
+    observation_count: i64,
+}
+
+impl AssetRow {
+    fn into_record(self) -> AssetRecord {
+        AssetRecord {
+            asset_id: self.asset_id,
+            kind: self.kind,
+            agent_id: self.agent_id,
+            hostname: self.hostname,
+            address: self.address,
+            facts: self.facts,
+            first_seen_at: self.first_seen_at,
+            last_seen_at: self.last_seen_at,
+            last_report_id: self.last_report_id,
+            controls: self.controls,
+            observation_count: self.observation_count,
+        }
     }
 }
 
