@@ -105,7 +105,8 @@ pub fn unique_names(mut observations: Vec<v1::Observation>) -> Vec<v1::Observati
     observations
 }
 
-fn observation(o: &Observation) -> v1::Observation {
+/// The wire form of an observation.
+pub fn observation(o: &Observation) -> v1::Observation {
     v1::Observation {
         category: o.category.clone(),
         name: o.name.clone(),
@@ -114,7 +115,8 @@ fn observation(o: &Observation) -> v1::Observation {
     }
 }
 
-fn control(c: &Control) -> v1::Control {
+/// The wire form of a control.
+pub fn control(c: &Control) -> v1::Control {
     v1::Control {
         name: c.name.clone(),
         state: c.state.clone(),
@@ -123,7 +125,8 @@ fn control(c: &Control) -> v1::Control {
     }
 }
 
-fn evidence(e: &Evidence) -> v1::Evidence {
+/// The wire form of evidence.
+pub fn evidence(e: &Evidence) -> v1::Evidence {
     v1::Evidence {
         source: e.source.clone(),
         line: e.line,

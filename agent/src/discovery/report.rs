@@ -6,7 +6,7 @@
 use tillsyn_proto::v1;
 
 use super::{Attribute, Device, Service};
-use crate::inventory::{Evidence, Observation};
+use crate::report;
 
 impl Device {
     /// The wire form of this device.
@@ -23,7 +23,7 @@ impl Device {
             value_json: serde_json::json!({ "confidence": self.kind_confidence, "reason": self.kind_reason }).to_string(),
             evidence: Vec::new(),
         });
-        observations.extend(self.observations.iter().map(observation));
+        observations.extend(self.observations.iter().map(report::observation));
         v1::Device {
             address: self.address.to_string(),
             kind: serde_json::to_value(self.kind)
@@ -36,16 +36,7 @@ impl Device {
             serial: value(&self.serial),
             mac: String::new(),
             observations,
-            controls: self
-                .controls
-                .iter()
-                .map(|c| v1::Control {
-                    name: c.name.clone(),
-                    state: c.state.clone(),
-                    reason: c.reason.clone(),
-                    evidence: c.evidence.iter().map(evidence).collect(),
-                })
-                .collect(),
+            controls: self.controls.iter().map(report::control).collect(),
         }
     }
 }
@@ -64,24 +55,6 @@ fn service(address: &str, s: &Service) -> v1::Observation {
     }
 }
 
-fn observation(o: &Observation) -> v1::Observation {
-    v1::Observation {
-        category: o.category.clone(),
-        name: o.name.clone(),
-        value_json: o.value.to_string(),
-        evidence: o.evidence.iter().map(evidence).collect(),
-    }
-}
-
-fn evidence(e: &Evidence) -> v1::Evidence {
-    v1::Evidence {
-        source: e.source.clone(),
-        line: e.line,
-        probe: e.probe.clone(),
-        detail: e.detail.clone(),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -90,6 +63,7 @@ mod tests {
     use super::*;
     use crate::discovery::identity::Auth;
     use crate::discovery::kind::Kind;
+    use crate::inventory::Evidence;
 
     #[test]
     fn device_maps_to_the_wire_message() {
