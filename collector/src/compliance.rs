@@ -84,10 +84,18 @@ pub async fn import(
     ))
 }
 
+/// Runs the rules now; returns the snapshot evaluated and what changed.
+pub async fn evaluated(
+    dir: &CollectorDir,
+    store: &dyn Store,
+) -> Result<(evaluation::Snapshot, crate::store::EvaluationSummary), ComplianceError> {
+    let config = dir.load_config().map_err(AdminError::from)?;
+    Ok(evaluation::evaluate_snapshot(store, &config.rules, now_ms()).await?)
+}
+
 /// `evaluate`: run the rules now.
 pub async fn evaluate(dir: &CollectorDir, store: &dyn Store) -> Result<String, ComplianceError> {
-    let config = dir.load_config().map_err(AdminError::from)?;
-    let s = evaluation::evaluate(store, &config.rules, now_ms()).await?;
+    let (_, s) = evaluated(dir, store).await?;
     Ok(format!(
         "evaluated: {} open, {} accepted ({} new, {} reopened, {} resolved)",
         s.open, s.accepted, s.opened, s.reopened, s.resolved
@@ -108,8 +116,7 @@ pub async fn systems(
     store: &dyn Store,
     format: Format,
 ) -> Result<String, ComplianceError> {
-    evaluate(dir, store).await?;
-    let snapshot = evaluation::snapshot(store).await?;
+    let (snapshot, _) = evaluated(dir, store).await?;
     let findings = store.findings().await?;
     let mut assets: HashMap<&str, usize> = HashMap::new();
     for links in &snapshot.links {
@@ -269,8 +276,16 @@ pub async fn finding_views(
     store: &dyn Store,
     filter: &FindingFilter,
 ) -> Result<Vec<FindingView>, ComplianceError> {
-    evaluate(dir, store).await?;
-    let systems = store.systems().await?;
+    let (snapshot, _) = evaluated(dir, store).await?;
+    views_of(&snapshot.systems, store, filter).await
+}
+
+/// The stored findings that pass `filter`, in the context of the register `systems`.
+pub async fn views_of(
+    systems: &[System],
+    store: &dyn Store,
+    filter: &FindingFilter,
+) -> Result<Vec<FindingView>, ComplianceError> {
     let by_id: HashMap<&str, &System> = systems.iter().map(|s| (s.id.as_str(), s)).collect();
     let owner = filter.owner.as_ref().map(|o| o.to_lowercase());
     let mut views: Vec<FindingView> = store

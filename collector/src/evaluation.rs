@@ -44,9 +44,22 @@ pub async fn evaluate(
     config: &RuleConfig,
     now_ms: i64,
 ) -> Result<EvaluationSummary, StoreError> {
+    evaluate_snapshot(store, config, now_ms)
+        .await
+        .map(|(_, summary)| summary)
+}
+
+/// Like [`evaluate`], and hands back the snapshot it evaluated so callers that show systems or
+/// findings next do not load everything a second time.
+pub async fn evaluate_snapshot(
+    store: &dyn Store,
+    config: &RuleConfig,
+    now_ms: i64,
+) -> Result<(Snapshot, EvaluationSummary), StoreError> {
     let snapshot = snapshot(store).await?;
     let drafts = drafts(&snapshot, config, now_ms);
-    store.apply_findings(&drafts, now_ms).await
+    let summary = store.apply_findings(&drafts, now_ms).await?;
+    Ok((snapshot, summary))
 }
 
 /// The findings that hold for `snapshot` at `now_ms` (pure).

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::compliance::{ComplianceError, FindingFilter, finding_views};
+use crate::compliance::{ComplianceError, FindingFilter, evaluated, views_of};
 use crate::config::CollectorDir;
 use crate::evaluation;
 use crate::output;
@@ -110,8 +110,8 @@ pub async fn report(
     store: &dyn Store,
     format: ReportFormat,
 ) -> Result<String, ComplianceError> {
-    let views = finding_views(dir, store, &FindingFilter::default()).await?;
-    let snapshot = evaluation::snapshot(store).await?;
+    let (snapshot, _) = evaluated(dir, store).await?;
+    let views = views_of(&snapshot.systems, store, &FindingFilter::default()).await?;
     let mut figures = compute(&snapshot, &views);
     let previous = store.management_reports().await?.into_iter().last();
     figures.trend = previous.map(|(at, old)| trend(at, &old, &figures));

@@ -78,7 +78,15 @@ async fn load_existing(
         let rows: Vec<(String, String, String, Option<i64>, String)> =
             parse_json(page.as_deref().unwrap_or("[]"), "findings")?;
         for (key, id, state, accepted_until, content_hash) in rows {
-            existing.insert(key, Existing { id, state, accepted_until, content_hash });
+            existing.insert(
+                key,
+                Existing {
+                    id,
+                    state,
+                    accepted_until,
+                    content_hash,
+                },
+            );
         }
         after = last;
     }

@@ -455,7 +455,9 @@ impl Store for SqliteStore {
             assets.extend(rows.into_iter().map(AssetRow::into_record));
             after = last;
         }
-        assets.sort_by(|a, b| (&a.kind, &a.hostname, &a.address).cmp(&(&b.kind, &b.hostname, &b.address)));
+        assets.sort_by(|a, b| {
+            (&a.kind, &a.hostname, &a.address).cmp(&(&b.kind, &b.hostname, &b.address))
+        });
         Ok(assets)
     }
 
