@@ -370,7 +370,7 @@ mod tests {
                     r.removed_observations.push(v1::ObservationKey {
                         category: "a".into(),
                         name: "b".into(),
-                    })
+                    });
                 }),
                 "removed_observations",
             ),
@@ -379,7 +379,7 @@ mod tests {
                     r.devices.push(v1::Device {
                         address: "plc-7".into(),
                         ..Default::default()
-                    })
+                    });
                 }),
                 "devices[0].address",
             ),
@@ -389,7 +389,7 @@ mod tests {
                         address: "10.0.0.7".into(),
                         kind: "toaster".into(),
                         ..Default::default()
-                    })
+                    });
                 }),
                 "devices[0].kind",
             ),

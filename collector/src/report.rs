@@ -360,7 +360,7 @@ td,th{padding:4px 10px;border-bottom:1px solid #e2e8f0;text-align:left}.kpi{disp
     page.push_str("<h2>Trend since the previous report</h2>");
     match &f.trend {
         None => {
-            page.push_str("<p>This is the first report; the next one will show the change.</p>")
+            page.push_str("<p>This is the first report; the next one will show the change.</p>");
         }
         Some(t) => {
             let _ = write!(

@@ -507,7 +507,7 @@ fn attestations(check: &mut Check<'_>) -> Vec<Attestation> {
                     attested_by,
                     attested_at,
                     expires_at,
-                })
+                });
             }
             (Err(problem), _) => check.fail("attestation_at", problem),
             (_, Err(problem)) => check.fail("attestation_expires", problem),

@@ -143,7 +143,7 @@ impl Collector {
                     return;
                 }
                 Err(line) if attempt < 20 => {
-                    eprintln!("restart on {listen} failed ({line:?}); retrying")
+                    eprintln!("restart on {listen} failed ({line:?}); retrying");
                 }
                 Err(line) => panic!("cannot restart the collector on {listen}: {line:?}"),
             }

@@ -140,6 +140,8 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+// One scenario read top to bottom; splitting it would hide the sequence.
+#[allow(clippy::too_many_lines)]
 #[tokio::test]
 async fn after_a_full_report_the_agent_sends_deltas_and_a_gap_forces_a_full_resync() {
     let collector = Collector::start();
