@@ -114,21 +114,28 @@ fn title(body: &[u8]) -> Option<String> {
     Some(clip(&String::from_utf8_lossy(&body[start..start + len])))
 }
 
-/// Parses a reply to `GET /`.
-pub fn parse(reply: &[u8]) -> Result<Identification, ParseError> {
-    let head = parse_head(reply, "HTTP/")?;
+/// The identification every HTTP-shaped reply (HTTP, RTSP) starts with: the authentication
+/// verdict read from the status code, the status, and the Server header. `request` names what
+/// was sent, `label` the protocol in evidence, `open_hint` why a 2xx proves no open access.
+pub fn identify_head(
+    protocol: &'static str,
+    head: &Head,
+    request: &str,
+    label: &str,
+    open_hint: &str,
+) -> Identification {
     let (auth, auth_reason) = match head.status {
         401 | 403 => (
             Auth::Required,
-            format!("GET / answered {} (credentials required)", head.status),
+            format!("{request} answered {} (credentials required)", head.status),
         ),
         status => (
             Auth::Unknown,
-            format!("GET / answered {status}; a login form cannot be told from an open page"),
+            format!("{request} answered {status}; {open_hint}"),
         ),
     };
     let mut id = Identification {
-        protocol: PROTOCOL,
+        protocol,
         fields: Vec::new(),
         transit: Transit::Plaintext,
         auth,
@@ -138,11 +145,29 @@ pub fn parse(reply: &[u8]) -> Result<Identification, ParseError> {
         Field::Detail,
         "status",
         head.status.to_string(),
-        "HTTP status line",
+        format!("{label} status line"),
     );
     if let Some(server) = head.header("server") {
-        id.push(Field::Detail, "server", server, "HTTP Server header");
+        id.push(
+            Field::Detail,
+            "server",
+            server,
+            format!("{label} Server header"),
+        );
     }
+    id
+}
+
+/// Parses a reply to `GET /`.
+pub fn parse(reply: &[u8]) -> Result<Identification, ParseError> {
+    let head = parse_head(reply, "HTTP/")?;
+    let mut id = identify_head(
+        PROTOCOL,
+        &head,
+        "GET /",
+        "HTTP",
+        "a login form cannot be told from an open page",
+    );
     if let Some(realm) = head.header("www-authenticate") {
         id.push(
             Field::Detail,

@@ -12,8 +12,8 @@
 //!
 //! OPTIONS starts no stream; no DESCRIBE, SETUP or PLAY is ever sent.
 
-use super::http::parse_head;
-use super::identity::{Auth, Field, Identification, Transit};
+use super::http::{identify_head, parse_head};
+use super::identity::{Field, Identification};
 use super::session::{ProbeError, TcpSession};
 use super::wire::ParseError;
 
@@ -36,32 +36,13 @@ pub fn plan() -> Vec<(&'static str, Vec<u8>)> {
 /// Parses a reply to OPTIONS.
 pub fn parse(reply: &[u8]) -> Result<Identification, ParseError> {
     let head = parse_head(reply, "RTSP/")?;
-    let (auth, auth_reason) = match head.status {
-        401 | 403 => (
-            Auth::Required,
-            format!("OPTIONS answered {} (credentials required)", head.status),
-        ),
-        status => (
-            Auth::Unknown,
-            format!("OPTIONS answered {status}; streams may still require credentials"),
-        ),
-    };
-    let mut id = Identification {
-        protocol: PROTOCOL,
-        fields: Vec::new(),
-        transit: Transit::Plaintext,
-        auth,
-        auth_reason,
-    };
-    id.push(
-        Field::Detail,
-        "status",
-        head.status.to_string(),
-        "RTSP status line",
+    let mut id = identify_head(
+        PROTOCOL,
+        &head,
+        "OPTIONS",
+        "RTSP",
+        "streams may still require credentials",
     );
-    if let Some(server) = head.header("server") {
-        id.push(Field::Detail, "server", server, "RTSP Server header");
-    }
     if let Some(public) = head.header("public") {
         id.push(Field::Detail, "methods", public, "RTSP Public header");
     }
