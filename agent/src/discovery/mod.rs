@@ -14,6 +14,7 @@
 //! - [`registry`]: the protocol table and the dispatch to probes.
 //! - [`wire`], [`identity`]: bounded reply parsing and what a probe learned.
 //! - [`kind`]: device kind inference.
+//! - [`neighbour`]: MAC addresses from the kernel's neighbour table and their OUI vendor.
 //! - [`report`]: a discovered [`Device`] as the `tillsyn.v1.Device` wire message.
 //! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`], [`bacnet`], [`http`], [`rtsp`], [`banner`] (SSH, FTP, Telnet).
 
@@ -26,6 +27,7 @@ pub mod kind;
 pub mod limiter;
 pub mod modbus;
 pub mod mqtt;
+pub mod neighbour;
 pub mod opcua;
 pub mod registry;
 pub mod report;
@@ -37,6 +39,7 @@ pub mod target;
 pub mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -234,6 +237,8 @@ pub struct Device {
     pub firmware: Option<Attribute>,
     /// Serial number.
     pub serial: Option<Attribute>,
+    /// Hardware address, from the neighbour table (directly attached subnets only).
+    pub mac: Option<Attribute>,
     /// Open ports.
     pub services: Vec<Service>,
     /// Every identity field seen, with evidence.
@@ -283,12 +288,58 @@ pub async fn run(config: Config) -> Report {
         devices.extend(joined(done));
     }
     devices.sort_by_key(|d| d.address);
+    attach_neighbours(
+        &mut devices,
+        &neighbour::read_table(Path::new(neighbour::ARP_TABLE)),
+        Path::new(neighbour::OUI_REGISTRY),
+    );
     Report {
         hosts_probed: config.hosts.len(),
         packets_sent: limiter.sent(),
         pps: config.limits.global_pps,
         per_host_pps: config.limits.per_host_pps,
         devices,
+    }
+}
+
+/// Gives every device found in the neighbour `table` its MAC, and names the MAC's maker from the
+/// OUI `registry` as an observation.
+fn attach_neighbours(devices: &mut [Device], table: &[neighbour::Neighbour], registry: &Path) {
+    let macs: Vec<&str> = table.iter().map(|n| n.mac.as_str()).collect();
+    let makers = neighbour::vendors(registry, &macs);
+    for device in devices {
+        let Some(entry) = table.iter().find(|n| IpAddr::V4(n.address) == device.address) else {
+            continue;
+        };
+        let evidence = Evidence {
+            source: neighbour::ARP_TABLE.to_string(),
+            line: 0,
+            probe: "neighbour".to_string(),
+            detail: format!("{} resolved on {}", entry.address, entry.interface),
+        };
+        device.observations.push(Observation {
+            category: "discovery.neighbour".to_string(),
+            name: "mac".to_string(),
+            value: serde_json::Value::String(entry.mac.clone()),
+            evidence: vec![evidence.clone()],
+        });
+        if let Some(maker) = makers.get(&entry.mac) {
+            device.observations.push(Observation {
+                category: "discovery.neighbour".to_string(),
+                name: "mac_vendor".to_string(),
+                value: serde_json::Value::String(maker.organisation.clone()),
+                evidence: vec![Evidence {
+                    source: maker.source.display().to_string(),
+                    line: maker.line,
+                    probe: "oui".to_string(),
+                    detail: format!("IEEE assignment of {}", &entry.mac[..8]),
+                }],
+            });
+        }
+        device.mac = Some(Attribute {
+            value: entry.mac.clone(),
+            evidence,
+        });
     }
 }
 
@@ -347,6 +398,7 @@ fn build_device(host: IpAddr, found: &[Probed]) -> Device {
         model: None,
         firmware: None,
         serial: None,
+        mac: None,
         services: Vec::new(),
         observations: Vec::new(),
         controls: Vec::new(),

@@ -34,7 +34,7 @@ impl Device {
             model: value(&self.model),
             firmware: value(&self.firmware),
             serial: value(&self.serial),
-            mac: String::new(),
+            mac: value(&self.mac),
             observations,
             controls: self.controls.iter().map(report::control).collect(),
         }
@@ -85,6 +85,10 @@ mod tests {
             model: None,
             firmware: None,
             serial: None,
+            mac: Some(Attribute {
+                value: "c0:56:e3:12:34:56".into(),
+                evidence: evidence.clone(),
+            }),
             services: vec![Service {
                 port: 502,
                 transport: "tcp",
@@ -102,6 +106,7 @@ mod tests {
         assert_eq!(wire.address, "192.0.2.7");
         assert_eq!(wire.kind, "building_control");
         assert_eq!(wire.vendor, "ACME");
+        assert_eq!(wire.mac, "c0:56:e3:12:34:56");
         assert_eq!(wire.observations[0].name, "tcp/502");
         assert_eq!(wire.observations[1].category, "discovery.kind");
     }

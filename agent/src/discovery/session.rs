@@ -56,6 +56,20 @@ pub enum Frame {
     Invalid,
 }
 
+/// The longest a single connect attempt waits: safely below Linux's 1 s initial SYN
+/// retransmission timeout, so the kernel never sends a SYN of its own.
+pub const SYN_ATTEMPT_LIMIT: Duration = Duration::from_millis(900);
+
+/// Splits a connect `budget` into equal attempts of at most [`SYN_ATTEMPT_LIMIT`] each.
+pub fn syn_attempts(budget: Duration) -> impl Iterator<Item = Duration> {
+    let count = budget
+        .as_micros()
+        .div_ceil(SYN_ATTEMPT_LIMIT.as_micros())
+        .max(1);
+    let count = u32::try_from(count).unwrap_or(u32::MAX);
+    std::iter::repeat_n(budget / count, count as usize)
+}
+
 /// A paced, bounded TCP connection to one service.
 pub struct TcpSession<'p> {
     stream: TcpStream,
@@ -66,16 +80,29 @@ pub struct TcpSession<'p> {
 
 impl<'p> TcpSession<'p> {
     /// Connects after taking a packet slot (the SYN counts as a packet).
+    ///
+    /// The kernel retransmits an unanswered SYN once its initial retransmission timeout expires
+    /// (1 s on Linux, RFC 6298 §2.1), and that retransmission would bypass the limiter. So each
+    /// attempt is given up before then: dropping a socket in `SYN-SENT` sends nothing. When the
+    /// budget allows more time, the next SYN is a new attempt that takes its own packet slot, so
+    /// every SYN on the wire went through the limiter.
     pub async fn connect(
         addr: SocketAddr,
         permit: &'p mut HostPermit,
         budget: Budget,
     ) -> Result<Self, ProbeError> {
-        permit.packet().await;
-        let stream = timeout(budget.timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ProbeError::Timeout("connecting"))?
-            .map_err(ProbeError::Closed)?;
+        let mut stream = None;
+        for attempt in syn_attempts(budget.timeout) {
+            permit.packet().await;
+            match timeout(attempt, TcpStream::connect(addr)).await {
+                Ok(connected) => {
+                    stream = Some(connected.map_err(ProbeError::Closed)?);
+                    break;
+                }
+                Err(_) => tracing::trace!(%addr, ?attempt, "no SYN-ACK within the attempt"),
+            }
+        }
+        let stream = stream.ok_or(ProbeError::Timeout("connecting"))?;
         // Small requests must leave at once, not wait for Nagle.
         stream.set_nodelay(true)?;
         Ok(Self {
@@ -221,6 +248,20 @@ mod tests {
 
     use super::*;
     use crate::discovery::limiter::{Limiter, Limits};
+
+    #[test]
+    fn connect_attempts_stay_below_the_kernel_retransmission_and_fill_the_budget() {
+        for ms in [1_u64, 500, 900, 901, 2_000, 2_700, 10_000] {
+            let budget = Duration::from_millis(ms);
+            let attempts: Vec<Duration> = syn_attempts(budget).collect();
+            assert!(!attempts.is_empty());
+            assert!(attempts.iter().all(|a| *a <= SYN_ATTEMPT_LIMIT), "{ms} ms: {attempts:?}");
+            let total: Duration = attempts.iter().sum();
+            assert!(budget - total < Duration::from_millis(1), "{ms} ms: {attempts:?}");
+        }
+        assert_eq!(syn_attempts(Duration::from_millis(2_000)).count(), 3);
+        assert_eq!(syn_attempts(Duration::from_millis(900)).count(), 1);
+    }
 
     /// A length-prefixed test framing: u32 BE length, then that many bytes.
     fn framing(buf: &[u8]) -> Frame {
