@@ -308,7 +308,10 @@ fn attach_neighbours(devices: &mut [Device], table: &[neighbour::Neighbour], reg
     let macs: Vec<&str> = table.iter().map(|n| n.mac.as_str()).collect();
     let makers = neighbour::vendors(registry, &macs);
     for device in devices {
-        let Some(entry) = table.iter().find(|n| IpAddr::V4(n.address) == device.address) else {
+        let Some(entry) = table
+            .iter()
+            .find(|n| IpAddr::V4(n.address) == device.address)
+        else {
             continue;
         };
         let evidence = Evidence {

@@ -197,7 +197,12 @@ garbage line
 
     #[test]
     fn hostile_tables_never_panic() {
-        for text in ["", "\n\n", "x\n1 2 3 4 5 6 7", "h\n1.2.3.4 0x1 0xZZ aa:bb:cc:dd:ee:ff * e"] {
+        for text in [
+            "",
+            "\n\n",
+            "x\n1 2 3 4 5 6 7",
+            "h\n1.2.3.4 0x1 0xZZ aa:bb:cc:dd:ee:ff * e",
+        ] {
             assert!(parse_arp_table(text).is_empty(), "{text:?}");
         }
         let mut seed = 0x9e37_79b9_u32;
@@ -225,10 +230,20 @@ garbage line
              C0-56-E3   (hex)\t\tHangzhou Hikvision Digital Technology Co.,Ltd.\n",
         )
         .unwrap();
-        let found = vendors(&path, &["c0:56:e3:12:34:56", "00:1b:1b:00:00:01", "02:00:00:00:00:01"]);
+        let found = vendors(
+            &path,
+            &[
+                "c0:56:e3:12:34:56",
+                "00:1b:1b:00:00:01",
+                "02:00:00:00:00:01",
+            ],
+        );
         assert_eq!(found.len(), 2);
         let hik = &found["c0:56:e3:12:34:56"];
-        assert_eq!(hik.organisation, "Hangzhou Hikvision Digital Technology Co.,Ltd.");
+        assert_eq!(
+            hik.organisation,
+            "Hangzhou Hikvision Digital Technology Co.,Ltd."
+        );
         assert_eq!(hik.line, 7);
         assert_eq!(found["00:1b:1b:00:00:01"].organisation, "Siemens AG");
         assert!(vendors(&dir.path().join("missing"), &["c0:56:e3:12:34:56"]).is_empty());
