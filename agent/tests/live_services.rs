@@ -181,7 +181,11 @@ async fn start_tls() -> SocketAddr {
 }
 
 fn service(inventory: &Value, port: u16) -> &Value {
-    let name = format!("tcp 127.0.0.1:{port}");
+    service_at(inventory, &format!("127.0.0.1:{port}"))
+}
+
+fn service_at<'a>(inventory: &'a Value, address: &str) -> &'a Value {
+    let name = format!("tcp {address}");
     inventory["observations"]
         .as_array()
         .unwrap()
@@ -280,4 +284,227 @@ async fn live_probes_name_ssh_tls_and_plaintext_http() {
             .map(|c| !c.is_empty()),
         Some(true)
     );
+}
+
+/// Starts `program args` as a child that is killed with the test.
+fn spawn(name: &'static str, program: &str, args: &[&str]) -> Peer {
+    require(program);
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    Peer { name, child }
+}
+
+/// Waits until `address` accepts connections.
+fn wait_ready_at(peer: &mut Peer, address: &str) {
+    for _ in 0..400 {
+        if TcpStream::connect(address).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = peer.child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = peer.child.stderr.take() {
+                use std::io::Read;
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            panic!("{} exited with {status}: {stderr}", peer.name);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} did not listen on {address}", peer.name);
+}
+
+/// Debian's redis-server on `host`:6379, without persistence, with `password` if given.
+fn start_redis(host: &str, password: Option<&str>) -> Peer {
+    let mut args = vec![
+        "--bind",
+        host,
+        "--port",
+        "6379",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    // Protected mode refuses non-loopback-looking clients without a password; keep it out of
+    // the way so the password alone decides.
+    args.extend(["--protected-mode", "no"]);
+    if let Some(password) = password {
+        args.extend(["--requirepass", password]);
+    }
+    let mut peer = spawn("redis-server", "redis-server", &args);
+    wait_ready_at(&mut peer, &format!("{host}:6379"));
+    peer
+}
+
+/// Debian's mosquitto on `host`:1883, with or without anonymous access.
+fn start_mosquitto(dir: &Path, host: &str, anonymous: bool) -> Peer {
+    let config = dir.join(format!("mosquitto-{host}.conf"));
+    std::fs::write(
+        &config,
+        format!("listener 1883 {host}\nallow_anonymous {anonymous}\npersistence false\n"),
+    )
+    .unwrap();
+    let mut peer = spawn(
+        "mosquitto",
+        "/usr/sbin/mosquitto",
+        &["-c", config.to_str().unwrap()],
+    );
+    wait_ready_at(&mut peer, &format!("{host}:1883"));
+    peer
+}
+
+/// Debian's PostgreSQL server in a fresh cluster owned by `postgres` (it refuses to run as
+/// root), TLS on with an rcgen certificate, listening on `host`:5432 only.
+fn start_postgres(dir: &Path, host: &str) -> Peer {
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|versions| {
+            versions
+                .flatten()
+                .map(|v| v.path().join("bin"))
+                .find(|b| b.join("postgres").exists())
+        })
+        .unwrap_or_else(|| panic!("PostgreSQL server missing: run scripts/deps/services.sh"));
+    let data = dir.join("pgdata");
+    std::fs::create_dir(&data).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["pg.tillsyn.test".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let owner = Command::new("id")
+        .args(["-u", "postgres"])
+        .output()
+        .unwrap();
+    let uid: u32 = String::from_utf8_lossy(&owner.stdout)
+        .trim()
+        .parse()
+        .expect("a postgres user");
+    std::os::unix::fs::chown(dir, Some(uid), None).unwrap();
+    std::os::unix::fs::chown(&data, Some(uid), None).unwrap();
+    let run_as = |program: &Path, args: &[&str]| {
+        let status = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{} {args:?} failed", program.display());
+    };
+    run_as(
+        &bin.join("initdb"),
+        &[
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "reject",
+            "-U",
+            "tillsyn",
+        ],
+    );
+    std::fs::write(data.join("server.crt"), cert.pem()).unwrap();
+    std::fs::write(data.join("server.key"), key.serialize_pem()).unwrap();
+    for file in ["server.crt", "server.key"] {
+        let path = data.join(file);
+        std::os::unix::fs::chown(&path, Some(uid), None).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+    }
+    let postgres = bin.join("postgres");
+    let mut peer = spawn(
+        "postgres",
+        "runuser",
+        &[
+            "-u",
+            "postgres",
+            "--",
+            postgres.to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-k",
+            dir.to_str().unwrap(),
+            "-h",
+            host,
+            "-p",
+            "5432",
+            "-c",
+            "ssl=on",
+        ],
+    );
+    wait_ready_at(&mut peer, &format!("{host}:5432"));
+    peer
+}
+
+/// Client-speaks-first services on their registered ports, each on its own loopback address so
+/// a packaged daemon on 127.0.0.1 cannot collide: Debian's redis-server with and without a
+/// password, PostgreSQL with TLS on, and mosquitto with and without anonymous access.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_probes_name_redis_postgresql_and_mqtt() {
+    let dir = tempfile::tempdir().unwrap();
+    let open_redis = "127.0.66.1";
+    let locked_redis = "127.0.66.2";
+    let pg = "127.0.66.3";
+    let open_mqtt = "127.0.66.4";
+    let locked_mqtt = "127.0.66.5";
+    let peers = vec![
+        start_redis(open_redis, None),
+        start_redis(locked_redis, Some("s3cret-tillsyn")),
+        start_mosquitto(dir.path(), open_mqtt, true),
+        start_mosquitto(dir.path(), locked_mqtt, false),
+    ];
+    let _postgres = start_postgres(dir.path(), pg);
+    let _peers = peers;
+
+    let output = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
+            .args(["inventory", "--json"])
+            .env("TILLSYN_PROBE_PORTS", "6379,5432,1883")
+            .output()
+            .expect("run tillsyn-agent")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let inv: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let verdict = |address: String| service_at(&inv, &address)["value"].clone();
+
+    let redis = verdict(format!("{open_redis}:6379"));
+    assert_eq!(
+        (&redis["protocol"], &redis["encryption"]),
+        (&"redis".into(), &"plaintext".into()),
+        "{redis}"
+    );
+    assert_eq!(redis["anonymous_access"], true, "{redis}");
+    assert_eq!(redis["banner"], "+PONG", "{redis}");
+    let redis = verdict(format!("{locked_redis}:6379"));
+    assert_eq!(redis["protocol"], "redis", "{redis}");
+    assert_eq!(redis["anonymous_access"], false, "{redis}");
+
+    let postgres = verdict(format!("{pg}:5432"));
+    assert_eq!(
+        (&postgres["protocol"], &postgres["encryption"]),
+        (&"postgresql".into(), &"plaintext".into()),
+        "{postgres}"
+    );
+    assert_eq!(postgres["starttls"], true, "{postgres}");
+
+    let mqtt = verdict(format!("{open_mqtt}:1883"));
+    assert_eq!(
+        (&mqtt["protocol"], &mqtt["encryption"]),
+        (&"mqtt".into(), &"plaintext".into()),
+        "{mqtt}"
+    );
+    assert_eq!(mqtt["anonymous_access"], true, "{mqtt}");
+    let mqtt = verdict(format!("{locked_mqtt}:1883"));
+    assert_eq!(mqtt["anonymous_access"], false, "{mqtt}");
 }

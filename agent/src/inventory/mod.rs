@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod banner;
+pub mod client_first;
 pub mod config_file;
 pub mod host;
 pub mod input;

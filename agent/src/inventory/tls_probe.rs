@@ -8,7 +8,11 @@
 //! 2. Silent servers get a TLS handshake with a verifier that accepts any certificate but keeps
 //!    it. A handshake that ends in a TLS alert, or after the certificate arrived, still proves
 //!    TLS (e.g. a server demanding a client certificate or an old protocol version).
-//! 3. Otherwise one `HEAD / HTTP/1.0`, the only request sent to an unknown service.
+//! 3. Services on the registered port of a client-speaks-first protocol (PostgreSQL 5432,
+//!    MQTT 1883, Redis 6379) get that protocol's smallest self-identifying request
+//!    ([`client_first`](super::client_first)).
+//! 4. Otherwise one `HEAD / HTTP/1.0`, the only request sent to an unknown service (Redis is
+//!    recognised on any port by its RESP error answer).
 //!
 //! Safety: targets are loopback (`127.0.0.1`, `::1`) for wildcard binds and otherwise the
 //! address the socket is bound to, which `/proc/net` proved is this host's own; nothing else is
@@ -35,6 +39,7 @@ use tokio::time::timeout;
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
 use super::banner::{self, EhloReply, Greeting};
+use super::client_first;
 use super::listeners::{Listener, Transport, is_loopback};
 use super::{Evidence, FactError, Observation};
 
@@ -104,14 +109,18 @@ pub struct ServiceVerdict {
     pub target: String,
     /// Encrypted, plaintext or unknown.
     pub encryption: Encryption,
-    /// `tls`, `ssh`, `http`, `smtp`, `ftp`, `telnet`, `pop3`, `imap`, `mysql`, `vnc`, `unknown`.
+    /// `tls`, `ssh`, `http`, `smtp`, `ftp`, `telnet`, `pop3`, `imap`, `mysql`, `vnc`,
+    /// `postgresql`, `mqtt`, `redis`, `unknown`.
     pub protocol: String,
     /// TLS details for `tls`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFacts>,
-    /// Whether the plaintext protocol offers an upgrade to TLS (SMTP, IMAP, MySQL).
+    /// Whether the plaintext protocol offers an upgrade to TLS (SMTP, IMAP, MySQL, PostgreSQL).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub starttls: Option<bool>,
+    /// Whether the service let an anonymous client in (MQTT, Redis); absent when not tested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymous_access: Option<bool>,
     /// The first line the server sent, escaped and cut.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub banner: String,
@@ -121,13 +130,14 @@ pub struct ServiceVerdict {
 }
 
 impl ServiceVerdict {
-    fn new(target: SocketAddr, encryption: Encryption, protocol: &str) -> Self {
+    pub(super) fn new(target: SocketAddr, encryption: Encryption, protocol: &str) -> Self {
         ServiceVerdict {
             target: target.to_string(),
             encryption,
             protocol: protocol.into(),
             tls: None,
             starttls: None,
+            anonymous_access: None,
             banner: String::new(),
             note: String::new(),
         }
@@ -348,6 +358,9 @@ pub async fn probe(target: SocketAddr) -> ServiceVerdict {
         verdict.tls = Some(tls);
         return verdict;
     }
+    if let Some(verdict) = client_first::probe(target, EXCHANGE_TIMEOUT).await {
+        return verdict;
+    }
     http_head(target).await
 }
 
@@ -459,6 +472,11 @@ async fn http_head(target: SocketAddr) -> ServiceVerdict {
         None if reply.is_empty() => {
             ServiceVerdict::unknown(target, "silent: no greeting, no TLS, no answer to HEAD")
         }
+        None if client_first::redis_error_reply(&reply) => ServiceVerdict {
+            banner: banner::first_line(&reply),
+            note: "answered HEAD with a Redis (RESP) error".to_string(),
+            ..ServiceVerdict::new(target, Encryption::Plaintext, "redis")
+        },
         None => ServiceVerdict {
             banner: banner::first_line(&reply),
             ..ServiceVerdict::unknown(target, "not TLS; unrecognised answer to HEAD")

@@ -118,6 +118,7 @@ mod tests {
             protocol: protocol.into(),
             tls: None,
             starttls: None,
+            anonymous_access: None,
             banner: String::new(),
             note: String::new(),
         }
