@@ -59,26 +59,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Waits until `peer` accepts connections on `port`; fails with the peer's stderr otherwise.
+/// Waits until `peer` accepts connections on 127.0.0.1:`port`.
 fn wait_ready(peer: &mut Peer, port: u16) {
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = peer.child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = peer.child.stderr.take() {
-                use std::io::Read;
-                let _ = pipe.read_to_string(&mut stderr);
-            }
-            panic!(
-                "{} exited with {status} before listening: {stderr}",
-                peer.name
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{} did not listen on 127.0.0.1:{port}", peer.name);
+    wait_ready_at(peer, &format!("127.0.0.1:{port}"));
 }
 
 fn start_sshd(dir: &Path, port: u16) -> Peer {
@@ -103,44 +86,21 @@ fn start_sshd(dir: &Path, port: u16) -> Peer {
     .unwrap();
     // sshd refuses to start without its privilege separation directory.
     std::fs::create_dir_all("/run/sshd").expect("create /run/sshd (the test runs as root)");
-    let child = Command::new(SSHD)
-        .args(["-D", "-e", "-f"])
-        .arg(&config)
-        .args(["-p", &port.to_string(), "-h"])
-        .arg(&key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sshd");
-    let mut peer = Peer {
-        name: "sshd",
-        child,
-    };
-    wait_ready(&mut peer, port);
+    let (config, key, port) = (
+        config.to_str().unwrap(),
+        key.to_str().unwrap(),
+        port.to_string(),
+    );
+    let args = ["-D", "-e", "-f", config, "-p", &port, "-h", key];
+    let mut peer = spawn("sshd", SSHD, &args, dir);
+    wait_ready_at(&mut peer, &format!("127.0.0.1:{port}"));
     peer
 }
 
 fn start_http(dir: &Path, port: u16) -> Peer {
-    require("python3");
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.1",
-            &port.to_string(),
-        ])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start python3 -m http.server");
-    let mut peer = Peer {
-        name: "python3 http.server",
-        child,
-    };
+    let port_arg = port.to_string();
+    let args = ["-m", "http.server", "--bind", "127.0.0.1", &port_arg];
+    let mut peer = spawn("python3 http.server", "python3", &args, dir);
     wait_ready(&mut peer, port);
     peer
 }
@@ -180,6 +140,25 @@ async fn start_tls() -> SocketAddr {
     address
 }
 
+/// The real agent's `inventory --json` of this host, its probes kept to `ports`.
+async fn live_inventory(ports: String) -> Value {
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
+            .args(["inventory", "--json"])
+            .env("TILLSYN_PROBE_PORTS", ports)
+            .output()
+            .expect("run tillsyn-agent")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 fn service(inventory: &Value, port: u16) -> &Value {
     service_at(inventory, &format!("127.0.0.1:{port}"))
 }
@@ -213,21 +192,7 @@ async fn live_probes_name_ssh_tls_and_plaintext_http() {
     let tls_port = start_tls().await.port();
 
     let ports = format!("{ssh_port},{tls_port},{http_port}");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
-            .args(["inventory", "--json"])
-            .env("TILLSYN_PROBE_PORTS", ports)
-            .output()
-            .expect("run tillsyn-agent")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let inv: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let inv = live_inventory(ports).await;
 
     let ssh = &service(&inv, ssh_port)["value"];
     assert_eq!(
@@ -286,11 +251,12 @@ async fn live_probes_name_ssh_tls_and_plaintext_http() {
     );
 }
 
-/// Starts `program args` as a child that is killed with the test.
-fn spawn(name: &'static str, program: &str, args: &[&str]) -> Peer {
+/// Starts `program args` in `dir` as a child that is killed with the test.
+fn spawn(name: &'static str, program: &str, args: &[&str], dir: &Path) -> Peer {
     require(program);
     let child = Command::new(program)
         .args(args)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -299,7 +265,7 @@ fn spawn(name: &'static str, program: &str, args: &[&str]) -> Peer {
     Peer { name, child }
 }
 
-/// Waits until `address` accepts connections.
+/// Waits until `peer` accepts connections on `address`; fails with the peer's stderr otherwise.
 fn wait_ready_at(peer: &mut Peer, address: &str) {
     for _ in 0..400 {
         if TcpStream::connect(address).is_ok() {
@@ -319,7 +285,7 @@ fn wait_ready_at(peer: &mut Peer, address: &str) {
 }
 
 /// Debian's redis-server on `host`:6379, without persistence, with `password` if given.
-fn start_redis(host: &str, password: Option<&str>) -> Peer {
+fn start_redis(dir: &Path, host: &str, password: Option<&str>) -> Peer {
     let mut args = vec![
         "--bind",
         host,
@@ -336,7 +302,7 @@ fn start_redis(host: &str, password: Option<&str>) -> Peer {
     if let Some(password) = password {
         args.extend(["--requirepass", password]);
     }
-    let mut peer = spawn("redis-server", "redis-server", &args);
+    let mut peer = spawn("redis-server", "redis-server", &args, dir);
     wait_ready_at(&mut peer, &format!("{host}:6379"));
     peer
 }
@@ -353,6 +319,7 @@ fn start_mosquitto(dir: &Path, host: &str, anonymous: bool) -> Peer {
         "mosquitto",
         "/usr/sbin/mosquitto",
         &["-c", config.to_str().unwrap()],
+        dir,
     );
     wait_ready_at(&mut peer, &format!("{host}:1883"));
     peer
@@ -436,6 +403,7 @@ fn start_postgres(dir: &Path, host: &str) -> Peer {
             "-c",
             "ssl=on",
         ],
+        dir,
     );
     wait_ready_at(&mut peer, &format!("{host}:5432"));
     peer
@@ -453,29 +421,15 @@ async fn live_probes_name_redis_postgresql_and_mqtt() {
     let open_mqtt = "127.0.66.4";
     let locked_mqtt = "127.0.66.5";
     let peers = vec![
-        start_redis(open_redis, None),
-        start_redis(locked_redis, Some("s3cret-tillsyn")),
+        start_redis(dir.path(), open_redis, None),
+        start_redis(dir.path(), locked_redis, Some("s3cret-tillsyn")),
         start_mosquitto(dir.path(), open_mqtt, true),
         start_mosquitto(dir.path(), locked_mqtt, false),
     ];
     let _postgres = start_postgres(dir.path(), pg);
     let _peers = peers;
 
-    let output = tokio::task::spawn_blocking(|| {
-        Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
-            .args(["inventory", "--json"])
-            .env("TILLSYN_PROBE_PORTS", "6379,5432,1883")
-            .output()
-            .expect("run tillsyn-agent")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let inv: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let inv = live_inventory("6379,5432,1883".to_string()).await;
     let verdict = |address: String| service_at(&inv, &address)["value"].clone();
 
     let redis = verdict(format!("{open_redis}:6379"));
