@@ -132,7 +132,9 @@ pub fn parse_varbinds(datagram: &[u8]) -> Result<Vec<Varbind<'_>>, ParseError> {
 /// Vendors by IANA private enterprise number (the number after 1.3.6.1.4.1 in sysObjectID, and
 /// the first four octets of an SNMPv3 engine id), the few we name. Source: IANA's "Private
 /// Enterprise Numbers" registry; the numbers chosen are those of the real recordings in
-/// `snmpsim-data` and of common printer, camera and network vendors.
+/// `snmpsim-data` and of common printer, camera and network vendors. 8072 (Net-SNMP) is left
+/// out on purpose: it names the agent software of countless embedded Linux devices (cameras
+/// among them), not their maker.
 fn enterprise_vendor(number: u32) -> Option<&'static str> {
     Some(match number {
         9 => "Cisco",
@@ -149,7 +151,6 @@ fn enterprise_vendor(number: u32) -> Option<&'static str> {
         2011 => "Huawei",
         2636 => "Juniper Networks",
         4329 => "Siemens",
-        8072 => "Net-SNMP",
         12356 => "Fortinet",
         14823 => "Aruba Networks",
         14988 => "MikroTik",
@@ -158,6 +159,16 @@ fn enterprise_vendor(number: u32) -> Option<&'static str> {
         30065 => "Arista Networks",
         _ => return None,
     })
+}
+
+/// Printable text of a DisplayString on one line: real sysDescr values span lines (Cisco IOS
+/// puts its copyright on the next), and dropping the line breaks would glue words together.
+fn one_line(value: &[u8]) -> String {
+    let spaced: Vec<u8> = value
+        .iter()
+        .map(|b| if b.is_ascii_whitespace() { b' ' } else { *b })
+        .collect();
+    text(&spaced).split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Parses a GetResponse into identity fields (auth verdict set by the caller).
@@ -174,7 +185,7 @@ pub fn parse(datagram: &[u8]) -> Result<Identification, ParseError> {
             ("1.3.6.1.2.1.1.1.0", OCTET_STRING) => id.push(
                 Field::Detail,
                 "sys_descr",
-                text(value),
+                one_line(value),
                 "SNMPv2-MIB sysDescr.0",
             ),
             ("1.3.6.1.2.1.1.2.0", ber::OBJECT_IDENTIFIER) => {
@@ -201,7 +212,7 @@ pub fn parse(datagram: &[u8]) -> Result<Identification, ParseError> {
             ("1.3.6.1.2.1.1.5.0", OCTET_STRING) => id.push(
                 Field::Detail,
                 "sys_name",
-                text(value),
+                one_line(value),
                 "SNMPv2-MIB sysName.0",
             ),
             _ => {}
@@ -478,6 +489,14 @@ mod tests {
         fuzz::no_panic(&reply(), parse);
     }
 
+    #[test]
+    fn multi_line_descriptions_become_one_line() {
+        assert_eq!(
+            one_line(b"Cisco IOS Software, C3560\r\nTechnical Support\r\n\0"),
+            "Cisco IOS Software, C3560 Technical Support"
+        );
+    }
+
     const SNMPSIM_REPORT: &[u8] = include_bytes!("../../fuzz/corpus/snmp/v3_report_snmpsim.bin");
 
     #[test]
@@ -508,11 +527,11 @@ mod tests {
     fn community_vendor_comes_before_the_engine_vendor() {
         let mut id = with_verdict(parse(&reply()).unwrap(), "public", "v2c");
         let mut engine = v3::parse_report(SNMPSIM_REPORT).unwrap();
-        engine.engine_id = bytes("80001f8880a1b2c3d4e5f60708");
+        engine.engine_id = bytes("80000a4c0300000c0a0b0c");
         push_engine(&mut id, &engine);
         assert_eq!(id.auth, Auth::None);
         assert_eq!(id.get(Field::Vendor).unwrap().value, "Cisco");
-        assert_eq!(id.detail("engine_vendor"), Some("Net-SNMP"));
+        assert_eq!(id.detail("engine_vendor"), Some("Juniper Networks"));
         let names: Vec<&str> = id.fields.iter().map(|f| f.name.as_str()).collect();
         let mut unique = names.clone();
         unique.sort_unstable();
