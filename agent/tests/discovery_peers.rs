@@ -418,7 +418,12 @@ fn snmp_configured_community_against_snmpsim() {
 /// A value recorded in one of snmpsim-data's device walks, on one line as the agent reports it.
 fn recorded(recording: &str, oid: &str) -> String {
     let output = Command::new(venv().join("bin/python"))
-        .args([&peer_script("snmpsim_data_peer.py"), "--value", recording, oid])
+        .args([
+            &peer_script("snmpsim_data_peer.py"),
+            "--value",
+            recording,
+            oid,
+        ])
         .output()
         .unwrap();
     assert!(
@@ -441,7 +446,12 @@ fn snmpv3_only_agent_reports_its_engine_id_against_snmpsim() {
     // the v3 engine discovery is answered.
     let _peer = Peer::python(
         "snmpsim_data_peer.py",
-        &["127.0.161.1", "16100", SNMPSIM_ENGINE_ID, "camera/samsung-ipolis"],
+        &[
+            "127.0.161.1",
+            "16100",
+            SNMPSIM_ENGINE_ID,
+            "camera/samsung-ipolis",
+        ],
     );
     let report = discover(&[
         "--target",
@@ -452,7 +462,11 @@ fn snmpv3_only_agent_reports_its_engine_id_against_snmpsim() {
         "1500",
     ]);
     let device = only_device(&report);
-    assert_eq!(observation(device, "engine_id"), SNMPSIM_ENGINE_ID, "{device:#}");
+    assert_eq!(
+        observation(device, "engine_id"),
+        SNMPSIM_ENGINE_ID,
+        "{device:#}"
+    );
     assert_eq!(observation(device, "engine_enterprise"), "9");
     assert_eq!(observation(device, "engine_id_format"), "mac");
     assert_eq!(observation(device, "engine_id_data"), "00:10:f3:c0:ff:ee");

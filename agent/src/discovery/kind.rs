@@ -305,17 +305,19 @@ mod tests {
     #[test]
     fn snmp_descriptions_of_real_devices() {
         // sysDescr values from snmpsim-data's walks of a Huawei S5720, an H3C switch and a
-        // Samsung camera.
+        // Samsung camera, and an HP JetDirect print server's.
         for (descr, kind) in [
             (
                 "S5720-36C-EI-AC Huawei Versatile Routing Platform Software",
                 Kind::Network,
             ),
             ("H3C Comware Platform Software", Kind::Network),
+            // HP's print-server format (no printer walk ships with snmpsim-data).
             (
-                "SAMSUNG iPolis H.264 Premium Level IP Camera",
-                Kind::Camera,
+                "HP ETHERNET MULTI-ENVIRONMENT,ROM none,JETDIRECT,JD153,EEPROM JSI24090",
+                Kind::Printer,
             ),
+            ("SAMSUNG iPolis H.264 Premium Level IP Camera", Kind::Camera),
         ] {
             let id = snmp_descr(descr);
             let v = infer(&[ServiceView {

@@ -414,12 +414,19 @@ mod tests {
         assert!(planned.iter().any(|r| r.step.contains("SNMPv3")));
         for request in planned {
             let shape = snmp::request_shape(&request.bytes).unwrap();
-            assert_eq!(shape.pdu, 0xA0, "{}: the only SNMP PDU is GetRequest", request.step);
+            assert_eq!(
+                shape.pdu, 0xA0,
+                "{}: the only SNMP PDU is GetRequest",
+                request.step
+            );
             if shape.version == 3 {
                 assert!(shape.varbinds.is_empty(), "v3 discovery asks for nothing");
             } else {
                 assert!(
-                    shape.varbinds.iter().all(|v| v.starts_with("1.3.6.1.2.1.1.")),
+                    shape
+                        .varbinds
+                        .iter()
+                        .all(|v| v.starts_with("1.3.6.1.2.1.1.")),
                     "v1/v2c read only the system group: {:?}",
                     shape.varbinds
                 );

@@ -140,6 +140,7 @@ fn enterprise_vendor(number: u32) -> Option<&'static str> {
         9 => "Cisco",
         11 => "Hewlett-Packard",
         171 => "D-Link",
+        253 => "Xerox",
         311 => "Microsoft",
         318 => "APC",
         367 => "Ricoh",
@@ -147,8 +148,11 @@ fn enterprise_vendor(number: u32) -> Option<&'static str> {
         641 => "Lexmark",
         674 => "Dell",
         789 => "NetApp",
+        1347 => "Kyocera",
         1588 => "Brocade",
+        1602 => "Canon",
         2011 => "Huawei",
+        2435 => "Brother",
         2636 => "Juniper Networks",
         4329 => "Siemens",
         12356 => "Fortinet",
@@ -168,7 +172,10 @@ fn one_line(value: &[u8]) -> String {
         .iter()
         .map(|b| if b.is_ascii_whitespace() { b' ' } else { *b })
         .collect();
-    text(&spaced).split_whitespace().collect::<Vec<_>>().join(" ")
+    text(&spaced)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Parses a GetResponse into identity fields (auth verdict set by the caller).
@@ -438,10 +445,17 @@ mod tests {
     /// A GetResponse with sysDescr, sysObjectID (Cisco) and sysName.
     fn reply() -> Vec<u8> {
         let binds = [
-            tlv(0x30, &[ber::oid(&SYS_DESCR), tlv(0x04, b"Test Switch")].concat()),
             tlv(
                 0x30,
-                &[ber::oid(&SYS_OBJECT_ID), ber::oid(&[1, 3, 6, 1, 4, 1, 9, 1, 1208])].concat(),
+                &[ber::oid(&SYS_DESCR), tlv(0x04, b"Test Switch")].concat(),
+            ),
+            tlv(
+                0x30,
+                &[
+                    ber::oid(&SYS_OBJECT_ID),
+                    ber::oid(&[1, 3, 6, 1, 4, 1, 9, 1, 1208]),
+                ]
+                .concat(),
             ),
             tlv(0x30, &[ber::oid(&SYS_NAME), tlv(0x04, b"sw1")].concat()),
         ]
@@ -463,7 +477,10 @@ mod tests {
     fn request_matches_known_encoding() {
         // sysDescr.0 alone would be 06 08 2b 06 01 02 01 01 01 00 (as nmap and snmpsim use).
         assert_eq!(ber::oid(&SYS_DESCR), bytes("06082b06010201010100"));
-        assert_eq!(ber::oid(&[1, 3, 6, 1, 4, 1, 14988]), bytes("06072b06010401f50c"));
+        assert_eq!(
+            ber::oid(&[1, 3, 6, 1, 4, 1, 14988]),
+            bytes("06072b06010401f50c")
+        );
         let request = get_request(1, "public", 1);
         assert_eq!(request[0], 0x30);
         let mut outer = Reader::new(&request);
@@ -536,7 +553,11 @@ mod tests {
         let mut unique = names.clone();
         unique.sort_unstable();
         unique.dedup();
-        assert_eq!(names.len(), unique.len(), "observation names are unique: {names:?}");
+        assert_eq!(
+            names.len(),
+            unique.len(),
+            "observation names are unique: {names:?}"
+        );
     }
 
     #[test]

@@ -125,7 +125,11 @@ fn unsigned(content: &[u8]) -> Option<u32> {
     if digits.len() > 4 {
         return None;
     }
-    Some(digits.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+    Some(
+        digits
+            .iter()
+            .fold(0u32, |acc, b| (acc << 8) | u32::from(*b)),
+    )
 }
 
 /// Dotted form of a BER-encoded OID, bounded by the input.

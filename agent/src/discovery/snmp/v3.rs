@@ -125,7 +125,11 @@ pub fn parse_report(datagram: &[u8]) -> Result<EngineReport, ParseError> {
         });
     }
     let params = expect(&mut message, OCTET_STRING, "msgSecurityParameters")?;
-    let mut usm = Reader::new(expect(&mut Reader::new(params), SEQUENCE, "USM parameters")?);
+    let mut usm = Reader::new(expect(
+        &mut Reader::new(params),
+        SEQUENCE,
+        "USM parameters",
+    )?);
     let engine_id = expect(&mut usm, OCTET_STRING, "msgAuthoritativeEngineID")?.to_vec();
     let boots = expect_u32(&mut usm, "msgAuthoritativeEngineBoots")?;
     let time = expect_u32(&mut usm, "msgAuthoritativeEngineTime")?;
@@ -137,7 +141,11 @@ pub fn parse_report(datagram: &[u8]) -> Result<EngineReport, ParseError> {
     let mut scoped = Reader::new(expect(&mut message, SEQUENCE, "plaintext scopedPDU")?);
     expect(&mut scoped, OCTET_STRING, "contextEngineID")?;
     expect(&mut scoped, OCTET_STRING, "contextName")?;
-    let mut pdu = Reader::new(expect(&mut scoped, REPORT, "SNMPv3 PDU type (want Report)")?);
+    let mut pdu = Reader::new(expect(
+        &mut scoped,
+        REPORT,
+        "SNMPv3 PDU type (want Report)",
+    )?);
     expect(&mut pdu, INTEGER, "request id")?;
     expect(&mut pdu, INTEGER, "error status")?;
     expect(&mut pdu, INTEGER, "error index")?;
@@ -280,7 +288,10 @@ mod tests {
         assert!(decode_engine_id(&[0x80, 0, 0, 9]).is_none());
         assert!(decode_engine_id(&[0x80; 33]).is_none());
         // A MAC format with the wrong length still reports the octets, in hex.
-        assert_eq!(decode_engine_id(&bytes("8000000903aabb")).unwrap().data, "aabb");
+        assert_eq!(
+            decode_engine_id(&bytes("8000000903aabb")).unwrap().data,
+            "aabb"
+        );
     }
 
     #[test]
