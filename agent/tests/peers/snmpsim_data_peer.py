@@ -9,6 +9,7 @@ hex. Prints READY once the responder answers an SNMPv3 engine discovery; stops i
 The --value form prints one recorded value (hex-encoded strings decoded), so a test can compare
 what the agent reports with what the recording holds.
 """
+import bz2
 import os
 import shutil
 import signal
@@ -37,15 +38,13 @@ def recording_path(recording: str) -> str:
     sys.exit(f"no recording {recording!r} in {DATA}")
 
 
+def open_recording(path: str):
+    return bz2.open(path, "rb") if path.endswith(".bz2") else open(path, "rb")
+
+
 def recorded_value(recording: str, oid: str) -> str:
     path = recording_path(recording)
-    if path.endswith(".bz2"):
-        import bz2
-
-        opener = bz2.open
-    else:
-        opener = open
-    with opener(path, "rb") as f:
+    with open_recording(path) as f:
         for raw in f:
             line = raw.decode("latin-1").rstrip("\r\n")
             name, _, rest = line.partition("|")
@@ -64,9 +63,12 @@ def serve(host: str, port: str, engine_id: str, recordings: list) -> None:
     os.makedirs(data)
     for recording in recordings:
         source = recording_path(recording)
-        # Copied, not linked: snmpsim resolves links and would name the community after the
-        # target's path.
-        shutil.copy(source, os.path.join(data, os.path.basename(source)))
+        # Copied, not linked (snmpsim resolves links and would name the community after the
+        # target's path), and decompressed: snmpsim reads a .bz2 recording by decompressing
+        # from its start on every request, which can outlast a probe's timeout on a busy machine.
+        target = os.path.join(data, os.path.basename(recording) + ".snmprec")
+        with open_recording(source) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
     binary = os.path.join(os.path.dirname(sys.executable), "snmpsim-command-responder")
     responder = subprocess.Popen(
         [
