@@ -64,8 +64,9 @@ def serve(host: str, port: str, engine_id: str, recordings: list) -> None:
     for recording in recordings:
         source = recording_path(recording)
         # Copied, not linked (snmpsim resolves links and would name the community after the
-        # target's path), and decompressed: snmpsim reads a .bz2 recording by decompressing
-        # from its start on every request, which can outlast a probe's timeout on a busy machine.
+        # target's path), and decompressed: snmpsim seeks in a .bz2 recording through
+        # Python's BZ2File, which decompresses from the start to go back, and that can outlast
+        # a probe's timeout on a busy machine.
         target = os.path.join(data, os.path.basename(recording) + ".snmprec")
         with open_recording(source) as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst)
