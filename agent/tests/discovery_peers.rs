@@ -377,6 +377,9 @@ fn snmp_system_group_against_snmpsim() {
     assert_eq!(observation(device, "sys_name"), "ward4-sw1");
     assert_eq!(device["vendor"]["value"], "Cisco");
     assert_eq!(device["kind"], "network");
+    // snmpsim's automatic engine id: pysnmp's enterprise number 20408 (0x4fb8), format octets.
+    assert!(observation(device, "engine_id").starts_with("80004fb805"));
+    assert_eq!(observation(device, "engine_enterprise"), "20408");
     let snmp = service(device, "snmp");
     assert_eq!(snmp["transit"], "plaintext");
     assert_eq!(snmp["auth"], "none");
@@ -410,6 +413,165 @@ fn snmp_configured_community_against_snmpsim() {
     let device = only_device(&report);
     assert_eq!(observation(device, "sys_name"), "ups4", "{device:#}");
     assert_eq!(service(device, "snmp")["auth"], "required");
+}
+
+/// A value recorded in one of snmpsim-data's device walks, on one line as the agent reports it.
+fn recorded(recording: &str, oid: &str) -> String {
+    let output = Command::new(venv().join("bin/python"))
+        .args([
+            &peer_script("snmpsim_data_peer.py"),
+            "--value",
+            recording,
+            oid,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "reading {recording}: {}; run `sudo scripts/deps/ot-peers.sh`",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The engine id snmpsim is started with: Cisco's enterprise number (9), format 3 (MAC).
+const SNMPSIM_ENGINE_ID: &str = "80000009030010f3c0ffee";
+
+#[test]
+fn snmpv3_only_agent_reports_its_engine_id_against_snmpsim() {
+    // The agent serves one recording under a community we do not know: v1/v2c stay silent,
+    // the v3 engine discovery is answered.
+    let _peer = Peer::python(
+        "snmpsim_data_peer.py",
+        &[
+            "127.0.161.1",
+            "16100",
+            SNMPSIM_ENGINE_ID,
+            "camera/samsung-ipolis",
+        ],
+    );
+    let report = discover(&[
+        "--target",
+        "127.0.161.1/32",
+        "--ports",
+        "16100/snmp",
+        "--timeout-ms",
+        "4000",
+    ]);
+    let device = only_device(&report);
+    assert_eq!(
+        observation(device, "engine_id"),
+        SNMPSIM_ENGINE_ID,
+        "{device:#}"
+    );
+    assert_eq!(observation(device, "engine_enterprise"), "9");
+    assert_eq!(observation(device, "engine_id_format"), "mac");
+    assert_eq!(observation(device, "engine_id_data"), "00:10:f3:c0:ff:ee");
+    assert_eq!(observation(device, "version"), "v3");
+    assert!(observation(device, "engine_boots").parse::<u32>().is_ok());
+    assert!(observation(device, "engine_time").parse::<u32>().is_ok());
+    assert_eq!(device["vendor"]["value"], "Cisco");
+    let snmp = service(device, "snmp");
+    assert_eq!(snmp["auth"], "required", "{snmp:#}");
+    assert!(snmp["transit"].is_null(), "v3 privacy is unknown: {snmp:#}");
+}
+
+/// Real device walks from snmpsim-data, the community list that reaches each (through the
+/// existing `--snmp-community` setting), and what must be reported.
+struct Recording {
+    path: &'static str,
+    vendor: Option<&'static str>,
+    descr_contains: &'static str,
+    kind: &'static str,
+}
+
+#[test]
+fn snmp_real_device_recordings_from_snmpsim_data() {
+    let recordings = [
+        Recording {
+            path: "camera/samsung-ipolis",
+            vendor: None,
+            descr_contains: "SAMSUNG iPolis H.264 Premium Level IP Camera",
+            kind: "camera",
+        },
+        Recording {
+            path: "camera/semac-ipcam-500",
+            vendor: None,
+            descr_contains: "Linux IPCAM 2.6.18_pro500-davinci",
+            kind: "camera",
+        },
+        Recording {
+            path: "network/switch/cisco-c3560",
+            vendor: Some("Cisco"),
+            descr_contains: "C3560 Software (C3560-IPSERVICESK9-M), Version 12.2(55)SE3",
+            kind: "network",
+        },
+        Recording {
+            path: "network/switch/dlink-des3200",
+            vendor: Some("D-Link"),
+            descr_contains: "DES-3200-18 Fast Ethernet Switch",
+            kind: "network",
+        },
+        Recording {
+            path: "network/router/huawei-s5720",
+            vendor: Some("Huawei"),
+            descr_contains: "Huawei Versatile Routing Platform Software",
+            kind: "network",
+        },
+        Recording {
+            path: "network/router/juniper-mx960-12-3r6-6",
+            vendor: Some("Juniper Networks"),
+            descr_contains: "Juniper Networks, Inc. mx960 internet router",
+            kind: "network",
+        },
+    ];
+    let mut args = vec!["127.0.161.2", "16100", SNMPSIM_ENGINE_ID];
+    args.extend(recordings.iter().map(|r| r.path));
+    let _peer = Peer::python("snmpsim_data_peer.py", &args);
+    for recording in &recordings {
+        // snmpsim names each recording's community after its file. The list is walked in
+        // order; `public` (unanswered here) comes second so that no timeout has to elapse.
+        let community = recording.path.rsplit('/').next().unwrap();
+        let communities = format!("{community},public");
+        let report = discover(&[
+            "--target",
+            "127.0.161.2/32",
+            "--ports",
+            "16100/snmp",
+            "--snmp-community",
+            &communities,
+            "--timeout-ms",
+            "10000",
+        ]);
+        let device = only_device(&report);
+        let path = recording.path;
+        let descr = observation(device, "sys_descr");
+        assert_eq!(descr, recorded(path, "1.3.6.1.2.1.1.1.0"), "{path}");
+        assert!(descr.contains(recording.descr_contains), "{path}: {descr}");
+        assert_eq!(
+            observation(device, "sys_object_id"),
+            recorded(path, "1.3.6.1.2.1.1.2.0"),
+            "{path}"
+        );
+        assert_eq!(
+            observation(device, "sys_name"),
+            recorded(path, "1.3.6.1.2.1.1.5.0"),
+            "{path}"
+        );
+        assert_eq!(
+            device["vendor"]["value"].as_str(),
+            recording.vendor.or(Some("Cisco")),
+            "{path}: the sysObjectID's maker, else the engine id's: {device:#}"
+        );
+        assert_eq!(device["kind"], recording.kind, "{path}: {device:#}");
+        assert_eq!(observation(device, "engine_id"), SNMPSIM_ENGINE_ID);
+        let snmp = service(device, "snmp");
+        assert_eq!(snmp["auth"], "required", "{path}: community {community}");
+        assert_eq!(snmp["transit"], "plaintext");
+    }
 }
 
 #[test]

@@ -18,6 +18,10 @@ PIP_PACKAGES=(
   "bacpypes3==0.0.110"
   "pyftpdlib==2.2.0"
 )
+# Real device walks (cameras, switches, routers, firewalls, UPSes) that snmpsim serves as
+# recordings. Installed without its dependencies: it pins pysmi<2, which would downgrade the
+# pysmi above; the recordings are plain .snmprec(.bz2) files and need no code of it.
+SNMPSIM_DATA="snmpsim-data==1.0.1"
 
 apt_missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || apt_missing+=(mosquitto)
@@ -49,4 +53,7 @@ if ! "$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bac
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet "${PIP_PACKAGES[@]}"
 fi
-"$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bacpypes3, pyftpdlib; print("ot peers ready:", pymodbus.__version__)'
+if ! "$VENV/bin/python" -c 'import snmpsim_data' >/dev/null 2>&1; then
+  "$VENV/bin/pip" install --quiet --no-deps "$SNMPSIM_DATA"
+fi
+"$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bacpypes3, pyftpdlib, snmpsim_data; print("ot peers ready:", pymodbus.__version__)'

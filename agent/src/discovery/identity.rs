@@ -42,6 +42,8 @@ pub enum Transit {
     Tls,
     /// Readable by anyone on the path.
     Plaintext,
+    /// The probe cannot tell (SNMPv3: whether users encrypt is invisible without one of them).
+    Unknown,
 }
 
 /// Whether the service let us in without credentials.

@@ -97,6 +97,15 @@ const NETWORK_HINTS: &[&str] = &[
     "aruba",
     "hirschmann",
     "moxa",
+    // Network operating systems and makers named in the real SNMP walks of snmpsim-data
+    // (Huawei VRP, H3C Comware, Arista EOS, HP ProCurve, Brocade, Palo Alto).
+    "versatile routing platform",
+    "comware",
+    "arista",
+    "procurve",
+    "brocade",
+    "palo alto",
+    "fortinet",
 ];
 
 /// Infers the kind from `services`.
@@ -285,5 +294,38 @@ mod tests {
             identification: None,
         }]);
         assert_eq!(v.kind, Kind::Printer);
+    }
+
+    fn snmp_descr(descr: &str) -> Identification {
+        let mut id = Identification::plaintext_open("snmp");
+        id.push(Field::Detail, "sys_descr", descr, "test");
+        id
+    }
+
+    #[test]
+    fn snmp_descriptions_of_real_devices() {
+        // sysDescr values from snmpsim-data's walks of a Huawei S5720, an H3C switch and a
+        // Samsung camera, and an HP JetDirect print server's.
+        for (descr, kind) in [
+            (
+                "S5720-36C-EI-AC Huawei Versatile Routing Platform Software",
+                Kind::Network,
+            ),
+            ("H3C Comware Platform Software", Kind::Network),
+            // HP's print-server format (no printer walk ships with snmpsim-data).
+            (
+                "HP ETHERNET MULTI-ENVIRONMENT,ROM none,JETDIRECT,JD153,EEPROM JSI24090",
+                Kind::Printer,
+            ),
+            ("SAMSUNG iPolis H.264 Premium Level IP Camera", Kind::Camera),
+        ] {
+            let id = snmp_descr(descr);
+            let v = infer(&[ServiceView {
+                protocol: "snmp",
+                port: 161,
+                identification: Some(&id),
+            }]);
+            assert_eq!(v.kind, kind, "{descr}: {}", v.reason);
+        }
     }
 }

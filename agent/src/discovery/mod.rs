@@ -447,7 +447,8 @@ fn service(
     match result {
         Ok(Some(id)) => Service {
             identified: true,
-            transit: Some(id.transit),
+            // A probe that cannot tell leaves the transit unknown, never "ok".
+            transit: (id.transit != Transit::Unknown).then_some(id.transit),
             auth: id.auth,
             auth_reason: id.auth_reason.clone(),
             ..base

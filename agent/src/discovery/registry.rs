@@ -353,6 +353,17 @@ mod tests {
                 "0x05", "0x06", "0x0f", "0x10", "0x15", "0x16", "0x17", "write",
             ],
         ),
+        // SNMP: SetRequest, the trap and inform PDUs, and no write of any kind.
+        (
+            "snmp",
+            include_str!("snmp.rs"),
+            &["0xa3", "0xa4", "0xa6", "0xa7", "set", "write"],
+        ),
+        (
+            "snmp v3",
+            include_str!("snmp/v3.rs"),
+            &["0xa3", "0xa4", "0xa6", "0xa7", "set", "write"],
+        ),
     ];
 
     #[test]
@@ -393,6 +404,32 @@ mod tests {
                 ),
                 (Some(0x32), other) => panic!("unexpected S7 ROSCTR {other:?}"),
                 _ => assert_eq!(b[5], 0xE0, "non-S7 frames are COTP connection requests"),
+            }
+        }
+        let snmp = ProbeSettings {
+            snmp_communities: vec!["public".to_string(), "s3cret".to_string()],
+            ..ProbeSettings::default()
+        };
+        let planned = plan(Protocol::Snmp, &snmp);
+        assert!(planned.iter().any(|r| r.step.contains("SNMPv3")));
+        for request in planned {
+            let shape = snmp::request_shape(&request.bytes).unwrap();
+            assert_eq!(
+                shape.pdu, 0xA0,
+                "{}: the only SNMP PDU is GetRequest",
+                request.step
+            );
+            if shape.version == 3 {
+                assert!(shape.varbinds.is_empty(), "v3 discovery asks for nothing");
+            } else {
+                assert!(
+                    shape
+                        .varbinds
+                        .iter()
+                        .all(|v| v.starts_with("1.3.6.1.2.1.1.")),
+                    "v1/v2c read only the system group: {:?}",
+                    shape.varbinds
+                );
             }
         }
     }
