@@ -374,12 +374,8 @@ fn push_engine(id: &mut Identification, engine: &v3::EngineReport) {
         engine.boots.to_string(),
         "SNMPv3 Report msgAuthoritativeEngineBoots",
     );
-    id.push(
-        Field::Detail,
-        "engine_time",
-        engine.time.to_string(),
-        "SNMPv3 Report msgAuthoritativeEngineTime (seconds since boot)",
-    );
+    // msgAuthoritativeEngineTime is left out on purpose: it ticks every second, so as an
+    // observation it would change on every sweep and flood the history with non-changes.
 }
 
 /// What one of our own requests is, decoded (for the read-only allow-list test).
@@ -537,7 +533,10 @@ mod tests {
         assert_eq!(id.detail("engine_id_data"), Some("00:10:f3:c0:ff:ee"));
         assert_eq!(id.get(Field::Vendor).unwrap().value, "Cisco");
         assert!(id.detail("engine_boots").is_some());
-        assert!(id.detail("engine_time").is_some());
+        assert!(
+            id.detail("engine_time").is_none(),
+            "a ticking clock is not an observation"
+        );
     }
 
     #[test]
