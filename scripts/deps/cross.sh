@@ -45,11 +45,19 @@ if [ "$("$ZIG_VENV/bin/python" -m ziglang version 2>/dev/null)" != "$ZIG_VERSION
   "$ZIG_VENV/bin/pip" install --quiet "ziglang==$ZIG_VERSION"
 fi
 
-# cc-rs calls CC with its own flags; zig needs the target first. Zig's cache goes to a directory
-# the wrapper owns so concurrent builds do not share a half-written one in $HOME.
+# cc-rs passes clang's `--target=x86_64-apple-macosx`, which zig does not parse: the wrapper
+# drops it and names the target in zig's spelling. Zig's cache goes to a directory of its own
+# outside $HOME.
 cat >"$ZIG_VENV/bin/cc-x86_64-macos" <<EOF
 #!/bin/sh
 # C compiler for x86_64-apple-darwin, written by scripts/deps/cross.sh.
+for arg do
+  shift
+  case "\$arg" in
+    --target=*) ;;
+    *) set -- "\$@" "\$arg" ;;
+  esac
+done
 : "\${ZIG_GLOBAL_CACHE_DIR:=\${TMPDIR:-/tmp}/tillsyn-zig-cache}"
 export ZIG_GLOBAL_CACHE_DIR
 exec "$ZIG_VENV/bin/python" -m ziglang cc -target x86_64-macos "\$@"
