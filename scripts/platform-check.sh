@@ -7,8 +7,9 @@
 #      memory, and the Linux-only facts are reported as not collected, not read from the Linux
 #      root that wine shows as Z:.
 #   2. The real path: a Linux `tillsyn-collector` (init, serve on 127.0.0.1, token create); the
-#      Windows agent under wine enrolls into `C:\ProgramData\Tillsyn\agent` and sends one report
-#      with `run --once`; `tillsyn-collector assets --format json` holds the Windows host.
+#      Windows agent under wine enrolls into its default state directory
+#      (`C:\ProgramData\Tillsyn\agent`) and sends one report with `run --once`;
+#      `tillsyn-collector assets --format json` holds the Windows host with its OS.
 # macOS (x86_64-apple-darwin): `cargo check` only, with zig as the C compiler for ring. No
 #   `cargo build`: linking needs the Apple SDK's frameworks (sysinfo links CoreFoundation and
 #   IOKit), which are not redistributable and not here, so nothing is run on macOS.
@@ -50,6 +51,11 @@ command -v python3 >/dev/null || fail "python3 missing; $HINT"
 
 target_dir="$(cargo metadata --format-version 1 --no-deps --locked |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+
+# A warning in the agent's own code on these targets is a cfg-gating mistake: fail on it.
+# (Per-target flags, so the Linux build's cache is untouched; dependencies' lints are capped.)
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUSTFLAGS="-D warnings"
+export CARGO_TARGET_X86_64_APPLE_DARWIN_RUSTFLAGS="-D warnings"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/tillsyn-platform-check.XXXXXX")"
 collector_pid=""
@@ -96,6 +102,8 @@ step "wine: a fresh prefix in $WINEPREFIX"
 "$WINE" wineboot --init >"$work/wineboot.log" 2>&1 || true
 [ -d "$WINEPREFIX/drive_c/windows/system32" ] ||
     { cat "$work/wineboot.log" >&2; fail "wineboot did not create a prefix"; }
+# Wine 8.0 plays Windows 7 by default; Rust's Windows targets support Windows 10 and later.
+"$WINE" winecfg /v win10 || fail "winecfg /v win10"
 # Rust's std needs bcryptprimitives.dll, which wine 8.0 lacks: see the source's header.
 x86_64-w64-mingw32-gcc -shared -O2 -Wall -Werror \
     -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
@@ -124,7 +132,9 @@ host = inventory["host"]
 problems = []
 if host["os_name"] != "Windows":
     problems.append(f"os_name is {host['os_name']!r}, not 'Windows'")
-for key in ("hostname", "os_version", "architecture", "cpu_model"):
+if not host["os_version"].startswith("10 "):
+    problems.append(f"os_version is {host['os_version']!r}, not the Windows 10 wine plays")
+for key in ("hostname", "architecture", "cpu_model"):
     if not host[key]:
         problems.append(f"{key} is empty")
 for key in ("cpu_count", "memory_total_bytes"):
@@ -171,12 +181,15 @@ token="$("$collector" --dir "$collector_dir" token create | tail -n 1 | tr -d '[
 step_done
 
 step "Windows: enroll and run --once under wine, against https://$address"
-# A Windows-style state directory inside the prefix's C: drive, as an operator would use.
-agent_dir='C:\ProgramData\Tillsyn\agent'
-agent --dir "$agent_dir" enroll --collector "https://$address" --token "$token" \
+# No --dir: the Windows default state directory, C:\ProgramData\Tillsyn\agent, which is the
+# prefix's drive_c.
+unset TILLSYN_AGENT_DIR
+agent enroll --collector "https://$address" --token "$token" \
     --ca "$(winpath "$collector_dir/ca.pem")" --label platform=windows ||
     fail "enroll under wine"
-agent --dir "$agent_dir" run --once || fail "run --once under wine"
+[ -f "$WINEPREFIX/drive_c/ProgramData/Tillsyn/agent/agent.toml" ] ||
+    fail "enroll did not write C:\\ProgramData\\Tillsyn\\agent\\agent.toml"
+agent run --once || fail "run --once under wine"
 step_done
 
 step "Linux collector: the Windows host is stored with its OS"
