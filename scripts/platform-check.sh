@@ -11,8 +11,10 @@
 #      (`C:\ProgramData\Tillsyn\agent`) and sends one report with `run --once`;
 #      `tillsyn-collector assets --format json` holds the Windows host with its OS.
 # macOS (x86_64-apple-darwin): `cargo check` only, with zig as the C compiler for ring. No
-#   `cargo build`: linking needs the Apple SDK's frameworks (sysinfo links CoreFoundation and
-#   IOKit), which are not redistributable and not here, so nothing is run on macOS.
+#   `cargo build`: linking needs the Apple SDK, which is not redistributable and not here. Tried
+#   with zig as the linker too: it finds no libiconv (Rust's std) and no libobjc (sysinfo's
+#   objc2), and the frameworks sysinfo links (CoreFoundation, IOKit) come from the same SDK. So
+#   nothing is run on macOS.
 #
 # The wine prefix, collector and agent directories live in one temporary directory, removed on
 # exit with the collector and wineserver this script started. All traffic stays on 127.0.0.1.
@@ -29,7 +31,7 @@ fail() {
     exit 1
 }
 
-# Wall time of one step, printed as "==> step: N s" so CI logs show where the minutes go.
+# Each step prints its wall time ("done in N s"), so CI logs show where the minutes go.
 step_started=0
 step() {
     step_started=$SECONDS
