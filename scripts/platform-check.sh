@@ -101,7 +101,7 @@ step_done
 step "wine: a fresh prefix in $WINEPREFIX"
 # wineboot's own complaints (no display, no 32-bit rundll32) are expected on a server and
 # harmless for a console program; whether the prefix works is proved by the next steps.
-"$WINE" wineboot --init >"$work/wineboot.log" 2>&1 || true
+timeout -k 10 300 "$WINE" wineboot --init >"$work/wineboot.log" 2>&1 || true
 [ -d "$WINEPREFIX/drive_c/windows/system32" ] ||
     { cat "$work/wineboot.log" >&2; fail "wineboot did not create a prefix"; }
 # Wine 8.0 plays Windows 7 by default; Rust's Windows targets support Windows 10 and later.
@@ -112,9 +112,10 @@ x86_64-w64-mingw32-gcc -shared -O2 -Wall -Werror \
     scripts/wine/bcryptprimitives.c -ladvapi32 || fail "cannot build the bcryptprimitives shim"
 step_done
 
-# Runs the Windows agent under wine; stdout and stderr pass through.
+# Runs the Windows agent under wine; stdout and stderr pass through. The time limit only keeps
+# a hung wine from holding CI for its whole budget; every step here takes seconds.
 agent() {
-    "$WINE" "$agent_exe" "$@"
+    timeout -k 10 300 "$WINE" "$agent_exe" "$@"
 }
 
 # A Linux path as wine's Windows path on drive Z: (the Linux root).
