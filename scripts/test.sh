@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this file and nothing else).
-# 1. installs what the tests need (real peers: Debian packages, Python simulators) through the
-#    idempotent scripts in scripts/deps/;
-# 2. runs every Rust test in the workspace: unit, fixture, live-peer and end-to-end tests.
+# 1. installs what the tests need (real peers: Debian packages, Python simulators; the cross
+#    toolchains and wine) through the idempotent scripts in scripts/deps/;
+# 2. runs every Rust test in the workspace: unit, fixture, live-peer and end-to-end tests;
+# 3. builds the agent for Windows and macOS, and runs the Windows build under wine against a
+#    local collector (scripts/platform-check.sh; its tools come from scripts/deps/cross.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,7 @@ done
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked
+scripts/platform-check.sh
 
 if ls */fuzz/Cargo.toml >/dev/null 2>&1 && [ -x scripts/fuzz-smoke.sh ]; then
     echo "==> fuzz smoke"

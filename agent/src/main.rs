@@ -13,17 +13,19 @@ use tillsyn_agent::run::{self, OnceOptions, RunOptions};
 use tillsyn_agent::state::AgentDir;
 use tillsyn_agent::telemetry::{self, LogFormat};
 
+/// The state directory unless `--dir` says otherwise: the FHS place for a service's state, and
+/// on Windows the machine-wide application data folder (`/var/lib/...` would be `C:\var\lib`).
+#[cfg(not(windows))]
+const DEFAULT_DIR: &str = "/var/lib/tillsyn-agent";
+#[cfg(windows)]
+const DEFAULT_DIR: &str = r"C:\ProgramData\Tillsyn\agent";
+
 /// Tillsyn agent: inventories this host and reports to a collector over mutual TLS.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
     /// State directory: config, key, certificates, spool.
-    #[arg(
-        long,
-        global = true,
-        default_value = "/var/lib/tillsyn-agent",
-        env = "TILLSYN_AGENT_DIR"
-    )]
+    #[arg(long, global = true, default_value = DEFAULT_DIR, env = "TILLSYN_AGENT_DIR")]
     dir: PathBuf,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

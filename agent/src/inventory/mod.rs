@@ -3,6 +3,7 @@
 //!
 //! All file reads go through a root directory (`--root`), so tests point the agent at a fixture
 //! tree instead of `/`. This module owns the inventory's JSON shape (`inventory --json`).
+//! Beyond the host frame the collectors read Linux files; [`platform`] decides where they apply.
 
 pub mod accounts;
 pub mod banner;
@@ -15,6 +16,7 @@ pub mod listeners;
 pub mod mfa;
 pub mod packages;
 pub mod pam;
+pub mod platform;
 pub mod rpm_header;
 pub mod rpmdb;
 pub mod services;
@@ -115,6 +117,11 @@ pub fn collect(root: &Path) -> Inventory {
         ..Inventory::default()
     };
     inventory.host = host::collect(root, &mut inventory.errors);
+    let os = std::env::consts::OS;
+    if !platform::reads_linux_facts(root, os) {
+        inventory.controls = platform::not_collected(os);
+        return inventory;
+    }
     let sshd_config = sshd::collect(root, &mut inventory);
     let pam_report = pam::collect(root, &mut inventory);
     accounts::collect(root, &mut inventory);

@@ -90,12 +90,12 @@ pub fn collect(
     units
 }
 
-#[cfg(test)]
+// The fixtures are symlinks, which only Unix lets every user make.
+#[cfg(all(test, unix))]
 #[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
 
-    #[cfg(unix)]
     #[test]
     fn wants_links_are_enabled_and_masked_units_are_not() {
         use std::os::unix::fs::symlink;
