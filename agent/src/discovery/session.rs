@@ -459,4 +459,68 @@ mod tests {
             "the connect and the send each took a packet slot"
         );
     }
+
+    /// A rustls server with a fresh self-signed certificate that answers `ping` with `pong`
+    /// inside TLS 1.3.
+    async fn tls_server() -> SocketAddr {
+        use tokio::io::AsyncReadExt;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["plc.example".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(stream).await.unwrap();
+            let mut ping = [0u8; 4];
+            tls.read_exact(&mut ping).await.unwrap();
+            tls.write_all(&[0, 0, 0, 4]).await.unwrap();
+            tls.write_all(b"pong").await.unwrap();
+            tls.flush().await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn tls_handshake_flights_take_packet_slots_and_frames_read_inside_tls() {
+        let addr = tls_server().await;
+        let limiter = Limiter::new(Limits::default());
+        let mut permit = limiter.host(addr.ip()).await;
+        let mut session = TcpSession::connect(addr, &mut permit, BUDGET)
+            .await
+            .unwrap();
+        let client = crate::tls_facts::RecordingClient::new().unwrap();
+        let connection = ClientConnection::new(client.config(), addr.ip().into()).unwrap();
+        let handshake = session.start_tls(connection).await;
+        handshake.result.unwrap();
+        let facts = client.finished(session.tls_state().unwrap());
+        assert_eq!(facts.version, "TLSv1.3");
+        assert!(facts.certificate.unwrap().self_signed);
+        session.send(b"ping").await.unwrap();
+        assert_eq!(
+            session.read_frame(framing).await.unwrap(),
+            b"\0\0\0\x04pong"
+        );
+        drop(session);
+        assert_eq!(
+            limiter.sent(),
+            4,
+            "connect, ClientHello, Finished and the request each took a packet slot"
+        );
+    }
 }

@@ -105,11 +105,23 @@ fn ended(
             ),
         };
         push_facts(&mut id, &facts);
+        if facts.version.is_empty() && refused_our_versions(failure) {
+            id.push(
+                Field::Detail,
+                "tls_deprecated_version",
+                "older than TLS 1.2: the server refused a ClientHello offering TLS 1.2 and 1.3 \
+                 (alert protocol_version); TLS 1.0 and 1.1 are deprecated (RFC 8996)",
+                "TLS alert",
+            );
+        }
         return Ok(Start::Ended(id));
     }
     let reason = match failure {
         TlsFailure::Probe(ProbeError::Eof(_)) => {
             "the port closed the connection on a TLS ClientHello without a TLS alert".to_string()
+        }
+        TlsFailure::Probe(ProbeError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            "the port reset the connection on a TLS ClientHello without a TLS alert".to_string()
         }
         TlsFailure::Tls(_) => format!(
             "the port answered a TLS ClientHello with non-TLS bytes: {:?}",
@@ -132,6 +144,16 @@ fn ended(
         "TLS handshake",
     );
     Ok(Start::Ended(id))
+}
+
+/// Whether the server said it speaks none of the versions offered (TLS 1.2, 1.3).
+fn refused_our_versions(failure: &TlsFailure) -> bool {
+    matches!(
+        failure,
+        TlsFailure::Tls(rustls::Error::AlertReceived(
+            rustls::AlertDescription::ProtocolVersion
+        ))
+    )
 }
 
 fn clone_probe_error(error: &ProbeError) -> ProbeError {
