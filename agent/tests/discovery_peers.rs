@@ -698,6 +698,39 @@ fn https_tls_facts_against_python_ssl() {
 }
 
 #[test]
+fn rtsps_options_inside_tls_against_gstreamer() {
+    let dir = tempfile::tempdir().unwrap();
+    let camera = write_certificate(dir.path(), "camera", "cam1.ward4.example", None, 2099);
+    let _rtsps = Peer::start(
+        "rtsp_peer.py",
+        SYSTEM_PYTHON,
+        &[
+            &peer_script("rtsp_peer.py"),
+            "127.0.77.27",
+            "10322",
+            &camera.cert,
+            &camera.key,
+        ],
+    );
+    let report = discover(&["--target", "127.0.77.27/32", "--ports", "10322/rtsps"]);
+    let device = only_device(&report);
+    let rtsps = service(device, "rtsps");
+    assert_eq!(rtsps["transit"], "tls", "{device:#}");
+    assert_eq!(rtsps["identified"], true);
+    assert!(
+        observation(device, "methods").contains("DESCRIBE"),
+        "{device:#}"
+    );
+    assert!(observation(device, "tls_version").starts_with("TLSv1."));
+    assert_eq!(
+        observation(device, "tls_cert_subject"),
+        "CN=cam1.ward4.example"
+    );
+    assert_eq!(device["controls"][0]["state"], "encrypted");
+    assert_eq!(device["kind"], "camera");
+}
+
+#[test]
 fn dry_run_shows_the_client_hello_and_the_requests_inside_tls() {
     let report = discover(&[
         "--target",
