@@ -346,6 +346,57 @@ fn opcua_endpoints_against_asyncua() {
     assert_eq!(locked["transit"], "plaintext");
 }
 
+/// Seven endpoints that each carry a 4096-bit RSA certificate (~1.3 KiB) do not fit the
+/// 8192-byte receive buffer our Hello announces, so asyncua sends GetEndpoints in several
+/// chunks; the probe refuses any chunk above that buffer, so a complete answer proves the
+/// reassembly.
+#[test]
+fn opcua_multi_chunk_endpoints_against_asyncua() {
+    let _secured = Peer::python(
+        "opcua_peer.py",
+        &[
+            "127.0.77.12",
+            "14840",
+            "Tillsyn Secured UA",
+            "anonymous",
+            "secured",
+        ],
+    );
+    let report = discover(&["--target", "127.0.77.12/32", "--ports", "14840/opcua"]);
+    let device = only_device(&report);
+    assert_eq!(device["model"]["value"], "Tillsyn Secured UA", "{device:#}");
+    let endpoints: Vec<&str> = device["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["name"] == "endpoint")
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(endpoints.len(), 7, "{endpoints:#?}");
+    for policy in [
+        "None",
+        "Basic256Sha256",
+        "Aes128_Sha256_RsaOaep",
+        "Aes256_Sha256_RsaPss",
+    ] {
+        assert!(
+            endpoints
+                .iter()
+                .any(|e| e.contains(&format!("SecurityPolicy#{policy} "))),
+            "{policy}: {endpoints:#?}"
+        );
+    }
+    assert_eq!(
+        endpoints
+            .iter()
+            .filter(|e| e.contains("SecurityMode=SignAndEncrypt"))
+            .count(),
+        3
+    );
+    // The None endpoint still leaves the server readable on the wire.
+    assert_eq!(service(device, "opcua")["transit"], "plaintext");
+}
+
 #[test]
 fn snmp_system_group_against_snmpsim() {
     let _public = Peer::python(
