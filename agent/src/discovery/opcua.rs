@@ -766,6 +766,8 @@ mod tests {
         assert_eq!(reassemble(&stream).unwrap(), message);
         assert_eq!(reassemble(message).unwrap(), message);
         assert_eq!(parse(&reassemble(&stream).unwrap()), parse(message));
+        let seed = include_bytes!("../../fuzz/corpus/opcua/get_endpoints_asyncua_chunked.bin");
+        assert_eq!(reassemble(seed).unwrap(), message);
     }
 
     #[test]

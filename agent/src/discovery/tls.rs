@@ -367,6 +367,15 @@ mod tests {
     }
 
     #[test]
+    fn reads_real_openssl_server_hellos() {
+        let tls13 = include_bytes!("../../fuzz/corpus/tls/server_hello_tls13_openssl.bin");
+        let tls10 = include_bytes!("../../fuzz/corpus/tls/server_hello_tls10_openssl.bin");
+        assert_eq!(server_hello_version(tls13).unwrap(), 0x0304);
+        assert_eq!(server_hello_version(tls10).unwrap(), 0x0301);
+        fuzz::no_panic(tls13, server_hello_version);
+    }
+
+    #[test]
     fn facts_become_details() {
         let facts = TlsFacts {
             version: "TLSv1.1".to_string(),
