@@ -568,18 +568,18 @@ impl Reassembly {
                 needed: CHUNK_HEADER.saturating_sub(chunk.len()),
             })?;
         let request_id = &header[20..24];
-        if let Some(first) = &self.header {
-            if first[20..24] != *request_id {
-                return Err(ParseError::Unexpected {
-                    field: "OPC UA request id of a chunk",
-                    value: u64::from(u32::from_le_bytes([
-                        request_id[0],
-                        request_id[1],
-                        request_id[2],
-                        request_id[3],
-                    ])),
-                });
-            }
+        if let Some(first) = &self.header
+            && first[20..24] != *request_id
+        {
+            return Err(ParseError::Unexpected {
+                field: "OPC UA request id of a chunk",
+                value: u64::from(u32::from_le_bytes([
+                    request_id[0],
+                    request_id[1],
+                    request_id[2],
+                    request_id[3],
+                ])),
+            });
         }
         self.chunks += 1;
         if self.chunks > MAX_CHUNK_COUNT {

@@ -217,10 +217,15 @@ fn steps(protocol: Protocol, settings: &ProbeSettings) -> Vec<(&'static str, Vec
         Protocol::Bacnet => bacnet::plan(),
         Protocol::Http => http::plan(),
         Protocol::Rtsp => rtsp::plan(),
-        // Liveness and banner protocols send nothing after the connect.
-        Protocol::Connect | Protocol::Ssh | Protocol::Ftp | Protocol::Telnet => Vec::new(),
-        // Handled above: the TLS step, then the inner protocol's requests.
-        Protocol::Mqtts | Protocol::Https | Protocol::Rtsps => Vec::new(),
+        // Liveness and banner protocols send nothing after the connect; TLS protocols were
+        // handled above (the TLS step, then the inner protocol's requests).
+        Protocol::Connect
+        | Protocol::Ssh
+        | Protocol::Ftp
+        | Protocol::Telnet
+        | Protocol::Mqtts
+        | Protocol::Https
+        | Protocol::Rtsps => Vec::new(),
     }
 }
 

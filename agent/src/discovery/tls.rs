@@ -59,9 +59,9 @@ pub async fn start(
     session: &mut TcpSession<'_>,
     protocol: &'static str,
 ) -> Result<Start, ProbeError> {
-    let client = RecordingClient::new().map_err(tls_setup)?;
+    let client = RecordingClient::new().map_err(|e| tls_setup(&e))?;
     let connection = ClientConnection::new(client.config(), ServerName::from(session.peer().ip()))
-        .map_err(tls_setup)?;
+        .map_err(|e| tls_setup(&e))?;
     let handshake = session.start_tls(connection).await;
     match handshake.result {
         Ok(()) => {
@@ -75,7 +75,7 @@ pub async fn start(
     }
 }
 
-fn tls_setup(error: rustls::Error) -> ProbeError {
+fn tls_setup(error: &rustls::Error) -> ProbeError {
     ProbeError::Io(std::io::Error::other(format!("TLS client set-up: {error}")))
 }
 
