@@ -71,7 +71,7 @@ pub async fn start(
                 .unwrap_or_default();
             Ok(Start::Secured(facts))
         }
-        Err(failure) => ended(protocol, &client, &failure, &handshake.first_reply),
+        Err(failure) => ended(protocol, &client, failure, &handshake.first_reply),
     }
 }
 
@@ -84,14 +84,14 @@ fn tls_setup(error: &rustls::Error) -> ProbeError {
 fn ended(
     protocol: &'static str,
     client: &RecordingClient,
-    failure: &TlsFailure,
+    failure: TlsFailure,
     first_reply: &[u8],
 ) -> Result<Start, ProbeError> {
-    let speaks_tls = matches!(failure, TlsFailure::Tls(rustls::Error::AlertReceived(_)))
+    let speaks_tls = matches!(&failure, TlsFailure::Tls(rustls::Error::AlertReceived(_)))
         || client.certificate().is_some()
         || looks_like_tls(first_reply);
     if speaks_tls {
-        let mut facts = client.failed(failure);
+        let mut facts = client.failed(&failure);
         if let Ok(version) = server_hello_version(first_reply) {
             facts.version = version_name(version);
         }
@@ -105,7 +105,7 @@ fn ended(
             ),
         };
         push_facts(&mut id, &facts);
-        if facts.version.is_empty() && refused_our_versions(failure) {
+        if facts.version.is_empty() && refused_our_versions(&failure) {
             id.push(
                 Field::Detail,
                 "tls_deprecated_version",
@@ -116,6 +116,7 @@ fn ended(
         }
         return Ok(Start::Ended(id));
     }
+    let detail = failure.to_string();
     let reason = match failure {
         TlsFailure::Probe(ProbeError::Eof(_)) => {
             "the port closed the connection on a TLS ClientHello without a TLS alert".to_string()
@@ -128,7 +129,7 @@ fn ended(
             super::wire::text(&first_reply[..first_reply.len().min(32)])
         ),
         // Silence or a socket error proves nothing about the protocol.
-        TlsFailure::Probe(error) => return Err(clone_probe_error(error)),
+        TlsFailure::Probe(error) => return Err(error),
     };
     let mut id = Identification {
         protocol,
@@ -137,12 +138,7 @@ fn ended(
         auth: Auth::Unknown,
         auth_reason: format!("no TLS: {reason}"),
     };
-    id.push(
-        Field::Detail,
-        "tls_error",
-        failure.to_string(),
-        "TLS handshake",
-    );
+    id.push(Field::Detail, "tls_error", detail, "TLS handshake");
     Ok(Start::Ended(id))
 }
 
@@ -154,18 +150,6 @@ fn refused_our_versions(failure: &TlsFailure) -> bool {
             rustls::AlertDescription::ProtocolVersion
         ))
     )
-}
-
-fn clone_probe_error(error: &ProbeError) -> ProbeError {
-    match error {
-        ProbeError::Timeout(step) => ProbeError::Timeout(step),
-        ProbeError::Eof(n) => ProbeError::Eof(*n),
-        ProbeError::TooLarge(n) => ProbeError::TooLarge(*n),
-        ProbeError::Parse(e) => ProbeError::Parse(e.clone()),
-        ProbeError::Closed(e) | ProbeError::Io(e) => {
-            ProbeError::Io(std::io::Error::new(e.kind(), e.to_string()))
-        }
-    }
 }
 
 /// The identification of a TLS service: the inner probe's (protocol renamed, transit TLS)
