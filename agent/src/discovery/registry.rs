@@ -478,6 +478,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn tls_rows_plan_the_client_hello_then_exactly_their_inner_requests() {
+        let settings = ProbeSettings::default();
+        for row in REGISTRY {
+            let Some(inner) = row.protocol.inside_tls() else {
+                continue;
+            };
+            let planned = plan(row.protocol, &settings);
+            assert_eq!(planned[0].step, tls::CLIENT_HELLO_STEP, "{}", row.name);
+            assert!(planned[0].bytes.is_empty());
+            let inner_steps: Vec<&str> = plan(inner, &settings).iter().map(|r| r.step).collect();
+            let outer_steps: Vec<&str> = planned[1..].iter().map(|r| r.step).collect();
+            assert_eq!(outer_steps, inner_steps, "{}", row.name);
+            assert_eq!(row.transport, Transport::Tcp);
+        }
+        assert_eq!(Protocol::for_port(8883), Protocol::Mqtts);
+        assert_eq!(Protocol::for_port(443), Protocol::Https);
+        assert_eq!(Protocol::for_port(322), Protocol::Rtsps);
+    }
+
     /// Reads one TPKT frame from a test client.
     async fn read_tpkt(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
         use tokio::io::AsyncReadExt;
