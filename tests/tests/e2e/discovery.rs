@@ -90,6 +90,16 @@ systems:
     links: { devices: ['ACME Automation:*'] }
 ";
 
+/// A K2 system that owns two brokers by address: one behind TLS, one plaintext.
+const BROKER_REGISTER: &str = "\
+systems:
+  - id: telemetry-ward4
+    name: Telemetri avdelning 4
+    system_owner: { name: Lena Holm, email: lena.holm@kommun.example }
+    classification: { k: 2, r: 2, t: 2, classified_at: 2026-06-01, classified_by: CISO }
+    links: { cidrs: ['127.0.78.5/32', '127.0.78.6/32'] }
+";
+
 fn device<'a>(assets: &'a [serde_json::Value], address: &str) -> &'a serde_json::Value {
     assets
         .iter()
@@ -149,6 +159,80 @@ fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
         .find(|f| f["rule"] == "k23-transit" && f["asset"] == "127.0.78.2")
         .unwrap_or_else(|| panic!("no k23-transit finding for the PLC: {findings:#?}"));
     assert_eq!(k23["severity"], "high", "OT raises K2 medium to high");
+}
+
+/// An MQTT broker behind TLS (`mqtts`) passes the K2 transit rule; the same broker without TLS
+/// raises it.
+#[test]
+fn a_broker_behind_tls_raises_no_plaintext_finding() {
+    let certs = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["broker.ward4.example".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_path = certs.path().join("broker.crt");
+    let key_path = certs.path().join("broker.key");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let _tls = Peer::start(
+        "mosquitto_peer.py",
+        &[
+            "127.0.78.5",
+            "18883",
+            "false",
+            cert_path.to_str().unwrap(),
+            key_path.to_str().unwrap(),
+        ],
+    );
+    let _plain = Peer::start("mosquitto_peer.py", &["127.0.78.6", "11883", "false"]);
+    let collector = Collector::start();
+    let agent = collector.enroll();
+    assert!(
+        collector
+            .import("register.yaml", BROKER_REGISTER)
+            .status
+            .success()
+    );
+    // One sweep: each broker's address answers on its own port only.
+    let out = run(
+        "tillsyn-agent",
+        &[
+            "--dir",
+            agent.path(),
+            "discover",
+            "--target",
+            "127.0.78.5,127.0.78.6",
+            "--ports",
+            "18883/mqtts,11883/mqtt",
+            "--report",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let assets = collector.assets();
+    let transit = |address: &str| {
+        device(&assets, address)["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "transit_encryption")
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(transit("127.0.78.5"), "encrypted");
+    assert_eq!(transit("127.0.78.6"), "plaintext");
+    let findings = collector.findings(&["--system", "telemetry-ward4"]);
+    let transit_findings: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["rule"] == "k23-transit")
+        .map(|f| f["asset"].as_str().unwrap())
+        .collect();
+    assert_eq!(transit_findings, ["127.0.78.6"], "{findings:#?}");
 }
 
 #[test]
