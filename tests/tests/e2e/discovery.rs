@@ -107,18 +107,12 @@ fn device<'a>(assets: &'a [serde_json::Value], address: &str) -> &'a serde_json:
         .unwrap_or_else(|| panic!("no device {address} in {assets:#?}"))
 }
 
-#[test]
-fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
-    let _peer = ModbusPeer::start("127.0.78.2", "15020");
+/// A collector with `register` imported and one enrolled agent that has swept `targets` on
+/// `ports` with `discover --report`.
+fn collector_after_sweep(register: &str, targets: &str, ports: &str) -> Collector {
     let collector = Collector::start();
     let agent = collector.enroll();
-    assert!(
-        collector
-            .import("register.yaml", PLC_REGISTER)
-            .status
-            .success()
-    );
-
+    assert!(collector.import("register.yaml", register).status.success());
     let out = run(
         "tillsyn-agent",
         &[
@@ -126,9 +120,9 @@ fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
             agent.path(),
             "discover",
             "--target",
-            "127.0.78.2/32",
+            targets,
             "--ports",
-            "15020/modbus",
+            ports,
             "--report",
         ],
     );
@@ -137,6 +131,23 @@ fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    collector
+}
+
+/// The state of a stored asset's `transit_encryption` control.
+fn transit_state(asset: &serde_json::Value) -> &serde_json::Value {
+    &asset["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "transit_encryption")
+        .unwrap_or_else(|| panic!("no transit_encryption control: {asset:#}"))["state"]
+}
+
+#[test]
+fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
+    let _peer = ModbusPeer::start("127.0.78.2", "15020");
+    let collector = collector_after_sweep(PLC_REGISTER, "127.0.78.2/32", "15020/modbus");
 
     let assets = collector.assets();
     let plc = device(&assets, "127.0.78.2");
@@ -145,13 +156,7 @@ fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
     assert_eq!(plc["facts"]["firmware"], "2.7");
     assert_eq!(plc["facts"]["kind"], "plc");
     assert_eq!(plc["systems"][0]["system_id"], "bms-ward4");
-    let transit = plc["controls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "transit_encryption")
-        .unwrap();
-    assert_eq!(transit["state"], "plaintext");
+    assert_eq!(transit_state(plc), "plaintext");
 
     let findings = collector.findings(&["--system", "bms-ward4"]);
     let k23 = findings
@@ -186,46 +191,15 @@ fn a_broker_behind_tls_raises_no_plaintext_finding() {
         ],
     );
     let _plain = Peer::start("mosquitto_peer.py", &["127.0.78.6", "11883", "false"]);
-    let collector = Collector::start();
-    let agent = collector.enroll();
-    assert!(
-        collector
-            .import("register.yaml", BROKER_REGISTER)
-            .status
-            .success()
-    );
     // One sweep: each broker's address answers on its own port only.
-    let out = run(
-        "tillsyn-agent",
-        &[
-            "--dir",
-            agent.path(),
-            "discover",
-            "--target",
-            "127.0.78.5,127.0.78.6",
-            "--ports",
-            "18883/mqtts,11883/mqtt",
-            "--report",
-        ],
+    let collector = collector_after_sweep(
+        BROKER_REGISTER,
+        "127.0.78.5,127.0.78.6",
+        "18883/mqtts,11883/mqtt",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
     let assets = collector.assets();
-    let transit = |address: &str| {
-        device(&assets, address)["controls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "transit_encryption")
-            .unwrap()["state"]
-            .clone()
-    };
-    assert_eq!(transit("127.0.78.5"), "encrypted");
-    assert_eq!(transit("127.0.78.6"), "plaintext");
+    assert_eq!(transit_state(device(&assets, "127.0.78.5")), "encrypted");
+    assert_eq!(transit_state(device(&assets, "127.0.78.6")), "plaintext");
     let findings = collector.findings(&["--system", "telemetry-ward4"]);
     let transit_findings: Vec<&str> = findings
         .iter()
