@@ -12,6 +12,8 @@
 //! - [`spool`]: the on-disk queue of reports waiting for the collector's acknowledgement.
 //! - [`run`]: the reporting loop (`run`, `run --once`): inventory -> spool -> drain.
 //! - [`telemetry`]: tracing set-up shared by the binary and embedders.
+//! - [`tls_facts`]: the recording TLS client (accepts and records any certificate) and the
+//!   facts of a handshake, shared by the listener probe and discovery.
 
 pub mod client;
 pub mod delta;
@@ -24,6 +26,7 @@ pub mod run;
 pub mod spool;
 pub mod state;
 pub mod telemetry;
+pub mod tls_facts;
 
 /// The agent's software version, sent in every report and heartbeat.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -346,6 +346,57 @@ fn opcua_endpoints_against_asyncua() {
     assert_eq!(locked["transit"], "plaintext");
 }
 
+/// Seven endpoints that each carry a 4096-bit RSA certificate (~1.3 KiB) do not fit the
+/// 8192-byte receive buffer our Hello announces, so asyncua sends GetEndpoints in several
+/// chunks; the probe refuses any chunk above that buffer, so a complete answer proves the
+/// reassembly.
+#[test]
+fn opcua_multi_chunk_endpoints_against_asyncua() {
+    let _secured = Peer::python(
+        "opcua_peer.py",
+        &[
+            "127.0.77.12",
+            "14840",
+            "Tillsyn Secured UA",
+            "anonymous",
+            "secured",
+        ],
+    );
+    let report = discover(&["--target", "127.0.77.12/32", "--ports", "14840/opcua"]);
+    let device = only_device(&report);
+    assert_eq!(device["model"]["value"], "Tillsyn Secured UA", "{device:#}");
+    let endpoints: Vec<&str> = device["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["name"] == "endpoint")
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(endpoints.len(), 7, "{endpoints:#?}");
+    for policy in [
+        "None",
+        "Basic256Sha256",
+        "Aes128_Sha256_RsaOaep",
+        "Aes256_Sha256_RsaPss",
+    ] {
+        assert!(
+            endpoints
+                .iter()
+                .any(|e| e.contains(&format!("SecurityPolicy#{policy} "))),
+            "{policy}: {endpoints:#?}"
+        );
+    }
+    assert_eq!(
+        endpoints
+            .iter()
+            .filter(|e| e.contains("SecurityMode=SignAndEncrypt"))
+            .count(),
+        3
+    );
+    // The None endpoint still leaves the server readable on the wire.
+    assert_eq!(service(device, "opcua")["transit"], "plaintext");
+}
+
 #[test]
 fn snmp_system_group_against_snmpsim() {
     let _public = Peer::python(
@@ -669,4 +720,250 @@ fn http_rtsp_and_banners_against_real_servers() {
     // the probe never answers, so the negotiation alone identifies Telnet.
     assert_eq!(service(host, "telnet")["identified"], true);
     assert_eq!(host["controls"][0]["state"], "plaintext");
+}
+
+/// A certificate and key written as PEM files into `dir`, named `name.crt` / `name.key`.
+struct PemPair {
+    cert: String,
+    key: String,
+}
+
+/// Writes a certificate for `common_name`: signed by `issuer` (else self-signed), valid until
+/// `not_after_year`-01-01.
+fn write_certificate(
+    dir: &std::path::Path,
+    name: &str,
+    common_name: &str,
+    issuer: Option<&rcgen::Issuer<'_, rcgen::KeyPair>>,
+    not_after_year: i32,
+) -> PemPair {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![common_name.to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(not_after_year, 1, 1);
+    let cert = match issuer {
+        Some(issuer) => params.signed_by(&key, issuer).unwrap(),
+        None => params.self_signed(&key).unwrap(),
+    };
+    let pair = PemPair {
+        cert: dir
+            .join(format!("{name}.crt"))
+            .to_str()
+            .unwrap()
+            .to_string(),
+        key: dir
+            .join(format!("{name}.key"))
+            .to_str()
+            .unwrap()
+            .to_string(),
+    };
+    std::fs::write(&pair.cert, cert.pem()).unwrap();
+    std::fs::write(&pair.key, key.serialize_pem()).unwrap();
+    pair
+}
+
+/// A test CA ("CN=Ward 4 Test CA") to sign server certificates with.
+fn test_ca() -> rcgen::Issuer<'static, rcgen::KeyPair> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Ward 4 Test CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    rcgen::Issuer::new(params, key)
+}
+
+fn device_at<'a>(report: &'a Value, address: &str) -> &'a Value {
+    report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["address"] == address)
+        .unwrap_or_else(|| panic!("no device {address} in {report:#}"))
+}
+
+#[test]
+fn mqtts_tls_facts_and_auth_against_mosquitto() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = write_certificate(dir.path(), "broker", "broker.ward4.example", None, 2099);
+    let _open = Peer::python(
+        "mosquitto_peer.py",
+        &["127.0.77.20", "18883", "true", &broker.cert, &broker.key],
+    );
+    let _closed = Peer::python(
+        "mosquitto_peer.py",
+        &["127.0.77.21", "18883", "false", &broker.cert, &broker.key],
+    );
+    // A plaintext broker on the port the sweep believes is MQTT over TLS.
+    let _plain = Peer::python("mosquitto_peer.py", &["127.0.77.22", "18883", "true"]);
+    let report = discover(&[
+        "--target",
+        "127.0.77.20,127.0.77.21,127.0.77.22",
+        "--ports",
+        "18883/mqtts",
+    ]);
+    let open = device_at(&report, "127.0.77.20");
+    let mqtts = service(open, "mqtts");
+    assert_eq!(mqtts["transit"], "tls", "{open:#}");
+    assert_eq!(mqtts["auth"], "none", "{mqtts:#}");
+    assert!(mqtts["auth_reason"].as_str().unwrap().contains("CONNACK 0"));
+    assert_eq!(observation(open, "tls_version"), "TLSv1.3");
+    assert!(observation(open, "tls_cipher").starts_with("TLS13_"));
+    assert_eq!(
+        observation(open, "tls_cert_subject"),
+        "CN=broker.ward4.example"
+    );
+    assert_eq!(observation(open, "tls_cert_self_signed"), "true");
+    assert_eq!(observation(open, "tls_cert_expired"), "false");
+    assert_eq!(open["controls"][0]["state"], "encrypted", "{open:#}");
+
+    let closed = device_at(&report, "127.0.77.21");
+    let mqtts = service(closed, "mqtts");
+    assert_eq!(mqtts["transit"], "tls");
+    assert_eq!(mqtts["auth"], "required", "{mqtts:#}");
+    assert!(mqtts["auth_reason"].as_str().unwrap().contains("CONNACK 5"));
+
+    let plain = device_at(&report, "127.0.77.22");
+    let mqtts = service(plain, "mqtts");
+    assert_eq!(mqtts["transit"], "plaintext", "{plain:#}");
+    assert!(
+        mqtts["auth_reason"].as_str().unwrap().starts_with("no TLS"),
+        "{mqtts:#}"
+    );
+    assert_eq!(plain["controls"][0]["state"], "plaintext");
+}
+
+#[test]
+fn https_tls_facts_against_python_ssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = test_ca();
+    // Signed by the test CA and expired at the start of 2021.
+    let expired = write_certificate(dir.path(), "expired", "cam.ward4.example", Some(&ca), 2021);
+    let old = write_certificate(dir.path(), "old", "old.ward4.example", None, 2099);
+    let _https = Peer::python(
+        "http_peer.py",
+        &[
+            "127.0.77.23",
+            "18443",
+            "AXIS Q1615 Network Camera",
+            &expired.cert,
+            &expired.key,
+        ],
+    );
+    // An old device: OpenSSL capped at TLS 1.0, which rustls refuses to speak.
+    let _tls10 = Peer::python(
+        "http_peer.py",
+        &[
+            "127.0.77.24",
+            "18443",
+            "Old HMI",
+            &old.cert,
+            &old.key,
+            "TLSv1",
+        ],
+    );
+    // Plain HTTP on the port the sweep believes is HTTPS.
+    let _plain = Peer::python("http_peer.py", &["127.0.77.25", "18443", "Plain"]);
+    let report = discover(&[
+        "--target",
+        "127.0.77.23,127.0.77.24,127.0.77.25",
+        "--ports",
+        "18443/https",
+    ]);
+    let camera = device_at(&report, "127.0.77.23");
+    let https = service(camera, "https");
+    assert_eq!(https["transit"], "tls", "{camera:#}");
+    assert!(observation(camera, "server").starts_with("SimpleHTTP/"));
+    assert_eq!(observation(camera, "title"), "AXIS Q1615 Network Camera");
+    assert_eq!(observation(camera, "tls_version"), "TLSv1.3");
+    assert_eq!(
+        observation(camera, "tls_cert_subject"),
+        "CN=cam.ward4.example"
+    );
+    assert_eq!(observation(camera, "tls_cert_issuer"), "CN=Ward 4 Test CA");
+    assert_eq!(observation(camera, "tls_cert_self_signed"), "false");
+    assert_eq!(observation(camera, "tls_cert_expired"), "true");
+    assert!(observation(camera, "tls_cert_not_after").contains("2021"));
+
+    let old = device_at(&report, "127.0.77.24");
+    let https = service(old, "https");
+    assert_eq!(https["transit"], "tls", "{old:#}");
+    // OpenSSL answers a ClientHello offering only TLS 1.2 and 1.3 with alert protocol_version.
+    assert!(
+        observation(old, "tls_deprecated_version").contains("older than TLS 1.2"),
+        "{old:#}"
+    );
+    assert!(!observation(old, "tls_handshake_error").is_empty());
+
+    let plain = device_at(&report, "127.0.77.25");
+    let https = service(plain, "https");
+    assert_eq!(https["transit"], "plaintext", "{plain:#}");
+    assert!(
+        https["auth_reason"]
+            .as_str()
+            .unwrap()
+            .contains("non-TLS bytes"),
+        "{https:#}"
+    );
+}
+
+#[test]
+fn rtsps_options_inside_tls_against_gstreamer() {
+    let dir = tempfile::tempdir().unwrap();
+    let camera = write_certificate(dir.path(), "camera", "cam1.ward4.example", None, 2099);
+    let _rtsps = Peer::start(
+        "rtsp_peer.py",
+        SYSTEM_PYTHON,
+        &[
+            &peer_script("rtsp_peer.py"),
+            "127.0.77.27",
+            "10322",
+            &camera.cert,
+            &camera.key,
+        ],
+    );
+    let report = discover(&["--target", "127.0.77.27/32", "--ports", "10322/rtsps"]);
+    let device = only_device(&report);
+    let rtsps = service(device, "rtsps");
+    assert_eq!(rtsps["transit"], "tls", "{device:#}");
+    assert_eq!(rtsps["identified"], true);
+    assert!(
+        observation(device, "methods").contains("DESCRIBE"),
+        "{device:#}"
+    );
+    assert!(observation(device, "tls_version").starts_with("TLSv1."));
+    assert_eq!(
+        observation(device, "tls_cert_subject"),
+        "CN=cam1.ward4.example"
+    );
+    assert_eq!(device["controls"][0]["state"], "encrypted");
+    assert_eq!(device["kind"], "camera");
+}
+
+#[test]
+fn dry_run_shows_the_client_hello_and_the_requests_inside_tls() {
+    let report = discover(&[
+        "--target",
+        "127.0.77.26/32",
+        "--ports",
+        "18883/mqtts,18443/https,10322/rtsps",
+        "--dry-run",
+    ]);
+    let requests = report["requests"].as_array().unwrap();
+    for probe in ["mqtts", "https", "rtsps"] {
+        let steps: Vec<&str> = requests
+            .iter()
+            .filter(|r| r["probe"] == probe)
+            .map(|r| r["step"].as_str().unwrap())
+            .collect();
+        assert_eq!(steps[0], "tcp connect", "{probe}: {steps:?}");
+        assert!(
+            steps[1].starts_with("TLS ClientHello"),
+            "{probe}: {steps:?}"
+        );
+        assert!(steps.len() > 2, "{probe}: {steps:?}");
+    }
 }

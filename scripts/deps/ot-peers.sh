@@ -34,6 +34,8 @@ command -v python3 >/dev/null 2>&1 || apt_missing+=(python3 python3-venv)
 [ -e /usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib ] || \
   ls /usr/lib/*/girepository-1.0/GstRtspServer-1.0.typelib >/dev/null 2>&1 || apt_missing+=(gir1.2-gst-rtsp-server-1.0)
 /usr/bin/python3 -c 'import gi' >/dev/null 2>&1 || apt_missing+=(python3-gi)
+# RTSPS peer: GLib's TLS backend (GnuTLS), which GStreamer's RTSP server needs for TLS.
+ls /usr/lib/*/gio/modules/libgiognutls.so >/dev/null 2>&1 || apt_missing+=(glib-networking)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -qq

@@ -167,8 +167,10 @@ fn by_protocol(service: &ServiceView<'_>) -> Vec<KindVerdict> {
             0.5,
             said("is an OPC UA server (controllers and their gateways expose it)"),
         )],
-        "mqtt" if identified => vec![verdict(Kind::Iot, 0.4, said("is an MQTT broker"))],
-        "rtsp" if identified => vec![verdict(
+        "mqtt" | "mqtts" if identified => {
+            vec![verdict(Kind::Iot, 0.4, said("is an MQTT broker"))]
+        }
+        "rtsp" | "rtsps" if identified => vec![verdict(
             Kind::Camera,
             0.75,
             said("answered RTSP OPTIONS (video streaming)"),

@@ -11,6 +11,7 @@
 //! - [`target`]: CIDR, exclusion and port-list parsing, the sweep size bound.
 //! - [`limiter`]: packet pacing and per-host exclusivity.
 //! - [`session`]: paced, bounded TCP and UDP sockets for probes.
+//! - [`tls`]: the TLS handshake in front of `mqtts`, `https`, `rtsps` and its facts.
 //! - [`registry`]: the protocol table and the dispatch to probes.
 //! - [`wire`], [`identity`]: bounded reply parsing and what a probe learned.
 //! - [`kind`]: device kind inference.
@@ -36,6 +37,7 @@ pub mod s7;
 pub mod session;
 pub mod snmp;
 pub mod target;
+pub mod tls;
 pub mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

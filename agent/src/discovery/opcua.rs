@@ -7,8 +7,9 @@
 //! headers), §7.14 (EndpointDescription); tested against asyncua 2.1.
 //!
 //! ```text
-//! every message: type[3] ("HEL","ACK","OPN","MSG","CLO","ERR") chunk 'F' size u32 LE
-//! HEL   version u32, receive buffer u32, send buffer u32, max message u32, max chunks u32, endpoint url String
+//! every message: type[3] ("HEL","ACK","OPN","MSG","CLO","ERR") chunk type u8 size u32 LE
+//! HEL   version u32, receive buffer u32 (8192), send buffer u32 (8192), max message u32 (1 MiB),
+//!       max chunks u32 (128), endpoint url String
 //! OPN   channel id u32 | policy uri String, sender cert ByteString(-1), receiver thumbprint ByteString(-1)
 //!       | sequence number u32, request id u32 | NodeId i=446 | RequestHeader
 //!       | client protocol version u32, request type u32 (0 issue), security mode u32 (1 None),
@@ -20,6 +21,14 @@
 //!       SecurityPolicyUri, UserTokenPolicy[] (policy id, token type u32, ...), transport profile, level u8
 //! String/ByteString: i32 LE length (-1 = null) + bytes; NodeId: encoding byte + per-encoding id
 //! ```
+//!
+//! Chunks (§6.7.2): a response larger than our receive buffer arrives as MSG chunks of type
+//! 'C' (more follow), ending with 'F' (final) or 'A' (abort: error u32, reason String). Each
+//! chunk repeats channel id, token id, sequence number and request id (24 bytes in all with
+//! the message header); [`Reassembly`] joins the bodies of one request id into a single 'F'
+//! message, refusing more than [`MAX_CHUNK_COUNT`] chunks, [`MAX_MESSAGE_SIZE`] bytes, or a
+//! chunk above the receive buffer we announced. The Hello announces the smallest buffer the
+//! spec allows (8192, §7.1.2.3), so a server with many endpoints really chunks its reply.
 //!
 //! Verdicts: an endpoint with SecurityMode None or Sign leaves data readable, so `transit` is
 //! plaintext unless every endpoint is SignAndEncrypt; `auth` is none if any endpoint offers the
@@ -45,7 +54,13 @@ const MAX_DIAGNOSTIC_DEPTH: u8 = 4;
 const OPEN_SECURE_CHANNEL_REQUEST: u16 = 446;
 const GET_ENDPOINTS_REQUEST: u16 = 428;
 const CLOSE_SECURE_CHANNEL_REQUEST: u16 = 452;
-const BUFFER_SIZE: u32 = 65_535;
+/// Our receive and send buffer: the minimum Part 6 §7.1.2.3 allows. Requests are far smaller;
+/// replies larger than this must come in chunks, which bounds every single read.
+pub const BUFFER_SIZE: u32 = 8192;
+/// Largest response accepted across all its chunks (announced as MaxMessageSize).
+pub const MAX_MESSAGE_SIZE: u32 = 1024 * 1024;
+/// Most chunks accepted per response (announced as MaxChunkCount): a full 1 MiB message.
+pub const MAX_CHUNK_COUNT: u32 = MAX_MESSAGE_SIZE / BUFFER_SIZE;
 
 fn put_string(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
@@ -90,7 +105,13 @@ fn message(kind: [u8; 3], body: &[u8]) -> Vec<u8> {
 /// HEL for `endpoint_url`.
 pub fn hello(endpoint_url: &str) -> Vec<u8> {
     let mut body = Vec::new();
-    for value in [0, BUFFER_SIZE, BUFFER_SIZE, BUFFER_SIZE, 1] {
+    for value in [
+        0,
+        BUFFER_SIZE,
+        BUFFER_SIZE,
+        MAX_MESSAGE_SIZE,
+        MAX_CHUNK_COUNT,
+    ] {
         body.extend_from_slice(&value.to_le_bytes()); // version, buffers, max message, max chunks
     }
     put_string(&mut body, Some(endpoint_url));
@@ -505,6 +526,136 @@ pub fn parse(frame: &[u8]) -> Result<Identification, ParseError> {
     identify(&parse_endpoints(frame)?)
 }
 
+/// Bytes before a MSG chunk's body: message header, channel id, token id, sequence header.
+const CHUNK_HEADER: usize = 24;
+
+/// Joins the chunks of one MSG response (Part 6 §6.7.2) into a single final message.
+#[derive(Debug, Default)]
+pub struct Reassembly {
+    /// The first chunk's header, reused for the joined message.
+    header: Option<[u8; CHUNK_HEADER]>,
+    /// The bodies so far.
+    body: Vec<u8>,
+    chunks: u32,
+}
+
+impl Reassembly {
+    /// Adds one chunk (a whole frame, as [`framing`] cut it); returns the joined message once
+    /// the final chunk arrived.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Option<Vec<u8>>, ParseError> {
+        let mut r = Reader::new(chunk);
+        let kind = r.take(3)?;
+        if kind == b"ERR" {
+            return expect_kind(chunk, *b"MSG").map(|_| None);
+        }
+        if kind != b"MSG" {
+            return Err(ParseError::Unexpected {
+                field: "OPC UA message type",
+                value: u64::from(kind[0]),
+            });
+        }
+        let chunk_type = r.u8()?;
+        if chunk.len() > BUFFER_SIZE as usize {
+            return Err(ParseError::Unexpected {
+                field: "OPC UA chunk size above our receive buffer",
+                value: chunk.len() as u64,
+            });
+        }
+        let header = chunk
+            .get(..CHUNK_HEADER)
+            .ok_or_else(|| ParseError::Truncated {
+                at: chunk.len(),
+                needed: CHUNK_HEADER.saturating_sub(chunk.len()),
+            })?;
+        let request_id = &header[20..24];
+        if let Some(first) = &self.header
+            && first[20..24] != *request_id
+        {
+            return Err(ParseError::Unexpected {
+                field: "OPC UA request id of a chunk",
+                value: u64::from(u32::from_le_bytes([
+                    request_id[0],
+                    request_id[1],
+                    request_id[2],
+                    request_id[3],
+                ])),
+            });
+        }
+        self.chunks += 1;
+        if self.chunks > MAX_CHUNK_COUNT {
+            return Err(ParseError::Unexpected {
+                field: "OPC UA chunk count",
+                value: u64::from(self.chunks),
+            });
+        }
+        let mut body = Reader::new(&chunk[CHUNK_HEADER..]);
+        match chunk_type {
+            b'A' => {
+                let code = body.u32_le()?;
+                let reason = string(&mut body).unwrap_or_default();
+                Err(ParseError::Refused(format!(
+                    "OPC UA response aborted {code:#010x} {reason}"
+                )))
+            }
+            b'C' | b'F' => {
+                let header = self.header.get_or_insert_with(|| {
+                    let mut copy = [0u8; CHUNK_HEADER];
+                    copy.copy_from_slice(header);
+                    copy
+                });
+                if self.body.len() + body.remaining() > MAX_MESSAGE_SIZE as usize {
+                    return Err(ParseError::Unexpected {
+                        field: "OPC UA message size across chunks",
+                        value: (self.body.len() + body.remaining()) as u64,
+                    });
+                }
+                self.body.extend_from_slice(body.rest());
+                if chunk_type == b'C' {
+                    return Ok(None);
+                }
+                let mut message = header.to_vec();
+                message[3] = b'F';
+                let size = u32::try_from(CHUNK_HEADER + self.body.len()).unwrap_or(u32::MAX);
+                message[4..8].copy_from_slice(&size.to_le_bytes());
+                message.append(&mut self.body);
+                Ok(Some(message))
+            }
+            other => Err(ParseError::Unexpected {
+                field: "OPC UA chunk type",
+                value: u64::from(other),
+            }),
+        }
+    }
+}
+
+/// Cuts `stream` into frames and reassembles them (what the fuzz target and tests call).
+pub fn reassemble(mut stream: &[u8]) -> Result<Vec<u8>, ParseError> {
+    let mut reassembly = Reassembly::default();
+    loop {
+        let Frame::Length(len) = framing(stream) else {
+            return Err(ParseError::Truncated { at: 0, needed: 8 });
+        };
+        let frame = stream.get(..len).ok_or_else(|| ParseError::Truncated {
+            at: stream.len(),
+            needed: len.saturating_sub(stream.len()),
+        })?;
+        if let Some(message) = reassembly.push(frame)? {
+            return Ok(message);
+        }
+        stream = &stream[len..];
+    }
+}
+
+/// Reads chunks until one response is complete.
+async fn read_message(session: &mut TcpSession<'_>) -> Result<Vec<u8>, ProbeError> {
+    let mut reassembly = Reassembly::default();
+    loop {
+        if let Some(message) = reassembly.push(&session.read_frame(framing).await?)? {
+            return Ok(message);
+        }
+    }
+}
+
 /// Runs Hello, OpenSecureChannel, GetEndpoints and CloseSecureChannel.
 pub async fn probe(
     session: &mut TcpSession<'_>,
@@ -515,7 +666,7 @@ pub async fn probe(
     session.send(&open_secure_channel()).await?;
     let channel = parse_open(&session.read_frame(framing).await?)?;
     session.send(&get_endpoints(channel, endpoint_url)).await?;
-    let endpoints = parse_endpoints(&session.read_frame(framing).await?)?;
+    let endpoints = parse_endpoints(&read_message(session).await?)?;
     // Release the channel at once: servers allow only a few, and the PLC behind may be one.
     session.send(&close_secure_channel(channel)).await?;
     Ok(identify(&endpoints)?)
@@ -591,6 +742,60 @@ mod tests {
         parse_ack(include_bytes!("../../fuzz/corpus/opcua/ack_asyncua.bin")).unwrap();
     }
 
+    /// Splits a final MSG message into chunks of at most `body` body bytes each.
+    fn chunked(message: &[u8], body: usize, last: u8) -> Vec<u8> {
+        let (header, rest) = message.split_at(CHUNK_HEADER);
+        let parts: Vec<&[u8]> = rest.chunks(body).collect();
+        let mut out = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let mut chunk = header.to_vec();
+            chunk[3] = if i + 1 == parts.len() { last } else { b'C' };
+            let size = u32::try_from(CHUNK_HEADER + part.len()).unwrap();
+            chunk[4..8].copy_from_slice(&size.to_le_bytes());
+            chunk.extend_from_slice(part);
+            out.extend_from_slice(&chunk);
+        }
+        out
+    }
+
+    #[test]
+    fn chunks_join_into_the_original_message() {
+        let message = include_bytes!("../../fuzz/corpus/opcua/get_endpoints_asyncua.bin");
+        let stream = chunked(message, 100, b'F');
+        assert!(stream.len() > message.len() + 3 * CHUNK_HEADER);
+        assert_eq!(reassemble(&stream).unwrap(), message);
+        assert_eq!(reassemble(message).unwrap(), message);
+        assert_eq!(parse(&reassemble(&stream).unwrap()), parse(message));
+        let seed = include_bytes!("../../fuzz/corpus/opcua/get_endpoints_asyncua_chunked.bin");
+        assert_eq!(reassemble(seed).unwrap(), message);
+    }
+
+    #[test]
+    fn abort_mixed_requests_and_too_many_chunks_are_refused() {
+        let message = include_bytes!("../../fuzz/corpus/opcua/get_endpoints_asyncua.bin");
+        let mut abort = message[..CHUNK_HEADER].to_vec();
+        abort[3] = b'A';
+        abort.extend_from_slice(&0x8000_0000u32.to_le_bytes());
+        put_string(&mut abort, Some("too busy"));
+        let size = u32::try_from(abort.len()).unwrap();
+        abort[4..8].copy_from_slice(&size.to_le_bytes());
+        let stream = [chunked(message, 100, b'C'), abort].concat();
+        assert!(
+            matches!(reassemble(&stream), Err(ParseError::Refused(r)) if r.contains("too busy"))
+        );
+        let mut other = chunked(message, 100, b'F');
+        other[20] ^= 1; // the first chunk's request id
+        assert!(reassemble(&other).is_err());
+        let long = chunked(&[&message[..], &[0u8; 200][..]].concat(), 1, b'F');
+        assert!(matches!(
+            reassemble(&long),
+            Err(ParseError::Unexpected {
+                field: "OPC UA chunk count",
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn requests_frame_themselves() {
         for (_, request) in plan("opc.tcp://192.0.2.1:4840") {
@@ -606,5 +811,6 @@ mod tests {
             parse,
         );
         fuzz::no_panic(&reply(), parse_open);
+        fuzz::no_panic(&chunked(&reply(), 40, b'F'), reassemble);
     }
 }

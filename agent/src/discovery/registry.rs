@@ -9,7 +9,7 @@
 use super::identity::Identification;
 use super::limiter::HostPermit;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
-use super::{bacnet, banner, enip, http, modbus, mqtt, opcua, rtsp, s7, snmp};
+use super::{bacnet, banner, enip, http, modbus, mqtt, opcua, rtsp, s7, snmp, tls};
 use std::net::SocketAddr;
 
 /// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
@@ -65,6 +65,12 @@ pub enum Protocol {
     Ftp,
     /// Telnet greeting (nothing sent).
     Telnet,
+    /// MQTT over TLS: handshake, then the anonymous CONNECT.
+    Mqtts,
+    /// HTTP over TLS: handshake, then `GET /`.
+    Https,
+    /// RTSP over TLS: handshake, then OPTIONS.
+    Rtsps,
 }
 
 /// One registry row.
@@ -92,6 +98,9 @@ const REGISTRY: &[Row] = &[
     Row { protocol: Protocol::Ssh, name: banner::SSH, transport: Transport::Tcp, port: Some(22) },
     Row { protocol: Protocol::Ftp, name: banner::FTP, transport: Transport::Tcp, port: Some(21) },
     Row { protocol: Protocol::Telnet, name: banner::TELNET, transport: Transport::Tcp, port: Some(23) },
+    Row { protocol: Protocol::Mqtts, name: "mqtts", transport: Transport::Tcp, port: Some(8883) },
+    Row { protocol: Protocol::Https, name: "https", transport: Transport::Tcp, port: Some(443) },
+    Row { protocol: Protocol::Rtsps, name: "rtsps", transport: Transport::Tcp, port: Some(322) },
 ];
 
 impl Protocol {
@@ -126,6 +135,16 @@ impl Protocol {
             .iter()
             .find(|r| r.port == Some(port))
             .map_or(Self::Connect, |r| r.protocol)
+    }
+
+    /// The plaintext protocol a TLS protocol runs inside its TLS session (`https` -> `http`).
+    pub fn inside_tls(self) -> Option<Self> {
+        match self {
+            Self::Mqtts => Some(Self::Mqtt),
+            Self::Https => Some(Self::Http),
+            Self::Rtsps => Some(Self::Rtsp),
+            _ => None,
+        }
     }
 
     /// All names, for error messages.
@@ -178,7 +197,17 @@ pub struct PlannedRequest {
 
 /// The requests `protocol` sends on success, in order, after the connect.
 pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest> {
-    let steps = match protocol {
+    steps(protocol, settings)
+        .into_iter()
+        .map(|(step, bytes)| PlannedRequest { step, bytes })
+        .collect()
+}
+
+fn steps(protocol: Protocol, settings: &ProbeSettings) -> Vec<(&'static str, Vec<u8>)> {
+    if let Some(inner) = protocol.inside_tls() {
+        return tls::plan(steps(inner, settings));
+    }
+    match protocol {
         Protocol::Modbus => modbus::plan(settings.modbus_unit),
         Protocol::Mqtt => mqtt::plan(),
         Protocol::S7 => s7::plan(),
@@ -188,13 +217,16 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
         Protocol::Bacnet => bacnet::plan(),
         Protocol::Http => http::plan(),
         Protocol::Rtsp => rtsp::plan(),
-        // Liveness and banner protocols send nothing after the connect.
-        Protocol::Connect | Protocol::Ssh | Protocol::Ftp | Protocol::Telnet => Vec::new(),
-    };
-    steps
-        .into_iter()
-        .map(|(step, bytes)| PlannedRequest { step, bytes })
-        .collect()
+        // Liveness and banner protocols send nothing after the connect; TLS protocols were
+        // handled above (the TLS step, then the inner protocol's requests).
+        Protocol::Connect
+        | Protocol::Ssh
+        | Protocol::Ftp
+        | Protocol::Telnet
+        | Protocol::Mqtts
+        | Protocol::Https
+        | Protocol::Rtsps => Vec::new(),
+    }
 }
 
 /// The result of probing one port.
@@ -256,8 +288,28 @@ async fn probe_tcp(
 }
 
 /// Runs `protocol`'s probe on a connected session; `attempt` counts connections to this port
-/// (only S7 makes more than one).
+/// (only S7 makes more than one). TLS protocols first run the handshake, then their plaintext
+/// protocol's probe inside it.
 async fn run_tcp(
+    protocol: Protocol,
+    session: &mut TcpSession<'_>,
+    settings: &ProbeSettings,
+    attempt: usize,
+) -> Result<Option<Identification>, ProbeError> {
+    let Some(inner) = protocol.inside_tls() else {
+        return run_plain(protocol, session, settings, attempt).await;
+    };
+    match tls::start(session, protocol.name()).await? {
+        tls::Start::Secured(facts) => {
+            let result = run_plain(inner, session, settings, attempt).await;
+            Ok(Some(tls::finish(protocol.name(), result, &facts)))
+        }
+        tls::Start::Ended(id) => Ok(Some(id)),
+    }
+}
+
+/// Runs a plaintext protocol's probe (inside TLS when the session was upgraded).
+async fn run_plain(
     protocol: Protocol,
     session: &mut TcpSession<'_>,
     settings: &ProbeSettings,
@@ -283,8 +335,14 @@ async fn run_tcp(
             .await
             .map(Some),
         // Liveness needs nothing past the connect; UDP protocols never get a TCP session
-        // (`probe` dispatches on the transport).
-        Protocol::Connect | Protocol::EnipUdp | Protocol::Snmp | Protocol::Bacnet => Ok(None),
+        // (`probe` dispatches on the transport); TLS protocols are unwrapped by `run_tcp`.
+        Protocol::Connect
+        | Protocol::EnipUdp
+        | Protocol::Snmp
+        | Protocol::Bacnet
+        | Protocol::Mqtts
+        | Protocol::Https
+        | Protocol::Rtsps => Ok(None),
     }
 }
 
@@ -311,7 +369,10 @@ async fn run_udp(
         | Protocol::Rtsp
         | Protocol::Ssh
         | Protocol::Ftp
-        | Protocol::Telnet => Ok(None),
+        | Protocol::Telnet
+        | Protocol::Mqtts
+        | Protocol::Https
+        | Protocol::Rtsps => Ok(None),
     }
 }
 
@@ -452,6 +513,26 @@ mod tests {
             );
             assert_eq!(Protocol::from_name(row.name), Some(row.protocol));
         }
+    }
+
+    #[test]
+    fn tls_rows_plan_the_client_hello_then_exactly_their_inner_requests() {
+        let settings = ProbeSettings::default();
+        for row in REGISTRY {
+            let Some(inner) = row.protocol.inside_tls() else {
+                continue;
+            };
+            let planned = plan(row.protocol, &settings);
+            assert_eq!(planned[0].step, tls::CLIENT_HELLO_STEP, "{}", row.name);
+            assert!(planned[0].bytes.is_empty());
+            let inner_steps: Vec<&str> = plan(inner, &settings).iter().map(|r| r.step).collect();
+            let outer_steps: Vec<&str> = planned[1..].iter().map(|r| r.step).collect();
+            assert_eq!(outer_steps, inner_steps, "{}", row.name);
+            assert_eq!(row.transport, Transport::Tcp);
+        }
+        assert_eq!(Protocol::for_port(8883), Protocol::Mqtts);
+        assert_eq!(Protocol::for_port(443), Protocol::Https);
+        assert_eq!(Protocol::for_port(322), Protocol::Rtsps);
     }
 
     /// Reads one TPKT frame from a test client.

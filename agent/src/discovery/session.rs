@@ -1,6 +1,12 @@
 //! Sockets for probes, paced and bounded: every connect and send first waits on the
 //! [`HostPermit`](super::limiter::HostPermit); every read has a timeout and stops at the
 //! response-size cap. Probes never touch a socket except through these types.
+//!
+//! A [`TcpSession`] can be upgraded to TLS ([`TcpSession::start_tls`]); probes then send and
+//! read exactly as before and the session seals and opens the records. The handshake is driven
+//! by hand (rustls' `ClientConnection`, not a `tokio-rustls` stream) so that every flight the
+//! client sends takes a packet slot like any request, each read keeps the step timeout, and the
+//! bytes the server sends during the handshake are capped ([`HANDSHAKE_CAP`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,8 +16,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 
+use rustls::ClientConnection;
+
 use super::limiter::HostPermit;
 use super::wire::ParseError;
+
+/// Most bytes a server may send during a TLS handshake. Certificate chains of real devices
+/// run to a few KiB; this bounds a peer that streams without end, independent of the reply cap
+/// (which holds for what the probe reads inside TLS).
+pub const HANDSHAKE_CAP: usize = 64 * 1024;
+
+/// How much of the server's first handshake bytes is kept for [`Handshake::first_reply`].
+const FIRST_REPLY_KEEP: usize = 4096;
 
 /// Per-probe budget: time for each network step and the largest reply accepted.
 #[derive(Clone, Copy, Debug)]
@@ -70,9 +86,33 @@ pub fn syn_attempts(budget: Duration) -> impl Iterator<Item = Duration> {
     std::iter::repeat_n(budget / count, count as usize)
 }
 
+/// Why a TLS handshake did not finish.
+#[derive(Debug, Error)]
+pub enum TlsFailure {
+    /// rustls refused what the peer sent: not TLS at all, an alert, or a version or cipher we
+    /// do not speak.
+    #[error("{0}")]
+    Tls(#[from] rustls::Error),
+    /// The socket failed: closed, silent past the timeout, or over [`HANDSHAKE_CAP`].
+    #[error("{0}")]
+    Probe(#[from] ProbeError),
+}
+
+/// How a TLS handshake ended, with the start of what the server sent (to read a legacy
+/// ServerHello that rustls refuses, or to show what a non-TLS port answered).
+#[derive(Debug)]
+pub struct Handshake {
+    /// `Ok` when the session now speaks TLS.
+    pub result: Result<(), TlsFailure>,
+    /// The first bytes the server sent, at most 4 KiB.
+    pub first_reply: Vec<u8>,
+}
+
 /// A paced, bounded TCP connection to one service.
 pub struct TcpSession<'p> {
     stream: TcpStream,
+    /// Set once [`TcpSession::start_tls`] succeeded: requests are sealed, replies opened.
+    tls: Option<Box<ClientConnection>>,
     peer: SocketAddr,
     permit: &'p mut HostPermit,
     budget: Budget,
@@ -105,6 +145,7 @@ impl<'p> TcpSession<'p> {
         stream.set_nodelay(true)?;
         Ok(Self {
             stream,
+            tls: None,
             peer: addr,
             permit,
             budget,
@@ -116,13 +157,110 @@ impl<'p> TcpSession<'p> {
         self.peer
     }
 
-    /// Sends one request after taking a packet slot.
+    /// The TLS state (version, cipher suite) once [`Self::start_tls`] succeeded.
+    pub fn tls_state(&self) -> Option<&rustls::CommonState> {
+        self.tls.as_deref().map(|connection| &***connection)
+    }
+
+    /// Sends one request after taking a packet slot (sealed in TLS records after
+    /// [`Self::start_tls`]).
     pub async fn send(&mut self, request: &[u8]) -> Result<(), ProbeError> {
+        match self.tls.as_deref_mut() {
+            None => self.write_flight(request).await,
+            Some(tls) => {
+                std::io::Write::write_all(&mut tls.writer(), request)?;
+                let sealed = pending_records(tls)?;
+                self.write_flight(&sealed).await
+            }
+        }
+    }
+
+    /// Writes bytes as they are, after taking a packet slot.
+    async fn write_flight(&mut self, bytes: &[u8]) -> Result<(), ProbeError> {
         self.permit.packet().await;
-        timeout(self.budget.timeout, self.stream.write_all(request))
+        timeout(self.budget.timeout, self.stream.write_all(bytes))
             .await
             .map_err(|_| ProbeError::Timeout("sending"))??;
         Ok(())
+    }
+
+    /// Runs a TLS handshake with `connection` (made from a
+    /// [`RecordingClient`](crate::tls_facts::RecordingClient)'s configuration); on success the
+    /// session speaks TLS from here on. Each client flight (ClientHello, then the key exchange
+    /// and Finished) takes a packet slot; on failure no alert is sent, the connection is just
+    /// dropped.
+    pub async fn start_tls(&mut self, mut connection: ClientConnection) -> Handshake {
+        let mut first_reply = Vec::new();
+        let result = self.handshake(&mut connection, &mut first_reply).await;
+        if result.is_ok() {
+            self.tls = Some(Box::new(connection));
+        }
+        Handshake {
+            result,
+            first_reply,
+        }
+    }
+
+    async fn handshake(
+        &mut self,
+        connection: &mut ClientConnection,
+        first_reply: &mut Vec<u8>,
+    ) -> Result<(), TlsFailure> {
+        let mut received = 0usize;
+        loop {
+            if connection.wants_write() {
+                let flight = pending_records(connection).map_err(ProbeError::Io)?;
+                self.write_flight(&flight).await?;
+                continue;
+            }
+            if !connection.is_handshaking() {
+                return Ok(());
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.read_socket(&mut chunk).await?;
+            if n == 0 {
+                return Err(ProbeError::Eof(received).into());
+            }
+            received += n;
+            if received > HANDSHAKE_CAP {
+                return Err(ProbeError::TooLarge(HANDSHAKE_CAP).into());
+            }
+            let keep = FIRST_REPLY_KEEP.saturating_sub(first_reply.len()).min(n);
+            first_reply.extend_from_slice(&chunk[..keep]);
+            feed(connection, &chunk[..n])?;
+        }
+    }
+
+    /// One read from the socket with the step timeout; 0 at end of stream.
+    async fn read_socket(&mut self, chunk: &mut [u8]) -> Result<usize, ProbeError> {
+        Ok(timeout(self.budget.timeout, self.stream.read(chunk))
+            .await
+            .map_err(|_| ProbeError::Timeout("waiting for a reply"))??)
+    }
+
+    /// One read of plaintext: from the socket, or opened from TLS records (reading more
+    /// records until some plaintext or the end arrives); 0 at end of stream.
+    async fn read_plain(&mut self, chunk: &mut [u8]) -> Result<usize, ProbeError> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return self.read_socket(chunk).await;
+        };
+        loop {
+            match std::io::Read::read(&mut tls.reader(), chunk) {
+                Ok(n) => return Ok(n),
+                // A peer that closes without close_notify has still ended its reply.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => return Err(e.into()),
+                Err(_) => {}
+            }
+            let mut records = [0u8; 4096];
+            let n = timeout(self.budget.timeout, self.stream.read(&mut records))
+                .await
+                .map_err(|_| ProbeError::Timeout("waiting for a reply"))??;
+            if n == 0 {
+                return Ok(0);
+            }
+            feed(tls, &records[..n]).map_err(|e| ProbeError::Io(std::io::Error::other(e)))?;
+        }
     }
 
     /// Reads one frame whose length `framing` derives from its header.
@@ -175,9 +313,7 @@ impl<'p> TcpSession<'p> {
         if room == 0 {
             return Err(ProbeError::TooLarge(self.budget.max_response));
         }
-        let n = timeout(self.budget.timeout, self.stream.read(&mut chunk[..room]))
-            .await
-            .map_err(|_| ProbeError::Timeout("waiting for a reply"))??;
+        let n = self.read_plain(&mut chunk[..room]).await?;
         if n == 0 {
             return Err(ProbeError::Eof(buf.len()));
         }
@@ -187,6 +323,30 @@ impl<'p> TcpSession<'p> {
         }
         Ok(())
     }
+}
+
+/// The TLS records `connection` has queued (a handshake flight or sealed application data).
+fn pending_records(connection: &mut ClientConnection) -> Result<Vec<u8>, std::io::Error> {
+    let mut out = Vec::new();
+    while connection.wants_write() {
+        connection.write_tls(&mut out)?;
+    }
+    Ok(out)
+}
+
+/// Hands bytes from the socket to rustls and processes the records they complete.
+fn feed(connection: &mut ClientConnection, mut bytes: &[u8]) -> Result<(), rustls::Error> {
+    while !bytes.is_empty() {
+        // Reading from a slice cannot fail; rustls only refuses when its buffer is full, which
+        // processing the records just read empties.
+        if connection.read_tls(&mut bytes).is_err() {
+            return Err(rustls::Error::General(
+                "TLS receive buffer full".to_string(),
+            ));
+        }
+        connection.process_new_packets()?;
+    }
+    Ok(())
 }
 
 /// A paced, bounded UDP exchange with one service.
@@ -342,6 +502,70 @@ mod tests {
             limiter.sent(),
             2,
             "the connect and the send each took a packet slot"
+        );
+    }
+
+    /// A rustls server with a fresh self-signed certificate that answers `ping` with `pong`
+    /// inside TLS 1.3.
+    async fn tls_server() -> SocketAddr {
+        use tokio::io::AsyncReadExt;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["plc.example".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(stream).await.unwrap();
+            let mut ping = [0u8; 4];
+            tls.read_exact(&mut ping).await.unwrap();
+            tls.write_all(&[0, 0, 0, 4]).await.unwrap();
+            tls.write_all(b"pong").await.unwrap();
+            tls.flush().await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn tls_handshake_flights_take_packet_slots_and_frames_read_inside_tls() {
+        let addr = tls_server().await;
+        let limiter = Limiter::new(Limits::default());
+        let mut permit = limiter.host(addr.ip()).await;
+        let mut session = TcpSession::connect(addr, &mut permit, BUDGET)
+            .await
+            .unwrap();
+        let client = crate::tls_facts::RecordingClient::new().unwrap();
+        let connection = ClientConnection::new(client.config(), addr.ip().into()).unwrap();
+        let handshake = session.start_tls(connection).await;
+        handshake.result.unwrap();
+        let facts = client.finished(session.tls_state().unwrap());
+        assert_eq!(facts.version, "TLSv1.3");
+        assert!(facts.certificate.unwrap().self_signed);
+        session.send(b"ping").await.unwrap();
+        assert_eq!(
+            session.read_frame(framing).await.unwrap(),
+            b"\0\0\0\x04pong"
+        );
+        drop(session);
+        assert_eq!(
+            limiter.sent(),
+            4,
+            "connect, ClientHello, Finished and the request each took a packet slot"
         );
     }
 }

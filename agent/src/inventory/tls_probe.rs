@@ -25,18 +25,17 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
+
+use crate::tls_facts::RecordingClient;
+pub use crate::tls_facts::{CertificateFacts, TlsFacts, parse_certificate};
 
 use super::banner::{self, EhloReply, Greeting};
 use super::client_first;
@@ -69,37 +68,6 @@ pub enum Encryption {
     Plaintext,
     /// The probe could not decide.
     Unknown,
-}
-
-/// The TLS facts of a service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TlsFacts {
-    /// Negotiated version, e.g. `TLSv1.3`; empty when the handshake did not finish.
-    pub version: String,
-    /// Negotiated cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
-    pub cipher: String,
-    /// Why the handshake did not finish, when it did not.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub handshake_error: String,
-    /// The server's end-entity certificate, when one was sent and parsed.
-    pub certificate: Option<CertificateFacts>,
-}
-
-/// The parts of a certificate an owner needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct CertificateFacts {
-    /// Subject distinguished name (RFC 4514 string).
-    pub subject: String,
-    /// Issuer distinguished name.
-    pub issuer: String,
-    /// DNS names and IP addresses from subjectAltName.
-    pub subject_alt_names: Vec<String>,
-    /// End of validity, seconds since the Unix epoch.
-    pub not_after_unix: i64,
-    /// End of validity as text.
-    pub not_after: String,
-    /// Subject equals issuer and the key identifiers (if any) match: signed by itself.
-    pub self_signed: bool,
 }
 
 /// What the probe found about one listener.
@@ -486,151 +454,22 @@ async fn http_head(target: SocketAddr) -> ServiceVerdict {
 
 /// Tries a TLS handshake; `Some` when the peer proved it speaks TLS.
 async fn tls_handshake(target: SocketAddr) -> Option<TlsFacts> {
-    let seen = Arc::new(Mutex::new(None::<Vec<u8>>));
-    let config = client_config(Arc::clone(&seen)).ok()?;
+    let client = RecordingClient::new().ok()?;
     let stream = connect(target).await.ok()?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connector = tokio_rustls::TlsConnector::from(client.config());
     let server_name = ServerName::from(target.ip());
     let outcome = timeout(EXCHANGE_TIMEOUT, connector.connect(server_name, stream)).await;
-    let certificate = seen
-        .lock()
-        .ok()
-        .and_then(|slot| slot.as_deref().map(parse_certificate));
     match outcome {
-        Ok(Ok(tls)) => {
-            let (_, connection) = tls.get_ref();
-            Some(TlsFacts {
-                version: connection
-                    .protocol_version()
-                    .map(|v| format!("{v:?}").replace('_', "."))
-                    .unwrap_or_default(),
-                cipher: connection
-                    .negotiated_cipher_suite()
-                    .map(|s| format!("{:?}", s.suite()))
-                    .unwrap_or_default(),
-                handshake_error: String::new(),
-                certificate: certificate.and_then(Result::ok),
-            })
-        }
+        Ok(Ok(tls)) => Some(client.finished(tls.get_ref().1)),
         Ok(Err(e)) => {
             let alert = e
                 .get_ref()
                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
                 .is_some_and(|tls| matches!(tls, rustls::Error::AlertReceived(_)));
-            (alert || certificate.is_some()).then(|| TlsFacts {
-                handshake_error: e.to_string(),
-                certificate: certificate.and_then(Result::ok),
-                ..TlsFacts::default()
-            })
+            (alert || client.certificate().is_some()).then(|| client.failed(&e))
         }
         Err(_) => None,
     }
-}
-
-fn client_config(seen: Arc<Mutex<Option<Vec<u8>>>>) -> Result<rustls::ClientConfig, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(RecordingVerifier {
-        provider: Arc::clone(&provider),
-        seen,
-    });
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth())
-}
-
-/// Accepts any certificate, because the probe inventories certificates rather than trusting
-/// them, and keeps the end-entity certificate for [`parse_certificate`]. Handshake signatures
-/// are still checked, so the facts come from a server that holds the certificate's key.
-#[derive(Debug)]
-struct RecordingVerifier {
-    provider: Arc<CryptoProvider>,
-    seen: Arc<Mutex<Option<Vec<u8>>>>,
-}
-
-impl ServerCertVerifier for RecordingVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut slot) = self.seen.lock() {
-            *slot = Some(end_entity.to_vec());
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Parses a DER certificate into the facts an owner needs.
-pub fn parse_certificate(der: &[u8]) -> Result<CertificateFacts, String> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
-    let mut subject_key = None;
-    let mut authority_key = None;
-    let mut subject_alt_names = Vec::new();
-    for extension in cert.iter_extensions() {
-        match extension.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(id) => subject_key = Some(id.0),
-            ParsedExtension::AuthorityKeyIdentifier(aki) => {
-                authority_key = aki.key_identifier.as_ref().map(|id| id.0);
-            }
-            ParsedExtension::SubjectAlternativeName(san) => {
-                subject_alt_names.extend(san.general_names.iter().map(ToString::to_string));
-            }
-            _ => {}
-        }
-    }
-    let same_name = cert.subject().as_raw() == cert.issuer().as_raw();
-    let keys_agree = match (subject_key, authority_key) {
-        (Some(s), Some(a)) => s == a,
-        _ => true,
-    };
-    let not_after = &cert.validity().not_after;
-    Ok(CertificateFacts {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
-        subject_alt_names,
-        not_after_unix: not_after.timestamp(),
-        not_after: not_after.to_string(),
-        self_signed: same_name && keys_agree,
-    })
 }
 
 #[cfg(test)]
@@ -684,23 +523,6 @@ mod tests {
         assert_eq!(parse_ports("22, 443,"), Ok(vec![22, 443]));
         assert!(parse_ports("22,https").is_err());
         assert_eq!(parse_ports(""), Ok(vec![]));
-    }
-
-    #[test]
-    fn certificate_facts_from_rcgen() {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(vec!["ward4.example".into()]).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "ward4.example");
-        let cert = params.self_signed(&key).unwrap();
-        let facts = parse_certificate(cert.der()).unwrap();
-        assert_eq!(facts.subject, "CN=ward4.example");
-        assert!(facts.self_signed);
-        assert_eq!(facts.subject_alt_names, ["DNSName(ward4.example)"]);
-        assert!(facts.not_after_unix > 0);
-        assert!(parse_certificate(b"\x30\x03garbage").is_err());
-        assert!(parse_certificate(&cert.der()[..100]).is_err());
     }
 
     #[tokio::test]

@@ -90,6 +90,16 @@ systems:
     links: { devices: ['ACME Automation:*'] }
 ";
 
+/// A K2 system that owns two brokers by address: one behind TLS, one plaintext.
+const BROKER_REGISTER: &str = "\
+systems:
+  - id: telemetry-ward4
+    name: Telemetri avdelning 4
+    system_owner: { name: Lena Holm, email: lena.holm@kommun.example }
+    classification: { k: 2, r: 2, t: 2, classified_at: 2026-06-01, classified_by: CISO }
+    links: { cidrs: ['127.0.78.5/32', '127.0.78.6/32'] }
+";
+
 fn device<'a>(assets: &'a [serde_json::Value], address: &str) -> &'a serde_json::Value {
     assets
         .iter()
@@ -97,18 +107,12 @@ fn device<'a>(assets: &'a [serde_json::Value], address: &str) -> &'a serde_json:
         .unwrap_or_else(|| panic!("no device {address} in {assets:#?}"))
 }
 
-#[test]
-fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
-    let _peer = ModbusPeer::start("127.0.78.2", "15020");
+/// A collector with `register` imported and one enrolled agent that has swept `targets` on
+/// `ports` with `discover --report`.
+fn collector_after_sweep(register: &str, targets: &str, ports: &str) -> Collector {
     let collector = Collector::start();
     let agent = collector.enroll();
-    assert!(
-        collector
-            .import("register.yaml", PLC_REGISTER)
-            .status
-            .success()
-    );
-
+    assert!(collector.import("register.yaml", register).status.success());
     let out = run(
         "tillsyn-agent",
         &[
@@ -116,9 +120,9 @@ fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
             agent.path(),
             "discover",
             "--target",
-            "127.0.78.2/32",
+            targets,
             "--ports",
-            "15020/modbus",
+            ports,
             "--report",
         ],
     );
@@ -127,6 +131,23 @@ fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    collector
+}
+
+/// The state of a stored asset's `transit_encryption` control.
+fn transit_state(asset: &serde_json::Value) -> &serde_json::Value {
+    &asset["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "transit_encryption")
+        .unwrap_or_else(|| panic!("no transit_encryption control: {asset:#}"))["state"]
+}
+
+#[test]
+fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
+    let _peer = ModbusPeer::start("127.0.78.2", "15020");
+    let collector = collector_after_sweep(PLC_REGISTER, "127.0.78.2/32", "15020/modbus");
 
     let assets = collector.assets();
     let plc = device(&assets, "127.0.78.2");
@@ -135,13 +156,7 @@ fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
     assert_eq!(plc["facts"]["firmware"], "2.7");
     assert_eq!(plc["facts"]["kind"], "plc");
     assert_eq!(plc["systems"][0]["system_id"], "bms-ward4");
-    let transit = plc["controls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "transit_encryption")
-        .unwrap();
-    assert_eq!(transit["state"], "plaintext");
+    assert_eq!(transit_state(plc), "plaintext");
 
     let findings = collector.findings(&["--system", "bms-ward4"]);
     let k23 = findings
@@ -149,6 +164,49 @@ fn a_discovered_plc_becomes_a_device_asset_with_plaintext_findings() {
         .find(|f| f["rule"] == "k23-transit" && f["asset"] == "127.0.78.2")
         .unwrap_or_else(|| panic!("no k23-transit finding for the PLC: {findings:#?}"));
     assert_eq!(k23["severity"], "high", "OT raises K2 medium to high");
+}
+
+/// An MQTT broker behind TLS (`mqtts`) passes the K2 transit rule; the same broker without TLS
+/// raises it.
+#[test]
+fn a_broker_behind_tls_raises_no_plaintext_finding() {
+    let certs = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["broker.ward4.example".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_path = certs.path().join("broker.crt");
+    let key_path = certs.path().join("broker.key");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let _tls = Peer::start(
+        "mosquitto_peer.py",
+        &[
+            "127.0.78.5",
+            "18883",
+            "false",
+            cert_path.to_str().unwrap(),
+            key_path.to_str().unwrap(),
+        ],
+    );
+    let _plain = Peer::start("mosquitto_peer.py", &["127.0.78.6", "11883", "false"]);
+    // One sweep: each broker's address answers on its own port only.
+    let collector = collector_after_sweep(
+        BROKER_REGISTER,
+        "127.0.78.5,127.0.78.6",
+        "18883/mqtts,11883/mqtt",
+    );
+    let assets = collector.assets();
+    assert_eq!(transit_state(device(&assets, "127.0.78.5")), "encrypted");
+    assert_eq!(transit_state(device(&assets, "127.0.78.6")), "plaintext");
+    let findings = collector.findings(&["--system", "telemetry-ward4"]);
+    let transit_findings: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["rule"] == "k23-transit")
+        .map(|f| f["asset"].as_str().unwrap())
+        .collect();
+    assert_eq!(transit_findings, ["127.0.78.6"], "{findings:#?}");
 }
 
 #[test]
