@@ -508,3 +508,58 @@ fn http_rtsp_and_banners_against_real_servers() {
     assert_eq!(service(host, "telnet")["identified"], true);
     assert_eq!(host["controls"][0]["state"], "plaintext");
 }
+
+#[test]
+fn rtsp_describe_open_and_basic_auth_against_gstreamer() {
+    let _open = Peer::start(
+        "rtsp_peer.py open",
+        SYSTEM_PYTHON,
+        &[&peer_script("rtsp_peer.py"), "127.0.77.18", "18554", "open"],
+    );
+    let _basic = Peer::start(
+        "rtsp_peer.py basic",
+        SYSTEM_PYTHON,
+        &[
+            &peer_script("rtsp_peer.py"),
+            "127.0.77.19",
+            "18554",
+            "basic",
+        ],
+    );
+    // `/` first: GStreamer looks the mount up before it checks credentials, so `/` answers 404
+    // and the probe goes on to the next path.
+    let report = discover(&[
+        "--target",
+        "127.0.77.18,127.0.77.19",
+        "--ports",
+        "18554/rtsp",
+        "--rtsp-path",
+        "/,/stream1",
+    ]);
+    let devices = report["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2, "{report:#}");
+    let open = &devices[0];
+    let rtsp = service(open, "rtsp");
+    assert_eq!(rtsp["auth"], "none", "{open:#}");
+    assert!(
+        rtsp["auth_reason"]
+            .as_str()
+            .unwrap()
+            .contains("DESCRIBE /stream1")
+    );
+    assert_eq!(observation(open, "describe_path"), "/stream1");
+    assert_eq!(
+        observation(open, "sdp_session_name"),
+        "Session streamed with GStreamer"
+    );
+    assert_eq!(observation(open, "sdp_tool"), "GStreamer");
+    assert_eq!(observation(open, "sdp_media"), "video JPEG/90000");
+    assert_eq!(open["kind"], "camera");
+    let basic = &devices[1];
+    let rtsp = service(basic, "rtsp");
+    assert_eq!(rtsp["auth"], "required", "{basic:#}");
+    assert_eq!(rtsp["transit"], "plaintext");
+    assert_eq!(observation(basic, "describe_status"), "401");
+    assert_eq!(observation(basic, "auth_scheme"), "Basic");
+    assert_eq!(observation(basic, "auth_realm"), "Ward 4 camera");
+}

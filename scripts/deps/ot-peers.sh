@@ -18,15 +18,24 @@ PIP_PACKAGES=(
   "bacpypes3==0.0.110"
   "pyftpdlib==2.2.0"
 )
+# ONVIF peer: IPyCam's WS-Discovery responder and ONVIF device service. Installed without its
+# dependencies (OpenCV is large and only its video pipeline needs it); its config module
+# imports numpy, so numpy comes on its own.
+ONVIF_PACKAGES=("numpy==2.3.5")
+ONVIF_NODEPS=("ipycam==1.3.0")
 
 apt_missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || apt_missing+=(mosquitto)
 command -v tcpdump >/dev/null 2>&1 || [ -x /usr/sbin/tcpdump ] || [ -x /usr/bin/tcpdump ] || apt_missing+=(tcpdump)
 command -v python3 >/dev/null 2>&1 || apt_missing+=(python3 python3-venv)
+# The ONVIF test runs its peer in a network namespace of its own (unshare from util-linux, ip).
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || apt_missing+=(iproute2)
 # Banner peers: OpenSSH's sshd and GNU inetutils' telnetd; RTSP peer: GStreamer's RTSP server,
 # driven from Debian's own python3 through GObject introspection.
 [ -x /usr/sbin/sshd ] || apt_missing+=(openssh-server)
 [ -x /usr/sbin/telnetd ] || apt_missing+=(inetutils-telnetd)
+# The RTSP peer's test pattern is JPEG over RTP (jpegenc, rtpjpegpay: plugins-good).
+[ -e /usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtp.so ] || apt_missing+=(gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 [ -e /usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib ] || \
   ls /usr/lib/*/girepository-1.0/GstRtspServer-1.0.typelib >/dev/null 2>&1 || apt_missing+=(gir1.2-gst-rtsp-server-1.0)
 /usr/bin/python3 -c 'import gi' >/dev/null 2>&1 || apt_missing+=(python3-gi)
@@ -48,5 +57,9 @@ fi
 if ! "$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bacpypes3, pyftpdlib' >/dev/null 2>&1; then
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet "${PIP_PACKAGES[@]}"
+fi
+if ! "$VENV/bin/python" -c 'import importlib.util, numpy, sys; sys.exit(importlib.util.find_spec("ipycam") is None)' >/dev/null 2>&1; then
+  "$VENV/bin/pip" install --quiet "${ONVIF_PACKAGES[@]}"
+  "$VENV/bin/pip" install --quiet --no-deps "${ONVIF_NODEPS[@]}"
 fi
 "$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bacpypes3, pyftpdlib; print("ot peers ready:", pymodbus.__version__)'

@@ -58,6 +58,42 @@ impl Head {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every value of header `name` (lower-case), in order (e.g. one `WWW-Authenticate` per
+    /// offered scheme).
+    pub fn headers_named<'h>(&'h self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Content-Length`, if present and a number.
+    pub fn content_length(&self) -> Option<usize> {
+        self.header("content-length")?.trim().parse().ok()
+    }
+}
+
+/// Whether `buf` holds a whole HTTP response: the head and as many body bytes as
+/// `Content-Length` announces; without one the body ends when the server closes (which ends
+/// the read). For [`TcpSession::read_banner`].
+pub fn http_message_complete(buf: &[u8]) -> bool {
+    body_complete(buf).unwrap_or(false)
+}
+
+/// Whether `buf` holds a whole RTSP response: without `Content-Length` an RTSP message has no
+/// body (RFC 2326 §4.3), so the head alone is complete.
+pub fn rtsp_message_complete(buf: &[u8]) -> bool {
+    body_complete(buf).unwrap_or(find(buf, b"\r\n\r\n").is_some())
+}
+
+/// `Some(whether the announced body is all there)` when the head is complete and has a
+/// `Content-Length`; `None` otherwise.
+fn body_complete(buf: &[u8]) -> Option<bool> {
+    let head_end = find(buf, b"\r\n\r\n")? + 4;
+    // Any protocol token will do: only the length is wanted here.
+    let length = parse_head(&buf[..head_end], "").ok()?.content_length()?;
+    Some(buf.len() - head_end >= length)
 }
 
 /// Parses a status line and headers whose protocol token starts with `prefix`.

@@ -164,6 +164,20 @@ impl Config {
         if options.settings.modbus_unit == 0 {
             note("--modbus-unit 0 is the Modbus broadcast address and is never used".to_string());
         }
+        let paths = &options.settings.rtsp_paths;
+        if paths.len() > rtsp::MAX_PATHS {
+            note(format!(
+                "--rtsp-path: {} paths given, at most {} (each is a request to every RTSP server)",
+                paths.len(),
+                rtsp::MAX_PATHS
+            ));
+        }
+        for path in paths.iter().filter(|p| !rtsp::valid_path(p)) {
+            note(format!(
+                "--rtsp-path: {path:?} must start with / and be at most {} printable characters without spaces",
+                rtsp::MAX_PATH_LEN
+            ));
+        }
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }

@@ -57,7 +57,7 @@ pub enum Protocol {
     Bacnet,
     /// HTTP `GET /`: Server header and title.
     Http,
-    /// RTSP OPTIONS.
+    /// RTSP OPTIONS and DESCRIBE.
     Rtsp,
     /// SSH banner (nothing sent).
     Ssh,
@@ -156,6 +156,8 @@ pub struct ProbeSettings {
     pub modbus_unit: u8,
     /// SNMP communities to try, in order.
     pub snmp_communities: Vec<String>,
+    /// RTSP paths to DESCRIBE, in order (at most [`rtsp::MAX_PATHS`]).
+    pub rtsp_paths: Vec<String>,
 }
 
 impl Default for ProbeSettings {
@@ -163,6 +165,10 @@ impl Default for ProbeSettings {
         Self {
             modbus_unit: 255,
             snmp_communities: vec!["public".to_string()],
+            rtsp_paths: rtsp::DEFAULT_PATHS
+                .iter()
+                .map(|p| (*p).to_string())
+                .collect(),
         }
     }
 }
@@ -187,7 +193,7 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
         Protocol::Snmp => snmp::plan(&settings.snmp_communities),
         Protocol::Bacnet => bacnet::plan(),
         Protocol::Http => http::plan(),
-        Protocol::Rtsp => rtsp::plan(),
+        Protocol::Rtsp => rtsp::plan(&settings.rtsp_paths),
         // Liveness and banner protocols send nothing after the connect.
         Protocol::Connect | Protocol::Ssh | Protocol::Ftp | Protocol::Telnet => Vec::new(),
     };
@@ -265,7 +271,7 @@ async fn run_tcp(
 ) -> Result<Option<Identification>, ProbeError> {
     match protocol {
         Protocol::Http => http::probe(session).await.map(Some),
-        Protocol::Rtsp => rtsp::probe(session).await.map(Some),
+        Protocol::Rtsp => rtsp::probe(session, &settings.rtsp_paths).await.map(Some),
         Protocol::Ssh => banner::probe_ssh(session).await.map(Some),
         Protocol::Ftp => banner::probe_ftp(session).await.map(Some),
         Protocol::Telnet => banner::probe_telnet(session).await.map(Some),
