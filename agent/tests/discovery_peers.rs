@@ -94,6 +94,43 @@ impl Peer {
     }
 }
 
+/// Shell prelude for a peer in a network namespace of its own: bring its loopback up and route
+/// multicast there, so a peer that announces itself by multicast (WS-Discovery Hello) is heard
+/// by nobody outside the namespace.
+const NETNS_SETUP: &str = "ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && exec \"$@\"";
+
+impl Peer {
+    /// Starts one of the Python peers in `tests/peers/` in a new network namespace that holds
+    /// nothing but its own loopback (`unshare --net`, so the test must run as root).
+    fn python_in_netns(script: &str, args: &[&str]) -> Self {
+        let python = venv().join("bin/python");
+        let script_path = peer_script(script);
+        let mut all = vec!["--net", "sh", "-c", NETNS_SETUP, "sh"];
+        all.push(python.to_str().unwrap());
+        all.push(&script_path);
+        all.extend_from_slice(args);
+        Self::start(script, "unshare", &all)
+    }
+
+    /// Runs `discover --json` with `args` inside this peer's network namespace.
+    fn discover_here(&self, args: &[&str]) -> Value {
+        let output = Command::new("nsenter")
+            .args(["--target", &self.child.id().to_string(), "--net", "--"])
+            .arg(env!("CARGO_BIN_EXE_tillsyn-agent"))
+            .arg("discover")
+            .args(args)
+            .arg("--json")
+            .output()
+            .expect("run tillsyn-agent under nsenter");
+        assert!(
+            output.status.success(),
+            "discover failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("discover prints JSON")
+    }
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
@@ -562,4 +599,67 @@ fn rtsp_describe_open_and_basic_auth_against_gstreamer() {
     assert_eq!(observation(basic, "describe_status"), "401");
     assert_eq!(observation(basic, "auth_scheme"), "Basic");
     assert_eq!(observation(basic, "auth_realm"), "Ward 4 camera");
+}
+
+/// IPyCam (PyPI `ipycam`) binds WS-Discovery to 0.0.0.0:3702 and announces itself by
+/// multicast, so each instance runs in a network namespace of its own and the agent is run
+/// inside it; the probe still only ever targets 127.0.0.1.
+#[test]
+fn onvif_ws_discovery_and_device_information_against_ipycam() {
+    let identity = [
+        "127.0.0.1",
+        "8080",
+        "Ward 4 corridor",
+        "ACME Vision",
+        "AV-200",
+        "3.1.4",
+        "SN-0042",
+    ];
+    let open = Peer::python_in_netns("onvif_peer.py", &identity);
+    let report = open.discover_here(&["--target", "127.0.0.1/32", "--ports", "3702/onvif"]);
+    let device = only_device(&report);
+    assert_eq!(device["vendor"]["value"], "ACME Vision", "{device:#}");
+    assert_eq!(device["vendor"]["evidence"]["probe"], "onvif");
+    assert!(
+        device["vendor"]["evidence"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("GetDeviceInformation Manufacturer")
+    );
+    assert_eq!(device["model"]["value"], "AV-200");
+    assert_eq!(device["firmware"]["value"], "3.1.4");
+    assert_eq!(device["serial"]["value"], "SN-0042");
+    assert_eq!(observation(device, "hardware_id"), "PY-HW-01");
+    assert_eq!(observation(device, "onvif_name"), "Ward 4 corridor");
+    assert_eq!(
+        observation(device, "onvif_xaddrs"),
+        "http://127.0.0.1:8080/onvif/device_service"
+    );
+    assert_eq!(device["kind"], "camera");
+    assert!(
+        device["kind_reason"]
+            .as_str()
+            .unwrap()
+            .contains("NetworkVideoTransmitter")
+    );
+    let onvif = service(device, "onvif");
+    assert_eq!(onvif["transport"], "udp");
+    assert_eq!(onvif["transit"], "plaintext");
+    assert_eq!(onvif["auth"], "none", "{onvif:#}");
+    drop(open);
+
+    let mut with_credentials = identity.to_vec();
+    with_credentials.extend(["admin", "not-sent-by-tests"]);
+    let locked = Peer::python_in_netns("onvif_peer.py", &with_credentials);
+    let report = locked.discover_here(&["--target", "127.0.0.1/32", "--ports", "3702/onvif"]);
+    let device = only_device(&report);
+    let onvif = service(device, "onvif");
+    assert_eq!(onvif["auth"], "required", "{device:#}");
+    assert!(onvif["auth_reason"].as_str().unwrap().contains("HTTP 401"));
+    assert!(
+        device["vendor"].is_null(),
+        "nothing but discovery without credentials"
+    );
+    assert_eq!(observation(device, "onvif_name"), "Ward 4 corridor");
+    assert_eq!(device["kind"], "camera");
 }

@@ -15,7 +15,7 @@
 //! - [`wire`], [`identity`]: bounded reply parsing and what a probe learned.
 //! - [`kind`]: device kind inference.
 //! - [`report`]: a discovered [`Device`] as the `tillsyn.v1.Device` wire message.
-//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`], [`bacnet`], [`http`], [`rtsp`], [`banner`] (SSH, FTP, Telnet).
+//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`], [`bacnet`], [`http`], [`rtsp`], [`onvif`], [`banner`] (SSH, FTP, Telnet).
 
 pub mod bacnet;
 pub mod banner;
@@ -26,6 +26,7 @@ pub mod kind;
 pub mod limiter;
 pub mod modbus;
 pub mod mqtt;
+pub mod onvif;
 pub mod opcua;
 pub mod registry;
 pub mod report;

@@ -9,7 +9,7 @@
 use super::identity::Identification;
 use super::limiter::HostPermit;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
-use super::{bacnet, banner, enip, http, modbus, mqtt, opcua, rtsp, s7, snmp};
+use super::{bacnet, banner, enip, http, modbus, mqtt, onvif, opcua, rtsp, s7, snmp};
 use std::net::SocketAddr;
 
 /// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
@@ -59,6 +59,8 @@ pub enum Protocol {
     Http,
     /// RTSP OPTIONS and DESCRIBE.
     Rtsp,
+    /// ONVIF: unicast WS-Discovery Probe, then GetDeviceInformation.
+    Onvif,
     /// SSH banner (nothing sent).
     Ssh,
     /// FTP greeting (nothing sent).
@@ -89,6 +91,7 @@ const REGISTRY: &[Row] = &[
     Row { protocol: Protocol::Bacnet, name: bacnet::PROTOCOL, transport: Transport::Udp, port: Some(47808) },
     Row { protocol: Protocol::Http, name: http::PROTOCOL, transport: Transport::Tcp, port: Some(80) },
     Row { protocol: Protocol::Rtsp, name: rtsp::PROTOCOL, transport: Transport::Tcp, port: Some(554) },
+    Row { protocol: Protocol::Onvif, name: onvif::PROTOCOL, transport: Transport::Udp, port: Some(3702) },
     Row { protocol: Protocol::Ssh, name: banner::SSH, transport: Transport::Tcp, port: Some(22) },
     Row { protocol: Protocol::Ftp, name: banner::FTP, transport: Transport::Tcp, port: Some(21) },
     Row { protocol: Protocol::Telnet, name: banner::TELNET, transport: Transport::Tcp, port: Some(23) },
@@ -194,6 +197,7 @@ pub fn plan(protocol: Protocol, settings: &ProbeSettings) -> Vec<PlannedRequest>
         Protocol::Bacnet => bacnet::plan(),
         Protocol::Http => http::plan(),
         Protocol::Rtsp => rtsp::plan(&settings.rtsp_paths),
+        Protocol::Onvif => onvif::plan(),
         // Liveness and banner protocols send nothing after the connect.
         Protocol::Connect | Protocol::Ssh | Protocol::Ftp | Protocol::Telnet => Vec::new(),
     };
@@ -219,6 +223,14 @@ pub async fn probe(
     budget: Budget,
     settings: &ProbeSettings,
 ) -> Outcome {
+    if protocol == Protocol::Onvif {
+        // WS-Discovery over UDP, then (maybe) the device service over TCP on the same host:
+        // the probe needs the permit for both, so it opens its own sessions.
+        return match onvif::probe(addr, permit, budget).await {
+            Err(ProbeError::Timeout(_) | ProbeError::Closed(_)) => Outcome::Closed,
+            other => Outcome::Open(other.map(Some)),
+        };
+    }
     match protocol.transport() {
         Transport::Tcp => probe_tcp(protocol, addr, permit, budget, settings).await,
         Transport::Udp => match UdpSession::open(addr, permit, budget).await {
@@ -290,7 +302,11 @@ async fn run_tcp(
             .map(Some),
         // Liveness needs nothing past the connect; UDP protocols never get a TCP session
         // (`probe` dispatches on the transport).
-        Protocol::Connect | Protocol::EnipUdp | Protocol::Snmp | Protocol::Bacnet => Ok(None),
+        Protocol::Connect
+        | Protocol::EnipUdp
+        | Protocol::Snmp
+        | Protocol::Bacnet
+        | Protocol::Onvif => Ok(None),
     }
 }
 
@@ -315,6 +331,7 @@ async fn run_udp(
         | Protocol::OpcUa
         | Protocol::Http
         | Protocol::Rtsp
+        | Protocol::Onvif
         | Protocol::Ssh
         | Protocol::Ftp
         | Protocol::Telnet => Ok(None),
@@ -359,6 +376,44 @@ mod tests {
                 "0x05", "0x06", "0x0f", "0x10", "0x15", "0x16", "0x17", "write",
             ],
         ),
+        // RTSP methods that start, steer or change a stream, and credentials.
+        (
+            "rtsp",
+            include_str!("rtsp.rs"),
+            &[
+                "SETUP",
+                "PLAY",
+                "PAUSE",
+                "RECORD",
+                "ANNOUNCE",
+                "TEARDOWN",
+                "SET_PARAMETER",
+                "REDIRECT",
+                "Authorization",
+            ],
+        ),
+        // ONVIF: no setter, creator, deleter, reboot or reset, no credentials, and no
+        // multicast announcements of our own.
+        (
+            "onvif",
+            include_str!("onvif.rs"),
+            &[
+                "SystemReboot",
+                "SetSystemFactoryDefault",
+                "SetUser",
+                "CreateUsers",
+                "DeleteUsers",
+                "SetNetworkInterfaces",
+                "SetScopes",
+                "SetHostname",
+                "UpgradeSystemFirmware",
+                "Security",
+                "UsernameToken",
+                "Hello",
+                "Bye",
+                "239.255.255.250",
+            ],
+        ),
     ];
 
     #[test]
@@ -399,6 +454,58 @@ mod tests {
                 ),
                 (Some(0x32), other) => panic!("unexpected S7 ROSCTR {other:?}"),
                 _ => assert_eq!(b[5], 0xE0, "non-S7 frames are COTP connection requests"),
+            }
+        }
+    }
+
+    #[test]
+    fn rtsp_plans_only_options_and_describe_without_credentials() {
+        let settings = ProbeSettings {
+            rtsp_paths: vec!["/".into(), "/stream1".into()],
+            ..ProbeSettings::default()
+        };
+        let planned = plan(Protocol::Rtsp, &settings);
+        assert_eq!(planned.len(), 3);
+        for request in planned {
+            let text = String::from_utf8(request.bytes).unwrap();
+            let method = text.split_whitespace().next().unwrap();
+            assert!(
+                ["OPTIONS", "DESCRIBE"].contains(&method),
+                "RTSP method {method}"
+            );
+            assert!(!text.to_ascii_lowercase().contains("authorization"));
+        }
+    }
+
+    #[test]
+    fn onvif_plans_only_probe_and_get_operations() {
+        for request in plan(Protocol::Onvif, &ProbeSettings::default()) {
+            let text = String::from_utf8(request.bytes).unwrap();
+            let xml = &text[text.find("<?xml").unwrap()..];
+            let doc = roxmltree::Document::parse(xml).unwrap();
+            let body = doc
+                .descendants()
+                .find(|n| n.tag_name().name() == "Body")
+                .unwrap();
+            let operations: Vec<&str> = body
+                .children()
+                .filter(roxmltree::Node::is_element)
+                .map(|n| n.tag_name().name())
+                .collect();
+            assert_eq!(operations.len(), 1, "{text}");
+            assert!(
+                operations[0] == "Probe" || operations[0].starts_with("Get"),
+                "ONVIF operation {} is neither Probe nor Get*",
+                operations[0]
+            );
+            assert!(
+                !doc.descendants()
+                    .any(|n| matches!(n.tag_name().name(), "Security" | "UsernameToken")),
+                "no credentials"
+            );
+            if text.starts_with("POST ") {
+                assert!(text.starts_with("POST /onvif/device_service HTTP/1.1\r\n"));
+                assert!(text.contains("GetDeviceInformation\"\r\n"));
             }
         }
     }
