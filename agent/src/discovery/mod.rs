@@ -559,6 +559,22 @@ mod tests {
     }
 
     #[test]
+    fn rtsp_paths_are_bounded_and_validated() {
+        let with_paths = |paths: &[&str]| Options {
+            target: "192.0.2.1".into(),
+            settings: ProbeSettings {
+                rtsp_paths: paths.iter().map(|p| (*p).to_string()).collect(),
+                ..ProbeSettings::default()
+            },
+            ..Options::default()
+        };
+        assert!(Config::from_options(&with_paths(&["/", "/Streaming/Channels/101"])).is_ok());
+        let error = Config::from_options(&with_paths(&["/a", "/b", "/c", "/d", "e"])).unwrap_err();
+        assert_eq!(error.0.len(), 2, "{error}");
+        assert!(Config::from_options(&with_paths(&["/x\r\nAuthorization: y"])).is_err());
+    }
+
+    #[test]
     fn dry_run_lists_connects_and_requests() {
         let options = Options {
             target: "192.0.2.1".into(),

@@ -32,7 +32,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::http::{http_message_complete, parse_head};
+use super::http::{http_message_complete, message_body, parse_head};
 use super::identity::{Auth, Field, Identification, Transit};
 use super::limiter::HostPermit;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
@@ -342,20 +342,16 @@ const DEVICE_INFORMATION: [(&str, Field, &str); 5] = [
 /// Parses the HTTP reply to GetDeviceInformation.
 pub fn parse_device_information(reply: &[u8]) -> Result<DeviceInformation, ParseError> {
     let head = parse_head(reply, "HTTP/")?;
-    let end = head
-        .content_length()
-        .map_or(reply.len(), |n| head.body_at.saturating_add(n))
-        .min(reply.len());
-    let body = reply.get(head.body_at.min(end)..end).unwrap_or_default();
+    let body = message_body(reply, &head);
     let fault = if body.is_empty() {
         None
     } else {
-        match document(body) {
+        match document(&body) {
             Ok(doc) => {
-                if let Some(answer) = child(doc.root(), "GetDeviceInformationResponse") {
-                    if head.status == 200 {
-                        return Ok(DeviceInformation::Answered(answer_fields(answer)));
-                    }
+                if let Some(answer) = child(doc.root(), "GetDeviceInformationResponse")
+                    && head.status == 200
+                {
+                    return Ok(DeviceInformation::Answered(answer_fields(answer)));
                 }
                 child(doc.root(), "Fault").map(fault_text)
             }
@@ -396,9 +392,10 @@ fn answer_fields(
 
 /// Whether a fault's codes name `NotAuthorized`, and its reason text.
 fn fault_text(fault: roxmltree::Node<'_, '_>) -> (bool, String) {
+    // SOAP 1.2 puts codes in Code/Value and Subcode/Value, SOAP 1.1 in faultcode.
     let not_authorized = fault.descendants().any(|n| {
         n.is_element()
-            && n.tag_name().name() == "Value"
+            && matches!(n.tag_name().name(), "Value" | "faultcode")
             && n.text()
                 .is_some_and(|t| local_name(t.trim()) == "NotAuthorized")
     });

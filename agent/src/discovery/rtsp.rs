@@ -27,7 +27,7 @@
 //! one answers something other than 404. DESCRIBE returns a description, it starts no stream:
 //! SETUP, PLAY, RECORD and the parameter setters are never sent, and neither are credentials.
 
-use super::http::{Head, identify_head, parse_head, rtsp_message_complete};
+use super::http::{Head, identify_head, message_body, parse_head, rtsp_message_complete};
 use super::identity::{Auth, Field, Identification};
 use super::session::{ProbeError, TcpSession};
 use super::wire::{ParseError, text};
@@ -139,12 +139,8 @@ pub fn parse_describe(reply: &[u8]) -> Result<Describe, ParseError> {
         .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/sdp"));
     if head.status == 200 && is_sdp {
         out.sdp = true;
-        let end = head
-            .content_length()
-            .map_or(reply.len(), |n| head.body_at.saturating_add(n))
-            .min(reply.len());
-        let body = reply.get(head.body_at.min(end)..end).unwrap_or_default();
-        read_sdp(&String::from_utf8_lossy(body), &mut out);
+        let body = message_body(reply, &head);
+        read_sdp(&String::from_utf8_lossy(&body), &mut out);
     }
     Ok(out)
 }
