@@ -663,3 +663,41 @@ fn onvif_ws_discovery_and_device_information_against_ipycam() {
     assert_eq!(observation(device, "onvif_name"), "Ward 4 corridor");
     assert_eq!(device["kind"], "camera");
 }
+
+/// The WSDiscovery package's publisher answers from an ephemeral port (not 3702) and after a
+/// random delay; its XAddr names another host, which the probe must record and not follow.
+#[test]
+fn onvif_ws_discovery_scopes_against_wsdiscovery_publisher() {
+    let publisher = Peer::python_in_netns(
+        "wsd_peer.py",
+        &[
+            "http://127.0.0.9:8080/onvif/device_service",
+            "onvif://www.onvif.org/hardware/P3245-LVE",
+            "onvif://www.onvif.org/name/Ward 4 entrance",
+            "onvif://www.onvif.org/location/building%20B",
+        ],
+    );
+    let report = publisher.discover_here(&["--target", "127.0.0.1/32", "--ports", "3702/onvif"]);
+    let device = only_device(&report);
+    assert_eq!(device["model"]["value"], "P3245-LVE", "{device:#}");
+    assert!(
+        device["model"]["evidence"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("onvif://www.onvif.org/hardware/")
+    );
+    assert_eq!(observation(device, "onvif_name"), "Ward 4 entrance");
+    assert_eq!(observation(device, "onvif_location"), "building B");
+    assert_eq!(device["kind"], "camera");
+    let onvif = service(device, "onvif");
+    assert_eq!(onvif["auth"], "unknown");
+    assert!(
+        onvif["auth_reason"]
+            .as_str()
+            .unwrap()
+            .contains("not followed")
+    );
+    assert_eq!(onvif["transit"], "plaintext");
+    // The Probe was the only packet: no connection went to the XAddr's host.
+    assert_eq!(report["packets_sent"], 1, "{report:#}");
+}

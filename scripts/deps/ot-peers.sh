@@ -18,10 +18,10 @@ PIP_PACKAGES=(
   "bacpypes3==0.0.110"
   "pyftpdlib==2.2.0"
 )
-# ONVIF peer: IPyCam's WS-Discovery responder and ONVIF device service. Installed without its
-# dependencies (OpenCV is large and only its video pipeline needs it); its config module
-# imports numpy, so numpy comes on its own.
-ONVIF_PACKAGES=("numpy==2.3.5")
+# ONVIF peers: IPyCam's WS-Discovery responder and ONVIF device service, installed without its
+# dependencies (OpenCV is large and only its video pipeline needs it; its config module
+# imports numpy, so numpy comes on its own), and the WSDiscovery package's publisher.
+ONVIF_PACKAGES=("numpy==2.3.5" "WSDiscovery==2.1.2" "ifaddr==0.2.0")
 ONVIF_NODEPS=("ipycam==1.3.0")
 
 apt_missing=()
@@ -58,7 +58,7 @@ if ! "$VENV/bin/python" -c 'import pymodbus, snap7, cpppo, asyncua, snmpsim, bac
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet "${PIP_PACKAGES[@]}"
 fi
-if ! "$VENV/bin/python" -c 'import importlib.util, numpy, sys; sys.exit(importlib.util.find_spec("ipycam") is None)' >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c 'import importlib.util, numpy, wsdiscovery, sys; sys.exit(importlib.util.find_spec("ipycam") is None)' >/dev/null 2>&1; then
   "$VENV/bin/pip" install --quiet "${ONVIF_PACKAGES[@]}"
   "$VENV/bin/pip" install --quiet --no-deps "${ONVIF_NODEPS[@]}"
 fi

@@ -447,7 +447,8 @@ pub async fn probe(
     budget: Budget,
 ) -> Result<Identification, ProbeError> {
     let matched = {
-        let mut session = UdpSession::open(addr, permit, budget).await?;
+        // Responders may answer from another port than 3702 (the WSDiscovery package does).
+        let mut session = UdpSession::open_host(addr, permit, budget).await?;
         parse_probe_matches(&session.exchange(&probe_request(&message_id())).await?)?
     };
     let mut id = identify_probe_match(&matched);
