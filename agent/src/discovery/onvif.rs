@@ -308,16 +308,27 @@ pub fn device_service(xaddrs: &[String], target: IpAddr) -> Option<SocketAddr> {
     xaddrs.iter().find_map(|xaddr| {
         let rest = xaddr.strip_prefix("http://")?;
         let authority = rest.split('/').next()?;
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
-                (host, port.parse().ok()?)
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (host, after) = bracketed.split_once(']')?;
+            (host, port_of(after)?)
+        } else {
+            match authority.split_once(':') {
+                Some((host, port)) => (host, port.parse().ok()?),
+                None => (authority, 80),
             }
-            _ => (authority, 80),
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
         let ip: IpAddr = host.parse().ok()?;
         (ip == target).then_some(SocketAddr::new(ip, port))
     })
+}
+
+/// The port after an IPv6 literal's `]`: `:PORT`, or 80 when there is none.
+fn port_of(after: &str) -> Option<u16> {
+    match after.strip_prefix(':') {
+        Some(port) => port.parse().ok(),
+        None if after.is_empty() => Some(80),
+        None => None,
+    }
 }
 
 /// What the device service said to an anonymous GetDeviceInformation.
@@ -570,6 +581,16 @@ mod tests {
             ),
             None
         );
+        let v6: IpAddr = "fe80::1".parse().unwrap();
+        assert_eq!(
+            device_service(&xaddrs(&["http://[fe80::1]:8080/onvif/device_service"]), v6),
+            Some(SocketAddr::new(v6, 8080))
+        );
+        assert_eq!(
+            device_service(&xaddrs(&["http://[fe80::1]/x"]), v6),
+            Some(SocketAddr::new(v6, 80))
+        );
+        assert_eq!(device_service(&xaddrs(&["http://[fe80::1]x/x"]), v6), None);
     }
 
     #[test]
