@@ -133,6 +133,10 @@ struct DiscoverArgs {
     /// SNMP communities to try, comma-separated.
     #[arg(long, default_value = "public")]
     snmp_community: String,
+    /// RTSP paths to DESCRIBE (does the stream demand credentials?), comma-separated, tried in
+    /// order until one answers other than 404; at most 4.
+    #[arg(long, default_value = "/")]
+    rtsp_path: String,
     /// Print every request that would be sent, send nothing.
     #[arg(long)]
     dry_run: bool,
@@ -166,6 +170,13 @@ impl DiscoverArgs {
                     .split(',')
                     .map(str::to_string)
                     .filter(|c| !c.is_empty())
+                    .collect(),
+                rtsp_paths: self
+                    .rtsp_path
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string)
                     .collect(),
             },
         }

@@ -94,6 +94,43 @@ impl Peer {
     }
 }
 
+/// Shell prelude for a peer in a network namespace of its own: bring its loopback up and route
+/// multicast there, so a peer that announces itself by multicast (WS-Discovery Hello) is heard
+/// by nobody outside the namespace.
+const NETNS_SETUP: &str = "ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && exec \"$@\"";
+
+impl Peer {
+    /// Starts one of the Python peers in `tests/peers/` in a new network namespace that holds
+    /// nothing but its own loopback (`unshare --net`, so the test must run as root).
+    fn python_in_netns(script: &str, args: &[&str]) -> Self {
+        let python = venv().join("bin/python");
+        let script_path = peer_script(script);
+        let mut all = vec!["--net", "sh", "-c", NETNS_SETUP, "sh"];
+        all.push(python.to_str().unwrap());
+        all.push(&script_path);
+        all.extend_from_slice(args);
+        Self::start(script, "unshare", &all)
+    }
+
+    /// Runs `discover --json` with `args` inside this peer's network namespace.
+    fn discover_here(&self, args: &[&str]) -> Value {
+        let output = Command::new("nsenter")
+            .args(["--target", &self.child.id().to_string(), "--net", "--"])
+            .arg(env!("CARGO_BIN_EXE_tillsyn-agent"))
+            .arg("discover")
+            .args(args)
+            .arg("--json")
+            .output()
+            .expect("run tillsyn-agent under nsenter");
+        assert!(
+            output.status.success(),
+            "discover failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("discover prints JSON")
+    }
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
@@ -966,4 +1003,160 @@ fn dry_run_shows_the_client_hello_and_the_requests_inside_tls() {
         );
         assert!(steps.len() > 2, "{probe}: {steps:?}");
     }
+}
+
+#[test]
+fn rtsp_describe_open_and_basic_auth_against_gstreamer() {
+    let _open = Peer::start(
+        "rtsp_peer.py open",
+        SYSTEM_PYTHON,
+        &[&peer_script("rtsp_peer.py"), "127.0.77.18", "18554", "open"],
+    );
+    let _basic = Peer::start(
+        "rtsp_peer.py basic",
+        SYSTEM_PYTHON,
+        &[
+            &peer_script("rtsp_peer.py"),
+            "127.0.77.19",
+            "18554",
+            "basic",
+        ],
+    );
+    // `/` first: GStreamer looks the mount up before it checks credentials, so `/` answers 404
+    // and the probe goes on to the next path.
+    let report = discover(&[
+        "--target",
+        "127.0.77.18,127.0.77.19",
+        "--ports",
+        "18554/rtsp",
+        "--rtsp-path",
+        "/,/stream1",
+    ]);
+    let devices = report["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2, "{report:#}");
+    let open = &devices[0];
+    let rtsp = service(open, "rtsp");
+    assert_eq!(rtsp["auth"], "none", "{open:#}");
+    assert!(
+        rtsp["auth_reason"]
+            .as_str()
+            .unwrap()
+            .contains("DESCRIBE /stream1")
+    );
+    assert_eq!(observation(open, "describe_path"), "/stream1");
+    assert_eq!(
+        observation(open, "sdp_session_name"),
+        "Session streamed with GStreamer"
+    );
+    assert_eq!(observation(open, "sdp_tool"), "GStreamer");
+    assert_eq!(observation(open, "sdp_media"), "video JPEG/90000");
+    assert_eq!(open["kind"], "camera");
+    let basic = &devices[1];
+    let rtsp = service(basic, "rtsp");
+    assert_eq!(rtsp["auth"], "required", "{basic:#}");
+    assert_eq!(rtsp["transit"], "plaintext");
+    assert_eq!(observation(basic, "describe_status"), "401");
+    assert_eq!(observation(basic, "auth_scheme"), "Basic");
+    assert_eq!(observation(basic, "auth_realm"), "Ward 4 camera");
+}
+
+/// IPyCam (PyPI `ipycam`) binds WS-Discovery to 0.0.0.0:3702 and announces itself by
+/// multicast, so each instance runs in a network namespace of its own and the agent is run
+/// inside it; the probe still only ever targets 127.0.0.1.
+#[test]
+fn onvif_ws_discovery_and_device_information_against_ipycam() {
+    let identity = [
+        "127.0.0.1",
+        "8080",
+        "Ward 4 corridor",
+        "ACME Vision",
+        "AV-200",
+        "3.1.4",
+        "SN-0042",
+    ];
+    let open = Peer::python_in_netns("onvif_peer.py", &identity);
+    let report = open.discover_here(&["--target", "127.0.0.1/32", "--ports", "3702/onvif"]);
+    let device = only_device(&report);
+    assert_eq!(device["vendor"]["value"], "ACME Vision", "{device:#}");
+    assert_eq!(device["vendor"]["evidence"]["probe"], "onvif");
+    assert!(
+        device["vendor"]["evidence"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("GetDeviceInformation Manufacturer")
+    );
+    assert_eq!(device["model"]["value"], "AV-200");
+    assert_eq!(device["firmware"]["value"], "3.1.4");
+    assert_eq!(device["serial"]["value"], "SN-0042");
+    assert_eq!(observation(device, "hardware_id"), "PY-HW-01");
+    assert_eq!(observation(device, "onvif_name"), "Ward 4 corridor");
+    assert_eq!(
+        observation(device, "onvif_xaddrs"),
+        "http://127.0.0.1:8080/onvif/device_service"
+    );
+    assert_eq!(device["kind"], "camera");
+    assert!(
+        device["kind_reason"]
+            .as_str()
+            .unwrap()
+            .contains("NetworkVideoTransmitter")
+    );
+    let onvif = service(device, "onvif");
+    assert_eq!(onvif["transport"], "udp");
+    assert_eq!(onvif["transit"], "plaintext");
+    assert_eq!(onvif["auth"], "none", "{onvif:#}");
+    drop(open);
+
+    let mut with_credentials = identity.to_vec();
+    with_credentials.extend(["admin", "not-sent-by-tests"]);
+    let locked = Peer::python_in_netns("onvif_peer.py", &with_credentials);
+    let report = locked.discover_here(&["--target", "127.0.0.1/32", "--ports", "3702/onvif"]);
+    let device = only_device(&report);
+    let onvif = service(device, "onvif");
+    assert_eq!(onvif["auth"], "required", "{device:#}");
+    assert!(onvif["auth_reason"].as_str().unwrap().contains("HTTP 401"));
+    assert!(
+        device["vendor"].is_null(),
+        "nothing but discovery without credentials"
+    );
+    assert_eq!(observation(device, "onvif_name"), "Ward 4 corridor");
+    assert_eq!(device["kind"], "camera");
+}
+
+/// The WSDiscovery package's publisher answers from an ephemeral port (not 3702) and after a
+/// random delay; its XAddr names another host, which the probe must record and not follow.
+#[test]
+fn onvif_ws_discovery_scopes_against_wsdiscovery_publisher() {
+    let publisher = Peer::python_in_netns(
+        "wsd_peer.py",
+        &[
+            "http://127.0.0.9:8080/onvif/device_service",
+            "onvif://www.onvif.org/hardware/P3245-LVE",
+            "onvif://www.onvif.org/name/Ward 4 entrance",
+            "onvif://www.onvif.org/location/building%20B",
+        ],
+    );
+    let report = publisher.discover_here(&["--target", "127.0.0.1/32", "--ports", "3702/onvif"]);
+    let device = only_device(&report);
+    assert_eq!(device["model"]["value"], "P3245-LVE", "{device:#}");
+    assert!(
+        device["model"]["evidence"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("onvif://www.onvif.org/hardware/")
+    );
+    assert_eq!(observation(device, "onvif_name"), "Ward 4 entrance");
+    assert_eq!(observation(device, "onvif_location"), "building B");
+    assert_eq!(device["kind"], "camera");
+    let onvif = service(device, "onvif");
+    assert_eq!(onvif["auth"], "unknown");
+    assert!(
+        onvif["auth_reason"]
+            .as_str()
+            .unwrap()
+            .contains("not followed")
+    );
+    assert_eq!(onvif["transit"], "plaintext");
+    // The Probe was the only packet: no connection went to the XAddr's host.
+    assert_eq!(report["packets_sent"], 1, "{report:#}");
 }

@@ -58,6 +58,80 @@ impl Head {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every value of header `name` (lower-case), in order (e.g. one `WWW-Authenticate` per
+    /// offered scheme).
+    pub fn headers_named<'h>(&'h self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Content-Length`, if present and a number.
+    pub fn content_length(&self) -> Option<usize> {
+        self.header("content-length")?.trim().parse().ok()
+    }
+}
+
+/// Whether `buf` holds a whole HTTP response: the head and as many body bytes as
+/// `Content-Length` announces; without one the body ends when the server closes (which ends
+/// the read). For [`TcpSession::read_banner`].
+pub fn http_message_complete(buf: &[u8]) -> bool {
+    body_complete(buf).unwrap_or(false)
+}
+
+/// Whether `buf` holds a whole RTSP response: without `Content-Length` an RTSP message has no
+/// body (RFC 2326 §4.3), so the head alone is complete.
+pub fn rtsp_message_complete(buf: &[u8]) -> bool {
+    body_complete(buf).unwrap_or(find(buf, b"\r\n\r\n").is_some())
+}
+
+/// The body of a response whose head is `head`: cut to `Content-Length` when there is one,
+/// de-chunked when `Transfer-Encoding: chunked` (an HTTP/1.1 server may send it; a chunk that
+/// runs past the bytes read ends the body there).
+pub fn message_body<'r>(reply: &'r [u8], head: &Head) -> std::borrow::Cow<'r, [u8]> {
+    let start = head.body_at.min(reply.len());
+    let chunked = head
+        .header("transfer-encoding")
+        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        return std::borrow::Cow::Owned(dechunk(&reply[start..]));
+    }
+    let end = head
+        .content_length()
+        .map_or(reply.len(), |n| start.saturating_add(n))
+        .min(reply.len());
+    std::borrow::Cow::Borrowed(&reply[start..end])
+}
+
+/// Joins the chunks of a chunked body (RFC 9112 §7.1); extensions and trailers are ignored.
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = find(rest, b"\r\n") {
+        let size_text = String::from_utf8_lossy(&rest[..line_end]);
+        let size_hex = size_text.split(';').next().unwrap_or_default().trim();
+        let Ok(size) = usize::from_str_radix(size_hex, 16) else {
+            break;
+        };
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            break;
+        }
+        let take = size.min(rest.len());
+        out.extend_from_slice(&rest[..take]);
+        rest = rest.get(take + 2..).unwrap_or_default();
+    }
+    out
+}
+
+/// `Some(whether the announced body is all there)` when the head is complete and has a
+/// `Content-Length`; `None` otherwise.
+fn body_complete(buf: &[u8]) -> Option<bool> {
+    let head_end = find(buf, b"\r\n\r\n")? + 4;
+    // Any protocol token will do: only the length is wanted here.
+    let length = parse_head(&buf[..head_end], "").ok()?.content_length()?;
+    Some(buf.len() - head_end >= length)
 }
 
 /// Parses a status line and headers whose protocol token starts with `prefix`.
@@ -218,7 +292,29 @@ mod tests {
     }
 
     #[test]
+    fn bodies_are_cut_and_dechunked() {
+        let reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n<a/>\r\n3;x=1\r\n<b>\r\n0\r\n\r\n";
+        let head = parse_head(reply, "HTTP/").unwrap();
+        assert_eq!(&*message_body(reply, &head), b"<a/><b>");
+        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabcd";
+        let head = parse_head(reply, "HTTP/").unwrap();
+        assert_eq!(&*message_body(reply, &head), b"ab");
+        assert!(http_message_complete(reply));
+        assert!(!http_message_complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab"
+        ));
+        assert!(rtsp_message_complete(
+            b"RTSP/1.0 401 Unauthorized\r\nCSeq: 2\r\n\r\n"
+        ));
+        assert_eq!(dechunk(b"ffffffffffffffff\r\nab"), b"ab");
+    }
+
+    #[test]
     fn never_panics() {
         fuzz::no_panic(REPLY, parse);
+        fuzz::no_panic(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n<a/>\r\n0\r\n\r\n",
+            |b| parse_head(b, "HTTP/").map(|head| message_body(b, &head).len()),
+        );
     }
 }

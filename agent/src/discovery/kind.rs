@@ -170,11 +170,8 @@ fn by_protocol(service: &ServiceView<'_>) -> Vec<KindVerdict> {
         "mqtt" | "mqtts" if identified => {
             vec![verdict(Kind::Iot, 0.4, said("is an MQTT broker"))]
         }
-        "rtsp" | "rtsps" if identified => vec![verdict(
-            Kind::Camera,
-            0.75,
-            said("answered RTSP OPTIONS (video streaming)"),
-        )],
+        "rtsp" | "rtsps" if identified => vec![rtsp_kind(service)],
+        "onvif" if identified => vec![onvif_kind(service)],
         "connect" if service.port == super::registry::RAW_PRINT_PORT => {
             vec![verdict(
                 Kind::Printer,
@@ -183,6 +180,56 @@ fn by_protocol(service: &ServiceView<'_>) -> Vec<KindVerdict> {
             )]
         }
         _ => Vec::new(),
+    }
+}
+
+/// RTSP is a video protocol; an SDP that describes video makes it surer.
+fn rtsp_kind(service: &ServiceView<'_>) -> KindVerdict {
+    let video = service
+        .identification
+        .and_then(|id| id.detail("sdp_media"))
+        .is_some_and(|media| media.split(", ").any(|m| m.starts_with("video")));
+    let what = if video {
+        "returned an SDP describing a video stream (DESCRIBE)"
+    } else {
+        "answered RTSP OPTIONS (video streaming)"
+    };
+    verdict(
+        Kind::Camera,
+        if video { 0.85 } else { 0.75 },
+        format!("rtsp on port {} {what}", service.port),
+    )
+}
+
+/// An ONVIF device that announces `dn:NetworkVideoTransmitter` is a camera or video encoder
+/// (ONVIF Core §7.3.2.1); other ONVIF devices (recorders, displays, access control) less so.
+fn onvif_kind(service: &ServiceView<'_>) -> KindVerdict {
+    let transmitter = service
+        .identification
+        .and_then(|id| id.detail("onvif_types"))
+        .is_some_and(|types| {
+            types
+                .split_whitespace()
+                .any(|t| t.rsplit(':').next() == Some("NetworkVideoTransmitter"))
+        });
+    if transmitter {
+        verdict(
+            Kind::Camera,
+            0.9,
+            format!(
+                "onvif WS-Discovery on port {} announced Types dn:NetworkVideoTransmitter",
+                service.port
+            ),
+        )
+    } else {
+        verdict(
+            Kind::Camera,
+            0.5,
+            format!(
+                "onvif WS-Discovery on port {} answered (an ONVIF device, not a NetworkVideoTransmitter)",
+                service.port
+            ),
+        )
     }
 }
 
@@ -280,6 +327,33 @@ mod tests {
         }]);
         assert_eq!(v.kind, Kind::Robot);
         assert!(v.reason.contains("kuka"));
+    }
+
+    #[test]
+    fn onvif_transmitter_and_rtsp_video_are_cameras() {
+        let mut onvif = Identification::plaintext_open("onvif");
+        onvif.push(
+            Field::Detail,
+            "onvif_types",
+            "dn:NetworkVideoTransmitter tds:Device",
+            "test",
+        );
+        let v = infer(&[ServiceView {
+            protocol: "onvif",
+            port: 3702,
+            identification: Some(&onvif),
+        }]);
+        assert_eq!((v.kind, v.confidence), (Kind::Camera, 0.9));
+        assert!(v.reason.contains("NetworkVideoTransmitter"));
+        let mut rtsp = Identification::plaintext_open("rtsp");
+        rtsp.push(Field::Detail, "sdp_media", "video JPEG/90000", "test");
+        let v = infer(&[ServiceView {
+            protocol: "rtsp",
+            port: 554,
+            identification: Some(&rtsp),
+        }]);
+        assert_eq!((v.kind, v.confidence), (Kind::Camera, 0.85));
+        assert!(v.reason.contains("video stream"));
     }
 
     #[test]

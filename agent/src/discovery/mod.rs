@@ -17,7 +17,7 @@
 //! - [`kind`]: device kind inference.
 //! - [`neighbour`]: MAC addresses from the kernel's neighbour table and their OUI vendor.
 //! - [`report`]: a discovered [`Device`] as the `tillsyn.v1.Device` wire message.
-//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`], [`bacnet`], [`http`], [`rtsp`], [`banner`] (SSH, FTP, Telnet).
+//! - probes, one per protocol: [`modbus`], [`mqtt`], [`s7`], [`enip`], [`opcua`], [`snmp`], [`bacnet`], [`http`], [`rtsp`], [`onvif`], [`banner`] (SSH, FTP, Telnet).
 
 pub mod bacnet;
 pub mod banner;
@@ -29,6 +29,7 @@ pub mod limiter;
 pub mod modbus;
 pub mod mqtt;
 pub mod neighbour;
+pub mod onvif;
 pub mod opcua;
 pub mod registry;
 pub mod report;
@@ -168,6 +169,20 @@ impl Config {
         }
         if options.settings.modbus_unit == 0 {
             note("--modbus-unit 0 is the Modbus broadcast address and is never used".to_string());
+        }
+        let paths = &options.settings.rtsp_paths;
+        if paths.len() > rtsp::MAX_PATHS {
+            note(format!(
+                "--rtsp-path: {} paths given, at most {} (each is a request to every RTSP server)",
+                paths.len(),
+                rtsp::MAX_PATHS
+            ));
+        }
+        for path in paths.iter().filter(|p| !rtsp::valid_path(p)) {
+            note(format!(
+                "--rtsp-path: {path:?} must start with / and be at most {} printable characters without spaces",
+                rtsp::MAX_PATH_LEN
+            ));
         }
         if !problems.is_empty() {
             return Err(ConfigError(problems));
@@ -599,6 +614,22 @@ mod tests {
             ..Options::default()
         };
         assert_eq!(Config::from_options(&options).unwrap_err().0.len(), 1);
+    }
+
+    #[test]
+    fn rtsp_paths_are_bounded_and_validated() {
+        let with_paths = |paths: &[&str]| Options {
+            target: "192.0.2.1".into(),
+            settings: ProbeSettings {
+                rtsp_paths: paths.iter().map(|p| (*p).to_string()).collect(),
+                ..ProbeSettings::default()
+            },
+            ..Options::default()
+        };
+        assert!(Config::from_options(&with_paths(&["/", "/Streaming/Channels/101"])).is_ok());
+        let error = Config::from_options(&with_paths(&["/a", "/b", "/c", "/d", "e"])).unwrap_err();
+        assert_eq!(error.0.len(), 2, "{error}");
+        assert!(Config::from_options(&with_paths(&["/x\r\nAuthorization: y"])).is_err());
     }
 
     #[test]

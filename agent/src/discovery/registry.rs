@@ -9,7 +9,7 @@
 use super::identity::Identification;
 use super::limiter::HostPermit;
 use super::session::{Budget, ProbeError, TcpSession, UdpSession};
-use super::{bacnet, banner, enip, http, modbus, mqtt, opcua, rtsp, s7, snmp, tls};
+use super::{bacnet, banner, enip, http, modbus, mqtt, onvif, opcua, rtsp, s7, snmp, tls};
 use std::net::SocketAddr;
 
 /// Raw printing (JetDirect): anything sent is printed, so it only ever gets a connect.
@@ -57,8 +57,10 @@ pub enum Protocol {
     Bacnet,
     /// HTTP `GET /`: Server header and title.
     Http,
-    /// RTSP OPTIONS.
+    /// RTSP OPTIONS and DESCRIBE.
     Rtsp,
+    /// ONVIF: unicast WS-Discovery Probe, then GetDeviceInformation.
+    Onvif,
     /// SSH banner (nothing sent).
     Ssh,
     /// FTP greeting (nothing sent).
@@ -95,6 +97,7 @@ const REGISTRY: &[Row] = &[
     Row { protocol: Protocol::Bacnet, name: bacnet::PROTOCOL, transport: Transport::Udp, port: Some(47808) },
     Row { protocol: Protocol::Http, name: http::PROTOCOL, transport: Transport::Tcp, port: Some(80) },
     Row { protocol: Protocol::Rtsp, name: rtsp::PROTOCOL, transport: Transport::Tcp, port: Some(554) },
+    Row { protocol: Protocol::Onvif, name: onvif::PROTOCOL, transport: Transport::Udp, port: Some(3702) },
     Row { protocol: Protocol::Ssh, name: banner::SSH, transport: Transport::Tcp, port: Some(22) },
     Row { protocol: Protocol::Ftp, name: banner::FTP, transport: Transport::Tcp, port: Some(21) },
     Row { protocol: Protocol::Telnet, name: banner::TELNET, transport: Transport::Tcp, port: Some(23) },
@@ -175,6 +178,8 @@ pub struct ProbeSettings {
     pub modbus_unit: u8,
     /// SNMP communities to try, in order.
     pub snmp_communities: Vec<String>,
+    /// RTSP paths to DESCRIBE, in order (at most [`rtsp::MAX_PATHS`]).
+    pub rtsp_paths: Vec<String>,
 }
 
 impl Default for ProbeSettings {
@@ -182,6 +187,10 @@ impl Default for ProbeSettings {
         Self {
             modbus_unit: 255,
             snmp_communities: vec!["public".to_string()],
+            rtsp_paths: rtsp::DEFAULT_PATHS
+                .iter()
+                .map(|p| (*p).to_string())
+                .collect(),
         }
     }
 }
@@ -216,7 +225,8 @@ fn steps(protocol: Protocol, settings: &ProbeSettings) -> Vec<(&'static str, Vec
         Protocol::Snmp => snmp::plan(&settings.snmp_communities),
         Protocol::Bacnet => bacnet::plan(),
         Protocol::Http => http::plan(),
-        Protocol::Rtsp => rtsp::plan(),
+        Protocol::Rtsp => rtsp::plan(&settings.rtsp_paths),
+        Protocol::Onvif => onvif::plan(),
         // Liveness and banner protocols send nothing after the connect; TLS protocols were
         // handled above (the TLS step, then the inner protocol's requests).
         Protocol::Connect
@@ -245,6 +255,14 @@ pub async fn probe(
     budget: Budget,
     settings: &ProbeSettings,
 ) -> Outcome {
+    if protocol == Protocol::Onvif {
+        // WS-Discovery over UDP, then (maybe) the device service over TCP on the same host:
+        // the probe needs the permit for both, so it opens its own sessions.
+        return match onvif::probe(addr, permit, budget).await {
+            Err(ProbeError::Timeout(_) | ProbeError::Closed(_)) => Outcome::Closed,
+            other => Outcome::Open(other.map(Some)),
+        };
+    }
     match protocol.transport() {
         Transport::Tcp => probe_tcp(protocol, addr, permit, budget, settings).await,
         Transport::Udp => match UdpSession::open(addr, permit, budget).await {
@@ -317,7 +335,7 @@ async fn run_plain(
 ) -> Result<Option<Identification>, ProbeError> {
     match protocol {
         Protocol::Http => http::probe(session).await.map(Some),
-        Protocol::Rtsp => rtsp::probe(session).await.map(Some),
+        Protocol::Rtsp => rtsp::probe(session, &settings.rtsp_paths).await.map(Some),
         Protocol::Ssh => banner::probe_ssh(session).await.map(Some),
         Protocol::Ftp => banner::probe_ftp(session).await.map(Some),
         Protocol::Telnet => banner::probe_telnet(session).await.map(Some),
@@ -342,7 +360,8 @@ async fn run_plain(
         | Protocol::Bacnet
         | Protocol::Mqtts
         | Protocol::Https
-        | Protocol::Rtsps => Ok(None),
+        | Protocol::Rtsps
+        | Protocol::Onvif => Ok(None),
     }
 }
 
@@ -367,6 +386,7 @@ async fn run_udp(
         | Protocol::OpcUa
         | Protocol::Http
         | Protocol::Rtsp
+        | Protocol::Onvif
         | Protocol::Ssh
         | Protocol::Ftp
         | Protocol::Telnet
@@ -424,6 +444,44 @@ mod tests {
             "snmp v3",
             include_str!("snmp/v3.rs"),
             &["0xa3", "0xa4", "0xa6", "0xa7", "set", "write"],
+        ),
+        // RTSP methods that start, steer or change a stream, and credentials.
+        (
+            "rtsp",
+            include_str!("rtsp.rs"),
+            &[
+                "SETUP",
+                "PLAY",
+                "PAUSE",
+                "RECORD",
+                "ANNOUNCE",
+                "TEARDOWN",
+                "SET_PARAMETER",
+                "REDIRECT",
+                "Authorization",
+            ],
+        ),
+        // ONVIF: no setter, creator, deleter, reboot or reset, no credentials, and no
+        // multicast announcements of our own.
+        (
+            "onvif",
+            include_str!("onvif.rs"),
+            &[
+                "SystemReboot",
+                "SetSystemFactoryDefault",
+                "SetUser",
+                "CreateUsers",
+                "DeleteUsers",
+                "SetNetworkInterfaces",
+                "SetScopes",
+                "SetHostname",
+                "UpgradeSystemFirmware",
+                "Security",
+                "UsernameToken",
+                "Hello",
+                "Bye",
+                "239.255.255.250",
+            ],
         ),
     ];
 
@@ -491,6 +549,58 @@ mod tests {
                     "v1/v2c read only the system group: {:?}",
                     shape.varbinds
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn rtsp_plans_only_options_and_describe_without_credentials() {
+        let settings = ProbeSettings {
+            rtsp_paths: vec!["/".into(), "/stream1".into()],
+            ..ProbeSettings::default()
+        };
+        let planned = plan(Protocol::Rtsp, &settings);
+        assert_eq!(planned.len(), 3);
+        for request in planned {
+            let text = String::from_utf8(request.bytes).unwrap();
+            let method = text.split_whitespace().next().unwrap();
+            assert!(
+                ["OPTIONS", "DESCRIBE"].contains(&method),
+                "RTSP method {method}"
+            );
+            assert!(!text.to_ascii_lowercase().contains("authorization"));
+        }
+    }
+
+    #[test]
+    fn onvif_plans_only_probe_and_get_operations() {
+        for request in plan(Protocol::Onvif, &ProbeSettings::default()) {
+            let text = String::from_utf8(request.bytes).unwrap();
+            let xml = &text[text.find("<?xml").unwrap()..];
+            let doc = roxmltree::Document::parse(xml).unwrap();
+            let body = doc
+                .descendants()
+                .find(|n| n.tag_name().name() == "Body")
+                .unwrap();
+            let operations: Vec<&str> = body
+                .children()
+                .filter(roxmltree::Node::is_element)
+                .map(|n| n.tag_name().name())
+                .collect();
+            assert_eq!(operations.len(), 1, "{text}");
+            assert!(
+                operations[0] == "Probe" || operations[0].starts_with("Get"),
+                "ONVIF operation {} is neither Probe nor Get*",
+                operations[0]
+            );
+            assert!(
+                !doc.descendants()
+                    .any(|n| matches!(n.tag_name().name(), "Security" | "UsernameToken")),
+                "no credentials"
+            );
+            if text.starts_with("POST ") {
+                assert!(text.starts_with("POST /onvif/device_service HTTP/1.1\r\n"));
+                assert!(text.contains("GetDeviceInformation\"\r\n"));
             }
         }
     }

@@ -354,6 +354,9 @@ pub struct UdpSession<'p> {
     socket: UdpSocket,
     permit: &'p mut HostPermit,
     budget: Budget,
+    /// Set for a session opened with [`UdpSession::open_host`]: the socket is not connected,
+    /// requests go to this address and replies are taken from any port of its host.
+    unconnected_peer: Option<SocketAddr>,
 }
 
 impl<'p> UdpSession<'p> {
@@ -370,13 +373,35 @@ impl<'p> UdpSession<'p> {
             socket,
             permit,
             budget,
+            unconnected_peer: None,
+        })
+    }
+
+    /// Like [`UdpSession::open`], for services that may answer from another port than the one
+    /// asked (SOAP-over-UDP fixes only where the reply goes, not where it comes from): replies
+    /// from any port of `addr`'s host are taken, from other hosts dropped. The price: an
+    /// unconnected socket never hears ICMP port-unreachable, so a closed port costs a timeout.
+    pub async fn open_host(
+        addr: SocketAddr,
+        permit: &'p mut HostPermit,
+        budget: Budget,
+    ) -> Result<Self, ProbeError> {
+        let socket = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))).await?;
+        Ok(Self {
+            socket,
+            permit,
+            budget,
+            unconnected_peer: Some(addr),
         })
     }
 
     /// Sends one datagram and waits for one reply.
     pub async fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, ProbeError> {
         self.permit.packet().await;
-        self.socket.send(request).await?;
+        match self.unconnected_peer {
+            Some(peer) => self.socket.send_to(request, peer).await?,
+            None => self.socket.send(request).await?,
+        };
         self.receive().await
     }
 
@@ -384,7 +409,7 @@ impl<'p> UdpSession<'p> {
     pub async fn receive(&mut self) -> Result<Vec<u8>, ProbeError> {
         // One byte more than the cap tells an oversized datagram from one that fits exactly.
         let mut buf = vec![0u8; self.budget.max_response.min(65_535) + 1];
-        let n = timeout(self.budget.timeout, self.socket.recv(&mut buf))
+        let n = timeout(self.budget.timeout, self.recv_from_peer(&mut buf))
             .await
             .map_err(|_| ProbeError::Timeout("waiting for a datagram"))?
             .map_err(ProbeError::Closed)?;
@@ -393,6 +418,20 @@ impl<'p> UdpSession<'p> {
         }
         buf.truncate(n);
         Ok(buf)
+    }
+
+    /// One datagram from the peer: the kernel filters a connected socket; an unconnected one
+    /// drops datagrams from other hosts here.
+    async fn recv_from_peer(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(peer) = self.unconnected_peer else {
+            return self.socket.recv(buf).await;
+        };
+        loop {
+            let (n, from) = self.socket.recv_from(buf).await?;
+            if from.ip() == peer.ip() {
+                return Ok(n);
+            }
+        }
     }
 }
 
@@ -567,5 +606,27 @@ mod tests {
             4,
             "connect, ClientHello, Finished and the request each took a packet slot"
         );
+    }
+
+    #[tokio::test]
+    async fn host_session_takes_replies_from_another_port_of_the_host_only() {
+        let service = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let other_port = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let stranger = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 2), 0))
+            .await
+            .unwrap();
+        let addr = service.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 16];
+            let (_, client) = service.recv_from(&mut buf).await.unwrap();
+            stranger.send_to(b"stranger", client).await.unwrap();
+            other_port.send_to(b"reply", client).await.unwrap();
+        });
+        let limiter = Limiter::new(Limits::default());
+        let mut permit = limiter.host(addr.ip()).await;
+        let mut session = UdpSession::open_host(addr, &mut permit, BUDGET)
+            .await
+            .unwrap();
+        assert_eq!(session.exchange(b"probe").await.unwrap(), b"reply");
     }
 }
