@@ -279,3 +279,52 @@ fn every_syn_to_a_silent_host_goes_through_the_limiter() {
     // Three attempts of 833 ms per connect.
     assert_eq!(sent, 6, "{report:#}");
 }
+
+fn liveness<'a>(device: &'a Value, how: &str) -> &'a Value {
+    device["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["category"] == "discovery.liveness" && o["name"] == how)
+        .unwrap_or_else(|| panic!("no {how} liveness in {device:#}"))
+}
+
+#[test]
+fn a_host_with_no_open_port_is_still_found_alive() {
+    let link = Link::new("alive");
+    // Nothing listens in the device namespace: TCP gets a reset, UDP a port unreachable.
+    let by_reset = link.discover(&["--target", &format!("{DEVICE}/32"), "--ports", "8080,8081"]);
+    let devices = by_reset["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1, "{by_reset:#}");
+    let device = &devices[0];
+    assert!(device["services"].as_array().unwrap().is_empty());
+    assert_eq!(device["kind"], "unknown");
+    assert!(
+        liveness(device, "tcp_reset")["value"]
+            .as_str()
+            .unwrap()
+            .contains("8080, 8081"),
+        "{device:#}"
+    );
+    assert_eq!(device["controls"][0]["state"], "unknown", "{device:#}");
+    assert_eq!(device["mac"]["value"], DEVICE_MAC);
+
+    // Only UDP, on a fresh link so that the neighbour entry is made by this sweep: the host
+    // answers ARP and nothing else.
+    drop(link);
+    let link = Link::new("arp");
+    let by_arp = link.discover(&["--target", &format!("{DEVICE}/32"), "--ports", "16100/snmp"]);
+    let devices = by_arp["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1, "{by_arp:#}");
+    let seen = liveness(&devices[0], "neighbour");
+    assert_eq!(seen["evidence"][0]["source"], "/proc/net/arp");
+    assert_eq!(devices[0]["mac"]["value"], DEVICE_MAC);
+
+    // The silent address has a (static) neighbour entry from before the sweep and answers
+    // nothing: it is not reported.
+    let silent = link.discover(&["--target", &format!("{SILENT}/32"), "--ports", "16100/snmp"]);
+    assert!(
+        silent["devices"].as_array().unwrap().is_empty(),
+        "{silent:#}"
+    );
+}

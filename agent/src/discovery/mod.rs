@@ -282,6 +282,7 @@ pub struct Report {
 /// Sweeps every host and port in `config`.
 pub async fn run(config: Config) -> Report {
     let limiter = Limiter::new(config.limits);
+    let neighbours_before = neighbour::read_table(Path::new(neighbour::ARP_TABLE));
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.host_concurrency));
     let mut tasks = JoinSet::new();
@@ -304,10 +305,12 @@ pub async fn run(config: Config) -> Report {
     while let Some(done) = tasks.join_next().await {
         devices.extend(joined(done));
     }
+    let neighbours = neighbour::read_table(Path::new(neighbour::ARP_TABLE));
+    add_neighbour_only(&mut devices, &config.hosts, &neighbours_before, &neighbours);
     devices.sort_by_key(|d| d.address);
     attach_neighbours(
         &mut devices,
-        &neighbour::read_table(Path::new(neighbour::ARP_TABLE)),
+        &neighbours,
         Path::new(neighbour::OUI_REGISTRY),
     );
     Report {
@@ -375,9 +378,10 @@ fn joined(done: Result<Option<Device>, tokio::task::JoinError>) -> Option<Device
 async fn probe_host(host: IpAddr, config: &Config, limiter: &Arc<Limiter>) -> Option<Device> {
     let mut permit = limiter.host(host).await;
     let mut found = Vec::new();
+    let mut refused = Vec::new();
     for spec in &config.ports {
         let addr = SocketAddr::new(host, spec.port);
-        if let Outcome::Open(result) = registry::probe(
+        match registry::probe(
             spec.protocol,
             addr,
             &mut permit,
@@ -386,12 +390,75 @@ async fn probe_host(host: IpAddr, config: &Config, limiter: &Arc<Limiter>) -> Op
         )
         .await
         {
-            tracing::debug!(%addr, protocol = spec.protocol.name(), ok = result.is_ok(), "service answered");
-            found.push((*spec, result));
+            Outcome::Open(result) => {
+                tracing::debug!(%addr, protocol = spec.protocol.name(), ok = result.is_ok(), "service answered");
+                found.push((*spec, result));
+            }
+            Outcome::Refused => refused.push(spec.port.to_string()),
+            Outcome::Closed => {}
         }
     }
     drop(permit);
-    (!found.is_empty()).then(|| build_device(host, &found))
+    if !found.is_empty() {
+        return Some(build_device(host, &found));
+    }
+    // A reset comes from the host's own stack: the host is up even though no probed port is.
+    (!refused.is_empty()).then(|| {
+        alive_device(
+            host,
+            "tcp_reset",
+            format!("refused TCP connections to port(s) {}", refused.join(", ")),
+            Evidence {
+                source: format!("{host}/tcp"),
+                line: 0,
+                probe: "connect".to_string(),
+                detail: "TCP reset in answer to the SYN".to_string(),
+            },
+        )
+    })
+}
+
+/// A host known to be up (by `how`) on which no probed port is open: reported so that an
+/// unknown box on an OT network is seen, with kind `unknown` and transit `unknown`.
+fn alive_device(host: IpAddr, how: &str, what: String, evidence: Evidence) -> Device {
+    let mut device = build_device(host, &[]);
+    device.kind_reason = format!("the host is up ({what}) but no probed port is open");
+    device.observations.push(Observation {
+        category: "discovery.liveness".to_string(),
+        name: how.to_string(),
+        value: serde_json::Value::String(what),
+        evidence: vec![evidence],
+    });
+    device
+}
+
+/// Adds, as live devices, the `hosts` that the neighbour table resolved during the sweep
+/// (absent from `before`, present in `after`) and that answered nothing else. Entries that were
+/// there before prove nothing: the table does not say how old they are.
+fn add_neighbour_only(
+    devices: &mut Vec<Device>,
+    hosts: &[Ipv4Addr],
+    before: &[neighbour::Neighbour],
+    after: &[neighbour::Neighbour],
+) {
+    for entry in after {
+        let address = IpAddr::V4(entry.address);
+        let new = !before.iter().any(|b| b.address == entry.address);
+        let known = devices.iter().any(|d| d.address == address);
+        if new && !known && hosts.contains(&entry.address) {
+            devices.push(alive_device(
+                address,
+                "neighbour",
+                format!("answered ARP on {} during the sweep", entry.interface),
+                Evidence {
+                    source: neighbour::ARP_TABLE.to_string(),
+                    line: 0,
+                    probe: "neighbour".to_string(),
+                    detail: format!("{} resolved to {}", entry.address, entry.mac),
+                },
+            ));
+        }
+    }
 }
 
 type Probed = (
@@ -523,6 +590,8 @@ fn transit_control(host: IpAddr, services: &[Service]) -> Control {
             "plaintext",
             format!("plaintext services: {}", names.join(", ")),
         )
+    } else if services.is_empty() {
+        ("unknown", "no open port among those probed".to_string())
     } else if unknown {
         ("unknown", "some open ports were not identified".to_string())
     } else {

@@ -243,6 +243,8 @@ fn steps(protocol: Protocol, settings: &ProbeSettings) -> Vec<(&'static str, Vec
 pub enum Outcome {
     /// Nothing answered.
     Closed,
+    /// The host refused the connection (a TCP reset): nothing listens there, but the host is up.
+    Refused,
     /// The port accepted a connection (or answered a datagram) and the probe finished or failed.
     Open(Result<Option<Identification>, ProbeError>),
 }
@@ -292,8 +294,14 @@ async fn probe_tcp(
     };
     let mut outcome = Outcome::Closed;
     for attempt in 0..attempts {
-        let Ok(mut session) = TcpSession::connect(addr, permit, budget).await else {
-            return outcome;
+        let mut session = match TcpSession::connect(addr, permit, budget).await {
+            Ok(session) => session,
+            Err(ProbeError::Closed(error))
+                if attempt == 0 && error.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
+                return Outcome::Refused;
+            }
+            Err(_) => return outcome,
         };
         let result = run_tcp(protocol, &mut session, settings, attempt).await;
         let retry = matches!(&result, Err(error) if s7::is_connect_refusal(error));
