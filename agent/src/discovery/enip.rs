@@ -195,11 +195,8 @@ mod tests {
     /// cpppo 5.2's default identity (a Logix 5561), captured on loopback.
     const REPLY: &str = "63003c00000000000000000000000000000000000000000001000c00360001000002af1200000000000000000000000001000e003600140b60311a066c0014313735362d4c36312f42204c4f47495835353631ff";
 
-    fn bytes(hex: &str) -> Vec<u8> {
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect()
+    fn bytes(text: &str) -> Vec<u8> {
+        hex::decode(text).unwrap()
     }
 
     #[test]

@@ -431,11 +431,8 @@ mod tests {
     use super::*;
     use crate::discovery::wire::fuzz;
 
-    fn bytes(hex: &str) -> Vec<u8> {
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect()
+    fn bytes(text: &str) -> Vec<u8> {
+        hex::decode(text).unwrap()
     }
 
     /// A GetResponse with sysDescr, sysObjectID (Cisco) and sysName.

@@ -248,11 +248,8 @@ mod tests {
     const NMAP_SNMPV3_PROBE: &str = "303a020103300f02024a69020300ffe30401040201030410300e0400020100020100040004000400301204000400a00c020237f0020100020100\
 3000";
 
-    fn bytes(hex: &str) -> Vec<u8> {
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect()
+    fn bytes(text: &str) -> Vec<u8> {
+        hex::decode(text).unwrap()
     }
 
     #[test]
