@@ -71,7 +71,8 @@ pub enum Protocol {
     Mqtts,
     /// HTTP over TLS: handshake, then `GET /`.
     Https,
-    /// RTSP over TLS: handshake, then OPTIONS.
+    /// RTSP over TLS: handshake, then OPTIONS. Keep this the last variant: the registry's
+    /// length is derived from it.
     Rtsps,
 }
 
@@ -83,9 +84,11 @@ struct Row {
     port: Option<u16>,
 }
 
-// One row per protocol, one line per row: the table is easier to audit unwrapped.
+// One row per protocol, in the enum's order, one line per row: the table is easier to audit
+// unwrapped. Its length and order are checked at compile time below, so a protocol's row is
+// found by index and can never be missing.
 #[rustfmt::skip]
-const REGISTRY: &[Row] = &[
+const REGISTRY: [Row; Protocol::Rtsps as usize + 1] = [
     Row { protocol: Protocol::Connect, name: "connect", transport: Transport::Tcp, port: None },
     Row { protocol: Protocol::Modbus, name: modbus::PROTOCOL, transport: Transport::Tcp, port: Some(502) },
     Row { protocol: Protocol::Mqtt, name: mqtt::PROTOCOL, transport: Transport::Tcp, port: Some(1883) },
@@ -106,12 +109,20 @@ const REGISTRY: &[Row] = &[
     Row { protocol: Protocol::Rtsps, name: "rtsps", transport: Transport::Tcp, port: Some(322) },
 ];
 
+const _: () = {
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        assert!(
+            REGISTRY[i].protocol as usize == i,
+            "REGISTRY rows must follow the order of the Protocol variants"
+        );
+        i += 1;
+    }
+};
+
 impl Protocol {
     fn row(self) -> &'static Row {
-        REGISTRY
-            .iter()
-            .find(|r| r.protocol == self)
-            .expect("every protocol has a registry row")
+        &REGISTRY[self as usize]
     }
 
     /// The protocol's name in reports and in `--ports PORT/NAME`.
