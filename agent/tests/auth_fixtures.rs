@@ -4,7 +4,7 @@
 //! observations are checked.
 
 // A failed unwrap is a failed test here, with the line that failed.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! addresses, and a silent host the kernel would retransmit SYNs to. The tools come from
 //! `scripts/deps/netns.sh`; the tests need root (namespaces) and fail, never skip, without it.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -5,7 +5,7 @@
 //!
 //! Only loopback is ever targeted. No test asserts on timing.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;

@@ -3,7 +3,7 @@
 //! by rpm, and a hostile root).
 
 // In tests an unwrap that fails is the failing assertion.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -8,7 +8,7 @@
 //! on the machine are not touched.
 
 // In tests an unwrap that fails is the failing assertion.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::path::Path;

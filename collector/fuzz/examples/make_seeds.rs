@@ -6,7 +6,7 @@
 //! `cargo run --example make_seeds`; the output is deterministic except for keys and serials.
 
 // A seed generator that cannot write its seeds has nothing better to do than stop loudly.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
