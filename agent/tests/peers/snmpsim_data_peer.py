@@ -12,22 +12,13 @@ what the agent reports with what the recording holds.
 import bz2
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 
 import snmpsim_data
+from snmpsim_responder import serve
 
 DATA = os.path.join(os.path.dirname(snmpsim_data.__file__), "data")
-# nmap's SNMPv3GetRequest: an unauthenticated, reportable GetRequest without varbinds. Any
-# SNMPv3 engine answers it with a Report, whatever community or user it is configured with.
-DISCOVERY = bytes.fromhex(
-    "303a020103300f02024a69020300ffe30401040201030410300e0400020100020100040004000400"
-    "301204000400a00c020237f00201000201003000"
-)
 
 
 def recording_path(recording: str) -> str:
@@ -57,7 +48,7 @@ def recorded_value(recording: str, oid: str) -> str:
     sys.exit(f"{oid} not in {path}")
 
 
-def serve(host: str, port: str, engine_id: str, recordings: list) -> None:
+def serve_recordings(host: str, port: str, engine_id: str, recordings: list) -> None:
     workdir = tempfile.mkdtemp(prefix="tillsyn-snmpsim-data-")
     data = os.path.join(workdir, "data")
     os.makedirs(data)
@@ -70,38 +61,7 @@ def serve(host: str, port: str, engine_id: str, recordings: list) -> None:
         target = os.path.join(data, os.path.basename(recording) + ".snmprec")
         with open_recording(source) as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst)
-    binary = os.path.join(os.path.dirname(sys.executable), "snmpsim-command-responder")
-    responder = subprocess.Popen(
-        [
-            binary,
-            f"--v3-engine-id={engine_id}",
-            f"--data-dir={data}",
-            f"--cache-dir={os.path.join(workdir, 'cache')}",
-            f"--agent-udpv4-endpoint={host}:{port}",
-            "--process-user=root",
-            "--process-group=root",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    signal.signal(signal.SIGTERM, lambda *_: (responder.terminate(), sys.exit(0)))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(0.2)
-    while True:
-        if responder.poll() is not None:
-            sys.exit(f"snmpsim exited with {responder.returncode}")
-        sock.sendto(DISCOVERY, (host, int(port)))
-        try:
-            sock.recv(65535)
-            break
-        except OSError:
-            time.sleep(0.1)
-    print("READY", flush=True)
-    try:
-        responder.wait()
-    finally:
-        responder.terminate()
-        shutil.rmtree(workdir, ignore_errors=True)
+    serve(host, port, workdir, data, [f"--v3-engine-id={engine_id}"])
 
 
 def main() -> None:
@@ -109,7 +69,7 @@ def main() -> None:
         print(recorded_value(sys.argv[2], sys.argv[3]))
         return
     host, port, engine_id = sys.argv[1:4]
-    serve(host, port, engine_id, sys.argv[4:])
+    serve_recordings(host, port, engine_id, sys.argv[4:])
 
 
 main()
