@@ -271,21 +271,23 @@ pub async fn probe(
     if protocol == Protocol::Onvif {
         // WS-Discovery over UDP, then (maybe) the device service over TCP on the same host:
         // the probe needs the permit for both, so it opens its own sessions.
-        return match onvif::probe(addr, permit, budget).await {
-            Err(ProbeError::Timeout(_) | ProbeError::Closed(_)) => Outcome::Closed,
-            other => Outcome::Open(other.map(Some)),
-        };
+        return datagram_outcome(onvif::probe(addr, permit, budget).await.map(Some));
     }
     match protocol.transport() {
         Transport::Tcp => probe_tcp(protocol, addr, permit, budget, settings).await,
         Transport::Udp => match UdpSession::open(addr, permit, budget).await {
-            Ok(mut session) => match run_udp(protocol, &mut session, settings).await {
-                // A UDP service that stays silent is indistinguishable from a closed port.
-                Err(ProbeError::Timeout(_) | ProbeError::Closed(_)) => Outcome::Closed,
-                other => Outcome::Open(other),
-            },
+            Ok(mut session) => datagram_outcome(run_udp(protocol, &mut session, settings).await),
             Err(error) => Outcome::Open(Err(error)),
         },
+    }
+}
+
+/// The outcome of a probe that starts with a datagram: a UDP service that stays silent is
+/// indistinguishable from a closed port.
+fn datagram_outcome(result: Result<Option<Identification>, ProbeError>) -> Outcome {
+    match result {
+        Err(ProbeError::Timeout(_) | ProbeError::Closed(_)) => Outcome::Closed,
+        other => Outcome::Open(other),
     }
 }
 
