@@ -325,15 +325,19 @@ pub async fn run(config: Config) -> Report {
 /// Gives every device found in the neighbour `table` its MAC, and names the MAC's maker from the
 /// OUI `registry` as an observation.
 fn attach_neighbours(devices: &mut [Device], table: &[neighbour::Neighbour], registry: &Path) {
-    let macs: Vec<&str> = table.iter().map(|n| n.mac.as_str()).collect();
+    let entries: Vec<(&mut Device, &neighbour::Neighbour)> = devices
+        .iter_mut()
+        .filter_map(|device| {
+            let entry = table
+                .iter()
+                .find(|n| IpAddr::V4(n.address) == device.address)?;
+            Some((device, entry))
+        })
+        .collect();
+    // Only the devices' MACs are looked up: the registry is a few megabytes to stream.
+    let macs: Vec<&str> = entries.iter().map(|(_, n)| n.mac.as_str()).collect();
     let makers = neighbour::vendors(registry, &macs);
-    for device in devices {
-        let Some(entry) = table
-            .iter()
-            .find(|n| IpAddr::V4(n.address) == device.address)
-        else {
-            continue;
-        };
+    for (device, entry) in entries {
         let evidence = Evidence {
             source: neighbour::ARP_TABLE.to_string(),
             line: 0,
