@@ -5,12 +5,14 @@
 //! 1. Connect and wait [`GREETING_WAIT`] for the server to speak first (SSH, FTP, SMTP, POP3,
 //!    IMAP, Telnet, MySQL, VNC; named in `banner`). A `220` gets one `EHLO` to tell SMTP (and
 //!    its STARTTLS) from FTP.
-//! 2. Silent servers get a TLS handshake with a verifier that accepts any certificate but keeps
-//!    it. A handshake that ends in a TLS alert, or after the certificate arrived, still proves
-//!    TLS (e.g. a server demanding a client certificate or an old protocol version).
-//! 3. Services on the registered port of a client-speaks-first protocol (PostgreSQL 5432,
-//!    MQTT 1883, Redis 6379) get that protocol's smallest self-identifying request
-//!    ([`client_first`](super::client_first)).
+//! 2. Silent services on the registered port of a client-speaks-first protocol (PostgreSQL
+//!    5432, MQTT 1883, Redis 6379) get that protocol's smallest self-identifying request
+//!    ([`client_first`](super::client_first)) first, so the service never logs a TLS
+//!    ClientHello as a protocol error; if it does not answer as that protocol, the next steps
+//!    follow.
+//! 3. Other silent servers get a TLS handshake with a verifier that accepts any certificate but
+//!    keeps it. A handshake that ends in a TLS alert, or after the certificate arrived, still
+//!    proves TLS (e.g. a server demanding a client certificate or an old protocol version).
 //! 4. Otherwise one `HEAD / HTTP/1.0`, the only request sent to an unknown service (Redis is
 //!    recognised on any port by its RESP error answer).
 //!
@@ -321,12 +323,12 @@ pub async fn probe(target: SocketAddr) -> ServiceVerdict {
         return from_greeting(target, stream, &greeting).await;
     }
     drop(stream);
+    if let Some(verdict) = client_first::probe(target, EXCHANGE_TIMEOUT).await {
+        return verdict;
+    }
     if let Some(tls) = tls_handshake(target).await {
         let mut verdict = ServiceVerdict::new(target, Encryption::Encrypted, "tls");
         verdict.tls = Some(tls);
-        return verdict;
-    }
-    if let Some(verdict) = client_first::probe(target, EXCHANGE_TIMEOUT).await {
         return verdict;
     }
     http_head(target).await
