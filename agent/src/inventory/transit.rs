@@ -108,20 +108,12 @@ fn evidence(listener: &Listener, verdict: Option<&ServiceVerdict>) -> Evidence {
 mod tests {
     use super::*;
     use crate::inventory::listeners::parse_table;
+    use std::net::SocketAddr;
 
     const TCP: &str = "header\n 0: 00000000:0016 00000000:0000 0A 0:0 0:0 0 0 0 11 1\n 1: 00000000:0050 00000000:0000 0A 0:0 0:0 0 0 0 12 1\n 2: 0100007F:1F90 00000000:0000 0A 0:0 0:0 0 0 0 13 1\n";
 
     fn verdict(encryption: Encryption, protocol: &str) -> ServiceVerdict {
-        ServiceVerdict {
-            target: "127.0.0.1:1".into(),
-            encryption,
-            protocol: protocol.into(),
-            tls: None,
-            starttls: None,
-            anonymous_access: None,
-            banner: String::new(),
-            note: String::new(),
-        }
+        ServiceVerdict::new(SocketAddr::from(([127, 0, 0, 1], 1)), encryption, protocol)
     }
 
     fn listeners() -> Vec<Listener> {
