@@ -141,7 +141,7 @@ pub async fn create_token(
         .await?;
     Ok(format!(
         "single-use enrollment token, valid until {}:\n{token}",
-        output::time(Some(expires_at))
+        output::people_time(Some(expires_at))
     ))
 }
 
@@ -191,7 +191,7 @@ pub async fn list_agents(store: &dyn Store, format: Format) -> Result<String, Ad
                         a.hostname.clone(),
                         agent_state(a).to_string(),
                         a.agent_version.clone(),
-                        output::time(a.last_seen_at),
+                        output::people_time(a.last_seen_at),
                         a.spool_depth.to_string(),
                         a.spool_dropped.to_string(),
                     ]
@@ -257,7 +257,7 @@ pub async fn list_schedules(store: &dyn Store, format: Format) -> Result<String,
                         s.cron.clone(),
                         s.timezone.clone(),
                         s.target.clone(),
-                        output::time(Some(s.next_run_at)),
+                        output::people_time(Some(s.next_run_at)),
                     ]
                 })
                 .collect::<Vec<_>>(),
@@ -287,8 +287,8 @@ pub async fn list_jobs(
                         j.kind.clone(),
                         j.agent_id.clone().unwrap_or_else(|| "(collector)".into()),
                         j.state.clone(),
-                        output::time(Some(j.created_at)),
-                        output::time(j.finished_at),
+                        output::people_time(Some(j.created_at)),
+                        output::people_time(j.finished_at),
                         j.error.clone().unwrap_or_default(),
                     ]
                 })
@@ -315,7 +315,7 @@ pub async fn changes(
                 .iter()
                 .map(|c| {
                     vec![
-                        output::time(Some(c.at)),
+                        output::people_time(Some(c.at)),
                         c.asset.clone(),
                         c.change.clone(),
                         c.category.clone(),
@@ -406,7 +406,7 @@ fn assets_table(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) ->
                 control(a, "transit_encryption"),
                 control(a, "rest_encryption"),
                 a.observation_count.to_string(),
-                output::time(Some(a.last_seen_at)),
+                output::people_time(Some(a.last_seen_at)),
             ]
         })
         .collect();

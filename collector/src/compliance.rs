@@ -2,7 +2,7 @@
 //! `findings`, `finding accept|history`, `evaluate`. Each evaluates first where it shows
 //! findings, so what is printed is current. JSON and CSV shapes are stable (fields only added).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Serialize;
@@ -12,7 +12,7 @@ use crate::catalog::{self, CatalogError, System};
 use crate::config::CollectorDir;
 use crate::evaluation;
 use crate::output::{self, Format};
-use crate::rules::{self, Severity};
+use crate::rules::{self, RuleState, Severity};
 use crate::server::now_ms;
 use crate::store::{Acceptance, AuditEvent, FindingRecord, Store, StoredEvidence};
 
@@ -93,6 +93,40 @@ pub async fn evaluated(
     Ok(evaluation::evaluate_snapshot(store, &config.rules, now_ms()).await?)
 }
 
+/// A system's standing per K2/K3 rule that applies to it: rule id -> state (JSON
+/// `compliant|not_compliant|unverified`).
+pub type SystemCompliance = BTreeMap<&'static str, RuleState>;
+
+/// Runs the rules now like [`evaluated`], and judges every system's standing with each K2/K3
+/// rule on the same snapshot.
+pub async fn evaluated_compliance(
+    dir: &CollectorDir,
+    store: &dyn Store,
+) -> Result<(evaluation::Snapshot, HashMap<String, SystemCompliance>), ComplianceError> {
+    let config = dir.load_config().map_err(AdminError::from)?;
+    let now = now_ms();
+    let (snapshot, _) = evaluation::evaluate_snapshot(store, &config.rules, now).await?;
+    let judged = evaluation::compliance(&snapshot, &config.rules, now)
+        .into_iter()
+        .map(|(system, states)| (system, states.into_iter().collect()))
+        .collect();
+    Ok((snapshot, judged))
+}
+
+/// "2 compliant, 1 not, 1 unverified" for a table cell; `-` when no K2/K3 rule applies.
+fn compliance_cell(states: Option<&SystemCompliance>) -> String {
+    let Some(states) = states.filter(|s| !s.is_empty()) else {
+        return "-".into();
+    };
+    let count = |wanted: RuleState| states.values().filter(|s| **s == wanted).count();
+    format!(
+        "{} compliant, {} not, {} unverified",
+        count(RuleState::Compliant),
+        count(RuleState::NotCompliant),
+        count(RuleState::Unverified)
+    )
+}
+
 /// `evaluate`: run the rules now.
 pub async fn evaluate(dir: &CollectorDir, store: &dyn Store) -> Result<String, ComplianceError> {
     let (_, s) = evaluated(dir, store).await?;
@@ -108,6 +142,8 @@ struct SystemView<'a> {
     system: &'a System,
     assets: usize,
     open_findings: usize,
+    /// Per K2/K3 rule that applies: `compliant`, `not_compliant` or `unverified`.
+    compliance: SystemCompliance,
 }
 
 /// `systems`.
@@ -116,7 +152,7 @@ pub async fn systems(
     store: &dyn Store,
     format: Format,
 ) -> Result<String, ComplianceError> {
-    let (snapshot, _) = evaluated(dir, store).await?;
+    let (snapshot, mut judged) = evaluated_compliance(dir, store).await?;
     let findings = store.findings().await?;
     let mut assets: HashMap<&str, usize> = HashMap::new();
     for links in &snapshot.links {
@@ -136,6 +172,7 @@ pub async fn systems(
         .map(|system| SystemView {
             assets: assets.get(system.id.as_str()).copied().unwrap_or(0),
             open_findings: open.get(system.id.as_str()).copied().unwrap_or(0),
+            compliance: judged.remove(&system.id).unwrap_or_default(),
             system,
         })
         .collect();
@@ -150,6 +187,7 @@ pub async fn systems(
                 "CLASSIFIED",
                 "ASSETS",
                 "OPEN FINDINGS",
+                "K2/K3 RULES",
             ],
             &views
                 .iter()
@@ -166,6 +204,7 @@ pub async fn systems(
                         c.map_or_else(|| "-".into(), |c| c.classified_at.to_string()),
                         v.assets.to_string(),
                         v.open_findings.to_string(),
+                        compliance_cell(Some(&v.compliance)),
                     ]
                 })
                 .collect::<Vec<_>>(),
@@ -468,7 +507,7 @@ pub async fn history(store: &dyn Store, id: &str) -> Result<String, ComplianceEr
             .iter()
             .map(|e| {
                 vec![
-                    output::time(Some(e.at)),
+                    output::people_time(Some(e.at)),
                     e.from_state.clone().unwrap_or_else(|| "-".into()),
                     e.to_state.clone(),
                     e.actor.clone(),

@@ -62,18 +62,42 @@ pub async fn evaluate_snapshot(
     Ok((snapshot, summary))
 }
 
-/// The findings that hold for `snapshot` at `now_ms` (pure).
-pub fn drafts(snapshot: &Snapshot, config: &RuleConfig, now_ms: i64) -> Vec<rules::FindingDraft> {
+fn context(config: &RuleConfig, now_ms: i64) -> Context {
     let today = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .date();
-    let context = Context {
+    Context {
         today,
         now_ms,
         config: config.clone(),
-    };
+    }
+}
+
+/// The findings that hold for `snapshot` at `now_ms` (pure).
+pub fn drafts(snapshot: &Snapshot, config: &RuleConfig, now_ms: i64) -> Vec<rules::FindingDraft> {
     let assets: Vec<EvalAsset> = snapshot.assets.iter().map(eval_asset).collect();
-    rules::evaluate(&snapshot.systems, &assets, &snapshot.links, &context)
+    rules::evaluate(
+        &snapshot.systems,
+        &assets,
+        &snapshot.links,
+        &context(config, now_ms),
+    )
+}
+
+/// Each system's standing with each K2/K3 rule that applies to it, at `now_ms` (pure): system
+/// id -> (rule id, state).
+pub fn compliance(
+    snapshot: &Snapshot,
+    config: &RuleConfig,
+    now_ms: i64,
+) -> HashMap<String, Vec<(&'static str, rules::RuleState)>> {
+    let assets: Vec<EvalAsset> = snapshot.assets.iter().map(eval_asset).collect();
+    rules::compliance(
+        &snapshot.systems,
+        &assets,
+        &snapshot.links,
+        &context(config, now_ms),
+    )
 }
 
 fn eval_asset(asset: &AssetRecord) -> EvalAsset {

@@ -274,7 +274,7 @@ async fn scan_command(
             let next = scans::add(store, spec, &admin::actor(), now).await?;
             format!(
                 "schedule {name} added; first run {}",
-                tillsyn_collector::output::time(Some(next))
+                tillsyn_collector::output::people_time(Some(next))
             )
         }
         ScanCommand::List { format } => admin::list_schedules(store, format).await?,

@@ -133,8 +133,8 @@ pub enum Scope {
 
 /// The subject handed to a rule.
 pub enum Subject<'a> {
-    /// A system.
-    System(&'a System),
+    /// A system, with every asset linked to it (stale ones included).
+    System(&'a System, &'a [&'a EvalAsset]),
     /// An asset with its systems.
     Asset(&'a EvalAsset, &'a [&'a System]),
     /// An asset as a member of one system.
@@ -226,6 +226,14 @@ pub static RULES: &[Rule] = &[
         check: unclassified_system,
     },
     Rule {
+        id: "unverified-system",
+        policy: "A K2/K3 system is compliant only on evidence: a system with nothing Tillsyn can see is unverified, not compliant.",
+        remediation: "Tie the system's hosts and devices to it in the register (hostnames, networks, labels, device patterns) and deploy an agent on its servers; for a service with no technical footprint of ours (SaaS), record a no_footprint attestation with an expiry.",
+        base_severity: Severity::Medium,
+        scope: Scope::System,
+        check: unverified_system,
+    },
+    Rule {
         id: "review-due",
         policy: "Classifications are reviewed yearly.",
         remediation: "Review the classification with the information owner and update the classification date.",
@@ -250,11 +258,7 @@ fn control<'a>(
     name: &str,
     today: Date,
 ) -> (String, Vec<StoredEvidence>) {
-    if let Some(attestation) = system
-        .attestations
-        .iter()
-        .find(|a| a.control == name && a.expires_at >= today)
-    {
+    if let Some(attestation) = valid_attestation(system, name, today) {
         return (
             "attested".into(),
             vec![StoredEvidence {
@@ -417,7 +421,7 @@ fn unowned_asset(subject: &Subject<'_>, _ctx: &Context) -> Option<Violation> {
 }
 
 fn unclassified_system(subject: &Subject<'_>, _ctx: &Context) -> Option<Violation> {
-    let Subject::System(system) = subject else {
+    let Subject::System(system, _) = subject else {
         return None;
     };
     system.classification.is_none().then(|| Violation {
@@ -430,7 +434,7 @@ fn unclassified_system(subject: &Subject<'_>, _ctx: &Context) -> Option<Violatio
 }
 
 fn review_due(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
-    let Subject::System(system) = subject else {
+    let Subject::System(system, _) = subject else {
         return None;
     };
     let classification = system.classification.as_ref()?;
@@ -452,6 +456,73 @@ fn review_due(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
     })
 }
 
+/// The control name of an attestation that a system has no technical footprint Tillsyn can
+/// reach (a SaaS service, a supplier's hosting): it answers `unverified-system` until it expires.
+pub const NO_FOOTPRINT: &str = "no_footprint";
+
+fn valid_attestation<'a>(
+    system: &'a System,
+    name: &str,
+    today: Date,
+) -> Option<&'a crate::catalog::Attestation> {
+    system
+        .attestations
+        .iter()
+        .find(|a| a.control == name && a.expires_at >= today)
+}
+
+/// Whether an asset was seen within the stale window (the complement of `stale-asset`).
+fn is_fresh(asset: &EvalAsset, ctx: &Context) -> bool {
+    (ctx.now_ms - asset.last_seen_at) / 86_400_000 < ctx.config.stale_after_days
+}
+
+fn unverified_system(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
+    let Subject::System(system, members) = subject else {
+        return None;
+    };
+    let k = k_level(system)?;
+    if k < 2 || valid_attestation(system, NO_FOOTPRINT, ctx.today).is_some() {
+        return None;
+    }
+    if members.is_empty() {
+        return Some(Violation {
+            message: format!(
+                "system {} (K{k}) is unverified: no host or device is linked; add hostnames, CIDRs, labels or device patterns to the register, or deploy an agent",
+                system.id
+            ),
+            evidence: vec![StoredEvidence {
+                source: format!("system register: {}", system.id),
+                line: 0,
+                probe: "linking".into(),
+                detail: "no asset matched the system's link rules".into(),
+            }],
+        });
+    }
+    if members.iter().any(|a| is_fresh(a, ctx)) {
+        return None;
+    }
+    Some(Violation {
+        message: format!(
+            "system {} (K{k}) is unverified: all {} linked asset(s) were last seen more than {} days ago",
+            system.id,
+            members.len(),
+            ctx.config.stale_after_days
+        ),
+        evidence: members
+            .iter()
+            .map(|a| StoredEvidence {
+                source: format!("asset {}", a.label),
+                line: 0,
+                probe: "collector".into(),
+                detail: format!(
+                    "last seen {} days ago",
+                    (ctx.now_ms - a.last_seen_at) / 86_400_000
+                ),
+            })
+            .collect(),
+    })
+}
+
 fn stale_asset(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
     let Subject::Asset(asset, _) = subject else {
         return None;
@@ -463,10 +534,16 @@ fn stale_asset(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
     })
 }
 
+/// Rules whose severity rises for K3 systems; `k3-auth` starts high because it only applies to
+/// K3.
+fn raised_for_k3(rule: &Rule) -> bool {
+    (rule.id.starts_with('k') && rule.id != "k3-auth") || rule.id == "unverified-system"
+}
+
 fn severity(rule: &Rule, system: Option<&System>, asset: Option<&EvalAsset>) -> Severity {
     let mut steps = 0;
     if let Some(system) = system {
-        if rule.id.starts_with('k') && k_level(system) == Some(3) && rule.id != "k3-auth" {
+        if raised_for_k3(rule) && k_level(system) == Some(3) {
             steps += 1;
         }
         if system.critical_to_society || system.business_critical {
@@ -487,12 +564,14 @@ pub fn evaluate(
     ctx: &Context,
 ) -> Vec<FindingDraft> {
     let by_id: HashMap<&str, &System> = systems.iter().map(|s| (s.id.as_str(), s)).collect();
+    let members = members_by_system(assets, links);
     let mut drafts = Vec::new();
     for rule in RULES {
         match rule.scope {
             Scope::System => {
                 for system in systems {
-                    if let Some(v) = (rule.check)(&Subject::System(system), ctx) {
+                    let of = members.get(system.id.as_str()).map_or(&[][..], Vec::as_slice);
+                    if let Some(v) = (rule.check)(&Subject::System(system, of), ctx) {
                         drafts.push(draft(rule, v, Some(system), None));
                     }
                 }
@@ -525,6 +604,136 @@ pub fn evaluate(
         }
     }
     drafts
+}
+
+/// The assets linked to each system, by system id.
+pub fn members_by_system<'a>(
+    assets: &'a [EvalAsset],
+    links: &'a [AssetLinks],
+) -> HashMap<&'a str, Vec<&'a EvalAsset>> {
+    let mut members: HashMap<&str, Vec<&EvalAsset>> = HashMap::new();
+    for (asset, asset_links) in assets.iter().zip(links) {
+        for link in &asset_links.links {
+            members
+                .entry(link.system_id.as_str())
+                .or_default()
+                .push(asset);
+        }
+    }
+    members
+}
+
+/// A system's standing with one K2/K3 rule, counted in the report and `systems`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleState {
+    /// Every asset seen within the stale window passes, or, with no such asset, valid
+    /// attestations alone satisfy the rule.
+    Compliant,
+    /// At least one fresh asset fails on a known verdict.
+    NotCompliant,
+    /// Nothing to judge (no fresh asset and no attestation), or the assets that fail would pass
+    /// if their `unknown` controls were known to be good.
+    Unverified,
+}
+
+/// How `system` stands with `rule` (a rule of [`Scope::Member`]), or `None` when the rule does
+/// not apply to it (its K level). An accepted risk is still `NotCompliant`: acceptance is counted
+/// on its own.
+pub fn judge(
+    rule: &Rule,
+    system: &System,
+    members: &[&EvalAsset],
+    ctx: &Context,
+) -> Option<RuleState> {
+    if !matches!(rule.scope, Scope::Member) {
+        return None;
+    }
+    // An asset that reported nothing fails every rule that applies (unknown never passes), so
+    // a bare asset of a system without attestations tells whether the rule applies at all.
+    let bare_asset = EvalAsset {
+        asset_id: String::new(),
+        kind: "host".into(),
+        label: String::new(),
+        controls: HashMap::new(),
+        last_seen_at: ctx.now_ms,
+    };
+    let bare_system = System {
+        attestations: Vec::new(),
+        ..system.clone()
+    };
+    (rule.check)(&Subject::Member(&bare_system, &bare_asset), ctx)?;
+    let fresh: Vec<&EvalAsset> = members.iter().copied().filter(|a| is_fresh(a, ctx)).collect();
+    if fresh.is_empty() {
+        let attested = (rule.check)(&Subject::Member(system, &bare_asset), ctx).is_none();
+        return Some(if attested {
+            RuleState::Compliant
+        } else {
+            RuleState::Unverified
+        });
+    }
+    let mut unverified = false;
+    for asset in fresh {
+        if (rule.check)(&Subject::Member(system, asset), ctx).is_none() {
+            continue;
+        }
+        if (rule.check)(&Subject::Member(system, &optimistic(asset)), ctx).is_none() {
+            unverified = true;
+        } else {
+            return Some(RuleState::NotCompliant);
+        }
+    }
+    Some(if unverified {
+        RuleState::Unverified
+    } else {
+        RuleState::Compliant
+    })
+}
+
+/// The asset with every control it did not report, or reported as `unknown`, taken as good
+/// (`attested` passes every rule): what it would be if the unknowns were resolved in its favour.
+fn optimistic(asset: &EvalAsset) -> EvalAsset {
+    let mut asset = asset.clone();
+    for name in crate::catalog::CONTROLS {
+        let known = asset
+            .controls
+            .get(*name)
+            .is_some_and(|c| c.state != "unknown");
+        if !known {
+            asset.controls.insert(
+                (*name).to_string(),
+                ControlRecord {
+                    name: (*name).to_string(),
+                    state: "attested".into(),
+                    reason: String::new(),
+                    evidence: Vec::new(),
+                },
+            );
+        }
+    }
+    asset
+}
+
+/// Every K2/K3 rule's standing per system: system id -> rule id -> state, for the rules that
+/// apply to it.
+pub fn compliance(
+    systems: &[System],
+    assets: &[EvalAsset],
+    links: &[AssetLinks],
+    ctx: &Context,
+) -> HashMap<String, Vec<(&'static str, RuleState)>> {
+    let members = members_by_system(assets, links);
+    systems
+        .iter()
+        .map(|system| {
+            let of = members.get(system.id.as_str()).map_or(&[][..], Vec::as_slice);
+            let states = RULES
+                .iter()
+                .filter_map(|rule| judge(rule, system, of, ctx).map(|state| (rule.id, state)))
+                .collect();
+            (system.id.clone(), states)
+        })
+        .collect()
 }
 
 fn draft(

@@ -255,8 +255,111 @@ fn every_rule_in_the_design_is_in_the_table() {
         "unclassified-system",
         "review-due",
         "stale-asset",
+        "unverified-system",
     ] {
         let rule = rule(id).unwrap();
         assert!(!rule.policy.is_empty() && !rule.remediation.is_empty());
     }
+}
+
+fn attestation(control: &str, expires: &str) -> Attestation {
+    Attestation {
+        control: control.into(),
+        statement: "hosted by the supplier".into(),
+        attested_by: "CISO".into(),
+        attested_at: crate::catalog::parse_date("2026-01-01").unwrap(),
+        expires_at: crate::catalog::parse_date(expires).unwrap(),
+    }
+}
+
+/// The rules a system alone breaks (no asset linked to it).
+fn system_rules(system: &System) -> Vec<&'static str> {
+    let mut rules: Vec<_> = evaluate(std::slice::from_ref(system), &[], &[], &ctx())
+        .into_iter()
+        .map(|d| d.rule)
+        .collect();
+    rules.sort_unstable();
+    rules
+}
+
+#[test]
+fn a_k2_or_k3_system_without_a_fresh_asset_is_unverified() {
+    // Nothing linked: K2 and K3 are unverified, K1 and unclassified systems are not asked.
+    assert_eq!(system_rules(&system(Some(2))), vec!["unverified-system"]);
+    assert_eq!(system_rules(&system(Some(3))), vec!["unverified-system"]);
+    assert!(system_rules(&system(Some(1))).is_empty());
+    assert_eq!(system_rules(&system(None)), vec!["unclassified-system"]);
+    // A fresh asset verifies it; only stale ones do not.
+    let good = asset(ALL_GOOD);
+    assert!(rules_of(&system(Some(2)), &good).is_empty());
+    let mut old = good.clone();
+    old.last_seen_at -= 8 * DAY_MS;
+    assert_eq!(
+        rules_of(&system(Some(2)), &old),
+        vec!["stale-asset", "unverified-system"]
+    );
+    // A no_footprint attestation (a SaaS service) answers it until it expires.
+    let mut saas = system(Some(3));
+    saas.attestations = vec![attestation(NO_FOOTPRINT, "2027-01-01")];
+    assert!(system_rules(&saas).is_empty());
+    saas.attestations = vec![attestation(NO_FOOTPRINT, "2026-11-23")];
+    assert_eq!(system_rules(&saas), vec!["unverified-system"]);
+    // Severity rises with K3 and criticality.
+    let sev = |s: &System| evaluate(std::slice::from_ref(s), &[], &[], &ctx())[0].severity;
+    assert_eq!(sev(&system(Some(2))), Severity::Medium);
+    assert_eq!(sev(&system(Some(3))), Severity::High);
+    let mut critical = system(Some(3));
+    critical.business_critical = true;
+    assert_eq!(sev(&critical), Severity::Critical);
+}
+
+fn state(rule_id: &str, system: &System, members: &[&EvalAsset]) -> Option<RuleState> {
+    judge(rule(rule_id).unwrap(), system, members, &ctx())
+}
+
+#[test]
+fn compliance_has_three_states_and_needs_evidence() {
+    use RuleState::{Compliant, NotCompliant, Unverified};
+    let k3 = system(Some(3));
+    let enforced = asset(&[("mfa", "enforced")]);
+    let absent = asset(&[("mfa", "absent")]);
+    let unknown = asset(&[("mfa", "unknown")]);
+    let silent = asset(&[]);
+    // Nothing linked: unverified, never compliant.
+    assert_eq!(state("k3-auth", &k3, &[]), Some(Unverified));
+    assert_eq!(state("k3-auth", &k3, &[&enforced]), Some(Compliant));
+    assert_eq!(state("k3-auth", &k3, &[&absent]), Some(NotCompliant));
+    assert_eq!(state("k3-auth", &k3, &[&unknown]), Some(Unverified));
+    assert_eq!(state("k3-auth", &k3, &[&silent]), Some(Unverified));
+    // A known failure outweighs an unknown; an unknown keeps a pass from being compliance.
+    assert_eq!(state("k3-auth", &k3, &[&unknown, &absent]), Some(NotCompliant));
+    assert_eq!(state("k3-auth", &k3, &[&enforced, &unknown]), Some(Unverified));
+    // Only fresh assets are evidence.
+    let mut old = enforced.clone();
+    old.last_seen_at -= 8 * DAY_MS;
+    assert_eq!(state("k3-auth", &k3, &[&old]), Some(Unverified));
+    // A valid attestation is evidence even without an asset.
+    let mut attested = k3.clone();
+    attested.attestations = vec![attestation("mfa", "2027-01-01")];
+    assert_eq!(state("k3-auth", &attested, &[]), Some(Compliant));
+    assert_eq!(state("k23-rest", &attested, &[]), Some(Unverified));
+    // k2-auth: MFA absent and encryption partly unknown is unverified; known plaintext fails.
+    let k2 = system(Some(2));
+    let partly = asset(&[
+        ("mfa", "absent"),
+        ("transit_encryption", "encrypted"),
+        ("rest_encryption", "unknown"),
+    ]);
+    let plaintext = asset(&[
+        ("mfa", "absent"),
+        ("transit_encryption", "plaintext"),
+        ("rest_encryption", "unknown"),
+    ]);
+    assert_eq!(state("k2-auth", &k2, &[&partly]), Some(Unverified));
+    assert_eq!(state("k2-auth", &k2, &[&plaintext]), Some(NotCompliant));
+    // Rules that do not apply to the K level give no state.
+    assert_eq!(state("k3-auth", &k2, &[&enforced]), None);
+    assert_eq!(state("k2-auth", &k3, &[&enforced]), None);
+    assert_eq!(state("k23-transit", &system(Some(1)), &[&enforced]), None);
+    assert_eq!(state("unowned-asset", &k3, &[&enforced]), None);
 }
