@@ -119,6 +119,7 @@ pub async fn report(
 ) -> Result<String, ComplianceError> {
     let (snapshot, judged) = evaluated_compliance(dir, store).await?;
     let views = views_of(&snapshot.systems, store, &FindingFilter::default()).await?;
+    let judged: Vec<SystemCompliance> = judged.into_values().collect();
     let mut figures = compute(&snapshot, &judged, &views);
     let previous = store.management_reports().await?.into_iter().last();
     figures.trend = previous.map(|(at, old)| trend(at, &old, &figures));
@@ -140,7 +141,7 @@ fn k_key(k: Option<u8>) -> String {
 /// The figures for a snapshot, its systems' standing per rule and its current findings (pure).
 pub fn compute(
     snapshot: &evaluation::Snapshot,
-    judged: &std::collections::HashMap<String, SystemCompliance>,
+    judged: &[SystemCompliance],
     views: &[crate::compliance::FindingView],
 ) -> Figures {
     let k_of: BTreeMap<&str, Option<u8>> = snapshot
@@ -169,7 +170,7 @@ pub fn compute(
     let open: Vec<_> = views.iter().filter(|v| v.state == "open").collect();
     let compliance = K_RULES
         .iter()
-        .map(|rule| rule_compliance(rule, judged.values()))
+        .map(|rule| rule_compliance(rule, judged.iter()))
         .collect();
     let mut by_owner: BTreeMap<String, OwnerFindings> = BTreeMap::new();
     let mut open_by_severity = BTreeMap::new();
@@ -513,6 +514,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::cast_precision_loss)]
     fn no_chart_label_is_wider_than_its_chart() {
         let rule = |name: &str, applicable, compliant, not_compliant, unverified| RuleCompliance {
             rule: name.into(),
