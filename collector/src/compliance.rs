@@ -127,6 +127,68 @@ fn compliance_cell(states: Option<&SystemCompliance>) -> String {
     )
 }
 
+#[derive(Serialize)]
+struct RuleView {
+    id: &'static str,
+    scope: &'static str,
+    base_severity: &'static str,
+    policy: &'static str,
+    remediation: &'static str,
+    iso27001: Vec<String>,
+    nis2: Vec<String>,
+}
+
+/// `rules list`: the rule table with the mappings in force (collector.toml's
+/// `[rules.mappings]` over the built-in ones).
+pub fn rules_list(dir: &CollectorDir, format: Format) -> Result<String, ComplianceError> {
+    let config = dir.load_config().map_err(AdminError::from)?;
+    let views: Vec<RuleView> = rules::RULES
+        .iter()
+        .map(|rule| {
+            let mapping = config.rules.mapping(rule);
+            RuleView {
+                id: rule.id,
+                scope: match rule.scope {
+                    rules::Scope::System => "system",
+                    rules::Scope::Asset => "asset",
+                    rules::Scope::Member => "asset of a system",
+                },
+                base_severity: rule.base_severity.as_str(),
+                policy: rule.policy,
+                remediation: rule.remediation,
+                iso27001: mapping.iso27001,
+                nis2: mapping.nis2.iter().map(|m| format!("21(2)({m})")).collect(),
+            }
+        })
+        .collect();
+    Ok(match format {
+        Format::Json => output::json(&views),
+        Format::Table => output::table(
+            &[
+                "RULE",
+                "APPLIES TO",
+                "BASE SEVERITY",
+                "ISO 27001",
+                "NIS2 ART.",
+                "POLICY",
+            ],
+            &views
+                .iter()
+                .map(|v| {
+                    vec![
+                        v.id.to_string(),
+                        v.scope.to_string(),
+                        v.base_severity.to_string(),
+                        v.iso27001.join(", "),
+                        v.nis2.join(", "),
+                        v.policy.to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    })
+}
+
 /// `evaluate`: run the rules now.
 pub async fn evaluate(dir: &CollectorDir, store: &dyn Store) -> Result<String, ComplianceError> {
     let (_, s) = evaluated(dir, store).await?;

@@ -128,6 +128,7 @@ impl RawConfig {
                 self.rules.stale_after_days
             ));
         }
+        problems.extend(self.rules.problems());
         match listen {
             Ok(listen) if problems.is_empty() => Ok(CollectorConfig {
                 rules: self.rules,

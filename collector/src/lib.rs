@@ -11,7 +11,9 @@
 //! - [`admin`]: operator actions behind the CLI verbs.
 //! - [`quickstart`]: the one-command demo on this machine.
 //! - [`output`]: tables and JSON for listings.
+//! - [`access`]: the access list of a system's hosts for the owner's access review.
 
+pub mod access;
 pub mod admin;
 pub mod background;
 pub mod ca;

@@ -71,9 +71,16 @@ enum Command {
     },
     /// Systems from the register with their assets and open findings.
     Systems {
+        #[command(subcommand)]
+        command: Option<SystemsCommand>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// The rule table.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
     },
     /// Findings: rules broken by systems and assets (evaluates first).
     Findings {
@@ -122,6 +129,28 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
         format: ReportFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum SystemsCommand {
+    /// Who can log in to the system's hosts and with which privilege (the access review).
+    Access {
+        /// The system's register id.
+        system: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FindingFormat::Table)]
+        format: FindingFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Every rule with its policy clause, ISO 27001 and NIS2 mapping.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 
@@ -381,7 +410,17 @@ async fn compliance_command(dir: &CollectorDir, command: Command) -> anyhow::Res
         Command::Catalog {
             command: CatalogCommand::Import { file },
         } => compliance::import(dir, store, &file).await?,
-        Command::Systems { format } => compliance::systems(dir, store, format).await?,
+        Command::Systems {
+            command: None,
+            format,
+        } => compliance::systems(dir, store, format).await?,
+        Command::Systems {
+            command: Some(SystemsCommand::Access { system, format }),
+            ..
+        } => tillsyn_collector::access::access(dir, store, &system, format).await?,
+        Command::Rules {
+            command: RulesCommand::List { format },
+        } => compliance::rules_list(dir, format)?,
         Command::Findings {
             owner,
             system,

@@ -98,7 +98,10 @@ mod tests {
         assert!(!shown.contains('T') && !shown.contains('Z') && !shown.contains('.'));
         assert_eq!(super::people_time(None), "");
         let issued = super::people_time_of("2026-12-01T15:29:03.443Z");
-        assert!(issued.contains("(UTC") && !issued.contains(".443"), "{issued}");
+        assert!(
+            issued.contains("(UTC") && !issued.contains(".443"),
+            "{issued}"
+        );
         assert_eq!(super::people_time_of("yesterday"), "yesterday");
     }
 

@@ -109,7 +109,14 @@ pub enum ReportFormat {
 }
 
 /// The K2/K3 rules whose standing the report counts, in the order shown.
-const K_RULES: &[&str] = &["k2-auth", "k3-auth", "k23-transit", "k23-rest"];
+const K_RULES: &[&str] = &[
+    "k2-auth",
+    "k3-auth",
+    "k23-transit",
+    "k23-rest",
+    "k23-logging",
+    "k23-privileged",
+];
 
 /// Evaluates, computes the figures, records them for the next trend, and renders.
 pub async fn report(
@@ -230,9 +237,8 @@ fn rule_compliance<'a>(
     }
     #[allow(clippy::cast_precision_loss)]
     if counts.applicable > 0 {
-        counts.percent = Some(
-            (counts.compliant as f64 * 1000.0 / counts.applicable as f64).round() / 10.0,
-        );
+        counts.percent =
+            Some((counts.compliant as f64 * 1000.0 / counts.applicable as f64).round() / 10.0);
     }
     counts
 }
@@ -547,7 +553,9 @@ mod tests {
             }
         }
         let svg = bars(&compliance_rows(&compliance), 1.0);
-        assert!(svg.contains("100% compliant: 2 compliant, 0 not compliant, 0 unverified of 2 systems"));
+        assert!(
+            svg.contains("100% compliant: 2 compliant, 0 not compliant, 0 unverified of 2 systems")
+        );
         assert!(svg.contains("applies to no system"));
     }
 
@@ -558,6 +566,9 @@ mod tests {
         let mut unverified = SystemCompliance::new();
         unverified.insert("k3-auth", RuleState::Unverified);
         let one = rule_compliance("k3-auth", std::iter::once(&unverified));
-        assert_eq!((one.applicable, one.unverified, one.percent), (1, 1, Some(0.0)));
+        assert_eq!(
+            (one.applicable, one.unverified, one.percent),
+            (1, 1, Some(0.0))
+        );
     }
 }

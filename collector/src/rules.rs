@@ -5,7 +5,7 @@
 //! `unknown` never passes a K2/K3 rule. An attestation satisfies a control only until it
 //! expires.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use time::Date;
@@ -22,6 +22,9 @@ pub struct RuleConfig {
     pub review_after_days: i64,
     /// An asset not seen for this many days is stale.
     pub stale_after_days: i64,
+    /// Per rule id, the ISO 27001 / NIS2 mapping an organisation uses instead of the built-in
+    /// one (`[rules.mappings.k3-auth]`).
+    pub mappings: BTreeMap<String, Mapping>,
 }
 
 impl Default for RuleConfig {
@@ -29,7 +32,53 @@ impl Default for RuleConfig {
         Self {
             review_after_days: 365,
             stale_after_days: 7,
+            mappings: BTreeMap::new(),
         }
+    }
+}
+
+/// Which ISO/IEC 27001:2022 Annex A controls and NIS2 Article 21(2) measures a rule evidences.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mapping {
+    /// Annex A controls, `A.8.5`.
+    pub iso27001: Vec<String>,
+    /// Article 21(2) letters, `j`.
+    pub nis2: Vec<String>,
+}
+
+impl RuleConfig {
+    /// Every problem of the `[rules]` table a validated configuration must not have, each naming
+    /// its key (`rules.mappings.k3-auth.iso27001`).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (id, mapping) in &self.mappings {
+            if rule(id).is_none() {
+                problems.push(format!("rules.mappings.{id}: there is no rule {id:?}"));
+            }
+            for control in mapping.iso27001.iter().filter(|c| !is_annex_a(c)) {
+                problems.push(format!(
+                    "rules.mappings.{id}.iso27001: {control:?} is not an ISO/IEC 27001:2022 Annex A control (A.5.1-A.5.37, A.6.1-A.6.8, A.7.1-A.7.14, A.8.1-A.8.34)"
+                ));
+            }
+            for measure in mapping.nis2.iter().filter(|m| !is_nis2_measure(m)) {
+                problems.push(format!(
+                    "rules.mappings.{id}.nis2: {measure:?} is not a measure of NIS2 Article 21(2) (a-j)"
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The mapping of `rule`: the configured one, else the built-in one.
+    pub fn mapping(&self, rule: &Rule) -> Mapping {
+        self.mappings
+            .get(rule.id)
+            .cloned()
+            .unwrap_or_else(|| Mapping {
+                iso27001: rule.iso27001.iter().map(|c| (*c).to_string()).collect(),
+                nis2: rule.nis2.iter().map(|m| (*m).to_string()).collect(),
+            })
     }
 }
 
@@ -167,6 +216,12 @@ pub struct Rule {
     pub policy: &'static str,
     /// What the owner should do.
     pub remediation: &'static str,
+    /// ISO/IEC 27001:2022 Annex A controls the rule evidences (`A.8.5`), each valid by
+    /// [`is_annex_a`].
+    pub iso27001: &'static [&'static str],
+    /// NIS2 Article 21(2) measures it evidences, by letter (`j` = 21(2)(j)), as the Swedish
+    /// cybersäkerhetslagen takes them over.
+    pub nis2: &'static [&'static str],
     /// Severity before raising for K3, criticality and OT.
     pub base_severity: Severity,
     /// What it applies to.
@@ -181,6 +236,8 @@ pub static RULES: &[Rule] = &[
         id: "k2-auth",
         policy: "K2 information requires multi-factor authentication or an encryption solution.",
         remediation: "Enforce MFA for every login path (e.g. SSH AuthenticationMethods with a second factor), or encrypt the data at rest and in transit; or record an attestation in the system register.",
+        iso27001: &["A.8.5", "A.8.24"],
+        nis2: &["j", "h"],
         base_severity: Severity::Medium,
         scope: Scope::Member,
         check: k2_auth,
@@ -189,6 +246,8 @@ pub static RULES: &[Rule] = &[
         id: "k3-auth",
         policy: "K3 information always requires strong (multi-factor) authentication; encryption does not replace it.",
         remediation: "Require a second factor on every interactive login path (SSH, console, web) and remove Match blocks that re-enable passwords.",
+        iso27001: &["A.8.5", "A.5.17"],
+        nis2: &["j"],
         base_severity: Severity::High,
         scope: Scope::Member,
         check: k3_auth,
@@ -197,6 +256,8 @@ pub static RULES: &[Rule] = &[
         id: "k23-transit",
         policy: "K2/K3 information may only be sent encrypted.",
         remediation: "Put TLS in front of every exposed service (or SSH tunnels / VPN for OT protocols without security), disable plaintext listeners, or attest the compensating control.",
+        iso27001: &["A.8.24", "A.5.14", "A.8.20"],
+        nis2: &["h"],
         base_severity: Severity::Medium,
         scope: Scope::Member,
         check: k23_transit,
@@ -205,14 +266,38 @@ pub static RULES: &[Rule] = &[
         id: "k23-rest",
         policy: "K2/K3 information may only be stored encrypted.",
         remediation: "Encrypt every data volume (LUKS/dm-crypt, ZFS native encryption) or attest the device's storage encryption.",
+        iso27001: &["A.8.24", "A.7.10"],
+        nis2: &["h"],
         base_severity: Severity::Medium,
         scope: Scope::Member,
         check: k23_rest,
     },
     Rule {
+        id: "k23-logging",
+        policy: "Policy 6.5: log information is protected against unauthorised access and manipulation; a K2/K3 host (or S >= 2 where traceability is classified) records its security events and ships them off the host, where whoever takes the host over cannot rewrite them.",
+        remediation: "Forward the host's logs to the central log server (rsyslog/syslog-ng forwarding, systemd-journal-upload, Windows Event Forwarding), keep auditd or a persistent journal for the local record, or attest the appliance's own log shipping.",
+        iso27001: &["A.8.15", "A.8.16"],
+        nis2: &["b", "f"],
+        base_severity: Severity::Medium,
+        scope: Scope::Member,
+        check: k23_logging,
+    },
+    Rule {
+        id: "k23-privileged",
+        policy: "Policy 6.4: high privileges get special attention; on K2/K3 hosts no person gets root without a password, root does not log in over SSH with a password, and no enabled account has an empty password.",
+        remediation: "Remove NOPASSWD from people's sudo rules (keep it only for named service commands), set PermitRootLogin to prohibit-password or no, and lock or set a password on every enabled account with an empty one.",
+        iso27001: &["A.8.2", "A.5.18"],
+        nis2: &["i", "j"],
+        base_severity: Severity::Medium,
+        scope: Scope::Member,
+        check: k23_privileged,
+    },
+    Rule {
         id: "unowned-asset",
         policy: "Every system, including OT, must have a named owner.",
         remediation: "Link the asset to its system in the register (hostname, network, label, device pattern or asset id) and name the system owner.",
+        iso27001: &["A.5.9", "A.5.2"],
+        nis2: &["i"],
         base_severity: Severity::Medium,
         scope: Scope::Asset,
         check: unowned_asset,
@@ -221,6 +306,8 @@ pub static RULES: &[Rule] = &[
         id: "unclassified-system",
         policy: "Every system must be classified (K, R, T).",
         remediation: "Classify the system's information with the information owner and record K/R/T and the date in the register.",
+        iso27001: &["A.5.12"],
+        nis2: &["a"],
         base_severity: Severity::Medium,
         scope: Scope::System,
         check: unclassified_system,
@@ -229,6 +316,8 @@ pub static RULES: &[Rule] = &[
         id: "unverified-system",
         policy: "A K2/K3 system is compliant only on evidence: a system with nothing Tillsyn can see is unverified, not compliant.",
         remediation: "Tie the system's hosts and devices to it in the register (hostnames, networks, labels, device patterns) and deploy an agent on its servers; for a service with no technical footprint of ours (SaaS), record a no_footprint attestation with an expiry.",
+        iso27001: &["A.5.9", "A.5.36"],
+        nis2: &["f"],
         base_severity: Severity::Medium,
         scope: Scope::System,
         check: unverified_system,
@@ -237,6 +326,8 @@ pub static RULES: &[Rule] = &[
         id: "review-due",
         policy: "Classifications are reviewed yearly.",
         remediation: "Review the classification with the information owner and update the classification date.",
+        iso27001: &["A.5.12", "A.5.35"],
+        nis2: &["a", "f"],
         base_severity: Severity::Low,
         scope: Scope::System,
         check: review_due,
@@ -245,6 +336,8 @@ pub static RULES: &[Rule] = &[
         id: "stale-asset",
         policy: "The inventory must be current to be trusted.",
         remediation: "Check that the agent runs and can reach the collector, or retire the asset.",
+        iso27001: &["A.5.9"],
+        nis2: &["i"],
         base_severity: Severity::Low,
         scope: Scope::Asset,
         check: stale_asset,
@@ -390,6 +483,74 @@ fn k23_rest(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
             "{}: encryption at rest could not be verified (unknown) for K{} information",
             asset.label,
             k_level(system).unwrap_or(0)
+        ),
+    };
+    Some(Violation { message, evidence })
+}
+
+/// The level the logging rule follows: S where the register gives it, else K.
+fn traceability_level(system: &System) -> Option<u8> {
+    system.classification.as_ref().map(|c| c.s.unwrap_or(c.k))
+}
+
+fn k23_logging(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
+    let Subject::Member(system, asset) = subject else {
+        return None;
+    };
+    let level = traceability_level(system)?;
+    if level < 2 {
+        return None;
+    }
+    let aspect = if system
+        .classification
+        .as_ref()
+        .is_some_and(|c| c.s.is_some())
+    {
+        "S"
+    } else {
+        "K"
+    };
+    let (state, evidence) = control(system, asset, "log_protection", ctx.today);
+    let message = match state.as_str() {
+        "forwarded" | "attested" => return None,
+        "local_only" => format!(
+            "{} keeps its security events only on the host ({aspect}{level}): whoever takes the host over can rewrite them",
+            asset.label
+        ),
+        "none" => format!(
+            "{} records no security events that survive a reboot ({aspect}{level})",
+            asset.label
+        ),
+        _ => format!(
+            "{}: log protection could not be verified (unknown) for {aspect}{level}",
+            asset.label
+        ),
+    };
+    Some(Violation { message, evidence })
+}
+
+fn k23_privileged(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
+    let Subject::Member(system, asset) = subject else {
+        return None;
+    };
+    let k = k_level(system)?;
+    if k < 2 {
+        return None;
+    }
+    let (state, evidence) = control(system, asset, "privileged_access", ctx.today);
+    let message = match state.as_str() {
+        "restricted" | "attested" => return None,
+        "exposed" => format!(
+            "{} gives high privileges without a second look (K{k}): {}",
+            asset.label,
+            asset
+                .controls
+                .get("privileged_access")
+                .map_or("see the evidence", |c| c.reason.as_str())
+        ),
+        _ => format!(
+            "{}: privileged access could not be verified (unknown) for K{k} information",
+            asset.label
         ),
     };
     Some(Violation { message, evidence })
@@ -570,7 +731,9 @@ pub fn evaluate(
         match rule.scope {
             Scope::System => {
                 for system in systems {
-                    let of = members.get(system.id.as_str()).map_or(&[][..], Vec::as_slice);
+                    let of = members
+                        .get(system.id.as_str())
+                        .map_or(&[][..], Vec::as_slice);
                     if let Some(v) = (rule.check)(&Subject::System(system, of), ctx) {
                         drafts.push(draft(rule, v, Some(system), None));
                     }
@@ -663,7 +826,11 @@ pub fn judge(
         ..system.clone()
     };
     (rule.check)(&Subject::Member(&bare_system, &bare_asset), ctx)?;
-    let fresh: Vec<&EvalAsset> = members.iter().copied().filter(|a| is_fresh(a, ctx)).collect();
+    let fresh: Vec<&EvalAsset> = members
+        .iter()
+        .copied()
+        .filter(|a| is_fresh(a, ctx))
+        .collect();
     if fresh.is_empty() {
         let attested = (rule.check)(&Subject::Member(system, &bare_asset), ctx).is_none();
         return Some(if attested {
@@ -726,7 +893,9 @@ pub fn compliance(
     systems
         .iter()
         .map(|system| {
-            let of = members.get(system.id.as_str()).map_or(&[][..], Vec::as_slice);
+            let of = members
+                .get(system.id.as_str())
+                .map_or(&[][..], Vec::as_slice);
             let states = RULES
                 .iter()
                 .filter_map(|rule| judge(rule, system, of, ctx).map(|state| (rule.id, state)))
@@ -751,6 +920,35 @@ fn draft(
         message: violation.message,
         evidence: violation.evidence,
     }
+}
+
+/// Every control of ISO/IEC 27001:2022 Annex A: 5.1–5.37 organisational, 6.1–6.8 people, 7.1–7.14
+/// physical, 8.1–8.34 technological. A mapping naming anything else is refused.
+pub fn is_annex_a(control: &str) -> bool {
+    let Some(rest) = control.strip_prefix("A.") else {
+        return false;
+    };
+    let Some((theme, number)) = rest.split_once('.') else {
+        return false;
+    };
+    let last = match theme {
+        "5" => 37,
+        "6" => 8,
+        "7" => 14,
+        "8" => 34,
+        _ => return false,
+    };
+    number
+        .parse::<u8>()
+        .is_ok_and(|n| (1..=last).contains(&n) && n.to_string() == number)
+}
+
+/// NIS2 Article 21(2) has measures (a) to (j).
+pub fn is_nis2_measure(letter: &str) -> bool {
+    matches!(
+        letter,
+        "a" | "b" | "c" | "d" | "e" | "f" | "g" | "h" | "i" | "j"
+    )
 }
 
 /// The rule with this id.

@@ -4,6 +4,9 @@
 //! `unknown` when the shadow file cannot be read. It must never copy a password hash anywhere
 //! — not into observations, evidence or errors — so shadow lines are never quoted and parse
 //! errors name only the file and line number.
+//!
+//! Also the members of the administrative groups in `/etc/group` (`sudo`, `wheel`, `admin`,
+//! `root`), so an owner's access review sees who holds high privileges.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +18,10 @@ use super::{Evidence, Inventory, Observation};
 
 const PASSWD: &str = "/etc/passwd";
 const SHADOW: &str = "/etc/shadow";
+const GROUP: &str = "/etc/group";
+/// Groups whose members get root through sudo on Debian (`sudo`), RHEL (`wheel`), older Ubuntu
+/// (`admin`), or are root's own group.
+const ADMIN_GROUPS: [&str; 4] = ["sudo", "wheel", "admin", "root"];
 const PROBE: &str = "accounts";
 /// Shells that refuse interactive logins (matched on the file name).
 const NO_LOGIN_SHELLS: [&str; 5] = ["nologin", "false", "sync", "shutdown", "halt"];
@@ -94,7 +101,46 @@ pub fn collect(root: &Path, inventory: &mut Inventory) -> Vec<Account> {
     inventory
         .observations
         .extend(accounts.iter().map(observation));
+    match config_file::read(root, GROUP) {
+        Ok(Some(text)) => inventory.observations.extend(admin_groups(&text)),
+        Ok(None) => {}
+        Err(error) => inventory.errors.push(fact_error(PROBE, GROUP, &error)),
+    }
     accounts
+}
+
+/// `sudo:x:27:anna,erik` -> an `admin_group` observation `sudo` with members `[anna, erik]`, for
+/// the groups in [`ADMIN_GROUPS`] only.
+pub fn admin_groups(text: &str) -> Vec<Observation> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let mut fields = line.split(':');
+            let name = fields.next()?.trim();
+            if !ADMIN_GROUPS.contains(&name) {
+                return None;
+            }
+            let gid = fields.nth(1)?;
+            let members: Vec<&str> = fields
+                .next()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .collect();
+            Some(Observation {
+                category: "admin_group".into(),
+                name: name.to_string(),
+                value: json!({ "gid": gid, "members": members }),
+                evidence: vec![Evidence {
+                    source: GROUP.into(),
+                    line: super::input::line_no(index),
+                    probe: PROBE.into(),
+                    detail: line.trim().into(),
+                }],
+            })
+        })
+        .collect()
 }
 
 /// Shadow password states by user, with the line number; the hash is dropped here.
@@ -286,5 +332,24 @@ mod tests {
                 .all(|a| a.password == PasswordState::Unknown)
         );
         assert_eq!(inventory.errors[0].source, "/etc/shadow");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod group_tests {
+    #[test]
+    fn admin_groups_and_their_members() {
+        let found = super::admin_groups(
+            "root:x:0:\nadm:x:4:syslog\nsudo:x:27:anna, erik\nusers:x:100:\nwheel:x:10\n",
+        );
+        let names: Vec<&str> = found.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["root", "sudo", "wheel"]);
+        assert_eq!(
+            found[1].value["members"],
+            serde_json::json!(["anna", "erik"])
+        );
+        assert_eq!(found[1].evidence[0].line, 3);
+        assert_eq!(found[2].value["members"], serde_json::json!([]));
     }
 }

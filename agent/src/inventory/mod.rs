@@ -13,10 +13,12 @@ pub mod host;
 pub mod input;
 pub mod kernel;
 pub mod listeners;
+pub mod logging;
 pub mod mfa;
 pub mod packages;
 pub mod pam;
 pub mod platform;
+pub mod privileged;
 pub mod rpm_header;
 pub mod rpmdb;
 pub mod services;
@@ -124,9 +126,14 @@ pub fn collect(root: &Path) -> Inventory {
     }
     let sshd_config = sshd::collect(root, &mut inventory);
     let pam_report = pam::collect(root, &mut inventory);
-    accounts::collect(root, &mut inventory);
-    sudo::collect(root, &mut inventory);
+    let accounts = accounts::collect(root, &mut inventory);
+    let no_auth_sudo = sudo::collect(root, &mut inventory);
     mfa::collect(sshd_config.as_ref(), &pam_report, &mut inventory);
+    inventory.controls.push(privileged::control(
+        sshd_config.as_ref(),
+        &accounts,
+        &no_auth_sudo,
+    ));
     services::collect(root, &mut inventory);
     inventory
 }

@@ -20,10 +20,15 @@ use super::{Control, Evidence, is_live_root};
 const PROBE: &str = "platform";
 
 /// Each control and what the Linux collectors read to decide it.
-const CONTROLS: [(&str, &str); 3] = [
+const CONTROLS: [(&str, &str); 5] = [
     ("mfa", "sshd and PAM configuration"),
     ("transit_encryption", "listening sockets"),
     ("rest_encryption", "volumes"),
+    (
+        "log_protection",
+        "journald, auditd and syslog configuration",
+    ),
+    ("privileged_access", "sshd, accounts and sudoers"),
 ];
 
 /// Whether the Linux fact collectors describe `root` when the agent runs on `os`
@@ -79,7 +84,16 @@ mod tests {
     fn every_control_is_unknown_and_names_the_os() {
         let controls = not_collected("windows");
         let names: Vec<&str> = controls.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["mfa", "transit_encryption", "rest_encryption"]);
+        assert_eq!(
+            names,
+            [
+                "mfa",
+                "transit_encryption",
+                "rest_encryption",
+                "log_protection",
+                "privileged_access"
+            ]
+        );
         for control in &controls {
             assert_eq!(control.state, "unknown");
             assert!(control.reason.starts_with("not collected on windows"));

@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{
-    Inventory, is_live_root, kernel, listeners, packages, system_config, tls_probe, transit, units,
-    volumes,
+    Inventory, is_live_root, kernel, listeners, logging, packages, system_config, tls_probe,
+    transit, units, volumes,
 };
 
 /// Adds packages, kernel, units, listeners and their probes, volumes and configuration facts
-/// to `inventory`, with the `transit_encryption` and `rest_encryption` controls.
+/// and logging to `inventory`, with the `transit_encryption`, `rest_encryption` and
+/// `log_protection` controls.
 pub fn collect(root: &Path, inventory: &mut Inventory) {
     let Inventory {
         observations,
@@ -26,6 +27,7 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
     kernel::collect(root, observations, errors);
     let enabled = units::collect(root, observations, errors);
     system_config::collect(root, &enabled, observations, errors);
+    logging::collect(root, &enabled, observations, controls, errors);
     let found = listeners::collect(root, observations, errors);
     let verdicts = if is_live_root(root) {
         tls_probe::collect(&found, observations, errors)

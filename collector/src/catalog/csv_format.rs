@@ -58,6 +58,7 @@ const HEADERS: &[(&str, &[&str])] = &[
     ("k", &["k", "konfidentialitet", "confidentiality"]),
     ("r", &["r", "riktighet", "integrity"]),
     ("t", &["t", "tillgänglighet", "availability"]),
+    ("s", &["s", "spårbarhet", "traceability"]),
     (
         "classified_at",
         &[

@@ -37,6 +37,10 @@ pub struct Classification {
     pub r: u8,
     /// Tillgänglighet (availability), 0-3.
     pub t: u8,
+    /// Spårbarhet (traceability), 0-3, the optional fourth aspect of SKR's KLASSA; where given,
+    /// the logging rule follows it instead of K.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s: Option<u8>,
     /// Date of the classification.
     pub classified_at: Date,
     /// Who classified.
@@ -271,7 +275,7 @@ impl Check<'_> {
         if text.is_empty() {
             return None;
         }
-        let digits = text.trim_start_matches(['K', 'R', 'T', 'k', 'r', 't']);
+        let digits = text.trim_start_matches(['K', 'R', 'T', 'S', 'k', 'r', 't', 's']);
         match digits.parse::<u8>() {
             Ok(level) if level <= 3 => Some(level),
             _ => {
@@ -376,6 +380,7 @@ fn validate(raw: &RawSystem) -> Result<System, Vec<RowError>> {
 fn classification(check: &mut Check<'_>) -> Option<Classification> {
     let errors_before = check.errors.len();
     let (k, r, t) = (check.level("k"), check.level("r"), check.level("t"));
+    let s = check.level("s");
     if check.errors.len() > errors_before {
         return None;
     }
@@ -384,6 +389,9 @@ fn classification(check: &mut Check<'_>) -> Option<Classification> {
         (None, None, None) => {
             if !at.is_empty() {
                 check.fail("classified_at", "given, but K, R and T are empty");
+            }
+            if s.is_some() {
+                check.fail("s", "given, but K, R and T are empty");
             }
             return None;
         }
@@ -412,6 +420,7 @@ fn classification(check: &mut Check<'_>) -> Option<Classification> {
         k,
         r,
         t,
+        s,
         classified_at,
         classified_by: check.text("classified_by"),
         rationale: check.text("rationale"),
@@ -467,7 +476,13 @@ fn links(check: &mut Check<'_>) -> LinkRules {
 }
 
 /// The controls an asset reports, each of which an attestation may cover.
-pub const CONTROLS: &[&str] = &["mfa", "transit_encryption", "rest_encryption"];
+pub const CONTROLS: &[&str] = &[
+    "mfa",
+    "transit_encryption",
+    "rest_encryption",
+    "log_protection",
+    "privileged_access",
+];
 
 /// What an attestation may cover: a control, or [`crate::rules::NO_FOOTPRINT`] for a system
 /// Tillsyn cannot reach.
@@ -475,6 +490,8 @@ const ATTESTABLE: &[&str] = &[
     "mfa",
     "transit_encryption",
     "rest_encryption",
+    "log_protection",
+    "privileged_access",
     crate::rules::NO_FOOTPRINT,
 ];
 

@@ -63,6 +63,7 @@ struct ClassificationEntry {
     k: Option<Scalar>,
     r: Option<Scalar>,
     t: Option<Scalar>,
+    s: Option<Scalar>,
     classified_at: Option<Scalar>,
     classified_by: Option<String>,
     rationale: Option<String>,
@@ -146,6 +147,7 @@ fn raw(index: usize, entry: SystemEntry) -> RawSystem {
         put("k", c.k.as_ref().map(Scalar::text));
         put("r", c.r.as_ref().map(Scalar::text));
         put("t", c.t.as_ref().map(Scalar::text));
+        put("s", c.s.as_ref().map(Scalar::text));
         put("classified_at", c.classified_at.as_ref().map(Scalar::text));
         put("classified_by", c.classified_by);
         put("rationale", c.rationale);

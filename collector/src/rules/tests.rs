@@ -33,6 +33,7 @@ fn system(k: Option<u8>) -> System {
             k,
             r: 1,
             t: 1,
+            s: None,
             classified_at: crate::catalog::parse_date("2026-06-01").unwrap(),
             classified_by: "CISO".into(),
             rationale: String::new(),
@@ -44,7 +45,16 @@ fn system(k: Option<u8>) -> System {
     }
 }
 
+/// An asset with these controls; the logging and privilege controls pass unless given, so each
+/// table below is about the controls it names.
 fn asset(controls: &[(&str, &str)]) -> EvalAsset {
+    let mut all: Vec<(&str, &str)> = vec![
+        ("log_protection", "forwarded"),
+        ("privileged_access", "restricted"),
+    ];
+    all.retain(|(name, _)| !controls.iter().any(|(given, _)| given == name));
+    all.extend_from_slice(controls);
+    let controls = all.as_slice();
     EvalAsset {
         asset_id: "a1".into(),
         kind: "host".into(),
@@ -256,6 +266,8 @@ fn every_rule_in_the_design_is_in_the_table() {
         "review-due",
         "stale-asset",
         "unverified-system",
+        "k23-logging",
+        "k23-privileged",
     ] {
         let rule = rule(id).unwrap();
         assert!(!rule.policy.is_empty() && !rule.remediation.is_empty());
@@ -332,8 +344,14 @@ fn compliance_has_three_states_and_needs_evidence() {
     assert_eq!(state("k3-auth", &k3, &[&unknown]), Some(Unverified));
     assert_eq!(state("k3-auth", &k3, &[&silent]), Some(Unverified));
     // A known failure outweighs an unknown; an unknown keeps a pass from being compliance.
-    assert_eq!(state("k3-auth", &k3, &[&unknown, &absent]), Some(NotCompliant));
-    assert_eq!(state("k3-auth", &k3, &[&enforced, &unknown]), Some(Unverified));
+    assert_eq!(
+        state("k3-auth", &k3, &[&unknown, &absent]),
+        Some(NotCompliant)
+    );
+    assert_eq!(
+        state("k3-auth", &k3, &[&enforced, &unknown]),
+        Some(Unverified)
+    );
     // Only fresh assets are evidence.
     let mut old = enforced.clone();
     old.last_seen_at -= 8 * DAY_MS;
@@ -362,4 +380,133 @@ fn compliance_has_three_states_and_needs_evidence() {
     assert_eq!(state("k2-auth", &k3, &[&enforced]), None);
     assert_eq!(state("k23-transit", &system(Some(1)), &[&enforced]), None);
     assert_eq!(state("unowned-asset", &k3, &[&enforced]), None);
+}
+
+#[test]
+fn logging_follows_s_where_given_and_privileges_follow_k() {
+    let local = asset(&[
+        ("mfa", "enforced"),
+        ("transit_encryption", "encrypted"),
+        ("rest_encryption", "encrypted"),
+        ("log_protection", "local_only"),
+    ]);
+    assert_eq!(rules_of(&system(Some(2)), &local), vec!["k23-logging"]);
+    assert!(rules_of(&system(Some(1)), &local).is_empty());
+    // S overrides K for logging in both directions.
+    let mut s_low = system(Some(3));
+    s_low.classification.as_mut().unwrap().s = Some(1);
+    let mut good_mfa = local.clone();
+    good_mfa.controls.get_mut("mfa").unwrap().state = "enforced".into();
+    assert!(rules_of(&s_low, &good_mfa).is_empty());
+    let mut s_high = system(Some(1));
+    s_high.classification.as_mut().unwrap().s = Some(2);
+    let findings = evaluate(
+        std::slice::from_ref(&s_high),
+        std::slice::from_ref(&local),
+        &linked(),
+        &ctx(),
+    );
+    assert_eq!(findings.len(), 1);
+    assert!(
+        findings[0].message.contains("(S2)"),
+        "{}",
+        findings[0].message
+    );
+    for (state, fails) in [
+        ("forwarded", false),
+        ("attested", false),
+        ("none", true),
+        ("unknown", true),
+    ] {
+        let host = asset(&[
+            ("mfa", "enforced"),
+            ("transit_encryption", "encrypted"),
+            ("rest_encryption", "encrypted"),
+            ("log_protection", state),
+        ]);
+        assert_eq!(
+            rules_of(&system(Some(2)), &host).contains(&"k23-logging"),
+            fails,
+            "{state}"
+        );
+    }
+    for (state, fails) in [("restricted", false), ("exposed", true), ("unknown", true)] {
+        let host = asset(&[
+            ("mfa", "enforced"),
+            ("transit_encryption", "encrypted"),
+            ("rest_encryption", "encrypted"),
+            ("privileged_access", state),
+        ]);
+        assert_eq!(
+            rules_of(&system(Some(3)), &host).contains(&"k23-privileged"),
+            fails,
+            "{state}"
+        );
+        assert!(!rules_of(&system(Some(1)), &host).contains(&"k23-privileged"));
+    }
+}
+
+#[test]
+fn every_mapping_names_real_controls_and_bad_ones_are_named() {
+    for rule in RULES {
+        assert!(
+            !rule.iso27001.is_empty() && !rule.nis2.is_empty(),
+            "{}",
+            rule.id
+        );
+        assert!(
+            rule.iso27001.iter().all(|c| is_annex_a(c)),
+            "{}: {:?}",
+            rule.id,
+            rule.iso27001
+        );
+        assert!(
+            rule.nis2.iter().all(|m| is_nis2_measure(m)),
+            "{}: {:?}",
+            rule.id,
+            rule.nis2
+        );
+    }
+    assert!(is_annex_a("A.5.37") && is_annex_a("A.8.34") && is_annex_a("A.6.1"));
+    assert!(
+        !is_annex_a("A.5.38")
+            && !is_annex_a("A.9.1")
+            && !is_annex_a("A.8.05")
+            && !is_annex_a("8.5")
+    );
+    let mut config = RuleConfig::default();
+    config.mappings.insert(
+        "k3-auth".into(),
+        Mapping {
+            iso27001: vec!["A.8.5".into(), "A.9.4.2".into()],
+            nis2: vec!["k".into()],
+        },
+    );
+    config
+        .mappings
+        .insert("no-such-rule".into(), Mapping::default());
+    let problems = config.problems();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("rules.mappings.k3-auth.iso27001: \"A.9.4.2\""))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("rules.mappings.k3-auth.nis2: \"k\""))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("rules.mappings.no-such-rule:"))
+    );
+    config.mappings.remove("no-such-rule");
+    let k3 = rule("k3-auth").unwrap();
+    assert_eq!(config.mapping(k3).iso27001, ["A.8.5", "A.9.4.2"]);
+    assert_eq!(
+        RuleConfig::default().mapping(k3).iso27001,
+        ["A.8.5", "A.5.17"]
+    );
 }

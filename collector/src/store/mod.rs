@@ -497,6 +497,19 @@ pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), i64> {
     Ok(())
 }
 
+/// A current observation of an asset, as the agent reported it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ObservationRecord {
+    /// `account`, `sudo`, `admin_group`, `sshd`, ...
+    pub category: String,
+    /// Name within the category.
+    pub name: String,
+    /// Per-category shape.
+    pub value: serde_json::Value,
+    /// Where the agent saw it.
+    pub evidence: Vec<StoredEvidence>,
+}
+
 /// The collector's storage. Every method is one transaction.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -515,6 +528,12 @@ pub trait Store: Send + Sync {
     async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError>;
     /// All agents, by enrollment time.
     async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+    /// An asset's current observations in `categories`, by category and name.
+    async fn observations(
+        &self,
+        asset_id: &str,
+        categories: &[&str],
+    ) -> Result<Vec<ObservationRecord>, StoreError>;
     /// Labels of agents that have any (for linking), without the rest of the record.
     async fn agent_labels(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError>;
     /// Revokes an agent; returns false if it was revoked already.

@@ -722,6 +722,39 @@ impl Store for SqliteStore {
         rows.iter().map(job_from_row).collect()
     }
 
+    async fn observations(
+        &self,
+        asset_id: &str,
+        categories: &[&str],
+    ) -> Result<Vec<super::ObservationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT category, name, value_json, evidence_json FROM observations
+             WHERE asset_id = ? AND category IN (SELECT value FROM json_each(?))
+             ORDER BY category, name",
+        )
+        .bind(asset_id)
+        .bind(serde_json::to_string(categories).unwrap_or_else(|_| "[]".into()))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut found = Vec::new();
+        for row in &rows {
+            let category: String = row.try_get("category")?;
+            found.push(super::ObservationRecord {
+                name: row.try_get("name")?,
+                value: parse_json(
+                    &row.try_get::<String, _>("value_json")?,
+                    "observation value",
+                )?,
+                evidence: parse_json(
+                    &row.try_get::<String, _>("evidence_json")?,
+                    "observation evidence",
+                )?,
+                category,
+            });
+        }
+        Ok(found)
+    }
+
     async fn observation_changes(
         &self,
         asset: Option<&str>,

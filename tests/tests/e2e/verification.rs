@@ -35,7 +35,11 @@ fn good_host(hostname: &str) -> tempfile::TempDir {
     root
 }
 
-fn open_of<'a>(findings: &'a [serde_json::Value], rule: &str, system: &str) -> Vec<&'a serde_json::Value> {
+fn open_of<'a>(
+    findings: &'a [serde_json::Value],
+    rule: &str,
+    system: &str,
+) -> Vec<&'a serde_json::Value> {
     findings
         .iter()
         .filter(|f| f["rule"] == rule && f["system_id"] == system && f["state"] == "open")
@@ -81,7 +85,11 @@ fn systems_nobody_can_see_are_unverified_until_a_host_is_linked_or_an_attestatio
     let journal_host = collector.enroll_with(&["--label", "source=quickstart"]);
     let register = sample_register();
     let out = collector.import("system-register.csv", &register);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let root = good_host("journal-01");
     assert!(journal_host.run_once(Some(root.path())).status.success());
 
@@ -103,11 +111,19 @@ fn systems_nobody_can_see_are_unverified_until_a_host_is_linked_or_an_attestatio
     let report = report_json(&collector);
     let k2 = rule_figures(&report, "k2-auth");
     assert_eq!(
-        (&k2["applicable"], &k2["compliant"], &k2["unverified"], &k2["not_compliant"]),
+        (
+            &k2["applicable"],
+            &k2["compliant"],
+            &k2["unverified"],
+            &k2["not_compliant"]
+        ),
         (&2.into(), &0.into(), &2.into(), &0.into()),
         "{k2}"
     );
-    assert_eq!(system_compliance(&collector, "fastighet")["k2-auth"], "unverified");
+    assert_eq!(
+        system_compliance(&collector, "fastighet")["k2-auth"],
+        "unverified"
+    );
     // The journal host passes everything: its K3 system is compliant on that evidence.
     let journal = system_compliance(&collector, "patientjournal");
     for rule in ["k3-auth", "k23-transit", "k23-rest"] {
@@ -119,31 +135,50 @@ fn systems_nobody_can_see_are_unverified_until_a_host_is_linked_or_an_attestatio
     let root = good_host("bms-01");
     assert!(bms.run_once(Some(root.path())).status.success());
     let findings = collector.findings(&[]);
-    assert!(open_of(&findings, "unverified-system", "fastighet").is_empty(), "{findings:#?}");
+    assert!(
+        open_of(&findings, "unverified-system", "fastighet").is_empty(),
+        "{findings:#?}"
+    );
     let fastighet = system_compliance(&collector, "fastighet");
     for rule in ["k2-auth", "k23-transit", "k23-rest"] {
         assert_eq!(fastighet[rule], "compliant", "{rule}: {fastighet}");
     }
     let k2 = rule_figures(&report_json(&collector), "k2-auth");
-    assert_eq!((&k2["compliant"], &k2["unverified"]), (&1.into(), &1.into()), "{k2}");
+    assert_eq!(
+        (&k2["compliant"], &k2["unverified"]),
+        (&1.into(), &1.into()),
+        "{k2}"
+    );
 
     // kameror as a SaaS service: a no_footprint attestation resolves it until it expires.
-    let expired_transit = "transit_encryption;Kamera-VLAN är krypterat med MACsec;Bo Ek;2025-09-01;2026-09-01";
+    let expired_transit =
+        "transit_encryption;Kamera-VLAN är krypterat med MACsec;Bo Ek;2025-09-01;2026-09-01";
     assert!(register.contains(expired_transit));
     let attested = register.replace(
         expired_transit,
         "no_footprint;Molntjänst hos leverantören;Bo Ek;2025-09-01;2099-12-31",
     );
     let out = collector.import("attested.csv", &attested);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let findings = collector.findings(&[]);
-    assert!(open_of(&findings, "unverified-system", "kameror").is_empty(), "{findings:#?}");
+    assert!(
+        open_of(&findings, "unverified-system", "kameror").is_empty(),
+        "{findings:#?}"
+    );
     let expired = register.replace(
         expired_transit,
         "no_footprint;Molntjänst hos leverantören;Bo Ek;2025-09-01;2026-01-31",
     );
     let out = collector.import("expired.csv", &expired);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let findings = collector.findings(&[]);
     assert_eq!(open_of(&findings, "unverified-system", "kameror").len(), 1);
 }
@@ -162,12 +197,26 @@ fn the_report_charts_fit_their_labels_in_chromium() {
     };
     let collector = Collector::start();
     let agent = collector.enroll_with(&["--label", "source=quickstart"]);
-    assert!(collector.import("r.csv", &sample_register()).status.success());
+    assert!(
+        collector
+            .import("r.csv", &sample_register())
+            .status
+            .success()
+    );
     let root = good_host("journal-01");
     assert!(agent.run_once(Some(root.path())).status.success());
     let html = ok("tillsyn-collector", &["--dir", collector.path(), "report"]);
-    assert!(html.contains("unverified"), "the page names the third state");
-    let issued = html.split("Issued ").nth(1).unwrap().split('.').next().unwrap();
+    assert!(
+        html.contains("unverified"),
+        "the page names the third state"
+    );
+    let issued = html
+        .split("Issued ")
+        .nth(1)
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap();
     assert!(
         issued.len() == "2026-12-01 16:29 (UTC+00:00)".len()
             && issued.as_bytes()[10] == b' '
@@ -201,7 +250,10 @@ document.body.appendChild(pre);
             "--no-first-run",
             "--window-size=1000,1400",
         ])
-        .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
         .arg("--dump-dom")
         .arg(format!("file://{}", page.display()))
         .output()
@@ -211,7 +263,12 @@ document.body.appendChild(pre);
         .split("<pre id=\"layout\">")
         .nth(1)
         .and_then(|rest| rest.split("</pre>").next())
-        .unwrap_or_else(|| panic!("no layout in Chromium's DOM: {}", String::from_utf8_lossy(&out.stderr)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no layout in Chromium's DOM: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     let lines: Vec<&str> = layout.lines().collect();
     assert!(
         lines.iter().any(|l| l.contains("unverified of 2 systems")),
