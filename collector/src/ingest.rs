@@ -224,6 +224,11 @@ const CONTROL_STATES: &[(&str, &[&str])] = &[
     ("mfa", &["enforced", "available", "absent", "unknown"]),
     ("transit_encryption", &["encrypted", "plaintext", "unknown"]),
     ("rest_encryption", &["encrypted", "unencrypted", "unknown"]),
+    (
+        "log_protection",
+        &["forwarded", "local_only", "none", "unknown"],
+    ),
+    ("privileged_access", &["restricted", "exposed", "unknown"]),
 ];
 
 fn controls(prefix: &str, list: &[v1::Control]) -> Result<Vec<ControlInput>, ReportRejected> {

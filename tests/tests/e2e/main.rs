@@ -10,6 +10,7 @@ mod faults;
 mod harness;
 mod identity;
 mod input;
+mod policy;
 mod reporting;
 mod scans;
 mod verification;

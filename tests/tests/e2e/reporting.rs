@@ -121,6 +121,14 @@ fn quickstart_inventories_this_machine() {
     );
     let assets: serde_json::Value = serde_json::from_str(&assets).unwrap();
     assert_eq!(assets.as_array().unwrap().len(), 1);
+    // The quickstart host gets a log_protection verdict from this machine's own files.
+    let controls = assets[0]["controls"].as_array().unwrap();
+    let logging = controls
+        .iter()
+        .find(|c| c["name"] == "log_protection")
+        .unwrap_or_else(|| panic!("no log_protection control: {controls:#?}"));
+    assert_ne!(logging["state"], "unknown", "{logging}");
+    assert!(!logging["reason"].as_str().unwrap().is_empty());
 }
 
 /// Copies a fixture tree so a test can change it.

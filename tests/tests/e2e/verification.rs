@@ -32,6 +32,18 @@ fn good_host(hostname: &str) -> tempfile::TempDir {
     std::fs::remove_dir_all(root.path().join("proc/net")).unwrap();
     copy(fixtures.join("auth/totp-kbd"));
     std::fs::write(root.path().join("etc/hostname"), format!("{hostname}\n")).unwrap();
+    // Logs shipped off the host by an enabled rsyslog.
+    std::fs::write(
+        root.path().join("etc/rsyslog.conf"),
+        "*.* @@logs.kommun.example:6514\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "/lib/systemd/system/rsyslog.service",
+        root.path()
+            .join("etc/systemd/system/multi-user.target.wants/rsyslog.service"),
+    )
+    .unwrap();
     root
 }
 
@@ -126,7 +138,13 @@ fn systems_nobody_can_see_are_unverified_until_a_host_is_linked_or_an_attestatio
     );
     // The journal host passes everything: its K3 system is compliant on that evidence.
     let journal = system_compliance(&collector, "patientjournal");
-    for rule in ["k3-auth", "k23-transit", "k23-rest"] {
+    for rule in [
+        "k3-auth",
+        "k23-transit",
+        "k23-rest",
+        "k23-logging",
+        "k23-privileged",
+    ] {
         assert_eq!(journal[rule], "compliant", "{rule}: {journal}");
     }
 

@@ -1,0 +1,177 @@
+//! The policy's clauses on logging (6.5) and high privileges (6.4), the S aspect, the ISO 27001
+//! / NIS2 mapping and the access list, end to end with the agent's real fixture inventories.
+
+use std::path::{Path, PathBuf};
+
+use crate::harness::{Collector, ok, run};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../agent/tests/fixtures/auth")
+        .join(name)
+}
+
+const REGISTER: &str = "\
+systems:
+  - id: journal
+    name: Patientjournal
+    system_owner: { name: Anna Svensson, email: anna.svensson@kommun.example }
+    classification: { k: 3, r: 3, t: 2, classified_at: 2026-06-01, classified_by: CISO }
+    links: { labels: { site: ward4 } }
+  - id: passage
+    name: Passagesystem
+    system_owner: { name: Bo Ek, email: bo.ek@kommun.example }
+    classification: { k: 1, r: 2, t: 2, s: 2, classified_at: 2026-06-01, classified_by: CISO }
+    links: { labels: { site: entrance } }
+";
+
+fn open_of<'a>(
+    findings: &'a [serde_json::Value],
+    rule: &str,
+    system: &str,
+) -> Vec<&'a serde_json::Value> {
+    findings
+        .iter()
+        .filter(|f| f["rule"] == rule && f["system_id"] == system && f["state"] == "open")
+        .collect()
+}
+
+#[test]
+fn privileged_access_logging_and_the_access_list() {
+    let collector = Collector::start();
+    let journal = collector.enroll_with(&["--label", "site=ward4"]);
+    let passage = collector.enroll_with(&["--label", "site=entrance"]);
+    let out = collector.import("register.yaml", REGISTER);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // RHEL 9 cloud image: cloud-init's NOPASSWD rule for cloud-user.
+    assert!(
+        journal
+            .run_once(Some(&fixture("rhel9-default")))
+            .status
+            .success()
+    );
+    assert!(
+        passage
+            .run_once(Some(&fixture("debian12-default")))
+            .status
+            .success()
+    );
+
+    let findings = collector.findings(&[]);
+    let privileged = open_of(&findings, "k23-privileged", "journal");
+    assert_eq!(privileged.len(), 1, "{findings:#?}");
+    let evidence = privileged[0]["evidence"].to_string();
+    assert!(
+        evidence.contains("/etc/sudoers.d/90-cloud-init-users") && evidence.contains("NOPASSWD"),
+        "the evidence names the sudoers line: {evidence}"
+    );
+    assert!(privileged[0]["policy"].as_str().unwrap().contains("6.4"));
+    // Logging follows S: the K1 access-control system with S2 is judged, the fixture host has
+    // no log configuration at all.
+    assert_eq!(open_of(&findings, "k23-logging", "journal").len(), 1);
+    let passage_logging = open_of(&findings, "k23-logging", "passage");
+    assert_eq!(passage_logging.len(), 1, "{findings:#?}");
+    assert!(
+        passage_logging[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("S2")
+    );
+    assert!(
+        open_of(&findings, "k23-privileged", "passage").is_empty(),
+        "K1: not judged"
+    );
+
+    // The access list names cloud-user with the rule that makes it an administrator.
+    let csv = ok(
+        "tillsyn-collector",
+        &[
+            "--dir",
+            collector.path(),
+            "systems",
+            "access",
+            "journal",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(
+        csv.starts_with("host,account,uid,password,privilege,via,evidence"),
+        "{csv}"
+    );
+    let cloud_user = csv
+        .lines()
+        .find(|l| l.contains(",cloud-user,"))
+        .unwrap_or_else(|| panic!("{csv}"));
+    assert!(
+        cloud_user.contains("administrator") && cloud_user.contains("sudo without password"),
+        "{cloud_user}"
+    );
+    let missing = run(
+        "tillsyn-collector",
+        &["--dir", collector.path(), "systems", "access", "nosuch"],
+    );
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no system \"nosuch\""));
+
+    // The rule table with its mappings.
+    let rules: serde_json::Value = serde_json::from_str(&ok(
+        "tillsyn-collector",
+        &[
+            "--dir",
+            collector.path(),
+            "rules",
+            "list",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let k3 = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "k3-auth")
+        .unwrap();
+    assert!(k3["iso27001"].as_array().unwrap().contains(&"A.8.5".into()));
+    assert!(k3["nis2"].as_array().unwrap().contains(&"21(2)(j)".into()));
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "k23-logging")
+    );
+}
+
+#[test]
+fn a_bad_s_level_and_a_bad_mapping_are_named() {
+    let collector = Collector::start();
+    let bad = REGISTER.replace("s: 2", "s: 4");
+    let out = collector.import("bad.yaml", &bad);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("systems[1]: s:") && stderr.contains("not a level 0-3"),
+        "{stderr}"
+    );
+
+    let config = collector.dir.path().join("collector.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[rules.mappings.k3-auth]\niso27001 = [\"A.8.5\", \"A.9.9\"]\n");
+    std::fs::write(&config, text).unwrap();
+    let out = run(
+        "tillsyn-collector",
+        &["--dir", collector.path(), "rules", "list"],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rules.mappings.k3-auth.iso27001: \"A.9.9\""),
+        "{stderr}"
+    );
+}
