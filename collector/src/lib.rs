@@ -11,6 +11,7 @@
 //! - [`admin`]: operator actions behind the CLI verbs.
 //! - [`quickstart`]: the one-command demo on this machine.
 //! - [`output`]: tables and JSON for listings.
+//! - [`i18n`]: the message catalogues (Swedish, English) of everything shown to people.
 //! - [`access`]: the access list of a system's hosts for the owner's access review.
 
 pub mod access;
@@ -21,6 +22,7 @@ pub mod catalog;
 pub mod compliance;
 pub mod config;
 pub mod evaluation;
+pub mod i18n;
 pub mod ingest;
 pub mod linking;
 pub mod output;

@@ -124,11 +124,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// The management-review report.
+    /// The management-review report (ledningens genomgång).
     Report {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
         format: ReportFormat,
+        /// Language of the page: sv (default) or en.
+        #[arg(long, default_value = "sv")]
+        lang: String,
+        /// Write here instead of standard output (required for pdf).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -449,7 +455,21 @@ async fn compliance_command(dir: &CollectorDir, command: Command) -> anyhow::Res
             command: FindingCommand::History { id },
         } => compliance::history(store, &id).await?,
         Command::Evaluate => compliance::evaluate(dir, store).await?,
-        Command::Report { format } => report::report(dir, store, format).await?,
+        Command::Report {
+            format,
+            lang,
+            output,
+        } => {
+            let text = report::report(dir, store, format, &lang, output.as_deref()).await?;
+            match (&output, format) {
+                (Some(path), ReportFormat::Html | ReportFormat::Json) => {
+                    std::fs::write(path, format!("{text}\n"))
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    format!("wrote {}", path.display())
+                }
+                _ => text,
+            }
+        }
         Command::Scan { command } => scan_command(store, command).await?,
         Command::Changes {
             asset,

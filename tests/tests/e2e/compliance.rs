@@ -242,14 +242,17 @@ fn findings_are_available_as_csv_and_the_report_as_html_and_json() {
     assert_eq!(k3["compliant"], 0);
     assert!(figures["trend"].is_null());
 
-    let html = ok("tillsyn-collector", &["--dir", collector.path(), "report"]);
+    let html = ok(
+        "tillsyn-collector",
+        &["--dir", collector.path(), "report", "--lang", "en"],
+    );
     assert!(
         html.starts_with("<!doctype html>") && html.contains("<svg"),
         "not a self-contained page"
     );
     assert!(!html.contains("<script"), "the page must not need scripts");
     assert!(
-        html.contains("Trend since the previous report") && html.contains("Since "),
+        html.contains("The last 12 months") && html.contains("Since "),
         "second report shows a trend"
     );
 }

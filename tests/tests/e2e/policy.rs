@@ -175,3 +175,167 @@ fn a_bad_s_level_and_a_bad_mapping_are_named() {
         "{stderr}"
     );
 }
+
+fn sample_register() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/system-register.csv"),
+    )
+    .unwrap()
+}
+
+fn poppler(tool: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{tool}: {e} (poppler-utils is installed by scripts/deps/browser.sh)")
+        });
+    assert!(
+        out.status.success(),
+        "{tool} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_swedish_management_review_as_json_html_and_a_pdf_of_whole_pages() {
+    let collector = Collector::start();
+    let agent = collector.enroll_with(&["--label", "source=quickstart"]);
+    assert!(
+        collector
+            .import("register.csv", &sample_register())
+            .status
+            .success()
+    );
+    assert!(
+        agent
+            .run_once(Some(&fixture("rhel9-default")))
+            .status
+            .success()
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        "tillsyn-collector",
+        &["--dir", collector.path(), "report", "--format", "json"],
+    ))
+    .unwrap();
+    assert_eq!(json["lang"], "sv");
+    let review = &json["review"];
+    assert_eq!(review["year"]["systems"], 6);
+    assert_eq!(review["year"]["classified"], 5);
+    let journal = review["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "patientjournal")
+        .unwrap();
+    assert_eq!(journal["classification"], "K3 R3 T2");
+    assert_eq!(journal["owner"], "Anna Svensson");
+    assert_eq!(journal["rules"]["k3-auth"], "not_compliant", "{journal}");
+    assert_eq!(
+        journal["rules"]["k23-privileged"], "not_compliant",
+        "{journal}"
+    );
+    assert!(
+        journal["rules"].get("k2-auth").is_none(),
+        "k2-auth does not apply to K3"
+    );
+    let a85 = review["standards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["control"] == "A.8.5")
+        .unwrap();
+    assert!(a85["rules"].as_array().unwrap().contains(&"k3-auth".into()));
+    assert_eq!(a85["meeting"], 0);
+    assert!(a85["applicable"].as_u64().unwrap() >= 2, "{a85}");
+    assert!(!review["worst_findings"].as_array().unwrap().is_empty());
+    assert!(!review["monthly"].as_array().unwrap().is_empty());
+
+    let html = ok("tillsyn-collector", &["--dir", collector.path(), "report"]);
+    for heading in [
+        "<html lang=\"sv\"",
+        "Ledningens genomgång: informationssäkerhet",
+        "Året i siffror",
+        "Efterlevnad per K-nivå",
+        "Per system",
+        "Läkemedelsrobot avdelning 4",
+        "De tio allvarligaste öppna avvikelserna",
+        "ISO/IEC 27001 och NIS2",
+        "21(2)(j)",
+    ] {
+        assert!(html.contains(heading), "missing {heading:?}");
+    }
+    let english = ok(
+        "tillsyn-collector",
+        &["--dir", collector.path(), "report", "--lang", "en"],
+    );
+    assert!(english.contains("The year in figures") && english.contains("<html lang=\"en\""));
+    let german = run(
+        "tillsyn-collector",
+        &["--dir", collector.path(), "report", "--lang", "de"],
+    );
+    assert!(!german.status.success());
+    assert!(String::from_utf8_lossy(&german.stderr).contains("--lang \"de\""));
+
+    // The PDF: one part per page at least, and no page without text.
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("review.pdf");
+    let pdf_path = pdf.to_str().unwrap();
+    ok(
+        "tillsyn-collector",
+        &[
+            "--dir",
+            collector.path(),
+            "report",
+            "--format",
+            "pdf",
+            "--output",
+            pdf_path,
+        ],
+    );
+    let info = poppler("pdfinfo", &[pdf_path]);
+    let pages: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((4..=12).contains(&pages), "{pages} pages: {info}");
+    let page_size = info.lines().find(|l| l.starts_with("Page size")).unwrap();
+    assert!(page_size.contains("(A4)"), "{page_size}");
+    for page in 1..=pages {
+        let n = page.to_string();
+        let text = poppler("pdftotext", &["-f", &n, "-l", &n, pdf_path, "-"]);
+        assert!(
+            text.trim().chars().count() > 40,
+            "page {page} is empty: {text:?}"
+        );
+    }
+    let png = dir.path().join("page");
+    poppler(
+        "pdftoppm",
+        &[
+            "-png",
+            "-r",
+            "50",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            pdf_path,
+            png.to_str().unwrap(),
+        ],
+    );
+    let first = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with(".png"))
+        .unwrap();
+    assert!(
+        first.metadata().unwrap().len() > 5_000,
+        "the first page renders to a real image"
+    );
+}

@@ -223,7 +223,10 @@ fn the_report_charts_fit_their_labels_in_chromium() {
     );
     let root = good_host("journal-01");
     assert!(agent.run_once(Some(root.path())).status.success());
-    let html = ok("tillsyn-collector", &["--dir", collector.path(), "report"]);
+    let html = ok(
+        "tillsyn-collector",
+        &["--dir", collector.path(), "report", "--lang", "en"],
+    );
     assert!(
         html.contains("unverified"),
         "the page names the third state"
