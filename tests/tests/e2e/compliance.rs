@@ -1,15 +1,7 @@
 //! The system register, linking, rules and the findings lifecycle, end to end with real
 //! processes and the agent's real fixture inventories.
 
-use std::path::{Path, PathBuf};
-
-use crate::harness::{Collector, ok, run};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../agent/tests/fixtures/auth")
-        .join(name)
-}
+use crate::harness::{Collector, auth_fixture, ok, run};
 
 const WARD4_REGISTER: &str = "\
 systems:
@@ -43,7 +35,7 @@ fn changing_the_sshd_config_resolves_the_k3_auth_finding_on_the_next_report() {
     // A Match block re-enables passwords: MFA absent, the K3 system has a k3-auth finding.
     assert!(
         agent
-            .run_once(Some(&fixture("match-password")))
+            .run_once(Some(&auth_fixture("match-password")))
             .status
             .success()
     );
@@ -80,7 +72,12 @@ fn changing_the_sshd_config_resolves_the_k3_auth_finding_on_the_next_report() {
     );
 
     // Key + TOTP on every path: the next report resolves it.
-    assert!(agent.run_once(Some(&fixture("totp-kbd"))).status.success());
+    assert!(
+        agent
+            .run_once(Some(&auth_fixture("totp-kbd")))
+            .status
+            .success()
+    );
     let findings = collector.findings(&[]);
     assert!(by_rule(&findings, "k3-auth").is_empty(), "{findings:#?}");
     let all = collector.findings(&["--all"]);
@@ -108,7 +105,7 @@ fn unlinked_hosts_are_unowned_and_accepted_risks_stay_accepted() {
     );
     assert!(
         agent
-            .run_once(Some(&fixture("password-only")))
+            .run_once(Some(&auth_fixture("password-only")))
             .status
             .success()
     );
@@ -214,7 +211,7 @@ fn findings_are_available_as_csv_and_the_report_as_html_and_json() {
     );
     assert!(
         agent
-            .run_once(Some(&fixture("password-only")))
+            .run_once(Some(&auth_fixture("password-only")))
             .status
             .success()
     );

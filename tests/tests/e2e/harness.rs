@@ -454,3 +454,30 @@ pub fn host_of<'a>(assets: &'a [serde_json::Value], agent_id: &str) -> &'a serde
         .find(|a| a["kind"] == "host" && a["agent_id"] == agent_id)
         .unwrap_or_else(|| panic!("no host asset for {agent_id} in {assets:#?}"))
 }
+
+/// A directory of the agent's authentication fixtures (`agent/tests/fixtures/auth/NAME`).
+pub fn auth_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../agent/tests/fixtures/auth")
+        .join(name)
+}
+
+/// The sample system register the quickstart imports (`deploy/examples/system-register.csv`).
+pub fn sample_register() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/system-register.csv"),
+    )
+    .unwrap()
+}
+
+/// The open findings of `rule` for `system` in a `findings --format json` listing.
+pub fn open_of<'a>(
+    findings: &'a [serde_json::Value],
+    rule: &str,
+    system: &str,
+) -> Vec<&'a serde_json::Value> {
+    findings
+        .iter()
+        .filter(|f| f["rule"] == rule && f["system_id"] == system && f["state"] == "open")
+        .collect()
+}

@@ -1,15 +1,7 @@
 //! The policy's clauses on logging (6.5) and high privileges (6.4), the S aspect, the ISO 27001
 //! / NIS2 mapping and the access list, end to end with the agent's real fixture inventories.
 
-use std::path::{Path, PathBuf};
-
-use crate::harness::{Collector, ok, run};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../agent/tests/fixtures/auth")
-        .join(name)
-}
+use crate::harness::{Collector, auth_fixture, ok, open_of, run, sample_register};
 
 const REGISTER: &str = "\
 systems:
@@ -25,17 +17,6 @@ systems:
     links: { labels: { site: entrance } }
 ";
 
-fn open_of<'a>(
-    findings: &'a [serde_json::Value],
-    rule: &str,
-    system: &str,
-) -> Vec<&'a serde_json::Value> {
-    findings
-        .iter()
-        .filter(|f| f["rule"] == rule && f["system_id"] == system && f["state"] == "open")
-        .collect()
-}
-
 #[test]
 fn privileged_access_logging_and_the_access_list() {
     let collector = Collector::start();
@@ -50,13 +31,13 @@ fn privileged_access_logging_and_the_access_list() {
     // RHEL 9 cloud image: cloud-init's NOPASSWD rule for cloud-user.
     assert!(
         journal
-            .run_once(Some(&fixture("rhel9-default")))
+            .run_once(Some(&auth_fixture("rhel9-default")))
             .status
             .success()
     );
     assert!(
         passage
-            .run_once(Some(&fixture("debian12-default")))
+            .run_once(Some(&auth_fixture("debian12-default")))
             .status
             .success()
     );
@@ -176,13 +157,6 @@ fn a_bad_s_level_and_a_bad_mapping_are_named() {
     );
 }
 
-fn sample_register() -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/system-register.csv"),
-    )
-    .unwrap()
-}
-
 fn poppler(tool: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(tool)
         .args(args)
@@ -210,7 +184,7 @@ fn the_swedish_management_review_as_json_html_and_a_pdf_of_whole_pages() {
     );
     assert!(
         agent
-            .run_once(Some(&fixture("rhel9-default")))
+            .run_once(Some(&auth_fixture("rhel9-default")))
             .status
             .success()
     );

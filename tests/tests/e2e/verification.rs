@@ -5,14 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{Collector, ok};
-
-fn sample_register() -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/system-register.csv"),
-    )
-    .unwrap()
-}
+use crate::harness::{Collector, ok, open_of, sample_register};
 
 /// A fixture root whose controls all pass: the LUKS host's volumes, no exposed service, and the
 /// TOTP fixture's sshd/PAM, under the host name `hostname`.
@@ -45,17 +38,6 @@ fn good_host(hostname: &str) -> tempfile::TempDir {
     )
     .unwrap();
     root
-}
-
-fn open_of<'a>(
-    findings: &'a [serde_json::Value],
-    rule: &str,
-    system: &str,
-) -> Vec<&'a serde_json::Value> {
-    findings
-        .iter()
-        .filter(|f| f["rule"] == rule && f["system_id"] == system && f["state"] == "open")
-        .collect()
 }
 
 fn report_json(collector: &Collector) -> serde_json::Value {
