@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::ca::{self, CaError};
 use crate::config::{CollectorDir, ConfigError, RawConfig};
-use crate::output::{self, Format};
+use crate::output::{self, ExportFormat, Format};
 use crate::server::now_ms;
 use crate::store::{
     AgentRecord, AssetRecord, AuditEvent, NewToken, SqliteStore, Store, StoreError,
@@ -354,11 +354,11 @@ fn system_column(links: &crate::linking::AssetLinks) -> String {
 }
 
 /// `assets`.
-pub async fn list_assets(store: &dyn Store, format: Format) -> Result<String, AdminError> {
+pub async fn list_assets(store: &dyn Store, format: ExportFormat) -> Result<String, AdminError> {
     // The snapshot links every asset to its systems with the reason, as the rules see it.
     let snapshot = crate::evaluation::snapshot(store).await?;
     Ok(match format {
-        Format::Json => output::json(
+        ExportFormat::Json => output::json(
             &snapshot
                 .assets
                 .iter()
@@ -372,11 +372,25 @@ pub async fn list_assets(store: &dyn Store, format: Format) -> Result<String, Ad
                 })
                 .collect::<Vec<_>>(),
         ),
-        Format::Table => assets_table(&snapshot.assets, &snapshot.links),
+        ExportFormat::Table => output::table(&ASSET_COLUMNS, &asset_rows(&snapshot.assets, &snapshot.links)),
+        ExportFormat::Csv => output::csv(&ASSET_COLUMNS, &asset_rows(&snapshot.assets, &snapshot.links))
+            .map_err(|e| AdminError::Io { path: "stdout".into(), source: std::io::Error::other(e) })?,
     })
 }
 
-fn assets_table(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) -> String {
+const ASSET_COLUMNS: [&str; 9] = [
+    "KIND",
+    "ASSET",
+    "SYSTEMS",
+    "OS",
+    "MFA",
+    "TRANSIT",
+    "AT REST",
+    "FACTS",
+    "LAST SEEN",
+];
+
+fn asset_rows(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) -> Vec<Vec<String>> {
     let control = |asset: &AssetRecord, name: &str| {
         asset
             .controls
@@ -384,7 +398,7 @@ fn assets_table(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) ->
             .find(|c| c.name == name)
             .map_or_else(|| "unknown".to_string(), |c| c.state.clone())
     };
-    let rows: Vec<Vec<String>> = assets
+    assets
         .iter()
         .zip(links)
         .map(|(a, links)| {
@@ -409,19 +423,5 @@ fn assets_table(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) ->
                 output::time(Some(a.last_seen_at)),
             ]
         })
-        .collect();
-    output::table(
-        &[
-            "KIND",
-            "ASSET",
-            "SYSTEMS",
-            "OS",
-            "MFA",
-            "TRANSIT",
-            "AT REST",
-            "FACTS",
-            "LAST SEEN",
-        ],
-        &rows,
-    )
+        .collect()
 }

@@ -10,7 +10,7 @@ use tillsyn_collector::admin;
 use tillsyn_collector::ca::CertificateAuthority;
 use tillsyn_collector::compliance::{self, FindingFilter, FindingFormat};
 use tillsyn_collector::config::CollectorDir;
-use tillsyn_collector::output::Format;
+use tillsyn_collector::output::{ExportFormat, Format};
 use tillsyn_collector::quickstart;
 use tillsyn_collector::report::{self, ReportFormat};
 use tillsyn_collector::rules::Severity;
@@ -61,8 +61,8 @@ enum Command {
     /// Stored assets with their controls.
     Assets {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Table)]
+        format: ExportFormat,
     },
     /// The system register.
     Catalog {
@@ -72,8 +72,8 @@ enum Command {
     /// Systems from the register with their assets and open findings.
     Systems {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Table)]
+        format: ExportFormat,
     },
     /// Findings: rules broken by systems and assets (evaluates first).
     Findings {

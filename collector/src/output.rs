@@ -1,5 +1,14 @@
-//! Rendering of listings for people (aligned tables) and machines (JSON). JSON shapes are
-//! stable: fields are only added.
+//! Rendering of listings for people (aligned tables), machines (JSON) and spreadsheets (CSV),
+//! and the escaping of text for HTML pages. JSON shapes are stable: fields are only added.
+//!
+//! Every output goes through here, and each is safe for where it goes, whatever the store
+//! holds (the escaping itself lives in [`tillsyn_text::output`]):
+//! - [`table`] and [`terminal`] escape every non-printable character of every cell (control
+//!   characters including tab and newline, bidi controls, invisible format characters);
+//! - [`csv`] escapes the same and neutralises cells that would begin with `=`, `+`, `-`, `@`,
+//!   tab or CR with a leading apostrophe (OWASP, CSV Injection);
+//! - [`html`] escapes the same and the HTML metacharacters;
+//! - [`json`] relies on JSON's own escaping of control characters (`\u001b`).
 
 use clap::ValueEnum;
 use serde::Serialize;
@@ -14,10 +23,56 @@ pub enum Format {
     Json,
 }
 
-/// Renders rows as an aligned table with a header.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+/// Output format of listings that spreadsheets also read.
+#[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Aligned columns for a terminal.
+    #[default]
+    Table,
+    /// A JSON array.
+    Json,
+    /// CSV with a header row, formula-neutralised.
+    Csv,
+}
+
+/// Text for a terminal line: every non-printable character escaped (`\x1b`, `\u{202e}`).
+pub fn terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    tillsyn_text::output::terminal(text)
+}
+
+/// Text for an HTML element or a quoted attribute.
+pub fn html(text: &str) -> String {
+    tillsyn_text::output::html(text)
+}
+
+/// Why a CSV export could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("writing CSV: {0}")]
+pub struct CsvError(#[from] csv::Error);
+
+/// Renders rows as CSV with a header row; every cell is escaped and formula-neutralised.
+pub fn csv(header: &[&str], rows: &[Vec<String>]) -> Result<String, CsvError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let cell = |c: &str| tillsyn_text::output::csv_cell(c).into_owned();
+    writer.write_record(header.iter().map(|h| cell(h)))?;
     for row in rows {
+        writer.write_record(row.iter().map(|c| cell(c)))?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| CsvError(csv::Error::from(e.into_error())))?;
+    Ok(String::from_utf8_lossy(&bytes).trim_end().to_string())
+}
+
+/// Renders rows as an aligned table with a header; every cell is escaped for the terminal.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let header: Vec<String> = header.iter().map(|h| terminal(h).into_owned()).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| terminal(c).into_owned()).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(cell.chars().count());
@@ -32,7 +87,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             .collect();
         padded.join("  ").trim_end().to_string()
     };
-    let mut out = vec![line(header.to_vec())];
+    let mut out = vec![line(header.iter().map(String::as_str).collect())];
     out.extend(
         rows.iter()
             .map(|r| line(r.iter().map(String::as_str).collect())),
@@ -63,6 +118,22 @@ mod tests {
     fn table_aligns_columns() {
         let out = super::table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]);
         assert_eq!(out, "A    BB\nxxx  y");
+    }
+
+    #[test]
+    fn table_cells_are_escaped_before_alignment() {
+        let out = super::table(&["A", "B"], &[vec!["evil\x1b]0;x\x07".into(), "a\tb\nc".into()]]);
+        assert_eq!(out, "A                 B\nevil\\x1b]0;x\\x07  a\\tb\\nc");
+    }
+
+    #[test]
+    fn csv_cells_are_neutralised() {
+        let out = super::csv(
+            &["asset", "n"],
+            &[vec!["=HYPERLINK(\"http://x\",\"y\")".into(), "-1".into()]],
+        )
+        .unwrap();
+        assert_eq!(out, "asset,n\n\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'-1");
     }
 
     #[test]

@@ -15,7 +15,6 @@ use crate::admin::{self, AdminError};
 use crate::ca::CertificateAuthority;
 use crate::compliance::{self, FindingFilter, FindingFormat};
 use crate::config::CollectorDir;
-use crate::output::Format;
 use crate::server::{self, ServerState};
 
 /// The sample register (Swedish headers, `;`-separated) shipped in `deploy/examples/`; the
@@ -123,14 +122,14 @@ async fn enroll_and_report(
         "inventoried this machine and stored it as asset {}\n",
         response.asset_id
     );
-    let _ = writeln!(out, "{}\n", admin::list_assets(store, Format::Table).await?);
+    let _ = writeln!(out, "{}\n", admin::list_assets(store, crate::output::ExportFormat::Table).await?);
     for asset in store.assets().await.map_err(AdminError::from)? {
         for control in &asset.controls {
-            let _ = writeln!(
-                out,
+            let line = format!(
                 "{} {}: {} ({})",
                 asset.hostname, control.name, control.state, control.reason
             );
+            let _ = writeln!(out, "{}", crate::output::terminal(&line));
         }
     }
     let register = dir.root().join("system-register.csv");

@@ -255,11 +255,9 @@ fn trend(previous_at: i64, old: &serde_json::Value, new: &Figures) -> Trend {
     }
 }
 
+/// HTML escaping comes from the one output module.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    output::html(text)
 }
 
 /// A horizontal bar chart in SVG.
