@@ -9,10 +9,12 @@
 //! - [`ingest`]: validation of incoming reports before anything is stored.
 //! - [`server`]: the tonic gRPC server, identity from client certificates.
 //! - [`admin`]: operator actions behind the CLI verbs.
+//! - [`audit`]: reading and verifying the hash-chained audit log.
 //! - [`quickstart`]: the one-command demo on this machine.
-//! - [`output`]: tables and JSON for listings.
+//! - [`output`]: tables, JSON and CSV for listings, HTML escaping: every output goes through it.
 
 pub mod admin;
+pub mod audit;
 pub mod background;
 pub mod ca;
 pub mod catalog;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tillsyn_agent::telemetry::{self, LogFormat};
 use tillsyn_collector::admin;
+use tillsyn_collector::audit;
 use tillsyn_collector::ca::CertificateAuthority;
 use tillsyn_collector::compliance::{self, FindingFilter, FindingFormat};
 use tillsyn_collector::config::CollectorDir;
@@ -117,11 +118,38 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The hash-chained audit log of every change made by a person.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The management-review report.
     Report {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
         format: ReportFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Entries in order: who changed what, when.
+    List {
+        /// Only entries this recent, e.g. 7d, 12h.
+        #[arg(long, value_parser = parse_ttl_any)]
+        since: Option<time::Duration>,
+        /// Only entries by this person.
+        #[arg(long)]
+        by: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Table)]
+        format: ExportFormat,
+    },
+    /// Walk the hash chain; exits non-zero naming the first broken entry.
+    Verify {
+        /// The head from a management report (SEQ:HASH): the log must still contain it.
+        #[arg(long)]
+        head: Option<tillsyn_collector::audit::Head>,
     },
 }
 
@@ -411,6 +439,21 @@ async fn compliance_command(dir: &CollectorDir, command: Command) -> anyhow::Res
         } => compliance::history(store, &id).await?,
         Command::Evaluate => compliance::evaluate(dir, store).await?,
         Command::Report { format } => report::report(dir, store, format).await?,
+        Command::Audit {
+            command: AuditCommand::List { since, by, format },
+        } => {
+            let filter = audit::AuditFilter {
+                since_ms: since.map(|since| {
+                    server::now_ms()
+                        - i64::try_from(since.whole_milliseconds()).unwrap_or(i64::MAX / 2)
+                }),
+                by,
+            };
+            audit::list(store, &filter, format).await?
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { head },
+        } => audit::verify(store, head.as_ref()).await?,
         Command::Scan { command } => scan_command(store, command).await?,
         Command::Changes {
             asset,

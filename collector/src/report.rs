@@ -85,6 +85,10 @@ pub struct Figures {
     pub accepted_findings: usize,
     /// Change since the previous report, if there was one.
     pub trend: Option<Trend>,
+    /// The audit log's head when the report was issued: a printed report anchors the log
+    /// (`audit verify --head SEQ:HASH`). Absent in reports recorded before it existed.
+    #[serde(default)]
+    pub audit: Option<crate::audit::HeadState>,
 }
 
 /// Output format of `report`.
@@ -115,6 +119,7 @@ pub async fn report(
     let mut figures = compute(&snapshot, &views);
     let previous = store.management_reports().await?.into_iter().last();
     figures.trend = previous.map(|(at, old)| trend(at, &old, &figures));
+    figures.audit = Some(crate::audit::head_state(store).await?);
     let now = now_ms();
     figures.issued_at = output::time(Some(now));
     store
@@ -228,6 +233,7 @@ pub fn compute(
         open_by_owner,
         accepted_findings: views.iter().filter(|v| v.state == "accepted").count(),
         trend: None,
+        audit: None,
     }
 }
 
@@ -379,6 +385,41 @@ td,th{padding:4px 10px;border-bottom:1px solid #e2e8f0;text-align:left}.kpi{disp
             page.push_str("</table>");
         }
     }
+    audit_head(&mut page, f.audit.as_ref());
     page.push_str("</body></html>\n");
     page
+}
+
+/// The audit log's head: what an auditor keeps to check the log later.
+fn audit_head(page: &mut String, state: Option<&crate::audit::HeadState>) {
+    page.push_str("<h2>Audit log</h2>");
+    match state {
+        None => {}
+        Some(crate::audit::HeadState {
+            broken: Some(broken),
+            ..
+        }) => {
+            let _ = write!(
+                page,
+                "<p><b>The audit log's hash chain is broken</b> ({}); run <code>tillsyn-collector audit verify</code>.</p>",
+                escape(broken)
+            );
+        }
+        Some(crate::audit::HeadState { head: None, .. }) => {
+            page.push_str("<p>The audit log has no entries yet.</p>");
+        }
+        Some(crate::audit::HeadState {
+            head: Some(head), ..
+        }) => {
+            let _ = write!(
+                page,
+                "<p>Chain head at issue: entry <b>{}</b>, SHA-256 <code id=\"audit-head\">{}</code>. \
+Keep this report: <code>tillsyn-collector audit verify --head {}</code> shows whether the log still \
+contains this entry unchanged.</p>",
+                head.seq,
+                escape(&head.hash),
+                escape(&head.to_string())
+            );
+        }
+    }
 }
