@@ -10,12 +10,14 @@
 //! - [`server`]: the tonic gRPC server, identity from client certificates.
 //! - [`admin`]: operator actions behind the CLI verbs.
 //! - [`audit`]: reading and verifying the hash-chained audit log.
+//! - [`builtin`]: the built-in `tillsyn` system that claims the collector's own host.
 //! - [`quickstart`]: the one-command demo on this machine.
 //! - [`output`]: tables, JSON and CSV for listings, HTML escaping: every output goes through it.
 
 pub mod admin;
 pub mod audit;
 pub mod background;
+pub mod builtin;
 pub mod ca;
 pub mod catalog;
 pub mod compliance;

@@ -101,7 +101,15 @@ async fn enroll_and_report(
             collector: url.to_string(),
             token,
             ca_file: dir.ca_cert_path(),
-            labels: [("source".to_string(), "quickstart".to_string())].into(),
+            // `tillsyn=collector` links this host to the built-in `tillsyn` system (K3).
+            labels: [
+                ("source".to_string(), "quickstart".to_string()),
+                (
+                    crate::builtin::LABEL_KEY.to_string(),
+                    crate::builtin::LABEL_VALUE.to_string(),
+                ),
+            ]
+            .into(),
             interval_seconds: 3600,
             force: true,
         };
