@@ -6,7 +6,9 @@
 //! `tillsyn=collector` (`quickstart` enrolls its local agent so). That link is always made and
 //! is never a link conflict: the host may belong to business systems as well. A register row
 //! with id `tillsyn` overrides the built-in definition (classification, owners, further link
-//! rules); without one the built-in is evaluated and listed like any other system. Pure.
+//! rules); without one the built-in is evaluated and listed like any other system as soon as
+//! an agent carries the label (before that it has nothing to judge and is left out, so it does
+//! not count as a compliant K3 system in the report). Pure.
 
 use std::collections::BTreeMap;
 
@@ -55,9 +57,19 @@ pub fn system(today: time::Date) -> System {
     }
 }
 
-/// The register with the built-in appended, unless the register defines `tillsyn` itself.
-pub fn with_builtin(mut register: Vec<System>, today: time::Date) -> Vec<System> {
-    if !register.iter().any(|s| s.id == SYSTEM_ID) {
+/// True when these agent labels mark the collector's own host.
+pub fn is_collector(labels: &BTreeMap<String, String>) -> bool {
+    labels.get(LABEL_KEY).is_some_and(|v| v == LABEL_VALUE)
+}
+
+/// The register with the built-in appended when an agent runs on the collector's host
+/// (`collector_host`), unless the register defines `tillsyn` itself.
+pub fn with_builtin(
+    mut register: Vec<System>,
+    collector_host: bool,
+    today: time::Date,
+) -> Vec<System> {
+    if collector_host && !register.iter().any(|s| s.id == SYSTEM_ID) {
         register.push(system(today));
     }
     register
@@ -70,9 +82,7 @@ pub fn link_collector_host(
     labels: Option<&BTreeMap<String, String>>,
     links: &mut AssetLinks,
 ) {
-    let is_collector = asset.kind == "host"
-        && labels.is_some_and(|l| l.get(LABEL_KEY).is_some_and(|v| v == LABEL_VALUE));
-    if !is_collector {
+    if asset.kind != "host" || !labels.is_some_and(is_collector) {
         return;
     }
     // A pattern link to `tillsyn` alongside others is the built-in's, not a conflict.
@@ -114,7 +124,8 @@ mod tests {
     #[test]
     fn the_register_overrides_the_builtin() {
         let today = time::macros::date!(2026 - 12 - 01);
-        let systems = with_builtin(vec![], today);
+        assert!(with_builtin(vec![], false, today).is_empty());
+        let systems = with_builtin(vec![], true, today);
         assert_eq!(systems.len(), 1);
         let c = systems[0].classification.as_ref().unwrap();
         assert_eq!((c.k, c.r, c.t), (3, 3, 3));
@@ -122,7 +133,7 @@ mod tests {
         let mut own = system(today);
         own.classification = None;
         own.name = "Ours".into();
-        let systems = with_builtin(vec![own], today);
+        let systems = with_builtin(vec![own], true, today);
         assert_eq!(systems.len(), 1);
         assert_eq!(systems[0].name, "Ours");
     }

@@ -22,11 +22,14 @@ pub struct Snapshot {
 
 /// Loads everything and links it.
 pub async fn snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
-    let today = time::OffsetDateTime::now_utc().date();
-    let systems = crate::builtin::with_builtin(store.systems().await?, today);
     let assets = store.assets().await?;
     let labels: HashMap<String, BTreeMap<String, String>> =
         store.agent_labels().await?.into_iter().collect();
+    let systems = crate::builtin::with_builtin(
+        store.systems().await?,
+        labels.values().any(crate::builtin::is_collector),
+        time::OffsetDateTime::now_utc().date(),
+    );
     let linker = Linker::new(&systems);
     let links = assets
         .iter()
