@@ -95,9 +95,76 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
-/// Pretty JSON; serialisation of our own records cannot fail, but say so if it does.
+/// Pretty JSON; serialisation of our own records cannot fail, but say so if it does. Strings
+/// keep their value, but every character a terminal must not receive raw (DEL, C1, bidi and
+/// invisible format characters; JSON itself escapes C0) is written as a `\uXXXX` escape.
 pub fn json(value: &impl Serialize) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    let mut out = Vec::new();
+    let formatter = SafeJson(serde_json::ser::PrettyFormatter::new());
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    match value.serialize(&mut serializer) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(e) => format!("{{\"error\": \"{e}\"}}"),
+    }
+}
+
+/// serde_json's pretty formatter, with terminal-unsafe characters in strings `\u`-escaped.
+struct SafeJson(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for SafeJson {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if tillsyn_text::output::is_escaped_for_terminal(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
 }
 
 /// RFC 3339 time from ms since the epoch; empty for `None`.
@@ -134,6 +201,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "asset,n\n\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'-1");
+    }
+
+    #[test]
+    fn json_escapes_what_a_terminal_must_not_see_and_keeps_the_value() {
+        let value = serde_json::json!({"name": "a\u{202e}b\x1b\u{85}\u{e0041}ö\t"});
+        let text = super::json(&value);
+        assert!(text.is_ascii() || !text.contains('\u{202e}'), "{text}");
+        assert!(text.contains(r"a\u202eb\u001b\u0085\udb40\udc41ö\t"), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
+        assert_eq!(super::json(&vec![1, 2]), "[\n  1,\n  2\n]");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod audit;
+mod collector_self;
 mod compliance;
 mod deploy;
 mod discovery;
@@ -12,3 +14,4 @@ mod identity;
 mod input;
 mod reporting;
 mod scans;
+mod text;
