@@ -372,9 +372,18 @@ pub async fn list_assets(store: &dyn Store, format: ExportFormat) -> Result<Stri
                 })
                 .collect::<Vec<_>>(),
         ),
-        ExportFormat::Table => output::table(&ASSET_COLUMNS, &asset_rows(&snapshot.assets, &snapshot.links)),
-        ExportFormat::Csv => output::csv(&ASSET_COLUMNS, &asset_rows(&snapshot.assets, &snapshot.links))
-            .map_err(|e| AdminError::Io { path: "stdout".into(), source: std::io::Error::other(e) })?,
+        ExportFormat::Table => output::table(
+            &ASSET_COLUMNS,
+            &asset_rows(&snapshot.assets, &snapshot.links),
+        ),
+        ExportFormat::Csv => output::csv(
+            &ASSET_COLUMNS,
+            &asset_rows(&snapshot.assets, &snapshot.links),
+        )
+        .map_err(|e| AdminError::Io {
+            path: "stdout".into(),
+            source: std::io::Error::other(e),
+        })?,
     })
 }
 

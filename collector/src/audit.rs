@@ -51,7 +51,11 @@ impl std::str::FromStr for Head {
 
     /// `SEQ:HASH`, as the management report prints it.
     fn from_str(raw: &str) -> Result<Self, String> {
-        let bad = || format!("{raw:?}: expected SEQ:HASH, e.g. 42:3f9a... (64 hex digits), as the management report prints it");
+        let bad = || {
+            format!(
+                "{raw:?}: expected SEQ:HASH, e.g. 42:3f9a... (64 hex digits), as the management report prints it"
+            )
+        };
         let (seq, hash) = raw.split_once(':').ok_or_else(bad)?;
         let seq: i64 = seq.trim().parse().map_err(|_| bad())?;
         let hash = hash.trim().to_ascii_lowercase();

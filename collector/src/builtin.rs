@@ -86,7 +86,9 @@ pub fn link_collector_host(
         return;
     }
     // A pattern link to `tillsyn` alongside others is the built-in's, not a conflict.
-    links.links.retain(|l| l.system_id != SYSTEM_ID || l.explicit);
+    links
+        .links
+        .retain(|l| l.system_id != SYSTEM_ID || l.explicit);
     if links.links.len() <= 1 {
         links.conflict = None;
     }

@@ -57,7 +57,10 @@ pub fn check(name: &str) -> Result<(), HostnameError> {
         if label.len() > MAX_LABEL_BYTES {
             return Err(invalid("a label is longer than 63 bytes"));
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(invalid(
                 "only ASCII letters, digits, hyphens and dots are allowed",
             ));

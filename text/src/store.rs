@@ -37,8 +37,7 @@ impl Sanitised<'_> {
 /// True for the characters the storage gate escapes: C0 controls except tab, DEL, C1 controls,
 /// and the bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069).
 pub fn is_escaped_at_ingest(c: char) -> bool {
-    matches!(c, '\u{0}'..='\u{8}' | '\u{a}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
-        || is_bidi_control(c)
+    matches!(c, '\u{0}'..='\u{8}' | '\u{a}'..='\u{1f}' | '\u{7f}'..='\u{9f}') || is_bidi_control(c)
 }
 
 /// The bidirectional embedding, override and isolate controls (Unicode UAX #9), which reorder

@@ -29,13 +29,17 @@ fn fixture_root(hostname: &str, os_release: &str) -> tempfile::TempDir {
 /// No byte a terminal or a spreadsheet would act on: nothing below 0x20 but newline and tab,
 /// no DEL, no C1 control, no bidi control.
 fn assert_safe_output(what: &str, text: &str) {
-    if let Some(b) = text.bytes().find(|b| (*b < 0x20 && *b != b'\n' && *b != b'\t') || *b == 0x7f) {
+    if let Some(b) = text
+        .bytes()
+        .find(|b| (*b < 0x20 && *b != b'\n' && *b != b'\t') || *b == 0x7f)
+    {
         panic!("{what}: raw byte {b:#04x} in output:\n{text}");
     }
-    if let Some(c) = text
-        .chars()
-        .find(|c| ('\u{80}'..='\u{9f}').contains(c) || ('\u{202a}'..='\u{202e}').contains(c) || ('\u{2066}'..='\u{2069}').contains(c))
-    {
+    if let Some(c) = text.chars().find(|c| {
+        ('\u{80}'..='\u{9f}').contains(c)
+            || ('\u{202a}'..='\u{202e}').contains(c)
+            || ('\u{2066}'..='\u{2069}').contains(c)
+    }) {
         panic!("{what}: raw {c:?} in output:\n{text}");
     }
 }
@@ -64,15 +68,32 @@ async fn hostile_host_names_are_refused_naming_the_field_and_nothing_is_stored()
         // JSON logs: the log's own colours aside, nothing of the host name may reach stderr raw.
         let out = run(
             "tillsyn-agent",
-            &["--log-format", "json", "--dir", agent.path(), "run", "--once", "--root", root.path().to_str().unwrap()],
+            &[
+                "--log-format",
+                "json",
+                "--dir",
+                agent.path(),
+                "run",
+                "--once",
+                "--root",
+                root.path().to_str().unwrap(),
+            ],
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{hostname:?} was accepted");
         assert!(stderr.contains("host.hostname"), "{stderr}");
-        assert!(stderr.contains("InvalidArgument") || stderr.contains("invalid argument") || stderr.contains("not a host name"), "{stderr}");
+        assert!(
+            stderr.contains("InvalidArgument")
+                || stderr.contains("invalid argument")
+                || stderr.contains("not a host name"),
+            "{stderr}"
+        );
         assert_safe_output("agent stderr", &stderr);
     }
-    assert!(collector.assets().is_empty(), "a refused report stored an asset");
+    assert!(
+        collector.assets().is_empty(),
+        "a refused report stored an asset"
+    );
 
     // Enrollment: the host name is checked before the token, which stays unspent.
     let ca = std::fs::read_to_string(collector.ca_pem()).unwrap();
@@ -90,7 +111,7 @@ async fn hostile_host_names_are_refused_naming_the_field_and_nothing_is_stored()
             csr_pem: "not used: refused before".into(),
             hostname: ESCAPE_TITLE.into(),
             agent_version: "test".into(),
-            labels: Default::default(),
+            labels: std::collections::HashMap::default(),
         })
         .await
         .unwrap_err();
@@ -121,7 +142,10 @@ struct Peer(Child);
 impl Peer {
     fn start(script: &str, args: &[&str]) -> Self {
         use std::io::{BufRead, BufReader};
-        let path = format!("{}/../agent/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../agent/tests/peers/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let mut child = Command::new(python())
             .arg(&path)
             .args(args)
@@ -132,7 +156,10 @@ impl Peer {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         assert!(
-            lines.by_ref().map_while(Result::ok).any(|l| l.contains("READY")),
+            lines
+                .by_ref()
+                .map_while(Result::ok)
+                .any(|l| l.contains("READY")),
             "peer {script} never became ready"
         );
         std::thread::spawn(move || lines.for_each(drop));
@@ -185,21 +212,49 @@ async fn hostile_text_is_stored_escaped_and_every_output_is_safe() {
     let (cert, key) = rtl_certificate(certs.path());
     let _snmp = Peer::start(
         "snmp_peer.py",
-        &["127.0.79.2", "16100", "public", &format!("Switch {FORMULA}"), "1.3.6.1.4.1.9.1.1", ESCAPE_TITLE],
+        &[
+            "127.0.79.2",
+            "16100",
+            "public",
+            &format!("Switch {FORMULA}"),
+            "1.3.6.1.4.1.9.1.1",
+            ESCAPE_TITLE,
+        ],
     );
-    let _https = Peer::start("http_peer.py", &["127.0.79.3", "18443", "Camera\u{202e}", &cert, &key]);
+    let _https = Peer::start(
+        "http_peer.py",
+        &["127.0.79.3", "18443", "Camera\u{202e}", &cert, &key],
+    );
 
     let collector = Collector::start();
     let agent = collector.enroll();
-    assert!(collector.import("register.yaml", HOSTILE_REGISTER).status.success());
+    assert!(
+        collector
+            .import("register.yaml", HOSTILE_REGISTER)
+            .status
+            .success()
+    );
     let sweep = run(
         "tillsyn-agent",
         &[
-            "--dir", agent.path(), "discover", "--target", "127.0.79.2,127.0.79.3",
-            "--ports", "16100/snmp,18443/https", "--timeout-ms", "3000", "--json", "--report",
+            "--dir",
+            agent.path(),
+            "discover",
+            "--target",
+            "127.0.79.2,127.0.79.3",
+            "--ports",
+            "16100/snmp,18443/https",
+            "--timeout-ms",
+            "3000",
+            "--json",
+            "--report",
         ],
     );
-    assert!(sweep.status.success(), "{}", String::from_utf8_lossy(&sweep.stderr));
+    assert!(
+        sweep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sweep.stderr)
+    );
     assert_safe_output("discover --json", &String::from_utf8_lossy(&sweep.stdout));
     // After the sweep, whose report carries this machine's own host frame.
     let root = fixture_root(
@@ -207,14 +262,24 @@ async fn hostile_text_is_stored_escaped_and_every_output_is_safe() {
         &format!("NAME=\"{FORMULA}\"\nVERSION_ID=\"12{ESCAPE_TITLE}\"\n"),
     );
     let out = agent.run_once(Some(root.path()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Stored: the host frame's free text escaped, with the original length beside it.
     let assets = collector.assets();
     let host = assets.iter().find(|a| a["kind"] == "host").unwrap();
     assert_eq!(host["hostname"], "ward4-gw");
-    assert_eq!(host["facts"]["os_name"], FORMULA, "a formula is text: kept as it is");
-    assert_eq!(host["facts"]["os_version"], format!("12{ESCAPE_TITLE_STORED}"));
+    assert_eq!(
+        host["facts"]["os_name"], FORMULA,
+        "a formula is text: kept as it is"
+    );
+    assert_eq!(
+        host["facts"]["os_version"],
+        format!("12{ESCAPE_TITLE_STORED}")
+    );
     let note = &host["facts"]["escaped_text"][0];
     assert_eq!(note["field"], "os_version", "{host:#}");
     assert_eq!(note["escaped"], 3);
@@ -256,12 +321,23 @@ async fn hostile_text_is_stored_escaped_and_every_output_is_safe() {
         }
     }
     let table = ok("tillsyn-collector", &["--dir", dir, "assets"]);
-    assert!(table.contains(&format!("{FORMULA} 12{ESCAPE_TITLE_STORED}")), "{table}");
-    let csv = ok("tillsyn-collector", &["--dir", dir, "findings", "--format", "csv"]);
-    assert!(csv.contains(&format!("\"'{}\"", FORMULA.replace('"', "\"\""))), "{csv}");
+    assert!(
+        table.contains(&format!("{FORMULA} 12{ESCAPE_TITLE_STORED}")),
+        "{table}"
+    );
+    let csv = ok(
+        "tillsyn-collector",
+        &["--dir", dir, "findings", "--format", "csv"],
+    );
+    assert!(
+        csv.contains(&format!("\"'{}\"", FORMULA.replace('"', "\"\""))),
+        "{csv}"
+    );
     let findings = collector.findings(&[]);
     assert!(
-        findings.iter().any(|f| f["system_id"] == "ward4" && f["asset"] == "ward4-gw"),
+        findings
+            .iter()
+            .any(|f| f["system_id"] == "ward4" && f["asset"] == "ward4-gw"),
         "{findings:#?}"
     );
 
@@ -269,5 +345,8 @@ async fn hostile_text_is_stored_escaped_and_every_output_is_safe() {
     let html = ok("tillsyn-collector", &["--dir", dir, "report"]);
     assert_safe_output("report", &html);
     assert!(!html.contains("<script>"), "unescaped markup in the report");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; \\u{202e}"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; \\u{202e}"),
+        "{html}"
+    );
 }

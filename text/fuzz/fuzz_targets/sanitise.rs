@@ -13,12 +13,22 @@ use tillsyn_text::store::{is_bidi_control, is_escaped_at_ingest, sanitise};
 fuzz_target!(|bytes: &[u8]| {
     let input = String::from_utf8_lossy(bytes);
     let stored = sanitise(&input);
-    assert!(!stored.text.chars().any(is_escaped_at_ingest), "{:?}", stored.text);
-    assert!(stored.text.len() <= 4 * input.len(), "{} -> {}", input.len(), stored.text.len());
+    assert!(
+        !stored.text.chars().any(is_escaped_at_ingest),
+        "{:?}",
+        stored.text
+    );
+    assert!(
+        stored.text.len() <= 4 * input.len(),
+        "{} -> {}",
+        input.len(),
+        stored.text.len()
+    );
     assert_eq!(stored.original_bytes, input.len());
     assert_eq!(stored.escaped == 0, stored.text == input);
 
-    let unsafe_for_output = |c: char| c.is_control() || is_bidi_control(c) || is_escaped_for_terminal(c);
+    let unsafe_for_output =
+        |c: char| c.is_control() || is_bidi_control(c) || is_escaped_for_terminal(c);
     for (name, out) in [
         ("terminal", terminal(&input).into_owned()),
         ("csv", csv_cell(&input).into_owned()),
@@ -27,7 +37,10 @@ fuzz_target!(|bytes: &[u8]| {
         assert!(!out.chars().any(unsafe_for_output), "{name}: {out:?}");
     }
     let cell = csv_cell(&input);
-    assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{cell:?}");
+    assert!(
+        !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+        "{cell:?}"
+    );
     // A second pass changes nothing: stored text is stable under re-ingest.
     assert!(sanitise(&stored.text).is_unchanged());
 });
