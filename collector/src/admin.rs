@@ -35,6 +35,9 @@ pub enum AdminError {
         /// The error.
         source: std::io::Error,
     },
+    /// A CSV export could not be written.
+    #[error(transparent)]
+    Csv(#[from] output::CsvError),
     /// The directory is initialised already.
     #[error("{0}: already initialised (collector.toml exists); use another --dir or remove it")]
     AlreadyInitialised(String),
@@ -379,11 +382,7 @@ pub async fn list_assets(store: &dyn Store, format: ExportFormat) -> Result<Stri
         ExportFormat::Csv => output::csv(
             &ASSET_COLUMNS,
             &asset_rows(&snapshot.assets, &snapshot.links),
-        )
-        .map_err(|e| AdminError::Io {
-            path: "stdout".into(),
-            source: std::io::Error::other(e),
-        })?,
+        )?,
     })
 }
 
