@@ -49,23 +49,48 @@ impl EscapeNote {
 /// The `probe` of the evidence entries the text gate adds.
 pub const TEXT_GATE_PROBE: &str = "text-gate";
 
+/// Most notes kept per record; further escaped fields are summed into one more note, so a
+/// value of a million tiny hostile strings cannot multiply into a million evidence entries.
+const MAX_NOTES: usize = 16;
+
 /// Escapes free text through [`tillsyn_text::sanitise`], collecting a note per changed field.
 #[derive(Default)]
 struct Gate {
     notes: Vec<EscapeNote>,
+    /// Escaped fields beyond [`MAX_NOTES`]: how many, characters escaped, bytes received.
+    more: (usize, usize, usize),
 }
 
 impl Gate {
     fn text(&mut self, field: &str, value: &str) -> String {
         let s = tillsyn_text::sanitise(value);
         if !s.is_unchanged() {
-            self.notes.push(EscapeNote {
-                field: field.to_string(),
-                escaped: s.escaped,
-                original_bytes: s.original_bytes,
-            });
+            if self.notes.len() < MAX_NOTES {
+                self.notes.push(EscapeNote {
+                    field: field.to_string(),
+                    escaped: s.escaped,
+                    original_bytes: s.original_bytes,
+                });
+            } else {
+                self.more.0 += 1;
+                self.more.1 += s.escaped;
+                self.more.2 += s.original_bytes;
+            }
         }
         s.text.into_owned()
+    }
+
+    /// The notes, the summary of those beyond [`MAX_NOTES`] last.
+    fn finish(mut self) -> Vec<EscapeNote> {
+        let (fields, escaped, original_bytes) = self.more;
+        if fields > 0 {
+            self.notes.push(EscapeNote {
+                field: format!("{fields} more field(s)"),
+                escaped,
+                original_bytes,
+            });
+        }
+        self.notes
     }
 
     /// Every string in a JSON value, object keys included.
@@ -107,18 +132,19 @@ impl Gate {
 
     /// The notes as evidence entries appended to `evidence`.
     fn into_evidence(self, mut evidence: Vec<StoredEvidence>) -> Vec<StoredEvidence> {
-        evidence.extend(self.notes.iter().map(EscapeNote::evidence));
+        evidence.extend(self.finish().iter().map(EscapeNote::evidence));
         evidence
     }
 
     /// The notes under `escaped_text` in a facts object (absent when there are none).
     fn into_facts(self, mut facts: serde_json::Value) -> serde_json::Value {
-        if !self.notes.is_empty()
+        let notes = self.finish();
+        if !notes.is_empty()
             && let Some(map) = facts.as_object_mut()
         {
             map.insert(
                 "escaped_text".into(),
-                serde_json::to_value(&self.notes).unwrap_or_default(),
+                serde_json::to_value(&notes).unwrap_or_default(),
             );
         }
         facts
@@ -637,5 +663,23 @@ mod tests {
         // The formula stays as text; CSV output neutralises it.
         assert!(device.name.starts_with("=HYPERLINK"));
         assert!(!format!("{input:?}").contains('\x1b'));
+    }
+
+    #[test]
+    fn escape_notes_are_bounded_per_record() {
+        let mut report = valid();
+        let hostile: Vec<&str> = vec!["\x1b"; 1000];
+        report.observations[0].value_json = serde_json::to_string(&hostile).unwrap();
+        let input = validate("a", &report).unwrap();
+        let notes: Vec<&str> = input.observations[0]
+            .evidence
+            .iter()
+            .map(|e| e.detail.as_str())
+            .collect();
+        assert_eq!(notes.len(), MAX_NOTES + 1);
+        assert_eq!(
+            notes[MAX_NOTES],
+            "984 more field(s): 984 control character(s) shown escaped; 984 bytes as received"
+        );
     }
 }
