@@ -193,7 +193,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertificateFacts, String> {
                 authority_key = aki.key_identifier.as_ref().map(|id| id.0);
             }
             ParsedExtension::SubjectAlternativeName(san) => {
-                subject_alt_names.extend(san.general_names.iter().map(ToString::to_string));
+                subject_alt_names.extend(san.general_names.iter().map(|n| gate(&n.to_string())));
             }
             _ => {}
         }
@@ -205,13 +205,19 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertificateFacts, String> {
     };
     let not_after = &cert.validity().not_after;
     Ok(CertificateFacts {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
+        subject: gate(&cert.subject().to_string()),
+        issuer: gate(&cert.issuer().to_string()),
         subject_alt_names,
         not_after_unix: not_after.timestamp(),
         not_after: not_after.to_string(),
         self_signed: same_name && keys_agree,
     })
+}
+
+/// Names in a certificate are the peer's choice: control and bidi characters (a right-to-left
+/// override hiding a file extension) are escaped visibly by the shared text gate.
+fn gate(name: &str) -> String {
+    tillsyn_text::sanitise(name).text.into_owned()
 }
 
 #[cfg(test)]

@@ -184,38 +184,31 @@ pub async fn access(
                 })
                 .collect::<Vec<_>>(),
         ),
-        FindingFormat::Csv => {
-            let mut writer = csv::Writer::from_writer(Vec::new());
-            let csv_err = |e: csv::Error| ComplianceError::Argument(format!("writing CSV: {e}"));
-            writer
-                .write_record([
-                    "host",
-                    "account",
-                    "uid",
-                    "password",
-                    "privilege",
-                    "via",
-                    "evidence",
-                ])
-                .map_err(csv_err)?;
-            for e in &entries {
-                writer
-                    .write_record([
-                        e.host.as_str(),
-                        &e.account,
-                        &e.uid.map(|u| u.to_string()).unwrap_or_default(),
-                        &e.password,
-                        &e.privilege,
-                        &e.via.join("; "),
-                        &e.evidence.join(" | "),
-                    ])
-                    .map_err(csv_err)?;
-            }
-            let bytes = writer
-                .into_inner()
-                .map_err(|e| ComplianceError::Argument(e.to_string()))?;
-            String::from_utf8_lossy(&bytes).trim_end().to_string()
-        }
+        FindingFormat::Csv => output::csv(
+            &[
+                "host",
+                "account",
+                "uid",
+                "password",
+                "privilege",
+                "via",
+                "evidence",
+            ],
+            &entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.host.clone(),
+                        e.account.clone(),
+                        e.uid.map(|u| u.to_string()).unwrap_or_default(),
+                        e.password.clone(),
+                        e.privilege.clone(),
+                        e.via.join("; "),
+                        e.evidence.join(" | "),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        )?,
     })
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::ca::{self, CaError};
 use crate::config::{CollectorDir, ConfigError, RawConfig};
-use crate::output::{self, Format};
+use crate::output::{self, ExportFormat, Format};
 use crate::server::now_ms;
 use crate::store::{
     AgentRecord, AssetRecord, AuditEvent, NewToken, SqliteStore, Store, StoreError,
@@ -35,6 +35,9 @@ pub enum AdminError {
         /// The error.
         source: std::io::Error,
     },
+    /// A CSV export could not be written.
+    #[error(transparent)]
+    Csv(#[from] output::CsvError),
     /// The directory is initialised already.
     #[error("{0}: already initialised (collector.toml exists); use another --dir or remove it")]
     AlreadyInitialised(String),
@@ -354,11 +357,11 @@ fn system_column(links: &crate::linking::AssetLinks) -> String {
 }
 
 /// `assets`.
-pub async fn list_assets(store: &dyn Store, format: Format) -> Result<String, AdminError> {
+pub async fn list_assets(store: &dyn Store, format: ExportFormat) -> Result<String, AdminError> {
     // The snapshot links every asset to its systems with the reason, as the rules see it.
     let snapshot = crate::evaluation::snapshot(store).await?;
     Ok(match format {
-        Format::Json => output::json(
+        ExportFormat::Json => output::json(
             &snapshot
                 .assets
                 .iter()
@@ -372,11 +375,30 @@ pub async fn list_assets(store: &dyn Store, format: Format) -> Result<String, Ad
                 })
                 .collect::<Vec<_>>(),
         ),
-        Format::Table => assets_table(&snapshot.assets, &snapshot.links),
+        ExportFormat::Table => output::table(
+            &ASSET_COLUMNS,
+            &asset_rows(&snapshot.assets, &snapshot.links),
+        ),
+        ExportFormat::Csv => output::csv(
+            &ASSET_COLUMNS,
+            &asset_rows(&snapshot.assets, &snapshot.links),
+        )?,
     })
 }
 
-fn assets_table(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) -> String {
+const ASSET_COLUMNS: [&str; 9] = [
+    "KIND",
+    "ASSET",
+    "SYSTEMS",
+    "OS",
+    "MFA",
+    "TRANSIT",
+    "AT REST",
+    "FACTS",
+    "LAST SEEN",
+];
+
+fn asset_rows(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) -> Vec<Vec<String>> {
     let control = |asset: &AssetRecord, name: &str| {
         asset
             .controls
@@ -384,7 +406,7 @@ fn assets_table(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) ->
             .find(|c| c.name == name)
             .map_or_else(|| "unknown".to_string(), |c| c.state.clone())
     };
-    let rows: Vec<Vec<String>> = assets
+    assets
         .iter()
         .zip(links)
         .map(|(a, links)| {
@@ -409,19 +431,5 @@ fn assets_table(assets: &[AssetRecord], links: &[crate::linking::AssetLinks]) ->
                 output::people_time(Some(a.last_seen_at)),
             ]
         })
-        .collect();
-    output::table(
-        &[
-            "KIND",
-            "ASSET",
-            "SYSTEMS",
-            "OS",
-            "MFA",
-            "TRANSIT",
-            "AT REST",
-            "FACTS",
-            "LAST SEEN",
-        ],
-        &rows,
-    )
+        .collect()
 }

@@ -19,6 +19,9 @@ use crate::store::{Acceptance, AuditEvent, FindingRecord, Store, StoredEvidence}
 /// Errors of compliance commands.
 #[derive(Debug, thiserror::Error)]
 pub enum ComplianceError {
+    /// A CSV export could not be written.
+    #[error(transparent)]
+    Csv(#[from] output::CsvError),
     /// Set-up or storage.
     #[error(transparent)]
     Admin(#[from] AdminError),
@@ -36,17 +39,8 @@ impl From<crate::store::StoreError> for ComplianceError {
     }
 }
 
-/// Listing formats of findings (CSV for spreadsheets).
-#[derive(Clone, Copy, Debug, Default, clap::ValueEnum, PartialEq, Eq)]
-pub enum FindingFormat {
-    /// Aligned columns.
-    #[default]
-    Table,
-    /// JSON array.
-    Json,
-    /// CSV with a header row.
-    Csv,
-}
+/// Listing formats of findings (CSV for spreadsheets): the shared [`output::ExportFormat`].
+pub use crate::output::ExportFormat as FindingFormat;
 
 /// `catalog import FILE`: validate all, then replace the register in one transaction.
 pub async fn import(
@@ -212,7 +206,7 @@ struct SystemView<'a> {
 pub async fn systems(
     dir: &CollectorDir,
     store: &dyn Store,
-    format: Format,
+    format: FindingFormat,
 ) -> Result<String, ComplianceError> {
     let (snapshot, mut judged) = evaluated_compliance(dir, store).await?;
     let findings = store.findings().await?;
@@ -238,39 +232,41 @@ pub async fn systems(
             system,
         })
         .collect();
+    let header = [
+        "SYSTEM",
+        "NAME",
+        "K/R/T",
+        "OWNER",
+        "CLASSIFIED",
+        "ASSETS",
+        "OPEN FINDINGS",
+        "K2/K3 RULES",
+    ];
+    let rows = || {
+        views
+            .iter()
+            .map(|v| {
+                let c = v.system.classification.as_ref();
+                vec![
+                    v.system.id.clone(),
+                    v.system.name.clone(),
+                    c.map_or_else(|| "-".into(), |c| format!("K{}/R{}/T{}", c.k, c.r, c.t)),
+                    v.system.system_owner.as_ref().map_or_else(
+                        || "-".into(),
+                        |p| p.email.clone().unwrap_or_else(|| p.name.clone()),
+                    ),
+                    c.map_or_else(|| "-".into(), |c| c.classified_at.to_string()),
+                    v.assets.to_string(),
+                    v.open_findings.to_string(),
+                    compliance_cell(Some(&v.compliance)),
+                ]
+            })
+            .collect::<Vec<_>>()
+    };
     Ok(match format {
-        Format::Json => output::json(&views),
-        Format::Table => output::table(
-            &[
-                "SYSTEM",
-                "NAME",
-                "K/R/T",
-                "OWNER",
-                "CLASSIFIED",
-                "ASSETS",
-                "OPEN FINDINGS",
-                "K2/K3 RULES",
-            ],
-            &views
-                .iter()
-                .map(|v| {
-                    let c = v.system.classification.as_ref();
-                    vec![
-                        v.system.id.clone(),
-                        v.system.name.clone(),
-                        c.map_or_else(|| "-".into(), |c| format!("K{}/R{}/T{}", c.k, c.r, c.t)),
-                        v.system.system_owner.as_ref().map_or_else(
-                            || "-".into(),
-                            |p| p.email.clone().unwrap_or_else(|| p.name.clone()),
-                        ),
-                        c.map_or_else(|| "-".into(), |c| c.classified_at.to_string()),
-                        v.assets.to_string(),
-                        v.open_findings.to_string(),
-                        compliance_cell(Some(&v.compliance)),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
+        FindingFormat::Json => output::json(&views),
+        FindingFormat::Table => output::table(&header, &rows()),
+        FindingFormat::Csv => output::csv(&header, &rows())?,
     })
 }
 
@@ -461,62 +457,56 @@ pub async fn findings(
 }
 
 fn findings_csv(views: &[FindingView]) -> Result<String, ComplianceError> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| ComplianceError::Argument(format!("writing CSV: {e}"));
-    writer
-        .write_record([
-            "id",
-            "rule",
-            "severity",
-            "state",
-            "system_id",
-            "system_name",
-            "owner",
-            "asset",
-            "message",
-            "evidence",
-            "first_seen",
-            "last_seen",
-            "accepted_by",
-            "accepted_until",
-        ])
-        .map_err(csv_err)?;
-    for v in views {
-        let evidence = v
-            .evidence
-            .iter()
-            .map(|e| {
-                if e.line > 0 {
-                    format!("{}:{} {}", e.source, e.line, e.detail)
-                } else {
-                    format!("{} {}", e.source, e.detail)
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" | ");
-        writer
-            .write_record([
-                v.id.as_str(),
-                &v.rule,
-                &v.severity,
-                &v.state,
-                v.system_id.as_deref().unwrap_or(""),
-                v.system_name.as_deref().unwrap_or(""),
-                v.owner.as_deref().unwrap_or(""),
-                &v.asset,
-                &v.message,
-                &evidence,
-                &v.first_seen,
-                &v.last_seen,
-                v.accepted_by.as_deref().unwrap_or(""),
-                v.accepted_until.as_deref().unwrap_or(""),
-            ])
-            .map_err(csv_err)?;
-    }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| ComplianceError::Argument(e.to_string()))?;
-    Ok(String::from_utf8_lossy(&bytes).trim_end().to_string())
+    let header = [
+        "id",
+        "rule",
+        "severity",
+        "state",
+        "system_id",
+        "system_name",
+        "owner",
+        "asset",
+        "message",
+        "evidence",
+        "first_seen",
+        "last_seen",
+        "accepted_by",
+        "accepted_until",
+    ];
+    let rows: Vec<Vec<String>> = views
+        .iter()
+        .map(|v| {
+            let evidence = v
+                .evidence
+                .iter()
+                .map(|e| {
+                    if e.line > 0 {
+                        format!("{}:{} {}", e.source, e.line, e.detail)
+                    } else {
+                        format!("{} {}", e.source, e.detail)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" | ");
+            vec![
+                v.id.clone(),
+                v.rule.clone(),
+                v.severity.clone(),
+                v.state.clone(),
+                v.system_id.clone().unwrap_or_default(),
+                v.system_name.clone().unwrap_or_default(),
+                v.owner.clone().unwrap_or_default(),
+                v.asset.clone(),
+                v.message.clone(),
+                evidence,
+                v.first_seen.clone(),
+                v.last_seen.clone(),
+                v.accepted_by.clone().unwrap_or_default(),
+                v.accepted_until.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    Ok(output::csv(&header, &rows)?)
 }
 
 /// `finding accept ID --by --reason --until`.

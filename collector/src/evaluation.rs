@@ -22,14 +22,23 @@ pub struct Snapshot {
 
 /// Loads everything and links it.
 pub async fn snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
-    let systems = store.systems().await?;
     let assets = store.assets().await?;
     let labels: HashMap<String, BTreeMap<String, String>> =
         store.agent_labels().await?.into_iter().collect();
+    let systems = crate::builtin::with_builtin(
+        store.systems().await?,
+        labels.values().any(crate::builtin::is_collector),
+        time::OffsetDateTime::now_utc().date(),
+    );
     let linker = Linker::new(&systems);
     let links = assets
         .iter()
-        .map(|asset| linker.link(&subject(asset, labels.get(&asset.agent_id))))
+        .map(|asset| {
+            let labels = labels.get(&asset.agent_id);
+            let mut links = linker.link(&subject(asset, labels));
+            crate::builtin::link_collector_host(asset, labels, &mut links);
+            links
+        })
         .collect();
     Ok(Snapshot {
         systems,

@@ -1,5 +1,17 @@
 //! Validation of an incoming `ReportRequest` into a [`ReportInput`]: every field is checked
 //! before anything is stored, and a refusal names the offending field. Pure; no I/O.
+//!
+//! This is where the text gate ([`tillsyn_text`]) is applied to what agents and devices say:
+//! - the host name must be a host name (RFC 1123 or an address), else the report is refused;
+//! - identifiers the agent itself produces (observation categories, the agent version) must
+//!   hold no control character, else the report is refused;
+//! - control names and states and device kinds must be one of their known values;
+//! - everything else is free text (observation names and values, evidence, control reasons,
+//!   device vendor/model/firmware/serial/MAC, the host frame's strings): its content is kept
+//!   and control characters are escaped visibly. Each escape is recorded beside the text with
+//!   the original length in bytes ([`EscapeNote`]): as an extra evidence entry of the
+//!   observation or control (probe `text-gate`), or under `escaped_text` in the host frame and
+//!   device identity facts. Nothing is lost silently.
 
 use std::collections::HashSet;
 
@@ -7,6 +19,137 @@ use prost::Message;
 use tillsyn_proto::v1;
 
 use crate::store::{ControlInput, DeviceInput, ObservationInput, ReportInput, StoredEvidence};
+
+/// What the text gate escaped in one field: kept beside the stored text.
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+pub struct EscapeNote {
+    /// The field within its record, e.g. `value.sys_name` or `os_name`.
+    pub field: String,
+    /// Characters shown as escapes.
+    pub escaped: usize,
+    /// Length of the field as received, in bytes (UTF-8).
+    pub original_bytes: usize,
+}
+
+impl EscapeNote {
+    /// The note as evidence of the observation or control it belongs to.
+    fn evidence(&self) -> StoredEvidence {
+        StoredEvidence {
+            source: "collector".into(),
+            line: 0,
+            probe: TEXT_GATE_PROBE.into(),
+            detail: format!(
+                "{}: {} control character(s) shown escaped; {} bytes as received",
+                self.field, self.escaped, self.original_bytes
+            ),
+        }
+    }
+}
+
+/// The `probe` of the evidence entries the text gate adds.
+pub const TEXT_GATE_PROBE: &str = "text-gate";
+
+/// Most notes kept per record; further escaped fields are summed into one more note, so a
+/// value of a million tiny hostile strings cannot multiply into a million evidence entries.
+const MAX_NOTES: usize = 16;
+
+/// Escapes free text through [`tillsyn_text::sanitise`], collecting a note per changed field.
+#[derive(Default)]
+struct Gate {
+    notes: Vec<EscapeNote>,
+    /// Escaped fields beyond [`MAX_NOTES`]: how many, characters escaped, bytes received.
+    more: (usize, usize, usize),
+}
+
+impl Gate {
+    fn text(&mut self, field: &str, value: &str) -> String {
+        let s = tillsyn_text::sanitise(value);
+        if !s.is_unchanged() {
+            if self.notes.len() < MAX_NOTES {
+                self.notes.push(EscapeNote {
+                    field: field.to_string(),
+                    escaped: s.escaped,
+                    original_bytes: s.original_bytes,
+                });
+            } else {
+                self.more.0 += 1;
+                self.more.1 += s.escaped;
+                self.more.2 += s.original_bytes;
+            }
+        }
+        s.text.into_owned()
+    }
+
+    /// The notes, the summary of those beyond [`MAX_NOTES`] last.
+    fn finish(mut self) -> Vec<EscapeNote> {
+        let (fields, escaped, original_bytes) = self.more;
+        if fields > 0 {
+            self.notes.push(EscapeNote {
+                field: format!("{fields} more field(s)"),
+                escaped,
+                original_bytes,
+            });
+        }
+        self.notes
+    }
+
+    /// Every string in a JSON value, object keys included.
+    fn json(&mut self, path: &str, value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => Value::String(self.text(path, &text)),
+            Value::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| self.json(&format!("{path}[{i}]"), v))
+                    .collect(),
+            ),
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| {
+                        let key = self.text(&format!("{path} key"), &k);
+                        let v = self.json(&format!("{path}.{key}"), v);
+                        (key, v)
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    fn evidence(&mut self, list: &[v1::Evidence]) -> Vec<StoredEvidence> {
+        list.iter()
+            .enumerate()
+            .map(|(i, e)| StoredEvidence {
+                source: self.text(&format!("evidence[{i}].source"), &e.source),
+                line: e.line,
+                probe: self.text(&format!("evidence[{i}].probe"), &e.probe),
+                detail: self.text(&format!("evidence[{i}].detail"), &e.detail),
+            })
+            .collect()
+    }
+
+    /// The notes as evidence entries appended to `evidence`.
+    fn into_evidence(self, mut evidence: Vec<StoredEvidence>) -> Vec<StoredEvidence> {
+        evidence.extend(self.finish().iter().map(EscapeNote::evidence));
+        evidence
+    }
+
+    /// The notes under `escaped_text` in a facts object (absent when there are none).
+    fn into_facts(self, mut facts: serde_json::Value) -> serde_json::Value {
+        let notes = self.finish();
+        if !notes.is_empty()
+            && let Some(map) = facts.as_object_mut()
+        {
+            map.insert(
+                "escaped_text".into(),
+                serde_json::to_value(&notes).unwrap_or_default(),
+            );
+        }
+        facts
+    }
+}
 
 /// Most devices accepted in one report (a /16 sweep at most).
 pub const MAX_DEVICES: usize = 65_536;
@@ -54,7 +197,9 @@ pub fn validate(
         .host
         .as_ref()
         .ok_or_else(|| reject("host", "is required"))?;
-    check_name("host.hostname", &host.hostname, true)?;
+    tillsyn_text::hostname::check(&host.hostname)
+        .map_err(|e| reject("host.hostname", e.to_string()))?;
+    check_identifier("agent_version", &request.agent_version)?;
     if request.observations.len() > MAX_OBSERVATIONS {
         return Err(reject(
             "observations",
@@ -89,6 +234,24 @@ pub fn validate(
             )
         },
     })
+}
+
+/// An identifier the agent produces itself: refused when it holds a character the text gate
+/// would escape, since escaping it would change what it identifies.
+pub fn check_identifier(field: &str, value: &str) -> Result<(), ReportRejected> {
+    match value
+        .char_indices()
+        .find(|(_, c)| tillsyn_text::store::is_escaped_at_ingest(*c))
+    {
+        Some((at, c)) => Err(reject(
+            field,
+            format!(
+                "holds the control character {} at byte {at}",
+                tillsyn_text::output::terminal(&c.to_string())
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn check_name(field: &str, value: &str, required: bool) -> Result<(), ReportRejected> {
@@ -143,7 +306,12 @@ fn removed(request: &v1::ReportRequest) -> Result<Vec<(String, String)>, ReportR
                 true,
             )?;
             check_name(&format!("removed_observations[{i}].name"), &k.name, true)?;
-            Ok((k.category.clone(), k.name.clone()))
+            check_identifier(&format!("removed_observations[{i}].category"), &k.category)?;
+            // The same gate as at storage, so the key matches the stored observation's.
+            Ok((
+                k.category.clone(),
+                tillsyn_text::sanitise(&k.name).text.into_owned(),
+            ))
         })
         .collect()
 }
@@ -172,18 +340,21 @@ fn devices(list: &[v1::Device]) -> Result<Vec<DeviceInput>, ReportRejected> {
             for (field, value) in [("vendor", &d.vendor), ("model", &d.model), ("firmware", &d.firmware), ("serial", &d.serial), ("mac", &d.mac)] {
                 check_name(&at(field), value, false)?;
             }
-            let name = match (d.vendor.is_empty(), d.model.is_empty()) {
-                (false, false) => format!("{} {} ({address})", d.vendor, d.model),
-                (false, true) => format!("{} ({address})", d.vendor),
+            let mut gate = Gate::default();
+            let [vendor, model, firmware, serial, mac] = [("vendor", &d.vendor), ("model", &d.model), ("firmware", &d.firmware), ("serial", &d.serial), ("mac", &d.mac)]
+                .map(|(field, value)| gate.text(field, value));
+            let name = match (vendor.is_empty(), model.is_empty()) {
+                (false, false) => format!("{vendor} {model} ({address})"),
+                (false, true) => format!("{vendor} ({address})"),
                 _ => address.to_string(),
             };
             Ok(DeviceInput {
                 address: address.to_string(),
                 name,
                 kind: kind.to_string(),
-                identity: serde_json::json!({
-                    "vendor": d.vendor, "model": d.model, "firmware": d.firmware, "serial": d.serial, "mac": d.mac, "kind": kind,
-                }),
+                identity: gate.into_facts(serde_json::json!({
+                    "vendor": vendor, "model": model, "firmware": firmware, "serial": serial, "mac": mac, "kind": kind,
+                })),
                 observations: observations(&at("observations"), &d.observations)?,
                 controls: controls(&at("controls"), &d.controls)?,
             })
@@ -202,19 +373,28 @@ fn observations(
             let at = |f: &str| format!("{prefix}[{i}].{f}");
             check_name(&at("category"), &o.category, true)?;
             check_name(&at("name"), &o.name, true)?;
-            if !seen.insert((o.category.as_str(), o.name.as_str())) {
+            check_identifier(&at("category"), &o.category)?;
+            let mut gate = Gate::default();
+            let name = gate.text("name", &o.name);
+            if !seen.insert((o.category.clone(), name.clone())) {
                 return Err(reject(
                     at("name"),
-                    format!("duplicate observation {}/{}", o.category, o.name),
+                    format!(
+                        "duplicate observation {}/{}",
+                        o.category,
+                        tillsyn_text::output::terminal(&name)
+                    ),
                 ));
             }
             let value = serde_json::from_str(&o.value_json)
                 .map_err(|e| reject(at("value_json"), format!("not JSON: {e}")))?;
+            let value = gate.json("value", value);
+            let evidence = gate.evidence(&o.evidence);
             Ok(ObservationInput {
                 category: o.category.clone(),
-                name: o.name.clone(),
+                name,
                 value,
-                evidence: evidence(&o.evidence),
+                evidence: gate.into_evidence(evidence),
             })
         })
         .collect()
@@ -259,47 +439,48 @@ fn controls(prefix: &str, list: &[v1::Control]) -> Result<Vec<ControlInput>, Rep
                     format!("duplicate control {}", c.name),
                 ));
             }
+            let mut gate = Gate::default();
+            let reason = gate.text("reason", &c.reason);
+            let evidence = gate.evidence(&c.evidence);
             Ok(ControlInput {
                 name: c.name.clone(),
                 state: c.state.clone(),
-                reason: c.reason.clone(),
-                evidence: evidence(&c.evidence),
+                reason,
+                evidence: gate.into_evidence(evidence),
             })
         })
         .collect()
 }
 
-fn evidence(list: &[v1::Evidence]) -> Vec<StoredEvidence> {
-    list.iter()
-        .map(|e| StoredEvidence {
-            source: e.source.clone(),
-            line: e.line,
-            probe: e.probe.clone(),
-            detail: e.detail.clone(),
-        })
-        .collect()
-}
-
 fn host_facts(host: &v1::HostInventory) -> serde_json::Value {
-    serde_json::json!({
+    let mut gate = Gate::default();
+    let mut text = |field: &str, value: &str| serde_json::Value::String(gate.text(field, value));
+    let facts = serde_json::json!({
         "hostname": host.hostname,
-        "os_name": host.os_name,
-        "os_version": host.os_version,
-        "kernel_version": host.kernel_version,
-        "architecture": host.architecture,
-        "cpu_model": host.cpu_model,
+        "os_name": text("os_name", &host.os_name),
+        "os_version": text("os_version", &host.os_version),
+        "kernel_version": text("kernel_version", &host.kernel_version),
+        "architecture": text("architecture", &host.architecture),
+        "cpu_model": text("cpu_model", &host.cpu_model),
         "cpu_count": host.cpu_count,
         "memory_total_bytes": host.memory_total_bytes,
         "boot_time_unix": host.boot_time_unix,
         "uptime_seconds": host.uptime_seconds,
-        "disks": host.disks.iter().map(|d| serde_json::json!({
-            "name": d.name, "mount_point": d.mount_point, "file_system": d.file_system,
+        "disks": host.disks.iter().enumerate().map(|(i, d)| serde_json::json!({
+            "name": text(&format!("disks[{i}].name"), &d.name),
+            "mount_point": text(&format!("disks[{i}].mount_point"), &d.mount_point),
+            "file_system": text(&format!("disks[{i}].file_system"), &d.file_system),
             "total_bytes": d.total_bytes, "available_bytes": d.available_bytes, "removable": d.removable,
         })).collect::<Vec<_>>(),
-        "interfaces": host.interfaces.iter().map(|i| serde_json::json!({
-            "name": i.name, "mac": i.mac, "addresses": i.addresses,
+        "interfaces": host.interfaces.iter().enumerate().map(|(i, n)| serde_json::json!({
+            "name": text(&format!("interfaces[{i}].name"), &n.name),
+            "mac": text(&format!("interfaces[{i}].mac"), &n.mac),
+            "addresses": n.addresses.iter().enumerate()
+                .map(|(j, a)| text(&format!("interfaces[{i}].addresses[{j}]"), a))
+                .collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-    })
+    });
+    gate.into_facts(facts)
 }
 
 #[cfg(test)]
@@ -364,6 +545,26 @@ mod tests {
             ),
             (
                 Box::new(|r| {
+                    r.host.as_mut().unwrap().hostname = "evil\x1b]0;pwned\x07\x1b[31m".into();
+                }),
+                "host.hostname",
+            ),
+            (
+                Box::new(|r| {
+                    r.host.as_mut().unwrap().hostname = "=HYPERLINK(\"http://x\",\"y\")".into();
+                }),
+                "host.hostname",
+            ),
+            (
+                Box::new(|r| r.agent_version = "1.0\x1b[2J".into()),
+                "agent_version",
+            ),
+            (
+                Box::new(|r| r.observations[0].category = "pack\x07age".into()),
+                "observations[0].category",
+            ),
+            (
+                Box::new(|r| {
                     r.delta = true;
                     r.sequence = 3;
                     r.base_sequence = 3;
@@ -405,5 +606,88 @@ mod tests {
             let err = validate("a", &report).unwrap_err();
             assert_eq!(err.field, field, "{err}");
         }
+    }
+
+    #[test]
+    fn a_refused_host_name_is_shown_escaped_in_the_error() {
+        let mut report = valid();
+        report.host.as_mut().unwrap().hostname = "evil\x1b]0;pwned\x07\x1b[31m".into();
+        let message = validate("a", &report).unwrap_err().to_string();
+        assert!(
+            !message.contains('\x1b') && !message.contains('\x07'),
+            "{message:?}"
+        );
+        assert!(message.contains("evil\\x1b]0;pwned\\x07"), "{message}");
+    }
+
+    #[test]
+    fn free_text_is_escaped_and_the_original_length_kept() {
+        let mut report = valid();
+        let host = report.host.as_mut().unwrap();
+        host.os_name = "Debian\x1b[31m".into();
+        report.observations[0].value_json =
+            r#"{"sys_name":"sw\u001b]0;x\u0007","subject":"CN=a\u202eb"}"#.into();
+        report.observations[0].evidence.push(v1::Evidence {
+            source: "/etc/\x1bpasswd".into(),
+            ..Default::default()
+        });
+        report.controls[0].reason = "none\u{2066}".into();
+        report.devices.push(v1::Device {
+            address: "10.0.0.9".into(),
+            vendor: "=HYPERLINK(\"http://x\",\"y\")".into(),
+            model: "cam\u{202e}".into(),
+            ..Default::default()
+        });
+        let input = validate("a", &report).unwrap();
+
+        assert_eq!(input.host_facts["os_name"], "Debian\\x1b[31m");
+        assert_eq!(
+            input.host_facts["escaped_text"],
+            serde_json::json!([{"field": "os_name", "escaped": 1, "original_bytes": 11}])
+        );
+        let o = &input.observations[0];
+        assert_eq!(o.value["sys_name"], "sw\\x1b]0;x\\x07");
+        assert_eq!(o.value["subject"], "CN=a\\u{202e}b");
+        assert_eq!(o.evidence[0].source, "/etc/\\x1bpasswd");
+        let notes: Vec<&str> = o
+            .evidence
+            .iter()
+            .filter(|e| e.probe == TEXT_GATE_PROBE)
+            .map(|e| e.detail.as_str())
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                "value.subject: 1 control character(s) shown escaped; 8 bytes as received",
+                "value.sys_name: 2 control character(s) shown escaped; 8 bytes as received",
+                "evidence[0].source: 1 control character(s) shown escaped; 12 bytes as received",
+            ]
+        );
+        assert_eq!(input.controls[0].reason, "none\\u{2066}");
+        assert_eq!(input.controls[0].evidence.len(), 1);
+        let device = &input.devices[0];
+        assert_eq!(device.identity["model"], "cam\\u{202e}");
+        assert_eq!(device.identity["escaped_text"][0]["field"], "model");
+        // The formula stays as text; CSV output neutralises it.
+        assert!(device.name.starts_with("=HYPERLINK"));
+        assert!(!format!("{input:?}").contains('\x1b'));
+    }
+
+    #[test]
+    fn escape_notes_are_bounded_per_record() {
+        let mut report = valid();
+        let hostile: Vec<&str> = vec!["\x1b"; 1000];
+        report.observations[0].value_json = serde_json::to_string(&hostile).unwrap();
+        let input = validate("a", &report).unwrap();
+        let notes: Vec<&str> = input.observations[0]
+            .evidence
+            .iter()
+            .map(|e| e.detail.as_str())
+            .collect();
+        assert_eq!(notes.len(), MAX_NOTES + 1);
+        assert_eq!(
+            notes[MAX_NOTES],
+            "984 more field(s): 984 control character(s) shown escaped; 984 bytes as received"
+        );
     }
 }

@@ -9,14 +9,18 @@
 //! - [`ingest`]: validation of incoming reports before anything is stored.
 //! - [`server`]: the tonic gRPC server, identity from client certificates.
 //! - [`admin`]: operator actions behind the CLI verbs.
+//! - [`audit`]: reading and verifying the hash-chained audit log.
+//! - [`builtin`]: the built-in `tillsyn` system that claims the collector's own host.
 //! - [`quickstart`]: the one-command demo on this machine.
-//! - [`output`]: tables and JSON for listings.
+//! - [`output`]: tables, JSON and CSV for listings, HTML escaping: every output goes through it.
 //! - [`i18n`]: the message catalogues (Swedish, English) of everything shown to people.
 //! - [`access`]: the access list of a system's hosts for the owner's access review.
 
 pub mod access;
 pub mod admin;
+pub mod audit;
 pub mod background;
+pub mod builtin;
 pub mod ca;
 pub mod catalog;
 pub mod compliance;

@@ -7,10 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tillsyn_agent::telemetry::{self, LogFormat};
 use tillsyn_collector::admin;
+use tillsyn_collector::audit;
 use tillsyn_collector::ca::CertificateAuthority;
 use tillsyn_collector::compliance::{self, FindingFilter, FindingFormat};
 use tillsyn_collector::config::CollectorDir;
-use tillsyn_collector::output::Format;
+use tillsyn_collector::output::{ExportFormat, Format};
 use tillsyn_collector::quickstart;
 use tillsyn_collector::report::{self, ReportFormat};
 use tillsyn_collector::rules::Severity;
@@ -61,8 +62,8 @@ enum Command {
     /// Stored assets with their controls.
     Assets {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Table)]
+        format: ExportFormat,
     },
     /// The system register.
     Catalog {
@@ -74,8 +75,8 @@ enum Command {
         #[command(subcommand)]
         command: Option<SystemsCommand>,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Table)]
+        format: ExportFormat,
     },
     /// The rule table.
     Rules {
@@ -124,6 +125,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The hash-chained audit log of every change made by a person.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The management-review report (ledningens genomgång).
     Report {
         /// Output format.
@@ -157,6 +163,28 @@ enum RulesCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Entries in order: who changed what, when.
+    List {
+        /// Only entries this recent, e.g. 7d, 12h.
+        #[arg(long, value_parser = parse_ttl_any)]
+        since: Option<time::Duration>,
+        /// Only entries by this person.
+        #[arg(long)]
+        by: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Table)]
+        format: ExportFormat,
+    },
+    /// Walk the hash chain; exits non-zero naming the first broken entry.
+    Verify {
+        /// The head from a management report (SEQ:HASH): the log must still contain it.
+        #[arg(long)]
+        head: Option<tillsyn_collector::audit::Head>,
     },
 }
 
@@ -470,6 +498,21 @@ async fn compliance_command(dir: &CollectorDir, command: Command) -> anyhow::Res
                 _ => text,
             }
         }
+        Command::Audit {
+            command: AuditCommand::List { since, by, format },
+        } => {
+            let filter = audit::AuditFilter {
+                since_ms: since.map(|since| {
+                    server::now_ms()
+                        - i64::try_from(since.whole_milliseconds()).unwrap_or(i64::MAX / 2)
+                }),
+                by,
+            };
+            audit::list(store, &filter, format).await?
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { head },
+        } => audit::verify(store, head.as_ref()).await?,
         Command::Scan { command } => scan_command(store, command).await?,
         Command::Changes {
             asset,

@@ -15,7 +15,6 @@ use crate::admin::{self, AdminError};
 use crate::ca::CertificateAuthority;
 use crate::compliance::{self, FindingFilter, FindingFormat};
 use crate::config::CollectorDir;
-use crate::output::Format;
 use crate::server::{self, ServerState};
 
 /// The sample register (Swedish headers, `;`-separated) shipped in `deploy/examples/`; the
@@ -102,7 +101,15 @@ async fn enroll_and_report(
             collector: url.to_string(),
             token,
             ca_file: dir.ca_cert_path(),
-            labels: [("source".to_string(), "quickstart".to_string())].into(),
+            // `tillsyn=collector` links this host to the built-in `tillsyn` system (K3).
+            labels: [
+                ("source".to_string(), "quickstart".to_string()),
+                (
+                    crate::builtin::LABEL_KEY.to_string(),
+                    crate::builtin::LABEL_VALUE.to_string(),
+                ),
+            ]
+            .into(),
             interval_seconds: 3600,
             force: true,
         };
@@ -123,14 +130,18 @@ async fn enroll_and_report(
         "inventoried this machine and stored it as asset {}\n",
         response.asset_id
     );
-    let _ = writeln!(out, "{}\n", admin::list_assets(store, Format::Table).await?);
+    let _ = writeln!(
+        out,
+        "{}\n",
+        admin::list_assets(store, crate::output::ExportFormat::Table).await?
+    );
     for asset in store.assets().await.map_err(AdminError::from)? {
         for control in &asset.controls {
-            let _ = writeln!(
-                out,
+            let line = format!(
                 "{} {}: {} ({})",
                 asset.hostname, control.name, control.state, control.reason
             );
+            let _ = writeln!(out, "{}", crate::output::terminal(&line));
         }
     }
     let register = dir.root().join("system-register.csv");

@@ -114,6 +114,10 @@ pub struct Figures {
     /// The review's sections.
     #[serde(default)]
     pub review: review::Review,
+    /// The audit log's head when the report was issued: a printed report anchors the log
+    /// (`audit verify --head SEQ:HASH`). Absent in reports recorded before it existed.
+    #[serde(default)]
+    pub audit: Option<crate::audit::HeadState>,
 }
 
 /// Output format of `report`.
@@ -199,6 +203,7 @@ pub async fn report(
         K_RULES,
     );
     figures.trend = reports.last().map(|(at, old)| trend(*at, old, &figures));
+    figures.audit = Some(crate::audit::head_state(store).await?);
     figures.issued_at = output::time(Some(now));
     figures.lang = lang.code().to_string();
     store
@@ -291,6 +296,7 @@ pub fn compute(
         trend: None,
         lang: String::new(),
         review: review::Review::default(),
+        audit: None,
     }
 }
 

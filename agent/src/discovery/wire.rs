@@ -119,15 +119,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Turns protocol text into a printable string: lossy UTF-8, NULs and padding trimmed, control
-/// characters dropped (replies end up in JSON and terminals).
+/// Turns protocol text into a printable string: lossy UTF-8, NULs and padding trimmed, and
+/// control and bidi characters escaped visibly (`\x1b`, `\u{202e}`) by the same text gate the
+/// collector applies before storage, so a hostile device's bytes stay visible in JSON output and
+/// terminals instead of acting on them or vanishing.
 pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .to_string()
+    let lossy = String::from_utf8_lossy(bytes);
+    let trimmed = lossy.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    tillsyn_text::sanitise(trimmed).text.into_owned()
 }
 
 /// Lower-case hex of `bytes`, for dry-run listings and evidence.
@@ -199,8 +198,10 @@ mod tests {
     }
 
     #[test]
-    fn text_drops_controls_and_padding() {
-        assert_eq!(text(b"  ACME\0\0\x07"), "ACME");
+    fn text_escapes_controls_and_trims_padding() {
+        assert_eq!(text(b"  ACME\0\0"), "ACME");
+        assert_eq!(text(b"ACME\x1b[31m\x07\0"), "ACME\\x1b[31m\\x07");
+        assert_eq!(text("cam\u{202e}gpj".as_bytes()), "cam\\u{202e}gpj");
         assert_eq!(hex(&[0, 0xab]), "00ab");
     }
 }

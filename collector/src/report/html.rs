@@ -11,12 +11,9 @@ use crate::i18n::{Lang, Messages};
 use crate::output;
 use crate::rules::RuleState;
 
-/// HTML text and attribute escaping for everything the page shows.
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// HTML text and attribute escaping comes from the one output module.
+fn escape(text: &str) -> String {
+    output::html(text)
 }
 
 /// One row of a bar chart: a label, coloured segments laid end to end, and the words under the
@@ -516,6 +513,46 @@ fn trend_section(page: &mut String, f: &Figures, rules: &[&str], t: &Messages) {
     page.push_str("</table></section>");
 }
 
+/// The audit log's head: what an auditor keeps to check the log later.
+fn audit_head(page: &mut String, state: Option<&crate::audit::HeadState>, t: &Messages) {
+    let _ = write!(page, "<h2>{}</h2>", t.get("report.audit"));
+    match state {
+        None => {}
+        Some(crate::audit::HeadState {
+            broken: Some(broken),
+            ..
+        }) => {
+            let _ = write!(
+                page,
+                "<p><b>{}</b></p>",
+                t.with("report.audit.broken", &[&escape(broken)])
+            );
+        }
+        Some(crate::audit::HeadState { head: None, .. }) => {
+            let _ = write!(page, "<p>{}</p>", t.get("report.audit.empty"));
+        }
+        Some(crate::audit::HeadState {
+            head: Some(head), ..
+        }) => {
+            let _ = write!(
+                page,
+                "<p>{}</p>",
+                t.with(
+                    "report.audit.head",
+                    &[
+                        &head.seq.to_string(),
+                        &format!("<code id=\"audit-head\">{}</code>", escape(&head.hash)),
+                        &format!(
+                            "<code>tillsyn-collector audit verify --head {}</code>",
+                            escape(&head.to_string())
+                        ),
+                    ],
+                )
+            );
+        }
+    }
+}
+
 /// The self-contained HTML page in the figures' language.
 pub fn html(f: &Figures, rules: &[&str]) -> String {
     let t = Lang::parse(&f.lang).messages();
@@ -538,7 +575,7 @@ pub fn html(f: &Figures, rules: &[&str]) -> String {
     systems_section(&mut page, &f.review, rules, &t);
     risks_section(&mut page, f, &t);
     trend_section(&mut page, f, rules, &t);
-    let _: &BTreeMap<String, usize> = &f.systems_by_k;
+    audit_head(&mut page, f.audit.as_ref(), &t);
     page.push_str("</body></html>\n");
     page
 }

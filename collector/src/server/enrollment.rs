@@ -11,7 +11,7 @@ use crate::ca::CertificateAuthority;
 use crate::store::{NewAgent, StoreError};
 use crate::tokens;
 
-/// Longest accepted hostname or label, in bytes.
+/// Longest accepted label key or value, in bytes.
 const MAX_FIELD: usize = 253;
 
 /// The enrollment service.
@@ -35,20 +35,27 @@ fn token_refusal(error: StoreError) -> Status {
     }
 }
 
+/// Checks every field before the token is looked at, so a refused request never spends it.
+/// The host name must be a host name; labels (link rules match them) and the version must hold
+/// no control character. Messages show values escaped by the text gate.
 fn validate(request: &EnrollRequest) -> Result<BTreeMap<String, String>, Status> {
-    if request.hostname.len() > MAX_FIELD {
-        return Err(Status::invalid_argument(
-            "hostname is longer than 253 bytes",
-        ));
-    }
+    tillsyn_text::hostname::check(&request.hostname)
+        .map_err(|e| Status::invalid_argument(format!("hostname: {e}")))?;
+    crate::ingest::check_identifier("agent_version", &request.agent_version)
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
     if request.labels.len() > 64 {
         return Err(Status::invalid_argument("at most 64 labels are accepted"));
     }
     for (key, value) in &request.labels {
+        let shown = tillsyn_text::output::terminal(key);
         if key.is_empty() || key.len() > MAX_FIELD || value.len() > MAX_FIELD {
             return Err(Status::invalid_argument(format!(
-                "label {key:?}: keys must be 1-253 bytes and values at most 253 bytes"
+                "labels[{shown}]: keys must be 1-253 bytes and values at most 253 bytes"
             )));
+        }
+        for (part, text) in [("key", key), ("value", value)] {
+            crate::ingest::check_identifier(&format!("labels[{shown}] {part}"), text)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
         }
     }
     Ok(request

@@ -60,6 +60,8 @@ impl Inventory for InventoryService {
     ) -> Result<Response<HeartbeatResponse>, Status> {
         let identity = authenticate(self.state.store.as_ref(), &request).await?;
         let beat = request.into_inner();
+        crate::ingest::check_identifier("agent_version", &beat.agent_version)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let now = now_ms();
         self.state
             .store

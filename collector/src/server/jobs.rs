@@ -74,21 +74,32 @@ impl Jobs for JobsService {
     ) -> Result<Response<CompleteJobResponse>, Status> {
         let identity = authenticate(self.state.store.as_ref(), &request).await?;
         let done = request.into_inner();
-        let error = (!done.ok).then_some(if done.error.is_empty() {
-            "failed without a reason"
-        } else {
-            done.error.as_str()
+        // The agent's error text is free text: escaped by the text gate, with the original
+        // length appended when anything was escaped.
+        let error = (!done.ok).then(|| {
+            if done.error.is_empty() {
+                return "failed without a reason".to_string();
+            }
+            let gated = tillsyn_text::sanitise(&done.error);
+            if gated.is_unchanged() {
+                done.error.clone()
+            } else {
+                format!(
+                    "{} [{} control character(s) shown escaped; {} bytes as received]",
+                    gated.text, gated.escaped, gated.original_bytes
+                )
+            }
         });
         let closed = self
             .state
             .store
-            .complete_job(&identity.agent_id, &done.job_id, error, now_ms())
+            .complete_job(&identity.agent_id, &done.job_id, error.as_deref(), now_ms())
             .await
             .map_err(|e| super::internal(&e))?;
         if !closed {
             return Err(Status::not_found(format!(
                 "no open job {} for this agent",
-                done.job_id
+                tillsyn_text::output::terminal(&done.job_id)
             )));
         }
         Ok(Response::new(CompleteJobResponse {}))

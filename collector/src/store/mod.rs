@@ -282,6 +282,10 @@ pub struct AuditEntry {
     pub subject: String,
     /// Details.
     pub detail: serde_json::Value,
+    /// `detail` exactly as stored: the hash covers these bytes, so verification never depends
+    /// on re-serialising (and a row whose text is not JSON still gets checked and named).
+    #[serde(skip)]
+    pub detail_json: String,
     /// Hash of the previous entry.
     pub prev_hash: String,
     /// SHA-256 over this entry and `prev_hash`.
@@ -476,21 +480,49 @@ pub struct CatalogChange {
     pub removed: usize,
 }
 
-/// Checks the audit log's hash chain; returns the first broken entry's `seq` if any.
-pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), i64> {
+/// The first entry at which the audit log's hash chain breaks.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("audit entry {seq}: {problem}")]
+pub struct AuditBreak {
+    /// The entry's position in the chain.
+    pub seq: i64,
+    /// What does not hold there.
+    pub problem: String,
+}
+
+/// Checks the audit log's hash chain, entries in order: sequence numbers run 1, 2, 3, ...;
+/// each `prev_hash` is the hash before it (all zeros for the first); each hash is SHA-256
+/// over its fields as stored. Returns the first entry where that fails.
+pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), AuditBreak> {
     let mut prev = sqlite::GENESIS_HASH.to_string();
-    for entry in entries {
+    for (position, entry) in (1_i64..).zip(entries) {
+        let broken = |problem: String| AuditBreak {
+            seq: entry.seq,
+            problem,
+        };
+        if entry.seq != position {
+            return Err(broken(format!(
+                "sequence number out of place (entry {position} of the chain): an entry was removed or renumbered"
+            )));
+        }
+        if entry.prev_hash != prev {
+            return Err(broken(format!(
+                "its previous hash {} is not the hash of the entry before it ({prev}): an entry before it was changed or removed",
+                entry.prev_hash
+            )));
+        }
         let event = AuditEvent {
             actor: entry.actor.clone(),
             action: entry.action.clone(),
             subject: entry.subject.clone(),
             detail: entry.detail.clone(),
         };
-        let detail = serde_json::to_string(&entry.detail).map_err(|_| entry.seq)?;
-        if entry.prev_hash != prev
-            || sqlite::audit_hash(&prev, entry.at, &event, &detail) != entry.hash
-        {
-            return Err(entry.seq);
+        let computed = sqlite::audit_hash(&prev, entry.at, &event, &entry.detail_json);
+        if computed != entry.hash {
+            return Err(broken(format!(
+                "its content does not match its hash (stored {}, computed {computed}): the entry was changed",
+                entry.hash
+            )));
         }
         prev.clone_from(&entry.hash);
     }

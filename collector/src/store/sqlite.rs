@@ -467,13 +467,18 @@ impl Store for SqliteStore {
             .await?;
         rows.iter()
             .map(|row| {
+                let detail_json: String = row.try_get("detail_json")?;
                 Ok(AuditEntry {
                     seq: row.try_get("seq")?,
                     at: row.try_get("at")?,
                     actor: row.try_get("actor")?,
                     action: row.try_get("action")?,
                     subject: row.try_get("subject")?,
-                    detail: parse_json(&row.try_get::<String, _>("detail_json")?, "audit detail")?,
+                    // A row edited into non-JSON is still listed (as its text) and verified;
+                    // the hash check names it.
+                    detail: serde_json::from_str(&detail_json)
+                        .unwrap_or_else(|_| serde_json::Value::String(detail_json.clone())),
+                    detail_json,
                     prev_hash: row.try_get("prev_hash")?,
                     hash: row.try_get("hash")?,
                 })
@@ -1302,7 +1307,13 @@ mod tests {
 
         let mut tampered = log.clone();
         tampered[0].actor = "mallory".into();
-        assert_eq!(verify_audit_chain(&tampered), Err(1));
+        assert_eq!(verify_audit_chain(&tampered).unwrap_err().seq, 1);
+        let mut tampered = log.clone();
+        tampered[1].detail_json = r#"{"reason":"found"}"#.into();
+        assert_eq!(verify_audit_chain(&tampered).unwrap_err().seq, 2);
+        let mut tampered = log.clone();
+        tampered.remove(0);
+        assert_eq!(verify_audit_chain(&tampered).unwrap_err().seq, 2);
         assert!(
             sqlx::query("UPDATE audit_log SET actor = 'x'")
                 .execute(&store.pool)

@@ -171,6 +171,29 @@ impl Collector {
         u64::try_from(count).unwrap()
     }
 
+    /// The stored `value_json` of every observation named `name` (any asset, any category),
+    /// with the stored evidence, read straight from the SQLite file.
+    pub async fn stored_observations(
+        &self,
+        name: &str,
+    ) -> Vec<(serde_json::Value, serde_json::Value)> {
+        let mut db = self.db().await;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT value_json, evidence_json FROM observations WHERE name = ?")
+                .bind(name)
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|(v, e)| {
+                (
+                    serde_json::from_str(&v).unwrap(),
+                    serde_json::from_str(&e).unwrap(),
+                )
+            })
+            .collect()
+    }
+
     async fn db(&self) -> sqlx::SqliteConnection {
         use sqlx::Connection;
         let options = sqlx::sqlite::SqliteConnectOptions::new()

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod audit;
+mod collector_self;
 mod compliance;
 mod deploy;
 mod discovery;
@@ -13,4 +15,5 @@ mod input;
 mod policy;
 mod reporting;
 mod scans;
+mod text;
 mod verification;
