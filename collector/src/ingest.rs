@@ -608,7 +608,10 @@ mod tests {
         let mut report = valid();
         report.host.as_mut().unwrap().hostname = "evil\x1b]0;pwned\x07\x1b[31m".into();
         let message = validate("a", &report).unwrap_err().to_string();
-        assert!(!message.contains('\x1b') && !message.contains('\x07'), "{message:?}");
+        assert!(
+            !message.contains('\x1b') && !message.contains('\x07'),
+            "{message:?}"
+        );
         assert!(message.contains("evil\\x1b]0;pwned\\x07"), "{message}");
     }
 

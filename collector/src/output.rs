@@ -189,7 +189,10 @@ mod tests {
 
     #[test]
     fn table_cells_are_escaped_before_alignment() {
-        let out = super::table(&["A", "B"], &[vec!["evil\x1b]0;x\x07".into(), "a\tb\nc".into()]]);
+        let out = super::table(
+            &["A", "B"],
+            &[vec!["evil\x1b]0;x\x07".into(), "a\tb\nc".into()]],
+        );
         assert_eq!(out, "A                 B\nevil\\x1b]0;x\\x07  a\\tb\\nc");
     }
 
@@ -200,7 +203,10 @@ mod tests {
             &[vec!["=HYPERLINK(\"http://x\",\"y\")".into(), "-1".into()]],
         )
         .unwrap();
-        assert_eq!(out, "asset,n\n\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'-1");
+        assert_eq!(
+            out,
+            "asset,n\n\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'-1"
+        );
     }
 
     #[test]
@@ -208,7 +214,10 @@ mod tests {
         let value = serde_json::json!({"name": "a\u{202e}b\x1b\u{85}\u{e0041}ö\t"});
         let text = super::json(&value);
         assert!(text.is_ascii() || !text.contains('\u{202e}'), "{text}");
-        assert!(text.contains(r"a\u202eb\u001b\u0085\udb40\udc41ö\t"), "{text}");
+        assert!(
+            text.contains(r"a\u202eb\u001b\u0085\udb40\udc41ö\t"),
+            "{text}"
+        );
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, value);
         assert_eq!(super::json(&vec![1, 2]), "[\n  1,\n  2\n]");

@@ -173,7 +173,10 @@ impl Collector {
 
     /// The stored `value_json` of every observation named `name` (any asset, any category),
     /// with the stored evidence, read straight from the SQLite file.
-    pub async fn stored_observations(&self, name: &str) -> Vec<(serde_json::Value, serde_json::Value)> {
+    pub async fn stored_observations(
+        &self,
+        name: &str,
+    ) -> Vec<(serde_json::Value, serde_json::Value)> {
         let mut db = self.db().await;
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT value_json, evidence_json FROM observations WHERE name = ?")
@@ -182,7 +185,12 @@ impl Collector {
                 .await
                 .unwrap();
         rows.into_iter()
-            .map(|(v, e)| (serde_json::from_str(&v).unwrap(), serde_json::from_str(&e).unwrap()))
+            .map(|(v, e)| {
+                (
+                    serde_json::from_str(&v).unwrap(),
+                    serde_json::from_str(&e).unwrap(),
+                )
+            })
             .collect()
     }
 
