@@ -130,11 +130,8 @@ async fn enroll_and_report(
         "inventoried this machine and stored it as asset {}\n",
         response.asset_id
     );
-    let _ = writeln!(
-        out,
-        "{}\n",
-        admin::list_assets(store, crate::output::ExportFormat::Table).await?
-    );
+    let assets = admin::list_assets(store, crate::output::ExportFormat::Table).await?;
+    let _ = writeln!(out, "{assets}\n");
     for asset in store.assets().await.map_err(AdminError::from)? {
         for control in &asset.controls {
             let line = format!(
