@@ -83,8 +83,8 @@ pub fn parse_wmi_json(text: &str, source: &str) -> Result<Vec<BitLockerVolume>, 
         source_name: source.into(),
         message,
     };
-    let value: serde_json::Value =
-        serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| fail(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .map_err(|e| fail(e.to_string()))?;
     let list = match value {
         serde_json::Value::Array(list) => list,
         other => vec![other],
@@ -92,8 +92,8 @@ pub fn parse_wmi_json(text: &str, source: &str) -> Result<Vec<BitLockerVolume>, 
     list.into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let v: WmiVolume = serde_json::from_value(item)
-                .map_err(|e| fail(format!("volume {i}: {e}")))?;
+            let v: WmiVolume =
+                serde_json::from_value(item).map_err(|e| fail(format!("volume {i}: {e}")))?;
             let name = v
                 .drive_letter
                 .clone()
@@ -103,8 +103,8 @@ pub fn parse_wmi_json(text: &str, source: &str) -> Result<Vec<BitLockerVolume>, 
             Ok(BitLockerVolume {
                 kind: match v.volume_type {
                     Some(0) => "os",
-                    Some(1) => "data",
                     Some(2) => "removable",
+                    // 1 is a fixed data volume; an unreported type is counted as one.
                     _ => "data",
                 }
                 .into(),
@@ -253,7 +253,11 @@ pub fn verdict(volume: &BitLockerVolume) -> (&'static str, String) {
     match (volume.conversion.as_str(), volume.protection) {
         ("fully_encrypted", Protection::On) => (
             "encrypted",
-            format!("BitLocker on ({}, {})", volume.method, volume.key_protectors.join(" + ")),
+            format!(
+                "BitLocker on ({}, {})",
+                volume.method,
+                volume.key_protectors.join(" + ")
+            ),
         ),
         ("fully_encrypted", Protection::Off) => (
             "unencrypted",
@@ -262,9 +266,15 @@ pub fn verdict(volume: &BitLockerVolume) -> (&'static str, String) {
         ("fully_decrypted", _) => ("unencrypted", "not encrypted (fully decrypted)".into()),
         (_, Protection::Unknown) => (
             "unknown",
-            format!("protection status unknown (locked?), conversion {}", volume.conversion),
+            format!(
+                "protection status unknown (locked?), conversion {}",
+                volume.conversion
+            ),
         ),
-        (other, _) => ("unencrypted", format!("conversion {other}: not all data is encrypted")),
+        (other, _) => (
+            "unencrypted",
+            format!("conversion {other}: not all data is encrypted"),
+        ),
     }
 }
 
@@ -312,11 +322,17 @@ pub fn control(
         let reason = match worst {
             "unencrypted" => format!("unencrypted fixed volume(s): {}", names.join(", ")),
             "unknown" => format!("at-rest encryption undecided for: {}", names.join(", ")),
-            _ => format!("every fixed volume is BitLocker-protected: {}", names.join(", ")),
+            _ => format!(
+                "every fixed volume is BitLocker-protected: {}",
+                names.join(", ")
+            ),
         };
         (worst, reason)
     } else {
-        ("unknown", "no BitLocker volume data (WMI or manage-bde) was available".into())
+        (
+            "unknown",
+            "no BitLocker volume data (WMI or manage-bde) was available".into(),
+        )
     };
     let evidence = decided
         .iter()

@@ -26,7 +26,8 @@ fn open(path: &str) -> Result<Option<RegKey>, RegistryError> {
             message: format!("{path}: only HKLM is read"),
         });
     };
-    match RegKey::predef(HKEY_LOCAL_MACHINE).open_subkey_with_flags(rest, KEY_READ | KEY_WOW64_64KEY)
+    match RegKey::predef(HKEY_LOCAL_MACHINE)
+        .open_subkey_with_flags(rest, KEY_READ | KEY_WOW64_64KEY)
     {
         Ok(key) => Ok(Some(key)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),

@@ -59,7 +59,8 @@ const PROVIDERS: &str =
     "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Authentication\\Credential Providers";
 const HELLO_POLICY: &str = "HKLM\\SOFTWARE\\Policies\\Microsoft\\PassportForWork";
 /// WinRM listeners (`*+HTTP`, `*+HTTPS`).
-pub const WSMAN_LISTENER: &str = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WSMAN\\Listener";
+pub const WSMAN_LISTENER: &str =
+    "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WSMAN\\Listener";
 /// Where service settings live.
 pub const SERVICES: &str = "HKLM\\SYSTEM\\CurrentControlSet\\Services";
 
@@ -68,27 +69,75 @@ pub const SERVICES: &str = "HKLM\\SYSTEM\\CurrentControlSet\\Services";
 /// Microsoft's add no second factor to an RDP password login; smart card and Windows Hello
 /// count through their policies above, not through being registered.
 pub const KNOWN_PROVIDERS: &[(&str, &str)] = &[
-    ("{1b283861-754f-4022-ad47-a5eaaa618894}", "Smartcard Reader Selection Provider"),
-    ("{1ee7337f-85ac-45e2-a23c-37c753209769}", "Smartcard WinRT Provider"),
-    ("{2135f72a-90b5-4ed3-a7f1-8bb705ac276a}", "PicturePasswordLogonProvider"),
+    (
+        "{1b283861-754f-4022-ad47-a5eaaa618894}",
+        "Smartcard Reader Selection Provider",
+    ),
+    (
+        "{1ee7337f-85ac-45e2-a23c-37c753209769}",
+        "Smartcard WinRT Provider",
+    ),
+    (
+        "{2135f72a-90b5-4ed3-a7f1-8bb705ac276a}",
+        "PicturePasswordLogonProvider",
+    ),
     ("{25CBB996-92ED-457e-B28C-4774084BD562}", "GenericProvider"),
-    ("{27FBDB57-B613-4AF2-9D7E-4FA7A66C21AD}", "TrustedSignal Credential Provider"),
+    (
+        "{27FBDB57-B613-4AF2-9D7E-4FA7A66C21AD}",
+        "TrustedSignal Credential Provider",
+    ),
     ("{3dd6bec0-8193-4ffe-ae25-e08e39ea4063}", "NPProvider"),
-    ("{48B4E58D-2791-456C-9091-D524C6C706F2}", "Secondary Authentication Factor Credential Provider"),
-    ("{600e7adb-da3e-41a4-9225-3c0399e88c0c}", "CngCredUICredentialProvider"),
+    (
+        "{48B4E58D-2791-456C-9091-D524C6C706F2}",
+        "Secondary Authentication Factor Credential Provider",
+    ),
+    (
+        "{600e7adb-da3e-41a4-9225-3c0399e88c0c}",
+        "CngCredUICredentialProvider",
+    ),
     ("{60b78e88-ead8-445c-9cfd-0b87f74ea6cd}", "PasswordProvider"),
-    ("{8AF662BF-65A0-4D0A-A540-A338A999D36F}", "FaceCredentialProvider"),
-    ("{8FD7E19C-3BF7-489B-A72C-846AB3678C96}", "Smartcard Credential Provider"),
-    ("{94596c7e-3744-41ce-893e-bbf09122f76a}", "Smartcard Pin Provider"),
-    ("{BEC09223-B018-416D-A0AC-523971B639F5}", "WinBio Credential Provider"),
-    ("{C5D7540A-CD51-453B-B22B-05305BA03F07}", "Cloud Experience Credential Provider"),
-    ("{C885AA15-1764-4293-B82A-0586ADD46B35}", "IrisCredentialProvider"),
+    (
+        "{8AF662BF-65A0-4D0A-A540-A338A999D36F}",
+        "FaceCredentialProvider",
+    ),
+    (
+        "{8FD7E19C-3BF7-489B-A72C-846AB3678C96}",
+        "Smartcard Credential Provider",
+    ),
+    (
+        "{94596c7e-3744-41ce-893e-bbf09122f76a}",
+        "Smartcard Pin Provider",
+    ),
+    (
+        "{BEC09223-B018-416D-A0AC-523971B639F5}",
+        "WinBio Credential Provider",
+    ),
+    (
+        "{C5D7540A-CD51-453B-B22B-05305BA03F07}",
+        "Cloud Experience Credential Provider",
+    ),
+    (
+        "{C885AA15-1764-4293-B82A-0586ADD46B35}",
+        "IrisCredentialProvider",
+    ),
     ("{cb82ea12-9f71-446d-89e1-8d0924e1256e}", "PINLogonProvider"),
-    ("{D6886603-9D2F-4EB2-B667-1971041FA96B}", "NGC Credential Provider"),
+    (
+        "{D6886603-9D2F-4EB2-B667-1971041FA96B}",
+        "NGC Credential Provider",
+    ),
     ("{e74e57b0-6c6d-44d5-9cda-fb2df5ed7435}", "CertCredProvider"),
-    ("{F8A1793B-7873-4046-B2A7-1F318747F427}", "FIDO Credential Provider"),
-    ("{f64945df-4fa9-4068-a2fb-61af319edd33}", "RdpCredentialProvider"),
-    ("{503739d0-4c5e-4cfd-b3ba-d881334f0df2}", "Remote NGC Credential Provider"),
+    (
+        "{F8A1793B-7873-4046-B2A7-1F318747F427}",
+        "FIDO Credential Provider",
+    ),
+    (
+        "{f64945df-4fa9-4068-a2fb-61af319edd33}",
+        "RdpCredentialProvider",
+    ),
+    (
+        "{503739d0-4c5e-4cfd-b3ba-d881334f0df2}",
+        "Remote NGC Credential Provider",
+    ),
     (DUO_CLSID, "Duo Security credential provider"),
 ];
 
@@ -165,12 +214,15 @@ pub fn rdp_settings(registry: &Registry<'_>) -> Result<RdpSettings, RegistryErro
         2,
         "client compatible encryption",
     )?;
-    let port = registry
-        .dword(RDP_TCP, "PortNumber")?
-        .map_or_else(
-            || (3389, registry.absent(RDP_TCP, "PortNumber", "default port 3389")),
-            |f| (f.value, f.evidence),
-        );
+    let port = registry.dword(RDP_TCP, "PortNumber")?.map_or_else(
+        || {
+            (
+                3389,
+                registry.absent(RDP_TCP, "PortNumber", "default port 3389"),
+            )
+        },
+        |f| (f.value, f.evidence),
+    );
     Ok(RdpSettings {
         enabled: deny.0 == 0,
         nla: nla.0 == 1,
@@ -191,9 +243,11 @@ pub fn service_start(
     if !registry.exists(&key)? {
         return Ok(None);
     }
-    Ok(Some(registry.dword(&key, "Start")?.unwrap_or_else(|| Found {
-        value: 3,
-        evidence: registry.absent(&key, "Start", "treated as manual (3)"),
+    Ok(Some(registry.dword(&key, "Start")?.unwrap_or_else(|| {
+        Found {
+            value: 3,
+            evidence: registry.absent(&key, "Start", "treated as manual (3)"),
+        }
     })))
 }
 
@@ -265,7 +319,9 @@ fn read_providers(registry: &Registry<'_>) -> Result<Providers, RegistryError> {
             .dword(SYSTEM_POLICY, "scforceoption")?
             .filter(|f| f.value == 1),
         duo,
-        hello: registry.dword(HELLO_POLICY, "Enabled")?.filter(|f| f.value == 1),
+        hello: registry
+            .dword(HELLO_POLICY, "Enabled")?
+            .filter(|f| f.value == 1),
         unrecognised,
         registered,
     })
@@ -449,16 +505,25 @@ fn ssh_path(sshd: Option<Result<&SshdConfig, String>>) -> Option<Path> {
 fn winrm_path(registry: &Registry<'_>) -> Result<Path, RegistryError> {
     let start = service_start(registry, "WinRM")?;
     let listeners = registry.subkeys(WSMAN_LISTENER)?;
-    let Some(start) = start.filter(|s| s.value == 2) else {
-        return Ok(Path {
-            verdict: None,
-            summary: "WinRM is not an automatic service".into(),
-            evidence: vec![registry.absent(
-                &format!("{SERVICES}\\WinRM"),
-                "Start",
-                "WinRM not installed, manual or disabled",
-            )],
-        });
+    let start = match start {
+        Some(start) if start.value == 2 => start,
+        other => {
+            let evidence = other.map_or_else(
+                || {
+                    registry.absent(
+                        &format!("{SERVICES}\\WinRM"),
+                        "Start",
+                        "WinRM not installed",
+                    )
+                },
+                |s| s.evidence,
+            );
+            return Ok(Path {
+                verdict: None,
+                summary: "WinRM is not an automatic service".into(),
+                evidence: vec![evidence],
+            });
+        }
     };
     if listeners.is_empty() {
         return Ok(Path {

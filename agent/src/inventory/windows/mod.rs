@@ -39,7 +39,9 @@ use std::path::Path;
 
 use registry::{ExportSource, Registry, RegistrySource};
 
-use super::{Control, Evidence, FactError, Inventory, config_file, input, is_live_root, rooted, sshd};
+use super::{
+    Control, Evidence, FactError, Inventory, config_file, input, is_live_root, rooted, sshd,
+};
 
 const COLLECTOR: &str = "windows_registry";
 
@@ -51,6 +53,9 @@ pub const RECORDED_DIR: &str = "/recorded";
 pub const SSHD_CONFIG: &str = "/ProgramData/ssh/sshd_config";
 /// Largest recorded BitLocker file read.
 const MAX_RECORDED: u64 = 4 * 1024 * 1024;
+
+/// A parser of one recorded BitLocker form.
+type Parser = fn(&str, &str) -> Result<Vec<bitlocker::BitLockerVolume>, bitlocker::BitLockerError>;
 
 /// Whether `root` is a Windows host for an agent built for `os`: the live root on Windows, or
 /// an offline root holding [`REGISTRY_DIR`].
@@ -214,7 +219,6 @@ fn bitlocker_volumes(
 ) -> (Vec<bitlocker::BitLockerVolume>, Option<String>) {
     let wmi = format!("{RECORDED_DIR}/Win32_EncryptableVolume.json");
     let bde = format!("{RECORDED_DIR}/manage-bde-status.txt");
-    type Parser = fn(&str, &str) -> Result<Vec<bitlocker::BitLockerVolume>, bitlocker::BitLockerError>;
     let inputs: [(&str, Parser); 2] = [
         (&wmi, bitlocker::parse_wmi_json),
         (&bde, bitlocker::parse_manage_bde),
@@ -252,9 +256,13 @@ fn bitlocker_volumes(
 /// Runs `manage-bde -status` on the live host. A command's output is parsed because the agent
 /// does not speak WMI yet (the `wmi` crate's COM set-up is not built); the parser is the
 /// recorded-output one.
-fn run_manage_bde(errors: &mut Vec<FactError>) -> (Vec<bitlocker::BitLockerVolume>, Option<String>) {
+fn run_manage_bde(
+    errors: &mut Vec<FactError>,
+) -> (Vec<bitlocker::BitLockerVolume>, Option<String>) {
     const COMMAND: &str = "manage-bde -status";
-    let output = std::process::Command::new("manage-bde").arg("-status").output();
+    let output = std::process::Command::new("manage-bde")
+        .arg("-status")
+        .output();
     let result = match output {
         Ok(out) if out.status.success() => {
             bitlocker::parse_manage_bde(&String::from_utf8_lossy(&out.stdout), COMMAND)

@@ -80,7 +80,10 @@ pub fn decode(bytes: &[u8]) -> Result<String, RegTextError> {
     }
     if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
         if rest.len() % 2 != 0 {
-            return Err(error(0, "UTF-16LE text with an odd number of bytes (truncated?)"));
+            return Err(error(
+                0,
+                "UTF-16LE text with an odd number of bytes (truncated?)",
+            ));
         }
         let units = rest
             .chunks_exact(2)
@@ -108,7 +111,11 @@ pub fn parse(text: &str) -> Result<RegExport, RegTextError> {
     let mut lines = text.lines().enumerate().map(|(i, l)| (line_no(i), l));
     let header = lines.by_ref().find(|(_, l)| !l.trim().is_empty());
     match header {
-        Some((_, l)) if matches!(l.trim(), "Windows Registry Editor Version 5.00" | "REGEDIT4") => {}
+        Some((_, l))
+            if matches!(
+                l.trim(),
+                "Windows Registry Editor Version 5.00" | "REGEDIT4"
+            ) => {}
         Some((n, _)) => {
             return Err(error(
                 n,
@@ -257,17 +264,16 @@ fn parse_value_line(line: &str) -> Result<(String, Option<Data>), String> {
         return Ok((name, Some(Data::Dword(value))));
     }
     if let Some(after) = rest.strip_prefix("hex") {
-        let (kind, bytes) = match after.strip_prefix(':') {
-            Some(bytes) => (3, bytes),
-            None => {
-                let inner = after
-                    .strip_prefix('(')
-                    .and_then(|a| a.split_once("):"))
-                    .ok_or("hex data must be hex: or hex(N):")?;
-                let kind = u32::from_str_radix(inner.0.trim(), 16)
-                    .map_err(|_| format!("hex({}) is not a hex value type", inner.0))?;
-                (kind, inner.1)
-            }
+        let (kind, bytes) = if let Some(bytes) = after.strip_prefix(':') {
+            (3, bytes)
+        } else {
+            let inner = after
+                .strip_prefix('(')
+                .and_then(|a| a.split_once("):"))
+                .ok_or("hex data must be hex: or hex(N):")?;
+            let kind = u32::from_str_radix(inner.0.trim(), 16)
+                .map_err(|_| format!("hex({}) is not a hex value type", inner.0))?;
+            (kind, inner.1)
         };
         let bytes = hex_bytes(bytes)?;
         return Data::from_raw(kind, bytes).map(|d| (name, Some(d)));
@@ -322,7 +328,10 @@ mod tests {
         let get = |name: &str| key.values.iter().find(|v| v.name == name).unwrap();
         assert_eq!(get("fDenyTSConnections").data, Data::Dword(0));
         assert_eq!(get("fDenyTSConnections").line, 4);
-        assert_eq!(get("").data, Data::String("default \"quoted\" C:\\x".into()));
+        assert_eq!(
+            get("").data,
+            Data::String("default \"quoted\" C:\\x".into())
+        );
         assert_eq!(get("Bin").data, Data::Binary(vec![1, 2, 0xff]));
         assert_eq!(get("Exp").data, Data::ExpandString("%S".into()));
         assert_eq!(

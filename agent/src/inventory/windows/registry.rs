@@ -219,7 +219,11 @@ impl ExportSource {
         let Some(rest) = lower.strip_prefix(ALIAS) else {
             return path.to_string();
         };
-        if self.keys.keys().any(|k| k.to_ascii_lowercase().starts_with(ALIAS)) {
+        if self
+            .keys
+            .keys()
+            .any(|k| k.to_ascii_lowercase().starts_with(ALIAS))
+        {
             return path.to_string();
         }
         let current = self.keys.get("HKLM\\system\\select").and_then(|(key, _)| {
@@ -289,6 +293,7 @@ impl<'a> Registry<'a> {
     }
 
     /// The same source for another collector.
+    #[must_use]
     pub fn with_probe(&self, probe: &'static str) -> Registry<'a> {
         Registry {
             source: self.source,
@@ -465,9 +470,7 @@ mod tests {
     #[test]
     fn wrong_type_names_key_value_and_file() {
         let s = source("REGEDIT4\n[HKLM\\A]\n\"n\"=\"text\"\n");
-        let e = Registry::new(&s, "test")
-            .dword("HKLM\\A", "n")
-            .unwrap_err();
+        let e = Registry::new(&s, "test").dword("HKLM\\A", "n").unwrap_err();
         assert_eq!(
             e.to_string(),
             "HKLM\\A\\n in /registry/a.reg is REG_SZ, expected REG_DWORD"

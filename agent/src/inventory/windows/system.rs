@@ -11,11 +11,13 @@ use crate::inventory::{Evidence, FactError, HostFacts, Observation};
 
 const PROBE: &str = "windows_system";
 const CURRENT_VERSION: &str = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion";
-const COMPUTER_NAME: &str =
-    "HKLM\\SYSTEM\\CurrentControlSet\\Control\\ComputerName\\ComputerName";
+const COMPUTER_NAME: &str = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\ComputerName\\ComputerName";
 const TCPIP: &str = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\Tcpip\\Parameters";
 const UNINSTALL: [(&str, &str); 2] = [
-    ("HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall", "64-bit"),
+    (
+        "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall",
+        "64-bit",
+    ),
     (
         "HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall",
         "32-bit",
@@ -74,7 +76,10 @@ pub fn host(
         facts.os_name = "Windows".into();
         facts.os_version = format!(
             "{} (build {version})",
-            product.clone().unwrap_or_default().trim_start_matches("Windows ")
+            product
+                .clone()
+                .unwrap_or_default()
+                .trim_start_matches("Windows ")
         );
         facts.kernel_version.clone_from(&version);
         if let Some(name) = &hostname {
@@ -131,7 +136,10 @@ pub fn software(
         for entry in entries {
             let key = format!("{root}\\{entry}");
             let read = || -> Result<Option<Observation>, RegistryError> {
-                let Some(Found { value: name, evidence }) = registry.string(&key, "DisplayName")?
+                let Some(Found {
+                    value: name,
+                    evidence,
+                }) = registry.string(&key, "DisplayName")?
                 else {
                     return Ok(None);
                 };
@@ -190,7 +198,7 @@ pub fn services(
         let key = format!("{SERVICES}\\{name}");
         let read = || -> Result<Option<Observation>, RegistryError> {
             let kind = registry.dword(&key, "Type")?;
-            if !kind.as_ref().is_some_and(|k| k.value & 0x30 != 0) {
+            if kind.as_ref().is_none_or(|k| k.value & 0x30 == 0) {
                 return Ok(None);
             }
             let start = registry.dword(&key, "Start")?;

@@ -80,9 +80,8 @@ pub fn control(
     observations: &mut Vec<Observation>,
 ) -> Control {
     let registry = registry.with_probe(PROBE);
-    let outcome = rdp.and_then(|rdp| {
-        decide(&registry, rdp, build, observations).map_err(|e| e.to_string())
-    });
+    let outcome =
+        rdp.and_then(|rdp| decide(&registry, rdp, build, observations).map_err(|e| e.to_string()));
     match outcome {
         Ok(control) => control,
         Err(e) => Control {
@@ -140,11 +139,17 @@ fn decide(
     let (state, reason) = match worst {
         Some(State::Plaintext) => (
             "plaintext",
-            format!("exposed service(s) not encrypted: {}", describe(State::Plaintext)),
+            format!(
+                "exposed service(s) not encrypted: {}",
+                describe(State::Plaintext)
+            ),
         ),
         Some(State::Unknown) => (
             "unknown",
-            format!("exposed service(s) not decided: {}", describe(State::Unknown)),
+            format!(
+                "exposed service(s) not decided: {}",
+                describe(State::Unknown)
+            ),
         ),
         Some(State::Encrypted) => (
             "unknown",
@@ -241,8 +246,17 @@ fn default_on(protocol: &str, build: Option<u32>) -> Option<bool> {
 /// A TLS service's state from SChannel's protocols.
 fn tls(name: &str, schannel: &Schannel, mut evidence: Vec<Evidence>) -> Service {
     if !schannel.deprecated_on.is_empty() {
-        let names: Vec<&str> = schannel.deprecated_on.iter().map(|(p, _)| p.as_str()).collect();
-        evidence.extend(schannel.deprecated_on.iter().flat_map(|(_, e)| e.iter().cloned()));
+        let names: Vec<&str> = schannel
+            .deprecated_on
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect();
+        evidence.extend(
+            schannel
+                .deprecated_on
+                .iter()
+                .flat_map(|(_, e)| e.iter().cloned()),
+        );
         return Service {
             name: name.into(),
             state: State::Plaintext,
@@ -256,7 +270,10 @@ fn tls(name: &str, schannel: &Schannel, mut evidence: Vec<Evidence>) -> Service 
         return Service {
             name: name.into(),
             state: State::Unknown,
-            why: format!("TLS; whether SChannel accepts {} is not known", names.join(", ")),
+            why: format!(
+                "TLS; whether SChannel accepts {} is not known",
+                names.join(", ")
+            ),
             evidence,
         };
     }
@@ -314,8 +331,8 @@ fn smb_service(
         },
         |f| f.evidence.clone(),
     ));
-    let encrypted =
-        encrypt.as_ref().is_some_and(|f| f.value == 1) && reject.as_ref().is_none_or(|f| f.value != 0);
+    let encrypted = encrypt.as_ref().is_some_and(|f| f.value == 1)
+        && reject.as_ref().is_none_or(|f| f.value != 0);
     evidence.push(encrypt.as_ref().map_or_else(
         || registry.absent(LANMAN, "EncryptData", "default 0: no SMB encryption"),
         |f| f.evidence.clone(),
@@ -334,15 +351,25 @@ fn smb_service(
         evidence: evidence.clone(),
     });
     let (state, why) = if smb1_on {
-        (State::Plaintext, "SMB1 enabled: it has no encryption".to_string())
+        (
+            State::Plaintext,
+            "SMB1 enabled: it has no encryption".to_string(),
+        )
     } else if encrypted {
-        (State::Encrypted, "SMB 3 encryption required (EncryptData)".to_string())
+        (
+            State::Encrypted,
+            "SMB 3 encryption required (EncryptData)".to_string(),
+        )
     } else {
         (
             State::Plaintext,
             format!(
                 "no SMB encryption (EncryptData); signing {}",
-                if signing_required { "required" } else { "not required" }
+                if signing_required {
+                    "required"
+                } else {
+                    "not required"
+                }
             ),
         )
     };
