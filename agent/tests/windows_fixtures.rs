@@ -74,7 +74,7 @@ fn server_2022_defaults() {
         inv["errors"]
     );
     assert_eq!(inv["host"]["os_name"], "Windows");
-    assert_eq!(inv["host"]["hostname"], "srv-app01");
+    assert_eq!(inv["host"]["hostname"], "srv-default");
     assert!(
         inv["host"]["os_version"]
             .as_str()
