@@ -44,12 +44,24 @@ fn rdp_with_a_password_alone_is_k3_auth_and_duo_with_bitlocker_is_not() {
     let rdp = collector.enroll_with(&["--label", "site=win-rdp"]);
     let duo = collector.enroll_with(&["--label", "site=win-duo"]);
     let out = collector.import("register.yaml", REGISTER);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let run = rdp.run_once(Some(&fixture("rdp-nla-no-mfa")));
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let run = duo.run_once(Some(&fixture("duo-enforced")));
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 
     let findings = collector.findings(&[]);
     let k3 = for_system(&findings, "k3-auth", "ekonomi");
@@ -59,14 +71,27 @@ fn rdp_with_a_password_alone_is_k3_auth_and_duo_with_bitlocker_is_not() {
         "Terminal Server\\\\fDenyTSConnections",
         "WinStations\\\\RDP-Tcp\\\\UserAuthentication",
     ] {
-        assert!(evidence.contains(value), "evidence must name {value}: {evidence}");
+        assert!(
+            evidence.contains(value),
+            "evidence must name {value}: {evidence}"
+        );
     }
     // The suspended BitLocker volume of the RDP host is not encrypted.
-    assert_eq!(for_system(&findings, "k23-rest", "ekonomi").len(), 1, "{findings:#?}");
+    assert_eq!(
+        for_system(&findings, "k23-rest", "ekonomi").len(),
+        1,
+        "{findings:#?}"
+    );
 
     // Duo fail-closed on RDP, key + password on OpenSSH, BitLocker protected.
-    assert!(for_system(&findings, "k3-auth", "omsorg").is_empty(), "{findings:#?}");
-    assert!(for_system(&findings, "k23-rest", "omsorg").is_empty(), "{findings:#?}");
+    assert!(
+        for_system(&findings, "k3-auth", "omsorg").is_empty(),
+        "{findings:#?}"
+    );
+    assert!(
+        for_system(&findings, "k23-rest", "omsorg").is_empty(),
+        "{findings:#?}"
+    );
 
     // The stored Windows host carries the same controls as a Linux one.
     let assets = collector.assets();
@@ -79,8 +104,19 @@ fn rdp_with_a_password_alone_is_k3_auth_and_duo_with_bitlocker_is_not() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap().into(), c["state"].as_str().unwrap().into()))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().into(),
+                c["state"].as_str().unwrap().into(),
+            )
+        })
         .collect();
-    assert!(states.contains(&("mfa".into(), "enforced".into())), "{states:?}");
-    assert!(states.contains(&("rest_encryption".into(), "encrypted".into())), "{states:?}");
+    assert!(
+        states.contains(&("mfa".into(), "enforced".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("rest_encryption".into(), "encrypted".into())),
+        "{states:?}"
+    );
 }
