@@ -194,6 +194,9 @@ pub struct ExportSource {
     keys: BTreeMap<String, (ExportedKey, String)>,
     /// Where the exports were found, for evidence on absent keys.
     directory: String,
+    /// What `CurrentControlSet` stands for: `None` when the exports hold the alias itself,
+    /// else the `ControlSetNNN` that `Select\Current` names (1 when unset), lower-cased.
+    current_set: Option<String>,
 }
 
 impl ExportSource {
@@ -205,36 +208,37 @@ impl ExportSource {
                 keys.insert(path, (key, file.clone()));
             }
         }
+        let has_alias = keys.keys().any(|k| k.starts_with(ALIAS));
+        let current_set = (!has_alias).then(|| {
+            let current = keys.get("HKLM\\system\\select").and_then(|(key, _)| {
+                key.values.iter().find_map(|v| match v.data {
+                    Data::Dword(n) if v.name.eq_ignore_ascii_case("Current") => Some(n),
+                    _ => None,
+                })
+            });
+            format!("HKLM\\system\\controlset{:03}", current.unwrap_or(1))
+        });
         ExportSource {
             keys,
             directory: directory.to_string(),
+            current_set,
         }
     }
 
     /// `CurrentControlSet` replaced by the set `HKLM\SYSTEM\Select\Current` names, when the
-    /// exports hold the set and not the alias.
+    /// exports hold the set and not the alias. `path` is canonical.
     fn resolve(&self, path: &str) -> String {
-        const ALIAS: &str = "hklm\\system\\currentcontrolset";
-        let lower = path.to_ascii_lowercase();
-        let Some(rest) = lower.strip_prefix(ALIAS) else {
-            return path.to_string();
-        };
-        if self
-            .keys
-            .keys()
-            .any(|k| k.to_ascii_lowercase().starts_with(ALIAS))
-        {
-            return path.to_string();
+        match (&self.current_set, path.strip_prefix(ALIAS)) {
+            (Some(set), Some(rest)) if rest.is_empty() || rest.starts_with('\\') => {
+                format!("{set}{rest}")
+            }
+            _ => path.to_string(),
         }
-        let current = self.keys.get("HKLM\\system\\select").and_then(|(key, _)| {
-            key.values.iter().find_map(|v| match v.data {
-                Data::Dword(n) if v.name.eq_ignore_ascii_case("Current") => Some(n),
-                _ => None,
-            })
-        });
-        format!("HKLM\\system\\controlset{:03}{rest}", current.unwrap_or(1))
     }
 }
+
+/// The canonical `CurrentControlSet` alias.
+const ALIAS: &str = "HKLM\\system\\currentcontrolset";
 
 impl RegistrySource for ExportSource {
     fn key(&self, path: &str) -> Result<Option<Key>, RegistryError> {
@@ -250,7 +254,8 @@ impl RegistrySource for ExportSource {
         let prefix = format!("{}\\", self.resolve(&canonical_key(path)));
         let mut names: Vec<String> = self
             .keys
-            .iter()
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
             .filter_map(|(k, (key, _))| {
                 let rest = k.strip_prefix(&prefix)?;
                 // The name as written, from the key's own path (exports keep the case).
