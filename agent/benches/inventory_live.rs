@@ -37,8 +37,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut baseline_ms = 0;
     for (mode, ports, root) in [
         ("files only", String::new(), Path::new("/")),
-        ("files + 2 live probes", format!("{tls_port},{http_port}"), Path::new("/")),
-        ("Windows offline fixture (registry exports)", String::new(), windows.as_path()),
+        (
+            "files + 2 live probes",
+            format!("{tls_port},{http_port}"),
+            Path::new("/"),
+        ),
+        (
+            "Windows offline fixture (registry exports)",
+            String::new(),
+            windows.as_path(),
+        ),
     ] {
         let mut samples = Vec::new();
         for _ in 0..SAMPLES {

@@ -613,3 +613,73 @@ fn provider_observations(providers: &Providers) -> Vec<Observation> {
     }
     list
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
+pub(super) mod tests {
+    use super::*;
+    use crate::inventory::windows::reg_text;
+    use crate::inventory::windows::registry::ExportSource;
+
+    /// An export source over `.reg` text (header added).
+    pub fn source(body: &str) -> ExportSource {
+        let text = format!("Windows Registry Editor Version 5.00\n\n{body}");
+        ExportSource::new(
+            "/registry",
+            vec![("/registry/t.reg".into(), reg_text::parse(&text).unwrap())],
+        )
+    }
+
+    const RDP_ON: &str = "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Terminal Server]\n\"fDenyTSConnections\"=dword:00000000\n";
+
+    fn mfa(body: &str) -> Control {
+        let s = source(body);
+        control(&Registry::new(&s, "t"), None, &mut Vec::new())
+    }
+
+    #[test]
+    fn smart_card_required_is_enforced() {
+        let c = mfa(&format!(
+            "{RDP_ON}[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System]\n\"scforceoption\"=dword:00000001\n"
+        ));
+        assert_eq!(c.state, "enforced", "{c:?}");
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.source.ends_with("\\scforceoption"))
+        );
+    }
+
+    #[test]
+    fn unrecognised_credential_provider_makes_password_rdp_unknown() {
+        let c = mfa(&format!(
+            "{RDP_ON}[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Authentication\\Credential Providers\\{{00000000-1111-2222-3333-444444444444}}]\n@=\"VendorMfaProvider\"\n"
+        ));
+        assert_eq!(c.state, "unknown", "{c:?}");
+        assert!(c.reason.contains("VendorMfaProvider"), "{}", c.reason);
+    }
+
+    #[test]
+    fn duo_settings_without_its_registered_provider_do_not_count() {
+        let c = mfa(&format!(
+            "{RDP_ON}[HKEY_LOCAL_MACHINE\\SOFTWARE\\Duo Security\\DuoCredProv]\n\"FailOpen\"=dword:00000000\n"
+        ));
+        assert_eq!(c.state, "absent", "{c:?}");
+    }
+
+    #[test]
+    fn policy_wins_over_the_local_value() {
+        let c = mfa(&format!(
+            "{RDP_ON}[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services]\n\"fDenyTSConnections\"=dword:00000001\n"
+        ));
+        assert_eq!(
+            c.state, "unknown",
+            "RDP denied by policy leaves no path: {c:?}"
+        );
+        assert!(
+            c.evidence[0].source.contains("Policies"),
+            "{:?}",
+            c.evidence[0]
+        );
+    }
+}

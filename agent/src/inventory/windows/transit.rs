@@ -431,3 +431,69 @@ fn winrm_services(
     }
     Ok(services)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
+mod tests {
+    use super::*;
+    use crate::inventory::windows::logon::{rdp_settings, tests::source};
+
+    fn transit(body: &str) -> Control {
+        let s = source(body);
+        let registry = Registry::new(&s, "t");
+        let rdp = rdp_settings(&registry).unwrap();
+        control(&registry, Ok(&rdp), Some(20348), &mut Vec::new())
+    }
+
+    const TLS_OLD_OFF: &str = "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.0\\Server]\n\"Enabled\"=dword:00000000\n[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.1\\Server]\n\"DisabledByDefault\"=dword:00000001\n";
+    const WINRM: &str = "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\WinRM]\n\"Start\"=dword:00000002\n";
+
+    #[test]
+    fn rdp_security_layer_with_low_encryption_is_plaintext() {
+        let c = transit(
+            "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Terminal Server]\n\"fDenyTSConnections\"=dword:00000000\n\
+             [HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Terminal Server\\WinStations\\RDP-Tcp]\n\"SecurityLayer\"=dword:00000000\n\"MinEncryptionLevel\"=dword:00000001\n",
+        );
+        assert_eq!(c.state, "plaintext", "{c:?}");
+        assert!(c.reason.contains("MinEncryptionLevel 1"), "{}", c.reason);
+    }
+
+    #[test]
+    fn winrm_http_with_unencrypted_traffic_allowed_is_plaintext() {
+        let c = transit(&format!(
+            "{TLS_OLD_OFF}{WINRM}[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WSMAN\\Listener\\*+HTTP]\n\
+             [HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows\\WinRM\\Service]\n\"AllowUnencryptedTraffic\"=dword:00000001\n"
+        ));
+        assert_eq!(c.state, "plaintext", "{c:?}");
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.source.ends_with("AllowUnencryptedTraffic"))
+        );
+    }
+
+    #[test]
+    fn winrm_https_with_modern_tls_only_is_encrypted_but_the_control_unknown() {
+        let c = transit(&format!(
+            "{TLS_OLD_OFF}{WINRM}[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WSMAN\\Listener\\*+HTTPS]\n"
+        ));
+        assert_eq!(c.state, "unknown", "{c:?}");
+        assert!(
+            c.reason.contains("WinRM *+HTTPS (TLS 1.2 or later)"),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn unknown_build_leaves_tls_services_undecided() {
+        let s = source(&format!(
+            "{WINRM}[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WSMAN\\Listener\\*+HTTPS]\n"
+        ));
+        let registry = Registry::new(&s, "t");
+        let rdp = rdp_settings(&registry).unwrap();
+        let c = control(&registry, Ok(&rdp), None, &mut Vec::new());
+        assert_eq!(c.state, "unknown");
+        assert!(c.reason.contains("is not known"), "{}", c.reason);
+    }
+}
