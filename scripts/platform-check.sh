@@ -7,9 +7,10 @@
 #      memory; the Windows facts come from wine's registry through the Win32 registry API, and
 #      nothing is read from the Linux root that wine shows as Z:. In wine's fresh prefix RDP is
 #      off and no remote login service is configured, so `mfa` is `unknown`.
-#   2. `wine reg add` turns RDP on with NLA off, adds an Uninstall entry and sets SChannel's
-#      server TLS 1.0/1.1 off: the inventory reads them back (the entry as a package, `mfa`
-#      absent with the RDP values as evidence); then TLS 1.0 on makes `transit_encryption`
+#   2. `wine reg add` turns RDP on with NLA off, adds an Uninstall entry, sets SChannel's
+#      server TLS 1.0/1.1 off and registers OpenSSH Server (its `sshd_config` written to
+#      C:\ProgramData\ssh): the inventory reads them back (the entry as a package, `mfa`
+#      absent with the RDP values and the SSH key-only path as evidence); then TLS 1.0 on makes `transit_encryption`
 #      plaintext, naming the SChannel value.
 #   3. The real path: a Linux `tillsyn-collector` (init, serve on 127.0.0.1, token create); the
 #      Windows agent under wine enrolls into its default state directory
@@ -188,6 +189,12 @@ reg_add "$UNINSTALL" /v DisplayName /t REG_SZ /d "Tillsyn platform check"
 reg_add "$UNINSTALL" /v DisplayVersion /t REG_SZ /d 1.2.3
 reg_add "$SCHANNEL\TLS 1.0\Server" /v Enabled /t REG_DWORD /d 0
 reg_add "$SCHANNEL\TLS 1.1\Server" /v Enabled /t REG_DWORD /d 0
+# OpenSSH Server for Windows: its service and C:\ProgramData\ssh\sshd_config, keys only.
+reg_add 'HKLM\SYSTEM\CurrentControlSet\Services\sshd' /v Type /t REG_DWORD /d 16
+reg_add 'HKLM\SYSTEM\CurrentControlSet\Services\sshd' /v Start /t REG_DWORD /d 2
+mkdir -p "$WINEPREFIX/drive_c/ProgramData/ssh"
+printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\n' \
+    >"$WINEPREFIX/drive_c/ProgramData/ssh/sshd_config"
 agent inventory --json >"$work/inventory-rdp.json" 2>"$work/inventory.err" ||
     { cat "$work/inventory.err" >&2; fail "inventory --json exited non-zero under wine"; }
 reg_add "$SCHANNEL\TLS 1.0\Server" /v Enabled /t REG_DWORD /d 1
@@ -208,8 +215,11 @@ for value in ("Terminal Server\\fDenyTSConnections REG_DWORD 0",
               "RDP-Tcp\\UserAuthentication REG_DWORD 0"):
     if not any(value in s for s in sources):
         problems.append(f"mfa evidence lacks {value}: {sources}")
+if not any("/ProgramData/ssh/sshd_config" in s and "publickey needs key" in s for s in sources):
+    problems.append(f"mfa evidence lacks the OpenSSH path from C:\\ProgramData: {sources}")
 transit = controls["transit_encryption"]
-if transit["state"] != "unknown" or "TLS 1.2 or later" not in transit["reason"]:
+if transit["state"] != "unknown" or "TLS 1.2 or later" not in transit["reason"] \
+        or "OpenSSH Server (SSH)" not in transit["reason"]:
     problems.append(f"transit with TLS 1.0/1.1 off: {transit}")
 packages = {o["name"]: o for o in rdp["observations"] if o["category"] == "package"}
 entry = packages.get("Tillsyn platform check")

@@ -83,7 +83,7 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
     system::services(&registry, observations, errors);
     system::hardening(&registry, observations, errors);
 
-    let sshd = openssh(root, &registry, observations, errors);
+    let sshd = openssh(root, live, &registry, observations, errors);
     if problems.is_empty() {
         controls.push(logon::control(
             &registry,
@@ -182,6 +182,7 @@ fn read_bytes(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
 /// parsed, `Err` why not; `None` when the service is absent or disabled.
 fn openssh(
     root: &Path,
+    live: bool,
     registry: &Registry<'_>,
     observations: &mut Vec<super::Observation>,
     errors: &mut Vec<FactError>,
@@ -191,9 +192,15 @@ fn openssh(
         Ok(_) => return None,
         Err(e) => return Some(Err(format!("its service could not be read: {e}"))),
     }
-    Some(match config_file::read(root, SSHD_CONFIG) {
+    // Live, the file is under %ProgramData% (`C:\ProgramData`), not under the current drive's
+    // root, which under wine is the Linux root.
+    let (base, file) = match std::env::var_os("ProgramData").filter(|_| live) {
+        Some(dir) => (std::path::PathBuf::from(dir), "/ssh/sshd_config"),
+        None => (root.to_path_buf(), SSHD_CONFIG),
+    };
+    Some(match config_file::read(&base, file) {
         Ok(Some(text)) => {
-            let config = sshd::parse_text(root, SSHD_CONFIG, &text);
+            let config = sshd::parse_text(&base, SSHD_CONFIG, &text);
             errors.extend(config.problems.iter().cloned());
             observations.extend(sshd::observations(&config));
             Ok(config)
