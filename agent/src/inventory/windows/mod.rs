@@ -91,10 +91,12 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
             observations,
         ));
         let rdp = logon::rdp_settings(&registry.with_probe("windows_transit"));
+        let iis = iis_config(root, live);
         controls.push(transit::control(
             &registry,
             rdp.as_ref().map_err(ToString::to_string),
             build,
+            iis,
             observations,
         ));
     } else {
@@ -215,6 +217,22 @@ fn openssh(
             Err(format!("{SSHD_CONFIG} could not be read: {e}"))
         }
     })
+}
+
+/// The text of IIS's `applicationHost.config`: under `%windir%` live, under the root offline.
+fn iis_config(root: &Path, live: bool) -> Option<Result<String, String>> {
+    let (base, file) = match std::env::var_os("windir").filter(|_| live) {
+        Some(dir) => (
+            std::path::PathBuf::from(dir),
+            "/System32/inetsrv/config/applicationHost.config",
+        ),
+        None => (root.to_path_buf(), transit::IIS_CONFIG),
+    };
+    match config_file::read(&base, file) {
+        Ok(Some(text)) => Some(Ok(text)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e.to_string())),
+    }
 }
 
 /// BitLocker volumes from recorded WMI JSON, else recorded `manage-bde -status`, else (live)

@@ -20,8 +20,10 @@
 //!   the Kerberos/NTLM message layer unless unencrypted traffic is allowed (`AllowUnencrypted`
 //!   under `WSMAN\Service`, or the policy `AllowUnencryptedTraffic`).
 //! - **OpenSSH Server** (`sshd` not disabled): SSH.
-//! - **IIS** (`W3SVC` automatic): its bindings are in `applicationHost.config`, not read here,
-//!   so it is undecided.
+//! - **IIS** (`W3SVC` automatic): each site binding in
+//!   `%windir%\System32\inetsrv\config\applicationHost.config` (`<site><bindings><binding
+//!   protocol=... bindingInformation=...>`): `http` is plaintext, `https` is SChannel TLS, other
+//!   protocols (`net.tcp`, `ftp`, ...) are undecided; a missing or unreadable file is undecided.
 //!
 //! The registry does not list every listening socket (third-party services, RPC), and the
 //! listener table (IP Helper API) is not read yet, so a host whose configured services are all
@@ -71,17 +73,66 @@ struct Schannel {
     undecided: Vec<(String, Evidence)>,
 }
 
+/// Where IIS keeps its sites, relative to the system drive.
+pub const IIS_CONFIG: &str = "/Windows/System32/inetsrv/config/applicationHost.config";
+
+/// One IIS site binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IisBinding {
+    /// The site's name.
+    pub site: String,
+    /// `http`, `https`, `net.tcp`, ...
+    pub protocol: String,
+    /// `address:port:host`, e.g. `*:80:`.
+    pub information: String,
+    /// 1-based line of the `<binding>` element.
+    pub line: u32,
+}
+
+/// Parses the site bindings of `applicationHost.config` (no DTDs, no external entities:
+/// `roxmltree`).
+pub fn parse_iis_bindings(text: &str) -> Result<Vec<IisBinding>, String> {
+    let doc = roxmltree::Document::parse(text).map_err(|e| e.to_string())?;
+    Ok(doc
+        .descendants()
+        .filter(|n| n.has_tag_name("binding"))
+        .filter_map(|binding| {
+            let bindings = binding
+                .parent_element()
+                .filter(|p| p.has_tag_name("bindings"))?;
+            let site = bindings
+                .parent_element()
+                .filter(|p| p.has_tag_name("site"))?;
+            Some(IisBinding {
+                site: site.attribute("name").unwrap_or_default().to_string(),
+                protocol: binding
+                    .attribute("protocol")
+                    .unwrap_or_default()
+                    .to_lowercase(),
+                information: binding
+                    .attribute("bindingInformation")
+                    .unwrap_or_default()
+                    .to_string(),
+                line: doc.text_pos_at(binding.range().start).row,
+            })
+        })
+        .collect())
+}
+
 /// Derives the control from the registry and the RDP settings already read (`Err`: they
-/// could not be read); `build` is `CurrentBuild`, for SChannel's defaults.
+/// could not be read); `build` is `CurrentBuild`, for SChannel's defaults; `iis` is the text
+/// of [`IIS_CONFIG`] (`None` when it does not exist, `Err` why it could not be read).
 pub fn control(
     registry: &Registry<'_>,
     rdp: Result<&RdpSettings, String>,
     build: Option<u32>,
+    iis: Option<Result<String, String>>,
     observations: &mut Vec<Observation>,
 ) -> Control {
     let registry = registry.with_probe(PROBE);
-    let outcome =
-        rdp.and_then(|rdp| decide(&registry, rdp, build, observations).map_err(|e| e.to_string()));
+    let outcome = rdp.and_then(|rdp| {
+        decide(&registry, rdp, build, iis, observations).map_err(|e| e.to_string())
+    });
     match outcome {
         Ok(control) => control,
         Err(e) => Control {
@@ -102,6 +153,7 @@ fn decide(
     registry: &Registry<'_>,
     rdp: &RdpSettings,
     build: Option<u32>,
+    iis: Option<Result<String, String>>,
     observations: &mut Vec<Observation>,
 ) -> Result<Control, RegistryError> {
     let schannel = schannel(registry, build, observations)?;
@@ -120,12 +172,7 @@ fn decide(
         });
     }
     if let Some(start) = service_start(registry, "W3SVC")?.filter(|s| s.value == 2) {
-        services.push(Service {
-            name: "IIS".into(),
-            state: State::Unknown,
-            why: "site bindings (http or https) are in applicationHost.config, not read".into(),
-            evidence: vec![start.evidence],
-        });
+        services.extend(iis_services(&start.evidence, iis, &schannel, observations));
     }
     let worst = services.iter().map(|s| s.state).max();
     let describe = |state: State| {
@@ -227,6 +274,63 @@ fn schannel(
         }
     }
     Ok(result)
+}
+
+fn iis_services(
+    start: &Evidence,
+    iis: Option<Result<String, String>>,
+    schannel: &Schannel,
+    observations: &mut Vec<Observation>,
+) -> Vec<Service> {
+    let undecided = |why: String| Service {
+        name: "IIS".into(),
+        state: State::Unknown,
+        why,
+        evidence: vec![start.clone()],
+    };
+    let bindings = match iis.map(|r| r.and_then(|text| parse_iis_bindings(&text))) {
+        None => return vec![undecided(format!("{IIS_CONFIG} not found"))],
+        Some(Err(e)) => return vec![undecided(format!("{IIS_CONFIG}: {e}"))],
+        Some(Ok(bindings)) => bindings,
+    };
+    bindings
+        .into_iter()
+        .map(|b| {
+            let name = format!("IIS site {:?} {} {}", b.site, b.protocol, b.information);
+            let evidence = vec![
+                start.clone(),
+                Evidence {
+                    source: IIS_CONFIG.into(),
+                    line: b.line,
+                    probe: PROBE.into(),
+                    detail: format!("binding {} {}", b.protocol, b.information),
+                },
+            ];
+            observations.push(Observation {
+                category: "iis_binding".into(),
+                name: format!("{} {} {}", b.site, b.protocol, b.information),
+                value: serde_json::json!({
+                    "site": b.site, "protocol": b.protocol, "binding": b.information,
+                }),
+                evidence: evidence[1..].to_vec(),
+            });
+            match b.protocol.as_str() {
+                "http" => Service {
+                    name,
+                    state: State::Plaintext,
+                    why: "HTTP".into(),
+                    evidence,
+                },
+                "https" => tls(&name, schannel, evidence),
+                other => Service {
+                    name,
+                    state: State::Unknown,
+                    why: format!("protocol {other} not judged"),
+                    evidence,
+                },
+            }
+        })
+        .collect()
 }
 
 /// Whether an unset server protocol is on by default in `build` (Microsoft's "TLS/SSL
@@ -439,10 +543,14 @@ mod tests {
     use crate::inventory::windows::logon::{rdp_settings, tests::source};
 
     fn transit(body: &str) -> Control {
+        transit_with(body, None)
+    }
+
+    fn transit_with(body: &str, iis: Option<Result<String, String>>) -> Control {
         let s = source(body);
         let registry = Registry::new(&s, "t");
         let rdp = rdp_settings(&registry).unwrap();
-        control(&registry, Ok(&rdp), Some(20348), &mut Vec::new())
+        control(&registry, Ok(&rdp), Some(20348), iis, &mut Vec::new())
     }
 
     const TLS_OLD_OFF: &str = "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.0\\Server]\n\"Enabled\"=dword:00000000\n[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.1\\Server]\n\"DisabledByDefault\"=dword:00000001\n";
@@ -492,8 +600,45 @@ mod tests {
         ));
         let registry = Registry::new(&s, "t");
         let rdp = rdp_settings(&registry).unwrap();
-        let c = control(&registry, Ok(&rdp), None, &mut Vec::new());
+        let c = control(&registry, Ok(&rdp), None, None, &mut Vec::new());
         assert_eq!(c.state, "unknown");
         assert!(c.reason.contains("is not known"), "{}", c.reason);
+    }
+
+    #[test]
+    fn iis_http_binding_is_plaintext_and_https_follows_schannel() {
+        let config = "<configuration>\n<system.applicationHost>\n<sites>\n\
+            <site name=\"Default Web Site\" id=\"1\">\n<bindings>\n\
+            <binding protocol=\"http\" bindingInformation=\"*:80:\" />\n\
+            <binding protocol=\"https\" bindingInformation=\"*:443:\" />\n\
+            </bindings>\n</site>\n</sites>\n</system.applicationHost>\n</configuration>\n";
+        let w3svc = "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\W3SVC]\n\"Start\"=dword:00000002\n";
+        let c = transit_with(&format!("{TLS_OLD_OFF}{w3svc}"), Some(Ok(config.into())));
+        assert_eq!(c.state, "plaintext", "{c:?}");
+        assert!(
+            c.reason
+                .contains("IIS site \"Default Web Site\" http *:80: (HTTP)"),
+            "{}",
+            c.reason
+        );
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.source == IIS_CONFIG && e.line == 6),
+            "{c:?}"
+        );
+        let https_only = config.replace(
+            "<binding protocol=\"http\" bindingInformation=\"*:80:\" />\n",
+            "",
+        );
+        let c = transit_with(&format!("{TLS_OLD_OFF}{w3svc}"), Some(Ok(https_only)));
+        assert_eq!(c.state, "unknown", "{c:?}");
+        assert!(
+            c.reason.contains("https *:443: (TLS 1.2 or later)"),
+            "{}",
+            c.reason
+        );
+        let c = transit_with(w3svc, Some(Ok("<configuration".into())));
+        assert!(c.reason.contains(IIS_CONFIG), "{}", c.reason);
     }
 }
