@@ -4,12 +4,20 @@
 #
 # Windows (x86_64-pc-windows-gnu, built with Debian's MinGW-w64, run under Debian's wine64):
 #   1. `tillsyn-agent.exe inventory --json`: the OS frame says Windows and has hostname, CPU and
-#      memory, and the Linux-only facts are reported as not collected, not read from the Linux
-#      root that wine shows as Z:.
-#   2. The real path: a Linux `tillsyn-collector` (init, serve on 127.0.0.1, token create); the
+#      memory; the Windows facts come from wine's registry through the Win32 registry API, and
+#      nothing is read from the Linux root that wine shows as Z:. In wine's fresh prefix RDP is
+#      off and no remote login service is configured, so `mfa` is `unknown`.
+#   2. `wine reg add` turns RDP on with NLA off, adds an Uninstall entry, sets SChannel's
+#      server TLS 1.0/1.1 off and registers OpenSSH Server (its `sshd_config` written to
+#      C:\ProgramData\ssh): the inventory reads them back (the entry as a package, `mfa`
+#      absent with the RDP values and the SSH key-only path as evidence); then TLS 1.0 on makes `transit_encryption`
+#      plaintext, naming the SChannel value.
+#   3. The real path: a Linux `tillsyn-collector` (init, serve on 127.0.0.1, token create); the
 #      Windows agent under wine enrolls into its default state directory
 #      (`C:\ProgramData\Tillsyn\agent`) and sends one report with `run --once`;
-#      `tillsyn-collector assets --format json` holds the Windows host with its OS.
+#      `tillsyn-collector assets --format json` holds the Windows host with its OS and with
+#      `mfa` and `transit_encryption` decided (absent, plaintext) from the registry; BitLocker
+#      stays `unknown` (wine has no manage-bde or BitLocker WMI).
 # macOS (x86_64-apple-darwin): `cargo check` only, with zig as the C compiler for ring. No
 #   `cargo build`: linking needs the Apple SDK, which is not redistributable and not here. Tried
 #   with zig as the linker too: it finds no libiconv (Rust's std) and no libobjc (sysinfo's
@@ -143,21 +151,87 @@ for key in ("hostname", "architecture", "cpu_model"):
 for key in ("cpu_count", "memory_total_bytes"):
     if not host[key] > 0:
         problems.append(f"{key} is {host[key]}")
-# The Linux collectors must not have read the Linux root that wine shows as Z:.
-if inventory["observations"]:
-    problems.append(f"{len(inventory['observations'])} Linux observations on Windows")
+# Nothing may come from the Linux root that wine shows as Z: (the Linux collectors' categories).
+linux = [o for o in inventory["observations"]
+         if o["category"] in ("sshd", "pam", "account", "listener", "volume", "unit", "kernel")]
+if linux:
+    problems.append(f"{len(linux)} Linux observations on Windows: {linux[:3]}")
+categories = {o["category"] for o in inventory["observations"]}
+for category in ("windows_host", "windows_service", "schannel", "rdp"):
+    if category not in categories:
+        problems.append(f"no {category} observation from the registry")
 controls = {c["name"]: c for c in inventory["controls"]}
 for name in ("mfa", "transit_encryption", "rest_encryption"):
-    control = controls.get(name)
-    if control is None or control["state"] != "unknown" \
-            or not control["reason"].startswith("not collected on windows"):
-        problems.append(f"control {name} is {control}")
+    if controls.get(name, {}).get("state") != "unknown":
+        problems.append(f"control {name} is {controls.get(name)}, not unknown in a fresh prefix")
+if "no remote login path" not in controls.get("mfa", {}).get("reason", ""):
+    problems.append(f"mfa: {controls.get('mfa')}")
 if problems:
     print("\n".join(problems), file=sys.stderr)
     sys.exit(1)
 print(f"    {host['os_name']} {host['os_version']} on {host['hostname']}: "
       f"{host['cpu_count']} x {host['cpu_model']}, {host['memory_total_bytes']} bytes, "
       f"controls {', '.join(n + '=' + c['state'] for n, c in controls.items())}")
+EOF
+step_done
+
+# ---------------------------------------------------------------------------------------------
+step "Windows: keys set with wine reg add change the verdicts"
+TS='HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server'
+SCHANNEL='HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols'
+UNINSTALL='HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\TillsynPlatformCheck'
+reg_add() {
+    "$WINE" reg add "$@" /f >/dev/null || fail "wine reg add $*"
+}
+reg_add "$TS" /v fDenyTSConnections /t REG_DWORD /d 0
+reg_add "$TS\WinStations\RDP-Tcp" /v UserAuthentication /t REG_DWORD /d 0
+reg_add "$UNINSTALL" /v DisplayName /t REG_SZ /d "Tillsyn platform check"
+reg_add "$UNINSTALL" /v DisplayVersion /t REG_SZ /d 1.2.3
+reg_add "$SCHANNEL\TLS 1.0\Server" /v Enabled /t REG_DWORD /d 0
+reg_add "$SCHANNEL\TLS 1.1\Server" /v Enabled /t REG_DWORD /d 0
+# OpenSSH Server for Windows: its service and C:\ProgramData\ssh\sshd_config, keys only.
+reg_add 'HKLM\SYSTEM\CurrentControlSet\Services\sshd' /v Type /t REG_DWORD /d 16
+reg_add 'HKLM\SYSTEM\CurrentControlSet\Services\sshd' /v Start /t REG_DWORD /d 2
+mkdir -p "$WINEPREFIX/drive_c/ProgramData/ssh"
+printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\n' \
+    >"$WINEPREFIX/drive_c/ProgramData/ssh/sshd_config"
+agent inventory --json >"$work/inventory-rdp.json" 2>"$work/inventory.err" ||
+    { cat "$work/inventory.err" >&2; fail "inventory --json exited non-zero under wine"; }
+reg_add "$SCHANNEL\TLS 1.0\Server" /v Enabled /t REG_DWORD /d 1
+agent inventory --json >"$work/inventory-tls10.json" 2>"$work/inventory.err" ||
+    { cat "$work/inventory.err" >&2; fail "inventory --json exited non-zero under wine"; }
+python3 - "$work/inventory-rdp.json" "$work/inventory-tls10.json" <<'EOF' || fail "the registry keys did not change the verdicts"
+import json, sys
+
+rdp = json.load(open(sys.argv[1]))
+tls10 = json.load(open(sys.argv[2]))
+problems = []
+controls = {c["name"]: c for c in rdp["controls"]}
+mfa = controls["mfa"]
+sources = [e["source"] + " " + e["detail"] for e in mfa["evidence"]]
+if mfa["state"] != "absent" or "NLA off" not in mfa["reason"]:
+    problems.append(f"mfa with RDP on and NLA off: {mfa}")
+for value in ("Terminal Server\\fDenyTSConnections REG_DWORD 0",
+              "RDP-Tcp\\UserAuthentication REG_DWORD 0"):
+    if not any(value in s for s in sources):
+        problems.append(f"mfa evidence lacks {value}: {sources}")
+if not any("/ProgramData/ssh/sshd_config" in s and "publickey needs key" in s for s in sources):
+    problems.append(f"mfa evidence lacks the OpenSSH path from C:\\ProgramData: {sources}")
+transit = controls["transit_encryption"]
+if transit["state"] != "unknown" or "TLS 1.2 or later" not in transit["reason"] \
+        or "OpenSSH Server (SSH)" not in transit["reason"]:
+    problems.append(f"transit with TLS 1.0/1.1 off: {transit}")
+packages = {o["name"]: o for o in rdp["observations"] if o["category"] == "package"}
+entry = packages.get("Tillsyn platform check")
+if entry is None or entry["value"]["version"] != "1.2.3":
+    problems.append(f"the Uninstall entry is not a package: {sorted(packages)}")
+transit = {c["name"]: c for c in tls10["controls"]}["transit_encryption"]
+if transit["state"] != "plaintext" or "TLS 1.0" not in transit["reason"] or not any(
+        "TLS 1.0\\Server\\Enabled" in e["source"] for e in transit["evidence"]):
+    problems.append(f"transit with TLS 1.0 on: {transit}")
+if problems:
+    sys.exit("\n".join(problems))
+print(f"    mfa {mfa['state']} ({mfa['reason']}); transit {transit['state']} ({transit['reason']})")
 EOF
 step_done
 
@@ -216,9 +290,11 @@ for key in ("cpu_count", "memory_total_bytes"):
     if not facts[key] > 0:
         problems.append(f"{key} is {facts[key]}")
 states = {c["name"]: c["state"] for c in host.get("controls", [])}
-for name in ("mfa", "transit_encryption", "rest_encryption"):
-    if states.get(name) != "unknown":
-        problems.append(f"control {name} stored as {states.get(name)!r}, not 'unknown'")
+# Decided from wine's registry as set above; wine has no BitLocker to read.
+expected = {"mfa": "absent", "transit_encryption": "plaintext", "rest_encryption": "unknown"}
+for name, state in expected.items():
+    if states.get(name) != state:
+        problems.append(f"control {name} stored as {states.get(name)!r}, not {state!r}")
 if problems:
     sys.exit("\n".join(problems))
 print(f"    stored asset {host['asset_id']}: {host['hostname']}, "
@@ -226,5 +302,5 @@ print(f"    stored asset {host['asset_id']}: {host['hostname']}, "
 EOF
 step_done
 
-echo "platform-check: ok (Windows built, inventoried, enrolled and reported under wine;" \
+echo "platform-check: ok (Windows built, registry read and verdicts changed, enrolled and reported under wine;" \
      "macOS compile-checked only) in $SECONDS s"

@@ -5,7 +5,9 @@
 //! peak RSS (`VmHWM` in `/proc/self/status`) is that of one inventory, not of the samples
 //! before it. Two modes: files only (`TILLSYN_PROBE_PORTS=` probes nothing) and with live probes
 //! of two peers this bench starts on loopback (a rustls TLS server and a plaintext HTTP
-//! responder); other services on the machine are never probed.
+//! responder); other services on the machine are never probed. A third mode is the full Windows
+//! inventory of an offline fixture host (`tests/fixtures/windows/duo-enforced`: registry
+//! exports, sshd_config, recorded BitLocker), reported as a ratio to the Linux files-only run.
 //!
 //! Run: `cargo bench -p tillsyn-agent --bench inventory_live` (optimised), or
 //! `cargo test -p tillsyn-agent --bench inventory_live` (debug build, cheaper to compile).
@@ -31,15 +33,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, Box<dyn std::error::Error>>((tls_peer().await?, http_peer().await?))
     })?;
     let this = std::env::current_exe()?;
-    for (mode, ports) in [
-        ("files only", String::new()),
-        ("files + 2 live probes", format!("{tls_port},{http_port}")),
+    let windows = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/windows/duo-enforced");
+    let mut baseline_ms = 0;
+    for (mode, ports, root) in [
+        ("files only", String::new(), Path::new("/")),
+        (
+            "files + 2 live probes",
+            format!("{tls_port},{http_port}"),
+            Path::new("/"),
+        ),
+        (
+            "Windows offline fixture (registry exports)",
+            String::new(),
+            windows.as_path(),
+        ),
     ] {
         let mut samples = Vec::new();
         for _ in 0..SAMPLES {
             let output = Command::new(&this)
                 .arg("--child")
                 .env("TILLSYN_PROBE_PORTS", &ports)
+                .env("TILLSYN_BENCH_ROOT", root)
                 .output()?;
             let text = String::from_utf8_lossy(&output.stdout).into_owned();
             samples.push(parse_sample(&text).ok_or_else(|| format!("child printed {text:?}"))?);
@@ -47,8 +61,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         samples.sort_by_key(|s| s.0);
         let (median_ms, _, observations, bytes) = samples[SAMPLES / 2];
         let peak_kib = samples.iter().map(|s| s.1).max().unwrap_or(0);
+        if baseline_ms == 0 {
+            baseline_ms = median_ms.max(1);
+        }
+        // Precision loss is irrelevant for a ratio of two millisecond counts.
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = median_ms as f64 / baseline_ms as f64;
         println!(
-            "{mode}: median {median_ms} ms (min {} ms, max {} ms) over {SAMPLES} runs; peak RSS {peak_kib} KiB; {observations} observations, {bytes} bytes of JSON",
+            "{mode}: median {median_ms} ms ({ratio:.2}x files only; min {} ms, max {} ms) over {SAMPLES} runs; peak RSS {peak_kib} KiB; {observations} observations, {bytes} bytes of JSON",
             samples[0].0,
             samples[SAMPLES - 1].0
         );
@@ -58,7 +78,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn child() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let inventory = tillsyn_agent::inventory::collect(Path::new("/"));
+    let root = std::env::var_os("TILLSYN_BENCH_ROOT").unwrap_or_else(|| "/".into());
+    let inventory = tillsyn_agent::inventory::collect(Path::new(&root));
     let json = serde_json::to_string_pretty(&inventory)?;
     let elapsed = started.elapsed().as_millis();
     let status = std::fs::read_to_string("/proc/self/status")?;

@@ -79,6 +79,15 @@ pub fn decide(sshd: Option<&SshdConfig>, pam: &PamReport) -> Control {
             vec![console_evidence(pam)],
         );
     };
+    let (verdict, reason, mut evidence) = ssh_verdict(config, pam);
+    evidence.push(console_evidence(pam));
+    control(verdict, reason, evidence)
+}
+
+/// The verdict over the SSH login paths of `config` alone (global settings and every `Match`
+/// block), with its reason and evidence. Also used for OpenSSH Server on Windows, whose
+/// password method has no PAM (an empty [`PamReport`]).
+pub fn ssh_verdict(config: &SshdConfig, pam: &PamReport) -> (Verdict, String, Vec<Evidence>) {
     let mut paths = Vec::new();
     let global = Settings::read(|k| {
         let (value, evidence) = config.global_value(k);
@@ -106,9 +115,8 @@ pub fn decide(sshd: Option<&SshdConfig>, pam: &PamReport) -> Control {
         paths.extend(context_paths(&label, Some(at), &settings, pam));
     }
     let (verdict, reason) = overall(config, &paths);
-    let mut evidence: Vec<Evidence> = paths.into_iter().flat_map(|p| p.evidence).collect();
-    evidence.push(console_evidence(pam));
-    control(verdict, reason, evidence)
+    let evidence: Vec<Evidence> = paths.into_iter().flat_map(|p| p.evidence).collect();
+    (verdict, reason, evidence)
 }
 
 fn control(verdict: Verdict, reason: String, evidence: Vec<Evidence>) -> Control {

@@ -3,7 +3,9 @@
 //!
 //! All file reads go through a root directory (`--root`), so tests point the agent at a fixture
 //! tree instead of `/`. This module owns the inventory's JSON shape (`inventory --json`).
-//! Beyond the host frame the collectors read Linux files; [`platform`] decides where they apply.
+//! Beyond the host frame the collectors read Linux files, or on a Windows host (live, or an
+//! offline root with registry exports) the registry through [`windows`]; [`platform`] decides
+//! where the Linux ones apply.
 
 pub mod accounts;
 pub mod banner;
@@ -29,6 +31,7 @@ pub mod tls_probe;
 pub mod transit;
 pub mod units;
 pub mod volumes;
+pub mod windows;
 
 use std::path::{Path, PathBuf};
 
@@ -120,6 +123,10 @@ pub fn collect(root: &Path) -> Inventory {
     };
     inventory.host = host::collect(root, &mut inventory.errors);
     let os = std::env::consts::OS;
+    if windows::applies(root, os) {
+        windows::collect(root, &mut inventory);
+        return inventory;
+    }
     if !platform::reads_linux_facts(root, os) {
         inventory.controls = platform::not_collected(os);
         return inventory;

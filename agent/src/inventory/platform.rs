@@ -5,10 +5,11 @@
 //! fixture tree (`--root DIR`) is such a Linux tree and is read on every OS. The live root of
 //! another OS is not: on Windows `/etc/...` names `C:\etc\...`, which holds nothing (and under
 //! wine `/` is the Linux machine's own root, whose facts would be reported as the Windows
-//! host's); macOS keeps its accounts in Directory Services and has no `/proc`. There the agent
-//! reports the `sysinfo` host frame only, and each control says it was not collected: `unknown`,
-//! which no K2/K3 rule accepts, instead of a verdict read from files that do not describe the
-//! host.
+//! host's), so a live Windows host (and an offline root with registry exports) goes to
+//! [`super::windows`] before this module is asked; macOS keeps its accounts in Directory
+//! Services and has no `/proc`. There the agent reports the `sysinfo` host frame only, and each
+//! control says it was not collected: `unknown`, which no K2/K3 rule accepts, instead of a
+//! verdict read from files that do not describe the host.
 //!
 //! This module decides; it reads nothing.
 

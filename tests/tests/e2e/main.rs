@@ -17,3 +17,4 @@ mod reporting;
 mod scans;
 mod text;
 mod verification;
+mod windows;

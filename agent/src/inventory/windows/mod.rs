@@ -1,0 +1,376 @@
+//! Windows hosts: the same observations and the same three controls as on Linux, read from
+//! the registry and from recorded command or WMI output instead of Linux files.
+//!
+//! Where the data comes from:
+//! - **Live** (`--root /` on Windows, also under wine): the Win32 registry API ([`live`]), the
+//!   OpenSSH Server configuration at `C:\ProgramData\ssh\sshd_config`, and `manage-bde
+//!   -status` for BitLocker.
+//! - **Offline** (`--root DIR` holding [`REGISTRY_DIR`]): every `*.reg` file there, as
+//!   `reg export` writes it (see [`reg_text`]), e.g. `reg export HKLM\SYSTEM system.reg` and
+//!   `reg export HKLM\SOFTWARE software.reg`; `DIR/ProgramData/ssh/sshd_config`; and under
+//!   [`RECORDED_DIR`] the recorded `Win32_EncryptableVolume.json` or `manage-bde-status.txt`.
+//!   Hive files (`Windows/System32/config/SYSTEM`) are not read: see the README.
+//!
+//! A `.reg` file that cannot be parsed is a [`FactError`] naming the file and line; the
+//! registry is then incomplete, so `mfa` and `transit_encryption` are `unknown` with that
+//! error as their reason (the other files' observations are still reported).
+//!
+//! # Layout
+//! - [`registry`]: the [`registry::RegistrySource`] trait, the offline source and typed
+//!   look-ups with evidence.
+//! - [`reg_text`]: the pure `reg export` parser (fuzzed).
+//! - `live`: the Win32 registry source (Windows builds only).
+//! - [`system`]: host version, software, services, hardening observations.
+//! - [`logon`]: login paths and the `mfa` control.
+//! - [`transit`]: SChannel, SMB, WinRM, RDP and the `transit_encryption` control.
+//! - [`bitlocker`]: BitLocker volumes and the `rest_encryption` control.
+
+pub mod bitlocker;
+#[cfg(windows)]
+pub mod live;
+pub mod logon;
+pub mod reg_text;
+pub mod registry;
+pub mod system;
+pub mod transit;
+
+use std::io::Read;
+use std::path::Path;
+
+use registry::{ExportSource, Registry, RegistrySource};
+
+use super::{
+    Control, Evidence, FactError, Inventory, Observation, config_file, input, is_live_root, rooted,
+    sshd,
+};
+
+const COLLECTOR: &str = "windows_registry";
+
+/// The directory under an offline root holding `reg export` files.
+pub const REGISTRY_DIR: &str = "/registry";
+/// The directory under an offline root holding recorded WMI and command output.
+pub const RECORDED_DIR: &str = "/recorded";
+/// OpenSSH Server for Windows' configuration, relative to the system drive.
+pub const SSHD_CONFIG: &str = "/ProgramData/ssh/sshd_config";
+/// Largest recorded BitLocker file read.
+const MAX_RECORDED: u64 = 4 * 1024 * 1024;
+
+/// A parser of one recorded BitLocker form.
+type Parser = fn(&str, &str) -> Result<Vec<bitlocker::BitLockerVolume>, bitlocker::BitLockerError>;
+
+/// Whether `root` is a Windows host for an agent built for `os`: the live root on Windows, or
+/// an offline root holding [`REGISTRY_DIR`].
+pub fn applies(root: &Path, os: &str) -> bool {
+    if is_live_root(root) {
+        return os == "windows";
+    }
+    rooted(root, REGISTRY_DIR).is_dir()
+}
+
+/// Collects the Windows facts and controls of `root` into `inventory`.
+pub fn collect(root: &Path, inventory: &mut Inventory) {
+    let live = is_live_root(root);
+    let (source, problems) = open_source(root, live, &mut inventory.errors);
+    let registry = Registry::new(source.as_ref(), COLLECTOR);
+    let Inventory {
+        host,
+        observations,
+        controls,
+        errors,
+        ..
+    } = inventory;
+    let build = system::host(&registry, host, live, observations, errors);
+    system::software(&registry, observations, errors);
+    system::services(&registry, observations, errors);
+    system::hardening(&registry, observations, errors);
+
+    let sshd = openssh(root, live, &registry, observations, errors);
+    if problems.is_empty() {
+        controls.push(logon::control(
+            &registry,
+            sshd.as_ref().map(|r| r.as_ref().map_err(Clone::clone)),
+            observations,
+        ));
+        let rdp = logon::rdp_settings(&registry.with_probe("windows_transit"));
+        let iis = iis_config(root, live);
+        controls.push(transit::control(
+            &registry,
+            rdp.as_ref().map_err(ToString::to_string),
+            build,
+            iis,
+            observations,
+        ));
+    } else {
+        let reason = format!(
+            "the registry export could not be read completely: {}",
+            problems.join("; ")
+        );
+        controls.push(logon::unknown(reason.clone()));
+        controls.push(Control {
+            name: "transit_encryption".into(),
+            state: "unknown".into(),
+            evidence: vec![Evidence {
+                source: REGISTRY_DIR.into(),
+                line: 0,
+                probe: COLLECTOR.into(),
+                detail: reason.clone(),
+            }],
+            reason,
+        });
+    }
+    let (volumes, problem) = bitlocker_volumes(root, live, errors);
+    controls.push(bitlocker::control(&volumes, problem, observations));
+    controls.push(log_protection(observations));
+    controls.push(Control {
+        name: "privileged_access".into(),
+        state: "unknown".into(),
+        reason: "not collected on Windows: the members of Administrators and their logon rights are not read".into(),
+        evidence: Vec::new(),
+    });
+}
+
+/// `log_protection` from the Windows Event Forwarding policy `hardening` observes: a
+/// subscription manager ships events off the host; without one the event log keeps them only
+/// here. The audit policy itself is not read, so `local_only` assumes Windows' default logon
+/// auditing.
+fn log_protection(observations: &[Observation]) -> Control {
+    let forwarding = observations
+        .iter()
+        .find(|o| o.category == "hardening" && o.name == "event_forwarding");
+    match forwarding {
+        Some(o) => Control {
+            name: "log_protection".into(),
+            state: "forwarded".into(),
+            reason: format!(
+                "Windows Event Forwarding sends events to a subscription manager: {}",
+                o.value.as_str().unwrap_or_default()
+            ),
+            evidence: o.evidence.clone(),
+        },
+        None => Control {
+            name: "log_protection".into(),
+            state: "local_only".into(),
+            reason: "no Windows Event Forwarding subscription manager is configured: the event log keeps security events only on this host".into(),
+            evidence: vec![Evidence {
+                source: "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\EventLog\\EventForwarding\\SubscriptionManager".into(),
+                line: 0,
+                probe: COLLECTOR.into(),
+                detail: "absent".into(),
+            }],
+        },
+    }
+}
+
+/// The registry source for `root`, and the `.reg` files that could not be parsed.
+fn open_source(
+    root: &Path,
+    live: bool,
+    errors: &mut Vec<FactError>,
+) -> (Box<dyn RegistrySource>, Vec<String>) {
+    #[cfg(windows)]
+    if live {
+        return (Box::new(live::LiveRegistry), Vec::new());
+    }
+    // Only Windows builds read a live registry; `applies` sends no other live root here.
+    let _ = live;
+    let mut exports = Vec::new();
+    let mut problems = Vec::new();
+    for (name, path) in input::list_dir(root, REGISTRY_DIR, COLLECTOR, errors) {
+        if !name.to_ascii_lowercase().ends_with(".reg") {
+            continue;
+        }
+        let source = format!("{REGISTRY_DIR}/{name}");
+        let limit = reg_text::MAX_EXPORT_BYTES as u64;
+        let parsed = read_bytes(&path, limit)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| reg_text::parse_bytes(&bytes).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(export) => exports.push((source, export)),
+            Err(error) => {
+                problems.push(format!("{source}: {error}"));
+                errors.push(FactError {
+                    collector: COLLECTOR.into(),
+                    source,
+                    error,
+                });
+            }
+        }
+    }
+    if exports.is_empty() && problems.is_empty() {
+        problems.push(format!("{REGISTRY_DIR} holds no .reg file"));
+    }
+    (Box::new(ExportSource::new(REGISTRY_DIR, exports)), problems)
+}
+
+/// Reads at most `limit` bytes of a regular file; more is an error, not a cut (a cut export
+/// would silently lose keys).
+fn read_bytes(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "larger than the {limit} byte limit"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The OpenSSH Server configuration when its service is installed and not disabled: `Ok`
+/// parsed, `Err` why not; `None` when the service is absent or disabled.
+fn openssh(
+    root: &Path,
+    live: bool,
+    registry: &Registry<'_>,
+    observations: &mut Vec<super::Observation>,
+    errors: &mut Vec<FactError>,
+) -> Option<Result<sshd::SshdConfig, String>> {
+    match logon::service_start(registry, "sshd") {
+        Ok(Some(start)) if start.value != 4 => {}
+        Ok(_) => return None,
+        Err(e) => return Some(Err(format!("its service could not be read: {e}"))),
+    }
+    // Live, the file is under %ProgramData% (`C:\ProgramData`), not under the current drive's
+    // root, which under wine is the Linux root.
+    let (base, file) = match std::env::var_os("ProgramData").filter(|_| live) {
+        Some(dir) => (std::path::PathBuf::from(dir), "/ssh/sshd_config"),
+        None => (root.to_path_buf(), SSHD_CONFIG),
+    };
+    Some(match config_file::read(&base, file) {
+        Ok(Some(text)) => {
+            let config = sshd::parse_text(&base, SSHD_CONFIG, &text);
+            errors.extend(config.problems.iter().cloned());
+            observations.extend(sshd::observations(&config));
+            Ok(config)
+        }
+        Ok(None) => Err(format!("{SSHD_CONFIG} does not exist")),
+        Err(e) => {
+            errors.push(FactError {
+                collector: "sshd".into(),
+                source: SSHD_CONFIG.into(),
+                error: e.to_string(),
+            });
+            Err(format!("{SSHD_CONFIG} could not be read: {e}"))
+        }
+    })
+}
+
+/// The text of IIS's `applicationHost.config`: under `%windir%` live, under the root offline.
+fn iis_config(root: &Path, live: bool) -> Option<Result<String, String>> {
+    let (base, file) = match std::env::var_os("windir").filter(|_| live) {
+        Some(dir) => (
+            std::path::PathBuf::from(dir),
+            "/System32/inetsrv/config/applicationHost.config",
+        ),
+        None => (root.to_path_buf(), transit::IIS_CONFIG),
+    };
+    match config_file::read(&base, file) {
+        Ok(Some(text)) => Some(Ok(text)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e.to_string())),
+    }
+}
+
+/// BitLocker volumes from recorded WMI JSON, else recorded `manage-bde -status`, else (live)
+/// `manage-bde -status` run now; the problem that leaves the control undecided, if any.
+fn bitlocker_volumes(
+    root: &Path,
+    live: bool,
+    errors: &mut Vec<FactError>,
+) -> (Vec<bitlocker::BitLockerVolume>, Option<String>) {
+    let wmi = format!("{RECORDED_DIR}/Win32_EncryptableVolume.json");
+    let bde = format!("{RECORDED_DIR}/manage-bde-status.txt");
+    let inputs: [(&str, Parser); 2] = [
+        (&wmi, bitlocker::parse_wmi_json),
+        (&bde, bitlocker::parse_manage_bde),
+    ];
+    if !live {
+        for (file, parse) in inputs {
+            let path = rooted(root, file);
+            if !path.exists() {
+                continue;
+            }
+            let result = read_bytes(&path, MAX_RECORDED)
+                .map_err(|e| e.to_string())
+                .and_then(|b| reg_text::decode(&b).map_err(|e| e.message))
+                .and_then(|text| parse(&text, file).map_err(|e| e.message));
+            return match result {
+                Ok(volumes) => (volumes, None),
+                Err(error) => {
+                    errors.push(FactError {
+                        collector: "bitlocker".into(),
+                        source: file.into(),
+                        error: error.clone(),
+                    });
+                    (Vec::new(), Some(format!("{file}: {error}")))
+                }
+            };
+        }
+        return (
+            Vec::new(),
+            Some(format!("no recorded BitLocker data ({wmi} or {bde})")),
+        );
+    }
+    run_manage_bde(errors)
+}
+
+/// Runs `manage-bde -status` on the live host. A command's output is parsed because the agent
+/// does not speak WMI yet (the `wmi` crate's COM set-up is not built); the parser is the
+/// recorded-output one.
+fn run_manage_bde(
+    errors: &mut Vec<FactError>,
+) -> (Vec<bitlocker::BitLockerVolume>, Option<String>) {
+    const COMMAND: &str = "manage-bde -status";
+    let output = std::process::Command::new("manage-bde")
+        .arg("-status")
+        .output();
+    let result = match output {
+        Ok(out) if out.status.success() => {
+            bitlocker::parse_manage_bde(&String::from_utf8_lossy(&out.stdout), COMMAND)
+                .map_err(|e| e.message)
+        }
+        Ok(out) => Err(format!("exited with {}", out.status)),
+        Err(e) => Err(format!("could not run: {e}")),
+    };
+    match result {
+        Ok(volumes) => (volumes, None),
+        Err(error) => {
+            errors.push(FactError {
+                collector: "bitlocker".into(),
+                source: COMMAND.into(),
+                error: error.clone(),
+            });
+            (Vec::new(), Some(format!("{COMMAND}: {error}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod log_protection_tests {
+    use super::*;
+
+    #[test]
+    fn event_forwarding_policy_decides_log_protection() {
+        let local = log_protection(&[]);
+        assert_eq!(local.state, "local_only");
+        let forwarding = Observation {
+            category: "hardening".into(),
+            name: "event_forwarding".into(),
+            value: serde_json::json!("Server=http://wec.kommun.example:5985/wsman/SubscriptionManager/WEC"),
+            evidence: vec![Evidence {
+                source: "registry/software.reg".into(),
+                line: 12,
+                probe: COLLECTOR.into(),
+                detail: String::new(),
+            }],
+        };
+        let forwarded = log_protection(&[forwarding]);
+        assert_eq!(forwarded.state, "forwarded");
+        assert!(forwarded.reason.contains("wec.kommun.example"));
+        assert_eq!(forwarded.evidence[0].line, 12);
+    }
+}

@@ -1,0 +1,644 @@
+//! The `transit_encryption` control on Windows, from the configuration of the services Windows
+//! itself exposes, with the Linux states: `plaintext` if any exposed service is, else
+//! `unknown` (never `encrypted` from configuration alone, see below).
+//!
+//! - **SChannel** (`HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\
+//!   <protocol>\Server`, `Enabled` and `DisabledByDefault`): a server protocol is on when
+//!   `Enabled` is not 0 and `DisabledByDefault` is not 1. Unset, Windows' documented defaults
+//!   apply: SSL 2.0 and 3.0 off from build 14393 (Server 2016), TLS 1.0 and 1.1 on below build
+//!   26100 (Server 2025), where they are left undecided. SSL 2.0/3.0 (RFC 6176, RFC 7568) and
+//!   TLS 1.0/1.1 (RFC 8996) are deprecated; a TLS service that accepts them is counted as not
+//!   encrypted, because a client (or an attacker downgrading it) may use them.
+//! - **RDP** (when enabled, see [`super::logon`]): TLS (`SecurityLayer` 2, or 1 with NLA, which
+//!   needs CredSSP over TLS) is SChannel's; the RDP Security Layer (`SecurityLayer` 0, or 1
+//!   without NLA) with `MinEncryptionLevel` 1 sends server-to-client data unencrypted.
+//! - **SMB** (`LanmanServer` service not disabled), `LanmanServer\Parameters`: `SMB1` on (SMB1
+//!   has no encryption), else `EncryptData` = 1 with `RejectUnencryptedAccess` not 0 is
+//!   encrypted (SMB 3 AES); otherwise file data crosses the wire in the clear (signing,
+//!   `RequireSecuritySignature`, protects integrity only and is recorded).
+//! - **WinRM** (automatic, with listeners): `*+HTTPS` is SChannel TLS; `*+HTTP` is encrypted by
+//!   the Kerberos/NTLM message layer unless unencrypted traffic is allowed (`AllowUnencrypted`
+//!   under `WSMAN\Service`, or the policy `AllowUnencryptedTraffic`).
+//! - **OpenSSH Server** (`sshd` not disabled): SSH.
+//! - **IIS** (`W3SVC` automatic): each site binding in
+//!   `%windir%\System32\inetsrv\config\applicationHost.config` (`<site><bindings><binding
+//!   protocol=... bindingInformation=...>`): `http` is plaintext, `https` is SChannel TLS, other
+//!   protocols (`net.tcp`, `ftp`, ...) are undecided; a missing or unreadable file is undecided.
+//!
+//! The registry does not list every listening socket (third-party services, RPC), and the
+//! listener table (IP Helper API) is not read yet, so a host whose configured services are all
+//! encrypted is `unknown`, with those services named in the reason.
+
+use super::logon::{RdpSettings, WSMAN_LISTENER, service_start};
+use super::registry::{Registry, RegistryError};
+use crate::inventory::{Control, Evidence, Observation};
+
+const PROBE: &str = "windows_transit";
+const SCHANNEL: &str =
+    "HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols";
+const LANMAN: &str = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters";
+const WSMAN_SERVICE: &str = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WSMAN\\Service";
+const WINRM_POLICY: &str = "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\WinRM\\Service";
+
+/// The server protocols SChannel may offer, oldest first, and whether each is deprecated.
+const PROTOCOLS: [(&str, bool); 6] = [
+    ("SSL 2.0", true),
+    ("SSL 3.0", true),
+    ("TLS 1.0", true),
+    ("TLS 1.1", true),
+    ("TLS 1.2", false),
+    ("TLS 1.3", false),
+];
+
+/// An exposed service and how it is protected.
+struct Service {
+    name: String,
+    state: State,
+    why: String,
+    evidence: Vec<Evidence>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum State {
+    Encrypted,
+    Unknown,
+    Plaintext,
+}
+
+/// What SChannel offers on the server side.
+struct Schannel {
+    /// Deprecated protocols on, with their evidence.
+    deprecated_on: Vec<(String, Vec<Evidence>)>,
+    /// Deprecated protocols whose state is not known.
+    undecided: Vec<(String, Evidence)>,
+}
+
+/// Where IIS keeps its sites, relative to the system drive.
+pub const IIS_CONFIG: &str = "/Windows/System32/inetsrv/config/applicationHost.config";
+
+/// One IIS site binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IisBinding {
+    /// The site's name.
+    pub site: String,
+    /// `http`, `https`, `net.tcp`, ...
+    pub protocol: String,
+    /// `address:port:host`, e.g. `*:80:`.
+    pub information: String,
+    /// 1-based line of the `<binding>` element.
+    pub line: u32,
+}
+
+/// Parses the site bindings of `applicationHost.config` (no DTDs, no external entities:
+/// `roxmltree`).
+pub fn parse_iis_bindings(text: &str) -> Result<Vec<IisBinding>, String> {
+    let doc = roxmltree::Document::parse(text).map_err(|e| e.to_string())?;
+    Ok(doc
+        .descendants()
+        .filter(|n| n.has_tag_name("binding"))
+        .filter_map(|binding| {
+            let bindings = binding
+                .parent_element()
+                .filter(|p| p.has_tag_name("bindings"))?;
+            let site = bindings
+                .parent_element()
+                .filter(|p| p.has_tag_name("site"))?;
+            Some(IisBinding {
+                site: site.attribute("name").unwrap_or_default().to_string(),
+                protocol: binding
+                    .attribute("protocol")
+                    .unwrap_or_default()
+                    .to_lowercase(),
+                information: binding
+                    .attribute("bindingInformation")
+                    .unwrap_or_default()
+                    .to_string(),
+                line: doc.text_pos_at(binding.range().start).row,
+            })
+        })
+        .collect())
+}
+
+/// Derives the control from the registry and the RDP settings already read (`Err`: they
+/// could not be read); `build` is `CurrentBuild`, for SChannel's defaults; `iis` is the text
+/// of [`IIS_CONFIG`] (`None` when it does not exist, `Err` why it could not be read).
+pub fn control(
+    registry: &Registry<'_>,
+    rdp: Result<&RdpSettings, String>,
+    build: Option<u32>,
+    iis: Option<Result<String, String>>,
+    observations: &mut Vec<Observation>,
+) -> Control {
+    let registry = registry.with_probe(PROBE);
+    let outcome = rdp.and_then(|rdp| {
+        decide(&registry, rdp, build, iis, observations).map_err(|e| e.to_string())
+    });
+    match outcome {
+        Ok(control) => control,
+        Err(e) => Control {
+            name: "transit_encryption".into(),
+            state: "unknown".into(),
+            reason: format!("the registry could not be read: {e}"),
+            evidence: vec![Evidence {
+                source: "registry".into(),
+                line: 0,
+                probe: PROBE.into(),
+                detail: e,
+            }],
+        },
+    }
+}
+
+fn decide(
+    registry: &Registry<'_>,
+    rdp: &RdpSettings,
+    build: Option<u32>,
+    iis: Option<Result<String, String>>,
+    observations: &mut Vec<Observation>,
+) -> Result<Control, RegistryError> {
+    let schannel = schannel(registry, build, observations)?;
+    let mut services = Vec::new();
+    if rdp.enabled {
+        services.push(rdp_service(rdp, &schannel));
+    }
+    services.extend(smb_service(registry, observations)?);
+    services.extend(winrm_services(registry, &schannel)?);
+    if let Some(start) = service_start(registry, "sshd")?.filter(|s| s.value != 4) {
+        services.push(Service {
+            name: "OpenSSH Server".into(),
+            state: State::Encrypted,
+            why: "SSH".into(),
+            evidence: vec![start.evidence],
+        });
+    }
+    if let Some(start) = service_start(registry, "W3SVC")?.filter(|s| s.value == 2) {
+        services.extend(iis_services(&start.evidence, iis, &schannel, observations));
+    }
+    let worst = services.iter().map(|s| s.state).max();
+    let describe = |state: State| {
+        services
+            .iter()
+            .filter(|s| s.state == state)
+            .map(|s| format!("{} ({})", s.name, s.why))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (state, reason) = match worst {
+        Some(State::Plaintext) => (
+            "plaintext",
+            format!(
+                "exposed service(s) not encrypted: {}",
+                describe(State::Plaintext)
+            ),
+        ),
+        Some(State::Unknown) => (
+            "unknown",
+            format!(
+                "exposed service(s) not decided: {}",
+                describe(State::Unknown)
+            ),
+        ),
+        Some(State::Encrypted) => (
+            "unknown",
+            format!(
+                "the configured Windows services are encrypted ({}), but other listening \
+                 sockets are not known: the listener table is not read",
+                describe(State::Encrypted)
+            ),
+        ),
+        None => (
+            "unknown",
+            "no Windows service exposed by configuration; other listening sockets are not \
+             known: the listener table is not read"
+                .to_string(),
+        ),
+    };
+    let chosen = worst.unwrap_or(State::Unknown);
+    Ok(Control {
+        name: "transit_encryption".into(),
+        state: state.into(),
+        reason,
+        evidence: services
+            .into_iter()
+            .filter(|s| s.state == chosen)
+            .flat_map(|s| s.evidence)
+            .collect(),
+    })
+}
+
+fn schannel(
+    registry: &Registry<'_>,
+    build: Option<u32>,
+    observations: &mut Vec<Observation>,
+) -> Result<Schannel, RegistryError> {
+    let mut result = Schannel {
+        deprecated_on: Vec::new(),
+        undecided: Vec::new(),
+    };
+    for (protocol, deprecated) in PROTOCOLS {
+        let key = format!("{SCHANNEL}\\{protocol}\\Server");
+        let enabled = registry.dword(&key, "Enabled")?;
+        let by_default = registry.dword(&key, "DisabledByDefault")?;
+        let mut evidence: Vec<Evidence> = enabled
+            .iter()
+            .chain(by_default.iter())
+            .map(|f| f.evidence.clone())
+            .collect();
+        let state = match (&enabled, &by_default) {
+            (Some(e), _) if e.value == 0 => Some(false),
+            (_, Some(d)) if d.value == 1 => Some(false),
+            (Some(_), _) => Some(true),
+            (None, _) => default_on(protocol, build),
+        };
+        if enabled.is_none() {
+            let meaning = match state {
+                Some(true) => format!("on by default in build {}", build.unwrap_or(0)),
+                Some(false) => "off by default".to_string(),
+                None => "default for this build not known".to_string(),
+            };
+            evidence.push(registry.absent(&key, "Enabled", &meaning));
+        }
+        observations.push(Observation {
+            category: "schannel".into(),
+            name: protocol.into(),
+            value: serde_json::json!({ "server_enabled": state, "deprecated": deprecated }),
+            evidence: evidence.clone(),
+        });
+        match state {
+            Some(true) if deprecated => result.deprecated_on.push((protocol.into(), evidence)),
+            None if deprecated => result.undecided.push((
+                protocol.into(),
+                evidence.into_iter().next().unwrap_or_default(),
+            )),
+            _ => {}
+        }
+    }
+    Ok(result)
+}
+
+fn iis_services(
+    start: &Evidence,
+    iis: Option<Result<String, String>>,
+    schannel: &Schannel,
+    observations: &mut Vec<Observation>,
+) -> Vec<Service> {
+    let undecided = |why: String| Service {
+        name: "IIS".into(),
+        state: State::Unknown,
+        why,
+        evidence: vec![start.clone()],
+    };
+    let bindings = match iis.map(|r| r.and_then(|text| parse_iis_bindings(&text))) {
+        None => return vec![undecided(format!("{IIS_CONFIG} not found"))],
+        Some(Err(e)) => return vec![undecided(format!("{IIS_CONFIG}: {e}"))],
+        Some(Ok(bindings)) => bindings,
+    };
+    bindings
+        .into_iter()
+        .map(|b| {
+            let name = format!("IIS site {:?} {} {}", b.site, b.protocol, b.information);
+            let evidence = vec![
+                start.clone(),
+                Evidence {
+                    source: IIS_CONFIG.into(),
+                    line: b.line,
+                    probe: PROBE.into(),
+                    detail: format!("binding {} {}", b.protocol, b.information),
+                },
+            ];
+            observations.push(Observation {
+                category: "iis_binding".into(),
+                name: format!("{} {} {}", b.site, b.protocol, b.information),
+                value: serde_json::json!({
+                    "site": b.site, "protocol": b.protocol, "binding": b.information,
+                }),
+                evidence: evidence[1..].to_vec(),
+            });
+            match b.protocol.as_str() {
+                "http" => Service {
+                    name,
+                    state: State::Plaintext,
+                    why: "HTTP".into(),
+                    evidence,
+                },
+                "https" => tls(&name, schannel, evidence),
+                other => Service {
+                    name,
+                    state: State::Unknown,
+                    why: format!("protocol {other} not judged"),
+                    evidence,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Whether an unset server protocol is on by default in `build` (Microsoft's "TLS/SSL
+/// Settings" and "Protocols in TLS/SSL (Schannel SSP)" pages); `None` when not known.
+fn default_on(protocol: &str, build: Option<u32>) -> Option<bool> {
+    let build = build?;
+    match protocol {
+        "SSL 2.0" | "SSL 3.0" if build >= 14393 => Some(false),
+        "TLS 1.0" | "TLS 1.1" if build < 26100 => Some(true),
+        "TLS 1.2" => Some(true),
+        "TLS 1.3" if build >= 20348 => Some(true),
+        "TLS 1.3" => Some(false),
+        _ => None,
+    }
+}
+
+/// A TLS service's state from SChannel's protocols.
+fn tls(name: &str, schannel: &Schannel, mut evidence: Vec<Evidence>) -> Service {
+    if !schannel.deprecated_on.is_empty() {
+        let names: Vec<&str> = schannel
+            .deprecated_on
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect();
+        evidence.extend(
+            schannel
+                .deprecated_on
+                .iter()
+                .flat_map(|(_, e)| e.iter().cloned()),
+        );
+        return Service {
+            name: name.into(),
+            state: State::Plaintext,
+            why: format!("TLS, but SChannel accepts deprecated {}", names.join(", ")),
+            evidence,
+        };
+    }
+    if !schannel.undecided.is_empty() {
+        let names: Vec<&str> = schannel.undecided.iter().map(|(p, _)| p.as_str()).collect();
+        evidence.extend(schannel.undecided.iter().map(|(_, e)| e.clone()));
+        return Service {
+            name: name.into(),
+            state: State::Unknown,
+            why: format!(
+                "TLS; whether SChannel accepts {} is not known",
+                names.join(", ")
+            ),
+            evidence,
+        };
+    }
+    Service {
+        name: name.into(),
+        state: State::Encrypted,
+        why: "TLS 1.2 or later".into(),
+        evidence,
+    }
+}
+
+fn rdp_service(rdp: &RdpSettings, schannel: &Schannel) -> Service {
+    let name = format!("RDP port {}", rdp.port);
+    let rdp_layer = rdp.security_layer == 0 || (rdp.security_layer == 1 && !rdp.nla);
+    if rdp_layer && rdp.min_encryption_level <= 1 {
+        return Service {
+            name,
+            state: State::Plaintext,
+            why: "RDP Security Layer with MinEncryptionLevel 1 (low): server-to-client data \
+                  unencrypted"
+                .into(),
+            evidence: rdp.evidence.clone(),
+        };
+    }
+    if rdp.security_layer == 0 {
+        return Service {
+            name,
+            state: State::Encrypted,
+            why: "RDP Security Layer (RC4, no server authentication)".into(),
+            evidence: rdp.evidence.clone(),
+        };
+    }
+    tls(&name, schannel, rdp.evidence.clone())
+}
+
+fn smb_service(
+    registry: &Registry<'_>,
+    observations: &mut Vec<Observation>,
+) -> Result<Option<Service>, RegistryError> {
+    let Some(start) = service_start(registry, "LanmanServer")?.filter(|s| s.value != 4) else {
+        return Ok(None);
+    };
+    let smb1 = registry.dword(LANMAN, "SMB1")?;
+    // Unset, SMB1 is served when its driver (the `srv` service) is installed and not disabled.
+    let srv = service_start(registry, "srv")?.filter(|s| s.value != 4);
+    let smb1_on = smb1.as_ref().map_or(srv.is_some(), |f| f.value != 0);
+    let encrypt = registry.dword(LANMAN, "EncryptData")?;
+    let reject = registry.dword(LANMAN, "RejectUnencryptedAccess")?;
+    let signing = registry.dword(LANMAN, "RequireSecuritySignature")?;
+    let mut evidence = vec![start.evidence];
+    evidence.push(smb1.as_ref().map_or_else(
+        || match &srv {
+            Some(s) => s.evidence.clone(),
+            None => registry.absent(LANMAN, "SMB1", "SMB1 driver (srv) not installed"),
+        },
+        |f| f.evidence.clone(),
+    ));
+    let encrypted = encrypt.as_ref().is_some_and(|f| f.value == 1)
+        && reject.as_ref().is_none_or(|f| f.value != 0);
+    evidence.push(encrypt.as_ref().map_or_else(
+        || registry.absent(LANMAN, "EncryptData", "default 0: no SMB encryption"),
+        |f| f.evidence.clone(),
+    ));
+    evidence.extend(reject.iter().map(|f| f.evidence.clone()));
+    evidence.extend(signing.iter().map(|f| f.evidence.clone()));
+    let signing_required = signing.as_ref().is_some_and(|f| f.value == 1);
+    observations.push(Observation {
+        category: "smb".into(),
+        name: "server".into(),
+        value: serde_json::json!({
+            "smb1": smb1_on,
+            "encrypt_data": encrypted,
+            "signing_required": signing_required,
+        }),
+        evidence: evidence.clone(),
+    });
+    let (state, why) = if smb1_on {
+        (
+            State::Plaintext,
+            "SMB1 enabled: it has no encryption".to_string(),
+        )
+    } else if encrypted {
+        (
+            State::Encrypted,
+            "SMB 3 encryption required (EncryptData)".to_string(),
+        )
+    } else {
+        (
+            State::Plaintext,
+            format!(
+                "no SMB encryption (EncryptData); signing {}",
+                if signing_required {
+                    "required"
+                } else {
+                    "not required"
+                }
+            ),
+        )
+    };
+    Ok(Some(Service {
+        name: "SMB port 445".into(),
+        state,
+        why,
+        evidence,
+    }))
+}
+
+fn winrm_services(
+    registry: &Registry<'_>,
+    schannel: &Schannel,
+) -> Result<Vec<Service>, RegistryError> {
+    let Some(start) = service_start(registry, "WinRM")?.filter(|s| s.value == 2) else {
+        return Ok(Vec::new());
+    };
+    let unencrypted = match registry.dword(WINRM_POLICY, "AllowUnencryptedTraffic")? {
+        Some(f) => Some(f),
+        None => registry.dword(WSMAN_SERVICE, "AllowUnencrypted")?,
+    };
+    let mut services = Vec::new();
+    for listener in registry.subkeys(WSMAN_LISTENER)? {
+        let mut evidence = vec![
+            start.evidence.clone(),
+            Evidence {
+                source: format!("{WSMAN_LISTENER}\\{listener}"),
+                line: 0,
+                probe: PROBE.into(),
+                detail: "WinRM listener".into(),
+            },
+        ];
+        let name = format!("WinRM {listener}");
+        if listener.to_ascii_uppercase().ends_with("+HTTPS") {
+            services.push(tls(&name, schannel, evidence));
+            continue;
+        }
+        match &unencrypted {
+            Some(f) if f.value == 1 => {
+                evidence.push(f.evidence.clone());
+                services.push(Service {
+                    name,
+                    state: State::Plaintext,
+                    why: "HTTP with unencrypted traffic allowed".into(),
+                    evidence,
+                });
+            }
+            other => {
+                evidence.extend(other.iter().map(|f| f.evidence.clone()));
+                services.push(Service {
+                    name,
+                    state: State::Encrypted,
+                    why: "HTTP with Kerberos/NTLM message encryption".into(),
+                    evidence,
+                });
+            }
+        }
+    }
+    Ok(services)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
+mod tests {
+    use super::*;
+    use crate::inventory::windows::logon::{rdp_settings, tests::source};
+
+    fn transit(body: &str) -> Control {
+        transit_with(body, None)
+    }
+
+    fn transit_with(body: &str, iis: Option<Result<String, String>>) -> Control {
+        let s = source(body);
+        let registry = Registry::new(&s, "t");
+        let rdp = rdp_settings(&registry).unwrap();
+        control(&registry, Ok(&rdp), Some(20348), iis, &mut Vec::new())
+    }
+
+    const TLS_OLD_OFF: &str = "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.0\\Server]\n\"Enabled\"=dword:00000000\n[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.1\\Server]\n\"DisabledByDefault\"=dword:00000001\n";
+    const WINRM: &str = "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\WinRM]\n\"Start\"=dword:00000002\n";
+
+    #[test]
+    fn rdp_security_layer_with_low_encryption_is_plaintext() {
+        let c = transit(
+            "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Terminal Server]\n\"fDenyTSConnections\"=dword:00000000\n\
+             [HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Terminal Server\\WinStations\\RDP-Tcp]\n\"SecurityLayer\"=dword:00000000\n\"MinEncryptionLevel\"=dword:00000001\n",
+        );
+        assert_eq!(c.state, "plaintext", "{c:?}");
+        assert!(c.reason.contains("MinEncryptionLevel 1"), "{}", c.reason);
+    }
+
+    #[test]
+    fn winrm_http_with_unencrypted_traffic_allowed_is_plaintext() {
+        let c = transit(&format!(
+            "{TLS_OLD_OFF}{WINRM}[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WSMAN\\Listener\\*+HTTP]\n\
+             [HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows\\WinRM\\Service]\n\"AllowUnencryptedTraffic\"=dword:00000001\n"
+        ));
+        assert_eq!(c.state, "plaintext", "{c:?}");
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.source.ends_with("AllowUnencryptedTraffic"))
+        );
+    }
+
+    #[test]
+    fn winrm_https_with_modern_tls_only_is_encrypted_but_the_control_unknown() {
+        let c = transit(&format!(
+            "{TLS_OLD_OFF}{WINRM}[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WSMAN\\Listener\\*+HTTPS]\n"
+        ));
+        assert_eq!(c.state, "unknown", "{c:?}");
+        assert!(
+            c.reason.contains("WinRM *+HTTPS (TLS 1.2 or later)"),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn unknown_build_leaves_tls_services_undecided() {
+        let s = source(&format!(
+            "{WINRM}[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WSMAN\\Listener\\*+HTTPS]\n"
+        ));
+        let registry = Registry::new(&s, "t");
+        let rdp = rdp_settings(&registry).unwrap();
+        let c = control(&registry, Ok(&rdp), None, None, &mut Vec::new());
+        assert_eq!(c.state, "unknown");
+        assert!(c.reason.contains("is not known"), "{}", c.reason);
+    }
+
+    #[test]
+    fn iis_http_binding_is_plaintext_and_https_follows_schannel() {
+        let config = "<configuration>\n<system.applicationHost>\n<sites>\n\
+            <site name=\"Default Web Site\" id=\"1\">\n<bindings>\n\
+            <binding protocol=\"http\" bindingInformation=\"*:80:\" />\n\
+            <binding protocol=\"https\" bindingInformation=\"*:443:\" />\n\
+            </bindings>\n</site>\n</sites>\n</system.applicationHost>\n</configuration>\n";
+        let w3svc = "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\W3SVC]\n\"Start\"=dword:00000002\n";
+        let c = transit_with(&format!("{TLS_OLD_OFF}{w3svc}"), Some(Ok(config.into())));
+        assert_eq!(c.state, "plaintext", "{c:?}");
+        assert!(
+            c.reason
+                .contains("IIS site \"Default Web Site\" http *:80: (HTTP)"),
+            "{}",
+            c.reason
+        );
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.source == IIS_CONFIG && e.line == 6),
+            "{c:?}"
+        );
+        let https_only = config.replace(
+            "<binding protocol=\"http\" bindingInformation=\"*:80:\" />\n",
+            "",
+        );
+        let c = transit_with(&format!("{TLS_OLD_OFF}{w3svc}"), Some(Ok(https_only)));
+        assert_eq!(c.state, "unknown", "{c:?}");
+        assert!(
+            c.reason.contains("https *:443: (TLS 1.2 or later)"),
+            "{}",
+            c.reason
+        );
+        let c = transit_with(w3svc, Some(Ok("<configuration".into())));
+        assert!(c.reason.contains(IIS_CONFIG), "{}", c.reason);
+    }
+}

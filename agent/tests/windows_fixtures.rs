@@ -1,0 +1,395 @@
+//! Black-box tests of the Windows inventory: the real `tillsyn-agent` binary runs
+//! `inventory --json --root <fixture>` over the offline Windows hosts in
+//! `tests/fixtures/windows/` (registry exports, recorded BitLocker output; see the README
+//! there) and every control's verdict and evidence is checked, plus bad input.
+
+// A failed unwrap is a failed test here, with the line that failed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/windows")
+        .join(name)
+}
+
+fn inventory(root: &Path) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
+        .args(["inventory", "--json", "--root"])
+        .arg(root)
+        .output()
+        .expect("run tillsyn-agent");
+    assert!(
+        output.status.success(),
+        "agent failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("inventory is JSON")
+}
+
+fn control<'a>(inventory: &'a Value, name: &str) -> &'a Value {
+    inventory["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} control"))
+}
+
+/// Asserts the state, that the reason holds `reason`, and that some evidence has `source`
+/// ending in `evidence` and (when non-empty) `detail` holding `detail`.
+fn assert_control(inv: &Value, name: &str, state: &str, reason: &str, evidence: &[(&str, &str)]) {
+    let c = control(inv, name);
+    assert_eq!(c["state"], state, "{name}: {c:#}");
+    assert!(
+        c["reason"].as_str().unwrap().contains(reason),
+        "{name} reason: {}",
+        c["reason"]
+    );
+    for (source, detail) in evidence {
+        assert!(
+            c["evidence"].as_array().unwrap().iter().any(|e| {
+                e["source"].as_str().unwrap().ends_with(source)
+                    && e["detail"].as_str().unwrap().contains(detail)
+            }),
+            "{name}: no evidence {source} / {detail}: {:#}",
+            c["evidence"]
+        );
+    }
+}
+
+const DENY: &str = "Control\\Terminal Server\\fDenyTSConnections";
+const NLA: &str = "WinStations\\RDP-Tcp\\UserAuthentication";
+
+#[test]
+fn server_2022_defaults() {
+    let inv = inventory(&fixture("server2022-default"));
+    assert!(
+        inv["errors"].as_array().unwrap().is_empty(),
+        "{:#}",
+        inv["errors"]
+    );
+    assert_eq!(inv["host"]["os_name"], "Windows");
+    assert_eq!(inv["host"]["hostname"], "srv-default");
+    assert!(
+        inv["host"]["os_version"]
+            .as_str()
+            .unwrap()
+            .contains("20348.2113")
+    );
+    assert_control(
+        &inv,
+        "mfa",
+        "absent",
+        "WinRM",
+        &[
+            (DENY, "REG_DWORD 1 (0x00000001) in /registry/system.reg"),
+            ("WSMAN\\Listener\\*+HTTP", ""),
+        ],
+    );
+    assert_control(
+        &inv,
+        "transit_encryption",
+        "plaintext",
+        "SMB port 445 (no SMB encryption",
+        &[("LanmanServer\\Parameters\\EncryptData", "not set")],
+    );
+    assert_control(
+        &inv,
+        "rest_encryption",
+        "unencrypted",
+        "C: (not encrypted (fully decrypted))",
+        &[("/recorded/manage-bde-status.txt", "manage-bde volume C:")],
+    );
+    // Software from both Uninstall hives, services without drivers.
+    let observations = inv["observations"].as_array().unwrap();
+    let find = |category: &str, name: &str| {
+        observations
+            .iter()
+            .find(|o| o["category"] == category && o["name"] == name)
+            .unwrap_or_else(|| panic!("no {category}/{name}"))
+    };
+    assert_eq!(
+        find("package", "7-Zip 23.01 (x64 edition)")["value"]["version"],
+        "23.01.00.0"
+    );
+    assert_eq!(
+        find("package", "Notepad++ (32-bit x86)")["value"]["architecture"],
+        "32-bit"
+    );
+    assert_eq!(
+        find("windows_service", "WinRM")["value"]["start"],
+        "automatic"
+    );
+    assert!(
+        observations.iter().all(|o| o["name"] != "Tcpip"),
+        "a driver is not a service"
+    );
+    assert_eq!(
+        find("windows_host", "version")["value"]["domain"],
+        "kommun.local"
+    );
+    assert_eq!(find("schannel", "TLS 1.0")["value"]["server_enabled"], true);
+}
+
+#[test]
+fn rdp_with_nla_off_is_a_password_alone() {
+    let inv = inventory(&fixture("rdp-nla-off"));
+    assert_control(
+        &inv,
+        "mfa",
+        "absent",
+        "RDP on port 3389 (NLA off): absent (a password alone",
+        &[(DENY, "REG_DWORD 0"), (NLA, "REG_DWORD 0")],
+    );
+    assert_control(
+        &inv,
+        "transit_encryption",
+        "unknown",
+        "listener table is not read",
+        &[("WinStations\\RDP-Tcp\\SecurityLayer", "REG_DWORD 2")],
+    );
+    assert_control(
+        &inv,
+        "rest_encryption",
+        "encrypted",
+        "C: (BitLocker on (XTS-AES 128, TPM + Numerical Password))",
+        &[(
+            "/recorded/Win32_EncryptableVolume.json",
+            "ProtectionStatus 1",
+        )],
+    );
+}
+
+#[test]
+fn rdp_with_nla_and_no_second_factor() {
+    let inv = inventory(&fixture("rdp-nla-no-mfa"));
+    assert_control(
+        &inv,
+        "mfa",
+        "absent",
+        "RDP on port 3389 (NLA on): absent",
+        &[(NLA, "REG_DWORD 1")],
+    );
+    // TLS 1.0 and 1.1 unset: on by default in build 20348.
+    assert_control(
+        &inv,
+        "transit_encryption",
+        "plaintext",
+        "SChannel accepts deprecated TLS 1.0, TLS 1.1",
+        &[(
+            "SCHANNEL\\Protocols\\TLS 1.0\\Server\\Enabled",
+            "on by default in build 20348",
+        )],
+    );
+    assert_control(
+        &inv,
+        "rest_encryption",
+        "unencrypted",
+        "BitLocker suspended",
+        &[(
+            "/recorded/Win32_EncryptableVolume.json",
+            "ProtectionStatus 0, ConversionStatus 1",
+        )],
+    );
+}
+
+#[test]
+fn duo_enforced_with_openssh_key_and_password() {
+    let inv = inventory(&fixture("duo-enforced"));
+    assert!(
+        inv["errors"].as_array().unwrap().is_empty(),
+        "{:#}",
+        inv["errors"]
+    );
+    assert_control(
+        &inv,
+        "mfa",
+        "enforced",
+        "every remote login path (2 in all)",
+        &[
+            ("Duo Security\\DuoCredProv\\FailOpen", "REG_DWORD 0"),
+            ("Duo Security\\DuoCredProv\\OfflineAvailable", "REG_DWORD 1"),
+            (
+                "/ProgramData/ssh/sshd_config",
+                "publickey,password needs key + password",
+            ),
+            ("Services\\WinRM\\Start", "REG_DWORD 4"),
+        ],
+    );
+    assert_control(
+        &inv,
+        "transit_encryption",
+        "unknown",
+        "OpenSSH Server (SSH)",
+        &[("LanmanServer\\Parameters\\EncryptData", "REG_DWORD 1")],
+    );
+    assert_control(&inv, "rest_encryption", "encrypted", "BitLocker on", &[]);
+}
+
+#[test]
+fn duo_fail_open_is_available() {
+    let inv = inventory(&fixture("duo-fail-open"));
+    assert_control(
+        &inv,
+        "mfa",
+        "available",
+        "Duo FailOpen lets the password alone in",
+        &[("Duo Security\\DuoCredProv\\FailOpen", "REG_DWORD 1")],
+    );
+    assert_control(
+        &inv,
+        "transit_encryption",
+        "unknown",
+        "RDP port 3389 (TLS 1.2 or later)",
+        &[],
+    );
+    assert_control(&inv, "rest_encryption", "encrypted", "BitLocker on", &[]);
+}
+
+#[test]
+fn tls_1_0_enabled_makes_tls_services_not_encrypted() {
+    let inv = inventory(&fixture("tls10-enabled"));
+    assert_control(
+        &inv,
+        "mfa",
+        "enforced",
+        "every remote login path (1 in all)",
+        &[],
+    );
+    assert_control(
+        &inv,
+        "transit_encryption",
+        "plaintext",
+        "RDP port 3389 (TLS, but SChannel accepts deprecated TLS 1.0)",
+        &[(
+            "SCHANNEL\\Protocols\\TLS 1.0\\Server\\Enabled",
+            "REG_DWORD 1",
+        )],
+    );
+    assert_control(&inv, "rest_encryption", "encrypted", "BitLocker on", &[]);
+}
+
+#[test]
+fn smb1_enabled_is_plaintext() {
+    let inv = inventory(&fixture("smb1-enabled"));
+    assert_control(
+        &inv,
+        "mfa",
+        "unknown",
+        "no remote login path",
+        &[(DENY, "REG_DWORD 1")],
+    );
+    assert_control(
+        &inv,
+        "transit_encryption",
+        "plaintext",
+        "SMB1 enabled: it has no encryption",
+        &[("LanmanServer\\Parameters\\SMB1", "REG_DWORD 1")],
+    );
+    assert_control(&inv, "rest_encryption", "encrypted", "BitLocker on", &[]);
+}
+
+/// A copy of a fixture host with `file` replaced by `content`.
+fn broken_copy(host: &str, file: &str, content: &[u8]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(fixture(host))
+        .arg(tmp.path().join("host"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(tmp.path().join("host").join(file), content).unwrap();
+    tmp
+}
+
+#[test]
+fn truncated_export_names_file_and_line_and_leaves_controls_unknown() {
+    let original = std::fs::read(fixture("duo-enforced").join("registry/software.reg")).unwrap();
+    // Cut inside a hex continuation: the last line ends in a backslash.
+    let mut cut = String::from_utf8(original).unwrap();
+    cut.push_str("[HKEY_LOCAL_MACHINE\\SOFTWARE\\X]\r\n\"b\"=hex:01,\\\r\n");
+    let tmp = broken_copy("duo-enforced", "registry/software.reg", cut.as_bytes());
+    let inv = inventory(&tmp.path().join("host"));
+    let errors = inv["errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["source"] == "/registry/software.reg"
+                && e["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("continued past the end")),
+        "{errors:#?}"
+    );
+    for name in ["mfa", "transit_encryption"] {
+        let c = control(&inv, name);
+        assert_eq!(c["state"], "unknown", "{c:#}");
+        assert!(
+            c["reason"]
+                .as_str()
+                .unwrap()
+                .contains("/registry/software.reg: line"),
+            "{c:#}"
+        );
+    }
+    // BitLocker does not come from the registry and is still decided.
+    assert_eq!(control(&inv, "rest_encryption")["state"], "encrypted");
+}
+
+#[test]
+fn half_a_utf16_export_is_an_error_not_a_panic() {
+    let original = std::fs::read(fixture("rdp-nla-off").join("registry/system.reg")).unwrap();
+    let tmp = broken_copy(
+        "rdp-nla-off",
+        "registry/system.reg",
+        &original[..=(original.len() / 2)],
+    );
+    let inv = inventory(&tmp.path().join("host"));
+    let errors = inv["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|e| e["source"] == "/registry/system.reg"),
+        "{errors:#?}"
+    );
+    assert_eq!(control(&inv, "mfa")["state"], "unknown");
+}
+
+#[test]
+fn wrong_value_type_names_key_value_and_file() {
+    let text = "Windows Registry Editor Version 5.00\r\n\r\n\
+[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services]\r\n\
+\"fDenyTSConnections\"=\"0\"\r\n";
+    let tmp = broken_copy("rdp-nla-off", "registry/policy.reg", text.as_bytes());
+    let inv = inventory(&tmp.path().join("host"));
+    let expected = "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services\\fDenyTSConnections in /registry/policy.reg is REG_SZ, expected REG_DWORD";
+    for name in ["mfa", "transit_encryption"] {
+        let c = control(&inv, name);
+        assert_eq!(c["state"], "unknown", "{c:#}");
+        assert!(c["reason"].as_str().unwrap().contains(expected), "{c:#}");
+    }
+}
+
+#[test]
+fn malformed_bitlocker_recording_is_unknown_and_named() {
+    let tmp = broken_copy(
+        "duo-enforced",
+        "recorded/Win32_EncryptableVolume.json",
+        b"[{\"ProtectionStatus\":1",
+    );
+    let inv = inventory(&tmp.path().join("host"));
+    let c = control(&inv, "rest_encryption");
+    assert_eq!(c["state"], "unknown");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("/recorded/Win32_EncryptableVolume.json: "),
+        "{c:#}"
+    );
+    assert_eq!(control(&inv, "mfa")["state"], "enforced");
+}
