@@ -214,12 +214,40 @@ enum FindingCommand {
 
 #[derive(Subcommand)]
 enum TokenCommand {
-    /// Create a single-use token; it is printed alone on the last line.
+    /// Create a token (single-use unless --uses); it is printed alone on the last line.
     Create {
         /// Lifetime, e.g. 90s, 15m, 2h, 7d (default from collector.toml).
         #[arg(long, value_parser = parse_ttl)]
         ttl: Option<time::Duration>,
+        /// How many agents may enroll with it (a fleet roll-out: one token for N hosts).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        uses: Option<u32>,
+        /// Label KEY=VALUE set on every agent enrolled with it; agents cannot override it
+        /// (repeatable).
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// Name for `token list` and `token revoke` (default: derived from the token).
+        #[arg(long)]
+        name: Option<String>,
     },
+    /// Tokens with their uses left, expiry and labels (never the secret).
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Revoke a token: no further enrollments; agents enrolled with it keep working.
+    Revoke {
+        /// The token's name (from `token list`).
+        name: String,
+    },
+}
+
+fn parse_label(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("label {raw:?} must look like KEY=VALUE"))
 }
 
 #[derive(Subcommand)]
@@ -348,11 +376,27 @@ async fn main() -> anyhow::Result<()> {
         Command::Init { server_names } => println!("{}", admin::init(&dir, &server_names).await?),
         Command::Serve { listen } => serve(&dir, listen).await?,
         Command::Quickstart => print!("{}", quickstart::run(&dir).await?),
-        Command::Token {
-            command: TokenCommand::Create { ttl },
-        } => {
+        Command::Token { command } => {
             let store = admin::open_store(&dir).await?;
-            println!("{}", admin::create_token(&dir, store.as_ref(), ttl).await?);
+            let text = match command {
+                TokenCommand::Create {
+                    ttl,
+                    uses,
+                    labels,
+                    name,
+                } => {
+                    let request = admin::TokenRequest {
+                        ttl,
+                        uses,
+                        labels,
+                        name,
+                    };
+                    admin::create_scoped_token(&dir, store.as_ref(), &request).await?
+                }
+                TokenCommand::List { format } => admin::list_tokens(store.as_ref(), format).await?,
+                TokenCommand::Revoke { name } => admin::revoke_token(store.as_ref(), &name).await?,
+            };
+            println!("{text}");
         }
         Command::Agent { command } => {
             let store = admin::open_store(&dir).await?;

@@ -28,7 +28,10 @@ impl EnrollmentService {
 
 fn token_refusal(error: StoreError) -> Status {
     match error {
-        StoreError::TokenUnknown | StoreError::TokenExpired | StoreError::TokenUsed => {
+        StoreError::TokenUnknown
+        | StoreError::TokenExpired
+        | StoreError::TokenUsed
+        | StoreError::TokenRevoked => {
             Status::unauthenticated(error.to_string())
         }
         other => super::internal(&other),
