@@ -1,6 +1,7 @@
 //! Operator actions behind the CLI verbs: `init`, `token create`, `agent list|revoke`,
 //! `assets`. Each returns text for stdout; the binary only prints it.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -391,7 +392,7 @@ pub async fn list_agents(store: &dyn Store, format: Format) -> Result<String, Ad
             );
             for agent in &agents {
                 if let Some(action) = agent_action(agent_state(agent, now)) {
-                    text.push_str(&format!("\n{}: {action}", agent.agent_id));
+                    let _ = write!(text, "\n{}: {action}", agent.agent_id);
                 }
             }
             text

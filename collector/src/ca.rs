@@ -189,10 +189,21 @@ pub fn common_name(der: &[u8]) -> Result<String, CaError> {
 }
 
 fn set_validity(params: &mut CertificateParams, validity: Duration) {
-    // Back-date a little so agents with slightly slow clocks accept fresh certificates.
+    // Back-date a little so agents with slightly slow clocks accept fresh certificates; by a
+    // tenth of the lifetime at most, so short (test) lifetimes keep their proportions.
     let now = OffsetDateTime::now_utc();
-    params.not_before = now - Duration::minutes(5);
+    params.not_before = now - Duration::minutes(5).min(validity / 10);
     params.not_after = now + validity;
+}
+
+/// The subject CN a CSR asks for, if it names one as a string.
+pub fn csr_common_name(csr: &CertificateSigningRequestParams) -> Option<String> {
+    match csr.params.distinguished_name.get(&DnType::CommonName)? {
+        rcgen::DnValue::Utf8String(text) => Some(text.clone()),
+        rcgen::DnValue::PrintableString(text) => Some(text.as_str().to_string()),
+        rcgen::DnValue::Ia5String(text) => Some(text.as_str().to_string()),
+        _ => None,
+    }
 }
 
 fn random_serial() -> SerialNumber {

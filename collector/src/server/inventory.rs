@@ -5,7 +5,7 @@ use tillsyn_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::identity::authenticate;
+use super::identity::{authenticate, check_host};
 use super::{ServerState, now_ms};
 use crate::ingest;
 use crate::store::Heartbeat;
@@ -30,6 +30,7 @@ impl Inventory for InventoryService {
     ) -> Result<Response<ReportResponse>, Status> {
         let identity = authenticate(self.state.store.as_ref(), &request).await?;
         let report = request.into_inner();
+        check_host(self.state.store.as_ref(), &identity, &report.host_id).await?;
         let input = ingest::validate(&identity.agent_id, &report).map_err(|e| {
             tracing::warn!(agent_id = %identity.agent_id, error = %e, "report refused");
             Status::invalid_argument(e.to_string())
@@ -60,6 +61,7 @@ impl Inventory for InventoryService {
     ) -> Result<Response<HeartbeatResponse>, Status> {
         let identity = authenticate(self.state.store.as_ref(), &request).await?;
         let beat = request.into_inner();
+        check_host(self.state.store.as_ref(), &identity, &beat.host_id).await?;
         let now = now_ms();
         self.state
             .store

@@ -244,12 +244,12 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        let taken: Option<i64> =
+        let name_in_use: Option<i64> =
             sqlx::query_scalar("SELECT 1 FROM enrollment_tokens WHERE name = ?")
                 .bind(&scope.name)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if taken.is_some() {
+        if name_in_use.is_some() {
             return Err(StoreError::TokenNameTaken(scope.name));
         }
         sqlx::query(
