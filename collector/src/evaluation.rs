@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::catalog::System;
 use crate::linking::{AssetLinks, LinkSubject, Linker};
-use crate::rules::{self, Context, EvalAsset, RuleConfig};
+use crate::rules::{self, AgentCertificate, Context, EvalAsset, RuleConfig};
 use crate::store::{AssetRecord, EvaluationSummary, Store, StoreError};
 
 /// The inputs of an evaluation, loaded from the store, with the computed links.
@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub assets: Vec<AssetRecord>,
     /// Links, parallel to `assets`.
     pub links: Vec<AssetLinks>,
+    /// Current certificates of agents that are not revoked, by agent id.
+    pub certificates: HashMap<String, AgentCertificate>,
 }
 
 /// Loads everything and links it.
@@ -31,10 +33,25 @@ pub async fn snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
         .iter()
         .map(|asset| linker.link(&subject(asset, labels.get(&asset.agent_id))))
         .collect();
+    let certificates = store
+        .agents()
+        .await?
+        .into_iter()
+        .filter(|agent| agent.revoked_at.is_none())
+        .map(|agent| {
+            let certificate = AgentCertificate {
+                issued_at: agent.cert_issued_at.unwrap_or(agent.enrolled_at),
+                not_after: agent.cert_not_after,
+                agent_id: agent.agent_id.clone(),
+            };
+            (agent.agent_id, certificate)
+        })
+        .collect();
     Ok(Snapshot {
         systems,
         assets,
         links,
+        certificates,
     })
 }
 
@@ -72,7 +89,17 @@ pub fn drafts(snapshot: &Snapshot, config: &RuleConfig, now_ms: i64) -> Vec<rule
         now_ms,
         config: config.clone(),
     };
-    let assets: Vec<EvalAsset> = snapshot.assets.iter().map(eval_asset).collect();
+    let assets: Vec<EvalAsset> = snapshot
+        .assets
+        .iter()
+        .map(|asset| {
+            let mut eval = eval_asset(asset);
+            if asset.kind == "host" {
+                eval.certificate = snapshot.certificates.get(&asset.agent_id).cloned();
+            }
+            eval
+        })
+        .collect();
     rules::evaluate(&snapshot.systems, &assets, &snapshot.links, &context)
 }
 
@@ -91,6 +118,7 @@ fn eval_asset(asset: &AssetRecord) -> EvalAsset {
             .map(|c| (c.name.clone(), c.clone()))
             .collect(),
         last_seen_at: asset.last_seen_at,
+        certificate: None,
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`server`]: the tonic gRPC server, identity from client certificates.
 //! - [`admin`]: operator actions behind the CLI verbs.
 //! - [`quickstart`]: the one-command demo on this machine.
+//! - [`rotation`]: CA rotation and server certificate renewal (`ca`, `cert` verbs).
 //! - [`output`]: tables and JSON for listings.
 
 pub mod admin;
@@ -24,6 +25,7 @@ pub mod linking;
 pub mod output;
 pub mod quickstart;
 pub mod report;
+pub mod rotation;
 pub mod rules;
 pub mod scans;
 pub mod server;

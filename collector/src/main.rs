@@ -53,6 +53,16 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The collector's CA: rotate it without re-enrolling agents.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// The server certificate.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
     /// Enrolled agents.
     Agent {
         #[command(subcommand)]
@@ -251,6 +261,34 @@ fn parse_label(raw: &str) -> Result<(String, String), String> {
 }
 
 #[derive(Subcommand)]
+enum CaCommand {
+    /// Create a new CA; the current one stays trusted during the overlap (restart to apply).
+    Rotate {
+        /// How long the previous CA stays trusted, e.g. 30d, 12h, 90s.
+        #[arg(long, default_value = "30d", value_parser = parse_ttl_any)]
+        overlap: time::Duration,
+    },
+    /// The rotation in progress: when the previous CA retires, agents still on it.
+    Status,
+    /// Stop trusting the previous CA now (restart to apply).
+    Retire {
+        /// Even if agents still hold certificates from it (they will need new tokens).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Issue a new server certificate from the current CA (restart to apply).
+    Renew {
+        /// Even if agents have not yet learned the current CA (they will need new tokens).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum AgentCommand {
     /// List agents.
     List {
@@ -408,6 +446,28 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             println!("{text}");
+        }
+        Command::Ca { command } => {
+            use tillsyn_collector::rotation;
+            let text = match command {
+                CaCommand::Rotate { overlap } => rotation::rotate(&dir, overlap)?,
+                CaCommand::Status => {
+                    rotation::status(&dir, admin::open_store(&dir).await?.as_ref()).await?
+                }
+                CaCommand::Retire { force } => {
+                    rotation::retire(&dir, admin::open_store(&dir).await?.as_ref(), force).await?
+                }
+            };
+            println!("{text}");
+        }
+        Command::Cert {
+            command: CertCommand::Renew { force },
+        } => {
+            let store = admin::open_store(&dir).await?;
+            println!(
+                "{}",
+                tillsyn_collector::rotation::renew_server(&dir, store.as_ref(), force).await?
+            );
         }
         Command::Assets { format } => {
             let store = admin::open_store(&dir).await?;

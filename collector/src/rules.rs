@@ -87,6 +87,19 @@ pub struct EvalAsset {
     pub controls: HashMap<String, ControlRecord>,
     /// Last seen (ms).
     pub last_seen_at: i64,
+    /// For a host: its agent's current certificate (None for devices and revoked agents).
+    pub certificate: Option<AgentCertificate>,
+}
+
+/// An agent's current certificate, as the `certificate-expiring` rule sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentCertificate {
+    /// The agent.
+    pub agent_id: String,
+    /// When the collector issued it (ms).
+    pub issued_at: i64,
+    /// Its expiry (ms).
+    pub not_after: i64,
 }
 
 /// A rule broken right now.
@@ -240,6 +253,14 @@ pub static RULES: &[Rule] = &[
         base_severity: Severity::Low,
         scope: Scope::Asset,
         check: stale_asset,
+    },
+    Rule {
+        id: "certificate-expiring",
+        policy: "Agents renew their certificate at two thirds of its lifetime; one that did not is about to stop reporting.",
+        remediation: "Check that the agent runs and reaches the collector (its log says why renewal failed); once expired it needs a new token: `tillsyn-agent enroll --force`.",
+        base_severity: Severity::Medium,
+        scope: Scope::Asset,
+        check: certificate_expiring,
     },
 ];
 
@@ -460,6 +481,43 @@ fn stale_asset(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
     (age_days >= ctx.config.stale_after_days).then(|| Violation {
         message: format!("{} was last seen {age_days} days ago", asset.label),
         evidence: vec![],
+    })
+}
+
+/// The agent renews before two thirds of the lifetime counted from issue (its own count starts
+/// at the back-dated not-before, earlier), so reaching the last third means renewal failed.
+fn certificate_expiring(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
+    let Subject::Asset(asset, _) = subject else {
+        return None;
+    };
+    let cert = asset.certificate.as_ref()?;
+    let last_third = cert.issued_at + (cert.not_after - cert.issued_at) * 2 / 3;
+    if ctx.now_ms < last_third {
+        return None;
+    }
+    let expiry = time::OffsetDateTime::from_unix_timestamp(cert.not_after / 1000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| cert.not_after.to_string());
+    let message = if ctx.now_ms >= cert.not_after {
+        format!(
+            "the certificate of agent {} on {} expired at {expiry} without renewal; the agent cannot report until it is enrolled again with a new token",
+            cert.agent_id, asset.label
+        )
+    } else {
+        format!(
+            "the certificate of agent {} on {} is in the last third of its lifetime and was not renewed; it expires at {expiry}",
+            cert.agent_id, asset.label
+        )
+    };
+    Some(Violation {
+        message,
+        evidence: vec![StoredEvidence {
+            source: format!("agent {}", cert.agent_id),
+            line: 0,
+            probe: "collector".into(),
+            detail: format!("certificate issued {} ms, expires {} ms since the epoch", cert.issued_at, cert.not_after),
+        }],
     })
 }
 

@@ -125,7 +125,7 @@ impl Enrollment for EnrollmentService {
         Ok(Response::new(EnrollResponse {
             agent_id,
             certificate_pem: issued.pem,
-            ca_certificate_pem: self.state.ca.ca_cert_pem().to_string(),
+            ca_certificate_pem: self.state.ca.trust_bundle_pem(now_ms()),
         }))
     }
 
@@ -134,7 +134,7 @@ impl Enrollment for EnrollmentService {
         request: Request<RenewRequest>,
     ) -> Result<Response<RenewResponse>, Status> {
         let store = self.state.store.as_ref();
-        let identity = super::identity::authenticate(store, &request).await?;
+        let identity = super::identity::authenticate(&self.state, &request).await?;
         let request = request.into_inner();
         if request.host_id.len() > MAX_HOST_ID {
             return Err(Status::invalid_argument("host_id is longer than 128 bytes"));
@@ -176,7 +176,7 @@ impl Enrollment for EnrollmentService {
         tracing::info!(agent_id = %identity.agent_id, "agent certificate renewed");
         Ok(Response::new(RenewResponse {
             certificate_pem: issued.pem,
-            ca_certificate_pem: self.state.ca.ca_cert_pem().to_string(),
+            ca_certificate_pem: self.state.ca.trust_bundle_pem(now_ms()),
             not_after_unix_ms: issued.not_after_ms,
         }))
     }

@@ -20,9 +20,10 @@ pub struct AgentIdentity {
 
 /// Authenticates the caller of `request` or explains the refusal.
 pub async fn authenticate<T>(
-    store: &dyn Store,
+    state: &super::ServerState,
     request: &Request<T>,
 ) -> Result<AgentIdentity, Status> {
+    let store = state.store.as_ref();
     let certs = request.peer_certs().ok_or_else(|| {
         Status::unauthenticated("a client certificate is required; enroll the agent first")
     })?;
@@ -32,6 +33,11 @@ pub async fn authenticate<T>(
     let agent_id = ca::common_name(leaf)
         .map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))?;
     let fingerprint = ca::fingerprint(leaf);
+    if let Err(error) = state.ca.trusts_issuer_of(leaf, super::now_ms()) {
+        return Err(Status::unauthenticated(format!(
+            "agent {agent_id}: {error}; enroll the agent again with a new token"
+        )));
+    }
     let agent = store
         .agent(&agent_id)
         .await

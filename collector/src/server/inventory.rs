@@ -28,7 +28,7 @@ impl Inventory for InventoryService {
         &self,
         request: Request<ReportRequest>,
     ) -> Result<Response<ReportResponse>, Status> {
-        let identity = authenticate(self.state.store.as_ref(), &request).await?;
+        let identity = authenticate(&self.state, &request).await?;
         let report = request.into_inner();
         check_host(self.state.store.as_ref(), &identity, &report.host_id).await?;
         let input = ingest::validate(&identity.agent_id, &report).map_err(|e| {
@@ -59,7 +59,7 @@ impl Inventory for InventoryService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
-        let identity = authenticate(self.state.store.as_ref(), &request).await?;
+        let identity = authenticate(&self.state, &request).await?;
         let beat = request.into_inner();
         check_host(self.state.store.as_ref(), &identity, &beat.host_id).await?;
         let now = now_ms();

@@ -145,16 +145,53 @@ fn one_scoped_token_enrolls_twenty_agents_at_once_and_they_renew_and_keep_report
             assert!(out.status.success(), "round {round}: {}", stderr(&out));
         }
     };
-    report_all(0);
-    let before: Vec<Vec<u8>> = fleet.iter().map(|(a, _)| cert_sha(a)).collect();
-    for round in 1..=2 {
+    let renew_all = |round: u64| {
         for (agent, root) in &fleet {
             let out = renew(agent, root.path());
             assert!(out.status.success(), "renewal {round}: {}", stderr(&out));
             assert!(String::from_utf8_lossy(&out.stdout).contains("renewed"));
         }
-        report_all(round);
+    };
+    report_all(0);
+    let before: Vec<Vec<u8>> = fleet.iter().map(|(a, _)| cert_sha(a)).collect();
+    renew_all(1);
+    report_all(1);
+
+    // CA rotation: the new CA signs from the restart on, the old one stays trusted.
+    let mut collector = collector;
+    let out = ok("tillsyn-collector", &["--dir", collector.path(), "ca", "rotate", "--overlap", "1h"]);
+    assert!(out.contains("restart"), "{out}");
+    collector.restart();
+    let status = ok("tillsyn-collector", &["--dir", collector.path(), "ca", "status"]);
+    assert!(status.contains("agents still on the previous CA: 20"), "{status}");
+    // Moving the server certificate now would lock out agents that only trust the old CA.
+    let early = run("tillsyn-collector", &["--dir", collector.path(), "cert", "renew"]);
+    assert!(!early.status.success());
+    assert!(stderr(&early).contains("20 agent(s)"), "{}", stderr(&early));
+    // Agents that have not renewed yet keep reporting with old-CA certificates.
+    report_all(2);
+
+    renew_all(2);
+    for (agent, _) in &fleet {
+        let bundle = std::fs::read_to_string(agent.dir.path().join("ca.pem")).unwrap();
+        assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2, "{bundle}");
     }
+    report_all(3);
+    let status = ok("tillsyn-collector", &["--dir", collector.path(), "ca", "status"]);
+    assert!(status.contains("agents still on the previous CA: 0"), "{status}");
+    let refused_retire = run("tillsyn-collector", &["--dir", collector.path(), "ca", "retire"]);
+    assert!(!refused_retire.status.success());
+    assert!(stderr(&refused_retire).contains("cert renew"), "{}", stderr(&refused_retire));
+
+    // The server certificate moves to the new CA; agents accept it through their bundle.
+    ok("tillsyn-collector", &["--dir", collector.path(), "cert", "renew"]);
+    collector.restart();
+    report_all(4);
+    let out = ok("tillsyn-collector", &["--dir", collector.path(), "ca", "retire"]);
+    assert!(out.contains("retired"), "{out}");
+    collector.restart();
+    report_all(5);
+
     for ((agent, _), old) in fleet.iter().zip(&before) {
         assert_ne!(&cert_sha(agent), old, "the certificate was not replaced");
         let record = agent_record(&collector, &agent.agent_id());
@@ -162,7 +199,7 @@ fn one_scoped_token_enrolls_twenty_agents_at_once_and_they_renew_and_keep_report
         assert_eq!(record["state"], "active");
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    assert_eq!(rt.block_on(collector.stored_count()), 3 * FLEET as u64);
+    assert_eq!(rt.block_on(collector.stored_count()), 6 * FLEET as u64);
 }
 
 #[test]
@@ -451,6 +488,18 @@ fn a_running_agent_renews_by_itself_and_an_expired_one_needs_a_new_token() {
     let record = agent_record(&collector, &agent.agent_id());
     assert_eq!(record["state"], "expired");
     assert!(record["action"].as_str().unwrap().contains("token"));
+    // The collector's own rule names the agent that did not renew.
+    let findings = collector.findings(&[]);
+    let expiring: Vec<_> = findings
+        .iter()
+        .filter(|f| f["rule"] == "certificate-expiring")
+        .collect();
+    assert_eq!(expiring.len(), 1, "{findings:#?}");
+    assert!(
+        expiring[0]["message"].as_str().unwrap().contains(&agent.agent_id()),
+        "{:#}",
+        expiring[0]
+    );
     let out = renew(&agent, root.path());
     assert!(!out.status.success());
     assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
