@@ -155,14 +155,22 @@ pub fn current_enrollment(dir: &AgentDir, root: &Path) -> Option<String> {
     }
 }
 
-/// Looks up unset settings in the environment and the environment file.
+/// Looks up unset settings in the environment and the environment file. The file is read
+/// only when a required setting is in neither the flags nor the environment: under systemd
+/// the unit's `EnvironmentFile=` has set them, and the file itself is root's (0600).
 pub fn resolve(args: &EnrollArgs) -> Result<EnrollOptions, EnrollError> {
-    let file = read_env_file(&args.env_file)?;
+    let from_env = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+    let complete = args.collector.is_some() || from_env("TILLSYN_COLLECTOR").is_some();
+    let complete = complete
+        && (args.token.is_some() || from_env("TILLSYN_ENROLL_TOKEN").is_some())
+        && (args.ca.is_some() || from_env("TILLSYN_CA").is_some());
+    let file = if complete {
+        HashMap::new()
+    } else {
+        read_env_file(&args.env_file)?
+    };
     let lookup = |var: &str| {
-        std::env::var(var)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .or_else(|| file.get(var).cloned().filter(|v| !v.trim().is_empty()))
+        from_env(var).or_else(|| file.get(var).cloned().filter(|v| !v.trim().is_empty()))
     };
     let missing = |what, flag, var| EnrollError::Missing {
         what,

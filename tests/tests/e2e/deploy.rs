@@ -9,7 +9,11 @@ use std::process::Command;
 
 use crate::harness::bin;
 
-const UNITS: [&str; 2] = ["tillsyn-agent.service", "tillsyn-collector.service"];
+const UNITS: [&str; 3] = [
+    "tillsyn-agent.service",
+    "tillsyn-agent-enroll.service",
+    "tillsyn-collector.service",
+];
 /// Highest accepted `systemd-analyze security` exposure, times ten (3.0 of 10).
 const MAX_EXPOSURE: &str = "30";
 
@@ -22,7 +26,9 @@ fn units_with_built_binaries() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     for unit in UNITS {
         let text = std::fs::read_to_string(systemd_dir().join(unit)).unwrap();
-        let program = unit.trim_end_matches(".service");
+        let program = unit
+            .trim_end_matches(".service")
+            .trim_end_matches("-enroll");
         let installed = format!("/usr/local/bin/{program} ");
         assert!(
             text.contains(&format!("ExecStart={installed}")),
