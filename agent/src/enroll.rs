@@ -369,8 +369,10 @@ mod tests {
         let err = resolve(&given).unwrap_err().to_string();
         assert!(err.contains("nope.pem"), "{err}");
 
-        std::fs::write(&env_file, "TILLSYN_LABELS=nokey\n").unwrap();
+        // The file is read when a required setting is missing from flags and environment.
+        std::fs::write(&env_file, "TILLSYN_COLLECTOR=https://c:1\nTILLSYN_LABELS=nokey\n").unwrap();
         given.ca = Some(PEM.into());
+        given.collector = None;
         let err = resolve(&given).unwrap_err().to_string();
         assert!(err.contains("TILLSYN_LABELS"), "{err}");
     }
