@@ -1,6 +1,6 @@
 //! The systemd units in `deploy/systemd/`: `systemd-analyze verify` must report nothing, and
 //! `systemd-analyze security --offline` must rate them at or below exposure 3.0. The units name
-//! `/usr/local/bin/...`; the test verifies copies that point at the freshly built binaries, so
+//! `/usr/bin/...`; the test verifies copies that point at the freshly built binaries, so
 //! the check covers the real `ExecStart` command lines (verify fails on a missing executable).
 //! Needs `systemd-analyze` (`scripts/deps/systemd.sh` installs it).
 
@@ -29,7 +29,7 @@ fn units_with_built_binaries() -> tempfile::TempDir {
         let program = unit
             .trim_end_matches(".service")
             .trim_end_matches("-enroll");
-        let installed = format!("/usr/local/bin/{program} ");
+        let installed = format!("/usr/bin/{program} ");
         assert!(
             text.contains(&format!("ExecStart={installed}")),
             "{unit}: ExecStart should run {installed}"
