@@ -538,6 +538,10 @@ struct AssetView<'a> {
     systems: &'a [crate::linking::Link],
     /// Set when patterns of several systems matched and nobody decided.
     link_conflict: Option<&'a str>,
+    /// For a host: its agent's labels as linking uses them (the token's win).
+    agent_labels: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// For a host: the labels its agent claimed itself, kept apart.
+    claimed_labels: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 fn system_column(links: &crate::linking::AssetLinks) -> String {
@@ -557,20 +561,33 @@ pub async fn list_assets(store: &dyn Store, format: Format) -> Result<String, Ad
     // The snapshot links every asset to its systems with the reason, as the rules see it.
     let snapshot = crate::evaluation::snapshot(store).await?;
     Ok(match format {
-        Format::Json => output::json(
-            &snapshot
-                .assets
-                .iter()
-                .zip(&snapshot.links)
-                .map(|(asset, links)| AssetView {
-                    asset,
-                    first_seen: output::time(Some(asset.first_seen_at)),
-                    last_seen: output::time(Some(asset.last_seen_at)),
-                    systems: &links.links,
-                    link_conflict: links.conflict.as_deref(),
-                })
-                .collect::<Vec<_>>(),
-        ),
+        Format::Json => {
+            let agents: std::collections::HashMap<String, AgentRecord> = store
+                .agents()
+                .await?
+                .into_iter()
+                .map(|a| (a.agent_id.clone(), a))
+                .collect();
+            output::json(
+                &snapshot
+                    .assets
+                    .iter()
+                    .zip(&snapshot.links)
+                    .map(|(asset, links)| {
+                        let agent = agents.get(&asset.agent_id).filter(|_| asset.kind == "host");
+                        AssetView {
+                            asset,
+                            first_seen: output::time(Some(asset.first_seen_at)),
+                            last_seen: output::time(Some(asset.last_seen_at)),
+                            systems: &links.links,
+                            link_conflict: links.conflict.as_deref(),
+                            agent_labels: agent.map(|a| &a.labels),
+                            claimed_labels: agent.map(|a| &a.claimed_labels),
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
         Format::Table => assets_table(&snapshot.assets, &snapshot.links),
     })
 }

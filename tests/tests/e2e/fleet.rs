@@ -139,6 +139,12 @@ fn one_scoped_token_enrolls_twenty_agents_at_once_and_they_renew_and_keep_report
     }
 
     let fleet: Vec<(Agent, tempfile::TempDir)> = enrolled.into_iter().map(|(a, _)| a).collect();
+    let assets_with_labels = |collector: &Collector| {
+        let assets = collector.assets();
+        let host = crate::harness::host_of(&assets, &fleet[0].0.agent_id()).clone();
+        assert_eq!(host["agent_labels"]["site"], "ward4", "{host:#}");
+        assert_eq!(host["claimed_labels"]["site"], "claimed-by-agent");
+    };
     let report_all = |round: u64| {
         for (agent, root) in &fleet {
             let out = run_once_at(agent, root.path());
@@ -153,6 +159,7 @@ fn one_scoped_token_enrolls_twenty_agents_at_once_and_they_renew_and_keep_report
         }
     };
     report_all(0);
+    assets_with_labels(&collector);
     let before: Vec<Vec<u8>> = fleet.iter().map(|(a, _)| cert_sha(a)).collect();
     renew_all(1);
     report_all(1);
