@@ -4,7 +4,10 @@
 //! - [`state`]: the agent's state directory (`--dir`): config, key, certificates.
 //! - [`discovery`]: read-only network/OT discovery (`discover --target CIDR`).
 //! - [`delta`]: numbering of reports and delta reports against the last one built.
-//! - [`enroll`]: one-time enrollment: local key, CSR, token -> client certificate.
+//! - [`enroll`]: enrollment: local key, CSR, token -> client certificate; non-interactive and
+//!   idempotent for images and configuration management.
+//! - [`host_identity`]: the hashed machine id that binds a certificate to its host.
+//! - [`renew`]: certificate renewal at two thirds of the lifetime, over mutual TLS.
 //! - [`inventory`]: collectors of facts about the host, each fact with evidence.
 //! - [`jobs`]: scheduled work pulled from the collector (long-poll), run with jitter.
 //! - [`report`]: turns an [`inventory::Inventory`] into a `tillsyn.v1` report.
@@ -19,8 +22,10 @@ pub mod client;
 pub mod delta;
 pub mod discovery;
 pub mod enroll;
+pub mod host_identity;
 pub mod inventory;
 pub mod jobs;
+pub mod renew;
 pub mod report;
 pub mod run;
 pub mod spool;

@@ -1,13 +1,12 @@
 //! `tillsyn-agent`: parses arguments, sets up logging, and hands over to the library.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tillsyn_agent::discovery;
-use tillsyn_agent::enroll::{self, EnrollOptions};
+use tillsyn_agent::enroll::{self, EnrollArgs, EnrollOutcome};
 use tillsyn_agent::inventory;
 use tillsyn_agent::run::{self, OnceOptions, RunOptions};
 use tillsyn_agent::state::AgentDir;
@@ -36,26 +35,41 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Enroll with a collector using a one-time token.
+    /// Enroll with a collector using a token; does nothing when this host is enrolled already.
+    /// Settings not given as flags come from TILLSYN_COLLECTOR, TILLSYN_ENROLL_TOKEN, TILLSYN_CA
+    /// (a file or the PEM) and TILLSYN_LABELS in the environment or the --env-file.
     Enroll {
-        /// Collector URL, e.g. https://collector.example:7443.
+        /// Collector URL, e.g. https://collector.example:7443 (else TILLSYN_COLLECTOR).
         #[arg(long)]
-        collector: String,
-        /// Token from `tillsyn-collector token create`.
-        #[arg(long, env = "TILLSYN_ENROLL_TOKEN")]
-        token: String,
-        /// The collector's CA certificate (its `ca.pem`).
+        collector: Option<String>,
+        /// Token from `tillsyn-collector token create` (else TILLSYN_ENROLL_TOKEN).
         #[arg(long)]
-        ca: PathBuf,
-        /// Labels as KEY=VALUE, repeatable (used by system link rules).
+        token: Option<String>,
+        /// The collector's CA certificate: its `ca.pem`, or the PEM text (else TILLSYN_CA).
+        #[arg(long)]
+        ca: Option<String>,
+        /// Labels as KEY=VALUE, repeatable (used by system link rules; labels set on the
+        /// token by the collector win over these).
         #[arg(long = "label", value_parser = parse_label)]
         labels: Vec<(String, String)>,
         /// Seconds between reports in `run` mode.
         #[arg(long, default_value_t = 3600)]
         interval: u64,
-        /// Replace an existing enrollment in --dir.
+        /// Enroll again even if this host is enrolled already.
         #[arg(long)]
         force: bool,
+        /// Environment file with the TILLSYN_* settings (systemd EnvironmentFile syntax).
+        #[arg(long, env = "TILLSYN_ENV_FILE", default_value = enroll::DEFAULT_ENV_FILE)]
+        env_file: PathBuf,
+        /// Read the machine identity from this root instead of `/` (fixture trees in tests).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+    /// Renew the agent certificate now (`run` renews by itself at two thirds of its lifetime).
+    Renew {
+        /// Read the machine identity from this root instead of `/`.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
     },
     /// Report to the collector on an interval.
     Run {
@@ -238,17 +252,47 @@ async fn main() -> anyhow::Result<()> {
             labels,
             interval,
             force,
+            env_file,
+            root,
         } => {
-            let options = EnrollOptions {
+            let args = EnrollArgs {
                 collector,
                 token,
-                ca_file: ca,
-                labels: labels.into_iter().collect::<HashMap<_, _>>(),
+                ca,
+                labels,
                 interval_seconds: interval,
                 force,
+                env_file,
+                root,
             };
-            let agent_id = enroll::enroll(&dir, &options).await?;
-            println!("enrolled as agent {agent_id}");
+            // Idempotent before anything else: an enrolled host needs no token or collector.
+            let current = if force {
+                None
+            } else {
+                enroll::current_enrollment(&dir, &args.root)
+            };
+            if let Some(agent_id) = current {
+                println!(
+                    "already enrolled as agent {agent_id} in {}; nothing to do (--force enrolls again)",
+                    cli.dir.display()
+                );
+                return Ok(());
+            }
+            let options = enroll::resolve(&args)?;
+            match enroll::enroll(&dir, &options).await? {
+                EnrollOutcome::Enrolled(agent_id) => println!("enrolled as agent {agent_id}"),
+                EnrollOutcome::AlreadyEnrolled(agent_id) => println!(
+                    "already enrolled as agent {agent_id} in {}; nothing to do (--force enrolls again)",
+                    cli.dir.display()
+                ),
+            }
+        }
+        Command::Renew { root } => {
+            let times = tillsyn_agent::renew::renew(&dir, &root).await?;
+            println!(
+                "certificate renewed; valid until {}",
+                tillsyn_agent::renew::format_ms(times.not_after_ms)
+            );
         }
         Command::Run {
             once,

@@ -15,11 +15,12 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::client::{self, ClientError};
+use crate::renew::{self, RenewError};
 use crate::spool::{
     self, Backoff, Deliver, DeliveryError, DrainError, DrainOutcome, Spool, SpoolError,
 };
 use crate::state::{self, AgentDir, StateError};
-use crate::{delta, inventory, jobs, report};
+use crate::{delta, host_identity, inventory, jobs, report};
 
 /// What `run` needs.
 #[derive(Clone, Debug)]
@@ -63,6 +64,9 @@ pub enum RunError {
     /// No channel to the collector.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The agent's certificate is unusable or expired (the message says what to do).
+    #[error(transparent)]
+    Certificate(#[from] RenewError),
     /// The collector refused the report.
     #[error("the collector refused the report: {}", .0.message())]
     Refused(tonic::Status),
@@ -95,9 +99,12 @@ pub enum RunError {
     },
 }
 
-/// Opens the agent's mutual-TLS channel from the files in `dir`.
+/// Opens the agent's mutual-TLS channel from the files in `dir`; an expired certificate is
+/// refused here, with what to do, instead of as a handshake failure.
 pub async fn connect(dir: &AgentDir) -> Result<Channel, RunError> {
     let config = dir.load_config()?;
+    dir.recover_identity()?;
+    renew::check_not_expired(dir)?;
     let ca = state::read_text(&dir.ca_path())?;
     let cert = state::read_text(&dir.cert_path())?;
     let key = state::read_text(&dir.key_path())?;
@@ -119,7 +126,9 @@ pub async fn once(
 ) -> Result<ReportResponse, RunError> {
     let config = dir.load_config()?;
     let spool = Spool::open(dir.spool_path(), &config.spool)?;
-    let mut link = CollectorLink::new(dir.clone());
+    let mut link = CollectorLink::new(dir.clone(), &options.root);
+    warn_if_copied(dir, &config, &options.root);
+    renew_if_due(dir, &options.root).await;
     let rounds = if run_pulled_jobs(dir, &spool, &options.root, once.jobs_wait).await? {
         0
     } else {
@@ -177,11 +186,17 @@ pub async fn run(
     let config = dir.load_config()?;
     let interval = Duration::from_secs(config.interval_seconds.max(1));
     let spool = Spool::open(dir.spool_path(), &config.spool)?;
-    let mut link = CollectorLink::new(dir.clone());
+    let mut link = CollectorLink::new(dir.clone(), &options.root);
     let mut backoff = Backoff::new(&config.spool);
     let mut next_inventory = Instant::now();
+    warn_if_copied(dir, &config, &options.root);
     tokio::pin!(shutdown);
     loop {
+        if let Some(next) = renew_if_due(dir, &options.root).await {
+            // A new certificate needs a new channel.
+            link.client = None;
+            tracing::debug!(next_renewal = %renew::format_ms(next), "renewal scheduled");
+        }
         if Instant::now() >= next_inventory {
             next_inventory = Instant::now() + interval;
             if let Err(error) = collect_and_spool(dir, &spool, &options.root).await {
@@ -200,6 +215,8 @@ pub async fn run(
                 delay.min(next_inventory.saturating_duration_since(Instant::now()))
             }
         };
+        // Wake for the renewal too (short test lifetimes renew well within an interval).
+        let wait = wait.min(until_renewal(dir));
         // Waiting is a long-poll for jobs; if the collector is away it is a plain sleep.
         let pulled = tokio::select! {
             () = &mut shutdown => return Ok(()),
@@ -210,6 +227,67 @@ pub async fn run(
                 tracing::warn!(%error, job_id = %job.job_id, "job failed");
             }
         }
+    }
+}
+
+/// Renews the certificate when its renewal time has come; returns the new renewal time. A
+/// failure is logged (the next attempt comes with the next loop round) and the agent keeps
+/// reporting with its current certificate until it expires.
+async fn renew_if_due(dir: &AgentDir, root: &Path) -> Option<i64> {
+    let times = match renew::certificate_times_at(&dir.cert_path()) {
+        Ok(times) => times,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the agent certificate");
+            return None;
+        }
+    };
+    if inventory::now_unix_ms() < times.renew_at_ms {
+        return None;
+    }
+    match renew::renew(dir, root).await {
+        Ok(renewed) => Some(renewed.renew_at_ms),
+        Err(error @ RenewError::Expired { .. }) => {
+            tracing::error!(%error, "certificate expired");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(
+                %error,
+                expires = %renew::format_ms(times.not_after_ms),
+                "certificate renewal failed; retrying later, reporting continues until it expires"
+            );
+            None
+        }
+    }
+}
+
+/// Time until the renewal is due; a failed renewal is retried after a sixtieth of the
+/// lifetime (at least a second, at most ten minutes) instead of in a tight loop.
+fn until_renewal(dir: &AgentDir) -> Duration {
+    let Ok(times) = renew::certificate_times_at(&dir.cert_path()) else {
+        return Duration::from_mins(10);
+    };
+    let now = inventory::now_unix_ms();
+    let retry = ((times.not_after_ms - times.not_before_ms) / 60).clamp(1_000, 600_000);
+    let due = if now >= times.renew_at_ms {
+        retry
+    } else {
+        times.renew_at_ms - now
+    };
+    Duration::from_millis(u64::try_from(due).unwrap_or(1_000))
+}
+
+/// Logs loudly when the state directory was enrolled on another host: the collector will
+/// refuse this host's reports as a clone until it is enrolled with its own token.
+fn warn_if_copied(dir: &AgentDir, config: &state::AgentConfig, root: &Path) {
+    if let Some(enrolled_on) = &config.host_id
+        && *enrolled_on != host_identity::host_id(root)
+    {
+        tracing::error!(
+            dir = %dir.root().display(),
+            agent_id = %config.agent_id,
+            "this state directory was enrolled on another host (its machine identity differs); the collector refuses reports from a copy: run `tillsyn-agent enroll --force` with this host's own token"
+        );
     }
 }
 
@@ -278,7 +356,7 @@ pub async fn report_devices(
     let config = dir.load_config()?;
     let spool = Spool::open(dir.spool_path(), &config.spool)?;
     collect_and_spool_with(dir, &spool, root, None, devices).await?;
-    let mut link = CollectorLink::new(dir.clone());
+    let mut link = CollectorLink::new(dir.clone(), root);
     let outcome = drain_with_retry(
         &spool,
         &mut link,
@@ -318,12 +396,13 @@ async fn collect_and_spool_with(
     job_id: Option<&str>,
     devices: Vec<tillsyn_proto::v1::Device>,
 ) -> Result<(), RunError> {
-    let root = root.to_path_buf();
-    let inventory = tokio::task::spawn_blocking(move || inventory::collect(&root))
+    let inventory_root = root.to_path_buf();
+    let inventory = tokio::task::spawn_blocking(move || inventory::collect(&inventory_root))
         .await
         .map_err(|e| RunError::Inventory(e.to_string()))?;
     let mut request = report::build(&inventory);
     request.job_id = job_id.unwrap_or_default().to_string();
+    request.host_id = host_identity::host_id(root);
     // Numbered, and a delta against the last report built when the config allows it.
     let config = dir.load_config()?.delta;
     let next = delta::prepare(delta::load(dir).as_ref(), &config, &mut request);
@@ -397,14 +476,17 @@ struct CollectorLink {
     client: Option<InventoryClient<Channel>>,
     /// The answer to the last acknowledged report.
     last: Option<ReportResponse>,
+    /// This host's identity, sent with heartbeats.
+    host_id: String,
 }
 
 impl CollectorLink {
-    fn new(dir: AgentDir) -> Self {
+    fn new(dir: AgentDir, root: &Path) -> Self {
         Self {
             dir,
             client: None,
             last: None,
+            host_id: host_identity::host_id(root),
         }
     }
 
@@ -437,6 +519,7 @@ impl CollectorLink {
             agent_version: crate::VERSION.to_string(),
             spool_depth: stats.depth,
             spool_dropped: stats.dropped,
+            host_id: self.host_id.clone(),
         };
         let result = match self.client().await {
             Ok(client) => client

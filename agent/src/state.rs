@@ -51,6 +51,10 @@ pub struct AgentConfig {
     /// Delta reports (`[delta]`); defaults when absent.
     #[serde(default)]
     pub delta: crate::delta::DeltaConfig,
+    /// The host identity ([`crate::host_identity`]) this directory was enrolled on; a
+    /// different one at start-up means the directory was copied to another host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
 }
 
 fn default_interval() -> u64 {
@@ -92,6 +96,46 @@ impl AgentDir {
     /// The collector CA certificate.
     pub fn ca_path(&self) -> PathBuf {
         self.root.join("ca.pem")
+    }
+
+    /// Writes a renewed key and certificate so that a crash leaves either the old pair or the
+    /// new pair: both are written beside the live files first (`*.next`, synced), then renamed
+    /// key first; [`AgentDir::recover_identity`] finishes an interrupted swap.
+    pub fn install_identity(&self, cert_pem: &str, key_pem: &str) -> Result<(), StateError> {
+        let (cert_next, key_next) = (
+            self.next_path(&self.cert_path()),
+            self.next_path(&self.key_path()),
+        );
+        write_file(&key_next, key_pem.as_bytes(), true)?;
+        // The certificate is the commit marker: once `agent.pem.next` exists, the pair is whole.
+        write_file(&cert_next, cert_pem.as_bytes(), false)?;
+        self.recover_identity()
+    }
+
+    /// Completes a key/certificate swap interrupted by a crash; a no-op when none is pending.
+    pub fn recover_identity(&self) -> Result<(), StateError> {
+        let (cert_next, key_next) = (
+            self.next_path(&self.cert_path()),
+            self.next_path(&self.key_path()),
+        );
+        if !cert_next.exists() {
+            // The new pair was never complete: drop a half-written key, keep the old pair.
+            if key_next.exists() {
+                fs::remove_file(&key_next).map_err(|source| self.io(&key_next, source))?;
+            }
+            return Ok(());
+        }
+        if key_next.exists() {
+            fs::rename(&key_next, self.key_path()).map_err(|source| self.io(&key_next, source))?;
+        }
+        fs::rename(&cert_next, self.cert_path()).map_err(|source| self.io(&cert_next, source))
+    }
+
+    fn next_path(&self, live: &Path) -> PathBuf {
+        let _ = self;
+        let mut name = live.as_os_str().to_owned();
+        name.push(".next");
+        PathBuf::from(name)
     }
 
     /// `spool/`: reports waiting for the collector's acknowledgement.
@@ -195,6 +239,7 @@ mod tests {
             interval_seconds: 5,
             spool: SpoolConfig::default(),
             delta: crate::delta::DeltaConfig::default(),
+            host_id: Some("h".into()),
         };
         dir.save_config(&config).unwrap();
         assert_eq!(dir.load_config().unwrap(), config);
@@ -211,6 +256,29 @@ mod tests {
         let config: AgentConfig = toml::from_str(&read_text(&example).unwrap()).unwrap();
         assert_eq!(config.spool, SpoolConfig::default());
         assert_eq!(config.delta, crate::delta::DeltaConfig::default());
+    }
+
+    #[test]
+    fn an_interrupted_identity_swap_is_finished_or_dropped_never_mixed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = AgentDir::new(tmp.path());
+        write_file(&dir.cert_path(), b"old cert", false).unwrap();
+        write_file(&dir.key_path(), b"old key", true).unwrap();
+        // Crash after the key was written but before the certificate: the old pair stays.
+        write_file(&tmp.path().join("agent.key.next"), b"new key", true).unwrap();
+        dir.recover_identity().unwrap();
+        assert_eq!(fs::read(dir.key_path()).unwrap(), b"old key");
+        assert!(!tmp.path().join("agent.key.next").exists());
+        // Crash after the key was renamed but before the certificate was: roll forward.
+        write_file(&tmp.path().join("agent.pem.next"), b"new cert", false).unwrap();
+        write_file(&dir.key_path(), b"new key", true).unwrap();
+        dir.recover_identity().unwrap();
+        assert_eq!(fs::read(dir.cert_path()).unwrap(), b"new cert");
+        assert_eq!(fs::read(dir.key_path()).unwrap(), b"new key");
+        dir.install_identity("newer cert", "newer key").unwrap();
+        assert_eq!(fs::read(dir.cert_path()).unwrap(), b"newer cert");
+        assert_eq!(fs::read(dir.key_path()).unwrap(), b"newer key");
+        assert!(!tmp.path().join("agent.pem.next").exists());
     }
 
     #[cfg(unix)]

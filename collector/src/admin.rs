@@ -1,6 +1,7 @@
 //! Operator actions behind the CLI verbs: `init`, `token create`, `agent list|revoke`,
 //! `assets`. Each returns text for stdout; the binary only prints it.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,7 +12,8 @@ use crate::config::{CollectorDir, ConfigError, RawConfig};
 use crate::output::{self, ExportFormat, Format};
 use crate::server::now_ms;
 use crate::store::{
-    AgentRecord, AssetRecord, AuditEvent, NewToken, SqliteStore, Store, StoreError,
+    AgentRecord, AssetRecord, AuditEvent, NewToken, SqliteStore, Store, StoreError, TokenRecord,
+    TokenScope,
 };
 use crate::tokens;
 
@@ -38,6 +40,9 @@ pub enum AdminError {
     /// A CSV export could not be written.
     #[error(transparent)]
     Csv(#[from] output::CsvError),
+    /// An argument makes no sense; the message names it.
+    #[error("{0}")]
+    Invalid(String),
     /// The directory is initialised already.
     #[error("{0}: already initialised (collector.toml exists); use another --dir or remove it")]
     AlreadyInitialised(String),
@@ -120,32 +125,195 @@ fn write(path: &Path, text: &str, secret: bool) -> Result<(), AdminError> {
     })
 }
 
-/// `token create`: a single-use token; the token is the last line of the output.
+/// What `token create` was asked for beyond the lifetime.
+#[derive(Clone, Debug, Default)]
+pub struct TokenRequest {
+    /// Lifetime (default from collector.toml).
+    pub ttl: Option<time::Duration>,
+    /// Enrollments allowed (default 1).
+    pub uses: Option<u32>,
+    /// Labels the collector sets on every agent enrolled with it.
+    pub labels: Vec<(String, String)>,
+    /// Unique name (default derived from the token's hash).
+    pub name: Option<String>,
+}
+
+/// Longest token name or label key/value, in bytes (as for agent labels).
+const MAX_TOKEN_FIELD: usize = 253;
+
+fn token_scope(request: &TokenRequest, token_hash: &str) -> Result<TokenScope, AdminError> {
+    let mut scope = TokenScope::single_use(token_hash);
+    if let Some(name) = &request.name {
+        let valid = !name.is_empty()
+            && name.len() <= MAX_TOKEN_FIELD
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(AdminError::Invalid(format!(
+                "--name {name:?}: use 1-253 letters, digits, '-', '_' or '.'"
+            )));
+        }
+        scope.name.clone_from(name);
+    }
+    if let Some(uses) = request.uses {
+        if uses == 0 {
+            return Err(AdminError::Invalid(
+                "--uses 0: a token needs at least one use".into(),
+            ));
+        }
+        scope.max_uses = i64::from(uses);
+    }
+    for (key, value) in &request.labels {
+        if key.is_empty() || key.len() > MAX_TOKEN_FIELD || value.len() > MAX_TOKEN_FIELD {
+            return Err(AdminError::Invalid(format!(
+                "--label {key}={value}: keys must be 1-253 bytes and values at most 253 bytes"
+            )));
+        }
+        if scope.labels.insert(key.clone(), value.clone()).is_some() {
+            return Err(AdminError::Invalid(format!("--label {key}: given twice")));
+        }
+    }
+    Ok(scope)
+}
+
+/// `token create`: a token redeemable `--uses` times; the token is the last line of the output.
 pub async fn create_token(
     dir: &CollectorDir,
     store: &dyn Store,
     ttl: Option<time::Duration>,
 ) -> Result<String, AdminError> {
+    let request = TokenRequest {
+        ttl,
+        ..TokenRequest::default()
+    };
+    create_scoped_token(dir, store, &request).await
+}
+
+/// `token create` with a budget, labels and a name.
+pub async fn create_scoped_token(
+    dir: &CollectorDir,
+    store: &dyn Store,
+    request: &TokenRequest,
+) -> Result<String, AdminError> {
     let config = dir.load_config()?;
-    let ttl = ttl.unwrap_or(config.token_ttl);
+    let ttl = request.ttl.unwrap_or(config.token_ttl);
     let token = tokens::generate();
+    let token_hash = tokens::hash(&token);
+    let scope = token_scope(request, &token_hash)?;
     let now = now_ms();
     let expires_at = now + i64::try_from(ttl.whole_milliseconds()).unwrap_or(i64::MAX / 2);
     store
-        .create_token(
+        .create_scoped_token(
             NewToken {
-                token_hash: tokens::hash(&token),
+                token_hash,
                 created_at: now,
                 expires_at,
                 created_by: actor(),
             },
+            scope.clone(),
             now,
         )
         .await?;
+    let uses = if scope.max_uses == 1 {
+        "single-use".to_string()
+    } else {
+        format!("{}-use", scope.max_uses)
+    };
+    let labels = if scope.labels.is_empty() {
+        String::new()
+    } else {
+        format!(", labels {}", label_text(&scope.labels))
+    };
     Ok(format!(
-        "single-use enrollment token, valid until {}:\n{token}",
+        "{uses} enrollment token {}{labels}, valid until {}:\n{token}",
+        scope.name,
         output::people_time(Some(expires_at))
     ))
+}
+
+fn label_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[derive(Serialize)]
+struct TokenView<'a> {
+    #[serde(flatten)]
+    token: &'a TokenRecord,
+    uses_left: i64,
+    state: &'static str,
+}
+
+fn token_state(token: &TokenRecord, now: i64) -> &'static str {
+    if token.revoked_at.is_some() {
+        "revoked"
+    } else if token.uses >= token.max_uses {
+        "used up"
+    } else if token.expires_at <= now {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+/// `token list`: name, uses left, expiry, labels; never the secret.
+pub async fn list_tokens(store: &dyn Store, format: Format) -> Result<String, AdminError> {
+    let tokens = store.tokens().await?;
+    let now = now_ms();
+    Ok(match format {
+        Format::Json => output::json(
+            &tokens
+                .iter()
+                .map(|token| TokenView {
+                    token,
+                    uses_left: (token.max_uses - token.uses).max(0),
+                    state: token_state(token, now),
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Format::Table => output::table(
+            &[
+                "NAME",
+                "STATE",
+                "USES LEFT",
+                "EXPIRES",
+                "LABELS",
+                "CREATED BY",
+            ],
+            &tokens
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.name.clone(),
+                        token_state(t, now).to_string(),
+                        format!("{}/{}", (t.max_uses - t.uses).max(0), t.max_uses),
+                        output::people_time(Some(t.expires_at)),
+                        label_text(&t.labels),
+                        t.created_by.clone(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    })
+}
+
+/// `token revoke NAME`: no further enrollment with it; agents enrolled with it stay.
+pub async fn revoke_token(store: &dyn Store, name: &str) -> Result<String, AdminError> {
+    let event = AuditEvent {
+        actor: actor(),
+        action: "token.revoke".into(),
+        subject: name.to_string(),
+        detail: serde_json::json!({}),
+    };
+    Ok(if store.revoke_token(name, event, now_ms()).await? {
+        format!("token {name} revoked; agents enrolled with it keep working")
+    } else {
+        format!("token {name} was already revoked")
+    })
 }
 
 #[derive(Serialize)]
@@ -153,54 +321,94 @@ struct AgentView<'a> {
     #[serde(flatten)]
     agent: &'a AgentRecord,
     state: &'static str,
+    /// The certificate's expiry, as people read it.
+    cert_expires: String,
+    /// What the operator should do, when anything.
+    action: Option<&'static str>,
 }
 
-fn agent_state(agent: &AgentRecord) -> &'static str {
+/// Revoked first (final), then an expired certificate (the agent can no longer connect), then
+/// a suspected clone.
+fn agent_state(agent: &AgentRecord, now: i64) -> &'static str {
     if agent.revoked_at.is_some() {
         "revoked"
+    } else if agent.cert_not_after <= now {
+        "expired"
+    } else if agent.clone_host_id.is_some() {
+        "cloned"
     } else {
         "active"
+    }
+}
+
+fn agent_action(state: &str) -> Option<&'static str> {
+    match state {
+        "expired" => Some(
+            "certificate expired: create a token and run `tillsyn-agent enroll --force` on the host",
+        ),
+        "cloned" => Some(
+            "another host presents this agent's certificate: enroll that host with its own token (`tillsyn-agent enroll --force`)",
+        ),
+        _ => None,
     }
 }
 
 /// `agent list`.
 pub async fn list_agents(store: &dyn Store, format: Format) -> Result<String, AdminError> {
     let agents = store.agents().await?;
+    let now = now_ms();
     Ok(match format {
         Format::Json => output::json(
             &agents
                 .iter()
-                .map(|agent| AgentView {
-                    agent,
-                    state: agent_state(agent),
+                .map(|agent| {
+                    let state = agent_state(agent, now);
+                    AgentView {
+                        agent,
+                        state,
+                        cert_expires: output::time(Some(agent.cert_not_after)),
+                        action: agent_action(state),
+                    }
                 })
                 .collect::<Vec<_>>(),
         ),
-        Format::Table => output::table(
-            &[
-                "AGENT",
-                "HOSTNAME",
-                "STATE",
-                "VERSION",
-                "LAST SEEN",
-                "SPOOLED",
-                "DROPPED",
-            ],
-            &agents
-                .iter()
-                .map(|a| {
-                    vec![
-                        a.agent_id.clone(),
-                        a.hostname.clone(),
-                        agent_state(a).to_string(),
-                        a.agent_version.clone(),
-                        output::people_time(a.last_seen_at),
-                        a.spool_depth.to_string(),
-                        a.spool_dropped.to_string(),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
+        Format::Table => {
+            let mut text = output::table(
+                &[
+                    "AGENT",
+                    "HOSTNAME",
+                    "STATE",
+                    "VERSION",
+                    "LAST SEEN",
+                    "CERT EXPIRES",
+                    "LABELS",
+                    "SPOOLED",
+                    "DROPPED",
+                ],
+                &agents
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            a.agent_id.clone(),
+                            a.hostname.clone(),
+                            agent_state(a, now).to_string(),
+                            a.agent_version.clone(),
+                            output::people_time(a.last_seen_at),
+                            output::people_time(Some(a.cert_not_after)),
+                            label_text(&a.labels),
+                            a.spool_depth.to_string(),
+                            a.spool_dropped.to_string(),
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            for agent in &agents {
+                if let Some(action) = agent_action(agent_state(agent, now)) {
+                    let _ = write!(text, "\n{}: {action}", agent.agent_id);
+                }
+            }
+            text
+        }
     })
 }
 
@@ -342,6 +550,10 @@ struct AssetView<'a> {
     systems: &'a [crate::linking::Link],
     /// Set when patterns of several systems matched and nobody decided.
     link_conflict: Option<&'a str>,
+    /// For a host: its agent's labels as linking uses them (the token's win).
+    agent_labels: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// For a host: the labels its agent claimed itself, kept apart.
+    claimed_labels: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 fn system_column(links: &crate::linking::AssetLinks) -> String {
@@ -361,20 +573,33 @@ pub async fn list_assets(store: &dyn Store, format: ExportFormat) -> Result<Stri
     // The snapshot links every asset to its systems with the reason, as the rules see it.
     let snapshot = crate::evaluation::snapshot(store).await?;
     Ok(match format {
-        ExportFormat::Json => output::json(
-            &snapshot
-                .assets
-                .iter()
-                .zip(&snapshot.links)
-                .map(|(asset, links)| AssetView {
-                    asset,
-                    first_seen: output::time(Some(asset.first_seen_at)),
-                    last_seen: output::time(Some(asset.last_seen_at)),
-                    systems: &links.links,
-                    link_conflict: links.conflict.as_deref(),
-                })
-                .collect::<Vec<_>>(),
-        ),
+        ExportFormat::Json => {
+            let agents: std::collections::HashMap<String, AgentRecord> = store
+                .agents()
+                .await?
+                .into_iter()
+                .map(|a| (a.agent_id.clone(), a))
+                .collect();
+            output::json(
+                &snapshot
+                    .assets
+                    .iter()
+                    .zip(&snapshot.links)
+                    .map(|(asset, links)| {
+                        let agent = agents.get(&asset.agent_id).filter(|_| asset.kind == "host");
+                        AssetView {
+                            asset,
+                            first_seen: output::time(Some(asset.first_seen_at)),
+                            last_seen: output::time(Some(asset.last_seen_at)),
+                            systems: &links.links,
+                            link_conflict: links.conflict.as_deref(),
+                            agent_labels: agent.map(|a| &a.labels),
+                            claimed_labels: agent.map(|a| &a.claimed_labels),
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
         ExportFormat::Table => output::table(
             &ASSET_COLUMNS,
             &asset_rows(&snapshot.assets, &snapshot.links),

@@ -49,8 +49,13 @@ pub struct RawConfig {
     pub server_names: Vec<String>,
     /// Lifetime of enrollment tokens, in minutes.
     pub token_ttl_minutes: i64,
-    /// Lifetime of agent certificates, in days.
-    pub agent_cert_days: i64,
+    /// Lifetime of agent certificates, in days (older configs; `agent_cert_lifetime` replaces it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_cert_days: Option<i64>,
+    /// Lifetime of agent certificates: a number and a unit, s, m, h or d ("30d", "90s"). Agents
+    /// renew at two thirds of it. Default 30 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_cert_lifetime: Option<String>,
     /// Largest accepted gRPC message, in bytes.
     pub max_message_bytes: usize,
     /// Rule thresholds.
@@ -64,7 +69,8 @@ impl Default for RawConfig {
             listen: "127.0.0.1:7443".into(),
             server_names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             token_ttl_minutes: 60,
-            agent_cert_days: 365,
+            agent_cert_days: None,
+            agent_cert_lifetime: Some("30d".into()),
             max_message_bytes: 16 * 1024 * 1024,
             rules: crate::rules::RuleConfig::default(),
         }
@@ -104,12 +110,37 @@ impl RawConfig {
                 self.token_ttl_minutes
             ));
         }
-        if !(1..=3650).contains(&self.agent_cert_days) {
-            problems.push(format!(
-                "agent_cert_days = {}: must be between 1 and 3650",
-                self.agent_cert_days
-            ));
-        }
+        let agent_cert_validity = match (&self.agent_cert_lifetime, self.agent_cert_days) {
+            (Some(_), Some(_)) => {
+                problems.push(
+                    "agent_cert_days and agent_cert_lifetime: set only agent_cert_lifetime".into(),
+                );
+                None
+            }
+            (Some(text), None) => match parse_lifetime(text) {
+                Ok(lifetime) if (10..=3650 * 86_400).contains(&lifetime.whole_seconds()) => {
+                    Some(lifetime)
+                }
+                Ok(_) => {
+                    problems.push(format!(
+                        "agent_cert_lifetime = {text:?}: must be between 10s and 3650d"
+                    ));
+                    None
+                }
+                Err(message) => {
+                    problems.push(format!("agent_cert_lifetime = {text:?}: {message}"));
+                    None
+                }
+            },
+            (None, Some(days)) if (1..=3650).contains(&days) => Some(time::Duration::days(days)),
+            (None, Some(days)) => {
+                problems.push(format!(
+                    "agent_cert_days = {days}: must be between 1 and 3650"
+                ));
+                None
+            }
+            (None, None) => Some(time::Duration::days(DEFAULT_AGENT_CERT_DAYS)),
+        };
         if !(64 * 1024..=256 * 1024 * 1024).contains(&self.max_message_bytes) {
             problems.push(format!(
                 "max_message_bytes = {}: must be between 65536 and 268435456",
@@ -129,13 +160,13 @@ impl RawConfig {
             ));
         }
         problems.extend(self.rules.problems());
-        match listen {
-            Ok(listen) if problems.is_empty() => Ok(CollectorConfig {
+        match (listen, agent_cert_validity) {
+            (Ok(listen), Some(agent_cert_validity)) if problems.is_empty() => Ok(CollectorConfig {
                 rules: self.rules,
                 listen,
                 server_names: self.server_names,
                 token_ttl: time::Duration::minutes(self.token_ttl_minutes),
-                agent_cert_validity: time::Duration::days(self.agent_cert_days),
+                agent_cert_validity,
                 max_message_bytes: self.max_message_bytes,
             }),
             _ => Err(ConfigError::Invalid {
@@ -143,6 +174,28 @@ impl RawConfig {
                 problems,
             }),
         }
+    }
+}
+
+/// Agent certificate lifetime when the configuration names none.
+pub const DEFAULT_AGENT_CERT_DAYS: i64 = 30;
+
+/// A duration written as a whole number and a unit: `90s`, `15m`, `12h`, `30d`.
+pub fn parse_lifetime(text: &str) -> Result<time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| "needs a unit: s, m, h or d (e.g. \"30d\")".to_string())?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| "expected a whole number and a unit, e.g. \"30d\"".to_string())?;
+    match unit {
+        "s" => Ok(time::Duration::seconds(n)),
+        "m" => Ok(time::Duration::minutes(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "d" => Ok(time::Duration::days(n)),
+        _ => Err(format!("unknown unit {unit:?}: use s, m, h or d")),
     }
 }
 
@@ -260,6 +313,37 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        RawConfig::default().validate(Path::new("x")).unwrap();
+        let config = RawConfig::default().validate(Path::new("x")).unwrap();
+        assert_eq!(config.agent_cert_validity, time::Duration::days(30));
+    }
+
+    #[test]
+    fn the_agent_certificate_lifetime_takes_units_and_old_configs_keep_their_days() {
+        let with = |lifetime: Option<&str>, days: Option<i64>| {
+            RawConfig {
+                agent_cert_lifetime: lifetime.map(str::to_string),
+                agent_cert_days: days,
+                ..RawConfig::default()
+            }
+            .validate(Path::new("c.toml"))
+        };
+        assert_eq!(
+            with(Some("90s"), None).unwrap().agent_cert_validity,
+            time::Duration::seconds(90)
+        );
+        assert_eq!(
+            with(None, Some(365)).unwrap().agent_cert_validity,
+            time::Duration::days(365)
+        );
+        for (lifetime, days, expected) in [
+            (Some("90"), None, "needs a unit"),
+            (Some("5s"), None, "between 10s"),
+            (Some("3w"), None, "unknown unit"),
+            (Some("30d"), Some(30), "set only agent_cert_lifetime"),
+            (None, Some(0), "agent_cert_days = 0"),
+        ] {
+            let err = with(lifetime, days).unwrap_err().to_string();
+            assert!(err.contains(expected), "{lifetime:?} {days:?}: {err}");
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::catalog::System;
 use crate::linking::{AssetLinks, LinkSubject, Linker};
-use crate::rules::{self, Context, EvalAsset, RuleConfig};
+use crate::rules::{self, AgentCertificate, Context, EvalAsset, RuleConfig};
 use crate::store::{AssetRecord, EvaluationSummary, Store, StoreError};
 
 /// The inputs of an evaluation, loaded from the store, with the computed links.
@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub assets: Vec<AssetRecord>,
     /// Links, parallel to `assets`.
     pub links: Vec<AssetLinks>,
+    /// Current certificates of agents that are not revoked, by agent id.
+    pub certificates: HashMap<String, AgentCertificate>,
 }
 
 /// Loads everything and links it.
@@ -40,10 +42,25 @@ pub async fn snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
             links
         })
         .collect();
+    let certificates = store
+        .agents()
+        .await?
+        .into_iter()
+        .filter(|agent| agent.revoked_at.is_none())
+        .map(|agent| {
+            let certificate = AgentCertificate {
+                issued_at: agent.cert_issued_at.unwrap_or(agent.enrolled_at),
+                not_after: agent.cert_not_after,
+                agent_id: agent.agent_id.clone(),
+            };
+            (agent.agent_id, certificate)
+        })
+        .collect();
     Ok(Snapshot {
         systems,
         assets,
         links,
+        certificates,
     })
 }
 
@@ -82,12 +99,26 @@ fn context(config: &RuleConfig, now_ms: i64) -> Context {
     }
 }
 
+/// The rules' view of every asset, with its agent's certificate for hosts.
+fn eval_assets(snapshot: &Snapshot) -> Vec<EvalAsset> {
+    snapshot
+        .assets
+        .iter()
+        .map(|asset| {
+            let mut eval = eval_asset(asset);
+            if asset.kind == "host" {
+                eval.certificate = snapshot.certificates.get(&asset.agent_id).cloned();
+            }
+            eval
+        })
+        .collect()
+}
+
 /// The findings that hold for `snapshot` at `now_ms` (pure).
 pub fn drafts(snapshot: &Snapshot, config: &RuleConfig, now_ms: i64) -> Vec<rules::FindingDraft> {
-    let assets: Vec<EvalAsset> = snapshot.assets.iter().map(eval_asset).collect();
     rules::evaluate(
         &snapshot.systems,
-        &assets,
+        &eval_assets(snapshot),
         &snapshot.links,
         &context(config, now_ms),
     )
@@ -100,10 +131,9 @@ pub fn compliance(
     config: &RuleConfig,
     now_ms: i64,
 ) -> HashMap<String, Vec<(&'static str, rules::RuleState)>> {
-    let assets: Vec<EvalAsset> = snapshot.assets.iter().map(eval_asset).collect();
     rules::compliance(
         &snapshot.systems,
-        &assets,
+        &eval_assets(snapshot),
         &snapshot.links,
         &context(config, now_ms),
     )
@@ -124,6 +154,7 @@ fn eval_asset(asset: &AssetRecord) -> EvalAsset {
             .map(|c| (c.name.clone(), c.clone()))
             .collect(),
         last_seen_at: asset.last_seen_at,
+        certificate: None,
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`audit`]: reading and verifying the hash-chained audit log.
 //! - [`builtin`]: the built-in `tillsyn` system that claims the collector's own host.
 //! - [`quickstart`]: the one-command demo on this machine.
+//! - [`rotation`]: CA rotation and server certificate renewal (`ca`, `cert` verbs).
 //! - [`output`]: tables, JSON and CSV for listings, HTML escaping: every output goes through it.
 //! - [`i18n`]: the message catalogues (Swedish, English) of everything shown to people.
 //! - [`access`]: the access list of a system's hosts for the owner's access review.
@@ -32,6 +33,7 @@ pub mod linking;
 pub mod output;
 pub mod quickstart;
 pub mod report;
+pub mod rotation;
 pub mod rules;
 pub mod scans;
 pub mod server;

@@ -54,6 +54,16 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The collector's CA: rotate it without re-enrolling agents.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// The server certificate.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
     /// Enrolled agents.
     Agent {
         #[command(subcommand)]
@@ -277,11 +287,67 @@ enum FindingCommand {
 
 #[derive(Subcommand)]
 enum TokenCommand {
-    /// Create a single-use token; it is printed alone on the last line.
+    /// Create a token (single-use unless --uses); it is printed alone on the last line.
     Create {
         /// Lifetime, e.g. 90s, 15m, 2h, 7d (default from collector.toml).
         #[arg(long, value_parser = parse_ttl)]
         ttl: Option<time::Duration>,
+        /// How many agents may enroll with it (a fleet roll-out: one token for N hosts).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        uses: Option<u32>,
+        /// Label KEY=VALUE set on every agent enrolled with it; agents cannot override it
+        /// (repeatable).
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// Name for `token list` and `token revoke` (default: derived from the token).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Tokens with their uses left, expiry and labels (never the secret).
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Revoke a token: no further enrollments; agents enrolled with it keep working.
+    Revoke {
+        /// The token's name (from `token list`).
+        name: String,
+    },
+}
+
+fn parse_label(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("label {raw:?} must look like KEY=VALUE"))
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create a new CA; the current one stays trusted during the overlap (restart to apply).
+    Rotate {
+        /// How long the previous CA stays trusted, e.g. 30d, 12h, 90s.
+        #[arg(long, default_value = "30d", value_parser = parse_ttl_any)]
+        overlap: time::Duration,
+    },
+    /// The rotation in progress: when the previous CA retires, agents still on it.
+    Status,
+    /// Stop trusting the previous CA now (restart to apply).
+    Retire {
+        /// Even if agents still hold certificates from it (they will need new tokens).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Issue a new server certificate from the current CA (restart to apply).
+    Renew {
+        /// Even if agents have not yet learned the current CA (they will need new tokens).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -411,11 +477,27 @@ async fn main() -> anyhow::Result<()> {
         Command::Init { server_names } => println!("{}", admin::init(&dir, &server_names).await?),
         Command::Serve { listen } => serve(&dir, listen).await?,
         Command::Quickstart => print!("{}", quickstart::run(&dir).await?),
-        Command::Token {
-            command: TokenCommand::Create { ttl },
-        } => {
+        Command::Token { command } => {
             let store = admin::open_store(&dir).await?;
-            println!("{}", admin::create_token(&dir, store.as_ref(), ttl).await?);
+            let text = match command {
+                TokenCommand::Create {
+                    ttl,
+                    uses,
+                    labels,
+                    name,
+                } => {
+                    let request = admin::TokenRequest {
+                        ttl,
+                        uses,
+                        labels,
+                        name,
+                    };
+                    admin::create_scoped_token(&dir, store.as_ref(), &request).await?
+                }
+                TokenCommand::List { format } => admin::list_tokens(store.as_ref(), format).await?,
+                TokenCommand::Revoke { name } => admin::revoke_token(store.as_ref(), &name).await?,
+            };
+            println!("{text}");
         }
         Command::Agent { command } => {
             let store = admin::open_store(&dir).await?;
@@ -427,6 +509,28 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             println!("{text}");
+        }
+        Command::Ca { command } => {
+            use tillsyn_collector::rotation;
+            let text = match command {
+                CaCommand::Rotate { overlap } => rotation::rotate(&dir, overlap)?,
+                CaCommand::Status => {
+                    rotation::status(&dir, admin::open_store(&dir).await?.as_ref()).await?
+                }
+                CaCommand::Retire { force } => {
+                    rotation::retire(&dir, admin::open_store(&dir).await?.as_ref(), force).await?
+                }
+            };
+            println!("{text}");
+        }
+        Command::Cert {
+            command: CertCommand::Renew { force },
+        } => {
+            let store = admin::open_store(&dir).await?;
+            println!(
+                "{}",
+                tillsyn_collector::rotation::renew_server(&dir, store.as_ref(), force).await?
+            );
         }
         Command::Assets { format } => {
             let store = admin::open_store(&dir).await?;

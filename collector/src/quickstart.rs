@@ -100,7 +100,7 @@ async fn enroll_and_report(
         let options = EnrollOptions {
             collector: url.to_string(),
             token,
-            ca_file: dir.ca_cert_path(),
+            ca_pem: dir.read(&dir.ca_cert_path()).map_err(|e| agent_err(&e))?,
             // `tillsyn=collector` links this host to the built-in `tillsyn` system (K3).
             labels: [
                 ("source".to_string(), "quickstart".to_string()),
@@ -112,10 +112,14 @@ async fn enroll_and_report(
             .into(),
             interval_seconds: 3600,
             force: true,
+            root: "/".into(),
         };
-        let agent_id = enroll::enroll(&agent_dir, &options)
+        let agent_id = match enroll::enroll(&agent_dir, &options)
             .await
-            .map_err(|e| agent_err(&e))?;
+            .map_err(|e| agent_err(&e))?
+        {
+            enroll::EnrollOutcome::Enrolled(id) | enroll::EnrollOutcome::AlreadyEnrolled(id) => id,
+        };
         let _ = writeln!(out, "enrolled local agent {agent_id} with a one-time token");
     }
     let options = RunOptions {

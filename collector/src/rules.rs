@@ -136,6 +136,19 @@ pub struct EvalAsset {
     pub controls: HashMap<String, ControlRecord>,
     /// Last seen (ms).
     pub last_seen_at: i64,
+    /// For a host: its agent's current certificate (None for devices and revoked agents).
+    pub certificate: Option<AgentCertificate>,
+}
+
+/// An agent's current certificate, as the `certificate-expiring` rule sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentCertificate {
+    /// The agent.
+    pub agent_id: String,
+    /// When the collector issued it (ms).
+    pub issued_at: i64,
+    /// Its expiry (ms).
+    pub not_after: i64,
 }
 
 /// A rule broken right now.
@@ -341,6 +354,16 @@ pub static RULES: &[Rule] = &[
         base_severity: Severity::Low,
         scope: Scope::Asset,
         check: stale_asset,
+    },
+    Rule {
+        id: "certificate-expiring",
+        policy: "Agents renew their certificate at two thirds of its lifetime; one that did not is about to stop reporting.",
+        remediation: "Check that the agent runs and reaches the collector (its log says why renewal failed); once expired it needs a new token: `tillsyn-agent enroll --force`.",
+        iso27001: &["A.8.24", "A.5.9"],
+        nis2: &["h"],
+        base_severity: Severity::Medium,
+        scope: Scope::Asset,
+        check: certificate_expiring,
     },
 ];
 
@@ -701,6 +724,48 @@ fn raised_for_k3(rule: &Rule) -> bool {
     (rule.id.starts_with('k') && rule.id != "k3-auth") || rule.id == "unverified-system"
 }
 
+/// The agent renews before two thirds of the lifetime counted from issue (its own count starts
+/// at the back-dated not-before, earlier), so reaching the last third means renewal failed.
+fn certificate_expiring(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
+    let Subject::Asset(asset, _) = subject else {
+        return None;
+    };
+    let cert = asset.certificate.as_ref()?;
+    let last_third = cert.issued_at + (cert.not_after - cert.issued_at) * 2 / 3;
+    if ctx.now_ms < last_third {
+        return None;
+    }
+    // Stored in the finding's message, so in UTC with the zone named rather than the
+    // evaluating machine's local time.
+    let expiry = chrono::DateTime::from_timestamp_millis(cert.not_after).map_or_else(
+        || cert.not_after.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    );
+    let message = if ctx.now_ms >= cert.not_after {
+        format!(
+            "the certificate of agent {} on {} expired at {expiry} without renewal; the agent cannot report until it is enrolled again with a new token",
+            cert.agent_id, asset.label
+        )
+    } else {
+        format!(
+            "the certificate of agent {} on {} is in the last third of its lifetime and was not renewed; it expires at {expiry}",
+            cert.agent_id, asset.label
+        )
+    };
+    Some(Violation {
+        message,
+        evidence: vec![StoredEvidence {
+            source: format!("agent {}", cert.agent_id),
+            line: 0,
+            probe: "collector".into(),
+            detail: format!(
+                "certificate issued {} ms, expires {} ms since the epoch",
+                cert.issued_at, cert.not_after
+            ),
+        }],
+    })
+}
+
 fn severity(rule: &Rule, system: Option<&System>, asset: Option<&EvalAsset>) -> Severity {
     let mut steps = 0;
     if let Some(system) = system {
@@ -820,6 +885,7 @@ pub fn judge(
         label: String::new(),
         controls: HashMap::new(),
         last_seen_at: ctx.now_ms,
+        certificate: None,
     };
     let bare_system = System {
         attestations: Vec::new(),

@@ -74,6 +74,7 @@ fn asset(controls: &[(&str, &str)]) -> EvalAsset {
             })
             .collect(),
         last_seen_at: ctx().now_ms,
+        certificate: None,
     }
 }
 
@@ -221,6 +222,29 @@ fn ownership_and_staleness_table() {
     let mut old = good.clone();
     old.last_seen_at -= 8 * DAY_MS;
     assert_eq!(rules_of(&system(Some(1)), &old), vec!["stale-asset"]);
+    // An agent certificate in its last third was not renewed.
+    let mut unrenewed = good.clone();
+    let now = ctx().now_ms;
+    unrenewed.certificate = Some(AgentCertificate {
+        agent_id: "agent-1".into(),
+        issued_at: now - 20 * DAY_MS,
+        not_after: now + 10 * DAY_MS,
+    });
+    assert_eq!(
+        rules_of(&system(Some(1)), &unrenewed),
+        vec!["certificate-expiring"]
+    );
+    let mut fresh = unrenewed.clone();
+    fresh.certificate.as_mut().unwrap().issued_at = now - 19 * DAY_MS;
+    assert!(rules_of(&system(Some(1)), &fresh).is_empty());
+    let mut expired = unrenewed.clone();
+    expired.certificate.as_mut().unwrap().not_after = now - 1;
+    let found = evaluate(&[system(Some(1))], &[expired], &linked(), &ctx());
+    assert!(
+        found[0].message.contains("new token"),
+        "{}",
+        found[0].message
+    );
     // Review due after a year.
     let mut aged = system(Some(1));
     aged.classification.as_mut().unwrap().classified_at =
@@ -268,6 +292,7 @@ fn every_rule_in_the_design_is_in_the_table() {
         "unverified-system",
         "k23-logging",
         "k23-privileged",
+        "certificate-expiring",
     ] {
         let rule = rule(id).unwrap();
         assert!(!rule.policy.is_empty() && !rule.remediation.is_empty());

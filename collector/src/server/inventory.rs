@@ -5,7 +5,7 @@ use tillsyn_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::identity::authenticate;
+use super::identity::{authenticate, check_host};
 use super::{ServerState, now_ms};
 use crate::ingest;
 use crate::store::Heartbeat;
@@ -28,8 +28,9 @@ impl Inventory for InventoryService {
         &self,
         request: Request<ReportRequest>,
     ) -> Result<Response<ReportResponse>, Status> {
-        let identity = authenticate(self.state.store.as_ref(), &request).await?;
+        let identity = authenticate(&self.state, &request).await?;
         let report = request.into_inner();
+        check_host(self.state.store.as_ref(), &identity, &report.host_id).await?;
         let input = ingest::validate(&identity.agent_id, &report).map_err(|e| {
             tracing::warn!(agent_id = %identity.agent_id, error = %e, "report refused");
             Status::invalid_argument(e.to_string())
@@ -58,10 +59,11 @@ impl Inventory for InventoryService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
-        let identity = authenticate(self.state.store.as_ref(), &request).await?;
+        let identity = authenticate(&self.state, &request).await?;
         let beat = request.into_inner();
         crate::ingest::check_identifier("agent_version", &beat.agent_version)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        check_host(self.state.store.as_ref(), &identity, &beat.host_id).await?;
         let now = now_ms();
         self.state
             .store

@@ -48,7 +48,7 @@ impl Jobs for JobsService {
         &self,
         request: Request<PullJobsRequest>,
     ) -> Result<Response<PullJobsResponse>, Status> {
-        let identity = authenticate(self.state.store.as_ref(), &request).await?;
+        let identity = authenticate(&self.state, &request).await?;
         let wait = request.into_inner().wait_seconds.min(MAX_WAIT_SECONDS);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
         loop {
@@ -72,7 +72,7 @@ impl Jobs for JobsService {
         &self,
         request: Request<CompleteJobRequest>,
     ) -> Result<Response<CompleteJobResponse>, Status> {
-        let identity = authenticate(self.state.store.as_ref(), &request).await?;
+        let identity = authenticate(&self.state, &request).await?;
         let done = request.into_inner();
         // The agent's error text is free text: escaped by the text gate, with the original
         // length appended when anything was escaped.

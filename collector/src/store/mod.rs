@@ -26,8 +26,23 @@ pub enum StoreError {
     #[error("the enrollment token expired")]
     TokenExpired,
     /// The token was redeemed already.
-    #[error("the enrollment token was already used")]
+    #[error("the enrollment token was already used (no uses left)")]
     TokenUsed,
+    /// The token was revoked by an operator.
+    #[error("the enrollment token was revoked")]
+    TokenRevoked,
+    /// No token has this name.
+    #[error("no enrollment token named {0:?}")]
+    TokenNameUnknown(String),
+    /// Another token has this name already.
+    #[error("an enrollment token named {0:?} exists already; choose another --name")]
+    TokenNameTaken(String),
+    /// A revoked agent asked for something only an active agent may do.
+    #[error("agent {0} is revoked")]
+    AgentRevoked(String),
+    /// The certificate presented is no longer the agent's current one.
+    #[error("agent {0} presented a certificate that is not its current one")]
+    CertificateSuperseded(String),
     /// The named agent does not exist.
     #[error("no agent with id {0}")]
     AgentUnknown(String),
@@ -64,6 +79,77 @@ pub struct NewToken {
     pub expires_at: i64,
     /// The person who created it.
     pub created_by: String,
+}
+
+/// What a token allows beyond a single use: a budget, a name and the labels the collector sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenScope {
+    /// Unique name shown by `token list` and used by `token revoke`.
+    pub name: String,
+    /// How many enrollments it allows (at least 1).
+    pub max_uses: i64,
+    /// Labels set on every agent enrolled with it; the agent cannot override them.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl TokenScope {
+    /// A single-use token without labels, named after the start of its hash.
+    pub fn single_use(token_hash: &str) -> Self {
+        Self {
+            name: format!("token-{}", token_hash.chars().take(12).collect::<String>()),
+            max_uses: 1,
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// A token as `token list` shows it: never the secret nor its hash.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Unique name.
+    pub name: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// Expiry (ms).
+    pub expires_at: i64,
+    /// Enrollments allowed in total.
+    pub max_uses: i64,
+    /// Enrollments done with it.
+    pub uses: i64,
+    /// Labels the collector sets on its agents.
+    pub labels: BTreeMap<String, String>,
+    /// Revocation time (ms).
+    pub revoked_at: Option<i64>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+}
+
+/// Which host presented an agent's certificate, compared with the one it is bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostBinding {
+    /// First host seen for this agent; it is bound now.
+    Bound,
+    /// The host the agent is bound to.
+    Same,
+    /// Another host presents the same certificate: a copied state directory. Recorded on the
+    /// agent (and audited the first time); nothing from that host is stored.
+    Clone {
+        /// The host the agent is bound to.
+        bound: String,
+    },
+}
+
+/// A certificate issued at renewal, replacing the agent's current one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenewedCertificate {
+    /// SHA-256 of the certificate presented by the caller (must be the current one).
+    pub presented_sha256: String,
+    /// SHA-256 of the new certificate's DER.
+    pub cert_sha256: String,
+    /// Expiry of the new certificate (ms).
+    pub cert_not_after: i64,
 }
 
 /// A newly enrolled agent.
@@ -105,8 +191,27 @@ pub struct AgentRecord {
     pub cert_sha256: String,
     /// Certificate expiry (ms).
     pub cert_not_after: i64,
-    /// Labels.
+    /// Effective labels for linking: the claimed labels overlaid by the token's (collector wins).
     pub labels: BTreeMap<String, String>,
+    /// Labels the agent gave at enrollment (untrusted: the agent says so).
+    pub claimed_labels: BTreeMap<String, String>,
+    /// Labels the collector set through the enrollment token.
+    pub token_labels: BTreeMap<String, String>,
+    /// The token the agent enrolled with (None before scoped tokens).
+    pub token_name: Option<String>,
+    /// When the current certificate was issued (ms).
+    pub cert_issued_at: Option<i64>,
+    /// How often the certificate was renewed.
+    pub cert_renewals: i64,
+    /// SHA-256 of the certificate the last renewal replaced, accepted until the new one is
+    /// first presented.
+    pub prev_cert_sha256: Option<String>,
+    /// The host identity (SHA-256) its certificate is bound to, once it reported.
+    pub host_id: Option<String>,
+    /// Another host seen presenting this agent's certificate (a cloned state directory).
+    pub clone_host_id: Option<String>,
+    /// When that was first seen (ms).
+    pub clone_detected_at: Option<i64>,
     /// Last reported version.
     pub agent_version: String,
     /// Enrollment time (ms).
@@ -545,8 +650,46 @@ pub struct ObservationRecord {
 /// The collector's storage. Every method is one transaction.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Stores a new enrollment token and audits it.
-    async fn create_token(&self, token: NewToken, now: i64) -> Result<(), StoreError>;
+    /// Stores a new single-use enrollment token and audits it.
+    async fn create_token(&self, token: NewToken, now: i64) -> Result<(), StoreError> {
+        let scope = TokenScope::single_use(&token.token_hash);
+        self.create_scoped_token(token, scope, now).await
+    }
+    /// Stores a token with a use budget, a unique name and labels; audited.
+    async fn create_scoped_token(
+        &self,
+        token: NewToken,
+        scope: TokenScope,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Every token, newest first (no secrets).
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Revokes a token by name (audited); false if it was revoked already.
+    async fn revoke_token(
+        &self,
+        name: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Compares the host presenting the agent's certificate with the one it is bound to,
+    /// binding the first; a different host is recorded as a clone (audited once).
+    async fn bind_agent_host(
+        &self,
+        agent_id: &str,
+        host_id: &str,
+        now: i64,
+    ) -> Result<HostBinding, StoreError>;
+    /// Replaces the agent's certificate with a renewed one, if the caller presented the current
+    /// one and the agent is not revoked. The replaced one stays accepted until the new one is
+    /// first presented ([`Store::forget_previous_certificate`]).
+    async fn renew_agent_certificate(
+        &self,
+        agent_id: &str,
+        renewed: &RenewedCertificate,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// The agent presented its new certificate: the replaced one is no longer accepted.
+    async fn forget_previous_certificate(&self, agent_id: &str) -> Result<(), StoreError>;
     /// Checks a token without redeeming it (cheap pre-check before signing).
     async fn check_token(&self, token_hash: &str, now: i64) -> Result<(), StoreError>;
     /// Redeems the token and records the agent atomically: both or neither.

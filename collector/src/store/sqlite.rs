@@ -12,8 +12,9 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
     Acceptance, AgentRecord, AssetRecord, AuditEntry, AuditEvent, CatalogChange, ControlRecord,
-    EvaluationSummary, FindingEvent, FindingRecord, Heartbeat, IngestOutcome, JobRecord, NewAgent,
-    NewJob, NewToken, ObservationChange, ReportInput, ScheduleRecord, Store, StoreError,
+    EvaluationSummary, FindingEvent, FindingRecord, Heartbeat, HostBinding, IngestOutcome,
+    JobRecord, NewAgent, NewJob, NewToken, ObservationChange, RenewedCertificate, ReportInput,
+    ScheduleRecord, Store, StoreError, TokenRecord, TokenScope,
 };
 use crate::catalog::System;
 use crate::rules::FindingDraft;
@@ -104,14 +105,27 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
 }
 
 fn agent_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AgentRecord, StoreError> {
-    let labels: BTreeMap<String, String> =
+    let claimed_labels: BTreeMap<String, String> =
         parse_json(&row.try_get::<String, _>("labels_json")?, "agent labels")?;
+    let token_labels: BTreeMap<String, String> = parse_json(
+        &row.try_get::<String, _>("token_labels_json")?,
+        "agent token labels",
+    )?;
     Ok(AgentRecord {
         agent_id: row.try_get("agent_id")?,
         hostname: row.try_get("hostname")?,
         cert_sha256: row.try_get("cert_sha256")?,
         cert_not_after: row.try_get("cert_not_after")?,
-        labels,
+        labels: effective_labels(&claimed_labels, &token_labels),
+        claimed_labels,
+        token_labels,
+        token_name: row.try_get("token_name")?,
+        cert_issued_at: row.try_get("cert_issued_at")?,
+        cert_renewals: row.try_get("cert_renewals")?,
+        prev_cert_sha256: row.try_get("prev_cert_sha256")?,
+        host_id: row.try_get("host_id")?,
+        clone_host_id: row.try_get("clone_host_id")?,
+        clone_detected_at: row.try_get("clone_detected_at")?,
         agent_version: row.try_get("agent_version")?,
         enrolled_at: row.try_get("enrolled_at")?,
         last_seen_at: row.try_get("last_seen_at")?,
@@ -123,26 +137,56 @@ fn agent_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AgentRecord, StoreErr
     })
 }
 
-/// Why a token cannot be redeemed, or Ok if it can.
+/// The claimed labels overlaid by the token's: where both name a key, the collector's value wins.
+fn effective_labels(
+    claimed: &BTreeMap<String, String>,
+    token: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut labels = claimed.clone();
+    labels.extend(token.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
+}
+
+/// Why a token cannot be redeemed, or Ok if it can. Revocation is reported before the budget
+/// and the expiry, so an operator's decision is what the agent is told.
 async fn token_state(
     tx: &mut Transaction<'_, Sqlite>,
     token_hash: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let row = sqlx::query("SELECT expires_at, used_at FROM enrollment_tokens WHERE token_hash = ?")
-        .bind(token_hash)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row = sqlx::query(
+        "SELECT expires_at, uses, max_uses, revoked_at FROM enrollment_tokens WHERE token_hash = ?",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut **tx)
+    .await?;
     let Some(row) = row else {
         return Err(StoreError::TokenUnknown);
     };
-    if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
+    if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+        return Err(StoreError::TokenRevoked);
+    }
+    if row.try_get::<i64, _>("uses")? >= row.try_get::<i64, _>("max_uses")? {
         return Err(StoreError::TokenUsed);
     }
     if row.try_get::<i64, _>("expires_at")? <= now {
         return Err(StoreError::TokenExpired);
     }
     Ok(())
+}
+
+fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        expires_at: row.try_get("expires_at")?,
+        max_uses: row.try_get("max_uses")?,
+        uses: row.try_get("uses")?,
+        labels: parse_json(&row.try_get::<String, _>("labels_json")?, "token labels")?,
+        revoked_at: row.try_get("revoked_at")?,
+        revoked_by: row.try_get("revoked_by")?,
+    })
 }
 
 /// Appends one entry to the hash chain inside the caller's transaction.
@@ -193,26 +237,187 @@ pub fn audit_hash(prev_hash: &str, at: i64, event: &AuditEvent, detail_json: &st
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_token(&self, token: NewToken, now: i64) -> Result<(), StoreError> {
+    async fn create_scoped_token(
+        &self,
+        token: NewToken,
+        scope: TokenScope,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
+        let name_in_use: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM enrollment_tokens WHERE name = ?")
+                .bind(&scope.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if name_in_use.is_some() {
+            return Err(StoreError::TokenNameTaken(scope.name));
+        }
         sqlx::query(
-            "INSERT INTO enrollment_tokens (token_hash, created_at, expires_at, created_by) VALUES (?, ?, ?, ?)",
+            "INSERT INTO enrollment_tokens (token_hash, created_at, expires_at, created_by, name, max_uses, labels_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&token.token_hash)
         .bind(token.created_at)
         .bind(token.expires_at)
         .bind(&token.created_by)
+        .bind(&scope.name)
+        .bind(scope.max_uses.max(1))
+        .bind(json_text(&scope.labels)?)
         .execute(&mut *tx)
         .await?;
         let event = AuditEvent {
             actor: token.created_by.clone(),
             action: "token.create".into(),
+            subject: scope.name.clone(),
             // A prefix of the hash identifies the token in the log without enabling its use.
-            subject: token.token_hash.chars().take(12).collect(),
-            detail: serde_json::json!({ "expires_at": token.expires_at }),
+            detail: serde_json::json!({
+                "expires_at": token.expires_at,
+                "max_uses": scope.max_uses.max(1),
+                "labels": scope.labels,
+                "hash_prefix": token.token_hash.chars().take(12).collect::<String>(),
+            }),
         };
         append_audit(&mut tx, &event, now).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM enrollment_tokens ORDER BY created_at DESC, name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(
+        &self,
+        name: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let state: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT revoked_at FROM enrollment_tokens WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match state {
+            None => return Err(StoreError::TokenNameUnknown(name.to_string())),
+            Some(Some(_)) => return Ok(false),
+            Some(None) => {}
+        }
+        sqlx::query("UPDATE enrollment_tokens SET revoked_at = ?, revoked_by = ? WHERE name = ?")
+            .bind(now)
+            .bind(&event.actor)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        append_audit(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn bind_agent_host(
+        &self,
+        agent_id: &str,
+        host_id: &str,
+        now: i64,
+    ) -> Result<HostBinding, StoreError> {
+        let mut tx = self.write().await?;
+        let row: Option<(Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT host_id, clone_host_id FROM agents WHERE agent_id = ?")
+                .bind(agent_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((bound, clone)) = row else {
+            return Err(StoreError::AgentUnknown(agent_id.to_string()));
+        };
+        let binding = match bound {
+            None => {
+                sqlx::query("UPDATE agents SET host_id = ? WHERE agent_id = ?")
+                    .bind(host_id)
+                    .bind(agent_id)
+                    .execute(&mut *tx)
+                    .await?;
+                HostBinding::Bound
+            }
+            Some(bound) if bound == host_id => HostBinding::Same,
+            Some(bound) => {
+                if clone.as_deref() != Some(host_id) {
+                    sqlx::query(
+                        "UPDATE agents SET clone_host_id = ?, clone_detected_at = ? WHERE agent_id = ?",
+                    )
+                    .bind(host_id)
+                    .bind(now)
+                    .bind(agent_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    // Not a person's change, but the security trail must show it.
+                    let event = AuditEvent {
+                        actor: "collector".into(),
+                        action: "agent.clone-detected".into(),
+                        subject: agent_id.to_string(),
+                        detail: serde_json::json!({ "bound_host": bound, "other_host": host_id }),
+                    };
+                    append_audit(&mut tx, &event, now).await?;
+                }
+                HostBinding::Clone { bound }
+            }
+        };
+        tx.commit().await?;
+        Ok(binding)
+    }
+
+    async fn renew_agent_certificate(
+        &self,
+        agent_id: &str,
+        renewed: &RenewedCertificate,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT cert_sha256, revoked_at FROM agents WHERE agent_id = ?")
+                .bind(agent_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((current, revoked_at)) = row else {
+            return Err(StoreError::AgentUnknown(agent_id.to_string()));
+        };
+        if revoked_at.is_some() {
+            return Err(StoreError::AgentRevoked(agent_id.to_string()));
+        }
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT prev_cert_sha256 FROM agents WHERE agent_id = ?")
+                .bind(agent_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        // Renewing with the replaced certificate (the agent lost the new files) is allowed
+        // while it is still accepted; the newest issue then wins and the lost one is dropped.
+        let keep_previous = if renewed.presented_sha256 == current {
+            current
+        } else if previous.as_deref() == Some(renewed.presented_sha256.as_str()) {
+            renewed.presented_sha256.clone()
+        } else {
+            return Err(StoreError::CertificateSuperseded(agent_id.to_string()));
+        };
+        sqlx::query(
+            "UPDATE agents SET prev_cert_sha256 = ?, cert_sha256 = ?, cert_not_after = ?, cert_issued_at = ?, cert_renewals = cert_renewals + 1 WHERE agent_id = ?",
+        )
+        .bind(&keep_previous)
+        .bind(&renewed.cert_sha256)
+        .bind(renewed.cert_not_after)
+        .bind(now)
+        .bind(agent_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn forget_previous_certificate(&self, agent_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE agents SET prev_cert_sha256 = NULL WHERE agent_id = ? AND prev_cert_sha256 IS NOT NULL")
+            .bind(agent_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -231,21 +436,23 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         token_state(&mut tx, token_hash, now).await?;
-        let redeemed = sqlx::query(
-            "UPDATE enrollment_tokens SET used_at = ?, used_by_agent = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+        // The budget is checked and spent in one statement inside the write transaction, so
+        // concurrent enrollments never redeem more than `max_uses`.
+        let redeemed: Option<(String, String)> = sqlx::query_as(
+            "UPDATE enrollment_tokens SET uses = uses + 1, used_at = COALESCE(used_at, ?), used_by_agent = COALESCE(used_by_agent, ?) WHERE token_hash = ? AND uses < max_uses AND revoked_at IS NULL AND expires_at > ? RETURNING name, labels_json",
         )
         .bind(now)
         .bind(&agent.agent_id)
         .bind(token_hash)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if redeemed.rows_affected() != 1 {
+        let Some((token_name, token_labels)) = redeemed else {
             // Lost a race with another enrollment using the same token.
             return Err(StoreError::TokenUsed);
-        }
+        };
         sqlx::query(
-            "INSERT INTO agents (agent_id, hostname, cert_sha256, cert_not_after, labels_json, agent_version, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO agents (agent_id, hostname, cert_sha256, cert_not_after, labels_json, agent_version, enrolled_at, token_labels_json, token_name, cert_issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&agent.agent_id)
         .bind(&agent.hostname)
@@ -253,6 +460,9 @@ impl Store for SqliteStore {
         .bind(agent.cert_not_after)
         .bind(json_text(&agent.labels)?)
         .bind(&agent.agent_version)
+        .bind(now)
+        .bind(&token_labels)
+        .bind(&token_name)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -276,12 +486,17 @@ impl Store for SqliteStore {
     }
 
     async fn agent_labels(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT agent_id, labels_json FROM agents WHERE labels_json != '{}'")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT agent_id, labels_json, token_labels_json FROM agents WHERE labels_json != '{}' OR token_labels_json != '{}'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter()
-            .map(|(id, labels)| Ok((id, parse_json(&labels, "agent labels")?)))
+            .map(|(id, claimed, token)| {
+                let claimed = parse_json(&claimed, "agent labels")?;
+                let token = parse_json(&token, "agent token labels")?;
+                Ok((id, effective_labels(&claimed, &token)))
+            })
             .collect()
     }
 
@@ -1216,6 +1431,197 @@ mod tests {
             Err(StoreError::TokenUsed)
         ));
         assert_eq!(store.agents().await.unwrap().len(), 1);
+    }
+
+    fn scope(name: &str, max_uses: i64, labels: &[(&str, &str)]) -> TokenScope {
+        TokenScope {
+            name: name.into(),
+            max_uses,
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scoped_token_allows_its_uses_and_its_labels_beat_the_claimed_ones() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store
+            .create_scoped_token(token("t1", 100), scope("fleet", 2, &[("site", "ward4")]), 0)
+            .await
+            .unwrap();
+        let mut claimed = agent("a");
+        claimed.labels = [("site", "elsewhere"), ("role", "db")]
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        store.enroll_agent("t1", claimed, 1).await.unwrap();
+        store.enroll_agent("t1", agent("b"), 2).await.unwrap();
+        assert!(matches!(
+            store.enroll_agent("t1", agent("c"), 3).await,
+            Err(StoreError::TokenUsed)
+        ));
+        let a = store.agent("a").await.unwrap().unwrap();
+        assert_eq!(a.labels["site"], "ward4");
+        assert_eq!(a.labels["role"], "db");
+        assert_eq!(a.claimed_labels["site"], "elsewhere");
+        assert_eq!(a.token_labels["site"], "ward4");
+        assert_eq!(a.token_name.as_deref(), Some("fleet"));
+        let linked: BTreeMap<_, _> = store.agent_labels().await.unwrap().into_iter().collect();
+        assert_eq!(linked["b"]["site"], "ward4");
+        let tokens = store.tokens().await.unwrap();
+        assert_eq!((tokens[0].uses, tokens[0].max_uses), (2, 2));
+        assert_eq!(store.agents().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_revoked_token_is_refused_and_names_are_unique() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store
+            .create_scoped_token(token("t1", 100), scope("fleet", 5, &[]), 0)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .create_scoped_token(token("t2", 100), scope("fleet", 1, &[]), 0)
+                .await,
+            Err(StoreError::TokenNameTaken(_))
+        ));
+        let event = AuditEvent {
+            actor: "alice".into(),
+            action: "token.revoke".into(),
+            subject: "fleet".into(),
+            detail: serde_json::json!({}),
+        };
+        assert!(store.revoke_token("fleet", event.clone(), 1).await.unwrap());
+        assert!(!store.revoke_token("fleet", event.clone(), 2).await.unwrap());
+        assert!(matches!(
+            store.revoke_token("nope", event, 2).await,
+            Err(StoreError::TokenNameUnknown(_))
+        ));
+        assert!(matches!(
+            store.enroll_agent("t1", agent("a"), 3).await,
+            Err(StoreError::TokenRevoked)
+        ));
+        assert!(store.agents().await.unwrap().is_empty());
+        let tokens = store.tokens().await.unwrap();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(tokens[0].uses, 0);
+        assert!(tokens[0].revoked_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn concurrent_redemptions_never_exceed_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        store
+            .create_scoped_token(token("t1", i64::MAX), scope("fleet", 5, &[]), 0)
+            .await
+            .unwrap();
+        let attempts: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(
+                    async move { store.enroll_agent("t1", agent(&format!("a{i}")), 1).await },
+                )
+            })
+            .collect();
+        let mut enrolled = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(()) => enrolled += 1,
+                Err(StoreError::TokenUsed) => {}
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(enrolled, 5);
+        assert_eq!(store.agents().await.unwrap().len(), 5);
+        assert_eq!(store.tokens().await.unwrap()[0].uses, 5);
+    }
+
+    #[tokio::test]
+    async fn a_second_host_with_the_same_certificate_is_recorded_as_a_clone() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.create_token(token("t1", 100), 0).await.unwrap();
+        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+        assert_eq!(
+            store.bind_agent_host("a", "h1", 2).await.unwrap(),
+            HostBinding::Bound
+        );
+        assert_eq!(
+            store.bind_agent_host("a", "h1", 3).await.unwrap(),
+            HostBinding::Same
+        );
+        for at in [4, 5] {
+            assert_eq!(
+                store.bind_agent_host("a", "h2", at).await.unwrap(),
+                HostBinding::Clone { bound: "h1".into() }
+            );
+        }
+        let a = store.agent("a").await.unwrap().unwrap();
+        assert_eq!(a.host_id.as_deref(), Some("h1"));
+        assert_eq!(a.clone_host_id.as_deref(), Some("h2"));
+        assert_eq!(a.clone_detected_at, Some(4));
+        let audit = store.audit_log().await.unwrap();
+        let clones = audit
+            .iter()
+            .filter(|e| e.action == "agent.clone-detected")
+            .count();
+        assert_eq!(clones, 1, "audited once, not per report");
+        verify_audit_chain(&audit).unwrap();
+    }
+
+    #[tokio::test]
+    async fn renewal_replaces_the_certificate_once_and_not_for_revoked_agents() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.create_token(token("t1", 100), 0).await.unwrap();
+        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+        let renewed = |presented: &str, new: &str| RenewedCertificate {
+            presented_sha256: presented.into(),
+            cert_sha256: new.into(),
+            cert_not_after: 50,
+        };
+        store
+            .renew_agent_certificate("a", &renewed("sha-a", "sha-a2"), 10)
+            .await
+            .unwrap();
+        let a = store.agent("a").await.unwrap().unwrap();
+        assert_eq!(a.cert_sha256, "sha-a2");
+        assert_eq!(a.prev_cert_sha256.as_deref(), Some("sha-a"));
+        assert_eq!(
+            (a.cert_not_after, a.cert_issued_at, a.cert_renewals),
+            (50, Some(10), 1)
+        );
+        // The agent lost the new files and renews with the replaced certificate: allowed once.
+        store
+            .renew_agent_certificate("a", &renewed("sha-a", "sha-a3"), 11)
+            .await
+            .unwrap();
+        store.forget_previous_certificate("a").await.unwrap();
+        assert!(matches!(
+            store
+                .renew_agent_certificate("a", &renewed("sha-a", "sha-a4"), 12)
+                .await,
+            Err(StoreError::CertificateSuperseded(_))
+        ));
+        let event = AuditEvent {
+            actor: "alice".into(),
+            action: "agent.revoke".into(),
+            subject: "a".into(),
+            detail: serde_json::json!({}),
+        };
+        store.revoke_agent("a", event, 13).await.unwrap();
+        assert!(matches!(
+            store
+                .renew_agent_certificate("a", &renewed("sha-a3", "sha-a5"), 14)
+                .await,
+            Err(StoreError::AgentRevoked(_))
+        ));
+        assert_eq!(
+            store.agent("a").await.unwrap().unwrap().cert_sha256,
+            "sha-a3"
+        );
     }
 
     #[tokio::test]

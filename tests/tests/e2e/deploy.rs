@@ -1,6 +1,6 @@
 //! The systemd units in `deploy/systemd/`: `systemd-analyze verify` must report nothing, and
 //! `systemd-analyze security --offline` must rate them at or below exposure 3.0. The units name
-//! `/usr/local/bin/...`; the test verifies copies that point at the freshly built binaries, so
+//! `/usr/bin/...`; the test verifies copies that point at the freshly built binaries, so
 //! the check covers the real `ExecStart` command lines (verify fails on a missing executable).
 //! Needs `systemd-analyze` (`scripts/deps/systemd.sh` installs it).
 
@@ -9,7 +9,11 @@ use std::process::Command;
 
 use crate::harness::bin;
 
-const UNITS: [&str; 2] = ["tillsyn-agent.service", "tillsyn-collector.service"];
+const UNITS: [&str; 3] = [
+    "tillsyn-agent.service",
+    "tillsyn-agent-enroll.service",
+    "tillsyn-collector.service",
+];
 /// Highest accepted `systemd-analyze security` exposure, times ten (3.0 of 10).
 const MAX_EXPOSURE: &str = "30";
 
@@ -22,8 +26,10 @@ fn units_with_built_binaries() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     for unit in UNITS {
         let text = std::fs::read_to_string(systemd_dir().join(unit)).unwrap();
-        let program = unit.trim_end_matches(".service");
-        let installed = format!("/usr/local/bin/{program} ");
+        let program = unit
+            .trim_end_matches(".service")
+            .trim_end_matches("-enroll");
+        let installed = format!("/usr/bin/{program} ");
         assert!(
             text.contains(&format!("ExecStart={installed}")),
             "{unit}: ExecStart should run {installed}"

@@ -107,6 +107,43 @@ impl Collector {
         Self::serve(dir)
     }
 
+    /// `init`, then sets `key = value` lines in `collector.toml` (replacing the key's line or
+    /// adding it), then `serve`.
+    pub fn start_with(settings: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        ok(
+            "tillsyn-collector",
+            &["--dir", dir.path().to_str().unwrap(), "init"],
+        );
+        let path = dir.path().join("collector.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for (key, value) in settings {
+            let line = format!("{key} = {value}");
+            let prefix = format!("{key} = ");
+            text = if text.lines().any(|l| l.starts_with(&prefix)) {
+                text.lines()
+                    .map(|l| {
+                        if l.starts_with(&prefix) {
+                            line.clone()
+                        } else {
+                            l.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    + "\n"
+            } else {
+                // Top-level keys go before the first table.
+                match text.find("\n[") {
+                    Some(at) => format!("{}\n{line}{}", &text[..at], &text[at..]),
+                    None => format!("{text}{line}\n"),
+                }
+            };
+        }
+        std::fs::write(&path, text).unwrap();
+        Self::serve(dir)
+    }
+
     fn serve(dir: tempfile::TempDir) -> Self {
         let (child, addr) = spawn_serve(dir.path(), "127.0.0.1:0")
             .unwrap_or_else(|line| panic!("unexpected first line {line:?}"));

@@ -9,6 +9,7 @@ mod compliance;
 mod deploy;
 mod discovery;
 mod faults;
+mod fleet;
 mod harness;
 mod identity;
 mod input;

@@ -112,6 +112,7 @@ async fn hostile_host_names_are_refused_naming_the_field_and_nothing_is_stored()
             hostname: ESCAPE_TITLE.into(),
             agent_version: "test".into(),
             labels: std::collections::HashMap::default(),
+            host_id: String::new(),
         })
         .await
         .unwrap_err();

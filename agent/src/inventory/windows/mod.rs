@@ -360,7 +360,9 @@ mod log_protection_tests {
         let forwarding = Observation {
             category: "hardening".into(),
             name: "event_forwarding".into(),
-            value: serde_json::json!("Server=http://wec.kommun.example:5985/wsman/SubscriptionManager/WEC"),
+            value: serde_json::json!(
+                "Server=http://wec.kommun.example:5985/wsman/SubscriptionManager/WEC"
+            ),
             evidence: vec![Evidence {
                 source: "registry/software.reg".into(),
                 line: 12,
