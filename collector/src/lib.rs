@@ -11,6 +11,7 @@
 //! - [`admin`]: operator actions behind the CLI verbs.
 //! - [`quickstart`]: the one-command demo on this machine.
 //! - [`output`]: tables and JSON for listings.
+//! - [`web`]: the owners' web interface (HTTPS, sign-in with TOTP, scoped pages, workflows).
 
 pub mod admin;
 pub mod background;
@@ -28,4 +29,5 @@ pub mod rules;
 pub mod scans;
 pub mod server;
 pub mod store;
+pub mod web;
 pub mod tokens;

@@ -1,0 +1,159 @@
+//! Message catalogues: every string of the interface, one TOML file per language in
+//! `messages/` (Swedish first, English selectable), embedded in the binary. A missing key shows
+//! the key itself (and a test fails); nothing here panics.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+/// A language of the interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lang {
+    /// Svenska: the default.
+    #[default]
+    Sv,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// From a cookie or query value; unknown values give the default.
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "en" => Self::En,
+            _ => Self::Sv,
+        }
+    }
+
+    /// The BCP 47 code used in `<html lang>` and the cookie.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Sv => "sv",
+            Self::En => "en",
+        }
+    }
+
+    /// This language's messages.
+    pub fn messages(self) -> Messages {
+        Messages {
+            lang: self,
+            catalogue: match self {
+                Self::Sv => &SV,
+                Self::En => &EN,
+            },
+        }
+    }
+}
+
+/// Source text of the catalogues, by language code.
+pub const SOURCES: [(&str, &str); 2] = [
+    ("sv", include_str!("messages/sv.toml")),
+    ("en", include_str!("messages/en.toml")),
+];
+
+/// Parses one catalogue: a flat table of key = "text".
+pub fn parse(source: &str) -> Result<BTreeMap<String, String>, toml::de::Error> {
+    toml::from_str(source)
+}
+
+fn load(index: usize) -> BTreeMap<String, String> {
+    parse(SOURCES[index].1).unwrap_or_else(|error| {
+        tracing::error!(language = SOURCES[index].0, %error, "message catalogue does not parse");
+        BTreeMap::new()
+    })
+}
+
+static SV: LazyLock<BTreeMap<String, String>> = LazyLock::new(|| load(0));
+static EN: LazyLock<BTreeMap<String, String>> = LazyLock::new(|| load(1));
+
+/// The messages of one language, handed to every template as `t`.
+#[derive(Clone, Copy, Debug)]
+pub struct Messages {
+    /// The language.
+    pub lang: Lang,
+    catalogue: &'static BTreeMap<String, String>,
+}
+
+impl Messages {
+    /// The text for `key`, or the key itself when missing.
+    pub fn get<'a>(&self, key: &'a str) -> &'a str {
+        self.catalogue.get(key).map_or(key, String::as_str)
+    }
+
+    /// The text for `key` with `{}` replaced by `arg`.
+    pub fn with(&self, key: &str, arg: &str) -> String {
+        self.catalogue
+            .get(key)
+            .map_or_else(|| key.to_string(), |text| text.replacen("{}", arg, 1))
+    }
+
+    /// `<html lang>` value.
+    pub fn code(&self) -> &'static str {
+        self.lang.code()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Every `t.get("…")` / `t.with("…"` key used in templates and web code.
+    fn used_keys() -> BTreeSet<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+        let mut files = Vec::new();
+        for sub in ["", "templates"] {
+            for entry in std::fs::read_dir(root.join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "rs" || e == "html") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut keys = BTreeSet::new();
+        for file in files {
+            if file.ends_with("i18n.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            for opener in ["t.get(\"", "t.with(\"", "msg(\""] {
+                for piece in text.split(opener).skip(1) {
+                    keys.insert(piece.split('"').next().unwrap().to_string());
+                }
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn catalogues_parse_and_have_the_same_keys() {
+        let sv = parse(SOURCES[0].1).unwrap();
+        let en = parse(SOURCES[1].1).unwrap();
+        let sv_keys: BTreeSet<_> = sv.keys().collect();
+        let en_keys: BTreeSet<_> = en.keys().collect();
+        assert_eq!(
+            sv_keys.symmetric_difference(&en_keys).collect::<Vec<_>>(),
+            Vec::<&&String>::new(),
+            "keys in one catalogue only"
+        );
+    }
+
+    #[test]
+    fn every_key_the_interface_uses_is_in_every_catalogue() {
+        let used = used_keys();
+        assert!(used.len() > 40, "found only {} keys: {used:?}", used.len());
+        for (code, source) in SOURCES {
+            let catalogue = parse(source).unwrap();
+            let missing: Vec<_> = used.iter().filter(|k| !catalogue.contains_key(*k)).collect();
+            assert!(missing.is_empty(), "{code}.toml lacks {missing:?}");
+        }
+    }
+
+    #[test]
+    fn swedish_is_the_default_and_keeps_its_letters() {
+        let t = Lang::parse("xx").messages();
+        assert_eq!(t.code(), "sv");
+        assert!(t.get("role.owner").contains('ä'), "{}", t.get("role.owner"));
+        assert_eq!(Lang::parse("en").messages().get("role.owner"), "System owner");
+    }
+}

@@ -1,0 +1,130 @@
+//! The owners' web interface (issue 13): HTTPS served by the collector itself, beside gRPC, in
+//! the same process. Server-rendered askama pages (checked at compile time, HTML-escaped),
+//! plain forms without JavaScript, assets embedded in the binary, every string from a message
+//! catalogue. Front end only: it parses, authorises and renders; isolation between owners is
+//! applied by the store's scoped queries.
+//!
+//! # Layout
+//! - [`settings`]: `[web]` in `collector.toml` (raw -> validated).
+//! - [`tls`]: rustls (ring) configuration from the server certificate.
+//! - [`auth`]: argon2 passwords, RFC 6238 TOTP, the per-address limiter.
+//! - [`session`]: cookies, sessions and their timeouts, CSRF, roles, security headers.
+//! - [`i18n`]: the Swedish and English catalogues.
+//! - [`signin`]: enrolment and sign-in pages.
+//! - [`pages`]: My systems, the system page, the asset page.
+//! - [`workflows`]: risk acceptance (four eyes), attestation, yearly classification review.
+//! - [`users`]: `user add|list|disable` behind the CLI.
+//! - [`view`]: dates in the configured zone, labels of severities and states.
+
+pub mod auth;
+pub mod i18n;
+pub mod pages;
+pub mod session;
+pub mod settings;
+pub mod signin;
+pub mod tls;
+pub mod users;
+pub mod view;
+pub mod workflows;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+
+use crate::rules::RuleConfig;
+use crate::store::Store;
+
+pub use settings::{RawWebConfig, WebSettings};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct WebState {
+    /// Storage; every read for a person is scoped in its query.
+    pub store: Arc<dyn Store>,
+    /// Validated `[web]`.
+    pub settings: Arc<WebSettings>,
+    /// Rule thresholds (the review interval).
+    pub rules: RuleConfig,
+    /// Failed sign-ins per address.
+    pub limiter: Arc<auth::AddressLimiter>,
+}
+
+/// Every route, behind [`session::guard`].
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(signin::login_page).post(signin::login))
+        .route("/logout", post(signin::logout))
+        .route("/enrol", get(signin::enrol_page).post(signin::enrol))
+        .route("/systems/{id}", get(pages::system))
+        .route("/assets/{id}", get(pages::asset))
+        .route("/systems/{id}/review", post(workflows::review))
+        .route("/systems/{id}/attest", post(workflows::attest))
+        .route("/findings/{id}/request-acceptance", post(workflows::request_acceptance))
+        .route("/approvals", get(workflows::approvals))
+        .route("/approvals/{id}", post(workflows::decide))
+        .route("/static/style.css", get(pages::stylesheet))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), session::guard))
+        .with_state(state)
+}
+
+/// Serves HTTPS on an already bound `listener` until `shutdown` resolves. Each connection gets
+/// 10 s for its TLS handshake and request headers.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "web: accept failed");
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let timeout = std::time::Duration::from_secs(10);
+            let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "web: TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                app.clone().oneshot(request.map(axum::body::Body::new))
+            });
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%peer, %error, "web: connection ended with an error");
+            }
+        });
+    }
+}
