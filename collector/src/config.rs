@@ -56,6 +56,9 @@ pub struct RawConfig {
     /// Rule thresholds.
     #[serde(default)]
     pub rules: crate::rules::RuleConfig,
+    /// The web interface; absent: no web listener unless `serve --web` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<crate::web::RawWebConfig>,
 }
 
 impl Default for RawConfig {
@@ -67,6 +70,7 @@ impl Default for RawConfig {
             agent_cert_days: 365,
             max_message_bytes: 16 * 1024 * 1024,
             rules: crate::rules::RuleConfig::default(),
+            web: None,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct CollectorConfig {
     pub max_message_bytes: usize,
     /// Rule thresholds.
     pub rules: crate::rules::RuleConfig,
+    /// `[web]` as written (validated when the listener starts), if present.
+    pub web: Option<crate::web::RawWebConfig>,
 }
 
 impl RawConfig {
@@ -128,9 +134,15 @@ impl RawConfig {
                 self.rules.stale_after_days
             ));
         }
+        if let Some(web) = &self.web {
+            if let Err(web_problems) = web.validate() {
+                problems.extend(web_problems);
+            }
+        }
         match listen {
             Ok(listen) if problems.is_empty() => Ok(CollectorConfig {
                 rules: self.rules,
+                web: self.web,
                 listen,
                 server_names: self.server_names,
                 token_ttl: time::Duration::minutes(self.token_ttl_minutes),

@@ -46,6 +46,83 @@ use crate::store::Store;
 
 pub use settings::{RawWebConfig, WebSettings};
 
+/// Why the web listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// `[web]` or `--web` is invalid; each problem names its key.
+    #[error("web interface: {}", .0.join("; "))]
+    Settings(Vec<String>),
+    /// Certificate or key.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The address could not be bound.
+    #[error("web interface: binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A running web listener.
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The validated settings it runs with.
+    pub settings: Arc<WebSettings>,
+    /// The accept loop; abort it to stop.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// The settings `serve` and `user add` use: `[web]` (or its defaults) with `listen`
+/// overridden by `--web`.
+pub fn settings_for(
+    config: &crate::config::CollectorConfig,
+    listen: Option<SocketAddr>,
+) -> Result<WebSettings, WebError> {
+    let mut raw = config.web.clone().unwrap_or_default();
+    if let Some(addr) = listen {
+        raw.listen = addr.to_string();
+    }
+    raw.validate().map_err(WebError::Settings)
+}
+
+/// Starts the web listener when `--web` was given or `[web]` is configured; `None` otherwise.
+pub async fn start(
+    dir: &crate::config::CollectorDir,
+    store: Arc<dyn Store>,
+    config: &crate::config::CollectorConfig,
+    listen: Option<SocketAddr>,
+) -> Result<Option<Running>, WebError> {
+    if listen.is_none() && config.web.is_none() {
+        return Ok(None);
+    }
+    let mut settings = settings_for(config, listen)?;
+    let (cert, key) = settings
+        .cert_key
+        .clone()
+        .unwrap_or_else(|| (dir.server_cert_path(), dir.server_key_path()));
+    let tls = tls::server_config(&cert, &key)?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| WebError::Bind { addr: settings.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| WebError::Bind { addr: settings.listen, source })?;
+    if settings.public_url == format!("https://{}", settings.listen) {
+        // Port 0 was asked for: the links must carry the port actually bound.
+        settings.public_url = format!("https://{addr}");
+    }
+    let settings = Arc::new(settings);
+    let state = WebState {
+        store,
+        settings: settings.clone(),
+        rules: config.rules.clone(),
+        limiter: Arc::default(),
+    };
+    let task = tokio::spawn(serve(listener, tls, router(state), std::future::pending()));
+    Ok(Some(Running { addr, settings, task }))
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct WebState {
