@@ -134,10 +134,8 @@ impl RawConfig {
                 self.rules.stale_after_days
             ));
         }
-        if let Some(web) = &self.web {
-            if let Err(web_problems) = web.validate() {
-                problems.extend(web_problems);
-            }
+        if let Some(Err(web_problems)) = self.web.as_ref().map(crate::web::RawWebConfig::validate) {
+            problems.extend(web_problems);
         }
         match listen {
             Ok(listen) if problems.is_empty() => Ok(CollectorConfig {

@@ -29,5 +29,5 @@ pub mod rules;
 pub mod scans;
 pub mod server;
 pub mod store;
-pub mod web;
 pub mod tokens;
+pub mod web;

@@ -470,7 +470,15 @@ async fn user_command(dir: &CollectorDir, command: UserCommand) -> anyhow::Resul
     Ok(match command {
         UserCommand::Add { email, name, role } => {
             let settings = web::settings_for(&dir.load_config()?, None)?;
-            users::add(store.as_ref(), &settings, &email, &name, &role, &admin::actor()).await?
+            users::add(
+                store.as_ref(),
+                &settings,
+                &email,
+                &name,
+                &role,
+                &admin::actor(),
+            )
+            .await?
         }
         UserCommand::List { format } => users::list(store.as_ref(), format).await?,
         UserCommand::Disable { email } => {
@@ -479,7 +487,11 @@ async fn user_command(dir: &CollectorDir, command: UserCommand) -> anyhow::Resul
     })
 }
 
-async fn serve(dir: &CollectorDir, listen: Option<String>, web: Option<String>) -> anyhow::Result<()> {
+async fn serve(
+    dir: &CollectorDir,
+    listen: Option<String>,
+    web: Option<String>,
+) -> anyhow::Result<()> {
     let config = dir.load_config()?;
     let web_addr = match web {
         Some(raw) => Some(

@@ -667,8 +667,12 @@ pub trait Store: Send + Sync {
         now: i64,
     ) -> Result<bool, StoreError>;
     /// Disables an account and ends its sessions; false if unknown or disabled already.
-    async fn disable_user(&self, email: &str, event: AuditEvent, now: i64)
-    -> Result<bool, StoreError>;
+    async fn disable_user(
+        &self,
+        email: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// Counts a failed sign-in; at `lock_after` consecutive failures the account is locked
     /// until `lock_until` (ms) and the lock is audited. Returns whether this failure locked it.
     async fn record_sign_in_failure(

@@ -6,9 +6,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{AssetRow, json_text, parse_json};
 use crate::catalog::{Attestation, Classification, System};
-use crate::store::web::{
-    AcceptanceRequest, Enrolment, NewUser, Scope, SessionRecord, UserRecord,
-};
+use crate::store::web::{AcceptanceRequest, Enrolment, NewUser, Scope, SessionRecord, UserRecord};
 use crate::store::{Acceptance, AssetRecord, FindingRecord, StoreError};
 
 /// The `WHERE` fragment over `systems` for a scope, and the values it binds.
@@ -124,7 +122,10 @@ pub async fn users(pool: &SqlitePool) -> Result<Vec<UserRecord>, StoreError> {
         .collect()
 }
 
-pub async fn user_by_email(pool: &SqlitePool, email: &str) -> Result<Option<UserRecord>, StoreError> {
+pub async fn user_by_email(
+    pool: &SqlitePool,
+    email: &str,
+) -> Result<Option<UserRecord>, StoreError> {
     sqlx::query("SELECT * FROM web_users WHERE email = ?")
         .bind(email)
         .fetch_optional(pool)
@@ -336,7 +337,11 @@ pub async fn scoped_systems(
     let (clause, binds) = scope_clause(scope);
     let sql = format!(
         "SELECT document_json FROM systems WHERE {clause} {} ORDER BY system_id",
-        if system_id.is_some() { "AND system_id = ?" } else { "" }
+        if system_id.is_some() {
+            "AND system_id = ?"
+        } else {
+            ""
+        }
     );
     let mut query = sqlx::query_scalar::<_, String>(&sql);
     for b in binds {
@@ -409,23 +414,47 @@ pub async fn scoped_findings(
 ) -> Result<Vec<FindingRecord>, StoreError> {
     let (clause, binds) = scope_clause(scope);
     // Findings of assets linked to no system are visible to the all-systems scope only.
-    let unowned = if *scope == Scope::All { "OR f.system_id IS NULL" } else { "" };
+    let unowned = if *scope == Scope::All {
+        "OR f.system_id IS NULL"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT f.* FROM findings f
          WHERE (f.system_id IN (SELECT system_id FROM systems WHERE {clause}) {unowned}) {} {} {} {}
          ORDER BY f.system_id, f.rule, f.asset",
-        if selection.system_id.is_some() { "AND f.system_id = ?" } else { "" },
-        if selection.asset_id.is_some() { "AND f.asset_id = ?" } else { "" },
-        if selection.finding_id.is_some() { "AND f.finding_id = ?" } else { "" },
-        if selection.include_resolved { "" } else { "AND f.state <> 'resolved'" },
+        if selection.system_id.is_some() {
+            "AND f.system_id = ?"
+        } else {
+            ""
+        },
+        if selection.asset_id.is_some() {
+            "AND f.asset_id = ?"
+        } else {
+            ""
+        },
+        if selection.finding_id.is_some() {
+            "AND f.finding_id = ?"
+        } else {
+            ""
+        },
+        if selection.include_resolved {
+            ""
+        } else {
+            "AND f.state <> 'resolved'"
+        },
     );
     let mut query = sqlx::query(&sql);
     for b in binds {
         query = query.bind(b);
     }
-    for id in [selection.system_id, selection.asset_id, selection.finding_id]
-        .into_iter()
-        .flatten()
+    for id in [
+        selection.system_id,
+        selection.asset_id,
+        selection.finding_id,
+    ]
+    .into_iter()
+    .flatten()
     {
         query = query.bind(id);
     }
@@ -477,7 +506,11 @@ pub async fn acceptance_requests(
         "SELECT r.* FROM acceptance_requests r JOIN findings f ON f.finding_id = r.finding_id
          WHERE f.system_id IN (SELECT system_id FROM systems WHERE {clause}) {}
          ORDER BY r.created_at DESC",
-        if state.is_some() { "AND r.state = ?" } else { "" }
+        if state.is_some() {
+            "AND r.state = ?"
+        } else {
+            ""
+        }
     );
     let mut query = sqlx::query(&sql);
     for b in binds {
@@ -509,7 +542,9 @@ pub async fn decide_acceptance(
         .fetch_optional(&mut **tx)
         .await?;
     let Some(row) = row else {
-        return Err(StoreError::RequestRefused(format!("no request {request_id}")));
+        return Err(StoreError::RequestRefused(format!(
+            "no request {request_id}"
+        )));
     };
     let mut request = request_from_row(&row)?;
     if request.state != "pending" {

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, TOTP};
@@ -130,7 +130,11 @@ pub fn totp_code(secret_hex: &str, unix_seconds: u64) -> Result<String, AuthErro
 
 /// The step (Unix time / 30) whose code `code` is, within one step of `unix_seconds`; None if
 /// it matches none. The caller refuses steps not newer than the last one accepted.
-pub fn totp_step(secret_hex: &str, code: &str, unix_seconds: u64) -> Result<Option<i64>, AuthError> {
+pub fn totp_step(
+    secret_hex: &str,
+    code: &str,
+    unix_seconds: u64,
+) -> Result<Option<i64>, AuthError> {
     let totp = totp(secret_hex)?;
     let code = code.trim();
     let now_step = unix_seconds / TOTP_STEP_SECONDS;
@@ -158,7 +162,9 @@ impl AddressLimiter {
             return false;
         };
         failures.retain(|_, (_, since)| now - *since < window_ms);
-        failures.get(&address).is_none_or(|(count, _)| *count < limit)
+        failures
+            .get(&address)
+            .is_none_or(|(count, _)| *count < limit)
     }
 
     /// Counts one failure of `address`.
@@ -190,10 +196,22 @@ mod tests {
         let key = hex::encode(b"12345678901234567890");
         assert_eq!(totp_code(&key, 59).unwrap(), "287082");
         assert_eq!(totp_step(&key, "287082", 59).unwrap(), Some(1));
-        assert_eq!(totp_step(&key, "287082", 89).unwrap(), Some(1), "one step late");
-        assert_eq!(totp_step(&key, "287082", 120).unwrap(), None, "two steps late");
+        assert_eq!(
+            totp_step(&key, "287082", 89).unwrap(),
+            Some(1),
+            "one step late"
+        );
+        assert_eq!(
+            totp_step(&key, "287082", 120).unwrap(),
+            None,
+            "two steps late"
+        );
         assert_eq!(totp_step(&key, "000000", 59).unwrap(), None);
-        assert!(totp_uri(&key, "a@b.se").unwrap().starts_with("otpauth://totp/Tillsyn:a@b.se?secret=GEZDGNBV"));
+        assert!(
+            totp_uri(&key, "a@b.se")
+                .unwrap()
+                .starts_with("otpauth://totp/Tillsyn:a@b.se?secret=GEZDGNBV")
+        );
     }
 
     #[test]

@@ -144,7 +144,10 @@ mod tests {
         assert!(used.len() > 40, "found only {} keys: {used:?}", used.len());
         for (code, source) in SOURCES {
             let catalogue = parse(source).unwrap();
-            let missing: Vec<_> = used.iter().filter(|k| !catalogue.contains_key(*k)).collect();
+            let missing: Vec<_> = used
+                .iter()
+                .filter(|k| !catalogue.contains_key(*k))
+                .collect();
             assert!(missing.is_empty(), "{code}.toml lacks {missing:?}");
         }
     }
@@ -154,6 +157,9 @@ mod tests {
         let t = Lang::parse("xx").messages();
         assert_eq!(t.code(), "sv");
         assert!(t.get("role.owner").contains('ä'), "{}", t.get("role.owner"));
-        assert_eq!(Lang::parse("en").messages().get("role.owner"), "System owner");
+        assert_eq!(
+            Lang::parse("en").messages().get("role.owner"),
+            "System owner"
+        );
     }
 }

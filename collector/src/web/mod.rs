@@ -106,8 +106,14 @@ pub async fn start(
     let tls = tls::server_config(&cert, &key)?;
     let listener = TcpListener::bind(settings.listen)
         .await
-        .map_err(|source| WebError::Bind { addr: settings.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| WebError::Bind { addr: settings.listen, source })?;
+        .map_err(|source| WebError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| WebError::Bind {
+        addr: settings.listen,
+        source,
+    })?;
     if settings.public_url == format!("https://{}", settings.listen) {
         // Port 0 was asked for: the links must carry the port actually bound.
         settings.public_url = format!("https://{addr}");
@@ -120,7 +126,11 @@ pub async fn start(
         limiter: Arc::default(),
     };
     let task = tokio::spawn(serve(listener, tls, router(state), std::future::pending()));
-    Ok(Some(Running { addr, settings, task }))
+    Ok(Some(Running {
+        addr,
+        settings,
+        task,
+    }))
 }
 
 /// What every handler shares.
@@ -147,12 +157,18 @@ pub fn router(state: WebState) -> Router {
         .route("/assets/{id}", get(pages::asset))
         .route("/systems/{id}/review", post(workflows::review))
         .route("/systems/{id}/attest", post(workflows::attest))
-        .route("/findings/{id}/request-acceptance", post(workflows::request_acceptance))
+        .route(
+            "/findings/{id}/request-acceptance",
+            post(workflows::request_acceptance),
+        )
         .route("/approvals", get(workflows::approvals))
         .route("/approvals/{id}", post(workflows::decide))
         .route("/static/style.css", get(pages::stylesheet))
         .fallback(pages::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), session::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::guard,
+        ))
         .with_state(state)
 }
 
@@ -190,10 +206,14 @@ pub async fn serve(
                 }
                 Err(_) => return,
             };
-            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                app.clone().oneshot(request.map(axum::body::Body::new))
-            });
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(ConnectInfo::<SocketAddr>(peer));
+                    app.clone().oneshot(request.map(axum::body::Body::new))
+                },
+            );
             let served = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(timeout)

@@ -66,7 +66,13 @@ pub fn render(template: &impl Template) -> Response {
 }
 
 /// A page that says one thing, with its status.
-pub fn message(status: StatusCode, t: Messages, nav: Option<Nav>, heading: &str, text: &str) -> Response {
+pub fn message(
+    status: StatusCode,
+    t: Messages,
+    nav: Option<Nav>,
+    heading: &str,
+    text: &str,
+) -> Response {
     let page = MessagePage {
         t,
         nav,
@@ -109,7 +115,13 @@ pub async fn denied(state: &WebState, person: &Person, t: Messages, path: &str) 
     if let Err(error) = state.store.record_audit(event, now_ms()).await {
         tracing::error!(%error, "auditing a refused access failed");
     }
-    message(StatusCode::NOT_FOUND, t, Nav::of(person, &t), "error.title", "error.not_found")
+    message(
+        StatusCode::NOT_FOUND,
+        t,
+        Nav::of(person, &t),
+        "error.title",
+        "error.not_found",
+    )
 }
 
 /// A store failure: logged, answered 500 without detail.
@@ -253,7 +265,10 @@ pub async fn home(
     let scope = person.scope();
     let loaded = async {
         let systems = state.store.scoped_systems(&scope, None).await?;
-        let findings = state.store.scoped_findings(&scope, None, None, None, false).await?;
+        let findings = state
+            .store
+            .scoped_findings(&scope, None, None, None, false)
+            .await?;
         let assets = state.store.scoped_assets(&scope, None, None).await?;
         Ok::<_, crate::store::StoreError>((systems, findings, assets))
     };
@@ -262,12 +277,24 @@ pub async fn home(
         Err(e) => return failed(&e),
     };
     let totals = if person.role == Role::Management {
-        let all = match state.store.scoped_findings(&crate::store::Scope::All, None, None, None, false).await {
+        let all = match state
+            .store
+            .scoped_findings(&crate::store::Scope::All, None, None, None, false)
+            .await
+        {
             Ok(all) => all,
             Err(e) => return failed(&e),
         };
-        let count = |s: &str| all.iter().filter(|f| f.state == "open" && f.severity == s).count();
-        let systems = match state.store.scoped_systems(&crate::store::Scope::All, None).await {
+        let count = |s: &str| {
+            all.iter()
+                .filter(|f| f.state == "open" && f.severity == s)
+                .count()
+        };
+        let systems = match state
+            .store
+            .scoped_systems(&crate::store::Scope::All, None)
+            .await
+        {
             Ok(s) => s.len(),
             Err(e) => return failed(&e),
         };
@@ -298,7 +325,9 @@ pub async fn home(
                 &state,
                 &t,
                 s,
-                findings_of.get(s.id.as_str()).map_or(&[][..], Vec::as_slice),
+                findings_of
+                    .get(s.id.as_str())
+                    .map_or(&[][..], Vec::as_slice),
                 assets_of.get(s.id.as_str()).map_or(&[][..], Vec::as_slice),
             )
         })
@@ -348,7 +377,9 @@ pub fn evidence_line(e: &StoredEvidence) -> String {
     } else {
         e.source.clone()
     };
-    format!("{place} [{}] {}", e.probe, e.detail).trim().to_string()
+    format!("{place} [{}] {}", e.probe, e.detail)
+        .trim()
+        .to_string()
 }
 
 #[derive(Template)]
@@ -413,9 +444,15 @@ pub async fn system_page(
         Err(e) => return failed(&e),
     };
     let loaded = async {
-        let findings = state.store.scoped_findings(&scope, Some(id), None, None, false).await?;
+        let findings = state
+            .store
+            .scoped_findings(&scope, Some(id), None, None, false)
+            .await?;
         let assets = state.store.scoped_assets(&scope, Some(id), None).await?;
-        let pending = state.store.acceptance_requests(&scope, Some("pending")).await?;
+        let pending = state
+            .store
+            .acceptance_requests(&scope, Some("pending"))
+            .await?;
         Ok::<_, crate::store::StoreError>((findings, assets, pending))
     };
     let (findings, assets, pending) = match loaded.await {
@@ -447,18 +484,25 @@ pub async fn system_page(
                         "{by}: {} ({} {})",
                         f.accept_reason.as_deref().unwrap_or(""),
                         t.get("accept.until_short"),
-                        f.accepted_until.map_or_else(|| "-".into(), |u| view::date(u, zone)),
+                        f.accepted_until
+                            .map_or_else(|| "-".into(), |u| view::date(u, zone)),
                     )
                 }),
-                pending: pending.iter().find(|r| r.finding_id == f.finding_id).map(|r| {
-                    format!("{} ({} {})", r.requested_by, t.get("accept.until_short"), view::date(r.until, zone))
-                }),
+                pending: pending
+                    .iter()
+                    .find(|r| r.finding_id == f.finding_id)
+                    .map(|r| {
+                        format!(
+                            "{} ({} {})",
+                            r.requested_by,
+                            t.get("accept.until_short"),
+                            view::date(r.until, zone)
+                        )
+                    }),
             }
         })
         .collect();
-    rows.sort_by_key(|f| {
-        std::cmp::Reverse(rules::Severity::parse(&f.severity_name))
-    });
+    rows.sort_by_key(|f| std::cmp::Reverse(rules::Severity::parse(&f.severity_name)));
     let c = system.classification.as_ref();
     let today = view::today(now_ms(), zone);
     let max_until = add_months(today, state.settings.acceptance_max_months);
@@ -502,7 +546,8 @@ pub async fn system_page(
 pub fn add_months(date: time::Date, months: u32) -> time::Date {
     let total = i64::from(date.month() as u8) - 1 + i64::from(months);
     let year = date.year() + i32::try_from(total / 12).unwrap_or(0);
-    let month = time::Month::try_from(u8::try_from(total % 12 + 1).unwrap_or(1)).unwrap_or(time::Month::January);
+    let month = time::Month::try_from(u8::try_from(total % 12 + 1).unwrap_or(1))
+        .unwrap_or(time::Month::January);
     let last = time::util::days_in_month(month, year);
     time::Date::from_calendar_date(year, month, date.day().min(last)).unwrap_or(date)
 }
@@ -554,8 +599,15 @@ pub async fn asset(
         Ok(s) => s,
         Err(e) => return failed(&e),
     };
-    let names: HashMap<&str, &str> = systems.iter().map(|s| (s.id.as_str(), s.name.as_str())).collect();
-    let history = match state.store.observation_changes(Some(&asset.asset_id), 0).await {
+    let names: HashMap<&str, &str> = systems
+        .iter()
+        .map(|s| (s.id.as_str(), s.name.as_str()))
+        .collect();
+    let history = match state
+        .store
+        .observation_changes(Some(&asset.asset_id), 0)
+        .await
+    {
         Ok(h) => h,
         Err(e) => return failed(&e),
     };
@@ -570,7 +622,14 @@ pub async fn asset(
         kind: asset.kind.clone(),
         systems: linked
             .iter()
-            .map(|(id, _)| (id.clone(), names.get(id.as_str()).map_or_else(|| id.clone(), |n| (*n).to_string())))
+            .map(|(id, _)| {
+                (
+                    id.clone(),
+                    names
+                        .get(id.as_str())
+                        .map_or_else(|| id.clone(), |n| (*n).to_string()),
+                )
+            })
             .collect(),
         first_seen: view::time(asset.first_seen_at, zone),
         last_seen: view::time(asset.last_seen_at, zone),

@@ -162,7 +162,9 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A `Set-Cookie` value with the flags every cookie of ours carries.
 pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    let age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}"
     ))
@@ -216,9 +218,11 @@ pub async fn guard(State(state): State<WebState>, request: Request, next: Next) 
         let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
             return pages::status_page(StatusCode::PAYLOAD_TOO_LARGE, lang, "error.too_large");
         };
-        let form: Vec<(String, String)> =
-            serde_urlencoded_pairs(&bytes);
-        let sent = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+        let form: Vec<(String, String)> = serde_urlencoded_pairs(&bytes);
+        let sent = form
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str());
         let expected = match &person {
             Some(p) => Some(p.session.csrf_token.clone()),
             None => cookie(&parts.headers, PRE_COOKIE).map(str::to_string),
@@ -237,10 +241,19 @@ pub async fn guard(State(state): State<WebState>, request: Request, next: Next) 
     }
     let mut response = next.run(Request::from_parts(parts, body)).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(
         header::STRICT_TRANSPORT_SECURITY,
         HeaderValue::from_static("max-age=31536000"),

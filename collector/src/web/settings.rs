@@ -93,22 +93,49 @@ impl RawWebConfig {
             .map_err(|e| problems.push(format!("web.listen = {:?}: {e}", self.listen)));
         let mut range = |key: &str, value: i64, low: i64, high: i64| {
             if !(low..=high).contains(&value) {
-                problems.push(format!("web.{key} = {value}: must be between {low} and {high}"));
+                problems.push(format!(
+                    "web.{key} = {value}: must be between {low} and {high}"
+                ));
             }
         };
-        range("session_idle_minutes", self.session_idle_minutes, 1, 24 * 60);
-        range("session_absolute_hours", self.session_absolute_hours, 1, 24 * 7);
-        range("acceptance_max_months", i64::from(self.acceptance_max_months), 1, 36);
+        range(
+            "session_idle_minutes",
+            self.session_idle_minutes,
+            1,
+            24 * 60,
+        );
+        range(
+            "session_absolute_hours",
+            self.session_absolute_hours,
+            1,
+            24 * 7,
+        );
+        range(
+            "acceptance_max_months",
+            i64::from(self.acceptance_max_months),
+            1,
+            36,
+        );
         range("lock_after_failures", self.lock_after_failures, 1, 100);
         range("lock_minutes", self.lock_minutes, 1, 24 * 60);
-        range("address_failures", i64::from(self.address_failures), 1, 10_000);
+        range(
+            "address_failures",
+            i64::from(self.address_failures),
+            1,
+            10_000,
+        );
         range("enrol_link_hours", self.enrol_link_hours, 1, 24 * 30);
-        let timezone = self
-            .timezone
-            .parse::<chrono_tz::Tz>()
-            .map_err(|_| problems.push(format!("web.timezone = {:?}: not an IANA time zone", self.timezone)));
+        let timezone = self.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+            problems.push(format!(
+                "web.timezone = {:?}: not an IANA time zone",
+                self.timezone
+            ))
+        });
         if !self.public_url.is_empty() && !self.public_url.starts_with("https://") {
-            problems.push(format!("web.public_url = {:?}: must start with https://", self.public_url));
+            problems.push(format!(
+                "web.public_url = {:?}: must start with https://",
+                self.public_url
+            ));
         }
         let cert_key = match (self.cert.is_empty(), self.key.is_empty()) {
             (true, true) => None,
@@ -157,7 +184,12 @@ mod tests {
             ..RawWebConfig::default()
         };
         let problems = raw.validate().unwrap_err().join("\n");
-        for key in ["web.listen", "web.session_idle_minutes", "web.timezone", "web.cert"] {
+        for key in [
+            "web.listen",
+            "web.session_idle_minutes",
+            "web.timezone",
+            "web.cert",
+        ] {
             assert!(problems.contains(key), "{problems}");
         }
     }

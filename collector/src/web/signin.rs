@@ -3,17 +3,17 @@
 //! message whatever failed, count against the account (lock-out) and the address (limiter).
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 
+use super::WebState;
 use super::auth::{self, random_hex, sha256_hex};
 use super::i18n::Messages;
 use super::pages::{Nav, failed, message, render};
 use super::session::{Language, PRE_COOKIE, Peer, Person, SESSION_COOKIE, cookie, set_cookie};
-use super::WebState;
 use crate::server::now_ms;
 use crate::store::{AuditEvent, Enrolment, SessionRecord};
 
@@ -105,9 +105,28 @@ pub async fn login(
     let now = now_ms();
     let settings = &state.settings;
     let email = form.email.trim().to_lowercase();
-    let refuse = |key: &str| login_response(StatusCode::UNAUTHORIZED, t, &headers, &email, Some(key), None);
-    if !state.limiter.allows(address, settings.address_failures, settings.lock_ms, now) {
-        return login_response(StatusCode::TOO_MANY_REQUESTS, t, &headers, &email, Some("login.too_many"), None);
+    let refuse = |key: &str| {
+        login_response(
+            StatusCode::UNAUTHORIZED,
+            t,
+            &headers,
+            &email,
+            Some(key),
+            None,
+        )
+    };
+    if !state
+        .limiter
+        .allows(address, settings.address_failures, settings.lock_ms, now)
+    {
+        return login_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            t,
+            &headers,
+            &email,
+            Some("login.too_many"),
+            None,
+        );
     }
     if form.password.len() > auth::MAX_PASSWORD_BYTES || email.len() > 320 {
         state.limiter.fail(address, now);
@@ -217,19 +236,35 @@ async fn enrol_response(
     secret_hex: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let user = match state.store.user_by_enrol_token(&sha256_hex(token), now_ms()).await {
+    let user = match state
+        .store
+        .user_by_enrol_token(&sha256_hex(token), now_ms())
+        .await
+    {
         Ok(user) => user,
         Err(e) => return failed(&e),
     };
     let Some(user) = user else {
-        return message(StatusCode::NOT_FOUND, t, None, "error.title", "enrol.invalid");
+        return message(
+            StatusCode::NOT_FOUND,
+            t,
+            None,
+            "error.title",
+            "enrol.invalid",
+        );
     };
     let secret_hex = secret_hex.map_or_else(auth::new_totp_secret, str::to_string);
     let (Ok(base32), Ok(uri)) = (
         auth::totp_base32(&secret_hex),
         auth::totp_uri(&secret_hex, &user.email),
     ) else {
-        return message(StatusCode::BAD_REQUEST, t, None, "error.title", "enrol.invalid");
+        return message(
+            StatusCode::BAD_REQUEST,
+            t,
+            None,
+            "error.title",
+            "enrol.invalid",
+        );
     };
     let (csrf, fresh) = pre_token(headers);
     let page = EnrolPage {
@@ -244,7 +279,11 @@ async fn enrol_response(
         secret_uri: uri,
         error: error.map(|k| t.get(k).to_string()),
     };
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     with_pre_cookie((status, render(&page)).into_response(), &csrf, fresh)
 }
 
@@ -278,8 +317,19 @@ pub async fn enrol(
 ) -> Response {
     let t = lang.messages();
     let now = now_ms();
-    if !state.limiter.allows(address, state.settings.address_failures, state.settings.lock_ms, now) {
-        return message(StatusCode::TOO_MANY_REQUESTS, t, None, "error.title", "login.too_many");
+    if !state.limiter.allows(
+        address,
+        state.settings.address_failures,
+        state.settings.lock_ms,
+        now,
+    ) {
+        return message(
+            StatusCode::TOO_MANY_REQUESTS,
+            t,
+            None,
+            "error.title",
+            "login.too_many",
+        );
     }
     let secret_ok = form.secret.len() == 40 && form.secret.bytes().all(|b| b.is_ascii_hexdigit());
     let secret = secret_ok.then_some(form.secret.as_str());
@@ -296,7 +346,9 @@ pub async fn enrol(
     if form.password != form.password2 {
         return again("enrol.mismatch").await;
     }
-    if form.password.chars().count() < auth::MIN_PASSWORD_CHARS || form.password.len() > auth::MAX_PASSWORD_BYTES {
+    if form.password.chars().count() < auth::MIN_PASSWORD_CHARS
+        || form.password.len() > auth::MAX_PASSWORD_BYTES
+    {
         return again("enrol.short").await;
     }
     let seconds = u64::try_from(now / 1000).unwrap_or(0);
@@ -310,7 +362,15 @@ pub async fn enrol(
     let token_hash = sha256_hex(&form.token);
     let user = match state.store.user_by_enrol_token(&token_hash, now).await {
         Ok(Some(user)) => user,
-        Ok(None) => return message(StatusCode::NOT_FOUND, t, None, "error.title", "enrol.invalid"),
+        Ok(None) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                t,
+                None,
+                "error.title",
+                "enrol.invalid",
+            );
+        }
         Err(e) => return failed(&e),
     };
     let event = AuditEvent {
@@ -324,9 +384,19 @@ pub async fn enrol(
         totp_secret: secret.to_string(),
         totp_step: step,
     };
-    match state.store.complete_enrolment(&token_hash, enrolment, event, now).await {
+    match state
+        .store
+        .complete_enrolment(&token_hash, enrolment, event, now)
+        .await
+    {
         Ok(true) => Redirect::to("/login?enrolled=1").into_response(),
-        Ok(false) => message(StatusCode::NOT_FOUND, t, None, "error.title", "enrol.invalid"),
+        Ok(false) => message(
+            StatusCode::NOT_FOUND,
+            t,
+            None,
+            "error.title",
+            "enrol.invalid",
+        ),
         Err(e) => failed(&e),
     }
 }

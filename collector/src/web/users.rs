@@ -30,12 +30,19 @@ pub async fn add(
     actor: &str,
 ) -> Result<String, UserError> {
     let email = email.trim().to_lowercase();
-    if email.len() > 320 || !email.contains('@') || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(UserError::Argument(format!("--email {email:?}: not an e-mail address")));
+    if email.len() > 320
+        || !email.contains('@')
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(UserError::Argument(format!(
+            "--email {email:?}: not an e-mail address"
+        )));
     }
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(UserError::Argument(format!("--name {name:?}: give the person's name (1-200 characters)")));
+        return Err(UserError::Argument(format!(
+            "--name {name:?}: give the person's name (1-200 characters)"
+        )));
     }
     let Some(role) = Role::parse(role) else {
         return Err(UserError::Argument(format!(

@@ -82,8 +82,17 @@ mod tests {
     #[test]
     fn times_are_shown_in_stockholm() {
         // 2026-06-01T12:00:00Z is 14:00 in summer time; 2026-01-01T12:00Z is 13:00.
-        assert_eq!(time(1_780_315_200_000, chrono_tz::Europe::Stockholm), "2026-06-01 14:00");
-        assert_eq!(time(1_767_268_800_000, chrono_tz::Europe::Stockholm), "2026-01-01 13:00");
-        assert_eq!(date(1_767_268_800_000, chrono_tz::Europe::Stockholm), "2026-01-01");
+        assert_eq!(
+            time(1_780_315_200_000, chrono_tz::Europe::Stockholm),
+            "2026-06-01 14:00"
+        );
+        assert_eq!(
+            time(1_767_268_800_000, chrono_tz::Europe::Stockholm),
+            "2026-01-01 13:00"
+        );
+        assert_eq!(
+            date(1_767_268_800_000, chrono_tz::Europe::Stockholm),
+            "2026-01-01"
+        );
     }
 }

@@ -26,11 +26,23 @@ fn text_ok(text: &str) -> bool {
 }
 
 fn bad(t: Messages, person: &Person, key: &str) -> Response {
-    message(StatusCode::BAD_REQUEST, t, Nav::of(person, &t), "error.title", key)
+    message(
+        StatusCode::BAD_REQUEST,
+        t,
+        Nav::of(person, &t),
+        "error.title",
+        key,
+    )
 }
 
 fn forbidden(t: Messages, person: &Person) -> Response {
-    message(StatusCode::FORBIDDEN, t, Nav::of(person, &t), "error.title", "error.forbidden")
+    message(
+        StatusCode::FORBIDDEN,
+        t,
+        Nav::of(person, &t),
+        "error.title",
+        "error.forbidden",
+    )
 }
 
 /// The last millisecond of `date` in the configured zone.
@@ -59,7 +71,11 @@ pub async fn request_acceptance(
         return forbidden(t, &person);
     }
     let scope = person.scope();
-    let finding = match state.store.scoped_findings(&scope, None, None, Some(&id), false).await {
+    let finding = match state
+        .store
+        .scoped_findings(&scope, None, None, Some(&id), false)
+        .await
+    {
         Ok(mut f) if f.len() == 1 => f.remove(0),
         Ok(_) => return denied(&state, &person, t, uri.path()).await,
         Err(e) => return failed(&e),
@@ -98,7 +114,15 @@ pub async fn request_acceptance(
     match state.store.request_acceptance(request, event, now).await {
         Ok(()) => {
             let path = format!("/systems/{system_id}");
-            system_page(&state, lang, &person, &system_id, &path, Some(t.get("accept.sent").to_string())).await
+            system_page(
+                &state,
+                lang,
+                &person,
+                &system_id,
+                &path,
+                Some(t.get("accept.sent").to_string()),
+            )
+            .await
         }
         Err(StoreError::RequestRefused(_)) => bad(t, &person, "accept.already_pending"),
         Err(e) => failed(&e),
@@ -133,10 +157,21 @@ struct ApprovalsPage {
     csrf: String,
 }
 
-async fn approvals_page(state: &WebState, t: Messages, person: &Person, notice: Option<String>) -> Response {
+async fn approvals_page(
+    state: &WebState,
+    t: Messages,
+    person: &Person,
+    notice: Option<String>,
+) -> Response {
     let loaded = async {
-        let requests = state.store.acceptance_requests(&Scope::All, Some("pending")).await?;
-        let findings = state.store.scoped_findings(&Scope::All, None, None, None, true).await?;
+        let requests = state
+            .store
+            .acceptance_requests(&Scope::All, Some("pending"))
+            .await?;
+        let findings = state
+            .store
+            .scoped_findings(&Scope::All, None, None, None, true)
+            .await?;
         Ok::<_, StoreError>((requests, findings))
     };
     let (requests, findings) = match loaded.await {
@@ -154,7 +189,9 @@ async fn approvals_page(state: &WebState, t: Messages, person: &Person, notice: 
                     || r.finding_id.clone(),
                     |f| format!("{} {} – {}", f.rule, f.asset, f.message),
                 ),
-                system_id: finding.and_then(|f| f.system_id.clone()).unwrap_or_default(),
+                system_id: finding
+                    .and_then(|f| f.system_id.clone())
+                    .unwrap_or_default(),
                 requested_by: r.requested_by.clone(),
                 reason: r.reason.clone(),
                 until: view::date(r.until, zone),
@@ -214,17 +251,33 @@ pub async fn decide(
     }
     let event = AuditEvent {
         actor: person.actor(),
-        action: if approve { "acceptance.approve" } else { "acceptance.reject" }.into(),
+        action: if approve {
+            "acceptance.approve"
+        } else {
+            "acceptance.reject"
+        }
+        .into(),
         subject: id.clone(),
         detail: serde_json::json!({ "note": form.note }),
     };
     match state
         .store
-        .decide_acceptance(&id, &person.user.email, approve, form.note.trim(), event, now_ms())
+        .decide_acceptance(
+            &id,
+            &person.user.email,
+            approve,
+            form.note.trim(),
+            event,
+            now_ms(),
+        )
         .await
     {
         Ok(_) => {
-            let key = if approve { "approvals.approved" } else { "approvals.rejected" };
+            let key = if approve {
+                "approvals.approved"
+            } else {
+                "approvals.rejected"
+            };
             approvals_page(&state, t, &person, Some(t.get(key).to_string())).await
         }
         Err(StoreError::RequestRefused(_)) => bad(t, &person, "approvals.refused"),
@@ -273,7 +326,10 @@ pub async fn review(
         classified_by: format!("{} <{}>", person.user.name, person.user.email),
         rationale: form.rationale.trim().to_string(),
     };
-    let before = system.classification.as_ref().map(|c| format!("K{}/R{}/T{}", c.k, c.r, c.t));
+    let before = system
+        .classification
+        .as_ref()
+        .map(|c| format!("K{}/R{}/T{}", c.k, c.r, c.t));
     let event = AuditEvent {
         actor: person.actor(),
         action: "classification.review".into(),
@@ -284,8 +340,22 @@ pub async fn review(
             "rationale": classification.rationale,
         }),
     };
-    match state.store.review_classification(&id, classification, event, now).await {
-        Ok(true) => system_page(&state, lang, &person, &id, uri.path(), Some(t.get("review.done").to_string())).await,
+    match state
+        .store
+        .review_classification(&id, classification, event, now)
+        .await
+    {
+        Ok(true) => {
+            system_page(
+                &state,
+                lang,
+                &person,
+                &id,
+                uri.path(),
+                Some(t.get("review.done").to_string()),
+            )
+            .await
+        }
         Ok(false) => denied(&state, &person, t, uri.path()).await,
         Err(e) => failed(&e),
     }
@@ -322,7 +392,9 @@ pub async fn attest(
     }
     let now = now_ms();
     let today = view::today(now, state.settings.timezone);
-    let expires = catalog::parse_date(&form.expires).ok().filter(|d| *d > today && *d <= super::pages::add_months(today, 36));
+    let expires = catalog::parse_date(&form.expires)
+        .ok()
+        .filter(|d| *d > today && *d <= super::pages::add_months(today, 36));
     let controls = ["mfa", "transit_encryption", "rest_encryption"];
     let (Some(expires), true, true) = (
         expires,
@@ -334,7 +406,12 @@ pub async fn attest(
     let statement = if form.evidence.trim().is_empty() {
         form.statement.trim().to_string()
     } else {
-        format!("{} ({}: {})", form.statement.trim(), t.get("attest.evidence"), form.evidence.trim())
+        format!(
+            "{} ({}: {})",
+            form.statement.trim(),
+            t.get("attest.evidence"),
+            form.evidence.trim()
+        )
     };
     let attestation = Attestation {
         control: form.control.clone(),
@@ -349,8 +426,22 @@ pub async fn attest(
         subject: id.clone(),
         detail: serde_json::json!({ "control": form.control, "statement": attestation.statement, "expires": expires.to_string() }),
     };
-    match state.store.add_attestation(&id, attestation, event, now).await {
-        Ok(true) => system_page(&state, lang, &person, &id, uri.path(), Some(t.get("attest.done").to_string())).await,
+    match state
+        .store
+        .add_attestation(&id, attestation, event, now)
+        .await
+    {
+        Ok(true) => {
+            system_page(
+                &state,
+                lang,
+                &person,
+                &id,
+                uri.path(),
+                Some(t.get("attest.done").to_string()),
+            )
+            .await
+        }
         Ok(false) => denied(&state, &person, t, uri.path()).await,
         Err(e) => failed(&e),
     }
