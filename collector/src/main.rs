@@ -56,7 +56,12 @@ enum Command {
         command: UserCommand,
     },
     /// Everything at once on this machine: collector, local agent, inventory, results.
-    Quickstart,
+    Quickstart {
+        /// Then keep serving, with the web interface on this address (e.g. 127.0.0.1:8443),
+        /// and print its URL and the first coordinator's enrolment link; until Ctrl-C.
+        #[arg(long)]
+        web: Option<std::net::SocketAddr>,
+    },
     /// Enrollment tokens.
     Token {
         #[command(subcommand)]
@@ -374,7 +379,7 @@ fn parse_ttl(raw: &str) -> Result<time::Duration, String> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    let default_dir = if matches!(cli.command, Command::Quickstart) {
+    let default_dir = if matches!(cli.command, Command::Quickstart { .. }) {
         "tillsyn-quickstart"
     } else {
         "/var/lib/tillsyn-collector"
@@ -384,7 +389,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Init { server_names } => println!("{}", admin::init(&dir, &server_names).await?),
         Command::Serve { listen, web } => serve(&dir, listen, web).await?,
         Command::User { command } => println!("{}", user_command(&dir, command).await?),
-        Command::Quickstart => print!("{}", quickstart::run(&dir).await?),
+        Command::Quickstart { web: None } => print!("{}", quickstart::run(&dir).await?),
+        Command::Quickstart { web: Some(web) } => quickstart::run_and_serve(&dir, web).await?,
         Command::Token {
             command: TokenCommand::Create { ttl },
         } => {

@@ -45,9 +45,15 @@ fn forbidden(t: Messages, person: &Person) -> Response {
     )
 }
 
-/// The last millisecond of `date` in the configured zone.
-fn end_of_day_ms(date: time::Date) -> i64 {
-    date.midnight().assume_utc().unix_timestamp() * 1000 + 86_399_999
+/// The last millisecond of `date` in `zone` (an acceptance "until 31 May" holds all that day
+/// in Stockholm).
+fn end_of_day_ms(date: time::Date, zone: chrono_tz::Tz) -> i64 {
+    use chrono::TimeZone as _;
+    let utc_guess = date.midnight().assume_utc().unix_timestamp() * 1000 + 86_399_999;
+    chrono::NaiveDate::from_ymd_opt(date.year(), u32::from(u8::from(date.month())), u32::from(date.day()))
+        .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 999))
+        .and_then(|local| zone.from_local_datetime(&local).earliest())
+        .map_or(utc_guess, |t| t.timestamp_millis())
 }
 
 /// The acceptance request form.
@@ -97,7 +103,7 @@ pub async fn request_acceptance(
         finding_id: finding.finding_id.clone(),
         requested_by: person.user.email.clone(),
         reason: form.reason.trim().to_string(),
-        until: end_of_day_ms(until),
+        until: end_of_day_ms(until, state.settings.timezone),
         state: "pending".into(),
         created_at: now,
         decided_by: None,

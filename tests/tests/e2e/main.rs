@@ -12,3 +12,4 @@ mod identity;
 mod input;
 mod reporting;
 mod scans;
+mod web;
