@@ -232,14 +232,22 @@ async fn main() -> anyhow::Result<()> {
         validate + stored,
         (validate + stored) / csv_baseline
     );
-    println!("| baseline: CLI `systems` (evaluates, then lists all) | {:.3} | 1.0 |", web.cli);
+    println!(
+        "| baseline: CLI `systems` (evaluates, then lists all) | {:.3} | 1.0 |",
+        web.cli
+    );
     println!(
         "| web: My systems for an owner of {} systems (median of {}) | {:.3} | {:.2}x |",
-        web.owned, WEB_REPEATS, web.home, web.home / web.cli
+        web.owned,
+        WEB_REPEATS,
+        web.home,
+        web.home / web.cli
     );
     println!(
         "| web: one system page of that owner (median of {}) | {:.3} | {:.2}x |",
-        WEB_REPEATS, web.system, web.system / web.cli
+        WEB_REPEATS,
+        web.system,
+        web.system / web.cli
     );
     Ok(())
 }
@@ -290,7 +298,9 @@ async fn web_pages(store: &SqliteStore, root: &std::path::Path) -> anyhow::Resul
         totp_secret: auth::new_totp_secret(),
         totp_step: 0,
     };
-    store.complete_enrolment("bench", enrolment, event.clone(), now).await?;
+    store
+        .complete_enrolment("bench", enrolment, event.clone(), now)
+        .await?;
     let cookie = auth::random_hex(32);
     let session = SessionRecord {
         session_hash: auth::sha256_hex(&cookie),
@@ -300,8 +310,14 @@ async fn web_pages(store: &SqliteStore, root: &std::path::Path) -> anyhow::Resul
         last_seen_at: now,
     };
     store.start_session(session, 1, event, now).await?;
-    let owned = store.scoped_systems(&Scope::Owner(owner.into()), None).await?;
-    let first = owned.first().context("the owner has no systems")?.id.clone();
+    let owners_systems = store
+        .scoped_systems(&Scope::Owner(owner.into()), None)
+        .await?;
+    let first = owners_systems
+        .first()
+        .context("the owner has no systems")?
+        .id
+        .clone();
     let settings = web::RawWebConfig::default()
         .validate()
         .map_err(|p| anyhow::anyhow!(p.join("; ")))?;
@@ -329,8 +345,8 @@ async fn web_pages(store: &SqliteStore, root: &std::path::Path) -> anyhow::Resul
         }
         Ok(median(samples))
     };
-    let home = time_page("/", &owned[0].name).await?;
-    let system = time_page(&format!("/systems/{first}"), &owned[0].name).await?;
+    let home = time_page("/", &owners_systems[0].name).await?;
+    let system = time_page(&format!("/systems/{first}"), &owners_systems[0].name).await?;
 
     let dir = tillsyn_collector::config::CollectorDir::new(root);
     std::fs::write(
@@ -347,7 +363,7 @@ async fn web_pages(store: &SqliteStore, root: &std::path::Path) -> anyhow::Resul
     let cli = seconds(start);
     anyhow::ensure!(listing.contains(&first), "CLI listing lacks {first}");
     Ok(WebTimes {
-        owned: owned.len(),
+        owned: owners_systems.len(),
         cli,
         home,
         system,

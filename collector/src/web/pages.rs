@@ -465,42 +465,7 @@ pub async fn system_page(
     let row = system_row(state, &t, &system, &refs, &asset_refs);
     let mut rows: Vec<FindingRow> = findings
         .iter()
-        .map(|f| {
-            let rule = rules::rule(&f.rule);
-            FindingRow {
-                id: f.finding_id.clone(),
-                rule: f.rule.clone(),
-                severity_name: f.severity.clone(),
-                severity: view::severity(&t, &f.severity),
-                state_name: f.state.clone(),
-                state: view::finding_state(&t, &f.state),
-                asset: f.asset.clone(),
-                message: f.message.clone(),
-                evidence: f.evidence.iter().map(evidence_line).collect(),
-                policy: rule.map(|r| r.policy.to_string()).unwrap_or_default(),
-                remediation: rule.map(|r| r.remediation.to_string()).unwrap_or_default(),
-                accepted: f.accepted_by.as_ref().map(|by| {
-                    format!(
-                        "{by}: {} ({} {})",
-                        f.accept_reason.as_deref().unwrap_or(""),
-                        t.get("accept.until_short"),
-                        f.accepted_until
-                            .map_or_else(|| "-".into(), |u| view::date(u, zone)),
-                    )
-                }),
-                pending: pending
-                    .iter()
-                    .find(|r| r.finding_id == f.finding_id)
-                    .map(|r| {
-                        format!(
-                            "{} ({} {})",
-                            r.requested_by,
-                            t.get("accept.until_short"),
-                            view::date(r.until, zone)
-                        )
-                    }),
-            }
-        })
+        .map(|f| finding_row(&t, f, &pending, zone))
         .collect();
     rows.sort_by_key(|f| std::cmp::Reverse(rules::Severity::parse(&f.severity_name)));
     let c = system.classification.as_ref();
@@ -540,6 +505,49 @@ pub async fn system_page(
         s: row,
         t,
     })
+}
+
+/// A finding as the system page shows it, with its acceptance or pending request.
+fn finding_row(
+    t: &Messages,
+    f: &FindingRecord,
+    pending: &[crate::store::AcceptanceRequest],
+    zone: chrono_tz::Tz,
+) -> FindingRow {
+    let rule = rules::rule(&f.rule);
+    FindingRow {
+        id: f.finding_id.clone(),
+        rule: f.rule.clone(),
+        severity_name: f.severity.clone(),
+        severity: view::severity(t, &f.severity),
+        state_name: f.state.clone(),
+        state: view::finding_state(t, &f.state),
+        asset: f.asset.clone(),
+        message: f.message.clone(),
+        evidence: f.evidence.iter().map(evidence_line).collect(),
+        policy: rule.map(|r| r.policy.to_string()).unwrap_or_default(),
+        remediation: rule.map(|r| r.remediation.to_string()).unwrap_or_default(),
+        accepted: f.accepted_by.as_ref().map(|by| {
+            format!(
+                "{by}: {} ({} {})",
+                f.accept_reason.as_deref().unwrap_or(""),
+                t.get("accept.until_short"),
+                f.accepted_until
+                    .map_or_else(|| "-".into(), |u| view::date(u, zone)),
+            )
+        }),
+        pending: pending
+            .iter()
+            .find(|r| r.finding_id == f.finding_id)
+            .map(|r| {
+                format!(
+                    "{} ({} {})",
+                    r.requested_by,
+                    t.get("accept.until_short"),
+                    view::date(r.until, zone)
+                )
+            }),
+    }
 }
 
 /// `date` plus `months` calendar months (clamped to the month's last day).

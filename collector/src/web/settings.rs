@@ -129,7 +129,7 @@ impl RawWebConfig {
             problems.push(format!(
                 "web.timezone = {:?}: not an IANA time zone",
                 self.timezone
-            ))
+            ));
         });
         if !self.public_url.is_empty() && !self.public_url.starts_with("https://") {
             problems.push(format!(

@@ -573,6 +573,8 @@ async fn bad_codes_lock_the_account_even_for_the_right_code_and_a_code_is_used_o
     }
 }
 
+// One workflow read top to bottom: owner asks, coordinator decides, store enforces four eyes.
+#[allow(clippy::too_many_lines)]
 #[tokio::test]
 async fn an_acceptance_asked_by_an_owner_is_approved_by_a_coordinator_never_by_the_asker() {
     let f = fixture().await;

@@ -50,10 +50,14 @@ fn forbidden(t: Messages, person: &Person) -> Response {
 fn end_of_day_ms(date: time::Date, zone: chrono_tz::Tz) -> i64 {
     use chrono::TimeZone as _;
     let utc_guess = date.midnight().assume_utc().unix_timestamp() * 1000 + 86_399_999;
-    chrono::NaiveDate::from_ymd_opt(date.year(), u32::from(u8::from(date.month())), u32::from(date.day()))
-        .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 999))
-        .and_then(|local| zone.from_local_datetime(&local).earliest())
-        .map_or(utc_guess, |t| t.timestamp_millis())
+    chrono::NaiveDate::from_ymd_opt(
+        date.year(),
+        u32::from(u8::from(date.month())),
+        u32::from(date.day()),
+    )
+    .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 999))
+    .and_then(|local| zone.from_local_datetime(&local).earliest())
+    .map_or(utc_guess, |t| t.timestamp_millis())
 }
 
 /// The acceptance request form.

@@ -126,7 +126,10 @@ impl Collector {
         let (mut first, mut second) = (String::new(), String::new());
         stdout.read_line(&mut first).unwrap();
         stdout.read_line(&mut second).unwrap();
-        let addr = first.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{first:?}"));
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{first:?}"));
         let web = second
             .trim()
             .strip_prefix("web interface on ")

@@ -25,20 +25,27 @@ struct Driver {
 
 impl Driver {
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("chromedriver")
             .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver (scripts/deps/browser.sh installs it)");
+            .unwrap_or_else(|e| panic!("chromedriver (scripts/deps/browser.sh installs it): {e}"));
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self { child, url: format!("http://127.0.0.1:{port}") }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
     }
 }
 
@@ -72,24 +79,36 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
         .capabilities(caps)
         .connect(&driver.url)
         .await
-        .expect("chromedriver session")
+        .unwrap_or_else(|e| panic!("chromedriver session: {e}"))
 }
 
 fn totp(secret_hex: &str, offset_steps: u64) -> String {
     let key = hex::decode(secret_hex).unwrap();
     let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, key);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     totp.generate(now + offset_steps * 30)
 }
 
 async fn fill(client: &Client, css: &str, text: &str) {
-    let field = client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
 
 async fn click(client: &Client, css: &str) {
-    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
 }
 
 /// Submits with a click and waits (up to 10 s) for the page that answers to contain `expect`;
@@ -119,7 +138,13 @@ async fn enrol(client: &Client, link: &str, password: &str) -> String {
         .await
         .unwrap()
         .unwrap();
-    let shown = client.find(Locator::Id("totp-secret")).await.unwrap().text().await.unwrap();
+    let shown = client
+        .find(Locator::Id("totp-secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(shown.len() >= 32, "base32 key shown: {shown:?}");
     fill(client, "#password", password).await;
     fill(client, "#password2", password).await;
@@ -136,7 +161,12 @@ async fn sign_in(client: &Client, web: &str, email: &str, password: &str, secret
     fill(client, "#code", &totp(secret, 1)).await;
     submit(client, "form.stack button[type=submit]", "Logga ut").await;
     let url = client.current_url().await.unwrap();
-    assert_eq!(url.path(), "/", "sign-in of {email} failed: {}", client.source().await.unwrap());
+    assert_eq!(
+        url.path(),
+        "/",
+        "sign-in of {email} failed: {}",
+        client.source().await.unwrap()
+    );
 }
 
 async fn screenshot(client: &Client, dir: &std::path::Path, name: &str) {
@@ -148,30 +178,65 @@ async fn screenshot(client: &Client, dir: &std::path::Path, name: &str) {
 fn user_add(collector: &Collector, email: &str, name: &str, role: &str) -> String {
     let out = ok(
         "tillsyn-collector",
-        &["--dir", collector.path(), "user", "add", "--email", email, "--name", name, "--role", role],
+        &[
+            "--dir",
+            collector.path(),
+            "user",
+            "add",
+            "--email",
+            email,
+            "--name",
+            name,
+            "--role",
+            role,
+        ],
     );
     out.lines().last().unwrap().trim().to_string()
 }
 
+// One session in the browser read top to bottom; splitting it would hide the sequence.
+#[allow(clippy::too_many_lines)]
 #[tokio::test]
 async fn owners_and_a_coordinator_use_the_web_interface_in_chromium() {
     let (collector, web) = Collector::start_with_web();
     assert!(web.starts_with("https://127.0.0.1:"), "{web}");
     let imported = collector.import("register.csv", REGISTER);
-    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     for host in ["journal-db-01", "robot-ctl-4", "kamera-nvr"] {
         let agent = collector.enroll();
         let mut client = agent.client(&collector).await;
-        client.report(report(&uuid::Uuid::now_v7().to_string(), host)).await.unwrap();
+        client
+            .report(report(&uuid::Uuid::now_v7().to_string(), host))
+            .await
+            .unwrap();
     }
     // Evaluates: findings and the links the pages read.
     let findings = collector.findings(&[]);
-    assert!(findings.iter().any(|f| f["system_id"] == "journal" && f["rule"] == "k3-auth"), "{findings:#?}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["system_id"] == "journal" && f["rule"] == "k3-auth"),
+        "{findings:#?}"
+    );
     // The links name `[web] public_url` (default https://127.0.0.1:8443); this listener was
     // bound on port 0, so the test keeps the link's path and query only.
     let local = |link: String| format!("{web}{}", &link[link.find("/enrol?token=").unwrap()..]);
-    let anna_link = local(user_add(&collector, "anna@kommun.se", "Anna Ägare", "owner"));
-    let sam_link = local(user_add(&collector, "sam@kommun.se", "Sam Samordnare", "coordinator"));
+    let anna_link = local(user_add(
+        &collector,
+        "anna@kommun.se",
+        "Anna Ägare",
+        "owner",
+    ));
+    let sam_link = local(user_add(
+        &collector,
+        "sam@kommun.se",
+        "Sam Samordnare",
+        "coordinator",
+    ));
 
     let shots = if std::env::var_os("TILLSYN_SCREENSHOTS").is_some() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
@@ -187,22 +252,50 @@ async fn owners_and_a_coordinator_use_the_web_interface_in_chromium() {
     let anna_secret = enrol(&client, &anna_link, "ett långt lösenord för anna").await;
     client.goto(&format!("{web}/login")).await.unwrap();
     screenshot(&client, &shots, "login.png").await;
-    sign_in(&client, &web, "anna@kommun.se", "ett långt lösenord för anna", &anna_secret).await;
+    sign_in(
+        &client,
+        &web,
+        "anna@kommun.se",
+        "ett långt lösenord för anna",
+        &anna_secret,
+    )
+    .await;
     let home = client.source().await.unwrap();
-    assert!(home.contains("Patientjournal") && home.contains("Läkemedelsrobot avdelning 4"), "{home}");
-    assert!(!home.contains("Kameraövervakning"), "another owner's system is shown");
-    let heading = client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    assert!(
+        home.contains("Patientjournal") && home.contains("Läkemedelsrobot avdelning 4"),
+        "{home}"
+    );
+    assert!(
+        !home.contains("Kameraövervakning"),
+        "another owner's system is shown"
+    );
+    let heading = client
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(heading, "Mina system");
     assert!(home.contains("Årlig översyn senast"), "å ä ö lost");
     screenshot(&client, &shots, "my-systems.png").await;
 
     // Editing the URL to another owner's system: the same page as for nothing at all.
-    client.goto(&format!("{web}/systems/kameror")).await.unwrap();
+    client
+        .goto(&format!("{web}/systems/kameror"))
+        .await
+        .unwrap();
     let refused = client.source().await.unwrap();
-    assert!(refused.contains("Sidan finns inte") && !refused.contains("Kameraövervakning"), "{refused}");
+    assert!(
+        refused.contains("Sidan finns inte") && !refused.contains("Kameraövervakning"),
+        "{refused}"
+    );
 
     // The owner asks for a risk acceptance of the K3 finding.
-    client.goto(&format!("{web}/systems/journal")).await.unwrap();
+    client
+        .goto(&format!("{web}/systems/journal"))
+        .await
+        .unwrap();
     screenshot(&client, &shots, "system.png").await;
     let finding = findings
         .iter()
@@ -212,33 +305,88 @@ async fn owners_and_a_coordinator_use_the_web_interface_in_chromium() {
         .unwrap()
         .to_string();
     let today = time_today();
-    fill(&client, &format!("#reason-{finding}"), "Ersätts av ny journalserver i maj; åtgärd beställd").await;
-    fill(&client, &format!("#until-{finding}"), &today.replacen(&today[..4], &(today[..4].parse::<i32>().unwrap() + 1).to_string(), 1).replace("-02-29", "-02-28")).await;
-    submit(&client, &format!("#finding-{finding} form button[type=submit]"), "Begäran om riskacceptans är skickad").await;
-    submit(&client, "header form button[type=submit]", "autocomplete=\"current-password\"").await;
+    fill(
+        &client,
+        &format!("#reason-{finding}"),
+        "Ersätts av ny journalserver i maj; åtgärd beställd",
+    )
+    .await;
+    fill(
+        &client,
+        &format!("#until-{finding}"),
+        &today
+            .replacen(
+                &today[..4],
+                &(today[..4].parse::<i32>().unwrap() + 1).to_string(),
+                1,
+            )
+            .replace("-02-29", "-02-28"),
+    )
+    .await;
+    submit(
+        &client,
+        &format!("#finding-{finding} form button[type=submit]"),
+        "Begäran om riskacceptans är skickad",
+    )
+    .await;
+    submit(
+        &client,
+        "header form button[type=submit]",
+        "autocomplete=\"current-password\"",
+    )
+    .await;
 
     // The coordinator approves it; the finding is accepted.
     let sam_secret = enrol(&client, &sam_link, "ett långt lösenord för sam").await;
-    sign_in(&client, &web, "sam@kommun.se", "ett långt lösenord för sam", &sam_secret).await;
+    sign_in(
+        &client,
+        &web,
+        "sam@kommun.se",
+        "ett långt lösenord för sam",
+        &sam_secret,
+    )
+    .await;
     client.goto(&format!("{web}/approvals")).await.unwrap();
     let pending = client.source().await.unwrap();
-    assert!(pending.contains("Ersätts av ny journalserver i maj"), "{pending}");
+    assert!(
+        pending.contains("Ersätts av ny journalserver i maj"),
+        "{pending}"
+    );
     screenshot(&client, &shots, "approvals.png").await;
-    submit(&client, "button[value=approve]", "Riskacceptansen är godkänd").await;
-    client.goto(&format!("{web}/systems/journal")).await.unwrap();
+    submit(
+        &client,
+        "button[value=approve]",
+        "Riskacceptansen är godkänd",
+    )
+    .await;
+    client
+        .goto(&format!("{web}/systems/journal"))
+        .await
+        .unwrap();
     let accepted = client.source().await.unwrap();
     assert!(accepted.contains("Accepterad risk"), "{accepted}");
     client.close().await.unwrap();
 
     let after = collector.findings(&["--all"]);
-    let state = after.iter().find(|f| f["id"] == finding.as_str()).unwrap_or_else(|| panic!("{finding} not in {after:#?}"));
+    let state = after
+        .iter()
+        .find(|f| f["id"] == finding.as_str())
+        .unwrap_or_else(|| panic!("{finding} not in {after:#?}"));
     assert_eq!(state["state"], "accepted", "{state:#}");
-    assert!(state["accepted_by"].as_str().unwrap().contains("sam@kommun.se"));
+    assert!(
+        state["accepted_by"]
+            .as_str()
+            .unwrap()
+            .contains("sam@kommun.se")
+    );
 }
 
 /// Today as YYYY-MM-DD (UTC is close enough for an end date a year ahead).
 fn time_today() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let days = i64::try_from(secs / 86_400).unwrap();
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
