@@ -237,14 +237,14 @@ async fn main() -> anyhow::Result<()> {
         web.cli
     );
     println!(
-        "| web: My systems for an owner of {} systems (median of {}) | {:.3} | {:.2}x |",
+        "| web: My systems for an owner of {} systems (median of {}) | {:.3} | {:.4}x |",
         web.owned,
         WEB_REPEATS,
         web.home,
         web.home / web.cli
     );
     println!(
-        "| web: one system page of that owner (median of {}) | {:.3} | {:.2}x |",
+        "| web: one system page of that owner (median of {}) | {:.3} | {:.4}x |",
         WEB_REPEATS,
         web.system,
         web.system / web.cli
