@@ -163,6 +163,7 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/approvals", get(workflows::approvals))
         .route("/approvals/{id}", post(workflows::decide))
+        .route("/audit", get(pages::audit))
         .route("/static/style.css", get(pages::stylesheet))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -31,6 +31,8 @@ pub struct Nav {
     pub csrf: String,
     /// Whether to link the approvals page.
     pub coordinator: bool,
+    /// Whether to link the audit log (coordinator, auditor).
+    pub audit: bool,
 }
 
 impl Nav {
@@ -41,6 +43,7 @@ impl Nav {
             role: view::role(t, person.role.as_str()),
             csrf: person.session.csrf_token.clone(),
             coordinator: person.role == Role::Coordinator,
+            audit: matches!(person.role, Role::Coordinator | Role::Auditor),
         })
     }
 }
@@ -680,4 +683,69 @@ mod tests {
         assert_eq!(add_months(d("2026-03-15"), 12), d("2027-03-15"));
         assert_eq!(add_months(d("2026-11-30"), 3), d("2027-02-28"));
     }
+}
+
+/// Most audit entries shown on one page (newest first).
+const AUDIT_SHOWN: usize = 500;
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    t: Messages,
+    nav: Option<Nav>,
+    /// Position of the first entry whose hash does not chain, if any.
+    broken: Option<String>,
+    total: String,
+    shown: String,
+    /// seq, when, actor, action, subject, detail JSON.
+    entries: Vec<(i64, String, String, String, String, String)>,
+}
+
+/// `/audit` (coordinators and auditors): the hash-chained log, verified on every view.
+pub async fn audit(
+    State(state): State<WebState>,
+    Language(lang): Language,
+    person: Person,
+) -> Response {
+    let t = lang.messages();
+    if !matches!(person.role, Role::Coordinator | Role::Auditor) {
+        return message(
+            StatusCode::FORBIDDEN,
+            t,
+            Nav::of(&person, &t),
+            "error.title",
+            "error.forbidden",
+        );
+    }
+    let log = match state.store.audit_log().await {
+        Ok(log) => log,
+        Err(e) => return failed(&e),
+    };
+    let broken = crate::store::verify_audit_chain(&log)
+        .err()
+        .map(|seq| seq.to_string());
+    let zone = state.settings.timezone;
+    let entries: Vec<_> = log
+        .iter()
+        .rev()
+        .take(AUDIT_SHOWN)
+        .map(|e| {
+            (
+                e.seq,
+                view::time(e.at, zone),
+                e.actor.clone(),
+                e.action.clone(),
+                e.subject.clone(),
+                e.detail.to_string(),
+            )
+        })
+        .collect();
+    render(&AuditPage {
+        nav: Nav::of(&person, &t),
+        broken,
+        total: log.len().to_string(),
+        shown: entries.len().to_string(),
+        entries,
+        t,
+    })
 }

@@ -684,6 +684,14 @@ async fn an_acceptance_asked_by_an_owner_is_approved_by_a_coordinator_never_by_t
             .any(|e| e.action == "acceptance.approve" && e.actor == "local:sam@kommun.se")
     );
     assert!(crate::store::verify_audit_chain(&audit).is_ok());
+    let (status, log) = coordinator.get("/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        log.contains("Hashkedjan är obruten") && log.contains("acceptance.approve"),
+        "{log}"
+    );
+    let (status, _) = anna.get("/audit").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an owner read the audit log");
 
     // Four eyes in the store: a coordinator cannot decide a request filed under their own name.
     let other = finding_of(&f, "robot").await;
