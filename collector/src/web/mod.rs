@@ -154,6 +154,7 @@ pub fn router(state: WebState) -> Router {
         .route("/logout", post(signin::logout))
         .route("/enrol", get(signin::enrol_page).post(signin::enrol))
         .route("/systems/{id}", get(pages::system))
+        .route("/systems/{id}/findings.csv", get(pages::findings_csv))
         .route("/assets/{id}", get(pages::asset))
         .route("/systems/{id}/review", post(workflows::review))
         .route("/systems/{id}/attest", post(workflows::attest))

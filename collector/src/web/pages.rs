@@ -677,6 +677,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn csv_cells_never_start_a_formula() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(csv_cell("-1+2"), "'-1+2");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("journal-db-01"), "journal-db-01");
+    }
+
+    #[test]
     fn months_are_added_on_the_calendar() {
         let d = |s| crate::catalog::parse_date(s).unwrap();
         assert_eq!(add_months(d("2026-01-31"), 1), d("2026-02-28"));
@@ -748,4 +756,109 @@ pub async fn audit(
         entries,
         t,
     })
+}
+
+/// A CSV cell that a spreadsheet will not run as a formula: cells starting with `=`, `+`, `-`,
+/// `@`, tab or carriage return get a leading apostrophe (OWASP's advice for CSV injection).
+fn csv_cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// `/systems/{id}/findings.csv`: exactly the findings the system page lists (same scope, same
+/// filter), for spreadsheets.
+pub async fn findings_csv(
+    State(state): State<WebState>,
+    Language(lang): Language,
+    OriginalUri(uri): OriginalUri,
+    person: Person,
+    Path(id): Path<String>,
+) -> Response {
+    let t = lang.messages();
+    let scope = person.scope();
+    match state.store.scoped_systems(&scope, Some(&id)).await {
+        Ok(found) if found.len() == 1 => {}
+        Ok(_) => return denied(&state, &person, t, uri.path()).await,
+        Err(e) => return failed(&e),
+    }
+    let findings = match state
+        .store
+        .scoped_findings(&scope, Some(&id), None, None, false)
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => return failed(&e),
+    };
+    let zone = state.settings.timezone;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "id",
+        "rule",
+        "severity",
+        "state",
+        "system_id",
+        "asset",
+        "message",
+        "evidence",
+        "policy",
+        "remediation",
+        "first_seen",
+        "last_seen",
+        "accepted_by",
+        "accepted_until",
+    ];
+    let mut result = writer.write_record(header);
+    for f in &findings {
+        if result.is_err() {
+            break;
+        }
+        let rule = rules::rule(&f.rule);
+        let evidence: Vec<String> = f.evidence.iter().map(evidence_line).collect();
+        let row = [
+            f.finding_id.clone(),
+            f.rule.clone(),
+            f.severity.clone(),
+            f.state.clone(),
+            id.clone(),
+            f.asset.clone(),
+            f.message.clone(),
+            evidence.join(" | "),
+            rule.map(|r| r.policy.to_string()).unwrap_or_default(),
+            rule.map(|r| r.remediation.to_string()).unwrap_or_default(),
+            view::time(f.first_seen_at, zone),
+            view::time(f.last_seen_at, zone),
+            f.accepted_by.clone().unwrap_or_default(),
+            f.accepted_until
+                .map(|u| view::date(u, zone))
+                .unwrap_or_default(),
+        ];
+        result = writer.write_record(row.iter().map(|c| csv_cell(c)));
+    }
+    let bytes = match result
+        .map_err(|e| e.to_string())
+        .and_then(|()| writer.into_inner().map_err(|e| e.to_string()))
+    {
+        Ok(bytes) => bytes,
+        Err(e) => return failed(&e),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"findings-{}.csv\"",
+                    id.replace(
+                        |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+                        "_"
+                    )
+                ),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
 }

@@ -315,6 +315,14 @@ async fn an_owner_sees_their_two_systems_and_gets_404_for_a_third_which_is_audit
     );
     let (status, _) = anna.get("/systems/journal").await;
     assert_eq!(status, StatusCode::OK);
+    let (status, csv) = anna.get("/systems/journal/findings.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        csv.starts_with("id,rule,severity") && csv.contains("k3-auth"),
+        "{csv}"
+    );
+    let (status, _) = anna.get("/systems/kameror/findings.csv").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another owner's export");
     let (status, page) = anna.get("/systems/kameror").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(!page.contains("Kameror"));
