@@ -14,8 +14,10 @@
 //! - [`pages`]: My systems, the system page, the asset page.
 //! - [`workflows`]: risk acceptance (four eyes), attestation, yearly classification review.
 //! - [`users`]: `user add|list|disable` behind the CLI.
+//! - [`admin`]: the coordinator's account pages (list, create, disable).
 //! - [`view`]: dates in the configured zone, labels of severities and states.
 
+pub mod admin;
 pub mod auth;
 pub mod i18n;
 pub mod pages;
@@ -165,6 +167,8 @@ pub fn router(state: WebState) -> Router {
         .route("/approvals", get(workflows::approvals))
         .route("/approvals/{id}", post(workflows::decide))
         .route("/audit", get(pages::audit))
+        .route("/users", get(admin::list).post(admin::create))
+        .route("/users/disable", post(admin::disable))
         .route("/static/style.css", get(pages::stylesheet))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -701,6 +701,59 @@ async fn an_acceptance_asked_by_an_owner_is_approved_by_a_coordinator_never_by_t
     let (status, _) = anna.get("/audit").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an owner read the audit log");
 
+    // Accounts from the browser: create one (link shown once), disable it; owners may not.
+    let (_, page) = coordinator.get("/users").await;
+    let csrf = Browser::csrf(&page);
+    let (status, page) = coordinator
+        .post(
+            "/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "Cecilia@Kommun.se"),
+                ("name", "Cecilia Ek"),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("/enrol?token=") && page.contains("cecilia@kommun.se"),
+        "{page}"
+    );
+    let (status, page) = coordinator
+        .post(
+            "/users/disable",
+            &[("csrf", &csrf), ("email", "cecilia@kommun.se")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        f.store
+            .user_by_email("cecilia@kommun.se")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled_at
+            .is_some()
+    );
+    let (status, _) = coordinator
+        .post(
+            "/users/disable",
+            &[("csrf", &csrf), ("email", "sam@kommun.se")],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a coordinator disabled themselves"
+    );
+    let (status, _) = anna.get("/users").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let audit = f.store.audit_log().await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "user.add"
+        && e.actor == "local:sam@kommun.se"
+        && e.subject == "cecilia@kommun.se"));
+
     // Four eyes in the store: a coordinator cannot decide a request filed under their own name.
     let other = finding_of(&f, "robot").await;
     let mine = crate::store::AcceptanceRequest {
