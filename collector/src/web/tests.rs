@@ -929,3 +929,28 @@ async fn serves_https_with_the_server_certificate() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn management_sees_totals_only_and_an_administrator_only_what_they_administer() {
+    let f = fixture().await;
+    let mut board = signed_in(&f, "ledning@kommun.se", "management").await;
+    let (status, page) = board.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Översikt") && page.contains("System i registret"),
+        "{page}"
+    );
+    assert!(!page.contains("Patientjournal"), "management saw a system");
+    let (status, _) = board.get("/systems/journal").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // bo@kommun.se is system owner of `robot` in the register but signs in as administrator:
+    // the administrator scope follows the register's administrator column (empty here).
+    let mut bo = signed_in(&f, "bo@kommun.se", "administrator").await;
+    let (_, page) = bo.get("/").await;
+    assert!(
+        !page.contains("Läkemedelsrobot"),
+        "administrator scope used the owner column"
+    );
+    let (status, _) = bo.get("/systems/robot").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
