@@ -92,6 +92,15 @@ pub fn new_totp_secret() -> String {
     random_hex(20)
 }
 
+/// The TOTP key offered with an enrolment token: 160 bits of SHA-256 over a label and the
+/// token. The token is random (256 bits), single use and stored only as a plain SHA-256, so
+/// the key cannot be derived from the store, stays the same between the enrolment page and its
+/// form, and is never taken from the browser.
+pub fn enrolment_totp_secret(token: &str) -> String {
+    let digest = Sha256::digest(format!("tillsyn enrolment TOTP key\0{token}").as_bytes());
+    hex::encode(&digest[..20])
+}
+
 fn totp(secret_hex: &str) -> Result<TOTP, AuthError> {
     let secret = hex::decode(secret_hex).map_err(|e| AuthError::Totp(e.to_string()))?;
     if secret.len() < 16 {

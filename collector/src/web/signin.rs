@@ -215,7 +215,6 @@ struct EnrolPage {
     token: String,
     name: String,
     email: String,
-    secret_hex: String,
     secret_base32: String,
     secret_uri: String,
     error: Option<String>,
@@ -233,7 +232,6 @@ async fn enrol_response(
     t: Messages,
     headers: &HeaderMap,
     token: &str,
-    secret_hex: Option<&str>,
     error: Option<&str>,
 ) -> Response {
     let user = match state
@@ -253,7 +251,7 @@ async fn enrol_response(
             "enrol.invalid",
         );
     };
-    let secret_hex = secret_hex.map_or_else(auth::new_totp_secret, str::to_string);
+    let secret_hex = auth::enrolment_totp_secret(token);
     let (Ok(base32), Ok(uri)) = (
         auth::totp_base32(&secret_hex),
         auth::totp_uri(&secret_hex, &user.email),
@@ -274,7 +272,6 @@ async fn enrol_response(
         token: token.to_string(),
         name: user.name,
         email: user.email,
-        secret_hex,
         secret_base32: base32,
         secret_uri: uri,
         error: error.map(|k| t.get(k).to_string()),
@@ -294,14 +291,13 @@ pub async fn enrol_page(
     headers: HeaderMap,
     Query(query): Query<EnrolQuery>,
 ) -> Response {
-    enrol_response(&state, lang.messages(), &headers, &query.token, None, None).await
+    enrol_response(&state, lang.messages(), &headers, &query.token, None).await
 }
 
 /// The enrolment form.
 #[derive(Deserialize)]
 pub struct EnrolForm {
     token: String,
-    secret: String,
     password: String,
     password2: String,
     code: String,
@@ -331,17 +327,13 @@ pub async fn enrol(
             "login.too_many",
         );
     }
-    let secret_ok = form.secret.len() == 40 && form.secret.bytes().all(|b| b.is_ascii_hexdigit());
-    let secret = secret_ok.then_some(form.secret.as_str());
+    let secret_hex = auth::enrolment_totp_secret(&form.token);
+    let secret = secret_hex.as_str();
     let again = |key: &'static str| {
         let state = state.clone();
         let headers = headers.clone();
         let token = form.token.clone();
-        let secret = secret.map(str::to_string);
-        async move { enrol_response(&state, t, &headers, &token, secret.as_deref(), Some(key)).await }
-    };
-    let Some(secret) = secret else {
-        return again("enrol.invalid").await;
+        async move { enrol_response(&state, t, &headers, &token, Some(key)).await }
     };
     if form.password != form.password2 {
         return again("enrol.mismatch").await;

@@ -210,20 +210,25 @@ impl Browser {
             .to_string()
     }
 
-    /// Enrols through the link `user add` printed; returns the TOTP key chosen.
+    /// Enrols through the link `user add` printed; returns the TOTP key (hex) as read off the
+    /// page in base32, the way a person types it into an authenticator app.
     async fn enrol(&mut self, link_text: &str, password: &str) -> String {
         let link = link_text.lines().last().unwrap();
         let path = &link[link.find("/enrol").unwrap()..];
         let (status, page) = self.get(path).await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        let secret = page
-            .split("name=\"secret\" value=\"")
+        let shown = page
+            .split("id=\"totp-secret\">")
             .nth(1)
             .unwrap()
-            .split('"')
+            .split('<')
             .next()
-            .unwrap()
-            .to_string();
+            .unwrap();
+        let secret = hex::encode(
+            totp_rs::Secret::Encoded(shown.to_string())
+                .to_bytes()
+                .unwrap(),
+        );
         let token = path.split("token=").nth(1).unwrap().to_string();
         let code = totp_code(&secret, (now_ms() / 1000).cast_unsigned()).unwrap();
         let csrf = Self::csrf(&page);
@@ -233,7 +238,6 @@ impl Browser {
                 &[
                     ("csrf", &csrf),
                     ("token", &token),
-                    ("secret", &secret),
                     ("password", password),
                     ("password2", password),
                     ("code", &code),

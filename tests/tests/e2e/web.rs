@@ -130,14 +130,7 @@ async fn submit(client: &Client, css: &str, expect: &str) -> String {
 /// with a code. Returns the key.
 async fn enrol(client: &Client, link: &str, password: &str) -> String {
     client.goto(link).await.unwrap();
-    let secret = client
-        .find(Locator::Css("input[name=secret]"))
-        .await
-        .unwrap()
-        .attr("value")
-        .await
-        .unwrap()
-        .unwrap();
+    // The key as a person reads it off the page into an authenticator app (base32).
     let shown = client
         .find(Locator::Id("totp-secret"))
         .await
@@ -146,6 +139,7 @@ async fn enrol(client: &Client, link: &str, password: &str) -> String {
         .await
         .unwrap();
     assert!(shown.len() >= 32, "base32 key shown: {shown:?}");
+    let secret = hex::encode(totp_rs::Secret::Encoded(shown).to_bytes().unwrap());
     fill(client, "#password", password).await;
     fill(client, "#password2", password).await;
     fill(client, "#code", &totp(&secret, 0)).await;
