@@ -61,6 +61,9 @@ pub struct RawConfig {
     /// Rule thresholds.
     #[serde(default)]
     pub rules: crate::rules::RuleConfig,
+    /// The web interface; absent: no web listener unless `serve --web` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<crate::web::RawWebConfig>,
 }
 
 impl Default for RawConfig {
@@ -73,6 +76,7 @@ impl Default for RawConfig {
             agent_cert_lifetime: Some("30d".into()),
             max_message_bytes: 16 * 1024 * 1024,
             rules: crate::rules::RuleConfig::default(),
+            web: None,
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct CollectorConfig {
     pub max_message_bytes: usize,
     /// Rule thresholds.
     pub rules: crate::rules::RuleConfig,
+    /// `[web]` as written (validated when the listener starts), if present.
+    pub web: Option<crate::web::RawWebConfig>,
 }
 
 impl RawConfig {
@@ -160,9 +166,13 @@ impl RawConfig {
             ));
         }
         problems.extend(self.rules.problems());
+        if let Some(Err(web_problems)) = self.web.as_ref().map(crate::web::RawWebConfig::validate) {
+            problems.extend(web_problems);
+        }
         match (listen, agent_cert_validity) {
             (Ok(listen), Some(agent_cert_validity)) if problems.is_empty() => Ok(CollectorConfig {
                 rules: self.rules,
+                web: self.web,
                 listen,
                 server_names: self.server_names,
                 token_ttl: time::Duration::minutes(self.token_ttl_minutes),

@@ -85,6 +85,19 @@ pub async fn evaluate_snapshot(
     let snapshot = snapshot(store).await?;
     let drafts = drafts(&snapshot, config, now_ms);
     let summary = store.apply_findings(&drafts, now_ms).await?;
+    // The web interface reads a system's assets from these links, scoped in its queries.
+    let links: Vec<(String, String)> = snapshot
+        .assets
+        .iter()
+        .zip(&snapshot.links)
+        .flat_map(|(asset, links)| {
+            links
+                .links
+                .iter()
+                .map(|link| (link.system_id.clone(), asset.asset_id.clone()))
+        })
+        .collect();
+    store.replace_system_links(&links).await?;
     Ok((snapshot, summary))
 }
 

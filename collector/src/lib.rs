@@ -16,6 +16,7 @@
 //! - [`output`]: tables, JSON and CSV for listings, HTML escaping: every output goes through it.
 //! - [`i18n`]: the message catalogues (Swedish, English) of everything shown to people.
 //! - [`access`]: the access list of a system's hosts for the owner's access review.
+//! - [`web`]: the owners' web interface (HTTPS, sign-in with TOTP, scoped pages, workflows).
 
 pub mod access;
 pub mod admin;
@@ -39,3 +40,4 @@ pub mod scans;
 pub mod server;
 pub mod store;
 pub mod tokens;
+pub mod web;

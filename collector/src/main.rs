@@ -46,9 +46,23 @@ enum Command {
         /// Listen address (default from collector.toml).
         #[arg(long)]
         listen: Option<String>,
+        /// Also serve the web interface (HTTPS) on this address, e.g. 127.0.0.1:8443
+        /// (default: `[web] listen` when `[web]` is in collector.toml; none without either).
+        #[arg(long)]
+        web: Option<String>,
+    },
+    /// Local accounts of the web interface.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Everything at once on this machine: collector, local agent, inventory, results.
-    Quickstart,
+    Quickstart {
+        /// Then keep serving, with the web interface on this address (e.g. 127.0.0.1:8443),
+        /// and print its URL and the first coordinator's enrolment link; until Ctrl-C.
+        #[arg(long)]
+        web: Option<std::net::SocketAddr>,
+    },
     /// Enrollment tokens.
     Token {
         #[command(subcommand)]
@@ -286,6 +300,33 @@ enum FindingCommand {
 }
 
 #[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; the one-time enrolment link is printed alone on the last line.
+    Add {
+        /// E-mail address (the register's owner e-mails decide what an owner sees).
+        #[arg(long)]
+        email: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// coordinator, owner, administrator, auditor or management.
+        #[arg(long)]
+        role: String,
+    },
+    /// List accounts.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Disable an account and end its sessions.
+    Disable {
+        /// E-mail address.
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token (single-use unless --uses); it is printed alone on the last line.
     Create {
@@ -467,7 +508,7 @@ fn parse_ttl(raw: &str) -> Result<time::Duration, String> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    let default_dir = if matches!(cli.command, Command::Quickstart) {
+    let default_dir = if matches!(cli.command, Command::Quickstart { .. }) {
         "tillsyn-quickstart"
     } else {
         "/var/lib/tillsyn-collector"
@@ -475,8 +516,10 @@ async fn main() -> anyhow::Result<()> {
     let dir = CollectorDir::new(cli.dir.unwrap_or_else(|| PathBuf::from(default_dir)));
     match cli.command {
         Command::Init { server_names } => println!("{}", admin::init(&dir, &server_names).await?),
-        Command::Serve { listen } => serve(&dir, listen).await?,
-        Command::Quickstart => print!("{}", quickstart::run(&dir).await?),
+        Command::Serve { listen, web } => serve(&dir, listen, web).await?,
+        Command::User { command } => println!("{}", user_command(&dir, command).await?),
+        Command::Quickstart { web: None } => print!("{}", quickstart::run(&dir).await?),
+        Command::Quickstart { web: Some(web) } => quickstart::run_and_serve(&dir, web).await?,
         Command::Token { command } => {
             let store = admin::open_store(&dir).await?;
             let text = match command {
@@ -633,8 +676,42 @@ async fn compliance_command(dir: &CollectorDir, command: Command) -> anyhow::Res
     Ok(())
 }
 
-async fn serve(dir: &CollectorDir, listen: Option<String>) -> anyhow::Result<()> {
+async fn user_command(dir: &CollectorDir, command: UserCommand) -> anyhow::Result<String> {
+    use tillsyn_collector::web::{self, users};
+    let store = admin::open_store(dir).await?;
+    Ok(match command {
+        UserCommand::Add { email, name, role } => {
+            let settings = web::settings_for(&dir.load_config()?, None)?;
+            users::add(
+                store.as_ref(),
+                &settings,
+                &email,
+                &name,
+                &role,
+                &admin::actor(),
+            )
+            .await?
+        }
+        UserCommand::List { format } => users::list(store.as_ref(), format).await?,
+        UserCommand::Disable { email } => {
+            users::disable(store.as_ref(), &email, &admin::actor()).await?
+        }
+    })
+}
+
+async fn serve(
+    dir: &CollectorDir,
+    listen: Option<String>,
+    web: Option<String>,
+) -> anyhow::Result<()> {
     let config = dir.load_config()?;
+    let web_addr = match web {
+        Some(raw) => Some(
+            raw.parse()
+                .with_context(|| format!("--web {raw:?}: not an address like 127.0.0.1:8443"))?,
+        ),
+        None => None,
+    };
     let addr = match listen {
         Some(raw) => raw
             .parse()
@@ -656,6 +733,12 @@ async fn serve(dir: &CollectorDir, listen: Option<String>) -> anyhow::Result<()>
         config.rules.clone(),
         std::time::Duration::from_secs(30),
     ));
+    let web = tillsyn_collector::web::start(dir, store.clone(), &config, web_addr).await?;
+    if let Some(web) = &web {
+        tracing::info!(bound = %web.addr, "web interface listening");
+        // Scripts and tests wait for this line too.
+        println!("web interface on {}", web.settings.public_url);
+    }
     let state = ServerState { store, ca, config };
     server::serve(dir, state, listener, async {
         let _ = tokio::signal::ctrl_c().await;
@@ -663,5 +746,8 @@ async fn serve(dir: &CollectorDir, listen: Option<String>) -> anyhow::Result<()>
     })
     .await?;
     evaluator.abort();
+    if let Some(web) = web {
+        web.task.abort();
+    }
     Ok(())
 }

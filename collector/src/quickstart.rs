@@ -1,7 +1,8 @@
 //! `quickstart`: the newcomer's first command. In one working directory it creates a CA and an
 //! SQLite database, starts a collector on loopback, enrolls a local agent over the network,
 //! inventories this machine, stores it and prints what was found. Re-running reuses the
-//! directory and the enrolled agent.
+//! directory and the enrolled agent. With `--web` it then keeps serving, web interface
+//! included, and prints the URL and the first coordinator's one-time enrolment link.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -36,6 +37,88 @@ pub enum QuickstartError {
     /// The server stopped unexpectedly.
     #[error("collector: {0}")]
     Serve(String),
+    /// The web interface could not start or the first account could not be made.
+    #[error("web interface: {0}")]
+    Web(String),
+}
+
+/// E-mail of the coordinator account the quickstart creates.
+pub const COORDINATOR_EMAIL: &str = "samordnare@quickstart.invalid";
+
+/// The quickstart, then serving agents and people until Ctrl-C. Prints as it goes, because
+/// it does not return until the end.
+pub async fn run_and_serve(
+    dir: &CollectorDir,
+    web: std::net::SocketAddr,
+) -> Result<(), QuickstartError> {
+    use std::io::Write as _;
+    let report = run(dir).await?;
+    print!("{report}");
+    let config = dir.load_config().map_err(AdminError::from)?;
+    let store = admin::open_store(dir).await?;
+    let ca = Arc::new(CertificateAuthority::load(dir.root()).map_err(AdminError::from)?);
+    let running = crate::web::start(dir, store.clone(), &config, Some(web))
+        .await
+        .map_err(|e| QuickstartError::Web(e.to_string()))?
+        .ok_or_else(|| QuickstartError::Web("no listener".into()))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(QuickstartError::Bind)?;
+    let mut out = format!(
+        "
+web interface: {url}
+collector (agents): https://{grpc}
+",
+        url = running.settings.public_url,
+        grpc = listener.local_addr().map_err(QuickstartError::Bind)?,
+    );
+    let existing = store
+        .user_by_email(COORDINATOR_EMAIL)
+        .await
+        .map_err(AdminError::from)?;
+    if existing.is_some() {
+        let _ = writeln!(
+            out,
+            "coordinator {COORDINATOR_EMAIL} exists already: sign in with its password and TOTP code\n\
+             (another account: tillsyn-collector --dir {} user add --email E --name N --role coordinator)",
+            dir.root().display()
+        );
+    } else {
+        let link = crate::web::users::add(
+            store.as_ref(),
+            &running.settings,
+            COORDINATOR_EMAIL,
+            "Samordnare (quickstart)",
+            "coordinator",
+            &admin::actor(),
+        )
+        .await
+        .map_err(|e| QuickstartError::Web(e.to_string()))?;
+        let _ = writeln!(
+            out,
+            "first coordinator: {COORDINATOR_EMAIL}\n\
+             open this link once to choose a password and add the TOTP key to an authenticator\n\
+             app (the certificate is the collector's own: trust {} or accept it in the browser):\n{}",
+            dir.ca_cert_path().display(),
+            link.lines().last().unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out, "serving until Ctrl-C");
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+    let evaluator = tokio::spawn(crate::background::run(
+        store.clone(),
+        config.rules.clone(),
+        std::time::Duration::from_secs(30),
+    ));
+    let state = ServerState { store, ca, config };
+    let served = server::serve(dir, state, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    evaluator.abort();
+    running.task.abort();
+    served.map_err(|e| QuickstartError::Serve(e.to_string()))
 }
 
 /// Runs the quickstart in `dir`; returns the text to print.

@@ -731,8 +731,10 @@ fn certificate_expiring(subject: &Subject<'_>, ctx: &Context) -> Option<Violatio
         return None;
     };
     let cert = asset.certificate.as_ref()?;
-    let last_third = cert.issued_at + (cert.not_after - cert.issued_at) * 2 / 3;
-    if ctx.now_ms < last_third {
+    // In i128: stored times are data, and extreme ones must not overflow.
+    let (issued, expires) = (i128::from(cert.issued_at), i128::from(cert.not_after));
+    let last_third = issued + (expires - issued) * 2 / 3;
+    if i128::from(ctx.now_ms) < last_third {
         return None;
     }
     // Stored in the finding's message, so in UTC with the zone named rather than the

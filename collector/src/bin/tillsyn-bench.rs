@@ -5,7 +5,10 @@
 //! - a baseline: a plain scan of every asset row with JSON decoding;
 //! - the first evaluation (creates every finding) and a steady-state evaluation;
 //! - parsing and validating an R-row CSV register (default 10,000) against a baseline of only
-//!   splitting it with the csv crate, and storing it.
+//!   splitting it with the csv crate, and storing it;
+//! - the web interface's "My systems" and system pages for an owner of ~50 systems (median of
+//!   repeated requests through the whole router, session look-up included) against the CLI's
+//!   `systems` (which evaluates, then lists) on the same store.
 //!
 //! Prints a Markdown table with ratios to the baselines, for README.md.
 
@@ -167,6 +170,8 @@ async fn main() -> anyhow::Result<()> {
     store.apply_findings(&drafts, now + 2).await?;
     let apply = seconds(start);
 
+    let web = web_pages(&store, dir.path()).await?;
+
     // Register import: a separate file of `rows` systems.
     let big = dir.path().join("big-register.csv");
     std::fs::write(&big, register_csv(args.rows))?;
@@ -227,5 +232,140 @@ async fn main() -> anyhow::Result<()> {
         validate + stored,
         (validate + stored) / csv_baseline
     );
+    println!(
+        "| baseline: CLI `systems` (evaluates, then lists all) | {:.3} | 1.0 |",
+        web.cli
+    );
+    println!(
+        "| web: My systems for an owner of {} systems (median of {}) | {:.3} | {:.4}x |",
+        web.owned,
+        WEB_REPEATS,
+        web.home,
+        web.home / web.cli
+    );
+    println!(
+        "| web: one system page of that owner (median of {}) | {:.3} | {:.4}x |",
+        WEB_REPEATS,
+        web.system,
+        web.system / web.cli
+    );
     Ok(())
+}
+
+/// Requests per web page measured; the median is reported.
+const WEB_REPEATS: usize = 15;
+
+struct WebTimes {
+    owned: usize,
+    cli: f64,
+    home: f64,
+    system: f64,
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Signs an owner in directly in the store (the factors are tested elsewhere) and times the
+/// pages through the router, then the CLI's `systems` on the same data.
+async fn web_pages(store: &SqliteStore, root: &std::path::Path) -> anyhow::Result<WebTimes> {
+    use std::sync::Arc;
+
+    use tillsyn_collector::store::{Enrolment, NewUser, Scope, SessionRecord};
+    use tillsyn_collector::web::{self, auth};
+    use tower::ServiceExt as _;
+
+    let owner = "owner1@kommun.example";
+    let now = tillsyn_collector::server::now_ms();
+    let event = AuditEvent {
+        actor: "bench".into(),
+        action: "bench".into(),
+        subject: owner.into(),
+        detail: serde_json::json!({}),
+    };
+    let user = NewUser {
+        user_id: "bench-owner".into(),
+        email: owner.into(),
+        name: "Bench Owner".into(),
+        role: "owner".into(),
+        enrol_token_hash: "bench".into(),
+        enrol_expires_at: now + 60_000,
+    };
+    store.create_user(user, event.clone(), now).await?;
+    let enrolment = Enrolment {
+        password_hash: auth::hash_password("bench password 1234")?,
+        totp_secret: auth::new_totp_secret(),
+        totp_step: 0,
+    };
+    store
+        .complete_enrolment("bench", enrolment, event.clone(), now)
+        .await?;
+    let cookie = auth::random_hex(32);
+    let session = SessionRecord {
+        session_hash: auth::sha256_hex(&cookie),
+        user_id: "bench-owner".into(),
+        csrf_token: auth::random_hex(32),
+        created_at: now,
+        last_seen_at: now,
+    };
+    store.start_session(session, 1, event, now).await?;
+    let owners_systems = store
+        .scoped_systems(&Scope::Owner(owner.into()), None)
+        .await?;
+    let first = owners_systems
+        .first()
+        .context("the owner has no systems")?
+        .id
+        .clone();
+    let settings = web::RawWebConfig::default()
+        .validate()
+        .map_err(|p| anyhow::anyhow!(p.join("; ")))?;
+    let app = web::router(web::WebState {
+        store: Arc::new(store.clone()),
+        settings: Arc::new(settings),
+        rules: RuleConfig::default(),
+        limiter: Arc::default(),
+    });
+    let time_page = async |path: &str, expect: &str| -> anyhow::Result<f64> {
+        let mut samples = Vec::new();
+        for _ in 0..WEB_REPEATS {
+            let request = axum::http::Request::get(path)
+                .header("cookie", format!("__Host-tillsyn-session={cookie}"))
+                .body(axum::body::Body::empty())?;
+            let start = Instant::now();
+            let response = app.clone().oneshot(request).await?;
+            anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+            samples.push(seconds(start));
+            anyhow::ensure!(
+                String::from_utf8_lossy(&body).contains(expect),
+                "{path}: page lacks {expect:?}"
+            );
+        }
+        Ok(median(samples))
+    };
+    let home = time_page("/", &owners_systems[0].name).await?;
+    let system = time_page(&format!("/systems/{first}"), &owners_systems[0].name).await?;
+
+    let dir = tillsyn_collector::config::CollectorDir::new(root);
+    std::fs::write(
+        dir.config_path(),
+        toml::to_string(&tillsyn_collector::config::RawConfig::default())?,
+    )?;
+    let start = Instant::now();
+    let listing = tillsyn_collector::compliance::systems(
+        &dir,
+        store,
+        tillsyn_collector::output::ExportFormat::Table,
+    )
+    .await?;
+    let cli = seconds(start);
+    anyhow::ensure!(listing.contains(&first), "CLI listing lacks {first}");
+    Ok(WebTimes {
+        owned: owners_systems.len(),
+        cli,
+        home,
+        system,
+    })
 }

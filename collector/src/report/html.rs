@@ -143,7 +143,7 @@ fn compliance_rows(compliance: &[RuleCompliance], t: &Messages) -> Vec<BarRow> {
                 ],
                 text: match c.percent {
                     None => t.get("report.applies_to_none").to_string(),
-                    Some(percent) => t.with(
+                    Some(percent) => t.with_args(
                         "report.bar_text",
                         &[
                             &percent.to_string(),
@@ -296,7 +296,7 @@ fn compliance_section(page: &mut String, f: &Figures, t: &Messages) {
 fn acceptances_cell(rows: &[AcceptanceRow], t: &Messages) -> String {
     rows.iter()
         .map(|a| {
-            t.with(
+            t.with_args(
                 "report.accepted_until",
                 &[&escape(&a.rule), &escape(&a.asset), &date_of(&a.until)],
             )
@@ -475,7 +475,7 @@ fn trend_section(page: &mut String, f: &Figures, rules: &[&str], t: &Messages) {
             let _ = write!(
                 page,
                 "<p>{}</p>",
-                t.with(
+                t.with_args(
                     "report.trend.since",
                     &[
                         &escape(&output::people_time_of(&trend.previous_issued_at)),
@@ -504,7 +504,7 @@ fn trend_section(page: &mut String, f: &Figures, rules: &[&str], t: &Messages) {
             escape(&s.framework),
             escape(&s.control),
             escape(&s.rules.join(", ")),
-            t.with(
+            t.with_args(
                 "report.meeting",
                 &[&s.meeting.to_string(), &s.applicable.to_string()]
             )
@@ -525,7 +525,7 @@ fn audit_head(page: &mut String, state: Option<&crate::audit::HeadState>, t: &Me
             let _ = write!(
                 page,
                 "<p><b>{}</b></p>",
-                t.with("report.audit.broken", &[&escape(broken)])
+                t.with_args("report.audit.broken", &[&escape(broken)])
             );
         }
         Some(crate::audit::HeadState { head: None, .. }) => {
@@ -537,7 +537,7 @@ fn audit_head(page: &mut String, state: Option<&crate::audit::HeadState>, t: &Me
             let _ = write!(
                 page,
                 "<p>{}</p>",
-                t.with(
+                t.with_args(
                     "report.audit.head",
                     &[
                         &head.seq.to_string(),
@@ -565,7 +565,7 @@ pub fn html(f: &Figures, rules: &[&str]) -> String {
         page,
         "<h1>{}</h1><p>{}</p>",
         t.get("report.title"),
-        t.with(
+        t.with_args(
             "report.issued",
             &[&escape(&output::people_time_of(&f.issued_at))]
         )

@@ -5,16 +5,18 @@
 //! files private (0600) and every change made by a person goes to the hash-chained audit log.
 
 pub mod sqlite;
+pub mod web;
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::catalog::System;
+use crate::catalog::{Attestation, Classification, System};
 use crate::rules::FindingDraft;
 
 pub use sqlite::SqliteStore;
+pub use web::{AcceptanceRequest, Enrolment, NewUser, Scope, SessionRecord, UserRecord};
 
 /// Errors from the store. Database detail stays in the log; clients see a stable reason.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,12 @@ pub enum StoreError {
     /// The named finding does not exist.
     #[error("no finding with id {0}")]
     FindingUnknown(String),
+    /// A local web account with this e-mail exists already.
+    #[error("a user with e-mail {0} exists already")]
+    UserExists(String),
+    /// A workflow step was refused (four eyes, already decided); the text says why.
+    #[error("{0}")]
+    RequestRefused(String),
     /// Stored data could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -821,4 +829,138 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Evaluation summaries, oldest first (for trends).
     async fn evaluations(&self) -> Result<Vec<(i64, EvaluationSummary)>, StoreError>;
+
+    // ---- The owners' web interface (issue 13): accounts, sessions, scoped reads, workflows.
+    // Every read that serves a person takes a [`Scope`] and applies it in the query.
+
+    /// Appends a person's action (or a refused access) to the audit log.
+    async fn record_audit(&self, event: AuditEvent, now: i64) -> Result<(), StoreError>;
+    /// Creates a local account (e-mail unique) and audits it.
+    async fn create_user(
+        &self,
+        user: NewUser,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// All local accounts by e-mail.
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// One account by lowercase e-mail.
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// The account a still valid, unused enrolment token belongs to.
+    async fn user_by_enrol_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<UserRecord>, StoreError>;
+    /// Sets password and TOTP key and spends the token; false if the token is no longer valid.
+    async fn complete_enrolment(
+        &self,
+        token_hash: &str,
+        enrolment: Enrolment,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Disables an account and ends its sessions; false if unknown or disabled already.
+    async fn disable_user(
+        &self,
+        email: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Counts a failed sign-in; at `lock_after` consecutive failures the account is locked
+    /// until `lock_until` (ms) and the lock is audited. Returns whether this failure locked it.
+    async fn record_sign_in_failure(
+        &self,
+        user_id: &str,
+        lock_after: i64,
+        lock_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Completes a sign-in: refuses a TOTP step not newer than the last accepted one (a code
+    /// is used once), resets the failure count, stores the session, audits. False on replay.
+    async fn start_session(
+        &self,
+        session: SessionRecord,
+        totp_step: i64,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// A session of an enabled account last used after `idle_since` and created after
+    /// `created_since` (ms); marks it used at `now`. Expired sessions are deleted.
+    async fn session(
+        &self,
+        session_hash: &str,
+        idle_since: i64,
+        created_since: i64,
+        now: i64,
+    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError>;
+    /// Ends a session (sign-out).
+    async fn end_session(&self, session_hash: &str) -> Result<(), StoreError>;
+    /// Replaces the stored (system_id, asset_id) links with those of the latest evaluation.
+    async fn replace_system_links(&self, links: &[(String, String)]) -> Result<(), StoreError>;
+    /// The systems in scope, by id; with `system_id`, that one only (empty if out of scope).
+    async fn scoped_systems(
+        &self,
+        scope: &Scope,
+        system_id: Option<&str>,
+    ) -> Result<Vec<System>, StoreError>;
+    /// Assets linked to systems in scope, as (system_id, asset), optionally of one system
+    /// and/or one asset.
+    async fn scoped_assets(
+        &self,
+        scope: &Scope,
+        system_id: Option<&str>,
+        asset_id: Option<&str>,
+    ) -> Result<Vec<(String, AssetRecord)>, StoreError>;
+    /// Findings of systems in scope (unlinked assets' findings only for [`Scope::All`]),
+    /// optionally narrowed to one system, asset or finding; resolved ones only if asked.
+    async fn scoped_findings(
+        &self,
+        scope: &Scope,
+        system_id: Option<&str>,
+        asset_id: Option<&str>,
+        finding_id: Option<&str>,
+        include_resolved: bool,
+    ) -> Result<Vec<FindingRecord>, StoreError>;
+    /// Files a risk-acceptance request (one pending per finding) and audits it.
+    async fn request_acceptance(
+        &self,
+        request: AcceptanceRequest,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Requests about findings in scope, newest first, optionally in one state.
+    async fn acceptance_requests(
+        &self,
+        scope: &Scope,
+        state: Option<&str>,
+    ) -> Result<Vec<AcceptanceRequest>, StoreError>;
+    /// Approves or rejects a pending request, audited; approving accepts the finding until
+    /// the requested end date. Refused if `approver` is the requester or it was decided.
+    async fn decide_acceptance(
+        &self,
+        request_id: &str,
+        approver: &str,
+        approve: bool,
+        note: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<AcceptanceRequest, StoreError>;
+    /// Replaces a system's classification in the register (yearly review), audited; false if
+    /// there is no such system.
+    async fn review_classification(
+        &self,
+        system_id: &str,
+        classification: Classification,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Adds an attestation to a system in the register, audited; false if no such system.
+    async fn add_attestation(
+        &self,
+        system_id: &str,
+        attestation: Attestation,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
 }

@@ -16,11 +16,14 @@ use super::{
     JobRecord, NewAgent, NewJob, NewToken, ObservationChange, RenewedCertificate, ReportInput,
     ScheduleRecord, Store, StoreError, TokenRecord, TokenScope,
 };
-use crate::catalog::System;
+use crate::catalog::{Attestation, Classification, System};
 use crate::rules::FindingDraft;
+use crate::store::web::{AcceptanceRequest, Enrolment, NewUser, Scope, SessionRecord, UserRecord};
 
 #[path = "findings_sql.rs"]
 mod findings_sql;
+#[path = "web_sql.rs"]
+mod web_sql;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -1045,6 +1048,239 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|(at, json)| Ok((at, parse_json(&json, "evaluation summary")?)))
             .collect()
+    }
+
+    // ---- The owners' web interface (issue 13); statements in web_sql.rs.
+
+    async fn record_audit(&self, event: AuditEvent, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        append_audit(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_user(
+        &self,
+        user: NewUser,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        web_sql::create_user(&mut tx, &user, &event.actor, now).await?;
+        append_audit(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        web_sql::users(&self.pool).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        web_sql::user_by_email(&self.pool, email).await
+    }
+
+    async fn user_by_enrol_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        web_sql::user_by_enrol_token(&self.pool, token_hash, now).await
+    }
+
+    async fn complete_enrolment(
+        &self,
+        token_hash: &str,
+        enrolment: Enrolment,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = web_sql::complete_enrolment(&mut tx, token_hash, &enrolment, now).await?;
+        if done {
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn disable_user(
+        &self,
+        email: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = web_sql::disable_user(&mut tx, email, now).await?;
+        if done {
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn record_sign_in_failure(
+        &self,
+        user_id: &str,
+        lock_after: i64,
+        lock_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let (attempts, locked) =
+            web_sql::sign_in_failure(&mut tx, user_id, lock_after, lock_until).await?;
+        if locked {
+            let event = AuditEvent {
+                actor: "collector".into(),
+                action: "web.lock".into(),
+                subject: user_id.to_string(),
+                detail: serde_json::json!({ "failed_attempts": attempts, "locked_until": lock_until }),
+            };
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(locked)
+    }
+
+    async fn start_session(
+        &self,
+        session: SessionRecord,
+        totp_step: i64,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let started = web_sql::start_session(&mut tx, &session, totp_step).await?;
+        if started {
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(started)
+    }
+
+    async fn session(
+        &self,
+        session_hash: &str,
+        idle_since: i64,
+        created_since: i64,
+        now: i64,
+    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
+        web_sql::session(&self.pool, session_hash, idle_since, created_since, now).await
+    }
+
+    async fn end_session(&self, session_hash: &str) -> Result<(), StoreError> {
+        web_sql::end_session(&self.pool, session_hash).await
+    }
+
+    async fn replace_system_links(&self, links: &[(String, String)]) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        web_sql::replace_system_links(&mut tx, links).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn scoped_systems(
+        &self,
+        scope: &Scope,
+        system_id: Option<&str>,
+    ) -> Result<Vec<System>, StoreError> {
+        web_sql::scoped_systems(&self.pool, scope, system_id).await
+    }
+
+    async fn scoped_assets(
+        &self,
+        scope: &Scope,
+        system_id: Option<&str>,
+        asset_id: Option<&str>,
+    ) -> Result<Vec<(String, AssetRecord)>, StoreError> {
+        web_sql::scoped_assets(&self.pool, scope, system_id, asset_id).await
+    }
+
+    async fn scoped_findings(
+        &self,
+        scope: &Scope,
+        system_id: Option<&str>,
+        asset_id: Option<&str>,
+        finding_id: Option<&str>,
+        include_resolved: bool,
+    ) -> Result<Vec<FindingRecord>, StoreError> {
+        let selection = web_sql::FindingSelection {
+            system_id,
+            asset_id,
+            finding_id,
+            include_resolved,
+        };
+        web_sql::scoped_findings(&self.pool, scope, &selection).await
+    }
+
+    async fn request_acceptance(
+        &self,
+        request: AcceptanceRequest,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        web_sql::request_acceptance(&mut tx, &request).await?;
+        append_audit(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn acceptance_requests(
+        &self,
+        scope: &Scope,
+        state: Option<&str>,
+    ) -> Result<Vec<AcceptanceRequest>, StoreError> {
+        web_sql::acceptance_requests(&self.pool, scope, state).await
+    }
+
+    async fn decide_acceptance(
+        &self,
+        request_id: &str,
+        approver: &str,
+        approve: bool,
+        note: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<AcceptanceRequest, StoreError> {
+        let mut tx = self.write().await?;
+        let request =
+            web_sql::decide_acceptance(&mut tx, request_id, approver, approve, note, now).await?;
+        append_audit(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(request)
+    }
+
+    async fn review_classification(
+        &self,
+        system_id: &str,
+        classification: Classification,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = web_sql::review_classification(&mut tx, system_id, classification).await?;
+        if done {
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn add_attestation(
+        &self,
+        system_id: &str,
+        attestation: Attestation,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let done = web_sql::add_attestation(&mut tx, system_id, attestation).await?;
+        if done {
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 }
 

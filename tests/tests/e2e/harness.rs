@@ -144,6 +144,42 @@ impl Collector {
         Self::serve(dir)
     }
 
+    /// `init` + `serve --listen 127.0.0.1:0 --web 127.0.0.1:0`; returns it and the web
+    /// interface's URL (from its second line).
+    pub fn start_with_web() -> (Self, String) {
+        let dir = tempfile::tempdir().unwrap();
+        ok(
+            "tillsyn-collector",
+            &["--dir", dir.path().to_str().unwrap(), "init"],
+        );
+        let mut child = Command::new(bin("tillsyn-collector"))
+            .args(["--dir", dir.path().to_str().unwrap(), "serve"])
+            .args(["--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (mut first, mut second) = (String::new(), String::new());
+        stdout.read_line(&mut first).unwrap();
+        stdout.read_line(&mut second).unwrap();
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{first:?}"));
+        let web = second
+            .trim()
+            .strip_prefix("web interface on ")
+            .unwrap_or_else(|| panic!("{second:?}"))
+            .to_string();
+        let collector = Self {
+            url: format!("https://{addr}"),
+            dir,
+            child: Some(child),
+        };
+        (collector, web)
+    }
+
     fn serve(dir: tempfile::TempDir) -> Self {
         let (child, addr) = spawn_serve(dir.path(), "127.0.0.1:0")
             .unwrap_or_else(|line| panic!("unexpected first line {line:?}"));

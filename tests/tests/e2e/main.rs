@@ -18,4 +18,5 @@ mod reporting;
 mod scans;
 mod text;
 mod verification;
+mod web;
 mod windows;

@@ -1,0 +1,121 @@
+//! Records of the owners' web interface (issue 13): people with local accounts, their sessions,
+//! the scope of what a person may see, and four-eyes risk-acceptance requests. The methods that
+//! read and write them are grouped at the end of [`super::Store`]; scoping is applied inside
+//! the store's queries so a page can never show what its query did not return.
+
+use serde::Serialize;
+
+/// Which systems a person may see, decided from their role and e-mail (DESIGN.md §6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every system (coordinator, auditor).
+    All,
+    /// Systems where this lowercase e-mail is system owner or information owner.
+    Owner(String),
+    /// Systems where this lowercase e-mail is system administrator.
+    Administrator(String),
+    /// No system at all (management reads aggregates only).
+    Nothing,
+}
+
+/// A local account to create; it can sign in only after enrolment.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    /// Random id (UUID v7).
+    pub user_id: String,
+    /// Lowercase e-mail, unique.
+    pub email: String,
+    /// Full name shown in pages and the audit log.
+    pub name: String,
+    /// `coordinator`, `owner`, `administrator`, `auditor` or `management`.
+    pub role: String,
+    /// SHA-256 hex of the one-time enrolment token.
+    pub enrol_token_hash: String,
+    /// When the enrolment link stops working (ms).
+    pub enrol_expires_at: i64,
+}
+
+/// A local account as stored.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Random id.
+    pub user_id: String,
+    /// Lowercase e-mail.
+    pub email: String,
+    /// Full name.
+    pub name: String,
+    /// Role name.
+    pub role: String,
+    /// argon2 PHC string; None until enrolled.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    /// RFC 6238 key (hex); None until enrolled.
+    #[serde(skip)]
+    pub totp_secret: Option<String>,
+    /// Last accepted TOTP step (Unix time / 30).
+    #[serde(skip)]
+    pub totp_last_step: i64,
+    /// Consecutive failed sign-ins.
+    pub failed_attempts: i64,
+    /// Sign-in refused until (ms); 0 when not locked.
+    pub locked_until: i64,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// Enrolment completed (ms).
+    pub enrolled_at: Option<i64>,
+    /// Disabled (ms).
+    pub disabled_at: Option<i64>,
+}
+
+/// What enrolment sets on an account.
+#[derive(Clone, Debug)]
+pub struct Enrolment {
+    /// argon2 PHC string.
+    pub password_hash: String,
+    /// RFC 6238 key (hex).
+    pub totp_secret: String,
+    /// The TOTP step of the code that confirmed it (never accepted again).
+    pub totp_step: i64,
+}
+
+/// A signed-in session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 hex of the cookie value.
+    pub session_hash: String,
+    /// Its person.
+    pub user_id: String,
+    /// The token every state-changing form of this session must carry.
+    pub csrf_token: String,
+    /// Sign-in time (ms): the absolute timeout runs from here.
+    pub created_at: i64,
+    /// Last request (ms): the idle timeout runs from here.
+    pub last_seen_at: i64,
+}
+
+/// A risk acceptance asked for, waiting for (or given) a coordinator's decision.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AcceptanceRequest {
+    /// Random id.
+    pub request_id: String,
+    /// The finding whose risk is to be accepted.
+    pub finding_id: String,
+    /// E-mail of the person who asked.
+    pub requested_by: String,
+    /// Justification.
+    pub reason: String,
+    /// Last moment the acceptance would hold (ms).
+    pub until: i64,
+    /// `pending`, `approved` or `rejected`.
+    pub state: String,
+    /// Asked at (ms).
+    pub created_at: i64,
+    /// E-mail of the coordinator who decided; never the requester.
+    pub decided_by: Option<String>,
+    /// Decided at (ms).
+    pub decided_at: Option<i64>,
+    /// The coordinator's note.
+    pub decision_note: Option<String>,
+}

@@ -1,0 +1,960 @@
+//! HTTP-level tests of the web interface against a real in-memory store, through the whole
+//! router (guard, CSRF, sessions, scoped queries), without a socket. The TLS listener is
+//! exercised by `serves_https_with_the_server_certificate`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::response::Response;
+use http_body_util::BodyExt as _;
+use rustls::pki_types::pem::PemObject as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tower::ServiceExt as _;
+
+use super::auth::{self, totp_code};
+use super::{RawWebConfig, WebState, router, users};
+use crate::rules::RuleConfig;
+use crate::server::now_ms;
+use crate::store::{
+    AuditEvent, ControlInput, DeviceInput, NewAgent, NewToken, ReportInput, SqliteStore, Store,
+};
+
+const REGISTER: &str = "System-ID;Namn;Systemägare;Systemägare e-post;Informationsägare;K;R;T;Klassad datum;Klassad av;Värdnamn;Nät\n\
+journal;Patientjournal;Anna Ägare;anna@kommun.se;;3;3;2;2020-01-15;Samordnaren;journal-*;\n\
+robot;Läkemedelsrobot;Bo Ek;bo@kommun.se;Anna Ägare <anna@kommun.se>;3;3;3;2026-02-01;Samordnaren;;10.40.4.0/24\n\
+kameror;Kameror;Cecilia Ek;cecilia@kommun.se;;2;2;1;2026-02-01;IT;kamera-*;\n";
+
+const HOSTILE_HOST: &str = "journal-<script>alert(1)</script>";
+const HOSTILE_DEVICE: &str = "\"><img src=x onerror=alert(1)>";
+
+struct Fixture {
+    store: Arc<dyn Store>,
+    app: axum::Router,
+}
+
+async fn fixture() -> Fixture {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let systems =
+        crate::catalog::parse(std::path::Path::new("r.csv"), REGISTER.as_bytes()).unwrap();
+    let event = AuditEvent {
+        actor: "test".into(),
+        action: "catalog.import".into(),
+        subject: "r.csv".into(),
+        detail: serde_json::json!({}),
+    };
+    store.replace_catalog(&systems, event, 1).await.unwrap();
+    for (agent, host) in [("a1", HOSTILE_HOST), ("a2", "kamera-01")] {
+        store
+            .create_token(
+                NewToken {
+                    token_hash: agent.into(),
+                    created_at: 0,
+                    expires_at: i64::MAX,
+                    created_by: "t".into(),
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        store
+            .enroll_agent(
+                agent,
+                NewAgent {
+                    agent_id: agent.into(),
+                    hostname: host.into(),
+                    cert_sha256: agent.into(),
+                    cert_not_after: i64::MAX,
+                    labels: BTreeMap::new(),
+                    agent_version: "1".into(),
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        let devices = if agent == "a1" {
+            vec![DeviceInput {
+                address: "10.40.4.7".into(),
+                name: HOSTILE_DEVICE.into(),
+                kind: "robot".into(),
+                identity: serde_json::json!({ "sysName": HOSTILE_DEVICE }),
+                observations: vec![],
+                controls: vec![],
+            }]
+        } else {
+            vec![]
+        };
+        let report = ReportInput {
+            agent_id: agent.into(),
+            report_id: format!("r-{agent}"),
+            collected_at: now_ms(),
+            size_bytes: 1,
+            agent_version: "1".into(),
+            hostname: host.into(),
+            host_facts: serde_json::json!({}),
+            observations: vec![],
+            controls: vec![ControlInput {
+                name: "mfa".into(),
+                state: "absent".into(),
+                reason: "password only".into(),
+                evidence: vec![],
+            }],
+            devices,
+            sequence: 0,
+            delta_base: None,
+            removed_observations: vec![],
+            job_id: None,
+        };
+        store.ingest_report(report, now_ms()).await.unwrap();
+    }
+    crate::evaluation::evaluate(store.as_ref(), &RuleConfig::default(), now_ms())
+        .await
+        .unwrap();
+    let settings = RawWebConfig {
+        lock_after_failures: 3,
+        ..RawWebConfig::default()
+    }
+    .validate()
+    .unwrap();
+    let state = WebState {
+        store: store.clone(),
+        settings: Arc::new(settings),
+        rules: RuleConfig::default(),
+        limiter: Arc::default(),
+    };
+    Fixture {
+        app: router(state),
+        store,
+    }
+}
+
+/// A browser: cookies kept between requests.
+struct Browser {
+    app: axum::Router,
+    cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn new(f: &Fixture) -> Self {
+        Self {
+            app: f.app.clone(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: Request<Body>) -> (StatusCode, Vec<String>, String) {
+        let response: Response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let set: Vec<String> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        for c in &set {
+            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.into(), v.into());
+            }
+        }
+        if let Some(location) = response.headers().get(header::LOCATION) {
+            let location = location.to_str().unwrap().to_string();
+            return (status, set, location);
+        }
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, set, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String) {
+        let request = Request::get(path)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = self.send(request).await;
+        (status, body)
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let (status, _, body) = self.send(request).await;
+        (status, body)
+    }
+
+    /// The value of the first hidden `csrf` field of a page.
+    fn csrf(page: &str) -> String {
+        page.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Enrols through the link `user add` printed; returns the TOTP key (hex) as read off the
+    /// page in base32, the way a person types it into an authenticator app.
+    async fn enrol(&mut self, link_text: &str, password: &str) -> String {
+        let link = link_text.lines().last().unwrap();
+        let path = &link[link.find("/enrol").unwrap()..];
+        let (status, page) = self.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let shown = page
+            .split("id=\"totp-secret\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap();
+        let secret = hex::encode(
+            totp_rs::Secret::Encoded(shown.to_string())
+                .to_bytes()
+                .unwrap(),
+        );
+        let token = path.split("token=").nth(1).unwrap().to_string();
+        let code = totp_code(&secret, (now_ms() / 1000).cast_unsigned()).unwrap();
+        let csrf = Self::csrf(&page);
+        let (status, location) = self
+            .post(
+                "/enrol",
+                &[
+                    ("csrf", &csrf),
+                    ("token", &token),
+                    ("password", password),
+                    ("password2", password),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (status, location.as_str()),
+            (StatusCode::SEE_OTHER, "/login?enrolled=1")
+        );
+        secret
+    }
+
+    /// Signs in with password and the code of the step after `step_offset` steps from now.
+    async fn sign_in(&mut self, email: &str, password: &str, code: &str) -> (StatusCode, String) {
+        let (_, page) = self.get("/login").await;
+        let csrf = Self::csrf(&page);
+        self.post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", password),
+                ("code", code),
+            ],
+        )
+        .await
+    }
+}
+
+fn next_code(secret: &str) -> String {
+    totp_code(
+        secret,
+        (now_ms() / 1000).cast_unsigned() + auth::TOTP_STEP_SECONDS,
+    )
+    .unwrap()
+}
+
+async fn signed_in(f: &Fixture, email: &str, role: &str) -> Browser {
+    let settings = RawWebConfig::default().validate().unwrap();
+    let link = users::add(
+        f.store.as_ref(),
+        &settings,
+        email,
+        "Test Person",
+        role,
+        "test",
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::new(f);
+    let secret = browser.enrol(&link, "a long enough password").await;
+    let (status, location) = browser
+        .sign_in(email, "a long enough password", &next_code(&secret))
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/"),
+        "sign-in of {email}"
+    );
+    browser
+}
+
+#[tokio::test]
+async fn an_owner_sees_their_two_systems_and_gets_404_for_a_third_which_is_audited() {
+    let f = fixture().await;
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let (status, page) = anna.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Patientjournal") && page.contains("Läkemedelsrobot"),
+        "{page}"
+    );
+    assert!(!page.contains("Kameror"), "another owner's system shown");
+    assert!(
+        page.contains("lang=\"sv\"")
+            && page.contains("Mina system")
+            && page.contains("Systemägare")
+    );
+    let (status, _) = anna.get("/systems/journal").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, csv) = anna.get("/systems/journal/findings.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        csv.starts_with("id,rule,severity") && csv.contains("k3-auth"),
+        "{csv}"
+    );
+    let (status, _) = anna.get("/systems/kameror/findings.csv").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another owner's export");
+    let (status, page) = anna.get("/systems/kameror").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!page.contains("Kameror"));
+    let audit = f.store.audit_log().await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.action == "web.denied"
+            && e.subject == "/systems/kameror"
+            && e.actor == "local:anna@kommun.se"),
+        "refused access not audited"
+    );
+    // The camera host belongs to cecilia's system: its asset page is not anna's either.
+    let camera = f
+        .store
+        .scoped_assets(&crate::store::Scope::All, Some("kameror"), None)
+        .await
+        .unwrap();
+    let (status, _) = anna.get(&format!("/assets/{}", camera[0].1.asset_id)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let finding = f
+        .store
+        .scoped_findings(
+            &crate::store::Scope::All,
+            Some("kameror"),
+            None,
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    let csrf = Browser::csrf(&anna.get("/").await.1);
+    let (status, _) = anna
+        .post(
+            &format!("/findings/{}/request-acceptance", finding[0].finding_id),
+            &[("csrf", &csrf), ("reason", "x"), ("until", "2099-01-01")],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another owner's finding must look absent"
+    );
+}
+
+#[tokio::test]
+async fn hostile_host_and_device_names_are_shown_escaped() {
+    let f = fixture().await;
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let (_, home) = anna.get("/").await;
+    let (_, robot) = anna.get("/systems/robot").await;
+    for page in [&home, &robot] {
+        assert!(!page.contains("<script>alert(1)"), "unescaped script");
+        assert!(!page.contains("<img src=x"), "unescaped img");
+    }
+    // askama writes numeric entities.
+    assert!(
+        home.contains("journal-&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{home}"
+    );
+    assert!(
+        robot.contains("&#34;&#62;&#60;img src=x onerror=alert(1)&#62;"),
+        "{robot}"
+    );
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_are_refused() {
+    let f = fixture().await;
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let form = [
+        ("k", "3"),
+        ("r", "3"),
+        ("t", "2"),
+        ("rationale", "same as last year"),
+    ];
+    let (status, _) = anna.post("/systems/journal/review", &form).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "missing token");
+    let mut wrong = vec![("csrf", "0".repeat(64))];
+    wrong.extend(form.iter().map(|(k, v)| (*k, (*v).to_string())));
+    let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _) = anna.post("/systems/journal/review", &wrong).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "wrong token");
+    // A sign-in without the pre-session token is refused before any password is checked.
+    let mut stranger = Browser::new(&f);
+    let (status, _) = stranger
+        .post(
+            "/login",
+            &[
+                ("email", "anna@kommun.se"),
+                ("password", "x"),
+                ("code", "123456"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let systems = f
+        .store
+        .scoped_systems(&crate::store::Scope::All, Some("journal"))
+        .await
+        .unwrap();
+    assert_eq!(
+        systems[0].classification.as_ref().unwrap().classified_by,
+        "Samordnaren",
+        "refused form changed the register"
+    );
+}
+
+#[tokio::test]
+async fn session_cookies_are_secure_httponly_strict_and_pages_carry_a_strict_csp() {
+    let f = fixture().await;
+    let settings = RawWebConfig::default().validate().unwrap();
+    let link = users::add(
+        f.store.as_ref(),
+        &settings,
+        "anna@kommun.se",
+        "Anna",
+        "owner",
+        "test",
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::new(&f);
+    let secret = browser.enrol(&link, "a long enough password").await;
+    let (_, page) = browser.get("/login").await;
+    assert!(
+        page.contains("autocomplete=\"username\"")
+            && page.contains("autocomplete=\"current-password\"")
+            && page.contains("autocomplete=\"one-time-code\"")
+    );
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("csrf", Browser::csrf(&page)),
+            ("email", "anna@kommun.se".into()),
+            ("password", "a long enough password".into()),
+            ("code", next_code(&secret)),
+        ])
+        .finish();
+    let request = Request::post("/login")
+        .header(header::COOKIE, browser.cookie_header())
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    let response = f.app.clone().oneshot(request).await.unwrap();
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'")
+            && !csp.contains("unsafe-inline")
+            && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let session = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-tillsyn-session="))
+        .expect("session cookie");
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(flag), "{session} lacks {flag}");
+    }
+    // Only the hash of the cookie value is stored.
+    let value = session
+        .split(';')
+        .next()
+        .unwrap()
+        .split('=')
+        .nth(1)
+        .unwrap();
+    let hashed = f
+        .store
+        .session(&auth::sha256_hex(value), 0, 0, now_ms())
+        .await
+        .unwrap();
+    assert!(hashed.is_some());
+    assert!(
+        f.store
+            .session(value, 0, 0, now_ms())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Idle timeout: a session last used before the idle window is gone.
+    assert!(
+        f.store
+            .session(&auth::sha256_hex(value), now_ms() + 1, 0, now_ms())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store
+            .session(&auth::sha256_hex(value), 0, 0, now_ms())
+            .await
+            .unwrap()
+            .is_none(),
+        "expired session came back"
+    );
+}
+
+#[tokio::test]
+async fn bad_codes_lock_the_account_even_for_the_right_code_and_a_code_is_used_once() {
+    let f = fixture().await;
+    let settings = RawWebConfig::default().validate().unwrap();
+    let link = users::add(
+        f.store.as_ref(),
+        &settings,
+        "anna@kommun.se",
+        "Anna",
+        "owner",
+        "test",
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::new(&f);
+    let secret = browser.enrol(&link, "a long enough password").await;
+    let good = next_code(&secret);
+    let bad = if good == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        let (status, page) = browser
+            .sign_in("anna@kommun.se", "a long enough password", bad)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(page.contains("Inloggningen misslyckades"));
+    }
+    let (status, _) = browser
+        .sign_in("anna@kommun.se", "a long enough password", &good)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "locked account signed in");
+    let audit = f.store.audit_log().await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "web.lock"));
+    // The code used at enrolment cannot sign in (replay).
+    let other = users::add(
+        f.store.as_ref(),
+        &settings,
+        "bo@kommun.se",
+        "Bo",
+        "owner",
+        "test",
+    )
+    .await
+    .unwrap();
+    let mut bo = Browser::new(&f);
+    let bo_secret = bo.enrol(&other, "another long password").await;
+    let enrol_code = totp_code(&bo_secret, (now_ms() / 1000).cast_unsigned()).unwrap();
+    if enrol_code != next_code(&bo_secret) {
+        let (status, _) = bo
+            .sign_in("bo@kommun.se", "another long password", &enrol_code)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "a TOTP code was accepted twice"
+        );
+    }
+}
+
+// One workflow read top to bottom: owner asks, coordinator decides, store enforces four eyes.
+#[allow(clippy::too_many_lines)]
+#[tokio::test]
+async fn an_acceptance_asked_by_an_owner_is_approved_by_a_coordinator_never_by_the_asker() {
+    let f = fixture().await;
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let finding = f
+        .store
+        .scoped_findings(
+            &crate::store::Scope::All,
+            Some("journal"),
+            None,
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    let finding = finding
+        .iter()
+        .find(|x| x.state == "open")
+        .unwrap()
+        .finding_id
+        .clone();
+    let (_, page) = anna.get("/systems/journal").await;
+    let csrf = Browser::csrf(&page);
+    let (status, _) = anna
+        .post(
+            &format!("/findings/{finding}/request-acceptance"),
+            &[
+                ("csrf", &csrf),
+                ("reason", "Replaced in May"),
+                ("until", "2099-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "end date beyond the 12-month maximum accepted"
+    );
+    let until = super::pages::add_months(
+        super::view::today(now_ms(), chrono_tz::Europe::Stockholm),
+        6,
+    )
+    .to_string();
+    let (status, page) = anna
+        .post(
+            &format!("/findings/{finding}/request-acceptance"),
+            &[
+                ("csrf", &csrf),
+                ("reason", "Ersätts i maj, åtgärd beställd"),
+                ("until", &until),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Begäran om riskacceptans är skickad"));
+    let (status, _) = anna.get("/approvals").await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an owner opened the approvals"
+    );
+
+    let mut coordinator = signed_in(&f, "sam@kommun.se", "coordinator").await;
+    let (_, page) = coordinator.get("/approvals").await;
+    assert!(page.contains("Ersätts i maj, åtgärd beställd"), "{page}");
+    let request = f
+        .store
+        .acceptance_requests(&crate::store::Scope::All, Some("pending"))
+        .await
+        .unwrap();
+    let (status, page) = coordinator
+        .post(
+            &format!("/approvals/{}", request[0].request_id),
+            &[
+                ("csrf", &Browser::csrf(&page)),
+                ("decision", "approve"),
+                ("note", "ok"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Riskacceptansen är godkänd"));
+    let accepted = f
+        .store
+        .scoped_findings(&crate::store::Scope::All, None, None, Some(&finding), true)
+        .await
+        .unwrap();
+    assert_eq!(accepted[0].state, "accepted");
+    assert!(
+        accepted[0]
+            .accepted_by
+            .as_deref()
+            .unwrap()
+            .contains("sam@kommun.se")
+    );
+    let (_, page) = anna.get("/systems/journal").await;
+    assert!(page.contains("Accepterad risk"));
+    let audit = f.store.audit_log().await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "acceptance.request" && e.actor == "local:anna@kommun.se")
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "acceptance.approve" && e.actor == "local:sam@kommun.se")
+    );
+    assert!(crate::store::verify_audit_chain(&audit).is_ok());
+    let (status, log) = coordinator.get("/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        log.contains("Hashkedjan är obruten") && log.contains("acceptance.approve"),
+        "{log}"
+    );
+    let (status, _) = anna.get("/audit").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an owner read the audit log");
+
+    // Accounts from the browser: create one (link shown once), disable it; owners may not.
+    let (_, page) = coordinator.get("/users").await;
+    let csrf = Browser::csrf(&page);
+    let (status, page) = coordinator
+        .post(
+            "/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "Cecilia@Kommun.se"),
+                ("name", "Cecilia Ek"),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("/enrol?token=") && page.contains("cecilia@kommun.se"),
+        "{page}"
+    );
+    let (status, page) = coordinator
+        .post(
+            "/users/disable",
+            &[("csrf", &csrf), ("email", "cecilia@kommun.se")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        f.store
+            .user_by_email("cecilia@kommun.se")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled_at
+            .is_some()
+    );
+    let (status, _) = coordinator
+        .post(
+            "/users/disable",
+            &[("csrf", &csrf), ("email", "sam@kommun.se")],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a coordinator disabled themselves"
+    );
+    let (status, _) = anna.get("/users").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let audit = f.store.audit_log().await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "user.add"
+        && e.actor == "local:sam@kommun.se"
+        && e.subject == "cecilia@kommun.se"));
+
+    // Four eyes in the store: a coordinator cannot decide a request filed under their own name.
+    let other = finding_of(&f, "robot").await;
+    let mine = crate::store::AcceptanceRequest {
+        request_id: "own".into(),
+        finding_id: other,
+        requested_by: "sam@kommun.se".into(),
+        reason: "r".into(),
+        until: now_ms() + 1000,
+        state: "pending".into(),
+        created_at: now_ms(),
+        decided_by: None,
+        decided_at: None,
+        decision_note: None,
+    };
+    let event = || AuditEvent {
+        actor: "t".into(),
+        action: "t".into(),
+        subject: "t".into(),
+        detail: serde_json::json!({}),
+    };
+    f.store
+        .request_acceptance(mine, event(), now_ms())
+        .await
+        .unwrap();
+    let refused = f
+        .store
+        .decide_acceptance("own", "sam@kommun.se", true, "", event(), now_ms())
+        .await;
+    assert!(
+        matches!(refused, Err(crate::store::StoreError::RequestRefused(_))),
+        "{refused:?}"
+    );
+}
+
+async fn finding_of(f: &Fixture, system: &str) -> String {
+    f.store
+        .scoped_findings(&crate::store::Scope::All, Some(system), None, None, false)
+        .await
+        .unwrap()[0]
+        .finding_id
+        .clone()
+}
+
+#[tokio::test]
+async fn the_yearly_review_redates_the_classification_and_resolves_review_due() {
+    let f = fixture().await;
+    let due = f
+        .store
+        .scoped_findings(
+            &crate::store::Scope::All,
+            Some("journal"),
+            None,
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(
+        due.iter().any(|x| x.rule == "review-due"),
+        "fixture: journal classified 2020 must be due"
+    );
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let (_, page) = anna.get("/systems/journal").await;
+    let (status, page) = anna
+        .post(
+            "/systems/journal/review",
+            &[
+                ("csrf", &Browser::csrf(&page)),
+                ("k", "3"),
+                ("r", "2"),
+                ("t", "2"),
+                ("rationale", "Hälsodata; riktighet sänkt efter översyn"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("K3/R2/T2"));
+    crate::evaluation::evaluate(f.store.as_ref(), &RuleConfig::default(), now_ms())
+        .await
+        .unwrap();
+    let open = f
+        .store
+        .scoped_findings(
+            &crate::store::Scope::All,
+            Some("journal"),
+            None,
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !open.iter().any(|x| x.rule == "review-due"),
+        "review-due still open"
+    );
+    let audit = f.store.audit_log().await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "classification.review" && e.actor == "local:anna@kommun.se")
+    );
+}
+
+#[tokio::test]
+async fn english_is_selectable_and_swedish_letters_survive() {
+    let f = fixture().await;
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let (_, page) = anna.get("/?lang=en").await;
+    assert!(
+        page.contains("lang=\"en\"") && page.contains("My systems"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Läkemedelsrobot"),
+        "register text lost its letters"
+    );
+    let (_, page) = anna.get("/").await;
+    assert!(
+        page.contains("My systems"),
+        "the choice is kept in a cookie"
+    );
+    let (_, page) = anna.get("/?lang=sv").await;
+    assert!(page.contains("Årlig översyn senast") && page.contains("Läkemedelsrobot"));
+}
+
+#[tokio::test]
+async fn serves_https_with_the_server_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = crate::config::CollectorDir::new(dir.path().join("c"));
+    crate::admin::init(&collector, &[]).await.unwrap();
+    let config = collector.load_config().unwrap();
+    let store = crate::admin::open_store(&collector).await.unwrap();
+    let running = super::start(
+        &collector,
+        store,
+        &config,
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap()
+    .expect("listener");
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(collector.ca_cert_path()).unwrap();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("autocomplete=\"one-time-code\""));
+    running.task.abort();
+    // Without --web and without [web], nothing listens.
+    let store = crate::admin::open_store(&collector).await.unwrap();
+    assert!(
+        super::start(&collector, store, &config, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn management_sees_totals_only_and_an_administrator_only_what_they_administer() {
+    let f = fixture().await;
+    let mut board = signed_in(&f, "ledning@kommun.se", "management").await;
+    let (status, page) = board.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Översikt") && page.contains("System i registret"),
+        "{page}"
+    );
+    assert!(!page.contains("Patientjournal"), "management saw a system");
+    let (status, _) = board.get("/systems/journal").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // bo@kommun.se is system owner of `robot` in the register but signs in as administrator:
+    // the administrator scope follows the register's administrator column (empty here).
+    let mut bo = signed_in(&f, "bo@kommun.se", "administrator").await;
+    let (_, page) = bo.get("/").await;
+    assert!(
+        !page.contains("Läkemedelsrobot"),
+        "administrator scope used the owner column"
+    );
+    let (status, _) = bo.get("/systems/robot").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
