@@ -242,12 +242,18 @@ async fn enroll_and_report(
             .await
             .map_err(|e| agent_err(&e))?;
     let _ = writeln!(out, "{findings}");
+    // Each system's standing in the three states: compliant only on evidence.
+    let systems = compliance::systems(dir, store, crate::output::ExportFormat::Table)
+        .await
+        .map_err(|e| agent_err(&e))?;
+    let _ = writeln!(out, "\n{systems}");
     let root = dir.root().display();
     let _ = writeln!(
         out,
         "\nnext:\n  tillsyn-collector --dir {root} findings --format json    every finding with its evidence\n  \
-         tillsyn-collector --dir {root} systems                  the register and its gaps\n  \
-         tillsyn-collector --dir {root} report > review.html     the management-review report"
+         tillsyn-collector --dir {root} systems access patientjournal   who can log in, with which privilege\n  \
+         tillsyn-collector --dir {root} report > review.html     the management review (Swedish; --lang en)\n  \
+         tillsyn-collector --dir {root} quickstart --web 127.0.0.1:8443   the same, then the web interface"
     );
     Ok(())
 }
