@@ -101,7 +101,8 @@ pub async fn evaluate_snapshot(
     Ok((snapshot, summary))
 }
 
-fn context(config: &RuleConfig, now_ms: i64) -> Context {
+/// The rules' context at `now_ms`.
+pub fn context(config: &RuleConfig, now_ms: i64) -> Context {
     let today = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .date();
@@ -152,7 +153,8 @@ pub fn compliance(
     )
 }
 
-fn eval_asset(asset: &AssetRecord) -> EvalAsset {
+/// What the rules see of one stored asset (its certificate is added by the snapshot).
+pub fn eval_asset(asset: &AssetRecord) -> EvalAsset {
     EvalAsset {
         asset_id: asset.asset_id.clone(),
         kind: asset.kind.clone(),

@@ -404,6 +404,8 @@ struct SystemPage {
     may_attest: bool,
     may_review: bool,
     max_until: String,
+    /// Each K2/K3 rule that applies, with its state in the three words of the report.
+    standing: Vec<(String, String, &'static str)>,
     k: u8,
     r: u8,
     t_level: u8,
@@ -471,6 +473,7 @@ pub async fn system_page(
         .map(|f| finding_row(&t, f, &pending, zone))
         .collect();
     rows.sort_by_key(|f| std::cmp::Reverse(rules::Severity::parse(&f.severity_name)));
+    let standing = standing(&t, &system, &asset_refs, &state.rules);
     let c = system.classification.as_ref();
     let today = view::today(now_ms(), zone);
     let max_until = add_months(today, state.settings.acceptance_max_months);
@@ -502,12 +505,46 @@ pub async fn system_page(
         may_attest: matches!(person.role, Role::Owner | Role::Administrator),
         may_review: person.role == Role::Owner,
         max_until: max_until.to_string(),
+        standing,
         k: c.map_or(0, |c| c.k),
         r: c.map_or(0, |c| c.r),
         t_level: c.map_or(0, |c| c.t),
         s: row,
         t,
     })
+}
+
+/// The system's standing with each K2/K3 rule, judged on its linked assets as the report and
+/// `systems` judge it: (rule name, state word, CSS class).
+fn standing(
+    t: &Messages,
+    system: &crate::catalog::System,
+    assets: &[&AssetRecord],
+    config: &crate::rules::RuleConfig,
+) -> Vec<(String, String, &'static str)> {
+    let members: Vec<rules::EvalAsset> = assets
+        .iter()
+        .map(|a| crate::evaluation::eval_asset(a))
+        .collect();
+    let members: Vec<&rules::EvalAsset> = members.iter().collect();
+    let ctx = crate::evaluation::context(config, now_ms());
+    rules::RULES
+        .iter()
+        .filter_map(|rule| {
+            let state = rules::judge(rule, system, &members, &ctx)?;
+            let (key, class) = match state {
+                rules::RuleState::Compliant => ("state.compliant", "ok"),
+                rules::RuleState::NotCompliant => ("state.not_compliant", "bad"),
+                rules::RuleState::Unverified => ("state.unverified", "unv"),
+            };
+            let name_key = format!("rule.{}", rule.id);
+            Some((
+                format!("{} ({})", t.get(&name_key), rule.id),
+                t.get(key).to_string(),
+                class,
+            ))
+        })
+        .collect()
 }
 
 /// A finding as the system page shows it, with its acceptance or pending request.

@@ -317,8 +317,17 @@ async fn an_owner_sees_their_two_systems_and_gets_404_for_a_third_which_is_audit
             && page.contains("Mina system")
             && page.contains("Systemägare")
     );
-    let (status, _) = anna.get("/systems/journal").await;
+    let (status, journal) = anna.get("/systems/journal").await;
     assert_eq!(status, StatusCode::OK);
+    // The three states, judged as in the report: K3 rules listed, none "compliant" without
+    // evidence.
+    assert!(
+        journal.contains("Efterlevnad per regel")
+            && journal.contains("Stark autentisering (K3) (k3-auth)")
+            && !journal.contains("Flerfaktorsinloggning eller kryptering (K2)"),
+        "{journal}"
+    );
+    assert!(journal.contains("ej verifierad") || journal.contains("efterlever inte"));
     let (status, csv) = anna.get("/systems/journal/findings.csv").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
