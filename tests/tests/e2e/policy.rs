@@ -269,6 +269,12 @@ fn the_swedish_management_review_as_json_html_and_a_pdf_of_whole_pages() {
             pdf_path,
         ],
     );
+    assert_whole_a4_pages(dir.path(), pdf_path);
+}
+
+/// The PDF is A4, has at least one page per part of the review, no page without text, and
+/// its first page renders to an image.
+fn assert_whole_a4_pages(dir: &std::path::Path, pdf_path: &str) {
     let info = poppler("pdfinfo", &[pdf_path]);
     let pages: usize = info
         .lines()
@@ -288,7 +294,7 @@ fn the_swedish_management_review_as_json_html_and_a_pdf_of_whole_pages() {
             "page {page} is empty: {text:?}"
         );
     }
-    let png = dir.path().join("page");
+    let png = dir.join("page");
     poppler(
         "pdftoppm",
         &[
@@ -303,7 +309,7 @@ fn the_swedish_management_review_as_json_html_and_a_pdf_of_whole_pages() {
             png.to_str().unwrap(),
         ],
     );
-    let first = std::fs::read_dir(dir.path())
+    let first = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(Result::ok)
         .find(|e| e.file_name().to_string_lossy().ends_with(".png"))
