@@ -4,7 +4,7 @@
 //! nothing here is inferred beyond what those files say (directory-service accounts that are
 //! not in `/etc/passwd` are not seen).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compliance::{ComplianceError, FindingFormat, evaluated};
 use crate::config::CollectorDir;
@@ -12,7 +12,7 @@ use crate::output;
 use crate::store::{ObservationRecord, Store, StoredEvidence};
 
 /// One person or account that can log in to a host of the system.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessEntry {
     /// The host's name.
     pub host: String,
@@ -145,6 +145,15 @@ pub async fn access_list(
             "no system {system_id:?} in the register"
         )));
     }
+    Ok(entries_of(store, &snapshot, system_id).await?)
+}
+
+/// The access entries of the hosts linked to `system_id` in an evaluated snapshot.
+pub async fn entries_of(
+    store: &dyn Store,
+    snapshot: &crate::evaluation::Snapshot,
+    system_id: &str,
+) -> Result<Vec<AccessEntry>, crate::store::StoreError> {
     let mut entries = Vec::new();
     for (asset, links) in snapshot.assets.iter().zip(&snapshot.links) {
         if asset.kind != "host" || !links.links.iter().any(|l| l.system_id == system_id) {

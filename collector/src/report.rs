@@ -202,6 +202,14 @@ pub async fn report(
         },
         K_RULES,
     );
+    for system in snapshot
+        .systems
+        .iter()
+        .filter(|s| s.classification.as_ref().is_some_and(|c| c.k == 3))
+    {
+        let entries = crate::access::entries_of(store, &snapshot, &system.id).await?;
+        figures.review.access.insert(system.id.clone(), entries);
+    }
     figures.trend = reports.last().map(|(at, old)| trend(*at, old, &figures));
     figures.audit = Some(crate::audit::head_state(store).await?);
     figures.issued_at = output::time(Some(now));

@@ -435,6 +435,53 @@ fn risks_section(page: &mut String, f: &Figures, t: &Messages) {
     page.push_str("</table></section>");
 }
 
+fn access_section(page: &mut String, f: &Figures, t: &Messages) {
+    let _ = write!(
+        page,
+        "<section class=part><h2>{}</h2><p>{}</p>",
+        t.get("report.access"),
+        t.get("report.access.intro")
+    );
+    for (system, entries) in &f.review.access {
+        let name = f
+            .review
+            .systems
+            .iter()
+            .find(|s| &s.id == system)
+            .map_or(system.as_str(), |s| s.name.as_str());
+        let _ = write!(page, "<h3>{}</h3>", escape(name));
+        if entries.is_empty() {
+            let _ = write!(page, "<p>{}</p>", t.get("report.access.none"));
+            continue;
+        }
+        let _ = write!(
+            page,
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            t.get("report.col.host"),
+            t.get("report.col.account"),
+            t.get("report.col.privilege"),
+            t.get("report.col.via"),
+        );
+        for e in entries.iter().filter(|e| e.privilege != "user") {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&e.host),
+                escape(&e.account),
+                escape(t.get(&format!("privilege.{}", e.privilege))),
+                escape(&e.via.join("; "))
+            );
+        }
+        let users = entries.iter().filter(|e| e.privilege == "user").count();
+        let _ = write!(
+            page,
+            "</table><p class=small>{}</p>",
+            t.with_args("report.access.users", &[&users.to_string()])
+        );
+    }
+    page.push_str("</section>");
+}
+
 fn trend_section(page: &mut String, f: &Figures, rules: &[&str], t: &Messages) {
     let _ = write!(
         page,
@@ -574,6 +621,7 @@ pub fn html(f: &Figures, rules: &[&str]) -> String {
     compliance_section(&mut page, f, &t);
     systems_section(&mut page, &f.review, rules, &t);
     risks_section(&mut page, f, &t);
+    access_section(&mut page, f, &t);
     trend_section(&mut page, f, rules, &t);
     audit_head(&mut page, f.audit.as_ref(), &t);
     page.push_str("</body></html>\n");

@@ -36,6 +36,9 @@ pub struct Review {
     pub monthly: Vec<MonthRow>,
     /// Per ISO 27001 Annex A control and NIS2 measure the rules evidence: systems meeting it.
     pub standards: Vec<StandardRow>,
+    /// Per K3 system (by id): who can log in to its hosts and with which privilege, the input
+    /// of the owner's access review.
+    pub access: BTreeMap<String, Vec<crate::access::AccessEntry>>,
 }
 
 /// The year in figures.
@@ -184,6 +187,7 @@ pub fn compute(inputs: &Inputs<'_>, k_rules: &[&str]) -> Review {
         ot: ot(inputs),
         monthly: monthly(inputs),
         standards: standards(inputs),
+        access: BTreeMap::new(),
     }
 }
 
