@@ -284,6 +284,21 @@ fn the_swedish_management_review_as_json_html_and_a_pdf_of_whole_pages() {
     assert_whole_a4_pages(dir.path(), pdf_path);
 }
 
+/// The access list of each K3 system, for the owner's access review: the journal host's
+/// cloud-init sudo rule makes cloud-user an administrator; K2 systems are not listed.
+fn assert_k3_access_list(review: &serde_json::Value) {
+    let access = review["access"]["patientjournal"].as_array().unwrap();
+    let cloud_user = access
+        .iter()
+        .find(|e| e["account"] == "cloud-user")
+        .unwrap();
+    assert_eq!(cloud_user["privilege"], "administrator", "{cloud_user}");
+    assert!(
+        review["access"].get("fastighet").is_none(),
+        "K2 systems are not listed"
+    );
+}
+
 /// The PDF is A4, has at least one page per part of the review, no page without text, and
 /// its first page renders to an image.
 fn assert_whole_a4_pages(dir: &std::path::Path, pdf_path: &str) {
