@@ -211,6 +211,24 @@ fn date_of(rfc3339: &str) -> String {
         .to_string()
 }
 
+/// A table: header cells from the catalogue, then rows of cells that are already HTML (the
+/// caller escapes whatever came from agents, devices or the register).
+fn table(page: &mut String, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    page.push_str("<table><tr>");
+    for cell in header {
+        let _ = write!(page, "<th>{cell}</th>");
+    }
+    page.push_str("</tr>");
+    for row in rows {
+        page.push_str("<tr>");
+        for cell in row {
+            let _ = write!(page, "<td>{cell}</td>");
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table>");
+}
+
 fn kpi(page: &mut String, value: impl std::fmt::Display, label: &str) {
     let _ = write!(
         page,
@@ -265,32 +283,31 @@ fn compliance_section(page: &mut String, f: &Figures, t: &Messages) {
         t.get("report.legend.unverified"),
     );
     page.push_str(&bars(&compliance_rows(&f.compliance, t), 1.0));
-    let _ = write!(
-        page,
-        "<h3>{}</h3><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        t.get("report.by_k"),
-        t.get("report.col.level"),
-        t.get("report.col.rule"),
-        t.get("state.compliant"),
-        t.get("state.not_compliant"),
-        t.get("state.unverified"),
-        t.get("report.col.systems"),
-    );
-    for (k, rows) in &f.review.compliance_by_k {
-        for c in rows {
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+    let _ = write!(page, "<h3>{}</h3>", t.get("report.by_k"));
+    let rows = f.review.compliance_by_k.iter().flat_map(|(k, rows)| {
+        rows.iter().map(move |c| {
+            vec![
                 escape(k),
                 rule_name(&c.rule, t),
-                c.compliant,
-                c.not_compliant,
-                c.unverified,
-                c.applicable
-            );
-        }
-    }
-    page.push_str("</table>");
+                c.compliant.to_string(),
+                c.not_compliant.to_string(),
+                c.unverified.to_string(),
+                c.applicable.to_string(),
+            ]
+        })
+    });
+    table(
+        page,
+        &[
+            t.get("report.col.level"),
+            t.get("report.col.rule"),
+            t.get("state.compliant"),
+            t.get("state.not_compliant"),
+            t.get("state.unverified"),
+            t.get("report.col.systems"),
+        ],
+        rows,
+    );
 }
 
 fn acceptances_cell(rows: &[AcceptanceRow], t: &Messages) -> String {
@@ -355,48 +372,44 @@ fn risks_section(page: &mut String, f: &Figures, t: &Messages) {
     if review.expiring_acceptances.is_empty() {
         let _ = write!(page, "<p>{}</p>", t.get("report.expiring.none"));
     } else {
-        let _ = write!(
+        table(
             page,
-            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            &[
+                t.get("report.col.system"),
+                t.get("report.col.rule"),
+                t.get("report.col.asset"),
+                t.get("report.col.accepted_by"),
+                t.get("report.col.until"),
+            ],
+            review.expiring_acceptances.iter().map(|a| {
+                vec![
+                    escape(&a.system),
+                    rule_name(&a.rule, t),
+                    escape(&a.asset),
+                    escape(&a.accepted_by),
+                    date_of(&a.until),
+                ]
+            }),
+        );
+    }
+    let _ = write!(page, "<h2>{}</h2>", t.get("report.worst"));
+    table(
+        page,
+        &[
+            t.get("report.col.severity"),
             t.get("report.col.system"),
             t.get("report.col.rule"),
-            t.get("report.col.asset"),
-            t.get("report.col.accepted_by"),
-            t.get("report.col.until"),
-        );
-        for a in &review.expiring_acceptances {
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&a.system),
-                rule_name(&a.rule, t),
-                escape(&a.asset),
-                escape(&a.accepted_by),
-                date_of(&a.until)
-            );
-        }
-        page.push_str("</table>");
-    }
-    let _ = write!(
-        page,
-        "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        t.get("report.worst"),
-        t.get("report.col.severity"),
-        t.get("report.col.system"),
-        t.get("report.col.rule"),
-        t.get("report.col.finding"),
+            t.get("report.col.finding"),
+        ],
+        review.worst_findings.iter().map(|w| {
+            vec![
+                escape(t.get(&format!("severity.{}", w.severity))),
+                escape(&w.system),
+                rule_name(&w.rule, t),
+                escape(&w.message),
+            ]
+        }),
     );
-    for w in &review.worst_findings {
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(t.get(&format!("severity.{}", w.severity))),
-            escape(&w.system),
-            rule_name(&w.rule, t),
-            escape(&w.message)
-        );
-    }
-    page.push_str("</table>");
     let _ = write!(page, "<h2>{}</h2>", t.get("report.ot"));
     if review.ot.by_kind.is_empty() {
         let _ = write!(page, "<p>{}</p>", t.get("report.ot.none"));
@@ -411,28 +424,27 @@ fn risks_section(page: &mut String, f: &Figures, t: &Messages) {
             page.push_str(&bars(&rows, max));
         }
     }
-    let _ = write!(
+    let _ = write!(page, "<h2>{}</h2>", t.get("report.by_owner"));
+    table(
         page,
-        "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th></tr>",
-        t.get("report.by_owner"),
-        t.get("report.col.owner"),
-        t.get("report.col.open"),
-        t.get("report.col.critical_or_high"),
+        &[
+            t.get("report.col.owner"),
+            t.get("report.col.open"),
+            t.get("report.col.critical_or_high"),
+        ],
+        f.open_by_owner.iter().map(|o| {
+            vec![
+                if o.owner == "(no owner)" {
+                    t.get("report.no_owner").to_string()
+                } else {
+                    escape(&o.owner)
+                },
+                o.open.to_string(),
+                o.critical_or_high.to_string(),
+            ]
+        }),
     );
-    for o in &f.open_by_owner {
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if o.owner == "(no owner)" {
-                t.get("report.no_owner").to_string()
-            } else {
-                escape(&o.owner)
-            },
-            o.open,
-            o.critical_or_high
-        );
-    }
-    page.push_str("</table></section>");
+    page.push_str("</section>");
 }
 
 fn access_section(page: &mut String, f: &Figures, t: &Messages) {
@@ -454,28 +466,27 @@ fn access_section(page: &mut String, f: &Figures, t: &Messages) {
             let _ = write!(page, "<p>{}</p>", t.get("report.access.none"));
             continue;
         }
-        let _ = write!(
+        table(
             page,
-            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-            t.get("report.col.host"),
-            t.get("report.col.account"),
-            t.get("report.col.privilege"),
-            t.get("report.col.via"),
+            &[
+                t.get("report.col.host"),
+                t.get("report.col.account"),
+                t.get("report.col.privilege"),
+                t.get("report.col.via"),
+            ],
+            entries.iter().filter(|e| e.privilege != "user").map(|e| {
+                vec![
+                    escape(&e.host),
+                    escape(&e.account),
+                    escape(t.get(&format!("privilege.{}", e.privilege))),
+                    escape(&e.via.join("; ")),
+                ]
+            }),
         );
-        for e in entries.iter().filter(|e| e.privilege != "user") {
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&e.host),
-                escape(&e.account),
-                escape(t.get(&format!("privilege.{}", e.privilege))),
-                escape(&e.via.join("; "))
-            );
-        }
         let users = entries.iter().filter(|e| e.privilege == "user").count();
         let _ = write!(
             page,
-            "</table><p class=small>{}</p>",
+            "<p class=small>{}</p>",
             t.with_args("report.access.users", &[&users.to_string()])
         );
     }
@@ -536,28 +547,31 @@ fn trend_section(page: &mut String, f: &Figures, rules: &[&str], t: &Messages) {
     }
     let _ = write!(
         page,
-        "<h2>{}</h2><p>{}</p><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        "<h2>{}</h2><p>{}</p>",
         t.get("report.standards"),
         t.get("report.standards.intro"),
-        t.get("report.col.framework"),
-        t.get("report.col.control"),
-        t.get("report.col.rules"),
-        t.get("report.col.meeting"),
     );
-    for s in &f.review.standards {
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&s.framework),
-            escape(&s.control),
-            escape(&s.rules.join(", ")),
-            t.with_args(
-                "report.meeting",
-                &[&s.meeting.to_string(), &s.applicable.to_string()]
-            )
-        );
-    }
-    page.push_str("</table></section>");
+    table(
+        page,
+        &[
+            t.get("report.col.framework"),
+            t.get("report.col.control"),
+            t.get("report.col.rules"),
+            t.get("report.col.meeting"),
+        ],
+        f.review.standards.iter().map(|s| {
+            vec![
+                escape(&s.framework),
+                escape(&s.control),
+                escape(&s.rules.join(", ")),
+                t.with_args(
+                    "report.meeting",
+                    &[&s.meeting.to_string(), &s.applicable.to_string()],
+                ),
+            ]
+        }),
+    );
+    page.push_str("</section>");
 }
 
 /// The audit log's head: what an auditor keeps to check the log later.
