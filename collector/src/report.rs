@@ -132,15 +132,15 @@ pub enum ReportFormat {
     Pdf,
 }
 
-/// The K2/K3 rules whose standing the report counts, in the order shown.
-const K_RULES: &[&str] = &[
-    "k2-auth",
-    "k3-auth",
-    "k23-transit",
-    "k23-rest",
-    "k23-logging",
-    "k23-privileged",
-];
+/// The K2/K3 rules whose standing the report counts, in the rule table's order: the rules
+/// applied to each asset of each system, which are the ones [`crate::rules::judge`] judges.
+fn k_rules() -> Vec<&'static str> {
+    crate::rules::RULES
+        .iter()
+        .filter(|r| matches!(r.scope, crate::rules::Scope::Member))
+        .map(|r| r.id)
+        .collect()
+}
 
 /// Evaluates, computes the figures, records them for the next trend, and renders in `lang`
 /// (`sv` or `en`). HTML and JSON are returned; a PDF is written to `output` and a line saying
@@ -187,6 +187,7 @@ pub async fn report(
     let reports = store.management_reports().await?;
     let evaluations = store.evaluations().await?;
     let now = now_ms();
+    let k_rules = k_rules();
     let all_judged: Vec<SystemCompliance> = judged.values().cloned().collect();
     let mut figures = compute(&snapshot, &all_judged, &views);
     figures.review = review::compute(
@@ -200,7 +201,7 @@ pub async fn report(
             config: &config.rules,
             now,
         },
-        K_RULES,
+        &k_rules,
     );
     for system in snapshot
         .systems
@@ -219,9 +220,9 @@ pub async fn report(
         .await?;
     match (format, output_path) {
         (ReportFormat::Json, _) => Ok(output::json(&figures)),
-        (ReportFormat::Html, _) => Ok(html::html(&figures, K_RULES)),
+        (ReportFormat::Html, _) => Ok(html::html(&figures, &k_rules)),
         (ReportFormat::Pdf, Some(path)) => {
-            pdf::print(&html::html(&figures, K_RULES), path)
+            pdf::print(&html::html(&figures, &k_rules), path)
                 .map_err(|e| ComplianceError::Argument(e.to_string()))?;
             Ok(format!("wrote {}", path.display()))
         }
@@ -265,7 +266,7 @@ pub fn compute(
         *assets_by_k.entry(key).or_insert(0) += 1;
     }
     let open: Vec<_> = views.iter().filter(|v| v.state == "open").collect();
-    let compliance = K_RULES
+    let compliance = k_rules()
         .iter()
         .map(|rule| rule_compliance(rule, judged.iter()))
         .collect();

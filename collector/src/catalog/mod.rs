@@ -486,14 +486,9 @@ pub const CONTROLS: &[&str] = &[
 
 /// What an attestation may cover: a control, or [`crate::rules::NO_FOOTPRINT`] for a system
 /// Tillsyn cannot reach.
-const ATTESTABLE: &[&str] = &[
-    "mfa",
-    "transit_encryption",
-    "rest_encryption",
-    "log_protection",
-    "privileged_access",
-    crate::rules::NO_FOOTPRINT,
-];
+fn attestable(name: &str) -> bool {
+    CONTROLS.contains(&name) || name == crate::rules::NO_FOOTPRINT
+}
 
 fn attestations(check: &mut Check<'_>) -> Vec<Attestation> {
     let mut list = Vec::new();
@@ -508,10 +503,14 @@ fn attestations(check: &mut Check<'_>) -> Vec<Attestation> {
             continue;
         }
         let control = get("control");
-        if !ATTESTABLE.contains(&control.as_str()) {
+        if !attestable(&control) {
             check.fail(
                 "attestation_control",
-                format!("{control:?} is not one of {}", ATTESTABLE.join(", ")),
+                format!(
+                    "{control:?} is not one of {}, {}",
+                    CONTROLS.join(", "),
+                    crate::rules::NO_FOOTPRINT
+                ),
             );
             continue;
         }
