@@ -237,6 +237,10 @@ pub struct Rule {
     pub nis2: &'static [&'static str],
     /// Severity before raising for K3, criticality and OT.
     pub base_severity: Severity,
+    /// One step more on a K3 system (`k3-auth` applies to K3 only, so its base is already high).
+    pub raised_for_k3: bool,
+    /// One step more on an OT/IoT device, which cannot be patched or replaced quickly.
+    pub raised_for_ot: bool,
     /// What it applies to.
     pub scope: Scope,
     /// The check.
@@ -252,6 +256,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.8.5", "A.8.24"],
         nis2: &["j", "h"],
         base_severity: Severity::Medium,
+        raised_for_k3: true,
+        raised_for_ot: true,
         scope: Scope::Member,
         check: k2_auth,
     },
@@ -262,6 +268,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.8.5", "A.5.17"],
         nis2: &["j"],
         base_severity: Severity::High,
+        raised_for_k3: false,
+        raised_for_ot: true,
         scope: Scope::Member,
         check: k3_auth,
     },
@@ -272,6 +280,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.8.24", "A.5.14", "A.8.20"],
         nis2: &["h"],
         base_severity: Severity::Medium,
+        raised_for_k3: true,
+        raised_for_ot: true,
         scope: Scope::Member,
         check: k23_transit,
     },
@@ -282,6 +292,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.8.24", "A.7.10"],
         nis2: &["h"],
         base_severity: Severity::Medium,
+        raised_for_k3: true,
+        raised_for_ot: true,
         scope: Scope::Member,
         check: k23_rest,
     },
@@ -292,6 +304,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.8.15", "A.8.16"],
         nis2: &["b", "f"],
         base_severity: Severity::Medium,
+        raised_for_k3: true,
+        raised_for_ot: true,
         scope: Scope::Member,
         check: k23_logging,
     },
@@ -302,6 +316,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.8.2", "A.5.18"],
         nis2: &["i", "j"],
         base_severity: Severity::Medium,
+        raised_for_k3: true,
+        raised_for_ot: true,
         scope: Scope::Member,
         check: k23_privileged,
     },
@@ -312,6 +328,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.5.9", "A.5.2"],
         nis2: &["i"],
         base_severity: Severity::Medium,
+        raised_for_k3: false,
+        raised_for_ot: false,
         scope: Scope::Asset,
         check: unowned_asset,
     },
@@ -322,6 +340,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.5.12"],
         nis2: &["a"],
         base_severity: Severity::Medium,
+        raised_for_k3: false,
+        raised_for_ot: false,
         scope: Scope::System,
         check: unclassified_system,
     },
@@ -332,6 +352,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.5.9", "A.5.36"],
         nis2: &["f"],
         base_severity: Severity::Medium,
+        raised_for_k3: true,
+        raised_for_ot: false,
         scope: Scope::System,
         check: unverified_system,
     },
@@ -342,6 +364,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.5.12", "A.5.35"],
         nis2: &["a", "f"],
         base_severity: Severity::Low,
+        raised_for_k3: false,
+        raised_for_ot: false,
         scope: Scope::System,
         check: review_due,
     },
@@ -352,6 +376,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.5.9"],
         nis2: &["i"],
         base_severity: Severity::Low,
+        raised_for_k3: false,
+        raised_for_ot: false,
         scope: Scope::Asset,
         check: stale_asset,
     },
@@ -362,6 +388,8 @@ pub static RULES: &[Rule] = &[
         iso27001: &["A.8.24", "A.5.9"],
         nis2: &["h"],
         base_severity: Severity::Medium,
+        raised_for_k3: false,
+        raised_for_ot: false,
         scope: Scope::Asset,
         check: certificate_expiring,
     },
@@ -718,12 +746,6 @@ fn stale_asset(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
     })
 }
 
-/// Rules whose severity rises for K3 systems; `k3-auth` starts high because it only applies to
-/// K3.
-fn raised_for_k3(rule: &Rule) -> bool {
-    (rule.id.starts_with('k') && rule.id != "k3-auth") || rule.id == "unverified-system"
-}
-
 /// The agent renews before two thirds of the lifetime counted from issue (its own count starts
 /// at the back-dated not-before, earlier), so reaching the last third means renewal failed.
 fn certificate_expiring(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
@@ -771,14 +793,14 @@ fn certificate_expiring(subject: &Subject<'_>, ctx: &Context) -> Option<Violatio
 fn severity(rule: &Rule, system: Option<&System>, asset: Option<&EvalAsset>) -> Severity {
     let mut steps = 0;
     if let Some(system) = system {
-        if raised_for_k3(rule) && k_level(system) == Some(3) {
+        if rule.raised_for_k3 && k_level(system) == Some(3) {
             steps += 1;
         }
         if system.critical_to_society || system.business_critical {
             steps += 1;
         }
     }
-    if asset.is_some_and(|a| a.kind == "device") && rule.id.starts_with('k') {
+    if rule.raised_for_ot && asset.is_some_and(|a| a.kind == "device") {
         steps += 1;
     }
     rule.base_severity.raised(steps)
