@@ -99,8 +99,8 @@ pub async fn evaluated_compliance(
 ) -> Result<(evaluation::Snapshot, HashMap<String, SystemCompliance>), ComplianceError> {
     let config = dir.load_config().map_err(AdminError::from)?;
     let now = now_ms();
-    let (snapshot, _) = evaluation::evaluate_snapshot(store, &config.rules, now).await?;
-    let judged = evaluation::compliance(&snapshot, &config.rules, now)
+    let (snapshot, judged) = evaluation::evaluate_judged(store, &config.rules, now).await?;
+    let judged = judged
         .into_iter()
         .map(|(system, states)| (system, states.into_iter().collect()))
         .collect();

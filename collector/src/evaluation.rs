@@ -83,8 +83,39 @@ pub async fn evaluate_snapshot(
     now_ms: i64,
 ) -> Result<(Snapshot, EvaluationSummary), StoreError> {
     let snapshot = snapshot(store).await?;
-    let drafts = drafts(&snapshot, config, now_ms);
-    let summary = store.apply_findings(&drafts, now_ms).await?;
+    let assets = eval_assets(&snapshot);
+    let summary = store_findings(store, &snapshot, &assets, &context(config, now_ms)).await?;
+    Ok((snapshot, summary))
+}
+
+/// Like [`evaluate_snapshot`], and also judges every system's standing with each K2/K3 rule
+/// (as [`rules::compliance`]) from the same view of the assets, built once.
+pub async fn evaluate_judged(
+    store: &dyn Store,
+    config: &RuleConfig,
+    now_ms: i64,
+) -> Result<(Snapshot, Judged), StoreError> {
+    let snapshot = snapshot(store).await?;
+    let assets = eval_assets(&snapshot);
+    let ctx = context(config, now_ms);
+    store_findings(store, &snapshot, &assets, &ctx).await?;
+    let judged = rules::compliance(&snapshot.systems, &assets, &snapshot.links, &ctx);
+    Ok((snapshot, judged))
+}
+
+/// Each system's K2/K3 rule states: system id -> (rule id, state).
+pub type Judged = HashMap<String, Vec<(&'static str, rules::RuleState)>>;
+
+/// Runs the rules, brings the stored findings in line, and records which assets belong to which
+/// system.
+async fn store_findings(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+    assets: &[EvalAsset],
+    ctx: &Context,
+) -> Result<EvaluationSummary, StoreError> {
+    let drafts = rules::evaluate(&snapshot.systems, assets, &snapshot.links, ctx);
+    let summary = store.apply_findings(&drafts, ctx.now_ms).await?;
     // The web interface reads a system's assets from these links, scoped in its queries.
     let links: Vec<(String, String)> = snapshot
         .assets
@@ -98,7 +129,7 @@ pub async fn evaluate_snapshot(
         })
         .collect();
     store.replace_system_links(&links).await?;
-    Ok((snapshot, summary))
+    Ok(summary)
 }
 
 /// The rules' context at `now_ms`.
@@ -131,21 +162,6 @@ fn eval_assets(snapshot: &Snapshot) -> Vec<EvalAsset> {
 /// The findings that hold for `snapshot` at `now_ms` (pure).
 pub fn drafts(snapshot: &Snapshot, config: &RuleConfig, now_ms: i64) -> Vec<rules::FindingDraft> {
     rules::evaluate(
-        &snapshot.systems,
-        &eval_assets(snapshot),
-        &snapshot.links,
-        &context(config, now_ms),
-    )
-}
-
-/// Each system's standing with each K2/K3 rule that applies to it, at `now_ms` (pure): system
-/// id -> (rule id, state).
-pub fn compliance(
-    snapshot: &Snapshot,
-    config: &RuleConfig,
-    now_ms: i64,
-) -> HashMap<String, Vec<(&'static str, rules::RuleState)>> {
-    rules::compliance(
         &snapshot.systems,
         &eval_assets(snapshot),
         &snapshot.links,
