@@ -24,6 +24,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use super::config_file;
 use super::input::{line_no, list_dir, read_bounded};
 use super::units::EnabledUnit;
 use super::{Control, Evidence, FactError, Observation, rooted};
@@ -120,12 +121,7 @@ pub fn collect(
 }
 
 fn unit_evidence(unit: &EnabledUnit) -> Evidence {
-    Evidence {
-        source: unit.evidence_path.clone(),
-        line: 0,
-        probe: COLLECTOR.into(),
-        detail: "enabled".into(),
-    }
+    unit.evidence(COLLECTOR)
 }
 
 fn verdict(
@@ -300,12 +296,7 @@ fn config_files(
 }
 
 fn line_evidence(file: &str, index: usize, line: &str) -> Evidence {
-    Evidence {
-        source: file.into(),
-        line: line_no(index),
-        probe: COLLECTOR.into(),
-        detail: line.trim().into(),
-    }
+    config_file::line_evidence(file, index + 1, COLLECTOR, line)
 }
 
 /// rsyslog forwarding actions: legacy selector lines `*.* @host:514` (UDP) / `@@host` (TCP),

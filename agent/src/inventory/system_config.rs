@@ -51,12 +51,7 @@ fn enabled<'a>(units: &'a [EnabledUnit], name: &str) -> Option<&'a EnabledUnit> 
 }
 
 fn unit_evidence(unit: &EnabledUnit) -> Evidence {
-    Evidence {
-        source: unit.evidence_path.clone(),
-        line: 0,
-        probe: COLLECTOR.into(),
-        detail: "enabled".into(),
-    }
+    unit.evidence(COLLECTOR)
 }
 
 fn line_evidence(source: &str, index: usize, line: &str) -> Evidence {

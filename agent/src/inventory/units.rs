@@ -31,6 +31,18 @@ pub struct EnabledUnit {
     pub evidence_path: String,
 }
 
+impl EnabledUnit {
+    /// Its symlink as the evidence that `probe` saw it enabled.
+    pub fn evidence(&self, probe: &str) -> Evidence {
+        Evidence {
+            source: self.evidence_path.clone(),
+            line: 0,
+            probe: probe.into(),
+            detail: "enabled".into(),
+        }
+    }
+}
+
 /// Lists enabled units under `root`, sorted by name.
 pub fn enabled_units(root: &Path, errors: &mut Vec<FactError>) -> Vec<EnabledUnit> {
     let mut units: BTreeMap<String, EnabledUnit> = BTreeMap::new();
