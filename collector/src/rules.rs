@@ -911,18 +911,25 @@ pub fn judge(
         last_seen_at: ctx.now_ms,
         certificate: None,
     };
-    let bare_system = System {
-        attestations: Vec::new(),
-        ..system.clone()
-    };
-    (rule.check)(&Subject::Member(&bare_system, &bare_asset), ctx)?;
+    // Whether valid attestations alone satisfy the rule. Only when they do is a copy of the
+    // system without them needed to tell "attested" from "does not apply".
+    let attested = (rule.check)(&Subject::Member(system, &bare_asset), ctx).is_none();
+    if attested {
+        if system.attestations.is_empty() {
+            return None;
+        }
+        let bare_system = System {
+            attestations: Vec::new(),
+            ..system.clone()
+        };
+        (rule.check)(&Subject::Member(&bare_system, &bare_asset), ctx)?;
+    }
     let fresh: Vec<&EvalAsset> = members
         .iter()
         .copied()
         .filter(|a| is_fresh(a, ctx))
         .collect();
     if fresh.is_empty() {
-        let attested = (rule.check)(&Subject::Member(system, &bare_asset), ctx).is_none();
         return Some(if attested {
             RuleState::Compliant
         } else {
@@ -950,25 +957,35 @@ pub fn judge(
 /// The asset with every control it did not report, or reported as `unknown`, taken as good
 /// (`attested` passes every rule): what it would be if the unknowns were resolved in its favour.
 fn optimistic(asset: &EvalAsset) -> EvalAsset {
-    let mut asset = asset.clone();
-    for name in crate::catalog::CONTROLS {
-        let known = asset
-            .controls
-            .get(*name)
-            .is_some_and(|c| c.state != "unknown");
-        if !known {
-            asset.controls.insert(
+    // Only the states matter to the checks; reasons and evidence are not copied.
+    let controls = crate::catalog::CONTROLS
+        .iter()
+        .map(|name| {
+            let state = asset
+                .controls
+                .get(*name)
+                .map(|c| c.state.as_str())
+                .filter(|state| *state != "unknown")
+                .unwrap_or("attested");
+            (
                 (*name).to_string(),
                 ControlRecord {
                     name: (*name).to_string(),
-                    state: "attested".into(),
+                    state: state.to_string(),
                     reason: String::new(),
                     evidence: Vec::new(),
                 },
-            );
-        }
+            )
+        })
+        .collect();
+    EvalAsset {
+        asset_id: String::new(),
+        kind: asset.kind.clone(),
+        label: asset.label.clone(),
+        controls,
+        last_seen_at: asset.last_seen_at,
+        certificate: None,
     }
-    asset
 }
 
 /// Every K2/K3 rule's standing per system: system id -> rule id -> state, for the rules that
