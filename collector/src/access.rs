@@ -23,6 +23,9 @@ pub struct AccessEntry {
     pub uid: Option<u64>,
     /// `set`, `locked`, `empty` or `unknown` (never the hash).
     pub password: String,
+    /// The last login as the host's login records tell it (RFC 3339), `never`, or `unknown`
+    /// when the records could not be read or the agent predates them.
+    pub last_login: String,
     /// `root`, `administrator` (an admin group or sudo) or `user`.
     pub privilege: String,
     /// How: `uid 0`, `group sudo`, `sudo without password: RULE`.
@@ -107,6 +110,10 @@ pub fn host_entries(host: &str, observations: &[ObservationRecord]) -> Vec<Acces
                 .as_str()
                 .unwrap_or("unknown")
                 .to_string(),
+            last_login: account.value["last_login"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_string(),
             privilege: privilege.into(),
             via,
             evidence,
@@ -125,6 +132,7 @@ pub fn host_entries(host: &str, observations: &[ObservationRecord]) -> Vec<Acces
                 .to_string(),
             uid: None,
             password: "unknown".into(),
+            last_login: "unknown".into(),
             privilege: "administrator".into(),
             via: vec![format!("sudo without password: {rule}")],
             evidence: evidence_text(&record.evidence),
@@ -178,7 +186,15 @@ pub async fn access(
     Ok(match format {
         FindingFormat::Json => output::json(&entries),
         FindingFormat::Table => output::table(
-            &["HOST", "ACCOUNT", "UID", "PASSWORD", "PRIVILEGE", "VIA"],
+            &[
+                "HOST",
+                "ACCOUNT",
+                "UID",
+                "PASSWORD",
+                "LAST LOGIN",
+                "PRIVILEGE",
+                "VIA",
+            ],
             &entries
                 .iter()
                 .map(|e| {
@@ -187,6 +203,7 @@ pub async fn access(
                         e.account.clone(),
                         e.uid.map_or_else(|| "-".into(), |u| u.to_string()),
                         e.password.clone(),
+                        e.last_login.clone(),
                         e.privilege.clone(),
                         e.via.join("; "),
                     ]
@@ -199,6 +216,7 @@ pub async fn access(
                 "account",
                 "uid",
                 "password",
+                "last_login",
                 "privilege",
                 "via",
                 "evidence",
@@ -211,6 +229,7 @@ pub async fn access(
                         e.account.clone(),
                         e.uid.map(|u| u.to_string()).unwrap_or_default(),
                         e.password.clone(),
+                        e.last_login.clone(),
                         e.privilege.clone(),
                         e.via.join("; "),
                         e.evidence.join(" | "),

@@ -293,6 +293,9 @@ pub struct FindingView {
     pub asset_id: Option<String>,
     /// One sentence.
     pub message: String,
+    /// The same sentence in no language yet ([`FindingRecord::text`]).
+    #[serde(skip)]
+    pub text: Option<crate::i18n::Text>,
     /// The policy clause.
     pub policy: String,
     /// What to do.
@@ -356,6 +359,7 @@ fn view(f: &FindingRecord, systems: &HashMap<&str, &System>) -> FindingView {
         asset: f.asset.clone(),
         asset_id: f.asset_id.clone(),
         message: f.message.clone(),
+        text: f.text.clone(),
         policy: rule.map(|r| r.policy.to_string()).unwrap_or_default(),
         remediation: rule.map(|r| r.remediation.to_string()).unwrap_or_default(),
         evidence: f.evidence.clone(),

@@ -165,6 +165,12 @@ impl RawConfig {
                 self.rules.stale_after_days
             ));
         }
+        if !(1..=3650).contains(&self.rules.dormant_admin_after_days) {
+            problems.push(format!(
+                "rules.dormant_admin_after_days = {}: must be between 1 and 3650",
+                self.rules.dormant_admin_after_days
+            ));
+        }
         problems.extend(self.rules.problems());
         if let Some(Err(web_problems)) = self.web.as_ref().map(crate::web::RawWebConfig::validate) {
             problems.extend(web_problems);

@@ -200,6 +200,7 @@ pub async fn report(
             reports: &reports,
             config: &config.rules,
             now,
+            lang,
         },
         &k_rules,
     );

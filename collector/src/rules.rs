@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::catalog::System;
+use crate::i18n::{Lang, Messages, Text};
 use crate::linking::AssetLinks;
 use crate::store::{ControlRecord, StoredEvidence};
 
@@ -22,6 +23,9 @@ pub struct RuleConfig {
     pub review_after_days: i64,
     /// An asset not seen for this many days is stale.
     pub stale_after_days: i64,
+    /// A member of an administrative group on a K2/K3 host who has not logged in for this many
+    /// days (or never) holds a privilege nobody uses (`k23-privileged`).
+    pub dormant_admin_after_days: i64,
     /// Per rule id, the ISO 27001 / NIS2 mapping an organisation uses instead of the built-in
     /// one (`[rules.mappings.k3-auth]`).
     pub mappings: BTreeMap<String, Mapping>,
@@ -32,6 +36,7 @@ impl Default for RuleConfig {
         Self {
             review_after_days: 365,
             stale_after_days: 7,
+            dormant_admin_after_days: 90,
             mappings: BTreeMap::new(),
         }
     }
@@ -164,8 +169,10 @@ pub struct FindingDraft {
     pub asset_id: Option<String>,
     /// Host name or address, or empty.
     pub asset: String,
-    /// One sentence for the owner.
+    /// One sentence for the owner, in English (the CLI's and the JSON's language).
     pub message: String,
+    /// The same sentence in no language yet, for the web interface and the report.
+    pub text: Text,
     /// What the verdict rests on.
     pub evidence: Vec<StoredEvidence>,
 }
@@ -215,8 +222,8 @@ pub struct Context {
 
 /// A broken rule's message and evidence, before severity and identity are added.
 pub struct Violation {
-    /// One sentence.
-    pub message: String,
+    /// One sentence, in no language yet (`finding.*` keys of the message catalogues).
+    pub text: Text,
     /// Evidence.
     pub evidence: Vec<StoredEvidence>,
 }
@@ -311,8 +318,8 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "k23-privileged",
-        policy: "Policy 6.4: high privileges get special attention; on K2/K3 hosts no person gets root without a password, root does not log in over SSH with a password, and no enabled account has an empty password.",
-        remediation: "Remove NOPASSWD from people's sudo rules (keep it only for named service commands), set PermitRootLogin to prohibit-password or no, and lock or set a password on every enabled account with an empty one.",
+        policy: "Policy 6.4: high privileges get special attention; on K2/K3 hosts no person gets root without a password, root does not log in over SSH with a password, no enabled account has an empty password, and nobody keeps administrative rights they do not use.",
+        remediation: "Remove NOPASSWD from people's sudo rules (keep it only for named service commands), set PermitRootLogin to prohibit-password or no, lock or set a password on every enabled account with an empty one, and take administrators who no longer log in out of the admin group.",
         iso27001: &["A.8.2", "A.5.18"],
         nis2: &["i", "j"],
         base_severity: Severity::Medium,
@@ -395,6 +402,21 @@ pub static RULES: &[Rule] = &[
     },
 ];
 
+impl Rule {
+    /// The policy clause in the language of `t`: the catalogue's `policy.ID`, else the table's
+    /// English.
+    pub fn policy_in(&self, t: &Messages) -> &'static str {
+        t.lookup(&format!("policy.{}", self.id))
+            .unwrap_or(self.policy)
+    }
+
+    /// The remediation in the language of `t`, like [`Rule::policy_in`].
+    pub fn remediation_in(&self, t: &Messages) -> &'static str {
+        t.lookup(&format!("remediation.{}", self.id))
+            .unwrap_or(self.remediation)
+    }
+}
+
 /// The state of `control` for `asset` in `system`: an unexpired attestation wins.
 fn control<'a>(
     system: &'a System,
@@ -466,10 +488,7 @@ fn k2_auth(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
     evidence.extend(rest_evidence);
     evidence.extend(transit_evidence);
     Some(Violation {
-        message: format!(
-            "{} holds K2 information but has neither MFA (mfa: {mfa}) nor encryption (at rest: {rest}, in transit: {transit})",
-            asset.label
-        ),
+        text: Text::new("finding.k2-auth", &[&asset.label, &mfa, &rest, &transit]),
         evidence,
     })
 }
@@ -483,10 +502,7 @@ fn k3_auth(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
     }
     let (mfa, evidence) = control(system, asset, "mfa", ctx.today);
     (mfa != "enforced" && mfa != "attested").then(|| Violation {
-        message: format!(
-            "{} holds K3 information but multi-factor authentication is {mfa}, not enforced",
-            asset.label
-        ),
+        text: Text::new("finding.k3-auth", &[&asset.label, &mfa]),
         evidence,
     })
 }
@@ -499,20 +515,16 @@ fn k23_transit(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
         return None;
     }
     let (state, evidence) = control(system, asset, "transit_encryption", ctx.today);
-    let message = match state.as_str() {
+    let k = k_level(system).unwrap_or(0).to_string();
+    let key = match state.as_str() {
         "encrypted" | "attested" => return None,
-        "plaintext" => format!(
-            "{} exposes plaintext services while holding K{} information",
-            asset.label,
-            k_level(system).unwrap_or(0)
-        ),
-        _ => format!(
-            "{}: encryption in transit could not be verified (unknown) for K{} information",
-            asset.label,
-            k_level(system).unwrap_or(0)
-        ),
+        "plaintext" => "finding.k23-transit.plaintext",
+        _ => "finding.k23-transit.unknown",
     };
-    Some(Violation { message, evidence })
+    Some(Violation {
+        text: Text::new(key, &[&asset.label, &k]),
+        evidence,
+    })
 }
 
 fn k23_rest(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
@@ -523,20 +535,16 @@ fn k23_rest(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
         return None;
     }
     let (state, evidence) = control(system, asset, "rest_encryption", ctx.today);
-    let message = match state.as_str() {
+    let k = k_level(system).unwrap_or(0).to_string();
+    let key = match state.as_str() {
         "encrypted" | "attested" => return None,
-        "unencrypted" => format!(
-            "{} stores K{} information on unencrypted volumes",
-            asset.label,
-            k_level(system).unwrap_or(0)
-        ),
-        _ => format!(
-            "{}: encryption at rest could not be verified (unknown) for K{} information",
-            asset.label,
-            k_level(system).unwrap_or(0)
-        ),
+        "unencrypted" => "finding.k23-rest.unencrypted",
+        _ => "finding.k23-rest.unknown",
     };
-    Some(Violation { message, evidence })
+    Some(Violation {
+        text: Text::new(key, &[&asset.label, &k]),
+        evidence,
+    })
 }
 
 /// The level the logging rule follows: S where the register gives it, else K.
@@ -562,22 +570,16 @@ fn k23_logging(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
         "K"
     };
     let (state, evidence) = control(system, asset, "log_protection", ctx.today);
-    let message = match state.as_str() {
+    let key = match state.as_str() {
         "forwarded" | "attested" => return None,
-        "local_only" => format!(
-            "{} keeps its security events only on the host ({aspect}{level}): whoever takes the host over can rewrite them",
-            asset.label
-        ),
-        "none" => format!(
-            "{} records no security events that survive a reboot ({aspect}{level})",
-            asset.label
-        ),
-        _ => format!(
-            "{}: log protection could not be verified (unknown) for {aspect}{level}",
-            asset.label
-        ),
+        "local_only" => "finding.k23-logging.local_only",
+        "none" => "finding.k23-logging.none",
+        _ => "finding.k23-logging.unknown",
     };
-    Some(Violation { message, evidence })
+    Some(Violation {
+        text: Text::new(key, &[asset.label.clone(), format!("{aspect}{level}")]),
+        evidence,
+    })
 }
 
 fn k23_privileged(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
@@ -589,22 +591,103 @@ fn k23_privileged(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
         return None;
     }
     let (state, evidence) = control(system, asset, "privileged_access", ctx.today);
-    let message = match state.as_str() {
-        "restricted" | "attested" => return None,
-        "exposed" => format!(
-            "{} gives high privileges without a second look (K{k}): {}",
-            asset.label,
-            asset
+    if state == "attested" {
+        return None;
+    }
+    let after = ctx.config.dormant_admin_after_days;
+    let logins = last_logins(&evidence);
+    let dormant: Vec<&LastLoginRecord<'_>> = logins
+        .iter()
+        .filter(|l| {
+            l.last
+                .is_none_or(|at| (ctx.today - at).whole_days() >= after)
+        })
+        .collect();
+    // Dated ones and never-seen ones apart, so each clause reads naturally in every language.
+    let dated: Vec<String> = dormant
+        .iter()
+        .filter_map(|l| l.last.map(|at| format!("{} ({at})", l.account)))
+        .collect();
+    let never: Vec<&str> = dormant
+        .iter()
+        .filter(|l| l.last.is_none())
+        .map(|l| l.account)
+        .collect();
+    let with_dormant = |mut text: Text| {
+        if !dated.is_empty() {
+            text = text.and("finding.k23-privileged.dormant_since", &[dated.join(", ")]);
+        }
+        if !never.is_empty() {
+            text = text.and("finding.k23-privileged.dormant_never", &[never.join(", ")]);
+        }
+        text
+    };
+    // Only the dormant administrators' records are evidence of this finding.
+    let evidence: Vec<StoredEvidence> = evidence
+        .iter()
+        .filter(|e| e.probe != LAST_LOGIN_PROBE || dormant.iter().any(|d| d.evidence == *e))
+        .cloned()
+        .collect();
+    let (label, k, after) = (asset.label.as_str(), k.to_string(), after.to_string());
+    let text = match state.as_str() {
+        "restricted" if dormant.is_empty() => return None,
+        "restricted" => with_dormant(Text::new(
+            "finding.k23-privileged.dormant",
+            &[label, &after, &k],
+        )),
+        "exposed" => {
+            let reason = asset
                 .controls
                 .get("privileged_access")
-                .map_or("see the evidence", |c| c.reason.as_str())
-        ),
-        _ => format!(
-            "{}: privileged access could not be verified (unknown) for K{k} information",
-            asset.label
-        ),
+                .map_or("-", |c| c.reason.as_str());
+            let text = Text::new("finding.k23-privileged.exposed", &[label, &k, reason]);
+            if dormant.is_empty() {
+                text
+            } else {
+                with_dormant(text.and("finding.k23-privileged.exposed_dormant", &[&after]))
+            }
+        }
+        _ => Text::new("finding.k23-privileged.unknown", &[label, &k]),
     };
-    Some(Violation { message, evidence })
+    Some(Violation { text, evidence })
+}
+
+/// The probe of the agent's last-login evidence (agent/src/inventory/lastlog.rs).
+const LAST_LOGIN_PROBE: &str = "last-login";
+
+/// One administrator's last login as the agent recorded it.
+struct LastLoginRecord<'a> {
+    account: &'a str,
+    /// `None`: never logged in.
+    last: Option<Date>,
+    evidence: &'a StoredEvidence,
+}
+
+/// The administrators' last logins in a control's evidence, whose details read `NAME: last
+/// login RFC3339` or `NAME: never logged in` (the agent's lastlog module documents the form).
+/// A detail in neither form is skipped: it is still shown as evidence, but judges no one.
+fn last_logins(evidence: &[StoredEvidence]) -> Vec<LastLoginRecord<'_>> {
+    evidence
+        .iter()
+        .filter(|e| e.probe == LAST_LOGIN_PROBE)
+        .filter_map(|e| {
+            let (account, rest) = e.detail.rsplit_once(": ")?;
+            let last = match rest.strip_prefix("last login ") {
+                Some(at) => Some(
+                    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                        .ok()?
+                        .date(),
+                ),
+                None if rest == "never logged in" => None,
+                None => return None,
+            };
+            Some(LastLoginRecord {
+                account,
+                last,
+                evidence: e,
+            })
+        })
+        .collect()
 }
 
 fn unowned_asset(subject: &Subject<'_>, _ctx: &Context) -> Option<Violation> {
@@ -613,7 +696,7 @@ fn unowned_asset(subject: &Subject<'_>, _ctx: &Context) -> Option<Violation> {
     };
     if systems.is_empty() {
         return Some(Violation {
-            message: format!("{} is linked to no system in the register", asset.label),
+            text: Text::new("finding.unowned-asset.unlinked", &[&asset.label]),
             evidence: vec![],
         });
     }
@@ -623,10 +706,9 @@ fn unowned_asset(subject: &Subject<'_>, _ctx: &Context) -> Option<Violation> {
         .map(|s| s.id.as_str())
         .collect();
     (ownerless.len() == systems.len()).then(|| Violation {
-        message: format!(
-            "{} belongs to {} which has no system owner",
-            asset.label,
-            ownerless.join(", ")
+        text: Text::new(
+            "finding.unowned-asset.ownerless",
+            &[asset.label.clone(), ownerless.join(", ")],
         ),
         evidence: vec![],
     })
@@ -637,10 +719,7 @@ fn unclassified_system(subject: &Subject<'_>, _ctx: &Context) -> Option<Violatio
         return None;
     };
     system.classification.is_none().then(|| Violation {
-        message: format!(
-            "system {} ({}) has no classification",
-            system.id, system.name
-        ),
+        text: Text::new("finding.unclassified-system", &[&system.id, &system.name]),
         evidence: vec![],
     })
 }
@@ -652,9 +731,13 @@ fn review_due(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
     let classification = system.classification.as_ref()?;
     let age = (ctx.today - classification.classified_at).whole_days();
     (age > ctx.config.review_after_days).then(|| Violation {
-        message: format!(
-            "system {} was classified on {} ({age} days ago); the yearly review is due",
-            system.id, classification.classified_at
+        text: Text::new(
+            "finding.review-due",
+            &[
+                system.id.clone(),
+                classification.classified_at.to_string(),
+                age.to_string(),
+            ],
         ),
         evidence: vec![StoredEvidence {
             source: format!("system register: {}", system.id),
@@ -698,9 +781,9 @@ fn unverified_system(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> 
     }
     if members.is_empty() {
         return Some(Violation {
-            message: format!(
-                "system {} (K{k}) is unverified: no host or device is linked; add hostnames, CIDRs, labels or device patterns to the register, or deploy an agent",
-                system.id
+            text: Text::new(
+                "finding.unverified-system.unlinked",
+                &[system.id.clone(), k.to_string()],
             ),
             evidence: vec![StoredEvidence {
                 source: format!("system register: {}", system.id),
@@ -714,11 +797,14 @@ fn unverified_system(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> 
         return None;
     }
     Some(Violation {
-        message: format!(
-            "system {} (K{k}) is unverified: all {} linked asset(s) were last seen more than {} days ago",
-            system.id,
-            members.len(),
-            ctx.config.stale_after_days
+        text: Text::new(
+            "finding.unverified-system.stale",
+            &[
+                system.id.clone(),
+                k.to_string(),
+                members.len().to_string(),
+                ctx.config.stale_after_days.to_string(),
+            ],
         ),
         evidence: members
             .iter()
@@ -741,7 +827,10 @@ fn stale_asset(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
     };
     let age_days = (ctx.now_ms - asset.last_seen_at) / 86_400_000;
     (age_days >= ctx.config.stale_after_days).then(|| Violation {
-        message: format!("{} was last seen {age_days} days ago", asset.label),
+        text: Text::new(
+            "finding.stale-asset",
+            &[asset.label.clone(), age_days.to_string()],
+        ),
         evidence: vec![],
     })
 }
@@ -765,19 +854,13 @@ fn certificate_expiring(subject: &Subject<'_>, ctx: &Context) -> Option<Violatio
         || cert.not_after.to_string(),
         |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
     );
-    let message = if ctx.now_ms >= cert.not_after {
-        format!(
-            "the certificate of agent {} on {} expired at {expiry} without renewal; the agent cannot report until it is enrolled again with a new token",
-            cert.agent_id, asset.label
-        )
+    let key = if ctx.now_ms >= cert.not_after {
+        "finding.certificate-expiring.expired"
     } else {
-        format!(
-            "the certificate of agent {} on {} is in the last third of its lifetime and was not renewed; it expires at {expiry}",
-            cert.agent_id, asset.label
-        )
+        "finding.certificate-expiring.last_third"
     };
     Some(Violation {
-        message,
+        text: Text::new(key, &[&cert.agent_id, &asset.label, &expiry]),
         evidence: vec![StoredEvidence {
             source: format!("agent {}", cert.agent_id),
             line: 0,
@@ -1024,7 +1107,8 @@ fn draft(
         system_id: system.map(|s| s.id.clone()),
         asset_id: asset.map(|a| a.asset_id.clone()),
         asset: asset.map(|a| a.label.clone()).unwrap_or_default(),
-        message: violation.message,
+        message: violation.text.render(&Lang::En.messages()),
+        text: violation.text,
         evidence: violation.evidence,
     }
 }

@@ -6,7 +6,8 @@
 //! errors name only the file and line number.
 //!
 //! Also the members of the administrative groups in `/etc/group` (`sudo`, `wheel`, `admin`,
-//! `root`), so an owner's access review sees who holds high privileges.
+//! `root`), so an owner's access review sees who holds high privileges, and each account's last
+//! login ([`lastlog`](super::lastlog)), so it sees who holds them without using them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,6 +15,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::config_file::{self, fact_error};
+use super::lastlog::{self, LastLogin};
 use super::{Evidence, Inventory, Observation};
 
 const PASSWD: &str = "/etc/passwd";
@@ -75,6 +77,10 @@ pub struct Account {
     pub password: PasswordState,
     /// The passwd line (described, not quoted) and the shadow line when used.
     pub evidence: Vec<Evidence>,
+    /// The administrative groups ([`ADMIN_GROUPS`]) that list it as a member.
+    pub admin_groups: Vec<String>,
+    /// From the login records; `None` until [`collect`] has read them.
+    pub last_login: Option<LastLogin>,
 }
 
 /// Reads the accounts under `root` and records one observation per login-capable account.
@@ -94,18 +100,38 @@ pub fn collect(root: &Path, inventory: &mut Inventory) -> Vec<Account> {
             None
         }
     };
-    let (accounts, problems) = parse_passwd(&passwd, shadow.as_ref());
+    let (mut accounts, problems) = parse_passwd(&passwd, shadow.as_ref());
     inventory
         .errors
         .extend(problems.into_iter().map(|p| fact_error(PROBE, PASSWD, &p)));
+    let groups = match config_file::read(root, GROUP) {
+        Ok(Some(text)) => admin_groups(&text),
+        Ok(None) => Vec::new(),
+        Err(error) => {
+            inventory.errors.push(fact_error(PROBE, GROUP, &error));
+            Vec::new()
+        }
+    };
+    for account in &mut accounts {
+        account.admin_groups = groups
+            .iter()
+            .filter(|g| {
+                g.value["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|v| v.as_str() == Some(&account.name)))
+            })
+            .map(|g| g.name.clone())
+            .collect();
+    }
+    let names: Vec<(&str, u32)> = accounts.iter().map(|a| (a.name.as_str(), a.uid)).collect();
+    let mut logins = lastlog::last_logins(root, &names, PROBE, &mut inventory.errors);
+    for account in &mut accounts {
+        account.last_login = logins.remove(&account.name);
+    }
     inventory
         .observations
         .extend(accounts.iter().map(observation));
-    match config_file::read(root, GROUP) {
-        Ok(Some(text)) => inventory.observations.extend(admin_groups(&text)),
-        Ok(None) => {}
-        Err(error) => inventory.errors.push(fact_error(PROBE, GROUP, &error)),
-    }
+    inventory.observations.extend(groups);
     accounts
 }
 
@@ -232,6 +258,8 @@ fn account(
         shell: shell.to_string(),
         password,
         evidence,
+        admin_groups: Vec::new(),
+        last_login: None,
     }
 }
 
@@ -241,6 +269,26 @@ fn is_login_shell(shell: &str) -> bool {
 }
 
 fn observation(account: &Account) -> Observation {
+    let mut evidence = account.evidence.clone();
+    // `null` when the login records could not be read.
+    let last_login = match &account.last_login {
+        Some(LastLogin::At(seconds, record)) => {
+            evidence.push(record.clone());
+            time::OffsetDateTime::from_unix_timestamp(*seconds)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .map(serde_json::Value::String)
+                .unwrap_or_default()
+        }
+        Some(LastLogin::Never(record)) => {
+            evidence.push(record.clone());
+            "never".into()
+        }
+        Some(LastLogin::Unknown(_)) | None => serde_json::Value::Null,
+    };
     Observation {
         category: "account".into(),
         name: account.name.clone(),
@@ -248,8 +296,9 @@ fn observation(account: &Account) -> Observation {
             "uid": account.uid,
             "shell": account.shell,
             "password": account.password.as_str(),
+            "last_login": last_login,
         }),
-        evidence: account.evidence.clone(),
+        evidence,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod config_file;
 pub mod host;
 pub mod input;
 pub mod kernel;
+pub mod lastlog;
 pub mod listeners;
 pub mod logging;
 pub mod mfa;

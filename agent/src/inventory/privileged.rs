@@ -8,12 +8,17 @@
 //!   `Defaults !authenticate`. Rules for system accounts (uid < 1000, or no login shell) are
 //!   service plumbing and are listed as observations by `sudo`, not judged here.
 //!
+//!
 //! `exposed` names each item in its evidence; `restricted` when none holds and every input was
-//! readable; `unknown` when the shadow file could not be read and nothing else is exposed.
-//! Dormant administrators (members of the admin group not seen logging in) are not judged:
-//! that needs `lastlog`/`wtmp`, which the agent does not read.
+//! readable; `unknown` when the shadow file or the administrators' login records could not be
+//! read and nothing else is exposed.
+//!
+//! Dormant administrators are judged by the collector, not here, because how long is too long
+//! is the organisation's setting (`[rules] dormant_admin_after_days`): the control carries one
+//! [`PROBE`](super::lastlog::PROBE) evidence per member of an administrative group, in every state.
 
 use super::accounts::{Account, PasswordState};
+use super::lastlog::LastLogin;
 use super::sshd::{Keyword, SshdConfig};
 use super::sudo::NoAuthRule;
 use super::{Control, Evidence};
@@ -40,11 +45,28 @@ pub fn control(
         items.push(format!("sudo without authentication: {}", rule.rule));
         evidence.push(rule.evidence.clone());
     }
-    let control = |state: &str, reason: String, evidence: Vec<Evidence>| Control {
-        name: "privileged_access".into(),
-        state: state.into(),
-        reason,
-        evidence,
+    let administrators: Vec<&Account> = accounts
+        .iter()
+        .filter(|a| !a.admin_groups.is_empty() && a.uid != 0)
+        .collect();
+    let logins: Vec<Evidence> = administrators
+        .iter()
+        .filter_map(|a| a.last_login.as_ref().and_then(LastLogin::evidence))
+        .cloned()
+        .collect();
+    let unread: Vec<&str> = administrators
+        .iter()
+        .filter(|a| !matches!(a.last_login, Some(LastLogin::At(..) | LastLogin::Never(_))))
+        .map(|a| a.name.as_str())
+        .collect();
+    let control = |state: &str, reason: String, mut evidence: Vec<Evidence>| {
+        evidence.extend(logins.iter().cloned());
+        Control {
+            name: "privileged_access".into(),
+            state: state.into(),
+            reason,
+            evidence,
+        }
     };
     if !items.is_empty() {
         return control("exposed", items.join("; "), evidence);
@@ -56,6 +78,16 @@ pub fn control(
         return control(
             "unknown",
             "the shadow file could not be read: empty passwords cannot be ruled out".into(),
+            Vec::new(),
+        );
+    }
+    if !unread.is_empty() {
+        return control(
+            "unknown",
+            format!(
+                "the login records could not be read: dormant administrators ({}) cannot be ruled out",
+                unread.join(", ")
+            ),
             Vec::new(),
         );
     }
@@ -131,6 +163,8 @@ mod tests {
                 probe: "accounts".into(),
                 detail: format!("{name}: password {}", password.as_str()),
             }],
+            admin_groups: Vec::new(),
+            last_login: None,
         }
     }
 
@@ -209,5 +243,37 @@ mod tests {
 
         let unreadable = control(None, &[account("anna", 1000, PasswordState::Unknown)], &[]);
         assert_eq!(unreadable.state, "unknown");
+    }
+
+    #[test]
+    fn administrators_carry_their_last_login_in_every_state() {
+        let login = |name: &str| Evidence {
+            source: "/var/log/lastlog".into(),
+            line: 0,
+            probe: crate::inventory::lastlog::PROBE.into(),
+            detail: format!("{name}: never logged in"),
+        };
+        let mut anna = account("anna", 1000, PasswordState::Set);
+        anna.admin_groups = vec!["sudo".into()];
+        anna.last_login = Some(LastLogin::Never(login("anna")));
+        let erik = account("erik", 1001, PasswordState::Set);
+        let clean = control(None, &[anna.clone(), erik.clone()], &[]);
+        assert_eq!(clean.state, "restricted", "{clean:?}");
+        assert_eq!(clean.evidence, [login("anna")], "only administrators");
+        let exposed = control(
+            None,
+            &[anna.clone()],
+            &[nopasswd("anna ALL=(ALL) NOPASSWD: ALL")],
+        );
+        assert_eq!(exposed.state, "exposed");
+        assert_eq!(exposed.evidence.last(), Some(&login("anna")));
+
+        anna.last_login = Some(LastLogin::Unknown("no files".into()));
+        let unread = control(None, &[anna, erik], &[]);
+        assert_eq!(unread.state, "unknown");
+        assert!(
+            unread.reason.contains("dormant administrators (anna)"),
+            "{unread:?}"
+        );
     }
 }

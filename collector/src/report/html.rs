@@ -473,13 +473,21 @@ fn access_section(page: &mut String, f: &Figures, t: &Messages) {
                 t.get("report.col.account"),
                 t.get("report.col.privilege"),
                 t.get("report.col.via"),
+                t.get("report.col.last_login"),
             ],
             entries.iter().filter(|e| e.privilege != "user").map(|e| {
+                let last_login = match e.last_login.as_str() {
+                    "never" => t.get("last_login.never"),
+                    "unknown" => t.get("last_login.unknown"),
+                    // The date is enough for a yearly review.
+                    at => at.get(..10).unwrap_or(at),
+                };
                 vec![
                     escape(&e.host),
                     escape(&e.account),
                     escape(t.get(&format!("privilege.{}", e.privilege))),
                     escape(&e.via.join("; ")),
+                    escape(last_login),
                 ]
             }),
         );

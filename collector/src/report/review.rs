@@ -174,6 +174,8 @@ pub struct Inputs<'a> {
     pub config: &'a RuleConfig,
     /// Now (ms).
     pub now: i64,
+    /// The language finding messages are rendered in.
+    pub lang: crate::i18n::Lang,
 }
 
 /// The review (pure).
@@ -183,7 +185,7 @@ pub fn compute(inputs: &Inputs<'_>, k_rules: &[&str]) -> Review {
         compliance_by_k: compliance_by_k(inputs, k_rules),
         systems: systems(inputs),
         expiring_acceptances: expiring(inputs),
-        worst_findings: worst(inputs.views),
+        worst_findings: worst(inputs.views, &inputs.lang.messages()),
         ot: ot(inputs),
         monthly: monthly(inputs),
         standards: standards(inputs),
@@ -324,7 +326,7 @@ fn expiring(inputs: &Inputs<'_>) -> Vec<AcceptanceRow> {
     rows
 }
 
-fn worst(views: &[FindingView]) -> Vec<FindingRow> {
+fn worst(views: &[FindingView], t: &crate::i18n::Messages) -> Vec<FindingRow> {
     let mut open: Vec<&FindingView> = views.iter().filter(|v| v.state == "open").collect();
     let rank = |v: &FindingView| rules::Severity::parse(&v.severity);
     open.sort_by(|a, b| {
@@ -341,7 +343,10 @@ fn worst(views: &[FindingView]) -> Vec<FindingRow> {
             rule: v.rule.clone(),
             system: v.system_id.clone().unwrap_or_default(),
             asset: v.asset.clone(),
-            message: v.message.clone(),
+            message: v
+                .text
+                .as_ref()
+                .map_or_else(|| v.message.clone(), |text| text.render(t)),
             first_seen: v.first_seen.clone(),
         })
         .collect()

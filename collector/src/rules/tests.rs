@@ -535,3 +535,92 @@ fn every_mapping_names_real_controls_and_bad_ones_are_named() {
         ["A.8.5", "A.5.17"]
     );
 }
+
+#[test]
+fn dormant_administrators_follow_the_configured_threshold() {
+    let login = |detail: &str| StoredEvidence {
+        source: "/var/log/lastlog".into(),
+        line: 0,
+        probe: "last-login".into(),
+        detail: detail.into(),
+    };
+    let mut host = asset(&ALL_GOOD[..]);
+    host.controls.get_mut("privileged_access").unwrap().evidence = vec![
+        // 2026-11-24 is today: 100 days, 10 days, never, and one the agent wrote oddly.
+        login("anna: last login 2026-08-16T09:00:00Z"),
+        login("erik: last login 2026-11-14T09:00:00Z"),
+        login("olle: never logged in"),
+        login("mystery: last login yesterday"),
+    ];
+    let judge = |days: i64, host: &EvalAsset| {
+        let mut ctx = ctx();
+        ctx.config.dormant_admin_after_days = days;
+        evaluate(
+            std::slice::from_ref(&system(Some(2))),
+            std::slice::from_ref(host),
+            &linked(),
+            &ctx,
+        )
+        .into_iter()
+        .find(|d| d.rule == "k23-privileged")
+    };
+    let finding = judge(90, &host).expect("anna and olle are dormant");
+    assert!(
+        finding.message.ends_with(
+            "90 days or more (K2); last logged in: anna (2026-08-16); never logged in: olle"
+        ),
+        "{}",
+        finding.message
+    );
+    let details: Vec<&str> = finding
+        .evidence
+        .iter()
+        .filter(|e| e.probe == "last-login")
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "anna: last login 2026-08-16T09:00:00Z",
+            "olle: never logged in"
+        ]
+    );
+    assert_eq!(
+        finding.text.render(&Lang::Sv.messages()),
+        "db1 har administratörer som inte har loggat in på 90 dagar eller mer (K2); senast inloggade: anna (2026-08-16); aldrig inloggade: olle"
+    );
+    let finding = judge(5, &host).unwrap();
+    assert!(
+        finding
+            .message
+            .contains("anna (2026-08-16), erik (2026-11-14); never")
+    );
+    // Only olle left: never logged in is dormant at any threshold.
+    host.controls
+        .get_mut("privileged_access")
+        .unwrap()
+        .evidence
+        .retain(|e| !e.detail.starts_with("olle"));
+    assert!(judge(365, &host).is_none());
+    // Exposed hosts name their dormant administrators too.
+    host.controls.get_mut("privileged_access").unwrap().state = "exposed".into();
+    let finding = judge(30, &host).unwrap();
+    assert!(
+        finding
+            .message
+            .ends_with("(K2): r; administrators not seen logging in for 30 days or more; last logged in: anna (2026-08-16)"),
+        "{}",
+        finding.message
+    );
+    // K1: not judged.
+    assert!(
+        evaluate(
+            std::slice::from_ref(&system(Some(1))),
+            std::slice::from_ref(&host),
+            &linked(),
+            &ctx()
+        )
+        .iter()
+        .all(|d| d.rule != "k23-privileged")
+    );
+}

@@ -166,18 +166,25 @@ pub async fn apply(
     Ok(summary)
 }
 
-fn content_hash(draft: &FindingDraft, evidence: &str) -> String {
+fn content_hash(draft: &FindingDraft, text: &str, evidence: &str) -> String {
     let mut hasher = Sha256::new();
     for part in [
         draft.severity.as_str(),
         &draft.asset,
         &draft.message,
+        text,
         evidence,
     ] {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
     }
     hex::encode(&hasher.finalize()[..16])
+}
+
+/// The stored form of a finding's [`Text`](crate::i18n::Text). Serialising strings cannot
+/// fail, so the empty fallback is unreachable.
+fn text_json(draft: &FindingDraft) -> String {
+    serde_json::to_string(&draft.text).unwrap_or_default()
 }
 
 async fn insert_findings(
@@ -187,9 +194,10 @@ async fn insert_findings(
 ) -> Result<(), StoreError> {
     for chunk in new.chunks(BATCH) {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, evidence_json, state, first_seen_at, last_seen_at, content_hash) ",
+            "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, message_text, evidence_json, state, first_seen_at, last_seen_at, content_hash) ",
         );
         query.push_values(chunk, |mut row, (key, draft, evidence)| {
+            let text = text_json(draft);
             row.push_bind(finding_id(key))
                 .push_bind(key)
                 .push_bind(draft.rule)
@@ -198,11 +206,12 @@ async fn insert_findings(
                 .push_bind(&draft.asset_id)
                 .push_bind(&draft.asset)
                 .push_bind(&draft.message)
+                .push_bind(text.clone())
                 .push_bind(evidence)
                 .push_bind("open")
                 .push_bind(now)
                 .push_bind(now)
-                .push_bind(content_hash(draft, evidence));
+                .push_bind(content_hash(draft, &text, evidence));
         });
         query.build().execute(&mut **tx).await?;
     }
@@ -220,19 +229,21 @@ async fn refresh<'a>(
     let expired =
         found.state == "accepted" && found.accepted_until.is_some_and(|until| until <= now);
     let reopen = found.state == "resolved" || expired;
-    let hash = content_hash(draft, &evidence);
+    let text = text_json(draft);
+    let hash = content_hash(draft, &text, &evidence);
     if !reopen && hash == found.content_hash {
         return Ok(None);
     }
     let state = if reopen { "open" } else { found.state.as_str() };
     sqlx::query(
-        "UPDATE findings SET severity = ?, asset = ?, message = ?, evidence_json = ?, content_hash = ?, state = ?,
+        "UPDATE findings SET severity = ?, asset = ?, message = ?, message_text = ?, evidence_json = ?, content_hash = ?, state = ?,
             resolved_at = CASE WHEN ? THEN NULL ELSE resolved_at END
          WHERE finding_id = ?",
     )
     .bind(draft.severity.as_str())
     .bind(&draft.asset)
     .bind(&draft.message)
+    .bind(&text)
     .bind(&evidence)
     .bind(&hash)
     .bind(state)
@@ -304,6 +315,7 @@ pub async fn all(pool: &SqlitePool) -> Result<Vec<FindingRecord>, StoreError> {
                 asset_id: row.try_get("asset_id")?,
                 asset: row.try_get("asset")?,
                 message: row.try_get("message")?,
+                text: super::finding_text(row)?,
                 evidence: parse_json(
                     &row.try_get::<String, _>("evidence_json")?,
                     "finding evidence",

@@ -435,8 +435,12 @@ pub struct FindingRecord {
     pub asset_id: Option<String>,
     /// Host name or device address.
     pub asset: String,
-    /// One sentence.
+    /// One sentence, in English.
     pub message: String,
+    /// The same sentence in no language yet, to render in the reader's; `None` for a finding
+    /// stored before findings kept it (it is filled in at its next evaluation).
+    #[serde(skip)]
+    pub text: Option<crate::i18n::Text>,
     /// Evidence.
     pub evidence: Vec<StoredEvidence>,
     /// First seen (ms).
@@ -451,6 +455,16 @@ pub struct FindingRecord {
     pub accept_reason: Option<String>,
     /// Until when (ms).
     pub accepted_until: Option<i64>,
+}
+
+impl FindingRecord {
+    /// The message in the language of `t`; the stored English when the finding predates
+    /// [`FindingRecord::text`].
+    pub fn message_in(&self, t: &crate::i18n::Messages) -> String {
+        self.text
+            .as_ref()
+            .map_or_else(|| self.message.clone(), |text| text.render(t))
+    }
 }
 
 /// A state change in a finding's history.

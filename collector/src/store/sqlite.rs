@@ -107,6 +107,17 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// A finding's `message_text`: empty for a finding stored before the column existed.
+pub(super) fn finding_text(
+    row: &sqlx::sqlite::SqliteRow,
+) -> Result<Option<crate::i18n::Text>, StoreError> {
+    let text: String = row.try_get("message_text")?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse_json(&text, "finding message text").map(Some)
+}
+
 fn agent_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AgentRecord, StoreError> {
     let claimed_labels: BTreeMap<String, String> =
         parse_json(&row.try_get::<String, _>("labels_json")?, "agent labels")?;
@@ -1978,6 +1989,7 @@ mod tests {
             asset_id: Some(asset.into()),
             asset: asset.into(),
             message: "m".into(),
+            text: crate::i18n::Text::new("finding.k3-auth", &[asset, "absent"]),
             evidence: vec![],
         }
     }
@@ -2005,6 +2017,11 @@ mod tests {
             .into_iter()
             .find(|f| f.asset == "b")
             .unwrap();
+        assert_eq!(
+            b.text,
+            Some(draft("b").text),
+            "the sentence is kept for rendering"
+        );
         let accept = Acceptance {
             by: "Anna".into(),
             reason: "compensating control".into(),

@@ -54,6 +54,7 @@ fn finding_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<FindingRecord, Stor
         asset_id: row.try_get("asset_id")?,
         asset: row.try_get("asset")?,
         message: row.try_get("message")?,
+        text: super::finding_text(row)?,
         evidence: parse_json(
             &row.try_get::<String, _>("evidence_json")?,
             "finding evidence",

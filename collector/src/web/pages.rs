@@ -563,10 +563,12 @@ fn finding_row(
         state_name: f.state.clone(),
         state: view::finding_state(t, &f.state),
         asset: f.asset.clone(),
-        message: f.message.clone(),
+        message: f.message_in(t),
         evidence: f.evidence.iter().map(evidence_line).collect(),
-        policy: rule.map(|r| r.policy.to_string()).unwrap_or_default(),
-        remediation: rule.map(|r| r.remediation.to_string()).unwrap_or_default(),
+        policy: rule.map(|r| r.policy_in(t).to_string()).unwrap_or_default(),
+        remediation: rule
+            .map(|r| r.remediation_in(t).to_string())
+            .unwrap_or_default(),
         accepted: f.accepted_by.as_ref().map(|by| {
             format!(
                 "{by}: {} ({} {})",

@@ -197,7 +197,7 @@ async fn approvals_page(
                 id: r.request_id.clone(),
                 finding: finding.map_or_else(
                     || r.finding_id.clone(),
-                    |f| format!("{} {} – {}", f.rule, f.asset, f.message),
+                    |f| format!("{} {} – {}", f.rule, f.asset, f.message_in(&t)),
                 ),
                 system_id: finding
                     .and_then(|f| f.system_id.clone())

@@ -414,19 +414,6 @@ fn enroll_reads_the_environment_file_and_does_nothing_when_enrolled() {
     assert!(!bare.dir.path().join("agent.toml").exists());
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_cloned_state_directory_is_refused_reported_and_re_enrolls_with_a_token() {
     let collector = Collector::start();
@@ -445,7 +432,7 @@ fn a_cloned_state_directory_is_refused_reported_and_re_enrolls_with_a_token() {
     let clone = Agent {
         dir: tempfile::tempdir().unwrap(),
     };
-    copy_dir(original.dir.path(), clone.dir.path());
+    crate::harness::copy_tree(original.dir.path(), clone.dir.path());
     let host_b = host_root("bbbb");
     let out = run_once_at(&clone, host_b.path());
     assert!(!out.status.success());

@@ -131,23 +131,6 @@ fn quickstart_inventories_this_machine() {
     assert!(!logging["reason"].as_str().unwrap().is_empty());
 }
 
-/// Copies a fixture tree so a test can change it.
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 // One scenario read top to bottom; splitting it would hide the sequence.
 #[allow(clippy::too_many_lines)]
 #[tokio::test]
@@ -157,7 +140,7 @@ async fn after_a_full_report_the_agent_sends_deltas_and_a_gap_forces_a_full_resy
     let root = tempfile::tempdir().unwrap();
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../agent/tests/fixtures/services/luks-host");
-    copy_tree(&fixture, root.path());
+    crate::harness::copy_tree(&fixture, root.path());
     let status = root.path().join("var/lib/dpkg/status");
     assert!(agent.run_once(Some(root.path())).status.success());
 

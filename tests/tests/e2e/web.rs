@@ -291,6 +291,12 @@ async fn owners_and_a_coordinator_use_the_web_interface_in_chromium() {
         .await
         .unwrap();
     screenshot(&client, &shots, "system.png").await;
+    let page = client.source().await.unwrap();
+    assert!(
+        page.contains("har K3-information men flerfaktorsinloggning är")
+            && page.contains("K3-information kräver alltid stark"),
+        "the finding's message and policy clause in Swedish: {page}"
+    );
     let finding = findings
         .iter()
         .find(|f| f["system_id"] == "journal" && f["rule"] == "k3-auth")
