@@ -1,10 +1,13 @@
 //! The collector's storage interface. Callers see only [`Store`] and the records here; SQL
-//! dialects live in the back-ends ([`sqlite`] today; PostgreSQL later behind the same trait).
+//! statements live in [`sql`], one implementation on SQLite or PostgreSQL whose few dialect
+//! differences are in [`dialect`].
 //!
 //! The store holds an aggregate of weaknesses and is itself sensitive: back-ends create their
 //! files private (0600) and every change made by a person goes to the hash-chained audit log.
 
-pub mod sqlite;
+pub mod dialect;
+pub mod pg_scratch;
+pub mod sql;
 pub mod web;
 
 use std::collections::BTreeMap;
@@ -15,7 +18,7 @@ use serde::Serialize;
 use crate::catalog::{Attestation, Classification, System};
 use crate::rules::FindingDraft;
 
-pub use sqlite::SqliteStore;
+pub use sql::{SqlStore, SqliteStore};
 pub use web::{AcceptanceRequest, Enrolment, NewUser, Scope, SessionRecord, UserRecord};
 
 /// Errors from the store. Database detail stays in the log; clients see a stable reason.
@@ -63,6 +66,16 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database was migrated by a newer collector than this one.
+    #[error(
+        "the database schema is newer than this collector: migration {applied} is applied, this collector knows migrations up to {known}; run the newer collector (or restore a backup taken before the upgrade)"
+    )]
+    SchemaNewer {
+        /// A migration applied to the database that this build does not have.
+        applied: i64,
+        /// The newest migration this build has.
+        known: i64,
+    },
     /// Migrations failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -607,7 +620,7 @@ pub struct AuditBreak {
 /// each `prev_hash` is the hash before it (all zeros for the first); each hash is SHA-256
 /// over its fields as stored. Returns the first entry where that fails.
 pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), AuditBreak> {
-    let mut prev = sqlite::GENESIS_HASH.to_string();
+    let mut prev = sql::GENESIS_HASH.to_string();
     for (position, entry) in (1_i64..).zip(entries) {
         let broken = |problem: String| AuditBreak {
             seq: entry.seq,
@@ -630,7 +643,7 @@ pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), AuditBreak> {
             subject: entry.subject.clone(),
             detail: entry.detail.clone(),
         };
-        let computed = sqlite::audit_hash(&prev, entry.at, &event, &entry.detail_json);
+        let computed = sql::audit_hash(&prev, entry.at, &event, &entry.detail_json);
         if computed != entry.hash {
             return Err(broken(format!(
                 "its content does not match its hash (stored {}, computed {computed}): the entry was changed",
