@@ -73,6 +73,10 @@ pub struct RawConfig {
     /// Connections each collector keeps to PostgreSQL at most (default 10; SQLite uses 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_max_connections: Option<u32>,
+    /// Seconds between rounds of scheduled work (scan firing, evaluation); default 30. It
+    /// bounds how late a schedule fires, and a lease on that work lasts three rounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_period_seconds: Option<u64>,
 }
 
 /// Where the store lives.
@@ -143,6 +147,7 @@ impl Default for RawConfig {
             web: None,
             database: None,
             database_max_connections: None,
+            background_period_seconds: None,
         }
     }
 }
@@ -167,6 +172,8 @@ pub struct CollectorConfig {
     /// Where the store lives, as the file says (`TILLSYN_DATABASE_URL` is applied by
     /// [`CollectorConfig::database_from_env`]).
     pub database: Database,
+    /// Period of the scheduled-work rounds.
+    pub background_period: std::time::Duration,
 }
 
 impl CollectorConfig {
@@ -256,6 +263,12 @@ impl RawConfig {
         if let Some(Err(web_problems)) = self.web.as_ref().map(crate::web::RawWebConfig::validate) {
             problems.extend(web_problems);
         }
+        let background_seconds = self.background_period_seconds.unwrap_or(30);
+        if !(1..=3600).contains(&background_seconds) {
+            problems.push(format!(
+                "background_period_seconds = {background_seconds}: must be between 1 and 3600"
+            ));
+        }
         let database = Database::parse(
             self.database.as_deref().unwrap_or("sqlite"),
             self.database_max_connections,
@@ -264,6 +277,7 @@ impl RawConfig {
         match (listen, agent_cert_validity, database) {
             (Ok(listen), Some(agent_cert_validity), Ok(database)) if problems.is_empty() => Ok(CollectorConfig {
                 database,
+                background_period: std::time::Duration::from_secs(background_seconds),
                 rules: self.rules,
                 web: self.web,
                 listen,

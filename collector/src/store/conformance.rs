@@ -575,3 +575,59 @@ async fn deltas_apply_on_their_base_and_a_gap_asks_for_a_resync() {
             .resync_required
     );
 }
+
+#[tokio::test]
+async fn a_lease_is_held_by_one_holder_until_it_expires() {
+    let store = fresh().await;
+    assert!(store.take_lease("scans", "a", 0, 100).await.unwrap());
+    assert!(!store.take_lease("scans", "b", 50, 150).await.unwrap());
+    // The holder renews it; the other still cannot take it.
+    assert!(store.take_lease("scans", "a", 90, 190).await.unwrap());
+    assert!(!store.take_lease("scans", "b", 150, 250).await.unwrap());
+    // Other work has its own lease.
+    assert!(store.take_lease("evaluation", "b", 150, 250).await.unwrap());
+    // a died: once its lease ran out, b takes over, and a comes back as the other.
+    assert!(store.take_lease("scans", "b", 190, 290).await.unwrap());
+    assert!(!store.take_lease("scans", "a", 200, 300).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_schedule_fired_by_one_collector_is_not_fired_again_by_another() {
+    let store = fresh().await;
+    let schedule = ScheduleRecord {
+        name: "nightly".into(),
+        kind: "evaluation".into(),
+        cron: "0 2 * * *".into(),
+        timezone: "UTC".into(),
+        target: "all".into(),
+        params: serde_json::json!({}),
+        next_run_at: 100,
+        created_by: "alice".into(),
+        created_at: 0,
+    };
+    let event = AuditEvent {
+        actor: "alice".into(),
+        action: "scan.add".into(),
+        subject: "nightly".into(),
+        detail: serde_json::json!({}),
+    };
+    store.create_schedule(&schedule, event, 0).await.unwrap();
+    let job = NewJob {
+        schedule: "nightly".into(),
+        kind: "evaluation".into(),
+        agent_id: None,
+        params: serde_json::json!({}),
+    };
+    // Both read the schedule as due at 100; the first fires it, the second finds it moved.
+    let first = store
+        .fire_schedule("nightly", std::slice::from_ref(&job), 1000, 101)
+        .await
+        .unwrap();
+    let second = store
+        .fire_schedule("nightly", std::slice::from_ref(&job), 1000, 102)
+        .await
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (1, 0));
+    assert_eq!(store.jobs(Some("nightly")).await.unwrap().len(), 1);
+    assert_eq!(store.schedules().await.unwrap()[0].next_run_at, 1000);
+}

@@ -5,6 +5,7 @@
 //! The store holds an aggregate of weaknesses and is itself sensitive: back-ends create their
 //! files private (0600) and every change made by a person goes to the hash-chained audit log.
 
+pub mod copy;
 pub mod dialect;
 pub mod pg_scratch;
 pub mod sql;
@@ -87,6 +88,30 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+}
+
+impl StoreError {
+    /// The database could not be reached or went away (the caller may retry later), as
+    /// opposed to a refusal or corrupt data.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(error) => match error {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Protocol(_) => true,
+                // SQLSTATE class 08 (connection exception), 57P01-57P03 (server shutting
+                // down or starting), 53300 (too many connections).
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                }),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// A new enrollment token (hash only).
@@ -799,7 +824,9 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// All schedules by name.
     async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError>;
-    /// Creates one firing's jobs and moves the schedule to `next_run_at`, atomically.
+    /// Creates one firing's jobs and moves the schedule to `next_run_at`, atomically, if the
+    /// schedule is still due at `now`; a schedule another collector fired in the meantime is
+    /// left alone (returns no jobs).
     async fn fire_schedule(
         &self,
         name: &str,
@@ -807,6 +834,16 @@ pub trait Store: Send + Sync {
         next_run_at: i64,
         now: i64,
     ) -> Result<Vec<String>, StoreError>;
+    /// Takes or renews the lease on the scheduled work `name` for `holder` until `until` (ms);
+    /// true if `holder` holds it now. A lease of another holder is taken over only once it
+    /// expired (at `now`): one collector at a time runs each kind of scheduled work.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
     /// Creates jobs outside a schedule (run-now), audited when `event` is given.
     async fn create_jobs(
         &self,

@@ -963,6 +963,16 @@ impl Store for SqlStore {
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.write().await?;
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT next_run_at FROM schedules WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if !due.is_some_and(|at| at <= now) {
+            // Fired by another collector since the caller read it, or removed.
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
         let ids = insert_jobs(&mut tx, jobs, now).await?;
         sqlx::query("UPDATE schedules SET next_run_at = $1 WHERE name = $2")
             .bind(next_run_at)
@@ -971,6 +981,29 @@ impl Store for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let taken = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(taken.rows_affected() == 1)
     }
 
     async fn create_jobs(
