@@ -32,14 +32,14 @@ pub enum ScratchError {
 }
 
 /// The controlling shell reads one command per line: `stop`, `start`; end of input removes
-/// the cluster. `$1` directory, `$2` binaries, `$3` port.
+/// the cluster. `$1` directory, `$2` binaries, `$3` port, `$4` more server options.
 const KEEPER: &str = r#"
 set -u
-dir=$1; bin=$2; port=$3
+dir=$1; bin=$2; port=$3; extra=$4
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 start() {
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-        -o "-k $dir -p $port -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+        -o "-k $dir -p $port -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 $extra" \
         start >/dev/null && echo started || { echo "failed: $(tail -5 "$dir/log" | tr '\n' ' ')"; }
 }
 stop() { as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1; echo stopped; }
@@ -84,15 +84,41 @@ impl ScratchCluster {
 
     /// Starts a cluster of its own (for tests that stop and restart it).
     pub fn start() -> Result<ScratchCluster, ScratchError> {
+        Self::start_with(None)
+    }
+
+    /// Starts a cluster of its own that also accepts TLS on 127.0.0.1 with this server
+    /// certificate and key (PEM); plain connections are still allowed.
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Result<ScratchCluster, ScratchError> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Result<ScratchCluster, ScratchError> {
         let bin = binaries()?;
         let dir = std::env::temp_dir().join(format!(
             "tillsyn-pg-{}-{}",
             std::process::id(),
             DATABASES.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::create_dir_all(&dir).map_err(|e| ScratchError::Start(format!("{}: {e}", dir.display())))?;
+        let io = |e: std::io::Error| ScratchError::Start(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let mut extra = String::new();
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
+            std::fs::write(&cert_path, cert).map_err(io)?;
+            std::fs::write(&key_path, key).map_err(io)?;
+            // PostgreSQL refuses a key that others can read.
+            std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
+            extra = format!(
+                "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert_path.display(),
+                key_path.display()
+            );
+        }
         if is_root() {
-            run(Command::new("chown").arg("postgres:postgres").arg(&dir))?;
+            run(Command::new("chown").arg("-R").arg("postgres:postgres").arg(&dir))?;
         }
         let port = free_port()?;
         let mut child = Command::new("sh")
@@ -102,6 +128,7 @@ impl ScratchCluster {
             .arg(&dir)
             .arg(&bin)
             .arg(port.to_string())
+            .arg(&extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -149,6 +176,11 @@ impl ScratchCluster {
 
     /// Creates a new empty database and returns its URL.
     pub async fn fresh_database(&self) -> Result<String, ScratchError> {
+        Ok(self.url(&self.fresh_database_name().await?))
+    }
+
+    /// Creates a new empty database and returns its name.
+    pub async fn fresh_database_name(&self) -> Result<String, ScratchError> {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();
         let name = format!(
@@ -161,7 +193,7 @@ impl ScratchCluster {
             .execute(&mut conn)
             .await?;
         conn.close().await?;
-        Ok(self.url(&name))
+        Ok(name)
     }
 
     /// Stops the server (fast shutdown: open connections are cut); data stays.

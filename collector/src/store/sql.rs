@@ -149,6 +149,7 @@ impl SqlStore {
 
 /// The `sqlite://` URL of a file, percent-encoded so any file name is taken literally.
 fn sqlite_url(path: &Path) -> Result<String, StoreError> {
+    use std::fmt::Write;
     let text = path.to_str().ok_or_else(|| StoreError::File {
         path: path.display().to_string(),
         source: std::io::Error::new(
@@ -161,7 +162,7 @@ fn sqlite_url(path: &Path) -> Result<String, StoreError> {
         if byte.is_ascii_alphanumeric() || b"/._-~".contains(&byte) {
             url.push(char::from(byte));
         } else {
-            url.push_str(&format!("%{byte:02X}"));
+            let _ = write!(url, "%{byte:02X}");
         }
     }
     url.push_str("?mode=rwc");
@@ -968,7 +969,7 @@ impl Store for SqlStore {
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if !due.is_some_and(|at| at <= now) {
+        if due.is_none_or(|at| at > now) {
             // Fired by another collector since the caller read it, or removed.
             tx.rollback().await?;
             return Ok(Vec::new());
@@ -1739,7 +1740,7 @@ mod sqlite_conformance {
 /// Without PostgreSQL these tests fail (scripts/deps/postgres.sh installs it).
 #[cfg(test)]
 mod postgres_conformance {
-    use super::SqlStore;
+    use super::{SqlStore, StoreError};
     use crate::store::pg_scratch::ScratchCluster;
 
     async fn fresh() -> SqlStore {
@@ -1750,6 +1751,78 @@ mod postgres_conformance {
 
     async fn fresh_shared() -> (SqlStore, ()) {
         (fresh().await, ())
+    }
+
+    #[tokio::test]
+    async fn tls_with_verify_full_checks_the_server_name_against_the_given_ca() {
+        let server = crate::ca::create("Test", &["localhost".to_string()]).unwrap();
+        let other = crate::ca::create("Other", &["localhost".to_string()]).unwrap();
+        let cluster =
+            ScratchCluster::start_with_tls(&server.server_cert_pem, &server.server_key_pem)
+                .unwrap();
+        let name = cluster.fresh_database_name().await.unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let (ca, wrong) = (files.path().join("ca.pem"), files.path().join("other.pem"));
+        std::fs::write(&ca, &server.ca_cert_pem).unwrap();
+        std::fs::write(&wrong, &other.ca_cert_pem).unwrap();
+        let url = |host: &str, root: &std::path::Path| {
+            format!(
+                "postgres://postgres@{host}:{}/{name}?sslmode=verify-full&sslrootcert={}",
+                cluster.port(),
+                root.display()
+            )
+        };
+        let store = SqlStore::connect_postgres(&url("localhost", &ca), 1)
+            .await
+            .unwrap();
+        let encrypted: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert!(encrypted);
+        // Another CA, or a name the certificate does not carry: refused before any query.
+        for refused in [url("localhost", &wrong), url("127.0.0.1", &ca)] {
+            let error = SqlStore::connect_postgres(&refused, 1).await.unwrap_err();
+            assert!(error.is_unavailable(), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_migrated_by_a_newer_collector_is_refused_on_both_back_ends() {
+        let url = ScratchCluster::shared()
+            .unwrap()
+            .fresh_database()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.db");
+        let stores = [
+            SqlStore::connect_postgres(&url, 1).await.unwrap(),
+            SqlStore::open(&file).await.unwrap(),
+        ];
+        for store in &stores {
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES (9999, 'newer', TRUE, $1, 0)",
+            )
+            .bind(vec![0_u8])
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        for reopened in [
+            SqlStore::connect_postgres(&url, 1).await,
+            SqlStore::open(&file).await,
+        ] {
+            match reopened {
+                Err(StoreError::SchemaNewer { applied, known }) => {
+                    assert_eq!(applied, 9999);
+                    assert!(known >= 10);
+                }
+                other => panic!("expected SchemaNewer, got {other:?}"),
+            }
+        }
     }
 
     mod tests {

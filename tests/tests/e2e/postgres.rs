@@ -74,8 +74,14 @@ async fn two_collectors_on_one_database_redeem_store_and_fire_once_across_a_kill
     let url = fresh_database().await;
     let mut a = Collector::start_on_postgres(&url, &[("background_period_seconds", "1")]);
     let mut b = a.replica();
+    let agents = enrollments_across_replicas(&a, &b);
+    a_replay_to_the_other_replica_is_stored_once(&a, &b, &agents).await;
+    scheduled_work_survives_a_kill_of_its_holder(&mut a, &mut b).await;
+}
 
-    // A token for 3 hosts, 6 enrollments at once, half to each replica: exactly 3 succeed.
+/// A token for 3 hosts, 6 enrollments at once, half to each replica: exactly 3 succeed.
+/// Returns the agents, the enrolled ones first.
+fn enrollments_across_replicas(a: &Collector, b: &Collector) -> Vec<Agent> {
     let token = a.token(&["--uses", "3"]);
     let agents: Vec<Agent> = (0..6)
         .map(|_| Agent {
@@ -87,37 +93,39 @@ async fn two_collectors_on_one_database_redeem_store_and_fire_once_across_a_kill
             .iter()
             .enumerate()
             .map(|(i, agent)| {
-                let (collector, token) = (if i % 2 == 0 { &a } else { &b }, &token);
+                let (collector, token) = (if i % 2 == 0 { a } else { b }, &token);
                 scope.spawn(move || agent.enroll(collector, token))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let enrolled: Vec<&Agent> = agents
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, out)| out.status.success())
-        .map(|(agent, _)| agent)
-        .collect();
-    assert_eq!(enrolled.len(), 3, "{outcomes:#?}");
     for out in outcomes.iter().filter(|o| !o.status.success()) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("no uses left"), "{stderr}");
     }
+    let (mut enrolled, refused): (Vec<_>, Vec<_>) = agents
+        .into_iter()
+        .zip(&outcomes)
+        .partition(|(_, out)| out.status.success());
+    assert_eq!(enrolled.len(), 3, "{outcomes:#?}");
     assert_eq!(a.agents().len(), 3);
+    enrolled.extend(refused);
+    enrolled.into_iter().map(|(agent, _)| agent).collect()
+}
 
-    // A report sent to one replica and replayed to the other is stored once.
-    let agent = enrolled[0];
+/// A report sent to one replica and replayed to the other is stored once.
+async fn a_replay_to_the_other_replica_is_stored_once(a: &Collector, b: &Collector, agents: &[Agent]) {
+    let agent = &agents[0];
     let id = uuid::Uuid::now_v7().to_string();
     let first = agent
-        .client(&a)
+        .client(a)
         .await
         .report(report(&id, "h"))
         .await
         .unwrap()
         .into_inner();
     let replay = agent
-        .client(&b)
+        .client(b)
         .await
         .report(report(&id, "h"))
         .await
@@ -126,8 +134,11 @@ async fn two_collectors_on_one_database_redeem_store_and_fire_once_across_a_kill
     assert!(!first.duplicate && replay.duplicate);
     assert_eq!(first.asset_id, replay.asset_id);
     assert_eq!(a.stored_count().await, 1);
+}
 
-    // Scheduled work: an evaluation every 2 s; whichever collector holds the lease fires it.
+/// An evaluation every 2 s, fired by whichever collector holds the lease; the holder is
+/// killed and the other takes over: no slot fires twice, no firing is left undone.
+async fn scheduled_work_survives_a_kill_of_its_holder(a: &mut Collector, b: &mut Collector) {
     ok(
         "tillsyn-collector",
         &[
@@ -145,7 +156,7 @@ async fn two_collectors_on_one_database_redeem_store_and_fire_once_across_a_kill
         ],
     );
     let jobs = "SELECT COUNT(*) FROM jobs WHERE schedule = 'every-2s'";
-    wait_until("three firings", async || scalar(&a, jobs).await >= 3).await;
+    wait_until("three firings", async || scalar(a, jobs).await >= 3).await;
     let holder: String = {
         let mut db = a.db().await;
         sqlx::query_scalar("SELECT holder FROM leases WHERE name = 'scans'")
@@ -155,10 +166,10 @@ async fn two_collectors_on_one_database_redeem_store_and_fire_once_across_a_kill
     };
     let holder_pid: u32 = holder.split(':').nth(1).unwrap().parse().unwrap();
     let (killed, survivor) = if a.pid() == Some(holder_pid) {
-        (&mut a, &mut b)
+        (a, b)
     } else {
         assert_eq!(b.pid(), Some(holder_pid), "the lease names a running collector");
-        (&mut b, &mut a)
+        (b, a)
     };
     killed.kill();
     let killed_at = tillsyn_collector::server::now_ms();
