@@ -77,9 +77,11 @@ impl SqlStore {
     /// Opens a private in-memory SQLite database (tests).
     pub async fn in_memory() -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        // One connection: every connection to :memory: is its own database.
+        // One connection, never recycled: every connection to :memory: is its own database.
         let pool = AnyPoolOptions::new()
             .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA foreign_keys = ON").await?;
