@@ -12,7 +12,7 @@ use crate::config::{CollectorDir, ConfigError, RawConfig};
 use crate::output::{self, ExportFormat, Format};
 use crate::server::now_ms;
 use crate::store::{
-    AgentRecord, AssetRecord, AuditEvent, NewToken, SqliteStore, Store, StoreError, TokenRecord,
+    AgentRecord, AssetRecord, AuditEvent, NewToken, SqlStore, SqliteStore, Store, StoreError, TokenRecord,
     TokenScope,
 };
 use crate::tokens;
@@ -60,7 +60,23 @@ pub async fn open_store(dir: &CollectorDir) -> Result<Arc<dyn Store>, AdminError
     if !dir.is_initialised() {
         return Err(ConfigError::NotInitialised(dir.root().to_path_buf()).into());
     }
-    Ok(Arc::new(SqliteStore::open(&dir.database_path()).await?))
+    let config = dir.load_config()?;
+    let database = config.database_from_env().map_err(AdminError::Invalid)?;
+    Ok(Arc::new(open_database(dir, &database).await?))
+}
+
+/// Opens the store where `database` says: the directory's SQLite file or PostgreSQL.
+pub async fn open_database(
+    dir: &CollectorDir,
+    database: &crate::config::Database,
+) -> Result<SqlStore, StoreError> {
+    match database {
+        crate::config::Database::Sqlite => SqlStore::open(&dir.database_path()).await,
+        crate::config::Database::Postgres {
+            url,
+            max_connections,
+        } => SqlStore::connect_postgres(url, *max_connections).await,
+    }
 }
 
 /// `init`: CA, server certificate, config and database in `dir`.

@@ -29,6 +29,13 @@ pub async fn round(
     now_ms: i64,
 ) -> Result<usize, RoundError> {
     let created = scans::tick(store, now_ms).await?;
+    evaluate(store, rules, now_ms).await?;
+    Ok(created.len())
+}
+
+/// Runs the evaluation jobs schedules created (closing each), or evaluates once if there are
+/// none; the evaluation also reopens findings whose acceptance expired.
+async fn evaluate(store: &dyn Store, rules: &RuleConfig, now_ms: i64) -> Result<(), RoundError> {
     let evaluation_jobs: Vec<_> = store
         .jobs(None)
         .await?
@@ -47,16 +54,53 @@ pub async fn round(
     if evaluation_jobs.is_empty() {
         evaluation::evaluate(store, rules, now_ms).await?;
     }
-    Ok(created.len())
+    Ok(())
 }
 
-/// Runs rounds every `period` until the task is dropped; failures are logged, not fatal.
+/// Names of the leases on the collector's scheduled work.
+pub const LEASES: [&str; 2] = ["scans", "evaluation"];
+
+/// A round of the work whose lease `holder` holds (taking or renewing each for `lease_ms`):
+/// with several collectors on one database each kind of work runs on one of them, and moves
+/// to another once its holder stops renewing. Returns the jobs created, `None` if this
+/// collector held neither lease.
+pub async fn leased_round(
+    store: &dyn Store,
+    rules: &RuleConfig,
+    holder: &str,
+    lease_ms: i64,
+    now_ms: i64,
+) -> Result<Option<usize>, RoundError> {
+    let until = now_ms.saturating_add(lease_ms);
+    let mut created = None;
+    if store.take_lease(LEASES[0], holder, now_ms, until).await? {
+        created = Some(scans::tick(store, now_ms).await?.len());
+    }
+    if store.take_lease(LEASES[1], holder, now_ms, until).await? {
+        evaluate(store, rules, now_ms).await?;
+        created.get_or_insert(0);
+    }
+    Ok(created)
+}
+
+/// Runs leased rounds every `period` until the task is dropped; failures are logged, not
+/// fatal. A lease lasts three periods, so a collector that died is replaced within that.
 pub async fn run(store: Arc<dyn Store>, rules: RuleConfig, period: Duration) {
+    let holder = format!(
+        "{}:{}:{}",
+        std::fs::read_to_string("/etc/hostname")
+            .unwrap_or_default()
+            .trim(),
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    );
+    let lease_ms = i64::try_from(period.as_millis().saturating_mul(3)).unwrap_or(i64::MAX);
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
-        match round(store.as_ref(), &rules, crate::server::now_ms()).await {
-            Ok(jobs) if jobs > 0 => tracing::info!(jobs, "scheduled jobs created"),
+        let now = crate::server::now_ms();
+        match leased_round(store.as_ref(), &rules, &holder, lease_ms, now).await {
+            Ok(Some(jobs)) if jobs > 0 => tracing::info!(jobs, "scheduled jobs created"),
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "background round failed"),
         }

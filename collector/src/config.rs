@@ -64,6 +64,74 @@ pub struct RawConfig {
     /// The web interface; absent: no web listener unless `serve --web` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web: Option<crate::web::RawWebConfig>,
+    /// `"sqlite"` (the default: `collector.db` in the directory) or a PostgreSQL URL,
+    /// `postgres://user@host:5432/tillsyn?sslmode=verify-full&sslrootcert=/path/ca.pem`.
+    /// `TILLSYN_DATABASE_URL` in the environment takes precedence (keeps a password out of
+    /// the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Connections each collector keeps to PostgreSQL at most (default 10; SQLite uses 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_max_connections: Option<u32>,
+    /// Seconds between rounds of scheduled work (scan firing, evaluation); default 30. It
+    /// bounds how late a schedule fires, and a lease on that work lasts three rounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_period_seconds: Option<u64>,
+}
+
+/// Where the store lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// `collector.db` in the state directory.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres {
+        /// The connection URL (may hold a password: never printed).
+        url: String,
+        /// Pool size.
+        max_connections: u32,
+    },
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite => f.write_str("Sqlite"),
+            Self::Postgres {
+                max_connections, ..
+            } => write!(f, "Postgres {{ max_connections: {max_connections} }}"),
+        }
+    }
+}
+
+/// Connections to PostgreSQL when `database_max_connections` is not set.
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 10;
+
+impl Database {
+    /// Reads a `database` value (from the file or `TILLSYN_DATABASE_URL`); the error names
+    /// the value's start only, never a password.
+    pub fn parse(value: &str, max_connections: Option<u32>) -> Result<Self, String> {
+        let value = value.trim();
+        if value == "sqlite" {
+            return Ok(Self::Sqlite);
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            let max_connections = max_connections.unwrap_or(DEFAULT_DATABASE_MAX_CONNECTIONS);
+            if !(1..=1000).contains(&max_connections) {
+                return Err(format!(
+                    "database_max_connections = {max_connections}: must be between 1 and 1000"
+                ));
+            }
+            return Ok(Self::Postgres {
+                url: value.to_string(),
+                max_connections,
+            });
+        }
+        let shown: String = value.chars().take_while(|c| *c != ':').take(20).collect();
+        Err(format!(
+            "database = {shown:?}...: use \"sqlite\" or a postgres:// URL"
+        ))
+    }
 }
 
 impl Default for RawConfig {
@@ -77,6 +145,9 @@ impl Default for RawConfig {
             max_message_bytes: 16 * 1024 * 1024,
             rules: crate::rules::RuleConfig::default(),
             web: None,
+            database: None,
+            database_max_connections: None,
+            background_period_seconds: None,
         }
     }
 }
@@ -98,6 +169,29 @@ pub struct CollectorConfig {
     pub rules: crate::rules::RuleConfig,
     /// `[web]` as written (validated when the listener starts), if present.
     pub web: Option<crate::web::RawWebConfig>,
+    /// Where the store lives, as the file says (`TILLSYN_DATABASE_URL` is applied by
+    /// [`CollectorConfig::database_from_env`]).
+    pub database: Database,
+    /// Period of the scheduled-work rounds.
+    pub background_period: std::time::Duration,
+}
+
+impl CollectorConfig {
+    /// The store's location: `TILLSYN_DATABASE_URL` if set, else the file's `database`.
+    pub fn database_from_env(&self) -> Result<Database, String> {
+        match std::env::var("TILLSYN_DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => {
+                let max = match &self.database {
+                    Database::Postgres {
+                        max_connections, ..
+                    } => Some(*max_connections),
+                    Database::Sqlite => None,
+                };
+                Database::parse(&url, max).map_err(|e| format!("TILLSYN_DATABASE_URL: {e}"))
+            }
+            _ => Ok(self.database.clone()),
+        }
+    }
 }
 
 impl RawConfig {
@@ -175,8 +269,21 @@ impl RawConfig {
         if let Some(Err(web_problems)) = self.web.as_ref().map(crate::web::RawWebConfig::validate) {
             problems.extend(web_problems);
         }
-        match (listen, agent_cert_validity) {
-            (Ok(listen), Some(agent_cert_validity)) if problems.is_empty() => Ok(CollectorConfig {
+        let background_seconds = self.background_period_seconds.unwrap_or(30);
+        if !(1..=3600).contains(&background_seconds) {
+            problems.push(format!(
+                "background_period_seconds = {background_seconds}: must be between 1 and 3600"
+            ));
+        }
+        let database = Database::parse(
+            self.database.as_deref().unwrap_or("sqlite"),
+            self.database_max_connections,
+        )
+        .map_err(|problem| problems.push(problem));
+        match (listen, agent_cert_validity, database) {
+            (Ok(listen), Some(agent_cert_validity), Ok(database)) if problems.is_empty() => Ok(CollectorConfig {
+                database,
+                background_period: std::time::Duration::from_secs(background_seconds),
                 rules: self.rules,
                 web: self.web,
                 listen,

@@ -51,6 +51,15 @@ enum Command {
         #[arg(long)]
         web: Option<String>,
     },
+    /// Copy this collector's SQLite store into an empty PostgreSQL database and verify it.
+    Migrate {
+        /// The source, `sqlite:PATH` (the collector's database file, tillsyn.db).
+        #[arg(long)]
+        from: String,
+        /// The target, `postgres://user@host/db?sslmode=verify-full&sslrootcert=CA.pem`.
+        #[arg(long)]
+        to: String,
+    },
     /// Local accounts of the web interface.
     User {
         #[command(subcommand)]
@@ -518,6 +527,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Init { server_names } => println!("{}", admin::init(&dir, &server_names).await?),
         Command::Serve { listen, web } => serve(&dir, listen, web).await?,
         Command::User { command } => println!("{}", user_command(&dir, command).await?),
+        Command::Migrate { from, to } => migrate(&from, &to).await?,
         Command::Quickstart { web: None } => print!("{}", quickstart::run(&dir).await?),
         Command::Quickstart { web: Some(web) } => quickstart::run_and_serve(&dir, web).await?,
         Command::Token { command } => {
@@ -699,6 +709,27 @@ async fn user_command(dir: &CollectorDir, command: UserCommand) -> anyhow::Resul
     })
 }
 
+async fn migrate(from: &str, to: &str) -> anyhow::Result<()> {
+    let path = from
+        .strip_prefix("sqlite:")
+        .with_context(|| format!("--from {from:?}: expected sqlite:PATH"))?;
+    let report = tillsyn_collector::store::copy::sqlite_to_postgres(
+        std::path::Path::new(path),
+        to,
+        tillsyn_collector::config::DEFAULT_DATABASE_MAX_CONNECTIONS,
+    )
+    .await?;
+    for (table, rows) in &report.tables {
+        println!("{table:<22} {rows:>10} rows");
+    }
+    match &report.audit_head {
+        Some(head) => println!("audit log verified; chain ends in {head}"),
+        None => println!("audit log empty"),
+    }
+    println!("copied and verified; set database = \"postgres://...\" in collector.toml");
+    Ok(())
+}
+
 async fn serve(
     dir: &CollectorDir,
     listen: Option<String>,
@@ -731,7 +762,7 @@ async fn serve(
     let evaluator = tokio::spawn(tillsyn_collector::background::run(
         store.clone(),
         config.rules.clone(),
-        std::time::Duration::from_secs(30),
+        config.background_period,
     ));
     let web = tillsyn_collector::web::start(dir, store.clone(), &config, web_addr).await?;
     if let Some(web) = &web {

@@ -80,8 +80,13 @@ pub async fn serve(
     Ok(())
 }
 
-/// Maps a store failure to an opaque status; the detail goes to the log only.
+/// Maps a store failure to an opaque status; the detail goes to the log only. A database that
+/// cannot be reached is UNAVAILABLE (agents keep their spool and retry); nothing was stored.
 pub(crate) fn internal(error: &crate::store::StoreError) -> tonic::Status {
+    if error.is_unavailable() {
+        tracing::warn!(%error, "store unavailable");
+        return tonic::Status::unavailable("storage unavailable; retry later");
+    }
     tracing::error!(%error, "store failure");
     tonic::Status::internal("internal storage error")
 }

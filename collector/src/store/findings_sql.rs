@@ -1,13 +1,14 @@
-//! SQLite statements of the findings lifecycle: open -> resolved automatically when the
+//! Statements of the findings lifecycle: open -> resolved automatically when the
 //! evidence changes, reopened when it returns, `accepted` by a named person until a date.
 //! Every state change is written to `finding_events`.
 
 use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{json_text, parse_json};
+use crate::store::dialect::{Dialect, values};
 use crate::rules::FindingDraft;
 use crate::store::{Acceptance, EvaluationSummary, FindingEvent, FindingRecord, StoreError};
 
@@ -27,7 +28,8 @@ struct Existing {
     content_hash: String,
 }
 
-/// Rows per multi-row INSERT; 12 parameters each stays far below SQLite's variable limit.
+/// Rows per multi-row INSERT; 14 parameters each (7,000 a statement) stays below SQLite's
+/// 32,766 variables and PostgreSQL's 65,535 parameters.
 const BATCH: usize = 500;
 
 struct Event<'a> {
@@ -39,38 +41,40 @@ struct Event<'a> {
 }
 
 async fn insert_events(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     events: &[Event<'_>],
     now: i64,
 ) -> Result<(), StoreError> {
     for chunk in events.chunks(BATCH) {
-        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO finding_events (finding_id, at, from_state, to_state, actor, note) ",
+        let sql = format!(
+            "INSERT INTO finding_events (finding_id, at, from_state, to_state, actor, note) {}",
+            values(chunk.len(), 6)
         );
-        query.push_values(chunk, |mut row, e| {
-            row.push_bind(&e.id)
-                .push_bind(now)
-                .push_bind(e.from)
-                .push_bind(e.to)
-                .push_bind(e.actor)
-                .push_bind(&e.note);
-        });
-        query.build().execute(&mut **tx).await?;
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            query = query
+                .bind(&e.id)
+                .bind(now)
+                .bind(e.from)
+                .bind(e.to)
+                .bind(e.actor)
+                .bind(&e.note);
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
 
 async fn load_existing(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
+    dialect: Dialect,
 ) -> Result<HashMap<String, Existing>, StoreError> {
     // One JSON text per page instead of one cross-thread hand-over per row (see `assets()`).
     let mut existing = HashMap::new();
     let mut after: i64 = 0;
     loop {
-        let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(
-            "SELECT json_group_array(json_array(finding_key, finding_id, state, accepted_until, content_hash)), MAX(rowid)
-             FROM (SELECT rowid, * FROM findings WHERE rowid > ? ORDER BY rowid LIMIT 10000)",
-        )
+        let (page, last): (Option<String>, Option<i64>) =
+            sqlx::query_as(dialect.findings_page())
         .bind(after)
         .fetch_one(&mut **tx)
         .await?;
@@ -94,11 +98,12 @@ async fn load_existing(
 }
 
 pub async fn apply(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
+    dialect: Dialect,
     drafts: &[FindingDraft],
     now: i64,
 ) -> Result<EvaluationSummary, StoreError> {
-    let existing = load_existing(tx).await?;
+    let existing = load_existing(tx, dialect).await?;
     let mut summary = EvaluationSummary::default();
     let mut current = HashSet::with_capacity(drafts.len());
     let mut new_findings = Vec::new();
@@ -133,7 +138,7 @@ pub async fn apply(
     for (key, found) in &existing {
         if found.state != "resolved" && !current.contains(key) {
             // Last seen failing at the previous evaluation.
-            sqlx::query("UPDATE findings SET state = 'resolved', resolved_at = ?, last_seen_at = COALESCE((SELECT MAX(evaluated_at) FROM evaluations), last_seen_at) WHERE finding_id = ?")
+            sqlx::query("UPDATE findings SET state = 'resolved', resolved_at = $1, last_seen_at = COALESCE((SELECT MAX(evaluated_at) FROM evaluations), last_seen_at) WHERE finding_id = $2")
                 .bind(now)
                 .bind(&found.id)
                 .execute(&mut **tx)
@@ -188,39 +193,43 @@ fn text_json(draft: &FindingDraft) -> String {
 }
 
 async fn insert_findings(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     new: &[(String, &FindingDraft, String)],
     now: i64,
 ) -> Result<(), StoreError> {
     for chunk in new.chunks(BATCH) {
-        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, message_text, evidence_json, state, first_seen_at, last_seen_at, content_hash) ",
+        let sql = format!(
+            "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, message_text, evidence_json, state, first_seen_at, last_seen_at, content_hash) {}",
+            values(chunk.len(), 14)
         );
-        query.push_values(chunk, |mut row, (key, draft, evidence)| {
+        let mut query = sqlx::query(&sql);
+        for (key, draft, evidence) in chunk {
             let text = text_json(draft);
-            row.push_bind(finding_id(key))
-                .push_bind(key)
-                .push_bind(draft.rule)
-                .push_bind(draft.severity.as_str())
-                .push_bind(&draft.system_id)
-                .push_bind(&draft.asset_id)
-                .push_bind(&draft.asset)
-                .push_bind(&draft.message)
-                .push_bind(text.clone())
-                .push_bind(evidence)
-                .push_bind("open")
-                .push_bind(now)
-                .push_bind(now)
-                .push_bind(content_hash(draft, &text, evidence));
-        });
-        query.build().execute(&mut **tx).await?;
+            let hash = content_hash(draft, &text, evidence);
+            query = query
+                .bind(finding_id(key))
+                .bind(key)
+                .bind(draft.rule)
+                .bind(draft.severity.as_str())
+                .bind(&draft.system_id)
+                .bind(&draft.asset_id)
+                .bind(&draft.asset)
+                .bind(&draft.message)
+                .bind(text)
+                .bind(evidence)
+                .bind("open")
+                .bind(now)
+                .bind(now)
+                .bind(hash);
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
 
 /// Updates a still-failing finding if anything changed; returns the reopening event, if any.
 async fn refresh<'a>(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     found: &'a Existing,
     draft: &FindingDraft,
     evidence: String,
@@ -236,9 +245,9 @@ async fn refresh<'a>(
     }
     let state = if reopen { "open" } else { found.state.as_str() };
     sqlx::query(
-        "UPDATE findings SET severity = ?, asset = ?, message = ?, message_text = ?, evidence_json = ?, content_hash = ?, state = ?,
-            resolved_at = CASE WHEN ? THEN NULL ELSE resolved_at END
-         WHERE finding_id = ?",
+        "UPDATE findings SET severity = $1, asset = $2, message = $3, message_text = $4, evidence_json = $5, content_hash = $6, state = $7,
+            resolved_at = CASE WHEN $8 THEN NULL ELSE resolved_at END
+         WHERE finding_id = $9",
     )
     .bind(draft.severity.as_str())
     .bind(&draft.asset)
@@ -265,20 +274,20 @@ async fn refresh<'a>(
 }
 
 pub async fn accept(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     id: &str,
     acceptance: &Acceptance,
     now: i64,
 ) -> Result<(), StoreError> {
     let state: Option<String> =
-        sqlx::query_scalar("SELECT state FROM findings WHERE finding_id = ?")
+        sqlx::query_scalar("SELECT state FROM findings WHERE finding_id = $1")
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?;
     let Some(state) = state else {
         return Err(StoreError::FindingUnknown(id.to_string()));
     };
-    sqlx::query("UPDATE findings SET state = 'accepted', accepted_by = ?, accept_reason = ?, accepted_until = ? WHERE finding_id = ?")
+    sqlx::query("UPDATE findings SET state = 'accepted', accepted_by = $1, accept_reason = $2, accepted_until = $3 WHERE finding_id = $4")
         .bind(&acceptance.by)
         .bind(&acceptance.reason)
         .bind(acceptance.until)
@@ -296,7 +305,7 @@ pub async fn accept(
     insert_events(tx, &[event], now).await
 }
 
-pub async fn all(pool: &SqlitePool) -> Result<Vec<FindingRecord>, StoreError> {
+pub async fn all(pool: &AnyPool) -> Result<Vec<FindingRecord>, StoreError> {
     let rows = sqlx::query(
         "SELECT f.*, CASE WHEN f.state = 'resolved' THEN f.last_seen_at
                           ELSE COALESCE((SELECT MAX(evaluated_at) FROM evaluations), f.last_seen_at) END AS seen
@@ -331,8 +340,8 @@ pub async fn all(pool: &SqlitePool) -> Result<Vec<FindingRecord>, StoreError> {
         .collect()
 }
 
-pub async fn events(pool: &SqlitePool, id: &str) -> Result<Vec<FindingEvent>, StoreError> {
-    let rows = sqlx::query("SELECT at, from_state, to_state, actor, note FROM finding_events WHERE finding_id = ? ORDER BY at, rowid")
+pub async fn events(pool: &AnyPool, id: &str) -> Result<Vec<FindingEvent>, StoreError> {
+    let rows = sqlx::query("SELECT at, from_state, to_state, actor, note FROM finding_events WHERE finding_id = $1 ORDER BY at, rowid")
         .bind(id)
         .fetch_all(pool)
         .await?;

@@ -1,10 +1,14 @@
 //! The collector's storage interface. Callers see only [`Store`] and the records here; SQL
-//! dialects live in the back-ends ([`sqlite`] today; PostgreSQL later behind the same trait).
+//! statements live in [`sql`], one implementation on SQLite or PostgreSQL whose few dialect
+//! differences are in [`dialect`].
 //!
 //! The store holds an aggregate of weaknesses and is itself sensitive: back-ends create their
 //! files private (0600) and every change made by a person goes to the hash-chained audit log.
 
-pub mod sqlite;
+pub mod copy;
+pub mod dialect;
+pub mod pg_scratch;
+pub mod sql;
 pub mod web;
 
 use std::collections::BTreeMap;
@@ -15,7 +19,7 @@ use serde::Serialize;
 use crate::catalog::{Attestation, Classification, System};
 use crate::rules::FindingDraft;
 
-pub use sqlite::SqliteStore;
+pub use sql::{SqlStore, SqliteStore};
 pub use web::{AcceptanceRequest, Enrolment, NewUser, Scope, SessionRecord, UserRecord};
 
 /// Errors from the store. Database detail stays in the log; clients see a stable reason.
@@ -63,6 +67,16 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database was migrated by a newer collector than this one.
+    #[error(
+        "the database schema is newer than this collector: migration {applied} is applied, this collector knows migrations up to {known}; run the newer collector (or restore a backup taken before the upgrade)"
+    )]
+    SchemaNewer {
+        /// A migration applied to the database that this build does not have.
+        applied: i64,
+        /// The newest migration this build has.
+        known: i64,
+    },
     /// Migrations failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -74,6 +88,30 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+}
+
+impl StoreError {
+    /// The database could not be reached or went away (the caller may retry later), as
+    /// opposed to a refusal or corrupt data.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(error) => match error {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Protocol(_) => true,
+                // SQLSTATE class 08 (connection exception), 57P01-57P03 (server shutting
+                // down or starting), 53300 (too many connections).
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                }),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// A new enrollment token (hash only).
@@ -621,7 +659,7 @@ pub struct AuditBreak {
 /// each `prev_hash` is the hash before it (all zeros for the first); each hash is SHA-256
 /// over its fields as stored. Returns the first entry where that fails.
 pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), AuditBreak> {
-    let mut prev = sqlite::GENESIS_HASH.to_string();
+    let mut prev = sql::GENESIS_HASH.to_string();
     for (position, entry) in (1_i64..).zip(entries) {
         let broken = |problem: String| AuditBreak {
             seq: entry.seq,
@@ -644,7 +682,7 @@ pub fn verify_audit_chain(entries: &[AuditEntry]) -> Result<(), AuditBreak> {
             subject: entry.subject.clone(),
             detail: entry.detail.clone(),
         };
-        let computed = sqlite::audit_hash(&prev, entry.at, &event, &entry.detail_json);
+        let computed = sql::audit_hash(&prev, entry.at, &event, &entry.detail_json);
         if computed != entry.hash {
             return Err(broken(format!(
                 "its content does not match its hash (stored {}, computed {computed}): the entry was changed",
@@ -800,7 +838,9 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// All schedules by name.
     async fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError>;
-    /// Creates one firing's jobs and moves the schedule to `next_run_at`, atomically.
+    /// Creates one firing's jobs and moves the schedule to `next_run_at`, atomically, if the
+    /// schedule is still due at `now`; a schedule another collector fired in the meantime is
+    /// left alone (returns no jobs).
     async fn fire_schedule(
         &self,
         name: &str,
@@ -808,6 +848,16 @@ pub trait Store: Send + Sync {
         next_run_at: i64,
         now: i64,
     ) -> Result<Vec<String>, StoreError>;
+    /// Takes or renews the lease on the scheduled work `name` for `holder` until `until` (ms);
+    /// true if `holder` holds it now. A lease of another holder is taken over only once it
+    /// expired (at `now`): one collector at a time runs each kind of scheduled work.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
     /// Creates jobs outside a schedule (run-now), audited when `event` is given.
     async fn create_jobs(
         &self,

@@ -1,32 +1,38 @@
-//! SQLite statements of the web interface: accounts, sessions, system-asset links, scoped
+//! Statements of the web interface: accounts, sessions, system-asset links, scoped
 //! reads and the four-eyes workflows. Scoping is a fixed SQL fragment per [`Scope`] (never
 //! text from a request) whose e-mail is bound as a parameter.
 
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{AssetRow, json_text, parse_json};
+use crate::store::dialect::{Dialect, numbered, values};
 use crate::catalog::{Attestation, Classification, System};
 use crate::store::web::{AcceptanceRequest, Enrolment, NewUser, Scope, SessionRecord, UserRecord};
 use crate::store::{Acceptance, AssetRecord, FindingRecord, StoreError};
 
-/// The `WHERE` fragment over `systems` for a scope, and the values it binds.
-fn scope_clause(scope: &Scope) -> (&'static str, Vec<String>) {
+/// The `WHERE` fragment over `systems` for a scope, and the values it binds (`?`
+/// placeholders, numbered with the rest of the statement by [`numbered`]).
+fn scope_clause(dialect: Dialect, scope: &Scope) -> (String, Vec<String>) {
     match scope {
-        Scope::All => ("1", Vec::new()),
-        Scope::Nothing => ("0", Vec::new()),
+        Scope::All => ("TRUE".into(), Vec::new()),
+        Scope::Nothing => ("FALSE".into(), Vec::new()),
         Scope::Owner(email) => (
-            "(json_extract(document_json, '$.system_owner.email') = ? \
-              OR json_extract(document_json, '$.information_owner.email') = ?)",
+            format!(
+                "({} = ? OR {} = ?)",
+                dialect.document_field("system_owner.email"),
+                dialect.document_field("information_owner.email")
+            ),
             vec![email.clone(), email.clone()],
         ),
         Scope::Administrator(email) => (
-            "json_extract(document_json, '$.system_administrator.email') = ?",
+            format!("{} = ?", dialect.document_field("system_administrator.email")),
             vec![email.clone()],
         ),
     }
 }
 
-fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, StoreError> {
+fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
         user_id: row.try_get("user_id")?,
         email: row.try_get("email")?,
@@ -44,7 +50,7 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, StoreError
     })
 }
 
-fn finding_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<FindingRecord, StoreError> {
+fn finding_from_row(row: &AnyRow) -> Result<FindingRecord, StoreError> {
     Ok(FindingRecord {
         finding_id: row.try_get("finding_id")?,
         rule: row.try_get("rule")?,
@@ -68,7 +74,7 @@ fn finding_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<FindingRecord, Stor
     })
 }
 
-fn request_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AcceptanceRequest, StoreError> {
+fn request_from_row(row: &AnyRow) -> Result<AcceptanceRequest, StoreError> {
     Ok(AcceptanceRequest {
         request_id: row.try_get("request_id")?,
         finding_id: row.try_get("finding_id")?,
@@ -84,13 +90,13 @@ fn request_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AcceptanceRequest, 
 }
 
 pub async fn create_user(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     user: &NewUser,
     created_by: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     let exists: Option<String> =
-        sqlx::query_scalar("SELECT user_id FROM web_users WHERE email = ?")
+        sqlx::query_scalar("SELECT user_id FROM web_users WHERE email = $1")
             .bind(&user.email)
             .fetch_optional(&mut **tx)
             .await?;
@@ -99,7 +105,7 @@ pub async fn create_user(
     }
     sqlx::query(
         "INSERT INTO web_users (user_id, email, name, role, enrol_token_hash, enrol_expires_at, created_at, created_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&user.user_id)
     .bind(&user.email)
@@ -114,7 +120,7 @@ pub async fn create_user(
     Ok(())
 }
 
-pub async fn users(pool: &SqlitePool) -> Result<Vec<UserRecord>, StoreError> {
+pub async fn users(pool: &AnyPool) -> Result<Vec<UserRecord>, StoreError> {
     sqlx::query("SELECT * FROM web_users ORDER BY email")
         .fetch_all(pool)
         .await?
@@ -124,10 +130,10 @@ pub async fn users(pool: &SqlitePool) -> Result<Vec<UserRecord>, StoreError> {
 }
 
 pub async fn user_by_email(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     email: &str,
 ) -> Result<Option<UserRecord>, StoreError> {
-    sqlx::query("SELECT * FROM web_users WHERE email = ?")
+    sqlx::query("SELECT * FROM web_users WHERE email = $1")
         .bind(email)
         .fetch_optional(pool)
         .await?
@@ -137,12 +143,12 @@ pub async fn user_by_email(
 }
 
 pub async fn user_by_enrol_token(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     token_hash: &str,
     now: i64,
 ) -> Result<Option<UserRecord>, StoreError> {
     sqlx::query(
-        "SELECT * FROM web_users WHERE enrol_token_hash = ? AND enrol_expires_at > ?
+        "SELECT * FROM web_users WHERE enrol_token_hash = $1 AND enrol_expires_at > $2
            AND enrolled_at IS NULL AND disabled_at IS NULL",
     )
     .bind(token_hash)
@@ -155,15 +161,15 @@ pub async fn user_by_enrol_token(
 }
 
 pub async fn complete_enrolment(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     token_hash: &str,
     enrolment: &Enrolment,
     now: i64,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE web_users SET password_hash = ?, totp_secret = ?, totp_last_step = ?,
-                enrolled_at = ?, enrol_token_hash = NULL, enrol_expires_at = NULL
-         WHERE enrol_token_hash = ? AND enrol_expires_at > ? AND enrolled_at IS NULL AND disabled_at IS NULL",
+        "UPDATE web_users SET password_hash = $1, totp_secret = $2, totp_last_step = $3,
+                enrolled_at = $4, enrol_token_hash = NULL, enrol_expires_at = NULL
+         WHERE enrol_token_hash = $5 AND enrol_expires_at > $6 AND enrolled_at IS NULL AND disabled_at IS NULL",
     )
     .bind(&enrolment.password_hash)
     .bind(&enrolment.totp_secret)
@@ -177,19 +183,19 @@ pub async fn complete_enrolment(
 }
 
 pub async fn disable_user(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     email: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE web_users SET disabled_at = ?, enrol_token_hash = NULL WHERE email = ? AND disabled_at IS NULL",
+        "UPDATE web_users SET disabled_at = $1, enrol_token_hash = NULL WHERE email = $2 AND disabled_at IS NULL",
     )
     .bind(now)
     .bind(email)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
-        "DELETE FROM web_sessions WHERE user_id IN (SELECT user_id FROM web_users WHERE email = ?)",
+        "DELETE FROM web_sessions WHERE user_id IN (SELECT user_id FROM web_users WHERE email = $1)",
     )
     .bind(email)
     .execute(&mut **tx)
@@ -199,20 +205,20 @@ pub async fn disable_user(
 
 /// Counts a failure; returns (attempts now, whether this failure locked the account).
 pub async fn sign_in_failure(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     user_id: &str,
     lock_after: i64,
     lock_until: i64,
 ) -> Result<(i64, bool), StoreError> {
     let attempts: i64 = sqlx::query_scalar(
-        "UPDATE web_users SET failed_attempts = failed_attempts + 1 WHERE user_id = ? RETURNING failed_attempts",
+        "UPDATE web_users SET failed_attempts = failed_attempts + 1 WHERE user_id = $1 RETURNING failed_attempts",
     )
     .bind(user_id)
     .fetch_one(&mut **tx)
     .await?;
     let locks = attempts >= lock_after;
     if locks {
-        sqlx::query("UPDATE web_users SET locked_until = ?, failed_attempts = 0 WHERE user_id = ?")
+        sqlx::query("UPDATE web_users SET locked_until = $1, failed_attempts = 0 WHERE user_id = $2")
             .bind(lock_until)
             .bind(user_id)
             .execute(&mut **tx)
@@ -222,13 +228,13 @@ pub async fn sign_in_failure(
 }
 
 pub async fn start_session(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     session: &SessionRecord,
     totp_step: i64,
 ) -> Result<bool, StoreError> {
     let updated = sqlx::query(
-        "UPDATE web_users SET totp_last_step = ?, failed_attempts = 0, locked_until = 0
-         WHERE user_id = ? AND totp_last_step < ? AND disabled_at IS NULL",
+        "UPDATE web_users SET totp_last_step = $1, failed_attempts = 0, locked_until = 0
+         WHERE user_id = $2 AND totp_last_step < $3 AND disabled_at IS NULL",
     )
     .bind(totp_step)
     .bind(&session.user_id)
@@ -239,7 +245,7 @@ pub async fn start_session(
         return Ok(false);
     }
     sqlx::query(
-        "INSERT INTO web_sessions (session_hash, user_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO web_sessions (session_hash, user_id, csrf_token, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&session.session_hash)
     .bind(&session.user_id)
@@ -252,7 +258,7 @@ pub async fn start_session(
 }
 
 pub async fn session(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     session_hash: &str,
     idle_since: i64,
     created_since: i64,
@@ -261,7 +267,7 @@ pub async fn session(
     let row = sqlx::query(
         "SELECT s.session_hash, s.csrf_token, s.created_at AS session_created_at, s.last_seen_at, u.*
          FROM web_sessions s JOIN web_users u ON u.user_id = s.user_id
-         WHERE s.session_hash = ? AND s.last_seen_at > ? AND s.created_at > ? AND u.disabled_at IS NULL",
+         WHERE s.session_hash = $1 AND s.last_seen_at > $2 AND s.created_at > $3 AND u.disabled_at IS NULL",
     )
     .bind(session_hash)
     .bind(idle_since)
@@ -270,13 +276,13 @@ pub async fn session(
     .await?;
     let Some(row) = row else {
         // Expired or unknown: an expired row is removed so it cannot come back.
-        sqlx::query("DELETE FROM web_sessions WHERE session_hash = ?")
+        sqlx::query("DELETE FROM web_sessions WHERE session_hash = $1")
             .bind(session_hash)
             .execute(pool)
             .await?;
         return Ok(None);
     };
-    sqlx::query("UPDATE web_sessions SET last_seen_at = ? WHERE session_hash = ?")
+    sqlx::query("UPDATE web_sessions SET last_seen_at = $1 WHERE session_hash = $2")
         .bind(now)
         .bind(session_hash)
         .execute(pool)
@@ -291,8 +297,8 @@ pub async fn session(
     Ok(Some((session, user_from_row(&row)?)))
 }
 
-pub async fn end_session(pool: &SqlitePool, session_hash: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM web_sessions WHERE session_hash = ?")
+pub async fn end_session(pool: &AnyPool, session_hash: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM web_sessions WHERE session_hash = $1")
         .bind(session_hash)
         .execute(pool)
         .await?;
@@ -301,7 +307,7 @@ pub async fn end_session(pool: &SqlitePool, session_hash: &str) -> Result<(), St
 
 /// Brings `system_links` in line with `links`, touching only rows that changed.
 pub async fn replace_system_links(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     links: &[(String, String)],
 ) -> Result<(), StoreError> {
     use std::collections::HashSet;
@@ -312,7 +318,7 @@ pub async fn replace_system_links(
     let wanted: HashSet<&(String, String)> = links.iter().collect();
     let have: HashSet<&(String, String)> = existing.iter().collect();
     for gone in have.difference(&wanted) {
-        sqlx::query("DELETE FROM system_links WHERE system_id = ? AND asset_id = ?")
+        sqlx::query("DELETE FROM system_links WHERE system_id = $1 AND asset_id = $2")
             .bind(&gone.0)
             .bind(&gone.1)
             .execute(&mut **tx)
@@ -320,22 +326,26 @@ pub async fn replace_system_links(
     }
     let new: Vec<&&(String, String)> = wanted.difference(&have).collect();
     for chunk in new.chunks(400) {
-        let mut query =
-            sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO system_links (system_id, asset_id) ");
-        query.push_values(chunk, |mut row, link| {
-            row.push_bind(&link.0).push_bind(&link.1);
-        });
-        query.build().execute(&mut **tx).await?;
+        let sql = format!(
+            "INSERT INTO system_links (system_id, asset_id) {}",
+            values(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&sql);
+        for link in chunk {
+            query = query.bind(&link.0).bind(&link.1);
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
 
 pub async fn scoped_systems(
-    pool: &SqlitePool,
+    pool: &AnyPool,
+    dialect: Dialect,
     scope: &Scope,
     system_id: Option<&str>,
 ) -> Result<Vec<System>, StoreError> {
-    let (clause, binds) = scope_clause(scope);
+    let (clause, binds) = scope_clause(dialect, scope);
     let sql = format!(
         "SELECT document_json FROM systems WHERE {clause} {} ORDER BY system_id",
         if system_id.is_some() {
@@ -344,6 +354,7 @@ pub async fn scoped_systems(
             ""
         }
     );
+    let sql = numbered(&sql);
     let mut query = sqlx::query_scalar::<_, String>(&sql);
     for b in binds {
         query = query.bind(b);
@@ -359,26 +370,23 @@ pub async fn scoped_systems(
         .collect()
 }
 
-const ASSET_JSON: &str = "json_object(
-    'asset_id', a.asset_id, 'kind', a.kind, 'agent_id', a.agent_id, 'hostname', a.hostname,
-    'address', a.address, 'facts', json(a.facts_json), 'first_seen_at', a.first_seen_at,
-    'last_seen_at', a.last_seen_at, 'last_report_id', a.last_report_id,
-    'controls', json(a.controls_json), 'observation_count', a.observation_count)";
-
 pub async fn scoped_assets(
-    pool: &SqlitePool,
+    pool: &AnyPool,
+    dialect: Dialect,
     scope: &Scope,
     system_id: Option<&str>,
     asset_id: Option<&str>,
 ) -> Result<Vec<(String, AssetRecord)>, StoreError> {
-    let (clause, binds) = scope_clause(scope);
+    let (clause, binds) = scope_clause(dialect, scope);
     let sql = format!(
-        "SELECT l.system_id, {ASSET_JSON} FROM system_links l JOIN assets a ON a.asset_id = l.asset_id
+        "SELECT l.system_id, {} FROM system_links l JOIN assets a ON a.asset_id = l.asset_id
          WHERE l.system_id IN (SELECT system_id FROM systems WHERE {clause}) {} {}
          ORDER BY l.system_id, a.kind, a.hostname, a.address",
+        dialect.asset_json(),
         if system_id.is_some() { "AND l.system_id = ?" } else { "" },
         if asset_id.is_some() { "AND l.asset_id = ?" } else { "" },
     );
+    let sql = numbered(&sql);
     let mut query = sqlx::query_as::<_, (String, String)>(&sql);
     for b in binds {
         query = query.bind(b);
@@ -409,11 +417,12 @@ pub struct FindingSelection<'a> {
 }
 
 pub async fn scoped_findings(
-    pool: &SqlitePool,
+    pool: &AnyPool,
+    dialect: Dialect,
     scope: &Scope,
     selection: &FindingSelection<'_>,
 ) -> Result<Vec<FindingRecord>, StoreError> {
-    let (clause, binds) = scope_clause(scope);
+    let (clause, binds) = scope_clause(dialect, scope);
     // Findings of assets linked to no system are visible to the all-systems scope only.
     let unowned = if *scope == Scope::All {
         "OR f.system_id IS NULL"
@@ -445,6 +454,7 @@ pub async fn scoped_findings(
             "AND f.state <> 'resolved'"
         },
     );
+    let sql = numbered(&sql);
     let mut query = sqlx::query(&sql);
     for b in binds {
         query = query.bind(b);
@@ -468,11 +478,11 @@ pub async fn scoped_findings(
 }
 
 pub async fn request_acceptance(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     request: &AcceptanceRequest,
 ) -> Result<(), StoreError> {
     let pending: Option<String> = sqlx::query_scalar(
-        "SELECT request_id FROM acceptance_requests WHERE finding_id = ? AND state = 'pending'",
+        "SELECT request_id FROM acceptance_requests WHERE finding_id = $1 AND state = 'pending'",
     )
     .bind(&request.finding_id)
     .fetch_optional(&mut **tx)
@@ -484,7 +494,7 @@ pub async fn request_acceptance(
     }
     sqlx::query(
         "INSERT INTO acceptance_requests (request_id, finding_id, requested_by, reason, until, state, created_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
     )
     .bind(&request.request_id)
     .bind(&request.finding_id)
@@ -498,11 +508,12 @@ pub async fn request_acceptance(
 }
 
 pub async fn acceptance_requests(
-    pool: &SqlitePool,
+    pool: &AnyPool,
+    dialect: Dialect,
     scope: &Scope,
     state: Option<&str>,
 ) -> Result<Vec<AcceptanceRequest>, StoreError> {
-    let (clause, binds) = scope_clause(scope);
+    let (clause, binds) = scope_clause(dialect, scope);
     let sql = format!(
         "SELECT r.* FROM acceptance_requests r JOIN findings f ON f.finding_id = r.finding_id
          WHERE f.system_id IN (SELECT system_id FROM systems WHERE {clause}) {}
@@ -513,6 +524,7 @@ pub async fn acceptance_requests(
             ""
         }
     );
+    let sql = numbered(&sql);
     let mut query = sqlx::query(&sql);
     for b in binds {
         query = query.bind(b);
@@ -531,14 +543,14 @@ pub async fn acceptance_requests(
 /// Decides a pending request; returns it as decided. Approving accepts the finding through the
 /// findings lifecycle (same history and expiry as `finding accept`).
 pub async fn decide_acceptance(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     request_id: &str,
     approver: &str,
     approve: bool,
     note: &str,
     now: i64,
 ) -> Result<AcceptanceRequest, StoreError> {
-    let row = sqlx::query("SELECT * FROM acceptance_requests WHERE request_id = ?")
+    let row = sqlx::query("SELECT * FROM acceptance_requests WHERE request_id = $1")
         .bind(request_id)
         .fetch_optional(&mut **tx)
         .await?;
@@ -560,7 +572,7 @@ pub async fn decide_acceptance(
     }
     let state = if approve { "approved" } else { "rejected" };
     sqlx::query(
-        "UPDATE acceptance_requests SET state = ?, decided_by = ?, decided_at = ?, decision_note = ? WHERE request_id = ?",
+        "UPDATE acceptance_requests SET state = $1, decided_by = $2, decided_at = $3, decision_note = $4 WHERE request_id = $5",
     )
     .bind(state)
     .bind(approver)
@@ -586,19 +598,19 @@ pub async fn decide_acceptance(
 
 /// Rewrites one system's register document; false when there is no such system.
 pub async fn update_system(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     system_id: &str,
     change: impl FnOnce(&mut System),
 ) -> Result<bool, StoreError> {
     let doc: Option<String> =
-        sqlx::query_scalar("SELECT document_json FROM systems WHERE system_id = ?")
+        sqlx::query_scalar("SELECT document_json FROM systems WHERE system_id = $1")
             .bind(system_id)
             .fetch_optional(&mut **tx)
             .await?;
     let Some(doc) = doc else { return Ok(false) };
     let mut system: System = parse_json(&doc, "system")?;
     change(&mut system);
-    sqlx::query("UPDATE systems SET document_json = ? WHERE system_id = ?")
+    sqlx::query("UPDATE systems SET document_json = $1 WHERE system_id = $2")
         .bind(json_text(&system)?)
         .bind(system_id)
         .execute(&mut **tx)
@@ -607,7 +619,7 @@ pub async fn update_system(
 }
 
 pub async fn review_classification(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     system_id: &str,
     classification: Classification,
 ) -> Result<bool, StoreError> {
@@ -615,7 +627,7 @@ pub async fn review_classification(
 }
 
 pub async fn add_attestation(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     system_id: &str,
     attestation: Attestation,
 ) -> Result<bool, StoreError> {

@@ -31,6 +31,10 @@ pub mod workflows;
 
 #[cfg(test)]
 mod tests;
+/// The same tests on PostgreSQL (`tests.rs` picks the store by its module's name).
+#[cfg(test)]
+#[path = "tests.rs"]
+mod postgres_tests;
 
 use std::future::Future;
 use std::net::SocketAddr;

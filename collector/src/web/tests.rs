@@ -1,6 +1,8 @@
 //! HTTP-level tests of the web interface against a real in-memory store, through the whole
 //! router (guard, CSRF, sessions, scoped queries), without a socket. The TLS listener is
-//! exercised by `serves_https_with_the_server_certificate`.
+//! exercised by `serves_https_with_the_server_certificate`. The file is compiled twice
+//! (web/mod.rs): as `tests` on SQLite in memory and as `postgres_tests` on a fresh
+//! PostgreSQL database.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,13 +31,23 @@ kameror;Kameror;Cecilia Ek;cecilia@kommun.se;;2;2;1;2026-02-01;IT;kamera-*;\n";
 const HOSTILE_HOST: &str = "journal-<script>alert(1)</script>";
 const HOSTILE_DEVICE: &str = "\"><img src=x onerror=alert(1)>";
 
+async fn open_store() -> Arc<dyn Store> {
+    if module_path!().ends_with("postgres_tests") {
+        let cluster = crate::store::pg_scratch::ScratchCluster::shared().unwrap();
+        let url = cluster.fresh_database().await.unwrap();
+        Arc::new(crate::store::SqlStore::connect_postgres(&url, 4).await.unwrap())
+    } else {
+        Arc::new(SqliteStore::in_memory().await.unwrap())
+    }
+}
+
 struct Fixture {
     store: Arc<dyn Store>,
     app: axum::Router,
 }
 
 async fn fixture() -> Fixture {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let store = open_store().await;
     let systems =
         crate::catalog::parse(std::path::Path::new("r.csv"), REGISTER.as_bytes()).unwrap();
     let event = AuditEvent {

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use crate::harness::{Agent, Collector};
 
 /// Upper bound for any wait in this module; only reached when something is broken.
-const PATIENCE: Duration = Duration::from_mins(5);
+pub(crate) const PATIENCE: Duration = Duration::from_mins(5);
 
 /// A fixture root: the agent reads a hostname and nothing else, so inventories are fast.
-fn fixture_root(hostname: &str) -> tempfile::TempDir {
+pub(crate) fn fixture_root(hostname: &str) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("etc")).unwrap();
     std::fs::write(root.path().join("etc/hostname"), format!("{hostname}\n")).unwrap();
@@ -21,12 +21,12 @@ fn fixture_root(hostname: &str) -> tempfile::TempDir {
 }
 
 /// Polls `done` until it holds, failing the test after [`PATIENCE`].
-async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, done: F) {
+pub(crate) async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, done: F) {
     assert!(wait_for(PATIENCE, done).await, "gave up waiting for {what}");
 }
 
 /// Polls `done` for at most `limit`; returns whether it came true.
-async fn wait_for<F: AsyncFnMut() -> bool>(limit: Duration, mut done: F) -> bool {
+pub(crate) async fn wait_for<F: AsyncFnMut() -> bool>(limit: Duration, mut done: F) -> bool {
     let start = Instant::now();
     while !done().await {
         if start.elapsed() >= limit {
@@ -38,7 +38,7 @@ async fn wait_for<F: AsyncFnMut() -> bool>(limit: Duration, mut done: F) -> bool
 }
 
 /// Waits for a background agent to exit and returns its stderr, failing on a non-zero exit.
-async fn finish(mut child: Child) -> String {
+pub(crate) async fn finish(mut child: Child) -> String {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -54,7 +54,7 @@ async fn finish(mut child: Child) -> String {
 
 /// Asserts that each agent's reports were stored once each and in the order it made them
 /// (UUIDv7 ids from one agent increase, so storage order must be ascending id order).
-fn assert_once_in_order(stored: &[(String, String)], expected: &BTreeMap<String, usize>) {
+pub(crate) fn assert_once_in_order(stored: &[(String, String)], expected: &BTreeMap<String, usize>) {
     let mut per_agent: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (agent_id, report_id) in stored {
         per_agent.entry(agent_id).or_default().push(report_id);

@@ -94,6 +94,8 @@ pub struct Collector {
     pub url: String,
     /// `None` while stopped (between `kill` and `restart`).
     child: Option<Child>,
+    /// The PostgreSQL database it stores into (`database = ...`); `None`: its SQLite file.
+    pub database_url: Option<String>,
 }
 
 impl Collector {
@@ -110,6 +112,11 @@ impl Collector {
     /// `init`, then sets `key = value` lines in `collector.toml` (replacing the key's line or
     /// adding it), then `serve`.
     pub fn start_with(settings: &[(&str, &str)]) -> Self {
+        let database_url = settings
+            .iter()
+            .find(|(key, _)| *key == "database")
+            .map(|(_, value)| value.trim_matches('"').to_string())
+            .filter(|value| value.starts_with("postgres"));
         let dir = tempfile::tempdir().unwrap();
         ok(
             "tillsyn-collector",
@@ -141,7 +148,39 @@ impl Collector {
             };
         }
         std::fs::write(&path, text).unwrap();
-        Self::serve(dir)
+        let mut collector = Self::serve(dir);
+        collector.database_url = database_url;
+        collector
+    }
+
+    /// `init` + `serve` storing into the PostgreSQL database `url`, with more settings.
+    pub fn start_on_postgres(url: &str, settings: &[(&str, &str)]) -> Self {
+        let database = format!("\"{url}\"");
+        let mut all = vec![("database", database.as_str())];
+        all.extend_from_slice(settings);
+        Self::start_with(&all)
+    }
+
+    /// Another `serve` process on the same database with the same CA, server certificate
+    /// and configuration (a copy of the state directory without the SQLite file): a replica
+    /// behind the same load balancer.
+    pub fn replica(&self) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            if entry.path().is_file() && !name.to_string_lossy().starts_with("tillsyn.db") {
+                std::fs::copy(entry.path(), dir.path().join(&name)).unwrap();
+            }
+        }
+        let mut collector = Self::serve(dir);
+        collector.database_url.clone_from(&self.database_url);
+        collector
+    }
+
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// `init` + `serve --listen 127.0.0.1:0 --web 127.0.0.1:0`; returns it and the web
@@ -176,6 +215,7 @@ impl Collector {
             url: format!("https://{addr}"),
             dir,
             child: Some(child),
+            database_url: None,
         };
         (collector, web)
     }
@@ -187,6 +227,7 @@ impl Collector {
             url: format!("https://{addr}"),
             dir,
             child: Some(child),
+            database_url: None,
         }
     }
 
@@ -225,7 +266,8 @@ impl Collector {
     }
 
     /// `(agent_id, report_id)` of every stored report, in the order they were stored, read
-    /// straight from the SQLite file (read-only; the collector has no CLI verb for it).
+    /// straight from the database (the SQLite file read-only, or PostgreSQL; the collector has
+    /// no CLI verb for it).
     pub async fn stored_reports(&self) -> Vec<(String, String)> {
         let mut db = self.db().await;
         sqlx::query_as("SELECT agent_id, report_id FROM reports ORDER BY rowid")
@@ -252,7 +294,7 @@ impl Collector {
     ) -> Vec<(serde_json::Value, serde_json::Value)> {
         let mut db = self.db().await;
         let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT value_json, evidence_json FROM observations WHERE name = ?")
+            sqlx::query_as("SELECT value_json, evidence_json FROM observations WHERE name = $1")
                 .bind(name)
                 .fetch_all(&mut db)
                 .await
@@ -267,15 +309,24 @@ impl Collector {
             .collect()
     }
 
-    async fn db(&self) -> sqlx::SqliteConnection {
+    /// A connection to its database: PostgreSQL, or the SQLite file read-only.
+    pub async fn db(&self) -> sqlx::AnyConnection {
         use sqlx::Connection;
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(self.dir.path().join("tillsyn.db"))
-            .read_only(true)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .unwrap()
+        sqlx::any::install_default_drivers();
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=ro",
+                self.dir.path().join("tillsyn.db").display()
+            ),
+        };
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        if self.database_url.is_none() {
+            sqlx::Executor::execute(&mut conn, "PRAGMA busy_timeout = 10000")
+                .await
+                .unwrap();
+        }
+        conn
     }
 
     pub fn path(&self) -> &str {

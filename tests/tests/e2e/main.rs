@@ -14,6 +14,7 @@ mod harness;
 mod identity;
 mod input;
 mod policy;
+mod postgres;
 mod reporting;
 mod scans;
 mod text;

@@ -1,15 +1,19 @@
-//! SQLite back-end of [`Store`]: one embedded file, created 0600, WAL mode, migrations from
-//! `collector/migrations/sqlite` run at open. Each trait method is one transaction.
+//! The SQL back-end of [`Store`], on SQLite (one embedded file, created 0600, WAL mode) or on
+//! PostgreSQL (one database shared by any number of collectors). Statements are shared text;
+//! what differs is in [`super::dialect`]. Each back-end has its own migrations
+//! (`collector/migrations/sqlite`, `collector/migrations/postgres`), run at open. Each trait
+//! method is one transaction.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::str::FromStr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
+use super::dialect::Dialect;
 use super::{
     Acceptance, AgentRecord, AssetRecord, AuditEntry, AuditEvent, CatalogChange, ControlRecord,
     EvaluationSummary, FindingEvent, FindingRecord, Heartbeat, HostBinding, IngestOutcome,
@@ -25,57 +29,146 @@ mod findings_sql;
 #[path = "web_sql.rs"]
 mod web_sql;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The hash that precedes the first audit entry.
 pub(crate) const GENESIS_HASH: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// A [`Store`] on an SQLite file.
+/// A [`Store`] on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed, mode 0600) the database at `path` and runs migrations.
+/// The store opened on an SQLite file: the same type as on PostgreSQL.
+pub type SqliteStore = SqlStore;
+
+impl SqlStore {
+    /// Opens (creating if needed, mode 0600) the SQLite database at `path` and runs migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         create_private(path)?;
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+        let url = sqlite_url(path)?;
+        sqlx::any::install_default_drivers();
+        // WAL is a property of the file; set once before the pool's connections open it.
+        {
+            use sqlx::Connection;
+            let mut conn = sqlx::AnyConnection::connect(&url).await?;
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.close().await?;
+        }
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Self::migrated(pool, Dialect::Sqlite).await
     }
 
-    /// Opens a private in-memory database (tests).
+    /// Opens a private in-memory SQLite database (tests).
     pub async fn in_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        // One connection: every connection to :memory: is its own database.
-        let pool = SqlitePoolOptions::new()
+        sqlx::any::install_default_drivers();
+        // One connection, never recycled: every connection to :memory: is its own database.
+        let pool = AnyPoolOptions::new()
             .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect("sqlite::memory:")
+            .await?;
+        Self::migrated(pool, Dialect::Sqlite).await
+    }
+
+    /// Connects to PostgreSQL at `url` (`postgres://user@host/db?sslmode=verify-full&...`)
+    /// with at most `max_connections` connections and runs migrations. Several collectors may
+    /// share the database; migrations take PostgreSQL's migration lock.
+    pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options: AnyConnectOptions = url.parse()?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Self::migrated(pool, Dialect::Postgres).await
+    }
+
+    async fn migrated(pool: AnyPool, dialect: Dialect) -> Result<Self, StoreError> {
+        let migrator = match dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATOR,
+            Dialect::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::SchemaNewer {
+                applied: version,
+                known: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+            },
+            other => StoreError::Migrate(other),
+        })?;
+        Ok(Self { pool, dialect })
+    }
+
+    /// The back-end this store runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The connection pool, for tools that copy or check a whole database (`migrate`).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The newest schema migration this build knows for the store's back-end.
+    pub fn known_schema_version(&self) -> i64 {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATOR,
+            Dialect::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// Starts a write transaction that holds the database's write lock from the start (see
+    /// [`Dialect::begin_write`]): a transaction that reads first and writes later never sees
+    /// another writer's change between its read and its write.
+    async fn write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        self.dialect.begin_write(&self.pool).await
     }
 }
 
-impl SqliteStore {
-    /// Starts a write transaction that takes the write lock up front. A deferred transaction
-    /// that reads first and writes later fails with SQLITE_BUSY (no waiting) when another
-    /// process wrote in between; IMMEDIATE waits for the lock under `busy_timeout` instead.
-    async fn write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+/// The `sqlite://` URL of a file, percent-encoded so any file name is taken literally.
+fn sqlite_url(path: &Path) -> Result<String, StoreError> {
+    use std::fmt::Write;
+    let text = path.to_str().ok_or_else(|| StoreError::File {
+        path: path.display().to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the database path is not valid UTF-8",
+        ),
+    })?;
+    let mut url = String::from("sqlite://");
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"/._-~".contains(&byte) {
+            url.push(char::from(byte));
+        } else {
+            let _ = write!(url, "%{byte:02X}");
+        }
     }
+    url.push_str("?mode=rwc");
+    Ok(url)
 }
 
 /// Creates the file with mode 0600 before SQLite does, so it is never world-readable.
@@ -108,9 +201,7 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
 }
 
 /// A finding's `message_text`: empty for a finding stored before the column existed.
-pub(super) fn finding_text(
-    row: &sqlx::sqlite::SqliteRow,
-) -> Result<Option<crate::i18n::Text>, StoreError> {
+pub(super) fn finding_text(row: &AnyRow) -> Result<Option<crate::i18n::Text>, StoreError> {
     let text: String = row.try_get("message_text")?;
     if text.is_empty() {
         return Ok(None);
@@ -118,7 +209,7 @@ pub(super) fn finding_text(
     parse_json(&text, "finding message text").map(Some)
 }
 
-fn agent_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AgentRecord, StoreError> {
+fn agent_from_row(row: &AnyRow) -> Result<AgentRecord, StoreError> {
     let claimed_labels: BTreeMap<String, String> =
         parse_json(&row.try_get::<String, _>("labels_json")?, "agent labels")?;
     let token_labels: BTreeMap<String, String> = parse_json(
@@ -164,12 +255,12 @@ fn effective_labels(
 /// Why a token cannot be redeemed, or Ok if it can. Revocation is reported before the budget
 /// and the expiry, so an operator's decision is what the agent is told.
 async fn token_state(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     token_hash: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     let row = sqlx::query(
-        "SELECT expires_at, uses, max_uses, revoked_at FROM enrollment_tokens WHERE token_hash = ?",
+        "SELECT expires_at, uses, max_uses, revoked_at FROM enrollment_tokens WHERE token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(&mut **tx)
@@ -189,7 +280,7 @@ async fn token_state(
     Ok(())
 }
 
-fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord, StoreError> {
+fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         name: row.try_get("name")?,
         created_at: row.try_get("created_at")?,
@@ -205,20 +296,26 @@ fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord, StoreErr
 
 /// Appends one entry to the hash chain inside the caller's transaction.
 async fn append_audit(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     event: &AuditEvent,
     now: i64,
 ) -> Result<(), StoreError> {
-    let prev: Option<String> =
-        sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    let prev: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut **tx)
             .await?;
-    let prev_hash = prev.unwrap_or_else(|| GENESIS_HASH.to_string());
+    // The caller holds the write lock, so the next number is free; numbering here (not by
+    // the database) keeps the chain gapless on both back-ends.
+    let (seq, prev_hash) = prev.map_or_else(
+        || (1, GENESIS_HASH.to_string()),
+        |(seq, hash)| (seq + 1, hash),
+    );
     let detail = json_text(&event.detail)?;
     let hash = audit_hash(&prev_hash, now, event, &detail);
     sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, subject, detail_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_log (seq, at, actor, action, subject, detail_json, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
+    .bind(seq)
     .bind(now)
     .bind(&event.actor)
     .bind(&event.action)
@@ -250,7 +347,7 @@ pub fn audit_hash(prev_hash: &str, at: i64, event: &AuditEvent, detail_json: &st
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn create_scoped_token(
         &self,
         token: NewToken,
@@ -259,7 +356,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         let name_in_use: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM enrollment_tokens WHERE name = ?")
+            sqlx::query_scalar("SELECT 1 FROM enrollment_tokens WHERE name = $1")
                 .bind(&scope.name)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -267,7 +364,7 @@ impl Store for SqliteStore {
             return Err(StoreError::TokenNameTaken(scope.name));
         }
         sqlx::query(
-            "INSERT INTO enrollment_tokens (token_hash, created_at, expires_at, created_by, name, max_uses, labels_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO enrollment_tokens (token_hash, created_at, expires_at, created_by, name, max_uses, labels_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&token.token_hash)
         .bind(token.created_at)
@@ -310,7 +407,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         let state: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT revoked_at FROM enrollment_tokens WHERE name = ?")
+            sqlx::query_scalar("SELECT revoked_at FROM enrollment_tokens WHERE name = $1")
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -319,7 +416,7 @@ impl Store for SqliteStore {
             Some(Some(_)) => return Ok(false),
             Some(None) => {}
         }
-        sqlx::query("UPDATE enrollment_tokens SET revoked_at = ?, revoked_by = ? WHERE name = ?")
+        sqlx::query("UPDATE enrollment_tokens SET revoked_at = $1, revoked_by = $2 WHERE name = $3")
             .bind(now)
             .bind(&event.actor)
             .bind(name)
@@ -338,7 +435,7 @@ impl Store for SqliteStore {
     ) -> Result<HostBinding, StoreError> {
         let mut tx = self.write().await?;
         let row: Option<(Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT host_id, clone_host_id FROM agents WHERE agent_id = ?")
+            sqlx::query_as("SELECT host_id, clone_host_id FROM agents WHERE agent_id = $1")
                 .bind(agent_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -347,7 +444,7 @@ impl Store for SqliteStore {
         };
         let binding = match bound {
             None => {
-                sqlx::query("UPDATE agents SET host_id = ? WHERE agent_id = ?")
+                sqlx::query("UPDATE agents SET host_id = $1 WHERE agent_id = $2")
                     .bind(host_id)
                     .bind(agent_id)
                     .execute(&mut *tx)
@@ -358,7 +455,7 @@ impl Store for SqliteStore {
             Some(bound) => {
                 if clone.as_deref() != Some(host_id) {
                     sqlx::query(
-                        "UPDATE agents SET clone_host_id = ?, clone_detected_at = ? WHERE agent_id = ?",
+                        "UPDATE agents SET clone_host_id = $1, clone_detected_at = $2 WHERE agent_id = $3",
                     )
                     .bind(host_id)
                     .bind(now)
@@ -389,7 +486,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         let row: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT cert_sha256, revoked_at FROM agents WHERE agent_id = ?")
+            sqlx::query_as("SELECT cert_sha256, revoked_at FROM agents WHERE agent_id = $1")
                 .bind(agent_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -400,7 +497,7 @@ impl Store for SqliteStore {
             return Err(StoreError::AgentRevoked(agent_id.to_string()));
         }
         let previous: Option<String> =
-            sqlx::query_scalar("SELECT prev_cert_sha256 FROM agents WHERE agent_id = ?")
+            sqlx::query_scalar("SELECT prev_cert_sha256 FROM agents WHERE agent_id = $1")
                 .bind(agent_id)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -414,7 +511,7 @@ impl Store for SqliteStore {
             return Err(StoreError::CertificateSuperseded(agent_id.to_string()));
         };
         sqlx::query(
-            "UPDATE agents SET prev_cert_sha256 = ?, cert_sha256 = ?, cert_not_after = ?, cert_issued_at = ?, cert_renewals = cert_renewals + 1 WHERE agent_id = ?",
+            "UPDATE agents SET prev_cert_sha256 = $1, cert_sha256 = $2, cert_not_after = $3, cert_issued_at = $4, cert_renewals = cert_renewals + 1 WHERE agent_id = $5",
         )
         .bind(&keep_previous)
         .bind(&renewed.cert_sha256)
@@ -428,7 +525,7 @@ impl Store for SqliteStore {
     }
 
     async fn forget_previous_certificate(&self, agent_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE agents SET prev_cert_sha256 = NULL WHERE agent_id = ? AND prev_cert_sha256 IS NOT NULL")
+        sqlx::query("UPDATE agents SET prev_cert_sha256 = NULL WHERE agent_id = $1 AND prev_cert_sha256 IS NOT NULL")
             .bind(agent_id)
             .execute(&self.pool)
             .await?;
@@ -453,7 +550,7 @@ impl Store for SqliteStore {
         // The budget is checked and spent in one statement inside the write transaction, so
         // concurrent enrollments never redeem more than `max_uses`.
         let redeemed: Option<(String, String)> = sqlx::query_as(
-            "UPDATE enrollment_tokens SET uses = uses + 1, used_at = COALESCE(used_at, ?), used_by_agent = COALESCE(used_by_agent, ?) WHERE token_hash = ? AND uses < max_uses AND revoked_at IS NULL AND expires_at > ? RETURNING name, labels_json",
+            "UPDATE enrollment_tokens SET uses = uses + 1, used_at = COALESCE(used_at, $1), used_by_agent = COALESCE(used_by_agent, $2) WHERE token_hash = $3 AND uses < max_uses AND revoked_at IS NULL AND expires_at > $4 RETURNING name, labels_json",
         )
         .bind(now)
         .bind(&agent.agent_id)
@@ -466,7 +563,7 @@ impl Store for SqliteStore {
             return Err(StoreError::TokenUsed);
         };
         sqlx::query(
-            "INSERT INTO agents (agent_id, hostname, cert_sha256, cert_not_after, labels_json, agent_version, enrolled_at, token_labels_json, token_name, cert_issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO agents (agent_id, hostname, cert_sha256, cert_not_after, labels_json, agent_version, enrolled_at, token_labels_json, token_name, cert_issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&agent.agent_id)
         .bind(&agent.hostname)
@@ -485,7 +582,7 @@ impl Store for SqliteStore {
     }
 
     async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM agents WHERE agent_id = ?")
+        let row = sqlx::query("SELECT * FROM agents WHERE agent_id = $1")
             .bind(agent_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -522,7 +619,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         let exists: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT revoked_at FROM agents WHERE agent_id = ?")
+            sqlx::query_scalar("SELECT revoked_at FROM agents WHERE agent_id = $1")
                 .bind(agent_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -531,7 +628,7 @@ impl Store for SqliteStore {
             Some(Some(_)) => return Ok(false),
             Some(None) => {}
         }
-        sqlx::query("UPDATE agents SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE agent_id = ?")
+        sqlx::query("UPDATE agents SET revoked_at = $1, revoked_by = $2, revoke_reason = $3 WHERE agent_id = $4")
             .bind(now)
             .bind(&event.actor)
             .bind(event.detail.get("reason").and_then(|r| r.as_str()).unwrap_or(""))
@@ -549,7 +646,7 @@ impl Store for SqliteStore {
         heartbeat: &Heartbeat,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE agents SET last_seen_at = ?, agent_version = ?, spool_depth = ?, spool_dropped = ? WHERE agent_id = ?")
+        sqlx::query("UPDATE agents SET last_seen_at = $1, agent_version = $2, spool_depth = $3, spool_dropped = $4 WHERE agent_id = $5")
             .bind(now)
             .bind(&heartbeat.agent_version)
             .bind(heartbeat.spool_depth)
@@ -567,7 +664,7 @@ impl Store for SqliteStore {
     ) -> Result<IngestOutcome, StoreError> {
         let mut tx = self.write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO reports (agent_id, report_id, received_at, collected_at, size_bytes) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO reports (agent_id, report_id, received_at, collected_at, size_bytes) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(&report.agent_id)
         .bind(&report.report_id)
@@ -577,7 +674,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         let existing: Option<String> =
-            sqlx::query_scalar("SELECT asset_id FROM assets WHERE kind = 'host' AND agent_id = ?")
+            sqlx::query_scalar("SELECT asset_id FROM assets WHERE kind = 'host' AND agent_id = $1")
                 .bind(&report.agent_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -590,7 +687,7 @@ impl Store for SqliteStore {
             });
         }
         let last_sequence: i64 =
-            sqlx::query_scalar("SELECT last_sequence FROM agents WHERE agent_id = ?")
+            sqlx::query_scalar("SELECT last_sequence FROM agents WHERE agent_id = $1")
                 .bind(&report.agent_id)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -607,7 +704,7 @@ impl Store for SqliteStore {
             });
         }
         if report.sequence > 0 {
-            sqlx::query("UPDATE agents SET last_sequence = ? WHERE agent_id = ?")
+            sqlx::query("UPDATE agents SET last_sequence = $1 WHERE agent_id = $2")
                 .bind(report.sequence)
                 .bind(&report.agent_id)
                 .execute(&mut *tx)
@@ -635,7 +732,7 @@ impl Store for SqliteStore {
             replace_observations(&mut tx, &device_id, &facts, now).await?;
             replace_controls(&mut tx, &device_id, &facts, now).await?;
         }
-        sqlx::query("UPDATE agents SET last_seen_at = ?, agent_version = ? WHERE agent_id = ?")
+        sqlx::query("UPDATE agents SET last_seen_at = $1, agent_version = $2 WHERE agent_id = $3")
             .bind(now)
             .bind(&report.agent_version)
             .bind(&report.agent_id)
@@ -643,7 +740,7 @@ impl Store for SqliteStore {
             .await?;
         if let Some(job_id) = &report.job_id {
             // Only the agent the job was given to can complete it.
-            sqlx::query("UPDATE jobs SET state = 'done', finished_at = ?, report_id = ? WHERE job_id = ? AND agent_id = ? AND state IN ('pending', 'delivered')")
+            sqlx::query("UPDATE jobs SET state = 'done', finished_at = $1, report_id = $2 WHERE job_id = $3 AND agent_id = $4 AND state IN ('pending', 'delivered')")
                 .bind(now)
                 .bind(&report.report_id)
                 .bind(job_id)
@@ -666,15 +763,8 @@ impl Store for SqliteStore {
         let mut assets: Vec<AssetRecord> = Vec::new();
         let mut after: i64 = 0;
         loop {
-            let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(
-                "SELECT json_group_array(json_object(
-                        'asset_id', asset_id, 'kind', kind, 'agent_id', agent_id, 'hostname', hostname,
-                        'address', address, 'facts', json(facts_json), 'first_seen_at', first_seen_at,
-                        'last_seen_at', last_seen_at, 'last_report_id', last_report_id,
-                        'controls', json(controls_json), 'observation_count', observation_count)),
-                    MAX(rowid)
-                 FROM (SELECT rowid, * FROM assets WHERE rowid > ? ORDER BY rowid LIMIT ?)",
-            )
+            let (page, last): (Option<String>, Option<i64>) =
+                sqlx::query_as(self.dialect.assets_page())
             .bind(after)
             .bind(PAGE)
             .fetch_one(&self.pool)
@@ -737,7 +827,7 @@ impl Store for SqliteStore {
                 Some(_) => change.changed += 1,
             }
             sqlx::query(
-                "INSERT INTO systems (system_id, document_json, imported_at) VALUES (?, ?, ?)",
+                "INSERT INTO systems (system_id, document_json, imported_at) VALUES ($1, $2, $3)",
             )
             .bind(&system.id)
             .bind(&document)
@@ -770,9 +860,10 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<EvaluationSummary, StoreError> {
         let mut tx = self.write().await?;
-        let summary = findings_sql::apply(&mut tx, drafts, now).await?;
+        let summary = findings_sql::apply(&mut tx, self.dialect, drafts, now).await?;
         sqlx::query(
-            "INSERT OR REPLACE INTO evaluations (evaluated_at, summary_json) VALUES (?, ?)",
+            "INSERT INTO evaluations (evaluated_at, summary_json) VALUES ($1, $2)
+             ON CONFLICT (evaluated_at) DO UPDATE SET summary_json = excluded.summary_json",
         )
         .bind(now)
         .bind(json_text(&summary)?)
@@ -816,7 +907,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        sqlx::query("INSERT INTO schedules (name, kind, cron, timezone, target, params_json, next_run_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO schedules (name, kind, cron, timezone, target, params_json, next_run_at, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&schedule.name)
             .bind(&schedule.kind)
             .bind(&schedule.cron)
@@ -840,7 +931,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let deleted = sqlx::query("DELETE FROM schedules WHERE name = ?")
+        let deleted = sqlx::query("DELETE FROM schedules WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
@@ -884,14 +975,47 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.write().await?;
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT next_run_at FROM schedules WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if due.is_none_or(|at| at > now) {
+            // Fired by another collector since the caller read it, or removed.
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
         let ids = insert_jobs(&mut tx, jobs, now).await?;
-        sqlx::query("UPDATE schedules SET next_run_at = ? WHERE name = ?")
+        sqlx::query("UPDATE schedules SET next_run_at = $1 WHERE name = $2")
             .bind(next_run_at)
             .bind(name)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let taken = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(taken.rows_affected() == 1)
     }
 
     async fn create_jobs(
@@ -911,11 +1035,11 @@ impl Store for SqliteStore {
 
     async fn pull_jobs(&self, agent_id: &str, now: i64) -> Result<Vec<JobRecord>, StoreError> {
         let mut tx = self.write().await?;
-        let rows = sqlx::query("SELECT * FROM jobs WHERE agent_id = ? AND state = 'pending' ORDER BY created_at, job_id")
+        let rows = sqlx::query("SELECT * FROM jobs WHERE agent_id = $1 AND state = 'pending' ORDER BY created_at, job_id")
             .bind(agent_id)
             .fetch_all(&mut *tx)
             .await?;
-        sqlx::query("UPDATE jobs SET state = 'delivered', delivered_at = ? WHERE agent_id = ? AND state = 'pending'")
+        sqlx::query("UPDATE jobs SET state = 'delivered', delivered_at = $1 WHERE agent_id = $2 AND state = 'pending'")
             .bind(now)
             .bind(agent_id)
             .execute(&mut *tx)
@@ -933,7 +1057,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let state = if error.is_some() { "failed" } else { "done" };
         // An empty agent id closes the collector's own jobs (evaluations).
-        let updated = sqlx::query("UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE job_id = ? AND (agent_id = ? OR (agent_id IS NULL AND ? = '')) AND state IN ('pending', 'delivered')")
+        let updated = sqlx::query("UPDATE jobs SET state = $1, finished_at = $2, error = $3 WHERE job_id = $4 AND (agent_id = $5 OR (agent_id IS NULL AND $6 = '')) AND state IN ('pending', 'delivered')")
             .bind(state)
             .bind(now)
             .bind(error)
@@ -947,7 +1071,7 @@ impl Store for SqliteStore {
 
     async fn jobs(&self, schedule: Option<&str>) -> Result<Vec<JobRecord>, StoreError> {
         let run_now = schedule.map(|s| format!("run-now:{s}"));
-        let rows = sqlx::query("SELECT * FROM jobs WHERE ? IS NULL OR schedule = ? OR schedule = ? ORDER BY created_at DESC, job_id")
+        let rows = sqlx::query("SELECT * FROM jobs WHERE $1 IS NULL OR schedule = $2 OR schedule = $3 ORDER BY created_at DESC, job_id")
             .bind(schedule)
             .bind(schedule)
             .bind(run_now)
@@ -961,11 +1085,7 @@ impl Store for SqliteStore {
         asset_id: &str,
         categories: &[&str],
     ) -> Result<Vec<super::ObservationRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT category, name, value_json, evidence_json FROM observations
-             WHERE asset_id = ? AND category IN (SELECT value FROM json_each(?))
-             ORDER BY category, name",
-        )
+        let rows = sqlx::query(self.dialect.observations_in_categories())
         .bind(asset_id)
         .bind(serde_json::to_string(categories).unwrap_or_else(|_| "[]".into()))
         .fetch_all(&self.pool)
@@ -997,7 +1117,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(
             "SELECT h.*, CASE WHEN a.address = '' THEN a.hostname ELSE a.address END AS label
              FROM observation_history h JOIN assets a ON a.asset_id = h.asset_id
-             WHERE h.at >= ? AND (? IS NULL OR a.asset_id = ? OR a.hostname = ? OR a.address = ?)
+             WHERE h.at >= $1 AND ($2 IS NULL OR a.asset_id = $3 OR a.hostname = $4 OR a.address = $5)
              ORDER BY h.at, h.rowid",
         )
         .bind(since)
@@ -1041,7 +1161,8 @@ impl Store for SqliteStore {
         figures: &serde_json::Value,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT OR REPLACE INTO management_reports (issued_at, figures_json) VALUES (?, ?)",
+            "INSERT INTO management_reports (issued_at, figures_json) VALUES ($1, $2)
+             ON CONFLICT (issued_at) DO UPDATE SET figures_json = excluded.figures_json",
         )
         .bind(at)
         .bind(json_text(figures)?)
@@ -1195,7 +1316,7 @@ impl Store for SqliteStore {
         scope: &Scope,
         system_id: Option<&str>,
     ) -> Result<Vec<System>, StoreError> {
-        web_sql::scoped_systems(&self.pool, scope, system_id).await
+        web_sql::scoped_systems(&self.pool, self.dialect, scope, system_id).await
     }
 
     async fn scoped_assets(
@@ -1204,7 +1325,7 @@ impl Store for SqliteStore {
         system_id: Option<&str>,
         asset_id: Option<&str>,
     ) -> Result<Vec<(String, AssetRecord)>, StoreError> {
-        web_sql::scoped_assets(&self.pool, scope, system_id, asset_id).await
+        web_sql::scoped_assets(&self.pool, self.dialect, scope, system_id, asset_id).await
     }
 
     async fn scoped_findings(
@@ -1221,7 +1342,7 @@ impl Store for SqliteStore {
             finding_id,
             include_resolved,
         };
-        web_sql::scoped_findings(&self.pool, scope, &selection).await
+        web_sql::scoped_findings(&self.pool, self.dialect, scope, &selection).await
     }
 
     async fn request_acceptance(
@@ -1242,7 +1363,7 @@ impl Store for SqliteStore {
         scope: &Scope,
         state: Option<&str>,
     ) -> Result<Vec<AcceptanceRequest>, StoreError> {
-        web_sql::acceptance_requests(&self.pool, scope, state).await
+        web_sql::acceptance_requests(&self.pool, self.dialect, scope, state).await
     }
 
     async fn decide_acceptance(
@@ -1344,14 +1465,14 @@ struct AssetFacts<'a> {
 /// Devices are keyed by (discovering agent, address): the same address seen from two agents'
 /// networks may be two different devices (NAT, overlapping private ranges).
 async fn upsert_device_asset(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     report: &ReportInput,
     device: &super::DeviceInput,
     now: i64,
 ) -> Result<String, StoreError> {
     let facts = json_text(&device.identity)?;
     let existing: Option<String> = sqlx::query_scalar(
-        "SELECT asset_id FROM assets WHERE kind = 'device' AND agent_id = ? AND address = ?",
+        "SELECT asset_id FROM assets WHERE kind = 'device' AND agent_id = $1 AND address = $2",
     )
     .bind(&report.agent_id)
     .bind(&device.address)
@@ -1360,7 +1481,7 @@ async fn upsert_device_asset(
     let asset_id = existing.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     sqlx::query(
         "INSERT INTO assets (asset_id, kind, agent_id, hostname, address, device_kind, facts_json, first_seen_at, last_seen_at, last_report_id)
-         VALUES (?, 'device', ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, 'device', $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (asset_id) DO UPDATE SET hostname = excluded.hostname, device_kind = excluded.device_kind,
             facts_json = excluded.facts_json, last_seen_at = excluded.last_seen_at, last_report_id = excluded.last_report_id",
     )
@@ -1379,14 +1500,14 @@ async fn upsert_device_asset(
 }
 
 async fn insert_jobs(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     jobs: &[NewJob],
     now: i64,
 ) -> Result<Vec<String>, StoreError> {
     let mut ids = Vec::with_capacity(jobs.len());
     for job in jobs {
         let id = uuid::Uuid::now_v7().to_string();
-        sqlx::query("INSERT INTO jobs (job_id, schedule, kind, agent_id, params_json, state, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)")
+        sqlx::query("INSERT INTO jobs (job_id, schedule, kind, agent_id, params_json, state, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6)")
             .bind(&id)
             .bind(&job.schedule)
             .bind(&job.kind)
@@ -1400,7 +1521,7 @@ async fn insert_jobs(
     Ok(ids)
 }
 
-fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<JobRecord, StoreError> {
+fn job_from_row(row: &AnyRow) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
         job_id: row.try_get("job_id")?,
         schedule: row.try_get("schedule")?,
@@ -1417,14 +1538,14 @@ fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<JobRecord, StoreError> 
 }
 
 async fn upsert_host_asset(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     report: &ReportInput,
     existing: Option<String>,
     now: i64,
 ) -> Result<String, StoreError> {
     let facts = json_text(&report.host_facts)?;
     if let Some(asset_id) = existing {
-        sqlx::query("UPDATE assets SET hostname = ?, facts_json = ?, last_seen_at = ?, last_report_id = ? WHERE asset_id = ?")
+        sqlx::query("UPDATE assets SET hostname = $1, facts_json = $2, last_seen_at = $3, last_report_id = $4 WHERE asset_id = $5")
             .bind(&report.hostname)
             .bind(&facts)
             .bind(now)
@@ -1436,7 +1557,7 @@ async fn upsert_host_asset(
     }
     let asset_id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
-        "INSERT INTO assets (asset_id, kind, agent_id, hostname, facts_json, first_seen_at, last_seen_at, last_report_id) VALUES (?, 'host', ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO assets (asset_id, kind, agent_id, hostname, facts_json, first_seen_at, last_seen_at, last_report_id) VALUES ($1, 'host', $2, $3, $4, $5, $6, $7)",
     )
     .bind(&asset_id)
     .bind(&report.agent_id)
@@ -1454,13 +1575,13 @@ async fn upsert_host_asset(
 /// moving `changed_at` only when a value changes, and recording every addition, change and
 /// removal in `observation_history`.
 async fn replace_observations(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     asset_id: &str,
     facts: &AssetFacts<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
     let rows: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT category, name, value_json FROM observations WHERE asset_id = ?")
+        sqlx::query_as("SELECT category, name, value_json FROM observations WHERE asset_id = $1")
             .bind(asset_id)
             .fetch_all(&mut **tx)
             .await?;
@@ -1489,7 +1610,7 @@ async fn replace_observations(
         }
         sqlx::query(
             "INSERT INTO observations (asset_id, category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (asset_id, category, name) DO UPDATE SET
                 changed_at = CASE WHEN observations.value_json = excluded.value_json THEN observations.changed_at ELSE excluded.changed_at END,
                 value_json = excluded.value_json,
@@ -1531,7 +1652,7 @@ async fn replace_observations(
             now,
         )
         .await?;
-        sqlx::query("DELETE FROM observations WHERE asset_id = ? AND category = ? AND name = ?")
+        sqlx::query("DELETE FROM observations WHERE asset_id = $1 AND category = $2 AND name = $3")
             .bind(asset_id)
             .bind(&key.0)
             .bind(&key.1)
@@ -1543,7 +1664,7 @@ async fn replace_observations(
 
 #[allow(clippy::too_many_arguments)]
 async fn record_change(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     asset_id: &str,
     key: &(String, String),
     change: &str,
@@ -1552,7 +1673,7 @@ async fn record_change(
     report_id: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO observation_history (asset_id, category, name, change, old_value_json, new_value_json, at, report_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO observation_history (asset_id, category, name, change, old_value_json, new_value_json, at, report_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(asset_id)
         .bind(&key.0)
         .bind(&key.1)
@@ -1567,12 +1688,12 @@ async fn record_change(
 }
 
 async fn replace_controls(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     asset_id: &str,
     facts: &AssetFacts<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM controls WHERE asset_id = ?")
+    sqlx::query("DELETE FROM controls WHERE asset_id = $1")
         .bind(asset_id)
         .execute(&mut **tx)
         .await?;
@@ -1586,13 +1707,13 @@ async fn replace_controls(
             evidence: c.evidence.clone(),
         })
         .collect();
-    sqlx::query("UPDATE assets SET controls_json = ?, observation_count = (SELECT COUNT(*) FROM observations WHERE asset_id = assets.asset_id) WHERE asset_id = ?")
+    sqlx::query("UPDATE assets SET controls_json = $1, observation_count = (SELECT COUNT(*) FROM observations WHERE asset_id = assets.asset_id) WHERE asset_id = $2")
         .bind(json_text(&records)?)
         .bind(asset_id)
         .execute(&mut **tx)
         .await?;
     for control in facts.controls {
-        sqlx::query("INSERT INTO controls (asset_id, name, state, reason, evidence_json, observed_at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO controls (asset_id, name, state, reason, evidence_json, observed_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(asset_id)
             .bind(&control.name)
             .bind(&control.state)
@@ -1605,587 +1726,117 @@ async fn replace_controls(
     Ok(())
 }
 
+/// The conformance suite on SQLite: in memory, or a file where a test needs several
+/// connections.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{ControlInput, ObservationInput, verify_audit_chain};
+mod sqlite_conformance {
+    use super::SqlStore;
 
-    fn agent(id: &str) -> NewAgent {
-        NewAgent {
-            agent_id: id.into(),
-            hostname: "h".into(),
-            cert_sha256: format!("sha-{id}"),
-            cert_not_after: 10,
-            labels: BTreeMap::new(),
-            agent_version: "1".into(),
-        }
+    async fn fresh() -> SqlStore {
+        SqlStore::in_memory().await.unwrap()
     }
 
-    fn token(hash: &str, expires_at: i64) -> NewToken {
-        NewToken {
-            token_hash: hash.into(),
-            created_at: 0,
-            expires_at,
-            created_by: "alice".into(),
-        }
-    }
-
-    fn report(agent_id: &str, report_id: &str, package_version: &str) -> ReportInput {
-        ReportInput {
-            agent_id: agent_id.into(),
-            report_id: report_id.into(),
-            collected_at: 1,
-            size_bytes: 1,
-            agent_version: "1".into(),
-            hostname: "h".into(),
-            host_facts: serde_json::json!({}),
-            observations: vec![ObservationInput {
-                category: "package".into(),
-                name: "openssl".into(),
-                value: serde_json::json!({ "version": package_version }),
-                evidence: vec![],
-            }],
-            controls: vec![ControlInput {
-                name: "mfa".into(),
-                state: "absent".into(),
-                reason: "r".into(),
-                evidence: vec![],
-            }],
-            devices: vec![],
-            sequence: 0,
-            delta_base: None,
-            removed_observations: vec![],
-            job_id: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn tokens_are_single_use_and_expire() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.create_token(token("t2", 100), 0).await.unwrap();
-        assert!(matches!(
-            store.check_token("nope", 1).await,
-            Err(StoreError::TokenUnknown)
-        ));
-        assert!(matches!(
-            store.enroll_agent("t2", agent("x"), 100).await,
-            Err(StoreError::TokenExpired)
-        ));
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        assert!(matches!(
-            store.enroll_agent("t1", agent("b"), 2).await,
-            Err(StoreError::TokenUsed)
-        ));
-        assert_eq!(store.agents().await.unwrap().len(), 1);
-    }
-
-    fn scope(name: &str, max_uses: i64, labels: &[(&str, &str)]) -> TokenScope {
-        TokenScope {
-            name: name.into(),
-            max_uses,
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-                .collect(),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_scoped_token_allows_its_uses_and_its_labels_beat_the_claimed_ones() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store
-            .create_scoped_token(token("t1", 100), scope("fleet", 2, &[("site", "ward4")]), 0)
-            .await
-            .unwrap();
-        let mut claimed = agent("a");
-        claimed.labels = [("site", "elsewhere"), ("role", "db")]
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-            .collect();
-        store.enroll_agent("t1", claimed, 1).await.unwrap();
-        store.enroll_agent("t1", agent("b"), 2).await.unwrap();
-        assert!(matches!(
-            store.enroll_agent("t1", agent("c"), 3).await,
-            Err(StoreError::TokenUsed)
-        ));
-        let a = store.agent("a").await.unwrap().unwrap();
-        assert_eq!(a.labels["site"], "ward4");
-        assert_eq!(a.labels["role"], "db");
-        assert_eq!(a.claimed_labels["site"], "elsewhere");
-        assert_eq!(a.token_labels["site"], "ward4");
-        assert_eq!(a.token_name.as_deref(), Some("fleet"));
-        let linked: BTreeMap<_, _> = store.agent_labels().await.unwrap().into_iter().collect();
-        assert_eq!(linked["b"]["site"], "ward4");
-        let tokens = store.tokens().await.unwrap();
-        assert_eq!((tokens[0].uses, tokens[0].max_uses), (2, 2));
-        assert_eq!(store.agents().await.unwrap().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn a_revoked_token_is_refused_and_names_are_unique() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store
-            .create_scoped_token(token("t1", 100), scope("fleet", 5, &[]), 0)
-            .await
-            .unwrap();
-        assert!(matches!(
-            store
-                .create_scoped_token(token("t2", 100), scope("fleet", 1, &[]), 0)
-                .await,
-            Err(StoreError::TokenNameTaken(_))
-        ));
-        let event = AuditEvent {
-            actor: "alice".into(),
-            action: "token.revoke".into(),
-            subject: "fleet".into(),
-            detail: serde_json::json!({}),
-        };
-        assert!(store.revoke_token("fleet", event.clone(), 1).await.unwrap());
-        assert!(!store.revoke_token("fleet", event.clone(), 2).await.unwrap());
-        assert!(matches!(
-            store.revoke_token("nope", event, 2).await,
-            Err(StoreError::TokenNameUnknown(_))
-        ));
-        assert!(matches!(
-            store.enroll_agent("t1", agent("a"), 3).await,
-            Err(StoreError::TokenRevoked)
-        ));
-        assert!(store.agents().await.unwrap().is_empty());
-        let tokens = store.tokens().await.unwrap();
-        assert_eq!(tokens.len(), 1);
-        assert_eq!(tokens[0].uses, 0);
-        assert!(tokens[0].revoked_at.is_some());
-    }
-
-    #[tokio::test]
-    async fn concurrent_redemptions_never_exceed_the_budget() {
+    async fn fresh_shared() -> (SqlStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-        store
-            .create_scoped_token(token("t1", i64::MAX), scope("fleet", 5, &[]), 0)
-            .await
-            .unwrap();
-        let attempts: Vec<_> = (0..20)
-            .map(|i| {
-                let store = store.clone();
-                tokio::spawn(
-                    async move { store.enroll_agent("t1", agent(&format!("a{i}")), 1).await },
-                )
-            })
-            .collect();
-        let mut enrolled = 0;
-        for attempt in attempts {
-            match attempt.await.unwrap() {
-                Ok(()) => enrolled += 1,
-                Err(StoreError::TokenUsed) => {}
-                Err(other) => panic!("unexpected {other}"),
-            }
-        }
-        assert_eq!(enrolled, 5);
-        assert_eq!(store.agents().await.unwrap().len(), 5);
-        assert_eq!(store.tokens().await.unwrap()[0].uses, 5);
+        let store = SqlStore::open(&dir.path().join("t.db")).await.unwrap();
+        (store, dir)
+    }
+
+    mod tests {
+        include!("conformance.rs");
+    }
+}
+
+/// The same suite on PostgreSQL: a fresh database per test on this process's scratch cluster.
+/// Without PostgreSQL these tests fail (scripts/deps/postgres.sh installs it).
+#[cfg(test)]
+mod postgres_conformance {
+    use super::{SqlStore, StoreError};
+    use crate::store::pg_scratch::ScratchCluster;
+
+    async fn fresh() -> SqlStore {
+        let cluster = ScratchCluster::shared().unwrap();
+        let url = cluster.fresh_database().await.unwrap();
+        SqlStore::connect_postgres(&url, 4).await.unwrap()
+    }
+
+    async fn fresh_shared() -> (SqlStore, ()) {
+        (fresh().await, ())
     }
 
     #[tokio::test]
-    async fn a_second_host_with_the_same_certificate_is_recorded_as_a_clone() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        assert_eq!(
-            store.bind_agent_host("a", "h1", 2).await.unwrap(),
-            HostBinding::Bound
-        );
-        assert_eq!(
-            store.bind_agent_host("a", "h1", 3).await.unwrap(),
-            HostBinding::Same
-        );
-        for at in [4, 5] {
-            assert_eq!(
-                store.bind_agent_host("a", "h2", at).await.unwrap(),
-                HostBinding::Clone { bound: "h1".into() }
-            );
-        }
-        let a = store.agent("a").await.unwrap().unwrap();
-        assert_eq!(a.host_id.as_deref(), Some("h1"));
-        assert_eq!(a.clone_host_id.as_deref(), Some("h2"));
-        assert_eq!(a.clone_detected_at, Some(4));
-        let audit = store.audit_log().await.unwrap();
-        let clones = audit
-            .iter()
-            .filter(|e| e.action == "agent.clone-detected")
-            .count();
-        assert_eq!(clones, 1, "audited once, not per report");
-        verify_audit_chain(&audit).unwrap();
-    }
-
-    #[tokio::test]
-    async fn renewal_replaces_the_certificate_once_and_not_for_revoked_agents() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        let renewed = |presented: &str, new: &str| RenewedCertificate {
-            presented_sha256: presented.into(),
-            cert_sha256: new.into(),
-            cert_not_after: 50,
-        };
-        store
-            .renew_agent_certificate("a", &renewed("sha-a", "sha-a2"), 10)
-            .await
-            .unwrap();
-        let a = store.agent("a").await.unwrap().unwrap();
-        assert_eq!(a.cert_sha256, "sha-a2");
-        assert_eq!(a.prev_cert_sha256.as_deref(), Some("sha-a"));
-        assert_eq!(
-            (a.cert_not_after, a.cert_issued_at, a.cert_renewals),
-            (50, Some(10), 1)
-        );
-        // The agent lost the new files and renews with the replaced certificate: allowed once.
-        store
-            .renew_agent_certificate("a", &renewed("sha-a", "sha-a3"), 11)
-            .await
-            .unwrap();
-        store.forget_previous_certificate("a").await.unwrap();
-        assert!(matches!(
-            store
-                .renew_agent_certificate("a", &renewed("sha-a", "sha-a4"), 12)
-                .await,
-            Err(StoreError::CertificateSuperseded(_))
-        ));
-        let event = AuditEvent {
-            actor: "alice".into(),
-            action: "agent.revoke".into(),
-            subject: "a".into(),
-            detail: serde_json::json!({}),
-        };
-        store.revoke_agent("a", event, 13).await.unwrap();
-        assert!(matches!(
-            store
-                .renew_agent_certificate("a", &renewed("sha-a3", "sha-a5"), 14)
-                .await,
-            Err(StoreError::AgentRevoked(_))
-        ));
-        assert_eq!(
-            store.agent("a").await.unwrap().unwrap().cert_sha256,
-            "sha-a3"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_failed_enrollment_leaves_the_token_unused() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.create_token(token("t2", 100), 0).await.unwrap();
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        // Same certificate fingerprint as agent a: the insert fails, the token must survive.
-        let mut clash = agent("b");
-        clash.cert_sha256 = "sha-a".into();
-        assert!(store.enroll_agent("t2", clash, 2).await.is_err());
-        store.check_token("t2", 3).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn reports_are_deduplicated_per_agent_and_track_changes() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        let first = store
-            .ingest_report(report("a", "r1", "3.0.1"), 10)
-            .await
-            .unwrap();
-        assert!(!first.duplicate);
-        let again = store
-            .ingest_report(report("a", "r1", "9.9.9"), 11)
-            .await
-            .unwrap();
-        assert!(again.duplicate);
-        assert_eq!(again.asset_id, first.asset_id);
-        let second = store
-            .ingest_report(report("a", "r2", "3.0.2"), 20)
-            .await
-            .unwrap();
-        assert_eq!(second.asset_id, first.asset_id);
-
-        let row = sqlx::query("SELECT value_json, first_seen_at, changed_at FROM observations")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert_eq!(row.get::<String, _>("value_json"), r#"{"version":"3.0.2"}"#);
-        assert_eq!(row.get::<i64, _>("first_seen_at"), 10);
-        assert_eq!(row.get::<i64, _>("changed_at"), 20);
-        let changes = store.observation_changes(Some("h"), 0).await.unwrap();
-        let kinds: Vec<_> = changes.iter().map(|c| c.change.as_str()).collect();
-        assert_eq!(kinds, vec!["added", "changed"]);
-        assert_eq!(
-            changes[1].old_value.as_deref(),
-            Some(r#"{"version":"3.0.1"}"#)
-        );
-        assert_eq!(
-            store
-                .observation_changes(Some("h"), 15)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        let mut gone = report("a", "r3", "3.0.2");
-        gone.observations.clear();
-        store.ingest_report(gone, 30).await.unwrap();
-        assert_eq!(
-            store.observation_changes(None, 30).await.unwrap()[0].change,
-            "removed"
-        );
-        let assets = store.assets().await.unwrap();
-        assert_eq!(assets[0].first_seen_at, 10);
-        assert_eq!(assets[0].last_seen_at, 30);
-        assert_eq!(assets[0].controls[0].state, "absent");
-    }
-
-    #[tokio::test]
-    async fn the_audit_log_is_append_only_and_chained() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        let event = AuditEvent {
-            actor: "bob".into(),
-            action: "agent.revoke".into(),
-            subject: "a".into(),
-            detail: serde_json::json!({ "reason": "lost" }),
-        };
-        assert!(store.revoke_agent("a", event.clone(), 5).await.unwrap());
-        assert!(!store.revoke_agent("a", event, 6).await.unwrap());
-        let log = store.audit_log().await.unwrap();
-        assert_eq!(log.len(), 2);
-        verify_audit_chain(&log).unwrap();
-
-        let mut tampered = log.clone();
-        tampered[0].actor = "mallory".into();
-        assert_eq!(verify_audit_chain(&tampered).unwrap_err().seq, 1);
-        let mut tampered = log.clone();
-        tampered[1].detail_json = r#"{"reason":"found"}"#.into();
-        assert_eq!(verify_audit_chain(&tampered).unwrap_err().seq, 2);
-        let mut tampered = log.clone();
-        tampered.remove(0);
-        assert_eq!(verify_audit_chain(&tampered).unwrap_err().seq, 2);
-        assert!(
-            sqlx::query("UPDATE audit_log SET actor = 'x'")
-                .execute(&store.pool)
-                .await
-                .is_err()
-        );
-        assert!(
-            sqlx::query("DELETE FROM audit_log")
-                .execute(&store.pool)
-                .await
-                .is_err()
-        );
-    }
-
-    fn draft(asset: &str) -> FindingDraft {
-        FindingDraft {
-            rule: "k3-auth",
-            severity: crate::rules::Severity::High,
-            system_id: Some("journal".into()),
-            asset_id: Some(asset.into()),
-            asset: asset.into(),
-            message: "m".into(),
-            text: crate::i18n::Text::new("finding.k3-auth", &[asset, "absent"]),
-            evidence: vec![],
-        }
-    }
-
-    #[tokio::test]
-    async fn findings_open_resolve_reopen_and_accept_with_history() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        let s = store
-            .apply_findings(&[draft("a"), draft("b")], 10)
-            .await
-            .unwrap();
-        assert_eq!((s.opened, s.open), (2, 2));
-        let s = store.apply_findings(&[draft("a")], 20).await.unwrap();
-        assert_eq!((s.resolved, s.open), (1, 1));
-        let s = store
-            .apply_findings(&[draft("a"), draft("b")], 30)
-            .await
-            .unwrap();
-        assert_eq!((s.reopened, s.open), (1, 2));
-
-        let b = store
-            .findings()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|f| f.asset == "b")
-            .unwrap();
-        assert_eq!(
-            b.text,
-            Some(draft("b").text),
-            "the sentence is kept for rendering"
-        );
-        let accept = Acceptance {
-            by: "Anna".into(),
-            reason: "compensating control".into(),
-            until: 50,
-        };
-        store
-            .accept_finding(&b.finding_id, accept, 35)
-            .await
-            .unwrap();
-        let s = store
-            .apply_findings(&[draft("a"), draft("b")], 40)
-            .await
-            .unwrap();
-        assert_eq!((s.open, s.accepted), (1, 1));
-        // The acceptance expires at 50: the finding opens again.
-        let s = store
-            .apply_findings(&[draft("a"), draft("b")], 60)
-            .await
-            .unwrap();
-        assert_eq!((s.reopened, s.open, s.accepted), (1, 2, 0));
-
-        let states: Vec<String> = store
-            .finding_events(&b.finding_id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.to_state)
-            .collect();
-        assert_eq!(states, vec!["open", "resolved", "open", "accepted", "open"]);
-        assert!(matches!(
-            store
-                .accept_finding(
-                    "nope",
-                    Acceptance {
-                        by: "x".into(),
-                        reason: "y".into(),
-                        until: 1
-                    },
-                    1
-                )
-                .await,
-            Err(StoreError::FindingUnknown(_))
-        ));
-        let log = store.audit_log().await.unwrap();
-        assert_eq!(log.last().unwrap().action, "finding.accept");
-    }
-
-    #[tokio::test]
-    async fn discovered_devices_become_device_assets_keyed_by_agent_and_address() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        let device = |firmware: &str| crate::store::DeviceInput {
-            address: "127.0.0.5".into(),
-            name: "Schneider M221 (127.0.0.5)".into(),
-            kind: "plc".into(),
-            identity: serde_json::json!({ "vendor": "Schneider", "model": "M221", "firmware": firmware }),
-            observations: vec![],
-            controls: vec![ControlInput {
-                name: "transit_encryption".into(),
-                state: "plaintext".into(),
-                reason: "modbus/502".into(),
-                evidence: vec![],
-            }],
-        };
-        let mut first = report("a", "r1", "1");
-        first.devices = vec![device("1.0")];
-        store.ingest_report(first, 10).await.unwrap();
-        let mut second = report("a", "r2", "1");
-        second.devices = vec![device("1.1")];
-        store.ingest_report(second, 20).await.unwrap();
-        let devices: Vec<_> = store
-            .assets()
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|a| a.kind == "device")
-            .collect();
-        assert_eq!(devices.len(), 1);
-        assert_eq!(devices[0].address, "127.0.0.5");
-        assert_eq!(devices[0].facts["firmware"], "1.1");
-        assert_eq!(devices[0].first_seen_at, 10);
-        assert_eq!(devices[0].controls[0].state, "plaintext");
-    }
-
-    #[tokio::test]
-    async fn deltas_apply_on_their_base_and_a_gap_asks_for_a_resync() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        store.create_token(token("t1", 100), 0).await.unwrap();
-        store.enroll_agent("t1", agent("a"), 1).await.unwrap();
-        let numbered = |id: &str,
-                        sequence: i64,
-                        base: Option<i64>,
-                        packages: &[(&str, &str)],
-                        removed: &[&str]| {
-            let mut r = report("a", id, "x");
-            r.sequence = sequence;
-            r.delta_base = base;
-            r.observations = packages
-                .iter()
-                .map(|(name, version)| ObservationInput {
-                    category: "package".into(),
-                    name: (*name).into(),
-                    value: serde_json::json!({ "version": version }),
-                    evidence: vec![],
-                })
-                .collect();
-            r.removed_observations = removed
-                .iter()
-                .map(|n| ("package".to_string(), (*n).to_string()))
-                .collect();
-            r
-        };
-        // A delta before any full report cannot apply.
-        let early = store
-            .ingest_report(numbered("r0", 1, Some(0), &[], &[]), 5)
-            .await
-            .unwrap();
-        assert!(early.resync_required);
-        store
-            .ingest_report(
-                numbered("r1", 1, None, &[("a", "1"), ("b", "1"), ("c", "1")], &[]),
-                10,
+    async fn tls_with_verify_full_checks_the_server_name_against_the_given_ca() {
+        let server = crate::ca::create("Test", &["localhost".to_string()]).unwrap();
+        let other = crate::ca::create("Other", &["localhost".to_string()]).unwrap();
+        let cluster =
+            ScratchCluster::start_with_tls(&server.server_cert_pem, &server.server_key_pem)
+                .unwrap();
+        let name = cluster.fresh_database_name().await.unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let (ca, wrong) = (files.path().join("ca.pem"), files.path().join("other.pem"));
+        std::fs::write(&ca, &server.ca_cert_pem).unwrap();
+        std::fs::write(&wrong, &other.ca_cert_pem).unwrap();
+        let url = |host: &str, root: &std::path::Path| {
+            format!(
+                "postgres://postgres@{host}:{}/{name}?sslmode=verify-full&sslrootcert={}",
+                cluster.port(),
+                root.display()
             )
+        };
+        let store = SqlStore::connect_postgres(&url("localhost", &ca), 1)
             .await
             .unwrap();
-        // Delta 2 on 1: b changes, c goes, a is untouched.
-        let two = store
-            .ingest_report(numbered("r2", 2, Some(1), &[("b", "2")], &["c"]), 20)
-            .await
-            .unwrap();
-        assert!(!two.resync_required);
-        let versions = |assets: Vec<AssetRecord>| assets[0].observation_count;
-        assert_eq!(versions(store.assets().await.unwrap()), 2);
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT name, value_json FROM observations ORDER BY name")
-                .fetch_all(&store.pool)
+        let encrypted: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(store.pool())
                 .await
                 .unwrap();
-        assert_eq!(
-            rows,
-            vec![
-                ("a".into(), r#"{"version":"1"}"#.into()),
-                ("b".into(), r#"{"version":"2"}"#.into())
-            ]
-        );
-        // Report 3 was lost: delta 4 on 3 is refused and changes nothing.
-        let gap = store
-            .ingest_report(numbered("r4", 4, Some(3), &[("z", "1")], &["a"]), 30)
+        assert!(encrypted);
+        // Another CA, or a name the certificate does not carry: refused before any query.
+        for refused in [url("localhost", &wrong), url("127.0.0.1", &ca)] {
+            let error = SqlStore::connect_postgres(&refused, 1).await.unwrap_err();
+            assert!(error.is_unavailable(), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_migrated_by_a_newer_collector_is_refused_on_both_back_ends() {
+        let url = ScratchCluster::shared()
+            .unwrap()
+            .fresh_database()
             .await
             .unwrap();
-        assert!(gap.resync_required);
-        assert_eq!(versions(store.assets().await.unwrap()), 2);
-        // The full report that follows is accepted and sets the base again.
-        store
-            .ingest_report(numbered("r5", 5, None, &[("a", "1")], &[]), 40)
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.db");
+        let stores = [
+            SqlStore::connect_postgres(&url, 1).await.unwrap(),
+            SqlStore::open(&file).await.unwrap(),
+        ];
+        for store in &stores {
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES (9999, 'newer', TRUE, $1, 0)",
+            )
+            .bind(vec![0_u8])
+            .execute(store.pool())
             .await
             .unwrap();
-        assert!(
-            !store
-                .ingest_report(numbered("r6", 6, Some(5), &[], &[]), 50)
-                .await
-                .unwrap()
-                .resync_required
-        );
+        }
+        for reopened in [
+            SqlStore::connect_postgres(&url, 1).await,
+            SqlStore::open(&file).await,
+        ] {
+            match reopened {
+                Err(StoreError::SchemaNewer { applied, known }) => {
+                    assert_eq!(applied, 9999);
+                    assert!(known >= 10);
+                }
+                other => panic!("expected SchemaNewer, got {other:?}"),
+            }
+        }
+    }
+
+    mod tests {
+        include!("conformance.rs");
     }
 }

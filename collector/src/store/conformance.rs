@@ -1,0 +1,639 @@
+// The store's conformance suite: every test here runs on SQLite and on PostgreSQL unchanged
+// (included by sql.rs into one module per back-end, each with its own `fresh` store).
+use super::super::*;
+use super::{fresh, fresh_shared};
+use crate::store::{ControlInput, ObservationInput, verify_audit_chain};
+
+fn agent(id: &str) -> NewAgent {
+    NewAgent {
+        agent_id: id.into(),
+        hostname: "h".into(),
+        cert_sha256: format!("sha-{id}"),
+        cert_not_after: 10,
+        labels: BTreeMap::new(),
+        agent_version: "1".into(),
+    }
+}
+
+fn token(hash: &str, expires_at: i64) -> NewToken {
+    NewToken {
+        token_hash: hash.into(),
+        created_at: 0,
+        expires_at,
+        created_by: "alice".into(),
+    }
+}
+
+fn report(agent_id: &str, report_id: &str, package_version: &str) -> ReportInput {
+    ReportInput {
+        agent_id: agent_id.into(),
+        report_id: report_id.into(),
+        collected_at: 1,
+        size_bytes: 1,
+        agent_version: "1".into(),
+        hostname: "h".into(),
+        host_facts: serde_json::json!({}),
+        observations: vec![ObservationInput {
+            category: "package".into(),
+            name: "openssl".into(),
+            value: serde_json::json!({ "version": package_version }),
+            evidence: vec![],
+        }],
+        controls: vec![ControlInput {
+            name: "mfa".into(),
+            state: "absent".into(),
+            reason: "r".into(),
+            evidence: vec![],
+        }],
+        devices: vec![],
+        sequence: 0,
+        delta_base: None,
+        removed_observations: vec![],
+        job_id: None,
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_single_use_and_expire() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.create_token(token("t2", 100), 0).await.unwrap();
+    assert!(matches!(
+        store.check_token("nope", 1).await,
+        Err(StoreError::TokenUnknown)
+    ));
+    assert!(matches!(
+        store.enroll_agent("t2", agent("x"), 100).await,
+        Err(StoreError::TokenExpired)
+    ));
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    assert!(matches!(
+        store.enroll_agent("t1", agent("b"), 2).await,
+        Err(StoreError::TokenUsed)
+    ));
+    assert_eq!(store.agents().await.unwrap().len(), 1);
+}
+
+fn scope(name: &str, max_uses: i64, labels: &[(&str, &str)]) -> TokenScope {
+    TokenScope {
+        name: name.into(),
+        max_uses,
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_scoped_token_allows_its_uses_and_its_labels_beat_the_claimed_ones() {
+    let store = fresh().await;
+    store
+        .create_scoped_token(token("t1", 100), scope("fleet", 2, &[("site", "ward4")]), 0)
+        .await
+        .unwrap();
+    let mut claimed = agent("a");
+    claimed.labels = [("site", "elsewhere"), ("role", "db")]
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+    store.enroll_agent("t1", claimed, 1).await.unwrap();
+    store.enroll_agent("t1", agent("b"), 2).await.unwrap();
+    assert!(matches!(
+        store.enroll_agent("t1", agent("c"), 3).await,
+        Err(StoreError::TokenUsed)
+    ));
+    let a = store.agent("a").await.unwrap().unwrap();
+    assert_eq!(a.labels["site"], "ward4");
+    assert_eq!(a.labels["role"], "db");
+    assert_eq!(a.claimed_labels["site"], "elsewhere");
+    assert_eq!(a.token_labels["site"], "ward4");
+    assert_eq!(a.token_name.as_deref(), Some("fleet"));
+    let linked: BTreeMap<_, _> = store.agent_labels().await.unwrap().into_iter().collect();
+    assert_eq!(linked["b"]["site"], "ward4");
+    let tokens = store.tokens().await.unwrap();
+    assert_eq!((tokens[0].uses, tokens[0].max_uses), (2, 2));
+    assert_eq!(store.agents().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_and_names_are_unique() {
+    let store = fresh().await;
+    store
+        .create_scoped_token(token("t1", 100), scope("fleet", 5, &[]), 0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_scoped_token(token("t2", 100), scope("fleet", 1, &[]), 0)
+            .await,
+        Err(StoreError::TokenNameTaken(_))
+    ));
+    let event = AuditEvent {
+        actor: "alice".into(),
+        action: "token.revoke".into(),
+        subject: "fleet".into(),
+        detail: serde_json::json!({}),
+    };
+    assert!(store.revoke_token("fleet", event.clone(), 1).await.unwrap());
+    assert!(!store.revoke_token("fleet", event.clone(), 2).await.unwrap());
+    assert!(matches!(
+        store.revoke_token("nope", event, 2).await,
+        Err(StoreError::TokenNameUnknown(_))
+    ));
+    assert!(matches!(
+        store.enroll_agent("t1", agent("a"), 3).await,
+        Err(StoreError::TokenRevoked)
+    ));
+    assert!(store.agents().await.unwrap().is_empty());
+    let tokens = store.tokens().await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].uses, 0);
+    assert!(tokens[0].revoked_at.is_some());
+}
+
+#[tokio::test]
+async fn concurrent_redemptions_never_exceed_the_budget() {
+    let (store, _dir) = fresh_shared().await;
+    store
+        .create_scoped_token(token("t1", i64::MAX), scope("fleet", 5, &[]), 0)
+        .await
+        .unwrap();
+    let attempts: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(
+                async move { store.enroll_agent("t1", agent(&format!("a{i}")), 1).await },
+            )
+        })
+        .collect();
+    let mut enrolled = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(()) => enrolled += 1,
+            Err(StoreError::TokenUsed) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(enrolled, 5);
+    assert_eq!(store.agents().await.unwrap().len(), 5);
+    assert_eq!(store.tokens().await.unwrap()[0].uses, 5);
+}
+
+#[tokio::test]
+async fn a_second_host_with_the_same_certificate_is_recorded_as_a_clone() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    assert_eq!(
+        store.bind_agent_host("a", "h1", 2).await.unwrap(),
+        HostBinding::Bound
+    );
+    assert_eq!(
+        store.bind_agent_host("a", "h1", 3).await.unwrap(),
+        HostBinding::Same
+    );
+    for at in [4, 5] {
+        assert_eq!(
+            store.bind_agent_host("a", "h2", at).await.unwrap(),
+            HostBinding::Clone { bound: "h1".into() }
+        );
+    }
+    let a = store.agent("a").await.unwrap().unwrap();
+    assert_eq!(a.host_id.as_deref(), Some("h1"));
+    assert_eq!(a.clone_host_id.as_deref(), Some("h2"));
+    assert_eq!(a.clone_detected_at, Some(4));
+    let audit = store.audit_log().await.unwrap();
+    let clones = audit
+        .iter()
+        .filter(|e| e.action == "agent.clone-detected")
+        .count();
+    assert_eq!(clones, 1, "audited once, not per report");
+    verify_audit_chain(&audit).unwrap();
+}
+
+#[tokio::test]
+async fn renewal_replaces_the_certificate_once_and_not_for_revoked_agents() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    let renewed = |presented: &str, new: &str| RenewedCertificate {
+        presented_sha256: presented.into(),
+        cert_sha256: new.into(),
+        cert_not_after: 50,
+    };
+    store
+        .renew_agent_certificate("a", &renewed("sha-a", "sha-a2"), 10)
+        .await
+        .unwrap();
+    let a = store.agent("a").await.unwrap().unwrap();
+    assert_eq!(a.cert_sha256, "sha-a2");
+    assert_eq!(a.prev_cert_sha256.as_deref(), Some("sha-a"));
+    assert_eq!(
+        (a.cert_not_after, a.cert_issued_at, a.cert_renewals),
+        (50, Some(10), 1)
+    );
+    // The agent lost the new files and renews with the replaced certificate: allowed once.
+    store
+        .renew_agent_certificate("a", &renewed("sha-a", "sha-a3"), 11)
+        .await
+        .unwrap();
+    store.forget_previous_certificate("a").await.unwrap();
+    assert!(matches!(
+        store
+            .renew_agent_certificate("a", &renewed("sha-a", "sha-a4"), 12)
+            .await,
+        Err(StoreError::CertificateSuperseded(_))
+    ));
+    let event = AuditEvent {
+        actor: "alice".into(),
+        action: "agent.revoke".into(),
+        subject: "a".into(),
+        detail: serde_json::json!({}),
+    };
+    store.revoke_agent("a", event, 13).await.unwrap();
+    assert!(matches!(
+        store
+            .renew_agent_certificate("a", &renewed("sha-a3", "sha-a5"), 14)
+            .await,
+        Err(StoreError::AgentRevoked(_))
+    ));
+    assert_eq!(
+        store.agent("a").await.unwrap().unwrap().cert_sha256,
+        "sha-a3"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_enrollment_leaves_the_token_unused() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.create_token(token("t2", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    // Same certificate fingerprint as agent a: the insert fails, the token must survive.
+    let mut clash = agent("b");
+    clash.cert_sha256 = "sha-a".into();
+    assert!(store.enroll_agent("t2", clash, 2).await.is_err());
+    store.check_token("t2", 3).await.unwrap();
+}
+
+#[tokio::test]
+async fn reports_are_deduplicated_per_agent_and_track_changes() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    let first = store
+        .ingest_report(report("a", "r1", "3.0.1"), 10)
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+    let again = store
+        .ingest_report(report("a", "r1", "9.9.9"), 11)
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.asset_id, first.asset_id);
+    let second = store
+        .ingest_report(report("a", "r2", "3.0.2"), 20)
+        .await
+        .unwrap();
+    assert_eq!(second.asset_id, first.asset_id);
+
+    let row = sqlx::query("SELECT value_json, first_seen_at, changed_at FROM observations")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("value_json"), r#"{"version":"3.0.2"}"#);
+    assert_eq!(row.get::<i64, _>("first_seen_at"), 10);
+    assert_eq!(row.get::<i64, _>("changed_at"), 20);
+    let changes = store.observation_changes(Some("h"), 0).await.unwrap();
+    let kinds: Vec<_> = changes.iter().map(|c| c.change.as_str()).collect();
+    assert_eq!(kinds, vec!["added", "changed"]);
+    assert_eq!(
+        changes[1].old_value.as_deref(),
+        Some(r#"{"version":"3.0.1"}"#)
+    );
+    assert_eq!(
+        store
+            .observation_changes(Some("h"), 15)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut gone = report("a", "r3", "3.0.2");
+    gone.observations.clear();
+    store.ingest_report(gone, 30).await.unwrap();
+    assert_eq!(
+        store.observation_changes(None, 30).await.unwrap()[0].change,
+        "removed"
+    );
+    let assets = store.assets().await.unwrap();
+    assert_eq!(assets[0].first_seen_at, 10);
+    assert_eq!(assets[0].last_seen_at, 30);
+    assert_eq!(assets[0].controls[0].state, "absent");
+}
+
+#[tokio::test]
+async fn the_audit_log_is_append_only_and_chained() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    let event = AuditEvent {
+        actor: "bob".into(),
+        action: "agent.revoke".into(),
+        subject: "a".into(),
+        detail: serde_json::json!({ "reason": "lost" }),
+    };
+    assert!(store.revoke_agent("a", event.clone(), 5).await.unwrap());
+    assert!(!store.revoke_agent("a", event, 6).await.unwrap());
+    let log = store.audit_log().await.unwrap();
+    assert_eq!(log.len(), 2);
+    verify_audit_chain(&log).unwrap();
+
+    let mut tampered = log.clone();
+    tampered[0].actor = "mallory".into();
+    assert_eq!(verify_audit_chain(&tampered).unwrap_err().seq, 1);
+    let mut tampered = log.clone();
+    tampered[1].detail_json = r#"{"reason":"found"}"#.into();
+    assert_eq!(verify_audit_chain(&tampered).unwrap_err().seq, 2);
+    let mut tampered = log.clone();
+    tampered.remove(0);
+    assert_eq!(verify_audit_chain(&tampered).unwrap_err().seq, 2);
+    assert!(
+        sqlx::query("UPDATE audit_log SET actor = 'x'")
+            .execute(&store.pool)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query("DELETE FROM audit_log")
+            .execute(&store.pool)
+            .await
+            .is_err()
+    );
+}
+
+fn draft(asset: &str) -> FindingDraft {
+    FindingDraft {
+        rule: "k3-auth",
+        severity: crate::rules::Severity::High,
+        system_id: Some("journal".into()),
+        asset_id: Some(asset.into()),
+        asset: asset.into(),
+        message: "m".into(),
+        text: crate::i18n::Text::new("finding.k3-auth", &[asset, "absent"]),
+        evidence: vec![],
+    }
+}
+
+#[tokio::test]
+async fn findings_open_resolve_reopen_and_accept_with_history() {
+    let store = fresh().await;
+    let s = store
+        .apply_findings(&[draft("a"), draft("b")], 10)
+        .await
+        .unwrap();
+    assert_eq!((s.opened, s.open), (2, 2));
+    let s = store.apply_findings(&[draft("a")], 20).await.unwrap();
+    assert_eq!((s.resolved, s.open), (1, 1));
+    let s = store
+        .apply_findings(&[draft("a"), draft("b")], 30)
+        .await
+        .unwrap();
+    assert_eq!((s.reopened, s.open), (1, 2));
+
+    let b = store
+        .findings()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.asset == "b")
+        .unwrap();
+    assert_eq!(
+        b.text,
+        Some(draft("b").text),
+        "the sentence is kept for rendering"
+    );
+    let accept = Acceptance {
+        by: "Anna".into(),
+        reason: "compensating control".into(),
+        until: 50,
+    };
+    store
+        .accept_finding(&b.finding_id, accept, 35)
+        .await
+        .unwrap();
+    let s = store
+        .apply_findings(&[draft("a"), draft("b")], 40)
+        .await
+        .unwrap();
+    assert_eq!((s.open, s.accepted), (1, 1));
+    // The acceptance expires at 50: the finding opens again.
+    let s = store
+        .apply_findings(&[draft("a"), draft("b")], 60)
+        .await
+        .unwrap();
+    assert_eq!((s.reopened, s.open, s.accepted), (1, 2, 0));
+
+    let states: Vec<String> = store
+        .finding_events(&b.finding_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.to_state)
+        .collect();
+    assert_eq!(states, vec!["open", "resolved", "open", "accepted", "open"]);
+    assert!(matches!(
+        store
+            .accept_finding(
+                "nope",
+                Acceptance {
+                    by: "x".into(),
+                    reason: "y".into(),
+                    until: 1
+                },
+                1
+            )
+            .await,
+        Err(StoreError::FindingUnknown(_))
+    ));
+    let log = store.audit_log().await.unwrap();
+    assert_eq!(log.last().unwrap().action, "finding.accept");
+}
+
+#[tokio::test]
+async fn discovered_devices_become_device_assets_keyed_by_agent_and_address() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    let device = |firmware: &str| crate::store::DeviceInput {
+        address: "127.0.0.5".into(),
+        name: "Schneider M221 (127.0.0.5)".into(),
+        kind: "plc".into(),
+        identity: serde_json::json!({ "vendor": "Schneider", "model": "M221", "firmware": firmware }),
+        observations: vec![],
+        controls: vec![ControlInput {
+            name: "transit_encryption".into(),
+            state: "plaintext".into(),
+            reason: "modbus/502".into(),
+            evidence: vec![],
+        }],
+    };
+    let mut first = report("a", "r1", "1");
+    first.devices = vec![device("1.0")];
+    store.ingest_report(first, 10).await.unwrap();
+    let mut second = report("a", "r2", "1");
+    second.devices = vec![device("1.1")];
+    store.ingest_report(second, 20).await.unwrap();
+    let devices: Vec<_> = store
+        .assets()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == "device")
+        .collect();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].address, "127.0.0.5");
+    assert_eq!(devices[0].facts["firmware"], "1.1");
+    assert_eq!(devices[0].first_seen_at, 10);
+    assert_eq!(devices[0].controls[0].state, "plaintext");
+}
+
+#[tokio::test]
+async fn deltas_apply_on_their_base_and_a_gap_asks_for_a_resync() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    let numbered = |id: &str,
+                    sequence: i64,
+                    base: Option<i64>,
+                    packages: &[(&str, &str)],
+                    removed: &[&str]| {
+        let mut r = report("a", id, "x");
+        r.sequence = sequence;
+        r.delta_base = base;
+        r.observations = packages
+            .iter()
+            .map(|(name, version)| ObservationInput {
+                category: "package".into(),
+                name: (*name).into(),
+                value: serde_json::json!({ "version": version }),
+                evidence: vec![],
+            })
+            .collect();
+        r.removed_observations = removed
+            .iter()
+            .map(|n| ("package".to_string(), (*n).to_string()))
+            .collect();
+        r
+    };
+    // A delta before any full report cannot apply.
+    let early = store
+        .ingest_report(numbered("r0", 1, Some(0), &[], &[]), 5)
+        .await
+        .unwrap();
+    assert!(early.resync_required);
+    store
+        .ingest_report(
+            numbered("r1", 1, None, &[("a", "1"), ("b", "1"), ("c", "1")], &[]),
+            10,
+        )
+        .await
+        .unwrap();
+    // Delta 2 on 1: b changes, c goes, a is untouched.
+    let two = store
+        .ingest_report(numbered("r2", 2, Some(1), &[("b", "2")], &["c"]), 20)
+        .await
+        .unwrap();
+    assert!(!two.resync_required);
+    let versions = |assets: Vec<AssetRecord>| assets[0].observation_count;
+    assert_eq!(versions(store.assets().await.unwrap()), 2);
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, value_json FROM observations ORDER BY name")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("a".into(), r#"{"version":"1"}"#.into()),
+            ("b".into(), r#"{"version":"2"}"#.into())
+        ]
+    );
+    // Report 3 was lost: delta 4 on 3 is refused and changes nothing.
+    let gap = store
+        .ingest_report(numbered("r4", 4, Some(3), &[("z", "1")], &["a"]), 30)
+        .await
+        .unwrap();
+    assert!(gap.resync_required);
+    assert_eq!(versions(store.assets().await.unwrap()), 2);
+    // The full report that follows is accepted and sets the base again.
+    store
+        .ingest_report(numbered("r5", 5, None, &[("a", "1")], &[]), 40)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .ingest_report(numbered("r6", 6, Some(5), &[], &[]), 50)
+            .await
+            .unwrap()
+            .resync_required
+    );
+}
+
+#[tokio::test]
+async fn a_lease_is_held_by_one_holder_until_it_expires() {
+    let store = fresh().await;
+    assert!(store.take_lease("scans", "a", 0, 100).await.unwrap());
+    assert!(!store.take_lease("scans", "b", 50, 150).await.unwrap());
+    // The holder renews it; the other still cannot take it.
+    assert!(store.take_lease("scans", "a", 90, 190).await.unwrap());
+    assert!(!store.take_lease("scans", "b", 150, 250).await.unwrap());
+    // Other work has its own lease.
+    assert!(store.take_lease("evaluation", "b", 150, 250).await.unwrap());
+    // a died: once its lease ran out, b takes over, and a comes back as the other.
+    assert!(store.take_lease("scans", "b", 190, 290).await.unwrap());
+    assert!(!store.take_lease("scans", "a", 200, 300).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_schedule_fired_by_one_collector_is_not_fired_again_by_another() {
+    let store = fresh().await;
+    let schedule = ScheduleRecord {
+        name: "nightly".into(),
+        kind: "evaluation".into(),
+        cron: "0 2 * * *".into(),
+        timezone: "UTC".into(),
+        target: "all".into(),
+        params: serde_json::json!({}),
+        next_run_at: 100,
+        created_by: "alice".into(),
+        created_at: 0,
+    };
+    let event = AuditEvent {
+        actor: "alice".into(),
+        action: "scan.add".into(),
+        subject: "nightly".into(),
+        detail: serde_json::json!({}),
+    };
+    store.create_schedule(&schedule, event, 0).await.unwrap();
+    let job = NewJob {
+        schedule: "nightly".into(),
+        kind: "evaluation".into(),
+        agent_id: None,
+        params: serde_json::json!({}),
+    };
+    // Both read the schedule as due at 100; the first fires it, the second finds it moved.
+    let first = store
+        .fire_schedule("nightly", std::slice::from_ref(&job), 1000, 101)
+        .await
+        .unwrap();
+    let second = store
+        .fire_schedule("nightly", std::slice::from_ref(&job), 1000, 102)
+        .await
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (1, 0));
+    assert_eq!(store.jobs(Some("nightly")).await.unwrap().len(), 1);
+    assert_eq!(store.schedules().await.unwrap()[0].next_run_at, 1000);
+}

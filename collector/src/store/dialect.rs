@@ -1,0 +1,200 @@
+//! What differs between the two SQL dialects the store speaks, SQLite and PostgreSQL, and
+//! nothing else: how a write transaction is serialised, how a page of rows is packed into one
+//! JSON text, and how a register document's field is read. Every other statement is shared
+//! text (both dialects accept `$N` placeholders, `ON CONFLICT`, `RETURNING`, `TRUE`/`FALSE`);
+//! the PostgreSQL schema gives the tables that SQLite orders by `rowid` a `rowid` column so
+//! those statements stay shared too.
+
+use sqlx::{Any, AnyPool, Transaction};
+
+/// The back-end a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// An embedded SQLite file (or memory, in tests).
+    Sqlite,
+    /// A PostgreSQL server, possibly shared by several collectors.
+    Postgres,
+}
+
+/// Key of the PostgreSQL advisory lock every write transaction holds until it ends (the
+/// bytes of "tillsyn1"). It gives PostgreSQL SQLite's one-writer-at-a-time order across all
+/// collectors on the database: an audit entry always follows the one before it, a token's
+/// budget is spent once, a report is stored once.
+pub const WRITE_LOCK: i64 = 0x7469_6c6c_7379_6e31;
+
+impl Dialect {
+    /// Starts a transaction that holds the database's write lock from its first statement:
+    /// SQLite's `BEGIN IMMEDIATE` (waits under `busy_timeout`), PostgreSQL's transaction-scoped
+    /// advisory lock (released at commit or rollback, and when the session dies).
+    pub async fn begin_write(self, pool: &AnyPool) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self {
+            Self::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+            Self::Postgres => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    /// One page of assets (after rowid `$1`, at most `$2`) as one JSON array text, and the
+    /// page's last rowid.
+    pub fn assets_page(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "SELECT json_group_array(json_object(
+                        'asset_id', asset_id, 'kind', kind, 'agent_id', agent_id, 'hostname', hostname,
+                        'address', address, 'facts', json(facts_json), 'first_seen_at', first_seen_at,
+                        'last_seen_at', last_seen_at, 'last_report_id', last_report_id,
+                        'controls', json(controls_json), 'observation_count', observation_count)),
+                    MAX(rowid)
+                 FROM (SELECT rowid, * FROM assets WHERE rowid > $1 ORDER BY rowid LIMIT $2)"
+            }
+            Self::Postgres => {
+                "SELECT json_agg(json_build_object(
+                        'asset_id', asset_id, 'kind', kind, 'agent_id', agent_id, 'hostname', hostname,
+                        'address', address, 'facts', facts_json::json, 'first_seen_at', first_seen_at,
+                        'last_seen_at', last_seen_at, 'last_report_id', last_report_id,
+                        'controls', controls_json::json, 'observation_count', observation_count)
+                        ORDER BY rowid)::text,
+                    MAX(rowid)
+                 FROM (SELECT * FROM assets WHERE rowid > $1 ORDER BY rowid LIMIT $2) page"
+            }
+        }
+    }
+
+    /// One page of findings (after rowid `$1`) as a JSON array of
+    /// `[finding_key, finding_id, state, accepted_until, content_hash]`, and its last rowid.
+    pub fn findings_page(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "SELECT json_group_array(json_array(finding_key, finding_id, state, accepted_until, content_hash)), MAX(rowid)
+                 FROM (SELECT rowid, * FROM findings WHERE rowid > $1 ORDER BY rowid LIMIT 10000)"
+            }
+            Self::Postgres => {
+                "SELECT json_agg(json_build_array(finding_key, finding_id, state, accepted_until, content_hash) ORDER BY rowid)::text, MAX(rowid)
+                 FROM (SELECT * FROM findings WHERE rowid > $1 ORDER BY rowid LIMIT 10000) page"
+            }
+        }
+    }
+
+    /// An asset row aliased `a` as one JSON object text (the shape of `AssetRow`).
+    pub fn asset_json(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "json_object(
+                'asset_id', a.asset_id, 'kind', a.kind, 'agent_id', a.agent_id, 'hostname', a.hostname,
+                'address', a.address, 'facts', json(a.facts_json), 'first_seen_at', a.first_seen_at,
+                'last_seen_at', a.last_seen_at, 'last_report_id', a.last_report_id,
+                'controls', json(a.controls_json), 'observation_count', a.observation_count)"
+            }
+            Self::Postgres => {
+                "json_build_object(
+                'asset_id', a.asset_id, 'kind', a.kind, 'agent_id', a.agent_id, 'hostname', a.hostname,
+                'address', a.address, 'facts', a.facts_json::json, 'first_seen_at', a.first_seen_at,
+                'last_seen_at', a.last_seen_at, 'last_report_id', a.last_report_id,
+                'controls', a.controls_json::json, 'observation_count', a.observation_count)::text"
+            }
+        }
+    }
+
+    /// An asset's observations in the categories given as a JSON array of strings (`$2`).
+    pub fn observations_in_categories(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "SELECT category, name, value_json, evidence_json FROM observations
+                 WHERE asset_id = $1 AND category IN (SELECT value FROM json_each($2))
+                 ORDER BY category, name"
+            }
+            Self::Postgres => {
+                "SELECT category, name, value_json, evidence_json FROM observations
+                 WHERE asset_id = $1 AND category IN (SELECT json_array_elements_text($2::json))
+                 ORDER BY category, name"
+            }
+        }
+    }
+
+    /// The text at `path` (dot-separated object keys) in a system's register document,
+    /// NULL where it is absent. `path` comes from the code, never from a request.
+    pub fn document_field(self, path: &str) -> String {
+        match self {
+            Self::Sqlite => format!("json_extract(document_json, '$.{path}')"),
+            Self::Postgres => format!(
+                "(document_json::jsonb #>> '{{{}}}')",
+                path.replace('.', ",")
+            ),
+        }
+    }
+}
+
+/// Numbers the `?` placeholders of a statement assembled at run time as `$1`, `$2`, ... (the
+/// form both dialects accept); a `?` inside a quoted SQL string is left alone.
+pub fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut quoted = false;
+    let mut n = 0;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// `VALUES ($1, $2), ($3, $4), ...` for a multi-row INSERT of `rows` rows of `columns` values.
+pub fn values(rows: usize, columns: usize) -> String {
+    let mut out = String::from("VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(row * columns + column + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_outside_quotes_only() {
+        assert_eq!(
+            numbered("a = ? AND b = '?' AND c = ?"),
+            "a = $1 AND b = '?' AND c = $2"
+        );
+        assert_eq!(values(2, 2), "VALUES ($1, $2), ($3, $4)");
+    }
+
+    #[test]
+    fn document_fields_name_the_same_path_in_both_dialects() {
+        assert_eq!(
+            Dialect::Sqlite.document_field("system_owner.email"),
+            "json_extract(document_json, '$.system_owner.email')"
+        );
+        assert_eq!(
+            Dialect::Postgres.document_field("system_owner.email"),
+            "(document_json::jsonb #>> '{system_owner,email}')"
+        );
+    }
+}
