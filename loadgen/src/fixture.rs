@@ -161,9 +161,13 @@ mod tests {
         let fixture = Fixture::recorded().unwrap();
         assert!(fixture.observation_count() >= 900, "{}", fixture.observation_count());
         assert!(fixture.package_count() >= 800);
+        // Facts of absence (no firewall configured, say) have no evidence line; packages do.
         assert!(
-            fixture.base.observations.iter().all(|o| !o.evidence.is_empty()),
-            "every observation carries evidence"
+            fixture
+                .packages
+                .iter()
+                .all(|&i| !fixture.base.observations[i].evidence.is_empty()),
+            "every package carries evidence"
         );
     }
 
