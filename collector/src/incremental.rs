@@ -366,7 +366,7 @@ fn system_due(system: &System, ctx: &rules::Context) -> Option<i64> {
         }
     };
     if let Some(classification) = &system.classification {
-        let review = i128::from(midnight(classification.classified_at))
+        let review = midnight(classification.classified_at)
             + (i128::from(ctx.config.review_after_days) + 1) * i128::from(DAY_MS);
         if review > now {
             consider(review);
