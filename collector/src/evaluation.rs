@@ -159,6 +159,20 @@ fn eval_assets(snapshot: &Snapshot) -> Vec<EvalAsset> {
         .collect()
 }
 
+/// The in-memory, incrementally updated verdicts of `snapshot` at `now_ms`
+/// ([`crate::incremental`]); its drafts equal [`drafts`] of the same snapshot.
+pub fn incremental(
+    snapshot: &Snapshot,
+    config: &RuleConfig,
+    now_ms: i64,
+) -> crate::incremental::Incremental {
+    let assets = eval_assets(snapshot)
+        .into_iter()
+        .zip(snapshot.links.iter().cloned())
+        .collect();
+    crate::incremental::Incremental::new(config.clone(), snapshot.systems.clone(), assets, now_ms)
+}
+
 /// The findings that hold for `snapshot` at `now_ms` (pure).
 pub fn drafts(snapshot: &Snapshot, config: &RuleConfig, now_ms: i64) -> Vec<rules::FindingDraft> {
     rules::evaluate(

@@ -15,6 +15,7 @@
 //! - [`rotation`]: CA rotation and server certificate renewal (`ca`, `cert` verbs).
 //! - [`output`]: tables, JSON and CSV for listings, HTML escaping: every output goes through it.
 //! - [`i18n`]: the message catalogues (Swedish, English) of everything shown to people.
+//! - [`incremental`]: verdicts kept per asset and system, re-judged by change and by due date.
 //! - [`access`]: the access list of a system's hosts for the owner's access review.
 //! - [`web`]: the owners' web interface (HTTPS, sign-in with TOTP, scoped pages, workflows).
 
@@ -29,6 +30,7 @@ pub mod compliance;
 pub mod config;
 pub mod evaluation;
 pub mod i18n;
+pub mod incremental;
 pub mod ingest;
 pub mod linking;
 pub mod output;

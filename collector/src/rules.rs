@@ -889,7 +889,8 @@ fn severity(rule: &Rule, system: Option<&System>, asset: Option<&EvalAsset>) -> 
     rule.base_severity.raised(steps)
 }
 
-/// Applies every rule to every subject.
+/// Applies every rule to every subject: [`evaluate_system`] for each system with its members,
+/// [`evaluate_asset`] for each asset with the systems it is linked to.
 pub fn evaluate(
     systems: &[System],
     assets: &[EvalAsset],
@@ -899,40 +900,64 @@ pub fn evaluate(
     let by_id: HashMap<&str, &System> = systems.iter().map(|s| (s.id.as_str(), s)).collect();
     let members = members_by_system(assets, links);
     let mut drafts = Vec::new();
+    for system in systems {
+        let of = members
+            .get(system.id.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        drafts.extend(evaluate_system(system, of, ctx));
+    }
+    for (asset, asset_links) in assets.iter().zip(links) {
+        let member_of: Vec<&System> = asset_links
+            .links
+            .iter()
+            .filter_map(|l| by_id.get(l.system_id.as_str()).copied())
+            .collect();
+        drafts.extend(evaluate_asset(asset, &member_of, ctx));
+    }
+    drafts
+}
+
+/// The findings of the system-scope rules for `system`, whose linked assets are `members`
+/// (stale ones included).
+pub fn evaluate_system(
+    system: &System,
+    members: &[&EvalAsset],
+    ctx: &Context,
+) -> Vec<FindingDraft> {
+    RULES
+        .iter()
+        .filter(|rule| matches!(rule.scope, Scope::System))
+        .filter_map(|rule| {
+            (rule.check)(&Subject::System(system, members), ctx)
+                .map(|v| draft(rule, v, Some(system), None))
+        })
+        .collect()
+}
+
+/// The findings of the asset- and member-scope rules for `asset`, linked to `member_of`.
+pub fn evaluate_asset(
+    asset: &EvalAsset,
+    member_of: &[&System],
+    ctx: &Context,
+) -> Vec<FindingDraft> {
+    let mut drafts = Vec::new();
     for rule in RULES {
         match rule.scope {
-            Scope::System => {
-                for system in systems {
-                    let of = members
-                        .get(system.id.as_str())
-                        .map_or(&[][..], Vec::as_slice);
-                    if let Some(v) = (rule.check)(&Subject::System(system, of), ctx) {
-                        drafts.push(draft(rule, v, Some(system), None));
-                    }
+            Scope::System => {}
+            Scope::Asset => {
+                if let Some(v) = (rule.check)(&Subject::Asset(asset, member_of), ctx) {
+                    drafts.push(draft(
+                        rule,
+                        v,
+                        member_of.first().copied().filter(|_| member_of.len() == 1),
+                        Some(asset),
+                    ));
                 }
             }
-            Scope::Asset | Scope::Member => {
-                for (asset, asset_links) in assets.iter().zip(links) {
-                    let member_of: Vec<&System> = asset_links
-                        .links
-                        .iter()
-                        .filter_map(|l| by_id.get(l.system_id.as_str()).copied())
-                        .collect();
-                    if matches!(rule.scope, Scope::Asset) {
-                        if let Some(v) = (rule.check)(&Subject::Asset(asset, &member_of), ctx) {
-                            drafts.push(draft(
-                                rule,
-                                v,
-                                member_of.first().copied().filter(|_| member_of.len() == 1),
-                                Some(asset),
-                            ));
-                        }
-                        continue;
-                    }
-                    for system in &member_of {
-                        if let Some(v) = (rule.check)(&Subject::Member(system, asset), ctx) {
-                            drafts.push(draft(rule, v, Some(system), Some(asset)));
-                        }
+            Scope::Member => {
+                for system in member_of {
+                    if let Some(v) = (rule.check)(&Subject::Member(system, asset), ctx) {
+                        drafts.push(draft(rule, v, Some(system), Some(asset)));
                     }
                 }
             }

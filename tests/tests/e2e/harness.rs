@@ -31,7 +31,7 @@ fn newest_source() -> std::time::SystemTime {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut newest = std::time::SystemTime::UNIX_EPOCH;
-    for crate_dir in ["agent", "collector", "proto", "deploy"] {
+    for crate_dir in ["agent", "collector", "proto", "deploy", "loadgen"] {
         walk(&root.join(crate_dir), &mut newest);
     }
     newest
@@ -44,7 +44,7 @@ pub fn bin(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
     let path = bin_dir().join(name);
     BUILD.call_once(|| {
-        let fresh = ["tillsyn-collector", "tillsyn-agent"].iter().all(|b| {
+        let fresh = ["tillsyn-collector", "tillsyn-agent", "tillsyn-loadgen"].iter().all(|b| {
             std::fs::metadata(bin_dir().join(b))
                 .and_then(|m| m.modified())
                 .is_ok_and(|built| built >= newest_source())
@@ -60,6 +60,8 @@ pub fn bin(name: &str) -> PathBuf {
             "tillsyn-collector",
             "-p",
             "tillsyn-agent",
+            "-p",
+            "tillsyn-loadgen",
             "--bins",
         ]);
         if release {

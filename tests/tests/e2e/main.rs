@@ -13,6 +13,7 @@ mod fleet;
 mod harness;
 mod identity;
 mod input;
+mod loadgen;
 mod policy;
 mod postgres;
 mod reporting;
