@@ -96,9 +96,13 @@ impl Person {
         self.role.scope(&self.user.email)
     }
 
-    /// The identity written to the audit log: `local:` + e-mail.
+    /// The identity written to the audit log: `local:` + e-mail, or `oidc:` + issuer + `#` +
+    /// the provider's subject.
     pub fn actor(&self) -> String {
-        format!("local:{}", self.user.email)
+        match &self.user.oidc_subject {
+            Some(subject) => format!("oidc:{subject}"),
+            None => format!("local:{}", self.user.email),
+        }
     }
 }
 
