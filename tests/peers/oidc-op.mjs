@@ -11,7 +11,7 @@
 // 3. builds the provider with the client `tillsyn` and prints `ready`.
 // ACCOUNTS.json: {"login": {"email": "...", "name": "...", "groups": ["..."]}, ...}.
 // The login page asks for the login name and whether a second factor was used; the answer
-// becomes the session's `amr` (["pwd", "otp"] or ["pwd"]) and `acr` ("mfa" or "pwd").
+// becomes the session's `amr` (["pwd", "otp", "mfa"] or ["pwd"]) and `acr` ("mfa" or "pwd").
 import https from 'node:https';
 import fs from 'node:fs';
 import readline from 'node:readline';
@@ -57,12 +57,11 @@ function start(issuer, redirectUri) {
     acrValues: ['mfa', 'pwd'],
     scopes: ['openid', 'email', 'profile', 'groups'],
     claims: {
-      openid: ['sub'],
+      // acr and amr ride on the openid scope so every ID token states how the person signed in.
+      openid: ['sub', 'acr', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name'],
       groups: ['groups'],
-      acr: null,
-      amr: null,
       auth_time: null,
     },
     // Put the scopes' claims in the ID token itself (the collector reads them there).
@@ -101,7 +100,7 @@ function start(issuer, redirectUri) {
         if (!accounts[login]) return loginPage(res, details.uid, 'unknown login');
         const mfa = body.get('mfa') === 'on';
         return provider.interactionFinished(req, res, {
-          login: { accountId: login, amr: mfa ? ['pwd', 'otp'] : ['pwd'], acr: mfa ? 'mfa' : 'pwd' },
+          login: { accountId: login, amr: mfa ? ['pwd', 'otp', 'mfa'] : ['pwd'], acr: mfa ? 'mfa' : 'pwd' },
         }, { mergeWithLastSubmission: false });
       }
       if (details.prompt.name === 'login') return loginPage(res, details.uid, '');

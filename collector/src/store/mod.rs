@@ -17,7 +17,8 @@ use crate::rules::FindingDraft;
 
 pub use sqlite::SqliteStore;
 pub use web::{
-    AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, Scope, SessionRecord, UserRecord,
+    AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, Scope, SessionRecord,
+    UserRecord,
 };
 
 /// Errors from the store. Database detail stays in the log; clients see a stable reason.

@@ -172,6 +172,17 @@ impl Oidc {
         self.redirect.as_str()
     }
 
+    /// The policy of the sign-in page: as every page's, except that its form may lead to the
+    /// provider (`form-action` also governs the redirect that answers a form). Assumes the
+    /// authorization endpoint has the issuer's origin, as providers publish it.
+    pub fn login_page_csp(&self) -> String {
+        let origin = self.issuer.url().origin().ascii_serialization();
+        super::session::CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        )
+    }
+
     async fn client(&self) -> Result<RelyingParty, String> {
         let now = now_ms();
         let mut cached = self.metadata.lock().await;
@@ -357,7 +368,10 @@ pub fn admit(settings: &OidcSettings, claims: &IdTokenClaimsOf) -> Admission {
         .map(|list| list.iter().map(|m| m.as_str()).collect())
         .unwrap_or_default();
     if !settings.require_amr.is_empty()
-        && !settings.require_amr.iter().any(|r| amr.contains(&r.as_str()))
+        && !settings
+            .require_amr
+            .iter()
+            .any(|r| amr.contains(&r.as_str()))
     {
         return refuse(
             "oidc.no_mfa",
@@ -375,7 +389,10 @@ pub fn admit(settings: &OidcSettings, claims: &IdTokenClaimsOf) -> Admission {
     {
         return refuse(
             "oidc.no_mfa",
-            format!("acr {acr:?} is none of require_acr {:?}", settings.require_acr),
+            format!(
+                "acr {acr:?} is none of require_acr {:?}",
+                settings.require_acr
+            ),
         );
     }
     let Some(email) = claims.email().map(|e| e.as_str().trim().to_lowercase()) else {
@@ -387,7 +404,11 @@ pub fn admit(settings: &OidcSettings, claims: &IdTokenClaimsOf) -> Admission {
             format!("email {email:?} is not verified or not an address"),
         );
     }
-    let groups: Vec<String> = match claims.additional_claims().claims.get(&settings.groups_claim) {
+    let groups: Vec<String> = match claims
+        .additional_claims()
+        .claims
+        .get(&settings.groups_claim)
+    {
         Some(serde_json::Value::Array(values)) => values
             .iter()
             .filter_map(|v| v.as_str().map(str::to_string))
@@ -433,19 +454,20 @@ pub async fn callback(
     let now = now_ms();
     let refuse = |status: StatusCode, key: &str| {
         let mut response = message(status, t, None, "error.title", key);
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            set_cookie_lax_expired(),
-        );
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, set_cookie_lax_expired());
         response
     };
     let Some(oidc) = state.oidc.clone() else {
         return refuse(StatusCode::NOT_FOUND, "error.not_found");
     };
-    if !state
-        .limiter
-        .allows(address, state.settings.address_failures, state.settings.lock_ms, now)
-    {
+    if !state.limiter.allows(
+        address,
+        state.settings.address_failures,
+        state.settings.lock_ms,
+        now,
+    ) {
         return refuse(StatusCode::TOO_MANY_REQUESTS, "login.too_many");
     }
     let fail = |why: &str| {
@@ -576,7 +598,11 @@ async fn sign_in(
         name,
         role: role.as_str().to_string(),
     };
-    let reason = match state.store.oidc_sign_in(identity, session, event, now).await {
+    let reason = match state
+        .store
+        .oidc_sign_in(identity, session, event, now)
+        .await
+    {
         Ok(OidcSignIn::Started(_)) => None,
         Ok(OidcSignIn::Disabled) => Some("the account is disabled"),
         Ok(OidcSignIn::EmailTaken) => Some("the e-mail belongs to another account"),
@@ -593,7 +619,13 @@ async fn sign_in(
         if let Err(e) = state.store.record_audit(event, now).await {
             return failed(&e);
         }
-        let mut response = message(StatusCode::FORBIDDEN, t, None, "error.title", "oidc.refused");
+        let mut response = message(
+            StatusCode::FORBIDDEN,
+            t,
+            None,
+            "error.title",
+            "oidc.refused",
+        );
         response
             .headers_mut()
             .append(header::SET_COOKIE, set_cookie_lax_expired());
@@ -606,4 +638,119 @@ async fn sign_in(
     headers.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &id, None));
     headers.append(header::SET_COOKIE, set_cookie_lax_expired());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> OidcSettings {
+        OidcSettings {
+            issuer: "https://idp.example".into(),
+            client_id: "tillsyn".into(),
+            client_secret_file: "/s".into(),
+            ca_file: "/ca".into(),
+            scopes: vec![],
+            groups_claim: "roles".into(),
+            roles: [
+                ("g-owner".to_string(), "owner".to_string()),
+                ("g-coord".to_string(), "coordinator".to_string()),
+            ]
+            .into(),
+            require_amr: vec!["mfa".into(), "hwk".into()],
+            require_acr: vec![],
+        }
+    }
+
+    fn claims(extra: serde_json::Value) -> IdTokenClaimsOf {
+        let mut token = serde_json::json!({
+            "iss": "https://idp.example", "sub": "u1", "aud": "tillsyn",
+            "exp": 4_000_000_000_i64, "iat": 1_700_000_000_i64,
+            "email": "Anna@Kommun.se", "amr": ["pwd", "mfa"], "roles": ["other", "g-owner"],
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            token[key] = value.clone();
+        }
+        serde_json::from_value(token).unwrap()
+    }
+
+    #[test]
+    fn a_person_is_admitted_with_the_role_of_their_groups_and_a_lowercase_email() {
+        let admitted = admit(&settings(), &claims(serde_json::json!({})));
+        assert_eq!(
+            admitted,
+            Admission::Admitted {
+                subject: "https://idp.example#u1".into(),
+                email: "anna@kommun.se".into(),
+                name: "anna@kommun.se".into(),
+                role: Role::Owner,
+            }
+        );
+        // Two mapped groups: the coordinator's role wins; a single string counts as one group.
+        let both = admit(
+            &settings(),
+            &claims(serde_json::json!({ "roles": ["g-owner", "g-coord"] })),
+        );
+        assert!(
+            matches!(
+                both,
+                Admission::Admitted {
+                    role: Role::Coordinator,
+                    ..
+                }
+            ),
+            "{both:?}"
+        );
+        let one = admit(
+            &settings(),
+            &claims(serde_json::json!({ "roles": "g-coord" })),
+        );
+        assert!(
+            matches!(
+                one,
+                Admission::Admitted {
+                    role: Role::Coordinator,
+                    ..
+                }
+            ),
+            "{one:?}"
+        );
+    }
+
+    #[test]
+    fn no_second_factor_no_mapped_group_or_an_unverified_email_is_refused() {
+        let refused = |extra: serde_json::Value| match admit(&settings(), &claims(extra)) {
+            Admission::Refused { key, reason, .. } => (key, reason),
+            admitted @ Admission::Admitted { .. } => panic!("admitted: {admitted:?}"),
+        };
+        assert_eq!(
+            refused(serde_json::json!({ "amr": ["pwd"] })).0,
+            "oidc.no_mfa"
+        );
+        let (key, reason) = refused(serde_json::json!({ "roles": ["other"] }));
+        assert_eq!(key, "oidc.no_role");
+        assert!(reason.contains("\"roles\""), "{reason}");
+        assert_eq!(
+            refused(serde_json::json!({ "email_verified": false })).0,
+            "oidc.refused"
+        );
+        let mut acr = settings();
+        acr.require_amr.clear();
+        acr.require_acr = vec!["urn:kommun:loa3".into()];
+        let token = claims(serde_json::json!({ "acr": "urn:kommun:loa2" }));
+        assert!(matches!(
+            admit(&acr, &token),
+            Admission::Refused {
+                key: "oidc.no_mfa",
+                ..
+            }
+        ));
+        let token = claims(serde_json::json!({ "acr": "urn:kommun:loa3" }));
+        assert!(matches!(admit(&acr, &token), Admission::Admitted { .. }));
+        // Without require_amr/require_acr the provider alone decides.
+        let mut open = settings();
+        open.require_amr.clear();
+        let token = claims(serde_json::json!({ "amr": ["pwd"] }));
+        assert!(matches!(admit(&open, &token), Admission::Admitted { .. }));
+    }
 }

@@ -89,7 +89,10 @@ async fn exchange(
         return Err(IdpHttpError::Url(url));
     };
     let port = uri.port_u16().unwrap_or(443);
-    let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let bare = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let server_name = ServerName::try_from(bare.clone()).map_err(|e| fail(e.to_string()))?;
     let tcp = tokio::net::TcpStream::connect((bare.as_str(), port))
         .await

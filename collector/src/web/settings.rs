@@ -263,7 +263,10 @@ impl RawWebConfig {
                 None
             }
         };
-        let oidc = self.oidc.as_ref().and_then(|raw| raw.validate(&mut problems));
+        let oidc = self
+            .oidc
+            .as_ref()
+            .and_then(|raw| raw.validate(&mut problems));
         match (listen, timezone) {
             (Ok(listen), Ok(timezone)) if problems.is_empty() => Ok(WebSettings {
                 public_url: if self.public_url.is_empty() {
@@ -327,7 +330,11 @@ mod tests {
         )
         .unwrap();
         let problems = raw.validate().unwrap_err().join("\n");
-        for key in ["web.oidc.issuer", "web.oidc.client_id", "web.oidc.roles.\"staff\""] {
+        for key in [
+            "web.oidc.issuer",
+            "web.oidc.client_id",
+            "web.oidc.roles.\"staff\"",
+        ] {
             assert!(problems.contains(key), "{problems}");
         }
         let raw: RawWebConfig = toml::from_str(
@@ -344,6 +351,9 @@ mod tests {
         let oidc = raw.validate().unwrap().oidc.unwrap();
         assert_eq!(oidc.groups_claim, "groups");
         assert_eq!(oidc.require_amr, ["mfa"]);
-        assert_eq!(oidc.ca_file, PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+        assert_eq!(
+            oidc.ca_file,
+            PathBuf::from("/etc/ssl/certs/ca-certificates.crt")
+        );
     }
 }

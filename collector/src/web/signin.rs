@@ -50,7 +50,7 @@ fn with_pre_cookie(mut response: Response, token: &str, fresh: bool) -> Response
 }
 
 fn login_response(
-    oidc: bool,
+    oidc: Option<&super::oidc::Oidc>,
     status: StatusCode,
     t: Messages,
     headers: &HeaderMap,
@@ -66,9 +66,16 @@ fn login_response(
         email: email.to_string(),
         error: error.map(|k| t.get(k).to_string()),
         notice: notice.map(|k| t.get(k).to_string()),
-        oidc,
+        oidc: oidc.is_some(),
     };
-    with_pre_cookie((status, render(&page)).into_response(), &csrf, fresh)
+    let mut response = (status, render(&page)).into_response();
+    if let Some(policy) = oidc.and_then(|o| header::HeaderValue::from_str(&o.login_page_csp()).ok())
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    with_pre_cookie(response, &csrf, fresh)
 }
 
 /// Query of `/login`.
@@ -88,7 +95,7 @@ pub async fn login_page(
 ) -> Response {
     let notice = query.enrolled.map(|_| "login.enrolled");
     login_response(
-        state.oidc.is_some(),
+        state.oidc.as_deref(),
         StatusCode::OK,
         lang.messages(),
         &headers,
@@ -118,7 +125,7 @@ pub async fn login(
     let now = now_ms();
     let settings = &state.settings;
     let email = form.email.trim().to_lowercase();
-    let oidc = state.oidc.is_some();
+    let oidc = state.oidc.as_deref();
     let refuse = |key: &str| {
         login_response(
             oidc,
@@ -153,9 +160,8 @@ pub async fn login(
         Err(e) => return failed(&e),
     };
     // An account made by an OIDC sign-in has no password: it signs in only at the provider.
-    let usable = user.filter(|u| {
-        u.disabled_at.is_none() && u.enrolled_at.is_some() && u.oidc_subject.is_none()
-    });
+    let usable = user
+        .filter(|u| u.disabled_at.is_none() && u.enrolled_at.is_some() && u.oidc_subject.is_none());
     let Some(user) = usable else {
         auth::dummy_verify(&form.password);
         state.limiter.fail(address, now);

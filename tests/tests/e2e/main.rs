@@ -13,6 +13,7 @@ mod fleet;
 mod harness;
 mod identity;
 mod input;
+mod oidc;
 mod policy;
 mod reporting;
 mod scans;
