@@ -662,7 +662,7 @@ mod tests {
         }
     }
 
-    fn claims(extra: serde_json::Value) -> IdTokenClaimsOf {
+    fn claims(extra: &serde_json::Value) -> IdTokenClaimsOf {
         let mut token = serde_json::json!({
             "iss": "https://idp.example", "sub": "u1", "aud": "tillsyn",
             "exp": 4_000_000_000_i64, "iat": 1_700_000_000_i64,
@@ -676,7 +676,7 @@ mod tests {
 
     #[test]
     fn a_person_is_admitted_with_the_role_of_their_groups_and_a_lowercase_email() {
-        let admitted = admit(&settings(), &claims(serde_json::json!({})));
+        let admitted = admit(&settings(), &claims(&serde_json::json!({})));
         assert_eq!(
             admitted,
             Admission::Admitted {
@@ -689,7 +689,7 @@ mod tests {
         // Two mapped groups: the coordinator's role wins; a single string counts as one group.
         let both = admit(
             &settings(),
-            &claims(serde_json::json!({ "roles": ["g-owner", "g-coord"] })),
+            &claims(&serde_json::json!({ "roles": ["g-owner", "g-coord"] })),
         );
         assert!(
             matches!(
@@ -703,7 +703,7 @@ mod tests {
         );
         let one = admit(
             &settings(),
-            &claims(serde_json::json!({ "roles": "g-coord" })),
+            &claims(&serde_json::json!({ "roles": "g-coord" })),
         );
         assert!(
             matches!(
@@ -719,7 +719,7 @@ mod tests {
 
     #[test]
     fn no_second_factor_no_mapped_group_or_an_unverified_email_is_refused() {
-        let refused = |extra: serde_json::Value| match admit(&settings(), &claims(extra)) {
+        let refused = |extra: serde_json::Value| match admit(&settings(), &claims(&extra)) {
             Admission::Refused { key, reason, .. } => (key, reason),
             admitted @ Admission::Admitted { .. } => panic!("admitted: {admitted:?}"),
         };
@@ -737,7 +737,7 @@ mod tests {
         let mut acr = settings();
         acr.require_amr.clear();
         acr.require_acr = vec!["urn:kommun:loa3".into()];
-        let token = claims(serde_json::json!({ "acr": "urn:kommun:loa2" }));
+        let token = claims(&serde_json::json!({ "acr": "urn:kommun:loa2" }));
         assert!(matches!(
             admit(&acr, &token),
             Admission::Refused {
@@ -745,12 +745,12 @@ mod tests {
                 ..
             }
         ));
-        let token = claims(serde_json::json!({ "acr": "urn:kommun:loa3" }));
+        let token = claims(&serde_json::json!({ "acr": "urn:kommun:loa3" }));
         assert!(matches!(admit(&acr, &token), Admission::Admitted { .. }));
         // Without require_amr/require_acr the provider alone decides.
         let mut open = settings();
         open.require_amr.clear();
-        let token = claims(serde_json::json!({ "amr": ["pwd"] }));
+        let token = claims(&serde_json::json!({ "amr": ["pwd"] }));
         assert!(matches!(admit(&open, &token), Admission::Admitted { .. }));
     }
 }
