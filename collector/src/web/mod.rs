@@ -178,6 +178,8 @@ pub fn router(state: WebState) -> Router {
         .route("/enrol", get(signin::enrol_page).post(signin::enrol))
         .route("/oidc/login", post(oidc::start))
         .route("/oidc/callback", get(oidc::callback))
+        .route("/systems.csv", get(pages::systems_csv))
+        .route("/audit.csv", get(pages::audit_csv))
         .route("/systems/{id}", get(pages::system))
         .route("/systems/{id}/findings.csv", get(pages::findings_csv))
         .route("/assets/{id}", get(pages::asset))
