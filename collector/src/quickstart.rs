@@ -1,8 +1,9 @@
 //! `quickstart`: the newcomer's first command. In one working directory it creates a CA and an
 //! SQLite database, starts a collector on loopback, enrolls a local agent over the network,
 //! inventories this machine, stores it and prints what was found. Re-running reuses the
-//! directory and the enrolled agent. With `--web` it then keeps serving, web interface
-//! included, and prints the URL and the first coordinator's one-time enrolment link.
+//! directory and the enrolled agent. It also makes the web interface's first coordinator and
+//! prints the URL and that account's one-time enrolment link; with `--web` it then keeps
+//! serving, web interface included (without, it finishes, and says the command that serves).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -52,7 +53,7 @@ pub async fn run_and_serve(
     web: std::net::SocketAddr,
 ) -> Result<(), QuickstartError> {
     use std::io::Write as _;
-    let report = run(dir).await?;
+    let report = run_with_web(dir, Some(web)).await?;
     print!("{report}");
     let config = dir.load_config().map_err(AdminError::from)?;
     let store = admin::open_store(dir).await?;
@@ -72,37 +73,6 @@ collector (agents): https://{grpc}
         url = running.settings.public_url,
         grpc = listener.local_addr().map_err(QuickstartError::Bind)?,
     );
-    let existing = store
-        .user_by_email(COORDINATOR_EMAIL)
-        .await
-        .map_err(AdminError::from)?;
-    if existing.is_some() {
-        let _ = writeln!(
-            out,
-            "coordinator {COORDINATOR_EMAIL} exists already: sign in with its password and TOTP code\n\
-             (another account: tillsyn-collector --dir {} user add --email E --name N --role coordinator)",
-            dir.root().display()
-        );
-    } else {
-        let link = crate::web::users::add(
-            store.as_ref(),
-            &running.settings,
-            COORDINATOR_EMAIL,
-            "Samordnare (quickstart)",
-            "coordinator",
-            &admin::actor(),
-        )
-        .await
-        .map_err(|e| QuickstartError::Web(e.to_string()))?;
-        let _ = writeln!(
-            out,
-            "first coordinator: {COORDINATOR_EMAIL}\n\
-             open this link once to choose a password and add the TOTP key to an authenticator\n\
-             app (the certificate is the collector's own: trust {} or accept it in the browser):\n{}",
-            dir.ca_cert_path().display(),
-            link.lines().last().unwrap_or_default()
-        );
-    }
     let _ = writeln!(out, "serving until Ctrl-C");
     print!("{out}");
     let _ = std::io::stdout().flush();
@@ -121,8 +91,18 @@ collector (agents): https://{grpc}
     served.map_err(|e| QuickstartError::Serve(e.to_string()))
 }
 
-/// Runs the quickstart in `dir`; returns the text to print.
+/// Runs the quickstart in `dir`; returns the text to print. It finishes: the web interface's
+/// first coordinator is made and its enrolment link printed, with the command that serves it.
 pub async fn run(dir: &CollectorDir) -> Result<String, QuickstartError> {
+    run_with_web(dir, None).await
+}
+
+/// The quickstart, with the first coordinator's enrolment link pointing at `web` (else at
+/// `[web]` or its default address).
+async fn run_with_web(
+    dir: &CollectorDir,
+    web: Option<std::net::SocketAddr>,
+) -> Result<String, QuickstartError> {
     let mut out = String::new();
     if dir.is_initialised() {
         let _ = writeln!(out, "using existing collector in {}", dir.root().display());
@@ -161,7 +141,67 @@ pub async fn run(dir: &CollectorDir) -> Result<String, QuickstartError> {
         Err(e) => return Err(QuickstartError::Serve(e.to_string())),
     }
     result?;
+    let settings = crate::web::settings_for(&dir.load_config().map_err(AdminError::from)?, web)
+        .map_err(|e| QuickstartError::Web(e.to_string()))?;
+    first_coordinator(dir, store.as_ref(), &settings, web.is_none(), &mut out).await?;
     Ok(out)
+}
+
+/// Makes the first coordinator account unless it exists, and says how to sign in.
+async fn first_coordinator(
+    dir: &CollectorDir,
+    store: &dyn crate::store::Store,
+    settings: &crate::web::WebSettings,
+    say_how_to_serve: bool,
+    out: &mut String,
+) -> Result<(), QuickstartError> {
+    let root = dir.root().display();
+    let _ = writeln!(
+        out,
+        "
+web interface: {}",
+        settings.public_url
+    );
+    if say_how_to_serve {
+        let _ = writeln!(
+            out,
+            "  served by: tillsyn-collector --dir {root} quickstart --web {}   (until Ctrl-C)",
+            settings.listen
+        );
+    }
+    let existing = store
+        .user_by_email(COORDINATOR_EMAIL)
+        .await
+        .map_err(AdminError::from)?;
+    if existing.is_some() {
+        let _ = writeln!(
+            out,
+            "coordinator {COORDINATOR_EMAIL} exists already: sign in with its password and TOTP code, or
+             follow the enrolment link printed when it was made (another account:
+             tillsyn-collector --dir {root} user add --email E --name N --role coordinator)"
+        );
+        return Ok(());
+    }
+    let link = crate::web::users::add(
+        store,
+        settings,
+        COORDINATOR_EMAIL,
+        "Samordnare (quickstart)",
+        "coordinator",
+        &admin::actor(),
+    )
+    .await
+    .map_err(|e| QuickstartError::Web(e.to_string()))?;
+    let _ = writeln!(
+        out,
+        "first coordinator: {COORDINATOR_EMAIL}
+         open this link once to choose a password and add the TOTP key to an authenticator
+         app (the certificate is the collector's own: trust {} or accept it in the browser):
+{}",
+        dir.ca_cert_path().display(),
+        link.lines().last().unwrap_or_default()
+    );
+    Ok(())
 }
 
 async fn enroll_and_report(
@@ -252,8 +292,7 @@ async fn enroll_and_report(
         out,
         "\nnext:\n  tillsyn-collector --dir {root} findings --format json    every finding with its evidence\n  \
          tillsyn-collector --dir {root} systems access patientjournal   who can log in, with which privilege\n  \
-         tillsyn-collector --dir {root} report > review.html     the management review (Swedish; --lang en)\n  \
-         tillsyn-collector --dir {root} quickstart --web 127.0.0.1:8443   the same, then the web interface"
+         tillsyn-collector --dir {root} report > review.html     the management review (Swedish; --lang en)"
     );
     Ok(())
 }

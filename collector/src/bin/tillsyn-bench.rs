@@ -356,6 +356,7 @@ async fn web_pages(store: &SqliteStore, root: &std::path::Path) -> anyhow::Resul
         settings: Arc::new(settings),
         rules: RuleConfig::default(),
         limiter: Arc::default(),
+        oidc: None,
     });
     let time_page = async |path: &str, expect: &str| -> anyhow::Result<f64> {
         let mut samples = Vec::new();

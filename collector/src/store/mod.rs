@@ -20,7 +20,10 @@ use crate::catalog::{Attestation, Classification, System};
 use crate::rules::FindingDraft;
 
 pub use sql::{SqlStore, SqliteStore};
-pub use web::{AcceptanceRequest, Enrolment, NewUser, Scope, SessionRecord, UserRecord};
+pub use web::{
+    AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, Scope, SessionRecord,
+    UserRecord,
+};
 
 /// Errors from the store. Database detail stays in the log; clients see a stable reason.
 #[derive(Debug, thiserror::Error)]
@@ -949,6 +952,17 @@ pub trait Store: Send + Sync {
         event: AuditEvent,
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// Completes an OIDC sign-in in one transaction: finds the account by `identity.subject`
+    /// (or creates it), sets its e-mail, name and role from the ID token, stores `session`
+    /// for it (its `user_id` is replaced by the account's) and audits `event`. Nothing is
+    /// written when the account is disabled or the e-mail belongs to another account.
+    async fn oidc_sign_in(
+        &self,
+        identity: OidcIdentity,
+        session: SessionRecord,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<OidcSignIn, StoreError>;
     /// A session of an enabled account last used after `idle_since` and created after
     /// `created_since` (ms); marks it used at `now`. Expired sessions are deleted.
     async fn session(

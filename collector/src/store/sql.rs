@@ -22,7 +22,10 @@ use super::{
 };
 use crate::catalog::{Attestation, Classification, System};
 use crate::rules::FindingDraft;
-use crate::store::web::{AcceptanceRequest, Enrolment, NewUser, Scope, SessionRecord, UserRecord};
+use crate::store::web::{
+    AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, Scope, SessionRecord,
+    UserRecord,
+};
 
 #[path = "findings_sql.rs"]
 mod findings_sql;
@@ -1288,6 +1291,26 @@ impl Store for SqlStore {
         }
         tx.commit().await?;
         Ok(started)
+    }
+
+    async fn oidc_sign_in(
+        &self,
+        identity: OidcIdentity,
+        mut session: SessionRecord,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<OidcSignIn, StoreError> {
+        let mut tx = self.write().await?;
+        let outcome = web_sql::oidc_account(&mut tx, &identity, now).await?;
+        if let OidcSignIn::Started(user_id) = &outcome {
+            session.user_id.clone_from(user_id);
+            web_sql::insert_session(&mut tx, &session).await?;
+            let mut event = event;
+            event.subject.clone_from(user_id);
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn session(

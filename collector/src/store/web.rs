@@ -67,6 +67,36 @@ pub struct UserRecord {
     pub enrolled_at: Option<i64>,
     /// Disabled (ms).
     pub disabled_at: Option<i64>,
+    /// For a person signed in through OIDC: issuer + `#` + the provider's `sub`; such an
+    /// account has no password and cannot sign in locally. None for local accounts.
+    pub oidc_subject: Option<String>,
+}
+
+/// A person the OpenID provider vouched for, as the ID token (signature, issuer, audience,
+/// expiry, nonce checked) and the role mapping describe them.
+#[derive(Clone, Debug)]
+pub struct OidcIdentity {
+    /// Id for the account if it must be created (UUID v7).
+    pub new_user_id: String,
+    /// Issuer + `#` + `sub`: what finds the account again.
+    pub subject: String,
+    /// Lowercase e-mail from the `email` claim.
+    pub email: String,
+    /// From the `name` claim, else the e-mail.
+    pub name: String,
+    /// Role from the groups claim and `[web.oidc.roles]`.
+    pub role: String,
+}
+
+/// How an OIDC sign-in ended in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OidcSignIn {
+    /// Account created or updated, session stored, audited; the account's id.
+    Started(String),
+    /// The account was disabled by a coordinator.
+    Disabled,
+    /// The e-mail belongs to another account (a local one, or another subject).
+    EmailTaken,
 }
 
 /// What enrolment sets on an account.

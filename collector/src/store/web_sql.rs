@@ -8,7 +8,10 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 use super::{AssetRow, json_text, parse_json};
 use crate::store::dialect::{Dialect, numbered, values};
 use crate::catalog::{Attestation, Classification, System};
-use crate::store::web::{AcceptanceRequest, Enrolment, NewUser, Scope, SessionRecord, UserRecord};
+use crate::store::web::{
+    AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, Scope, SessionRecord,
+    UserRecord,
+};
 use crate::store::{Acceptance, AssetRecord, FindingRecord, StoreError};
 
 /// The `WHERE` fragment over `systems` for a scope, and the values it binds (`?`
@@ -47,6 +50,7 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
         created_by: row.try_get("created_by")?,
         enrolled_at: row.try_get("enrolled_at")?,
         disabled_at: row.try_get("disabled_at")?,
+        oidc_subject: row.try_get("oidc_subject")?,
     })
 }
 
@@ -244,6 +248,15 @@ pub async fn start_session(
     if updated.rows_affected() != 1 {
         return Ok(false);
     }
+    insert_session(tx, session).await?;
+    Ok(true)
+}
+
+/// Stores a new session row.
+pub async fn insert_session(
+    tx: &mut Transaction<'_, Any>,
+    session: &SessionRecord,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO web_sessions (session_hash, user_id, csrf_token, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -254,7 +267,59 @@ pub async fn start_session(
     .bind(session.last_seen_at)
     .execute(&mut **tx)
     .await?;
-    Ok(true)
+    Ok(())
+}
+
+/// Finds (by subject) or creates the account of an OIDC sign-in and refreshes its e-mail,
+/// name and role from the ID token.
+pub async fn oidc_account(
+    tx: &mut Transaction<'_, Any>,
+    identity: &OidcIdentity,
+    now: i64,
+) -> Result<OidcSignIn, StoreError> {
+    let existing = sqlx::query("SELECT user_id, disabled_at FROM web_users WHERE oidc_subject = $1")
+        .bind(&identity.subject)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let email_owner: Option<String> =
+        sqlx::query_scalar("SELECT user_id FROM web_users WHERE email = $1")
+            .bind(&identity.email)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(row) = existing else {
+        if email_owner.is_some() {
+            return Ok(OidcSignIn::EmailTaken);
+        }
+        sqlx::query(
+            "INSERT INTO web_users (user_id, email, name, role, created_at, created_by, enrolled_at, oidc_subject)
+             VALUES ($1, $2, $3, $4, $5, 'oidc', $6, $7)",
+        )
+        .bind(&identity.new_user_id)
+        .bind(&identity.email)
+        .bind(&identity.name)
+        .bind(&identity.role)
+        .bind(now)
+        .bind(now)
+        .bind(&identity.subject)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(OidcSignIn::Started(identity.new_user_id.clone()));
+    };
+    let user_id: String = row.try_get("user_id")?;
+    if row.try_get::<Option<i64>, _>("disabled_at")?.is_some() {
+        return Ok(OidcSignIn::Disabled);
+    }
+    if email_owner.is_some_and(|owner| owner != user_id) {
+        return Ok(OidcSignIn::EmailTaken);
+    }
+    sqlx::query("UPDATE web_users SET email = $1, name = $2, role = $3 WHERE user_id = $4")
+        .bind(&identity.email)
+        .bind(&identity.name)
+        .bind(&identity.role)
+        .bind(&user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(OidcSignIn::Started(user_id))
 }
 
 pub async fn session(

@@ -11,6 +11,7 @@
 //! - [`session`]: cookies, sessions and their timeouts, CSRF, roles, security headers.
 //! - [`i18n`]: the shared message catalogues (`crate::i18n`), re-exported for the templates.
 //! - [`signin`]: enrolment and sign-in pages.
+//! - [`oidc`]: sign-in through the municipality's OpenID provider; [`oidc_http`] its client.
 //! - [`pages`]: My systems, the system page, the asset page.
 //! - [`workflows`]: risk acceptance (four eyes), attestation, yearly classification review.
 //! - [`users`]: `user add|list|disable` behind the CLI.
@@ -20,6 +21,8 @@
 pub mod admin;
 pub mod auth;
 pub use crate::i18n;
+pub mod oidc;
+pub mod oidc_http;
 pub mod pages;
 pub mod session;
 pub mod settings;
@@ -61,6 +64,9 @@ pub enum WebError {
     /// Certificate or key.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// `[web.oidc]` could not be put to use.
+    #[error(transparent)]
+    Oidc(#[from] oidc::OidcSetupError),
     /// The address could not be bound.
     #[error("web interface: binding {addr}: {source}")]
     Bind {
@@ -124,12 +130,25 @@ pub async fn start(
         // Port 0 was asked for: the links must carry the port actually bound.
         settings.public_url = format!("https://{addr}");
     }
+    let oidc = match &settings.oidc {
+        Some(oidc) => {
+            let relying_party = oidc::Oidc::new(oidc, &settings.public_url)?;
+            if oidc.require_amr.is_empty() && oidc.require_acr.is_empty() {
+                tracing::warn!(
+                    "web.oidc: neither require_amr nor require_acr is set; the provider alone decides whether a second factor is asked for"
+                );
+            }
+            Some(Arc::new(relying_party))
+        }
+        None => None,
+    };
     let settings = Arc::new(settings);
     let state = WebState {
         store,
         settings: settings.clone(),
         rules: config.rules.clone(),
         limiter: Arc::default(),
+        oidc,
     };
     let task = tokio::spawn(serve(listener, tls, router(state), std::future::pending()));
     Ok(Some(Running {
@@ -150,6 +169,8 @@ pub struct WebState {
     pub rules: RuleConfig,
     /// Failed sign-ins per address.
     pub limiter: Arc<auth::AddressLimiter>,
+    /// The OIDC relying party, when `[web.oidc]` is configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 /// Every route, behind [`session::guard`].
@@ -159,6 +180,10 @@ pub fn router(state: WebState) -> Router {
         .route("/login", get(signin::login_page).post(signin::login))
         .route("/logout", post(signin::logout))
         .route("/enrol", get(signin::enrol_page).post(signin::enrol))
+        .route("/oidc/login", post(oidc::start))
+        .route("/oidc/callback", get(oidc::callback))
+        .route("/systems.csv", get(pages::systems_csv))
+        .route("/audit.csv", get(pages::audit_csv))
         .route("/systems/{id}", get(pages::system))
         .route("/systems/{id}/findings.csv", get(pages::findings_csv))
         .route("/assets/{id}", get(pages::asset))

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
+use tillsyn_text::output::csv_cell;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -258,6 +259,76 @@ struct HomePage {
     totals: Option<Totals>,
 }
 
+/// The rows of My systems for `scope`, in the store's order.
+async fn system_rows(
+    state: &WebState,
+    scope: &crate::store::Scope,
+    t: &Messages,
+) -> Result<Vec<SystemRow>, crate::store::StoreError> {
+    let systems = state.store.scoped_systems(scope, None).await?;
+    let findings = state
+        .store
+        .scoped_findings(scope, None, None, None, false)
+        .await?;
+    let assets = state.store.scoped_assets(scope, None, None).await?;
+    let mut findings_of: HashMap<&str, Vec<&FindingRecord>> = HashMap::new();
+    for f in &findings {
+        if let Some(id) = &f.system_id {
+            findings_of.entry(id.as_str()).or_default().push(f);
+        }
+    }
+    let mut assets_of: HashMap<&str, Vec<&AssetRecord>> = HashMap::new();
+    for (system, asset) in &assets {
+        assets_of.entry(system.as_str()).or_default().push(asset);
+    }
+    Ok(systems
+        .iter()
+        .map(|s| {
+            system_row(
+                state,
+                t,
+                s,
+                findings_of
+                    .get(s.id.as_str())
+                    .map_or(&[][..], Vec::as_slice),
+                assets_of.get(s.id.as_str()).map_or(&[][..], Vec::as_slice),
+            )
+        })
+        .collect())
+}
+
+/// `/systems.csv`: exactly the rows My systems shows this person (same scoped queries).
+pub async fn systems_csv(
+    State(state): State<WebState>,
+    Language(lang): Language,
+    person: Person,
+) -> Response {
+    let t = lang.messages();
+    let rows = match system_rows(&state, &person.scope(), &t).await {
+        Ok(rows) => rows,
+        Err(e) => return failed(&e),
+    };
+    let header = [
+        "system_id", "name", "krt", "classified", "review_due", "assets", "critical", "high",
+        "medium", "low",
+    ];
+    let records = rows.iter().map(|r| {
+        vec![
+            r.id.clone(),
+            r.name.clone(),
+            r.krt.clone(),
+            r.classified.clone(),
+            r.review_due.clone(),
+            r.assets.len().to_string(),
+            r.counts[0].to_string(),
+            r.counts[1].to_string(),
+            r.counts[2].to_string(),
+            r.counts[3].to_string(),
+        ]
+    });
+    csv_response("systems.csv", &header, records)
+}
+
 /// `/`: My systems.
 pub async fn home(
     State(state): State<WebState>,
@@ -265,18 +336,8 @@ pub async fn home(
     person: Person,
 ) -> Response {
     let t = lang.messages();
-    let scope = person.scope();
-    let loaded = async {
-        let systems = state.store.scoped_systems(&scope, None).await?;
-        let findings = state
-            .store
-            .scoped_findings(&scope, None, None, None, false)
-            .await?;
-        let assets = state.store.scoped_assets(&scope, None, None).await?;
-        Ok::<_, crate::store::StoreError>((systems, findings, assets))
-    };
-    let (systems, findings, assets) = match loaded.await {
-        Ok(loaded) => loaded,
+    let rows = match system_rows(&state, &person.scope(), &t).await {
+        Ok(rows) => rows,
         Err(e) => return failed(&e),
     };
     let totals = if person.role == Role::Management {
@@ -311,30 +372,6 @@ pub async fn home(
     } else {
         None
     };
-    let mut findings_of: HashMap<&str, Vec<&FindingRecord>> = HashMap::new();
-    for f in &findings {
-        if let Some(id) = &f.system_id {
-            findings_of.entry(id.as_str()).or_default().push(f);
-        }
-    }
-    let mut assets_of: HashMap<&str, Vec<&AssetRecord>> = HashMap::new();
-    for (system, asset) in &assets {
-        assets_of.entry(system.as_str()).or_default().push(asset);
-    }
-    let rows = systems
-        .iter()
-        .map(|s| {
-            system_row(
-                &state,
-                &t,
-                s,
-                findings_of
-                    .get(s.id.as_str())
-                    .map_or(&[][..], Vec::as_slice),
-                assets_of.get(s.id.as_str()).map_or(&[][..], Vec::as_slice),
-            )
-        })
-        .collect();
     render(&HomePage {
         nav: Nav::of(&person, &t),
         t,
@@ -716,11 +753,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_cells_never_start_a_formula() {
+    fn csv_cells_never_start_a_formula_and_show_controls_escaped() {
         assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(csv_cell("-1+2"), "'-1+2");
         assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_cell("journal-db-01"), "journal-db-01");
+        assert_eq!(csv_cell("a\u{202e}b\tc"), "a\\u{202e}b\\tc");
     }
 
     #[test]
@@ -797,14 +835,83 @@ pub async fn audit(
     })
 }
 
-/// A CSV cell that a spreadsheet will not run as a formula: cells starting with `=`, `+`, `-`,
-/// `@`, tab or carriage return get a leading apostrophe (OWASP's advice for CSV injection).
-fn csv_cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
+/// `/audit.csv` (coordinator, auditor): the whole audit log, oldest first, as the audit page
+/// lists it (the page shows the newest entries only).
+pub async fn audit_csv(
+    State(state): State<WebState>,
+    Language(lang): Language,
+    person: Person,
+) -> Response {
+    let t = lang.messages();
+    if !matches!(person.role, Role::Coordinator | Role::Auditor) {
+        return message(
+            StatusCode::FORBIDDEN,
+            t,
+            Nav::of(&person, &t),
+            "error.title",
+            "error.forbidden",
+        );
     }
+    let log = match state.store.audit_log().await {
+        Ok(log) => log,
+        Err(e) => return failed(&e),
+    };
+    let zone = state.settings.timezone;
+    let records = log.iter().map(|e| {
+        vec![
+            e.seq.to_string(),
+            view::time(e.at, zone),
+            e.actor.clone(),
+            e.action.clone(),
+            e.subject.clone(),
+            e.detail.to_string(),
+        ]
+    });
+    csv_response(
+        "audit.csv",
+        &["seq", "time", "actor", "action", "subject", "detail"],
+        records,
+    )
+}
+
+/// A CSV download: `header`, then `records`, every cell through [`tillsyn_text::output::csv_cell`]
+/// (terminal escaping of controls and invisible characters, then an apostrophe before a
+/// leading `=`, `+`, `-`, `@`, tab or CR: text from agents and devices is attacker-controlled).
+fn csv_response(
+    filename: &str,
+    header: &[&str],
+    records: impl IntoIterator<Item = Vec<String>>,
+) -> Response {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut result = writer.write_record(header);
+    for record in records {
+        if result.is_err() {
+            break;
+        }
+        result = writer.write_record(record.iter().map(|c| csv_cell(c).into_owned()));
+    }
+    let bytes = match result
+        .map_err(|e| e.to_string())
+        .and_then(|()| writer.into_inner().map_err(|e| e.to_string()))
+    {
+        Ok(bytes) => bytes,
+        Err(e) => return failed(&e),
+    };
+    let safe_name = filename.replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_' && c != '.',
+        "_",
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe_name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 /// `/systems/{id}/findings.csv`: exactly the findings the system page lists (same scope, same
@@ -832,7 +939,6 @@ pub async fn findings_csv(
         Err(e) => return failed(&e),
     };
     let zone = state.settings.timezone;
-    let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
         "id",
         "rule",
@@ -849,14 +955,10 @@ pub async fn findings_csv(
         "accepted_by",
         "accepted_until",
     ];
-    let mut result = writer.write_record(header);
-    for f in &findings {
-        if result.is_err() {
-            break;
-        }
+    let records = findings.iter().map(|f| {
         let rule = rules::rule(&f.rule);
         let evidence: Vec<String> = f.evidence.iter().map(evidence_line).collect();
-        let row = [
+        vec![
             f.finding_id.clone(),
             f.rule.clone(),
             f.severity.clone(),
@@ -873,31 +975,7 @@ pub async fn findings_csv(
             f.accepted_until
                 .map(|u| view::date(u, zone))
                 .unwrap_or_default(),
-        ];
-        result = writer.write_record(row.iter().map(|c| csv_cell(c)));
-    }
-    let bytes = match result
-        .map_err(|e| e.to_string())
-        .and_then(|()| writer.into_inner().map_err(|e| e.to_string()))
-    {
-        Ok(bytes) => bytes,
-        Err(e) => return failed(&e),
-    };
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"findings-{}.csv\"",
-                    id.replace(
-                        |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
-                        "_"
-                    )
-                ),
-            ),
-        ],
-        bytes,
-    )
-        .into_response()
+        ]
+    });
+    csv_response(&format!("findings-{id}.csv"), &header, records)
 }

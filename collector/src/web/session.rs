@@ -96,9 +96,13 @@ impl Person {
         self.role.scope(&self.user.email)
     }
 
-    /// The identity written to the audit log: `local:` + e-mail.
+    /// The identity written to the audit log: `local:` + e-mail, or `oidc:` + issuer + `#` +
+    /// the provider's subject.
     pub fn actor(&self) -> String {
-        format!("local:{}", self.user.email)
+        match &self.user.oidc_subject {
+            Some(subject) => format!("oidc:{subject}"),
+            None => format!("local:{}", self.user.email),
+        }
     }
 }
 
@@ -241,10 +245,10 @@ pub async fn guard(State(state): State<WebState>, request: Request, next: Next) 
     }
     let mut response = next.run(Request::from_parts(parts, body)).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A page may widen `form-action` for itself (the sign-in page, towards the provider).
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -1,6 +1,7 @@
 //! `[web]` in `collector.toml`, read in two stages like the rest of the file: [`RawWebConfig`]
 //! as written, then a validated [`WebSettings`] naming every bad key at once.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -35,6 +36,120 @@ pub struct RawWebConfig {
     pub cert: String,
     /// PEM private key; empty: the collector's server key.
     pub key: String,
+    /// `[web.oidc]`: sign-in through the municipality's OpenID provider; absent: local
+    /// accounts only.
+    pub oidc: Option<RawOidcConfig>,
+}
+
+/// `[web.oidc]` as written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidcConfig {
+    /// The provider's issuer URL (https), exactly as its discovery document states it.
+    pub issuer: String,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// File holding the client secret (one line; surrounding white space ignored).
+    pub client_secret_file: String,
+    /// PEM file of the CA certificates the provider's TLS certificate must chain to; default:
+    /// Debian's system bundle.
+    #[serde(default = "default_ca_file")]
+    pub ca_file: String,
+    /// Scopes asked for besides `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// ID-token claim holding the person's groups (a list of strings).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Group name -> role (`coordinator`, `owner`, `administrator`, `auditor`, `management`).
+    /// A person in none of these groups is refused.
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
+    /// When not empty, the ID token's `amr` must hold at least one of these values (e.g.
+    /// `["mfa"]`), or sign-in is refused.
+    #[serde(default)]
+    pub require_amr: Vec<String>,
+    /// When not empty, the ID token's `acr` must be one of these values; also sent as
+    /// `acr_values` in the authorization request.
+    #[serde(default)]
+    pub require_acr: Vec<String>,
+}
+
+fn default_ca_file() -> String {
+    "/etc/ssl/certs/ca-certificates.crt".into()
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["email".into(), "profile".into()]
+}
+
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+
+/// Validated `[web.oidc]`.
+#[derive(Clone, Debug)]
+pub struct OidcSettings {
+    /// Issuer URL as configured.
+    pub issuer: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret file.
+    pub client_secret_file: PathBuf,
+    /// CA bundle (PEM).
+    pub ca_file: PathBuf,
+    /// Scopes besides `openid`.
+    pub scopes: Vec<String>,
+    /// Groups claim name.
+    pub groups_claim: String,
+    /// Group -> role; every role is a valid role name.
+    pub roles: BTreeMap<String, String>,
+    /// Accepted `amr` values (any one suffices); empty: not checked.
+    pub require_amr: Vec<String>,
+    /// Accepted `acr` values; empty: not checked.
+    pub require_acr: Vec<String>,
+}
+
+impl RawOidcConfig {
+    fn validate(&self, problems: &mut Vec<String>) -> Option<OidcSettings> {
+        let before = problems.len();
+        if !self.issuer.starts_with("https://") {
+            problems.push(format!(
+                "web.oidc.issuer = {:?}: must start with https://",
+                self.issuer
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            problems.push("web.oidc.client_id: must not be empty".into());
+        }
+        if self.client_secret_file.trim().is_empty() {
+            problems.push("web.oidc.client_secret_file: must name a file".into());
+        }
+        if self.groups_claim.trim().is_empty() {
+            problems.push("web.oidc.groups_claim: must not be empty".into());
+        }
+        if self.roles.is_empty() {
+            problems.push("web.oidc.roles: map at least one group to a role".into());
+        }
+        for (group, role) in &self.roles {
+            if crate::web::session::Role::parse(role).is_none() {
+                problems.push(format!(
+                    "web.oidc.roles.{group:?} = {role:?}: not a role (coordinator, owner, administrator, auditor, management)"
+                ));
+            }
+        }
+        (problems.len() == before).then(|| OidcSettings {
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            client_secret_file: PathBuf::from(&self.client_secret_file),
+            ca_file: PathBuf::from(&self.ca_file),
+            scopes: self.scopes.clone(),
+            groups_claim: self.groups_claim.clone(),
+            roles: self.roles.clone(),
+            require_amr: self.require_amr.clone(),
+            require_acr: self.require_acr.clone(),
+        })
+    }
 }
 
 impl Default for RawWebConfig {
@@ -52,6 +167,7 @@ impl Default for RawWebConfig {
             timezone: "Europe/Stockholm".into(),
             cert: String::new(),
             key: String::new(),
+            oidc: None,
         }
     }
 }
@@ -81,6 +197,8 @@ pub struct WebSettings {
     pub timezone: chrono_tz::Tz,
     /// Certificate and key files, if not the collector's own.
     pub cert_key: Option<(PathBuf, PathBuf)>,
+    /// OIDC sign-in, when configured.
+    pub oidc: Option<OidcSettings>,
 }
 
 impl RawWebConfig {
@@ -145,6 +263,10 @@ impl RawWebConfig {
                 None
             }
         };
+        let oidc = self
+            .oidc
+            .as_ref()
+            .and_then(|raw| raw.validate(&mut problems));
         match (listen, timezone) {
             (Ok(listen), Ok(timezone)) if problems.is_empty() => Ok(WebSettings {
                 public_url: if self.public_url.is_empty() {
@@ -162,6 +284,7 @@ impl RawWebConfig {
                 enrol_link_ms: self.enrol_link_hours * 3_600_000,
                 timezone,
                 cert_key,
+                oidc,
             }),
             _ => Err(problems),
         }
@@ -192,5 +315,45 @@ mod tests {
         ] {
             assert!(problems.contains(key), "{problems}");
         }
+    }
+
+    #[test]
+    fn oidc_settings_name_each_bad_key() {
+        let raw: RawWebConfig = toml::from_str(
+            r#"
+            [oidc]
+            issuer = "http://idp.example"
+            client_id = ""
+            client_secret_file = "/s"
+            roles = { "staff" = "root" }
+            "#,
+        )
+        .unwrap();
+        let problems = raw.validate().unwrap_err().join("\n");
+        for key in [
+            "web.oidc.issuer",
+            "web.oidc.client_id",
+            "web.oidc.roles.\"staff\"",
+        ] {
+            assert!(problems.contains(key), "{problems}");
+        }
+        let raw: RawWebConfig = toml::from_str(
+            r#"
+            [oidc]
+            issuer = "https://idp.example"
+            client_id = "tillsyn"
+            client_secret_file = "/s"
+            require_amr = ["mfa"]
+            roles = { "tillsyn-samordnare" = "coordinator" }
+            "#,
+        )
+        .unwrap();
+        let oidc = raw.validate().unwrap().oidc.unwrap();
+        assert_eq!(oidc.groups_claim, "groups");
+        assert_eq!(oidc.require_amr, ["mfa"]);
+        assert_eq!(
+            oidc.ca_file,
+            PathBuf::from("/etc/ssl/certs/ca-certificates.crt")
+        );
     }
 }

@@ -26,6 +26,8 @@ struct LoginPage {
     email: String,
     error: Option<String>,
     notice: Option<String>,
+    /// Whether to offer sign-in through the OpenID provider.
+    oidc: bool,
 }
 
 /// The pre-session token of this browser, or a new one to set.
@@ -48,6 +50,7 @@ fn with_pre_cookie(mut response: Response, token: &str, fresh: bool) -> Response
 }
 
 fn login_response(
+    oidc: Option<&super::oidc::Oidc>,
     status: StatusCode,
     t: Messages,
     headers: &HeaderMap,
@@ -63,8 +66,16 @@ fn login_response(
         email: email.to_string(),
         error: error.map(|k| t.get(k).to_string()),
         notice: notice.map(|k| t.get(k).to_string()),
+        oidc: oidc.is_some(),
     };
-    with_pre_cookie((status, render(&page)).into_response(), &csrf, fresh)
+    let mut response = (status, render(&page)).into_response();
+    if let Some(policy) = oidc.and_then(|o| header::HeaderValue::from_str(&o.login_page_csp()).ok())
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    with_pre_cookie(response, &csrf, fresh)
 }
 
 /// Query of `/login`.
@@ -77,12 +88,21 @@ pub struct LoginQuery {
 
 /// `GET /login`.
 pub async fn login_page(
+    State(state): State<WebState>,
     Language(lang): Language,
     headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let notice = query.enrolled.map(|_| "login.enrolled");
-    login_response(StatusCode::OK, lang.messages(), &headers, "", None, notice)
+    login_response(
+        state.oidc.as_deref(),
+        StatusCode::OK,
+        lang.messages(),
+        &headers,
+        "",
+        None,
+        notice,
+    )
 }
 
 /// The sign-in form.
@@ -105,8 +125,10 @@ pub async fn login(
     let now = now_ms();
     let settings = &state.settings;
     let email = form.email.trim().to_lowercase();
+    let oidc = state.oidc.as_deref();
     let refuse = |key: &str| {
         login_response(
+            oidc,
             StatusCode::UNAUTHORIZED,
             t,
             &headers,
@@ -120,6 +142,7 @@ pub async fn login(
         .allows(address, settings.address_failures, settings.lock_ms, now)
     {
         return login_response(
+            oidc,
             StatusCode::TOO_MANY_REQUESTS,
             t,
             &headers,
@@ -136,7 +159,9 @@ pub async fn login(
         Ok(user) => user,
         Err(e) => return failed(&e),
     };
-    let usable = user.filter(|u| u.disabled_at.is_none() && u.enrolled_at.is_some());
+    // An account made by an OIDC sign-in has no password: it signs in only at the provider.
+    let usable = user
+        .filter(|u| u.disabled_at.is_none() && u.enrolled_at.is_some() && u.oidc_subject.is_none());
     let Some(user) = usable else {
         auth::dummy_verify(&form.password);
         state.limiter.fail(address, now);

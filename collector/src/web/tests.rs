@@ -134,6 +134,7 @@ async fn fixture() -> Fixture {
         settings: Arc::new(settings),
         rules: RuleConfig::default(),
         limiter: Arc::default(),
+        oidc: None,
     };
     Fixture {
         app: router(state),

@@ -188,11 +188,23 @@ impl Collector {
     /// `init` + `serve --listen 127.0.0.1:0 --web 127.0.0.1:0`; returns it and the web
     /// interface's URL (from its second line).
     pub fn start_with_web() -> (Self, String) {
+        Self::start_with_web_config("")
+    }
+
+    /// Like [`Self::start_with_web`], with `extra` appended to `collector.toml` first.
+    pub fn start_with_web_config(extra: &str) -> (Self, String) {
         let dir = tempfile::tempdir().unwrap();
         ok(
             "tillsyn-collector",
             &["--dir", dir.path().to_str().unwrap(), "init"],
         );
+        if !extra.is_empty() {
+            let path = dir.path().join("collector.toml");
+            let mut config = std::fs::read_to_string(&path).unwrap();
+            config.push('\n');
+            config.push_str(extra);
+            std::fs::write(&path, config).unwrap();
+        }
         let mut child = Command::new(bin("tillsyn-collector"))
             .args(["--dir", dir.path().to_str().unwrap(), "serve"])
             .args(["--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"])

@@ -14,6 +14,7 @@ mod harness;
 mod identity;
 mod input;
 mod loadgen;
+mod oidc;
 mod policy;
 mod postgres;
 mod reporting;

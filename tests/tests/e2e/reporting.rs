@@ -103,12 +103,25 @@ fn quickstart_inventories_this_machine() {
     );
     assert!(out.contains("enrolled local agent"), "{out}");
     assert!(out.contains("KIND"), "{out}");
+    // The web interface's first coordinator, its enrolment link on the last line, and the
+    // command that serves the page it points at.
+    assert!(
+        out.contains("first coordinator: samordnare@quickstart.invalid"),
+        "{out}"
+    );
+    assert!(out.contains("quickstart --web 127.0.0.1:8443"), "{out}");
+    let link = out.lines().last().unwrap();
+    assert!(
+        link.starts_with("https://127.0.0.1:8443/enrol?token="),
+        "{out}"
+    );
     // A second run reuses the enrolled agent and still reports.
     let again = crate::harness::ok(
         "tillsyn-collector",
         &["--dir", work.to_str().unwrap(), "quickstart"],
     );
     assert!(again.contains("reusing enrolled agent"), "{again}");
+    assert!(again.contains("exists already"), "{again}");
     let assets = crate::harness::ok(
         "tillsyn-collector",
         &[

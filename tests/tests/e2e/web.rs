@@ -12,19 +12,19 @@ use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::harness::{Collector, ok, report};
 
-const REGISTER: &str = "System-ID;Namn;Systemägare;Systemägare e-post;Informationsägare;K;R;T;Klassad datum;Klassad av;Värdnamn\n\
+pub(crate) const REGISTER: &str = "System-ID;Namn;Systemägare;Systemägare e-post;Informationsägare;K;R;T;Klassad datum;Klassad av;Värdnamn\n\
 journal;Patientjournal;Anna Ägare;anna@kommun.se;;3;3;2;2026-01-15;Samordnaren;journal-*\n\
 robot;Läkemedelsrobot avdelning 4;Bo Ek;bo@kommun.se;Anna Ägare <anna@kommun.se>;3;3;3;2026-02-01;Samordnaren;robot-*\n\
 kameror;Kameraövervakning;Cecilia Ek;cecilia@kommun.se;;2;2;1;2026-02-01;IT;kamera-*\n";
 
 /// chromedriver on a free loopback port; killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -56,7 +56,7 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+pub(crate) async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), "chrome".into());
     // The collector's certificate is signed by its own CA, which chromium does not know.
@@ -92,7 +92,7 @@ fn totp(secret_hex: &str, offset_steps: u64) -> String {
     totp.generate(now + offset_steps * 30)
 }
 
-async fn fill(client: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(client: &Client, css: &str, text: &str) {
     let field = client
         .find(Locator::Css(css))
         .await
@@ -101,7 +101,7 @@ async fn fill(client: &Client, css: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
         .await
@@ -113,7 +113,7 @@ async fn click(client: &Client, css: &str) {
 
 /// Submits with a click and waits (up to 10 s) for the page that answers to contain `expect`;
 /// returns that page's source.
-async fn submit(client: &Client, css: &str, expect: &str) -> String {
+pub(crate) async fn submit(client: &Client, css: &str, expect: &str) -> String {
     click(client, css).await;
     let mut source = String::new();
     for _ in 0..100 {
