@@ -20,7 +20,7 @@ done
 [ -e /var/lib/tillsyn-collector ] && fail "/var/lib/tillsyn-collector exists; not touching it"
 
 rm -f "$out"/tillsyn-*.deb "$out"/tillsyn-*.rpm
-scripts/package.sh --profile dev --no-build
+scripts/package.sh --profile dev --no-build --only linux
 agent_deb=$(ls "$out"/tillsyn-agent_*.deb)
 collector_deb=$(ls "$out"/tillsyn-collector_*.deb)
 agent_rpm=$(ls "$out"/tillsyn-agent-*.rpm)

@@ -19,10 +19,16 @@ use crate::state::{self, AgentConfig, AgentDir, StateError};
 
 /// The environment file read when a setting is not on the command line or in the environment.
 #[cfg(not(windows))]
-pub const DEFAULT_ENV_FILE: &str = "/etc/default/tillsyn-agent";
-/// The environment file read when a setting is not on the command line or in the environment.
+pub fn default_env_file() -> PathBuf {
+    PathBuf::from("/etc/default/tillsyn-agent")
+}
+
+/// The environment file read when a setting is not on the command line or in the environment:
+/// `%ProgramData%\Tillsyn\agent.env`, beside the state directory and under the same ACL.
 #[cfg(windows)]
-pub const DEFAULT_ENV_FILE: &str = r"C:\ProgramData\Tillsyn\agent.env";
+pub fn default_env_file() -> PathBuf {
+    state::windows_data_dir().join("agent.env")
+}
 
 /// Settings as given on the command line; unset ones are looked up in the environment, then
 /// in the environment file.
@@ -40,7 +46,7 @@ pub struct EnrollArgs {
     pub interval_seconds: u64,
     /// Enroll again even if this host is enrolled already.
     pub force: bool,
-    /// The environment file (default [`DEFAULT_ENV_FILE`]); a missing file is not an error.
+    /// The environment file (default [`default_env_file`]); a missing file is not an error.
     pub env_file: PathBuf,
     /// Where the host identity is read ([`crate::host_identity`]); `/` outside tests.
     pub root: PathBuf,
@@ -163,10 +169,12 @@ pub fn current_enrollment(dir: &AgentDir, root: &Path) -> Option<String> {
 /// the unit's `EnvironmentFile=` has set them, and the file itself is root's (0600).
 pub fn resolve(args: &EnrollArgs) -> Result<EnrollOptions, EnrollError> {
     let from_env = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
-    let complete = args.collector.is_some() || from_env("TILLSYN_COLLECTOR").is_some();
+    // An empty flag is an unset one: an installer passes `--token ""` for a property not given.
+    let flag = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+    let complete = flag(&args.collector).is_some() || from_env("TILLSYN_COLLECTOR").is_some();
     let complete = complete
-        && (args.token.is_some() || from_env("TILLSYN_ENROLL_TOKEN").is_some())
-        && (args.ca.is_some() || from_env("TILLSYN_CA").is_some());
+        && (flag(&args.token).is_some() || from_env("TILLSYN_ENROLL_TOKEN").is_some())
+        && (flag(&args.ca).is_some() || from_env("TILLSYN_CA").is_some());
     let file = if complete {
         HashMap::new()
     } else {
@@ -181,19 +189,13 @@ pub fn resolve(args: &EnrollArgs) -> Result<EnrollOptions, EnrollError> {
         var,
         env_file: args.env_file.clone(),
     };
-    let collector = args
-        .collector
-        .clone()
+    let collector = flag(&args.collector)
         .or_else(|| lookup("TILLSYN_COLLECTOR"))
         .ok_or_else(|| missing("the collector URL", "--collector", "TILLSYN_COLLECTOR"))?;
-    let token = args
-        .token
-        .clone()
+    let token = flag(&args.token)
         .or_else(|| lookup("TILLSYN_ENROLL_TOKEN"))
         .ok_or_else(|| missing("the enrollment token", "--token", "TILLSYN_ENROLL_TOKEN"))?;
-    let ca = args
-        .ca
-        .clone()
+    let ca = flag(&args.ca)
         .or_else(|| lookup("TILLSYN_CA"))
         .ok_or_else(|| missing("the collector's CA certificate", "--ca", "TILLSYN_CA"))?;
     let ca_pem = if ca.trim_start().starts_with("-----BEGIN") {
@@ -366,6 +368,11 @@ mod tests {
         assert!(err.contains("--token"), "{err}");
         assert!(err.contains("TILLSYN_ENROLL_TOKEN"), "{err}");
         assert!(err.contains("absent"), "{err}");
+
+        // An installer passes an empty property as an empty flag: missing, not a token "".
+        given.token = Some("  ".into());
+        let err = resolve(&given).unwrap_err().to_string();
+        assert!(err.contains("--token"), "{err}");
 
         given.token = Some("t".into());
         given.ca = Some(tmp.path().join("nope.pem").display().to_string());

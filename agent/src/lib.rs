@@ -14,10 +14,13 @@
 //! - [`client`]: the mTLS gRPC channel to the collector.
 //! - [`spool`]: the on-disk queue of reports waiting for the collector's acknowledgement.
 //! - [`run`]: the reporting loop (`run`, `run --once`): inventory -> spool -> drain.
+//! - [`service`] (Windows only): the agent as a Windows service (`service install|uninstall|run`).
+//! - `acl` (Windows): the state directory's ACL, SYSTEM and Administrators only.
 //! - [`telemetry`]: tracing set-up shared by the binary and embedders.
 //! - [`tls_facts`]: the recording TLS client (accepts and records any certificate) and the
 //!   facts of a handshake, shared by the listener probe and discovery.
 
+mod acl;
 pub mod client;
 pub mod delta;
 pub mod discovery;
@@ -28,6 +31,8 @@ pub mod jobs;
 pub mod renew;
 pub mod report;
 pub mod run;
+#[cfg(windows)]
+pub mod service;
 pub mod spool;
 pub mod state;
 pub mod telemetry;

@@ -12,19 +12,13 @@ use tillsyn_agent::run::{self, OnceOptions, RunOptions};
 use tillsyn_agent::state::AgentDir;
 use tillsyn_agent::telemetry::{self, LogFormat};
 
-/// The state directory unless `--dir` says otherwise: the FHS place for a service's state, and
-/// on Windows the machine-wide application data folder (`/var/lib/...` would be `C:\var\lib`).
-#[cfg(not(windows))]
-const DEFAULT_DIR: &str = "/var/lib/tillsyn-agent";
-#[cfg(windows)]
-const DEFAULT_DIR: &str = r"C:\ProgramData\Tillsyn\agent";
-
 /// Tillsyn agent: inventories this host and reports to a collector over mutual TLS.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
     /// State directory: config, key, certificates, spool.
-    #[arg(long, global = true, default_value = DEFAULT_DIR, env = "TILLSYN_AGENT_DIR")]
+    /// (Default: /var/lib/tillsyn-agent; on Windows %ProgramData%\Tillsyn\agent.)
+    #[arg(long, global = true, default_value_os_t = tillsyn_agent::state::default_dir(), env = "TILLSYN_AGENT_DIR")]
     dir: PathBuf,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -59,7 +53,8 @@ enum Command {
         #[arg(long)]
         force: bool,
         /// Environment file with the TILLSYN_* settings (systemd EnvironmentFile syntax).
-        #[arg(long, env = "TILLSYN_ENV_FILE", default_value = enroll::DEFAULT_ENV_FILE)]
+        /// (Default: /etc/default/tillsyn-agent; on Windows %ProgramData%\Tillsyn\agent.env.)
+        #[arg(long, env = "TILLSYN_ENV_FILE", default_value_os_t = enroll::default_env_file())]
         env_file: PathBuf,
         /// Read the machine identity from this root instead of `/` (fixture trees in tests).
         #[arg(long, default_value = "/")]
@@ -94,6 +89,10 @@ enum Command {
     },
     /// Discover devices on the network with read-only probes (rate-capped, OT-safe).
     Discover(Box<DiscoverArgs>),
+    /// Windows: the agent as a Windows service (LocalSystem, automatic start).
+    #[cfg(windows)]
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Print this host's inventory; needs no collector.
     Inventory {
         /// Print JSON (the only format so far).
@@ -103,6 +102,19 @@ enum Command {
         #[arg(long, default_value = "/")]
         root: PathBuf,
     },
+}
+
+/// `service` subcommands (Windows).
+#[cfg(windows)]
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Register the service (or update it) with --dir as its state directory, and restrict
+    /// that directory to SYSTEM and Administrators. Does not start it.
+    Install,
+    /// Stop the service if it runs and remove it; the state directory is kept.
+    Uninstall,
+    /// What the Service Control Manager starts: the reporting loop until the service is stopped.
+    Run,
 }
 
 /// `discover` arguments; validated by `discovery::Config::from_options`.
@@ -239,10 +251,64 @@ fn parse_label(raw: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("label {raw:?} must look like KEY=VALUE"))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The service's dispatcher blocks this thread and builds its own runtime on the SCM's.
+    #[cfg(windows)]
+    if let Command::Service(command) = &cli.command {
+        return service(&cli, command);
+    }
     telemetry::init(cli.log_format);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run_command(cli))
+}
+
+#[cfg(windows)]
+fn service(cli: &Cli, command: &ServiceCommand) -> anyhow::Result<()> {
+    use tillsyn_agent::service::{self, InstallOptions, Installed, SERVICE_NAME, Uninstalled};
+    // The SCM starts the service with this path in its command line: it must not depend on
+    // the installer's working directory.
+    let dir = std::path::absolute(&cli.dir)
+        .with_context(|| format!("--dir {}", cli.dir.display()))?;
+    match command {
+        ServiceCommand::Run => service::run_dispatcher(&dir, cli.log_format)?,
+        ServiceCommand::Install => {
+            telemetry::init(cli.log_format);
+            let executable =
+                std::env::current_exe().context("cannot find this program's own path")?;
+            let options = InstallOptions { dir, executable };
+            let what = match service::install(&options)? {
+                Installed::Created => "installed",
+                Installed::Updated => "updated",
+            };
+            println!(
+                "service {SERVICE_NAME} {what}: {} --dir {} service run (LocalSystem, automatic \
+                 start); {} is SYSTEM and Administrators only; start it with `sc.exe start {SERVICE_NAME}`",
+                options.executable.display(),
+                options.dir.display(),
+                options.dir.display()
+            );
+        }
+        ServiceCommand::Uninstall => {
+            telemetry::init(cli.log_format);
+            match service::uninstall()? {
+                Uninstalled::Removed => println!(
+                    "service {SERVICE_NAME} stopped and removed; the state directory {} is kept",
+                    dir.display()
+                ),
+                Uninstalled::NotInstalled => {
+                    println!("service {SERVICE_NAME} is not installed; nothing to do");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<()> {
     let dir = AgentDir::new(&cli.dir);
     match cli.command {
         Command::Enroll {
@@ -310,6 +376,8 @@ async fn main() -> anyhow::Result<()> {
             run::run(&dir, &options, &once_options, shutdown_signal()).await?;
         }
         Command::Discover(args) => discover(&dir, &args).await?,
+        #[cfg(windows)]
+        Command::Service(_) => bail!("service commands are handled before the runtime starts"),
         Command::Inventory { json, root } => {
             if !json {
                 bail!("only --json output exists so far");

@@ -34,6 +34,30 @@ pub enum StateError {
     NotEnrolled(PathBuf),
 }
 
+/// The state directory unless `--dir` says otherwise: the FHS place for a service's state.
+#[cfg(not(windows))]
+pub fn default_dir() -> PathBuf {
+    PathBuf::from("/var/lib/tillsyn-agent")
+}
+
+/// The state directory unless `--dir` says otherwise: `%ProgramData%\Tillsyn\agent`, the
+/// machine-wide application data folder (`/var/lib/...` would be `C:\var\lib`).
+#[cfg(windows)]
+pub fn default_dir() -> PathBuf {
+    windows_data_dir().join("agent")
+}
+
+/// `%ProgramData%\Tillsyn`: the state directory's parent and the environment file's folder,
+/// restricted to SYSTEM and Administrators ([`crate::acl`]). The folder comes from the Known
+/// Folders API (FOLDERID_ProgramData), not the environment, which a service may see otherwise
+/// (wine gives services `C:\users\Public`); `C:\ProgramData` if the API has no answer.
+#[cfg(windows)]
+pub fn windows_data_dir() -> PathBuf {
+    known_folders::get_known_folder_path(known_folders::KnownFolder::ProgramData)
+        .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"))
+        .join("Tillsyn")
+}
+
 /// Settings written at enrollment and read by `run`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -143,8 +167,18 @@ impl AgentDir {
         self.root.join("spool")
     }
 
-    /// Creates the directory with mode 0700.
+    /// Creates the directory with mode 0700. On Windows it gets an ACL of SYSTEM and
+    /// Administrators ([`crate::acl`]), and so does its parent when that is
+    /// `%ProgramData%\Tillsyn` (the environment file with the token lives there).
     pub fn create(&self) -> Result<(), StateError> {
+        #[cfg(windows)]
+        {
+            let data_dir = windows_data_dir();
+            if self.root.parent() == Some(data_dir.as_path()) {
+                fs::create_dir_all(&data_dir).map_err(|source| self.io(&data_dir, source))?;
+                restrict_dir(&data_dir).map_err(|source| self.io(&data_dir, source))?;
+            }
+        }
         fs::create_dir_all(&self.root).map_err(|source| self.io(&self.root, source))?;
         restrict_dir(&self.root).map_err(|source| self.io(&self.root, source))
     }
@@ -217,8 +251,14 @@ fn restrict_dir(path: &Path) -> std::io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(0o700))
 }
 
-/// Elsewhere the directory keeps the ACL it inherits; deploy/INSTALL.md says how to restrict it.
-#[cfg(not(unix))]
+/// On Windows: SYSTEM and Administrators only ([`crate::acl`]).
+#[cfg(windows)]
+fn restrict_dir(path: &Path) -> std::io::Result<()> {
+    crate::acl::restrict(path)
+}
+
+/// Elsewhere the directory keeps what it inherits.
+#[cfg(not(any(unix, windows)))]
 #[allow(clippy::unnecessary_wraps)] // same signature as the Unix version
 fn restrict_dir(_path: &Path) -> std::io::Result<()> {
     Ok(())
