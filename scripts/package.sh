@@ -36,9 +36,9 @@ case "$only" in all|linux|msi) ;; *) echo "--only: linux or msi, not $only" >&2;
 # The .msi: wixl compiles the .wxs around the Windows binary; msibuild then writes what wixl's
 # subset of WiX cannot say: (1) the installer's public properties in SecureCustomProperties,
 # which wixl's MajorUpgrade writes with its own two only (no Secure attribute); without them an
-# install started by an unprivileged user and elevated by policy would drop COLLECTOR,
-# ENROLL_TOKEN and CA on their way to the elevated part, where enrollment runs; (2) the
-# condition COLLECTOR on the component that starts the service at install (no
+# install started by an unprivileged user and elevated by policy would drop TILLSYN_COLLECTOR,
+# TILLSYN_ENROLL_TOKEN and TILLSYN_CA on their way to the elevated part, where enrollment runs; (2) the
+# condition TILLSYN_COLLECTOR on the component that starts the service at install (no
 # Component/Condition in wixl).
 build_msi() {
     local exe="$target_dir/x86_64-pc-windows-gnu/$profile_dir/tillsyn-agent.exe"
@@ -58,8 +58,8 @@ build_msi() {
     x86_64-w64-mingw32-strip -o "$stage/tillsyn-agent.exe" "$exe"
     (cd "$stage" && wixl --arch x64 -D "Version=$version" -D AgentExe=tillsyn-agent.exe \
         -o "$msi" "$OLDPWD/deploy/windows/tillsyn-agent.wxs")
-    msibuild "$msi" -q "UPDATE \`Property\` SET \`Value\` = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;COLLECTOR;ENROLL_TOKEN;CA' WHERE \`Property\` = 'SecureCustomProperties'"
-    msibuild "$msi" -q "UPDATE \`Component\` SET \`Condition\` = 'COLLECTOR' WHERE \`Component\` = 'AgentStart'"
+    msibuild "$msi" -q "UPDATE \`Property\` SET \`Value\` = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;TILLSYN_COLLECTOR;TILLSYN_ENROLL_TOKEN;TILLSYN_CA' WHERE \`Property\` = 'SecureCustomProperties'"
+    msibuild "$msi" -q "UPDATE \`Component\` SET \`Condition\` = 'TILLSYN_COLLECTOR' WHERE \`Component\` = 'AgentStart'"
     rm -rf "$stage"
 }
 if [ "$only" = msi ]; then

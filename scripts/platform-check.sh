@@ -477,12 +477,12 @@ if len(services) != 1 or any(services[0].get(k) != v for k, v in expected.items(
     problems.append(f"ServiceInstall {services}")
 # The binary's component: 162 = stop at install (2) + stop at uninstall (0x20) + delete at
 # uninstall (0x80). The start (1 = start at install) is in a component of its own whose
-# condition is COLLECTOR: an image install without enrollment does not start the service.
+# condition is TILLSYN_COLLECTOR: an image install without enrollment does not start the service.
 controls = sorted((c["Component_"], c["Name"], c["Event"], c["Wait"]) for c in table("ServiceControl"))
 if controls != [("AgentBinary", "tillsyn-agent", "162", "1"), ("AgentStart", "tillsyn-agent", "1", "1")]:
     problems.append(f"ServiceControl {controls}")
 components = {c["Component"]: c for c in table("Component")}
-if components.get("AgentStart", {}).get("Condition") != "COLLECTOR":
+if components.get("AgentStart", {}).get("Condition") != "TILLSYN_COLLECTOR":
     problems.append(f"component AgentStart {components.get('AgentStart')}")
 if components.get("AgentBinary", {}).get("KeyPath") != "AgentExe":
     problems.append(f"component AgentBinary {components.get('AgentBinary')}")
@@ -490,19 +490,19 @@ actions = {a["Action"]: a for a in table("CustomAction")}
 enroll = actions.get("Enroll", {})
 # 3090 = exe from an installed file (18) + deferred (0x400) + no impersonation (0x800).
 if enroll.get("Type") != "3090" or enroll.get("Source") != "AgentExe" or \
-        'enroll --collector "[COLLECTOR]" --token "[ENROLL_TOKEN]" --ca "[CA]"' not in enroll.get("Target", ""):
+        'enroll --collector "[TILLSYN_COLLECTOR]" --token "[TILLSYN_ENROLL_TOKEN]" --ca "[TILLSYN_CA]"' not in enroll.get("Target", ""):
     problems.append(f"CustomAction Enroll {enroll}")
 sequence = {s["Action"]: s for s in table("InstallExecuteSequence")}
 order = [int(sequence.get(a, {}).get("Sequence", "0")) for a in ("InstallFiles", "Enroll", "InstallServices", "StartServices")]
 if order != sorted(order) or 0 in order:
     problems.append(f"sequence InstallFiles, Enroll, InstallServices, StartServices: {order}")
-if sequence.get("Enroll", {}).get("Condition") != 'COLLECTOR AND NOT (REMOVE~="ALL")':
+if sequence.get("Enroll", {}).get("Condition") != 'TILLSYN_COLLECTOR AND NOT (REMOVE~="ALL")':
     problems.append(f"Enroll condition {sequence.get('Enroll')}")
 properties = {p["Property"]: p["Value"] for p in table("Property")}
 secure = set(properties.get("SecureCustomProperties", "").split(";"))
-if not {"COLLECTOR", "ENROLL_TOKEN", "CA", "WIX_UPGRADE_DETECTED"} <= secure:
+if not {"TILLSYN_COLLECTOR", "TILLSYN_ENROLL_TOKEN", "TILLSYN_CA", "WIX_UPGRADE_DETECTED"} <= secure:
     problems.append(f"SecureCustomProperties {secure}")
-if "ENROLL_TOKEN" not in properties.get("MsiHiddenProperties", "").split(";"):
+if "TILLSYN_ENROLL_TOKEN" not in properties.get("MsiHiddenProperties", "").split(";"):
     problems.append(f"MsiHiddenProperties {properties.get('MsiHiddenProperties')}")
 if problems:
     sys.exit("\n".join(problems))
@@ -548,10 +548,10 @@ packaged_exe="$work/msi-extract/Tillsyn/tillsyn-agent.exe"
 [ -f "$packaged_exe" ] || fail "msiextract gave no Tillsyn/tillsyn-agent.exe"
 
 # Bad input: a collector without a token fails the install, which is rolled back.
-if msiexec /i "$(winpath "$msi")" /qn COLLECTOR="https://$address" \
-    CA="$(winpath "$collector_dir/ca.pem")" /l*v "$(winpath "$work/msi-no-token.log")" \
+if msiexec /i "$(winpath "$msi")" /qn TILLSYN_COLLECTOR="https://$address" \
+    TILLSYN_CA="$(winpath "$collector_dir/ca.pem")" /l*v "$(winpath "$work/msi-no-token.log")" \
     >"$work/msi-no-token.out" 2>&1; then
-    fail "msiexec with COLLECTOR and no ENROLL_TOKEN succeeded"
+    fail "msiexec with TILLSYN_COLLECTOR and no TILLSYN_ENROLL_TOKEN succeeded"
 fi
 grep -q 'the enrollment token is not set' "$work/msi-no-token.out" ||
     { cat "$work/msi-no-token.out" >&2; fail "the failed install's enrollment gave no clear reason"; }
@@ -563,8 +563,8 @@ grep -q 'the enrollment token is not set' "$work/msi-no-token.out" ||
 msiexec /i "$(winpath "$msi")" /qn /l*v "$(winpath "$work/msi-image.log")" ||
     { tail -n 40 "$work/msi-image.log" >&2; fail "wine msiexec /i /qn without properties"; }
 check_installed
-[ "$(service_state)" = STOPPED ] || fail "an install without COLLECTOR started the service ($(service_state))"
-[ ! -e "$state_dir/agent.toml" ] || fail "an install without COLLECTOR enrolled"
+[ "$(service_state)" = STOPPED ] || fail "an install without TILLSYN_COLLECTOR started the service ($(service_state))"
+[ ! -e "$state_dir/agent.toml" ] || fail "an install without TILLSYN_COLLECTOR enrolled"
 mkdir -p "$WINEPREFIX/drive_c/ProgramData/Tillsyn"
 # A Windows path in agent.env is single-quoted: unquoted, the parser reads backslashes as escapes.
 printf "TILLSYN_COLLECTOR=https://%s\nTILLSYN_ENROLL_TOKEN=%s\nTILLSYN_CA='%s'\n" "$address" \
@@ -583,8 +583,8 @@ rm -rf "$WINEPREFIX/drive_c/ProgramData/Tillsyn"
 
 # The SCCM/Intune install: enrolled by the .msi, started, reporting.
 msi_token="$(new_token msi)"
-msiexec /i "$(winpath "$msi")" /qn COLLECTOR="https://$address" ENROLL_TOKEN="$msi_token" \
-    CA="$(winpath "$collector_dir/ca.pem")" /l*v "$(winpath "$work/msi-install.log")" \
+msiexec /i "$(winpath "$msi")" /qn TILLSYN_COLLECTOR="https://$address" TILLSYN_ENROLL_TOKEN="$msi_token" \
+    TILLSYN_CA="$(winpath "$collector_dir/ca.pem")" /l*v "$(winpath "$work/msi-install.log")" \
     >"$work/msi-install.out" 2>&1 ||
     { cat "$work/msi-install.out" >&2; tail -n 40 "$work/msi-install.log" >&2; fail "wine msiexec /i /qn"; }
 check_installed
@@ -594,7 +594,7 @@ wait_state RUNNING 60 || fail "the service is $(service_state), not RUNNING, aft
 wait_report "$msi_agent_id" "" 120 ||
     { cat "$state_dir/service.log" >&2; fail "no report from the installed service in 120 s"; }
 if grep -qF "$msi_token" "$work/msi-install.log"; then
-    echo "    note: wine's msi writes ENROLL_TOKEN in its log's property dump despite MsiHiddenProperties"
+    echo "    note: wine's msi writes TILLSYN_ENROLL_TOKEN in its log's property dump despite MsiHiddenProperties"
 fi
 msi_remove
 echo "    image install enrolled from agent.env as $image_agent_id; silent install enrolled as" \
