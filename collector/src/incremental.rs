@@ -316,7 +316,8 @@ impl Incremental {
 
 /// The earliest instant after `ctx.now_ms` at which time alone could change the asset's
 /// findings (or those of its systems): its age in whole days, once the next age reaches the
-/// stale window (the stale finding and `unverified-system` count days); its certificate's last
+/// stale window (the stale finding and `unverified-system` count days); the day an administrator
+/// becomes dormant (`k23-privileged`); its certificate's last
 /// third and its expiry. Early is harmless (a re-judge that changes nothing); late is a bug.
 fn asset_due(asset: &EvalAsset, ctx: &rules::Context) -> Option<i64> {
     let now = i128::from(ctx.now_ms);
@@ -339,6 +340,13 @@ fn asset_due(asset: &EvalAsset, ctx: &rules::Context) -> Option<i64> {
     } else {
         next_change
     };
+    if let Some(day) = rules::next_dormancy(asset, ctx.today, ctx.config.dormant_admin_after_days)
+    {
+        // `today` is a local date: the day begins in the furthest zone east (UTC+14) 14 hours
+        // before UTC midnight. Early is harmless.
+        let at = i128::from(day.midnight().assume_utc().unix_timestamp()) * 1000 - 14 * 3_600_000;
+        due = due.min(at.max(now + 1));
+    }
     if let Some(cert) = &asset.certificate {
         let (issued, expires) = (i128::from(cert.issued_at), i128::from(cert.not_after));
         for at in [issued + (expires - issued) * 2 / 3, expires] {
@@ -403,8 +411,11 @@ mod tests {
         "unencrypted",
         "forwarded",
         "local",
+        "local_only",
+        "none",
         "restricted",
         "unrestricted",
+        "exposed",
         "attested",
     ];
 
@@ -466,13 +477,39 @@ mod tests {
             .iter()
             .map(|name| {
                 let state = STATES[rng.random_range(0..STATES.len())];
+                // Administrators' last logins around the dormancy threshold (90 days), so the
+                // passage of time makes some of them dormant during the run.
+                let evidence = if *name == "privileged_access" {
+                    (0..rng.random_range(0..3))
+                        .map(|i| {
+                            let detail = if rng.random_bool(0.2) {
+                                format!("adm{i}: never logged in")
+                            } else {
+                                let at = now - rng.random_range(50 * DAY_MS..100 * DAY_MS);
+                                let at = time::OffsetDateTime::from_unix_timestamp(at / 1000)
+                                    .unwrap()
+                                    .format(&time::format_description::well_known::Rfc3339)
+                                    .unwrap();
+                                format!("adm{i}: last login {at}")
+                            };
+                            crate::store::StoredEvidence {
+                                source: "/var/log/lastlog".into(),
+                                line: 0,
+                                probe: "last-login".into(),
+                                detail,
+                            }
+                        })
+                        .collect()
+                } else {
+                    vec![]
+                };
                 (
                     (*name).to_string(),
                     ControlRecord {
                         name: (*name).into(),
                         state: state.into(),
                         reason: "r".into(),
-                        evidence: vec![],
+                        evidence,
                     },
                 )
             })

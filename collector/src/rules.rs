@@ -690,6 +690,19 @@ fn last_logins(evidence: &[StoredEvidence]) -> Vec<LastLoginRecord<'_>> {
         .collect()
 }
 
+/// The first day after `today` on which one of `asset`'s administrators becomes dormant
+/// (`k23-privileged` counts whole days since the last login): for the incremental
+/// evaluation's index of due dates.
+pub(crate) fn next_dormancy(asset: &EvalAsset, today: Date, after_days: i64) -> Option<Date> {
+    let control = asset.controls.get("privileged_access")?;
+    last_logins(&control.evidence)
+        .iter()
+        .filter_map(|l| l.last)
+        .filter_map(|at| at.checked_add(time::Duration::days(after_days)))
+        .filter(|day| *day > today)
+        .min()
+}
+
 fn unowned_asset(subject: &Subject<'_>, _ctx: &Context) -> Option<Violation> {
     let Subject::Asset(asset, systems) = subject else {
         return None;
