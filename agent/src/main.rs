@@ -271,8 +271,8 @@ fn service(cli: &Cli, command: &ServiceCommand) -> anyhow::Result<()> {
     use tillsyn_agent::service::{self, InstallOptions, Installed, SERVICE_NAME, Uninstalled};
     // The SCM starts the service with this path in its command line: it must not depend on
     // the installer's working directory.
-    let dir = std::path::absolute(&cli.dir)
-        .with_context(|| format!("--dir {}", cli.dir.display()))?;
+    let dir =
+        std::path::absolute(&cli.dir).with_context(|| format!("--dir {}", cli.dir.display()))?;
     match command {
         ServiceCommand::Run => service::run_dispatcher(&dir, cli.log_format)?,
         ServiceCommand::Install => {

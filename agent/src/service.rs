@@ -155,7 +155,9 @@ pub fn install(options: &InstallOptions) -> Result<Installed, ServiceError> {
     .map_err(scm("open the Service Control Manager"))?;
     let (service, outcome) = match manager.create_service(&info, ServiceAccess::CHANGE_CONFIG) {
         Ok(service) => (service, Installed::Created),
-        Err(windows_service::Error::Winapi(e)) if e.raw_os_error() == Some(ERROR_SERVICE_EXISTS) => {
+        Err(windows_service::Error::Winapi(e))
+            if e.raw_os_error() == Some(ERROR_SERVICE_EXISTS) =>
+        {
             let service = manager
                 .open_service(SERVICE_NAME, ServiceAccess::CHANGE_CONFIG)
                 .map_err(scm(&format!("open the service {SERVICE_NAME}")))?;
@@ -286,7 +288,11 @@ fn serve(dir: &AgentDir) -> Result<(), ServiceError> {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            set_status(status, ServiceState::Stopped, ServiceExitCode::ServiceSpecific(EXIT_ON_ERROR));
+            set_status(
+                status,
+                ServiceState::Stopped,
+                ServiceExitCode::ServiceSpecific(EXIT_ON_ERROR),
+            );
             return Err(ServiceError::Runtime(e));
         }
     };
@@ -392,4 +398,3 @@ fn scm(action: &str) -> impl Fn(windows_service::Error) -> ServiceError + '_ {
         }
     }
 }
-

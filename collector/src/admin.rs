@@ -12,8 +12,8 @@ use crate::config::{CollectorDir, ConfigError, RawConfig};
 use crate::output::{self, ExportFormat, Format};
 use crate::server::now_ms;
 use crate::store::{
-    AgentRecord, AssetRecord, AuditEvent, NewToken, SqlStore, SqliteStore, Store, StoreError, TokenRecord,
-    TokenScope,
+    AgentRecord, AssetRecord, AuditEvent, NewToken, SqlStore, SqliteStore, Store, StoreError,
+    TokenRecord, TokenScope,
 };
 use crate::tokens;
 

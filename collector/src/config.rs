@@ -247,24 +247,6 @@ impl RawConfig {
                 self.max_message_bytes
             ));
         }
-        if !(1..=3650).contains(&self.rules.review_after_days) {
-            problems.push(format!(
-                "rules.review_after_days = {}: must be between 1 and 3650",
-                self.rules.review_after_days
-            ));
-        }
-        if !(1..=3650).contains(&self.rules.stale_after_days) {
-            problems.push(format!(
-                "rules.stale_after_days = {}: must be between 1 and 3650",
-                self.rules.stale_after_days
-            ));
-        }
-        if !(1..=3650).contains(&self.rules.dormant_admin_after_days) {
-            problems.push(format!(
-                "rules.dormant_admin_after_days = {}: must be between 1 and 3650",
-                self.rules.dormant_admin_after_days
-            ));
-        }
         problems.extend(self.rules.problems());
         if let Some(Err(web_problems)) = self.web.as_ref().map(crate::web::RawWebConfig::validate) {
             problems.extend(web_problems);
@@ -281,17 +263,19 @@ impl RawConfig {
         )
         .map_err(|problem| problems.push(problem));
         match (listen, agent_cert_validity, database) {
-            (Ok(listen), Some(agent_cert_validity), Ok(database)) if problems.is_empty() => Ok(CollectorConfig {
-                database,
-                background_period: std::time::Duration::from_secs(background_seconds),
-                rules: self.rules,
-                web: self.web,
-                listen,
-                server_names: self.server_names,
-                token_ttl: time::Duration::minutes(self.token_ttl_minutes),
-                agent_cert_validity,
-                max_message_bytes: self.max_message_bytes,
-            }),
+            (Ok(listen), Some(agent_cert_validity), Ok(database)) if problems.is_empty() => {
+                Ok(CollectorConfig {
+                    database,
+                    background_period: std::time::Duration::from_secs(background_seconds),
+                    rules: self.rules,
+                    web: self.web,
+                    listen,
+                    server_names: self.server_names,
+                    token_ttl: time::Duration::minutes(self.token_ttl_minutes),
+                    agent_cert_validity,
+                    max_message_bytes: self.max_message_bytes,
+                })
+            }
             _ => Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
                 problems,

@@ -157,7 +157,8 @@ impl Incremental {
         now_ms: i64,
     ) -> Touched {
         let mut touched = self.advance(now_ms);
-        let new: BTreeMap<String, System> = systems.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let new: BTreeMap<String, System> =
+            systems.into_iter().map(|s| (s.id.clone(), s)).collect();
         let mut changed: BTreeSet<String> = self
             .systems
             .iter()
@@ -340,8 +341,7 @@ fn asset_due(asset: &EvalAsset, ctx: &rules::Context) -> Option<i64> {
     } else {
         next_change
     };
-    if let Some(day) = rules::next_dormancy(asset, ctx.today, ctx.config.dormant_admin_after_days)
-    {
+    if let Some(day) = rules::next_dormancy(asset, ctx.today, ctx.config.dormant_admin_after_days) {
         // `today` is a local date: the day begins in the furthest zone east (UTC+14) 14 hours
         // before UTC midnight. Early is harmless.
         let at = i128::from(day.midnight().assume_utc().unix_timestamp()) * 1000 - 14 * 3_600_000;
@@ -426,11 +426,16 @@ mod tests {
     }
 
     fn random_system(rng: &mut StdRng, id: &str, now: i64) -> System {
-        let day = |rng: &mut StdRng, spread: i64| date(now + rng.random_range(-spread..=spread) * DAY_MS);
+        let day =
+            |rng: &mut StdRng, spread: i64| date(now + rng.random_range(-spread..=spread) * DAY_MS);
         let attestations = (0..rng.random_range(0..3))
             .map(|_| Attestation {
-                control: ["mfa", "transit_encryption", "rest_encryption", NO_FOOTPRINT_NAME]
-                    [rng.random_range(0..4)]
+                control: [
+                    "mfa",
+                    "transit_encryption",
+                    "rest_encryption",
+                    NO_FOOTPRINT_NAME,
+                ][rng.random_range(0..4)]
                 .into(),
                 statement: "s".into(),
                 attested_by: "CISO".into(),
@@ -467,7 +472,12 @@ mod tests {
 
     const NO_FOOTPRINT_NAME: &str = crate::rules::NO_FOOTPRINT;
 
-    fn random_asset(rng: &mut StdRng, id: &str, now: i64, systems: usize) -> (EvalAsset, AssetLinks) {
+    fn random_asset(
+        rng: &mut StdRng,
+        id: &str,
+        now: i64,
+        systems: usize,
+    ) -> (EvalAsset, AssetLinks) {
         let names: Vec<&str> = crate::catalog::CONTROLS
             .iter()
             .copied()
@@ -524,7 +534,12 @@ mod tests {
         });
         let eval = EvalAsset {
             asset_id: id.into(),
-            kind: if rng.random_bool(0.8) { "host" } else { "device" }.into(),
+            kind: if rng.random_bool(0.8) {
+                "host"
+            } else {
+                "device"
+            }
+            .into(),
             label: format!("host-{id}"),
             controls,
             // Up to 10 days back, a few hours ahead (clock skew).
@@ -675,6 +690,12 @@ mod tests {
         let linked = links.links.len();
         let mut inc = Incremental::new(config, systems, assets, now);
         let touched = inc.upsert_assets(vec![(eval, links)], now);
-        assert_eq!(touched, Touched { assets: 1, systems: linked });
+        assert_eq!(
+            touched,
+            Touched {
+                assets: 1,
+                systems: linked
+            }
+        );
     }
 }

@@ -57,6 +57,15 @@ impl RuleConfig {
     /// its key (`rules.mappings.k3-auth.iso27001`).
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        for (key, days) in [
+            ("review_after_days", self.review_after_days),
+            ("stale_after_days", self.stale_after_days),
+            ("dormant_admin_after_days", self.dormant_admin_after_days),
+        ] {
+            if !(1..=3650).contains(&days) {
+                problems.push(format!("rules.{key} = {days}: must be between 1 and 3650"));
+            }
+        }
         for (id, mapping) in &self.mappings {
             if rule(id).is_none() {
                 problems.push(format!("rules.mappings.{id}: there is no rule {id:?}"));

@@ -99,7 +99,11 @@ impl ManagedCollector {
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         let _ = reader.read_line(&mut line);
-        let Some(addr) = line.trim().strip_prefix("listening on ").map(str::to_string) else {
+        let Some(addr) = line
+            .trim()
+            .strip_prefix("listening on ")
+            .map(str::to_string)
+        else {
             let _ = child.kill();
             let _ = child.wait();
             return Err(CollectorError::NotListening {
@@ -140,7 +144,14 @@ impl ManagedCollector {
         let out = run(
             &self.program,
             &self.dir,
-            &["token", "create", "--uses", &uses.to_string(), "--ttl", "1d"],
+            &[
+                "token",
+                "create",
+                "--uses",
+                &uses.to_string(),
+                "--ttl",
+                "1d",
+            ],
         )?;
         Ok(out.lines().last().unwrap_or_default().trim().to_string())
     }
@@ -212,7 +223,12 @@ fn run(program: &Path, dir: &Path, args: &[&str]) -> Result<String, CollectorErr
         })?;
     if !out.status.success() {
         return Err(CollectorError::Failed {
-            command: format!("{} --dir {} {}", program.display(), dir.display(), args.join(" ")),
+            command: format!(
+                "{} --dir {} {}",
+                program.display(),
+                dir.display(),
+                args.join(" ")
+            ),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }

@@ -71,11 +71,7 @@ impl Tally {
         let wall_seconds = wall.as_secs_f64();
         #[allow(clippy::cast_precision_loss)]
         let per = |count: u64| {
-            if count == 0 {
-                None
-            } else {
-                Some(count as f64)
-            }
+            if count == 0 { None } else { Some(count as f64) }
         };
         let accepted = self.accepted();
         Phase {
@@ -186,7 +182,17 @@ impl Figures {
         let _ = writeln!(
             out,
             "{:<8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}  errors",
-            "phase", "wall s", "full", "delta", "hb", "reports/s", "p50 ms", "p99 ms", "cpu s", "cpu %", "cpu ms/r"
+            "phase",
+            "wall s",
+            "full",
+            "delta",
+            "hb",
+            "reports/s",
+            "p50 ms",
+            "p99 ms",
+            "cpu s",
+            "cpu %",
+            "cpu ms/r"
         );
         let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
         for p in &self.phases {
@@ -227,7 +233,11 @@ mod tests {
             a.record(&Outcome::Accepted, ms % 2 == 0, Duration::from_millis(ms));
         }
         let mut b = Tally::default();
-        b.record(&Outcome::Failed(tonic::Code::Unavailable), true, Duration::ZERO);
+        b.record(
+            &Outcome::Failed(tonic::Code::Unavailable),
+            true,
+            Duration::ZERO,
+        );
         b.record(&Outcome::Answered, false, Duration::from_secs(9));
         b.record(&Outcome::ResyncRequired, true, Duration::from_millis(1));
         a.merge(b);

@@ -159,7 +159,11 @@ mod tests {
     #[test]
     fn the_recorded_host_is_a_full_inventory() {
         let fixture = Fixture::recorded().unwrap();
-        assert!(fixture.observation_count() >= 900, "{}", fixture.observation_count());
+        assert!(
+            fixture.observation_count() >= 900,
+            "{}",
+            fixture.observation_count()
+        );
         assert!(fixture.package_count() >= 800);
         // Facts of absence (no firewall configured, say) have no evidence line; packages do.
         assert!(
@@ -182,7 +186,11 @@ mod tests {
         let index = fixture.package(3);
         let changed = fixture.changed(index, 7);
         assert_ne!(changed.value_json, fixture.observation(index).value_json);
-        assert!(changed.value_json.contains("+lg7"), "{}", changed.value_json);
+        assert!(
+            changed.value_json.contains("+lg7"),
+            "{}",
+            changed.value_json
+        );
     }
 
     #[test]

@@ -102,8 +102,7 @@ impl SimAgent {
     ) -> Result<Self, FleetError> {
         let key_error = |source| FleetError::Key { index, source };
         let key = rcgen::KeyPair::generate().map_err(key_error)?;
-        let mut params =
-            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(key_error)?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(key_error)?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, fixture::hostname(index));
@@ -139,16 +138,13 @@ impl SimAgent {
 
     /// Opens the mTLS channel with the agent's certificate (kept until [`Self::disconnect`]).
     pub async fn connect(&mut self, url: &str, ca_pem: &str) -> Result<(), FleetError> {
-        let channel = tillsyn_agent::client::connect(
-            url,
-            ca_pem,
-            Some((&self.cert_pem, &self.key_pem)),
-        )
-        .await
-        .map_err(|source| FleetError::Connect {
-            index: self.index,
-            source,
-        })?;
+        let channel =
+            tillsyn_agent::client::connect(url, ca_pem, Some((&self.cert_pem, &self.key_pem)))
+                .await
+                .map_err(|source| FleetError::Connect {
+                    index: self.index,
+                    source,
+                })?;
         // A full report of the recorded host is ~300 kB; the agent's own limit applies.
         self.client = Some(InventoryClient::new(channel));
         Ok(())

@@ -102,16 +102,24 @@ async fn main() -> anyhow::Result<()> {
             Target::Managed(ManagedCollector::start(&program, dir, &cli.listen)?)
         }
         (None, Some(url)) => {
-            let ca = cli.ca.clone().context("--ca is required with --collector")?;
+            let ca = cli
+                .ca
+                .clone()
+                .context("--ca is required with --collector")?;
             Target::External {
                 url: url.clone(),
                 ca_pem: std::fs::read_to_string(&ca)
                     .with_context(|| format!("reading {}", ca.display()))?,
-                token: cli.token.clone().context("--token is required with --collector")?,
+                token: cli
+                    .token
+                    .clone()
+                    .context("--token is required with --collector")?,
                 pid: cli.collector_pid,
             }
         }
-        (None, None) => anyhow::bail!("give --serve DIR, or --collector URL --ca FILE --token TOKEN"),
+        (None, None) => {
+            anyhow::bail!("give --serve DIR, or --collector URL --ca FILE --token TOKEN")
+        }
     };
     let config = Config {
         agents: cli.agents,

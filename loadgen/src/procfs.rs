@@ -93,7 +93,8 @@ mod tests {
 
     #[test]
     fn stat_fields_count_from_the_last_parenthesis() {
-        let stat = "4242 (tillsyn (x) y) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 75 0 0 20 0 9 0 1 2 3";
+        let stat =
+            "4242 (tillsyn (x) y) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 75 0 0 20 0 9 0 1 2 3";
         assert_eq!(parse_stat(stat), Some(3.25));
         assert_eq!(parse_stat("4242 (short) S 1"), None);
     }

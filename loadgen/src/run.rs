@@ -142,7 +142,11 @@ impl Target {
 type Fleet = Arc<Vec<Mutex<SimAgent>>>;
 
 /// Runs every phase against `target` and returns the figures.
-pub async fn run(config: &Config, mut target: Target, fixture: Fixture) -> Result<Figures, RunError> {
+pub async fn run(
+    config: &Config,
+    mut target: Target,
+    fixture: Fixture,
+) -> Result<Figures, RunError> {
     let started = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -156,11 +160,25 @@ pub async fn run(config: &Config, mut target: Target, fixture: Fixture) -> Resul
 
     let (fleet, phase) = enroll(config, &target, &endpoint, &token, &fixture).await?;
     phases.push(phase);
-    phases.push(closed_loop("full", config, &target, &endpoint, &fleet, &fixture, 1, true).await);
+    phases.push(
+        closed_loop(
+            "full", config, &target, &endpoint, &fleet, &fixture, 1, true,
+        )
+        .await,
+    );
     if config.deltas > 0 {
         phases.push(
-            closed_loop("delta", config, &target, &endpoint, &fleet, &fixture, config.deltas, false)
-                .await,
+            closed_loop(
+                "delta",
+                config,
+                &target,
+                &endpoint,
+                &fleet,
+                &fixture,
+                config.deltas,
+                false,
+            )
+            .await,
         );
     }
     if config.steady_seconds > 0 {
@@ -237,7 +255,11 @@ async fn enroll(
     // Enrollments are not reports: report them as answered RPCs only.
     phase.heartbeats = 0;
     phase.accepted_full = 0;
-    tracing::info!(agents = agents.len(), seconds = wall.as_secs_f64(), "enrolled");
+    tracing::info!(
+        agents = agents.len(),
+        seconds = wall.as_secs_f64(),
+        "enrolled"
+    );
     let fleet = Arc::new(agents.into_iter().map(Mutex::new).collect());
     Ok((fleet, phase))
 }
@@ -260,8 +282,12 @@ async fn closed_loop(
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for worker in 0..config.concurrency.max(1) {
-        let (next, fleet, fixture, endpoint) =
-            (next.clone(), fleet.clone(), fixture.clone(), endpoint.clone());
+        let (next, fleet, fixture, endpoint) = (
+            next.clone(),
+            fleet.clone(),
+            fixture.clone(),
+            endpoint.clone(),
+        );
         let churn = config.churn;
         let mut rng = StdRng::seed_from_u64(config.seed ^ (worker as u64) << 20);
         workers.push(tokio::spawn(async move {
@@ -274,15 +300,20 @@ async fn closed_loop(
                 // Round-major order: every agent's first delta before anyone's second.
                 let mut agent = fleet[job % fleet.len()].lock().await;
                 let report = agent.prepare(&fixture, full, churn, &mut rng);
-                let (outcome, latency) =
-                    agent.send(&endpoint.url, &endpoint.ca_pem, &report.request).await;
+                let (outcome, latency) = agent
+                    .send(&endpoint.url, &endpoint.ca_pem, &report.request)
+                    .await;
                 tally.record(&outcome, report.delta, latency);
             }
         }));
     }
     let tally = gather(workers).await;
     let phase = tally.finish(name, clock.elapsed(), target.cpu() - cpu);
-    tracing::info!(phase = name, accepted = phase.accepted_full + phase.accepted_delta, "phase done");
+    tracing::info!(
+        phase = name,
+        accepted = phase.accepted_full + phase.accepted_delta,
+        "phase done"
+    );
     phase
 }
 
@@ -329,8 +360,9 @@ async fn steady(
                 let mut agent = fleet[slot].lock().await;
                 let full = round % full_every == 0;
                 let report = agent.prepare(&fixture, full, churn, &mut rng);
-                let (outcome, latency) =
-                    agent.send(&endpoint.url, &endpoint.ca_pem, &report.request).await;
+                let (outcome, latency) = agent
+                    .send(&endpoint.url, &endpoint.ca_pem, &report.request)
+                    .await;
                 tally.record(&outcome, report.delta, latency);
                 let (outcome, latency) = agent.heartbeat(&endpoint.url, &endpoint.ca_pem).await;
                 tally.record(&outcome, false, latency);
@@ -342,7 +374,10 @@ async fn steady(
     }
     let tally = gather(tasks).await;
     let phase = tally.finish("steady", clock.elapsed(), target.cpu() - cpu);
-    tracing::info!(accepted = phase.accepted_full + phase.accepted_delta, "steady phase done");
+    tracing::info!(
+        accepted = phase.accepted_full + phase.accepted_delta,
+        "steady phase done"
+    );
     phase
 }
 
@@ -369,8 +404,12 @@ async fn storm(
     let in_flight = Arc::new(Semaphore::new(config.storm_in_flight.max(1)));
     let mut tasks = Vec::new();
     for slot in 0..fleet.len() {
-        let (fleet, fixture, endpoint, in_flight) =
-            (fleet.clone(), fixture.clone(), endpoint.clone(), in_flight.clone());
+        let (fleet, fixture, endpoint, in_flight) = (
+            fleet.clone(),
+            fixture.clone(),
+            endpoint.clone(),
+            in_flight.clone(),
+        );
         let mut rng = StdRng::seed_from_u64(config.seed ^ (slot as u64) << 28 ^ 0x570a);
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
@@ -380,13 +419,18 @@ async fn storm(
                 return tally;
             };
             if !connected {
-                tally.record(&Outcome::Failed(tonic::Code::Unavailable), false, Duration::ZERO);
+                tally.record(
+                    &Outcome::Failed(tonic::Code::Unavailable),
+                    false,
+                    Duration::ZERO,
+                );
             }
             let report = agent.prepare(&fixture, true, 0, &mut rng);
             let mut backoff = Duration::from_millis(200);
             loop {
-                let (outcome, latency) =
-                    agent.send(&endpoint.url, &endpoint.ca_pem, &report.request).await;
+                let (outcome, latency) = agent
+                    .send(&endpoint.url, &endpoint.ca_pem, &report.request)
+                    .await;
                 tally.record(&outcome, false, latency);
                 if !matches!(outcome, Outcome::Failed(_))
                     || tokio::time::Instant::now() + backoff > deadline
@@ -400,6 +444,10 @@ async fn storm(
     }
     let tally = gather(tasks).await;
     let phase = tally.finish("storm", clock.elapsed(), target.cpu() - cpu);
-    tracing::info!(accepted = phase.accepted_full, seconds = phase.wall_seconds, "storm drained");
+    tracing::info!(
+        accepted = phase.accepted_full,
+        seconds = phase.wall_seconds,
+        "storm drained"
+    );
     Ok(phase)
 }

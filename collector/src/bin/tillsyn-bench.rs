@@ -180,7 +180,10 @@ async fn main() -> anyhow::Result<()> {
         "incremental and full evaluation disagree"
     );
     let mut one_asset = Vec::new();
-    for (i, (asset, links)) in (0_i64..).zip(snapshot.assets.iter().zip(&snapshot.links)).take(15) {
+    for (i, (asset, links)) in (0_i64..)
+        .zip(snapshot.assets.iter().zip(&snapshot.links))
+        .take(15)
+    {
         let mut changed = evaluation::eval_asset(asset);
         changed.last_seen_at = now + 3;
         changed.controls.remove("mfa");

@@ -544,7 +544,7 @@ fn dormant_administrators_follow_the_configured_threshold() {
         probe: "last-login".into(),
         detail: detail.into(),
     };
-    let mut host = asset(&ALL_GOOD[..]);
+    let mut host = asset(ALL_GOOD);
     host.controls.get_mut("privileged_access").unwrap().evidence = vec![
         // 2026-11-24 is today: 100 days, 10 days, never, and one the agent wrote oddly.
         login("anna: last login 2026-08-16T09:00:00Z"),

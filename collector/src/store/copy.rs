@@ -178,7 +178,8 @@ async fn verify(
     let copied = target.audit_log().await?;
     verify_audit_chain(&copied).map_err(|e| CopyError::Verify(format!("audit log: {e}")))?;
     let original = source.audit_log().await?;
-    let head = |log: &[super::AuditEntry], n: usize| log.get(n.wrapping_sub(1)).map(|e| e.hash.clone());
+    let head =
+        |log: &[super::AuditEntry], n: usize| log.get(n.wrapping_sub(1)).map(|e| e.hash.clone());
     // The source may have grown since the snapshot; the copy must be a prefix of it.
     if head(&original, copied.len()) != head(&copied, copied.len()) {
         return Err(CopyError::Verify(
@@ -201,7 +202,9 @@ async fn target_columns(
     .fetch_all(&mut **tx)
     .await?;
     if rows.is_empty() {
-        return Err(CopyError::Verify(format!("the target has no table {table}")));
+        return Err(CopyError::Verify(format!(
+            "the target has no table {table}"
+        )));
     }
     Ok(rows
         .into_iter()
@@ -376,7 +379,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tillsyn.db");
         let source = municipality(&path).await;
-        let url = ScratchCluster::shared().unwrap().fresh_database().await.unwrap();
+        let url = ScratchCluster::shared()
+            .unwrap()
+            .fresh_database()
+            .await
+            .unwrap();
         let report = sqlite_to_postgres(&path, &url, 2).await.unwrap();
         let rows: std::collections::HashMap<_, _> = report.tables.iter().cloned().collect();
         assert_eq!(rows["agents"], 3);
@@ -385,9 +392,18 @@ mod tests {
         assert_eq!(rows["finding_events"], 3);
         assert_eq!(rows["audit_log"], 4);
         let target = SqlStore::connect_postgres(&url, 2).await.unwrap();
-        assert_eq!(target.agents().await.unwrap(), source.agents().await.unwrap());
-        assert_eq!(target.assets().await.unwrap(), source.assets().await.unwrap());
-        assert_eq!(target.findings().await.unwrap(), source.findings().await.unwrap());
+        assert_eq!(
+            target.agents().await.unwrap(),
+            source.agents().await.unwrap()
+        );
+        assert_eq!(
+            target.assets().await.unwrap(),
+            source.assets().await.unwrap()
+        );
+        assert_eq!(
+            target.findings().await.unwrap(),
+            source.findings().await.unwrap()
+        );
         let b = &source.findings().await.unwrap()[1];
         assert_eq!(
             target.finding_events(&b.finding_id).await.unwrap(),
@@ -420,7 +436,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tillsyn.db");
         municipality(&path).await;
-        let url = ScratchCluster::shared().unwrap().fresh_database().await.unwrap();
+        let url = ScratchCluster::shared()
+            .unwrap()
+            .fresh_database()
+            .await
+            .unwrap();
         let target = SqlStore::connect_postgres(&url, 1).await.unwrap();
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
@@ -449,7 +469,11 @@ mod tests {
         let error = sqlite_to_postgres(&missing, "postgres://x@localhost/y", 1)
             .await
             .unwrap_err();
-        assert!(error.to_string().contains("none.db: no such SQLite database"));
+        assert!(
+            error
+                .to_string()
+                .contains("none.db: no such SQLite database")
+        );
         let path = dir.path().join("tillsyn.db");
         municipality(&path).await;
         let error = sqlite_to_postgres(&path, "mysql://x@localhost/y", 1)

@@ -26,7 +26,10 @@ impl Dialect {
     /// Starts a transaction that holds the database's write lock from its first statement:
     /// SQLite's `BEGIN IMMEDIATE` (waits under `busy_timeout`), PostgreSQL's transaction-scoped
     /// advisory lock (released at commit or rollback, and when the session dies).
-    pub async fn begin_write(self, pool: &AnyPool) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    pub async fn begin_write(
+        self,
+        pool: &AnyPool,
+    ) -> Result<Transaction<'static, Any>, sqlx::Error> {
         match self {
             Self::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
             Self::Postgres => {

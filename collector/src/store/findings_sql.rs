@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{json_text, parse_json};
-use crate::store::dialect::{Dialect, values};
 use crate::rules::FindingDraft;
+use crate::store::dialect::{Dialect, values};
 use crate::store::{Acceptance, EvaluationSummary, FindingEvent, FindingRecord, StoreError};
 
 /// The automatic actor in finding histories.
@@ -73,11 +73,10 @@ async fn load_existing(
     let mut existing = HashMap::new();
     let mut after: i64 = 0;
     loop {
-        let (page, last): (Option<String>, Option<i64>) =
-            sqlx::query_as(dialect.findings_page())
-        .bind(after)
-        .fetch_one(&mut **tx)
-        .await?;
+        let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(dialect.findings_page())
+            .bind(after)
+            .fetch_one(&mut **tx)
+            .await?;
         let Some(last) = last else { break };
         let rows: Vec<(String, String, String, Option<i64>, String)> =
             parse_json(page.as_deref().unwrap_or("[]"), "findings")?;

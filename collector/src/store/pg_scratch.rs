@@ -14,7 +14,6 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-
 /// Why a scratch cluster could not be started or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScratchError {
@@ -118,7 +117,10 @@ impl ScratchCluster {
             );
         }
         if is_root() {
-            run(Command::new("chown").arg("-R").arg("postgres:postgres").arg(&dir))?;
+            run(Command::new("chown")
+                .arg("-R")
+                .arg("postgres:postgres")
+                .arg(&dir))?;
         }
         let port = free_port()?;
         let mut child = Command::new("sh")

@@ -419,12 +419,14 @@ impl Store for SqlStore {
             Some(Some(_)) => return Ok(false),
             Some(None) => {}
         }
-        sqlx::query("UPDATE enrollment_tokens SET revoked_at = $1, revoked_by = $2 WHERE name = $3")
-            .bind(now)
-            .bind(&event.actor)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE enrollment_tokens SET revoked_at = $1, revoked_by = $2 WHERE name = $3",
+        )
+        .bind(now)
+        .bind(&event.actor)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         append_audit(&mut tx, &event, now).await?;
         tx.commit().await?;
         Ok(true)
@@ -768,10 +770,10 @@ impl Store for SqlStore {
         loop {
             let (page, last): (Option<String>, Option<i64>) =
                 sqlx::query_as(self.dialect.assets_page())
-            .bind(after)
-            .bind(PAGE)
-            .fetch_one(&self.pool)
-            .await?;
+                    .bind(after)
+                    .bind(PAGE)
+                    .fetch_one(&self.pool)
+                    .await?;
             let Some(last) = last else { break };
             let rows: Vec<AssetRow> = parse_json(page.as_deref().unwrap_or("[]"), "assets")?;
             assets.extend(rows.into_iter().map(AssetRow::into_record));
@@ -1089,10 +1091,10 @@ impl Store for SqlStore {
         categories: &[&str],
     ) -> Result<Vec<super::ObservationRecord>, StoreError> {
         let rows = sqlx::query(self.dialect.observations_in_categories())
-        .bind(asset_id)
-        .bind(serde_json::to_string(categories).unwrap_or_else(|_| "[]".into()))
-        .fetch_all(&self.pool)
-        .await?;
+            .bind(asset_id)
+            .bind(serde_json::to_string(categories).unwrap_or_else(|_| "[]".into()))
+            .fetch_all(&self.pool)
+            .await?;
         let mut found = Vec::new();
         for row in &rows {
             let category: String = row.try_get("category")?;

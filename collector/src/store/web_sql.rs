@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{AssetRow, json_text, parse_json};
-use crate::store::dialect::{Dialect, numbered, values};
 use crate::catalog::{Attestation, Classification, System};
+use crate::store::dialect::{Dialect, numbered, values};
 use crate::store::web::{
     AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, Scope, SessionRecord,
     UserRecord,
@@ -29,7 +29,10 @@ fn scope_clause(dialect: Dialect, scope: &Scope) -> (String, Vec<String>) {
             vec![email.clone(), email.clone()],
         ),
         Scope::Administrator(email) => (
-            format!("{} = ?", dialect.document_field("system_administrator.email")),
+            format!(
+                "{} = ?",
+                dialect.document_field("system_administrator.email")
+            ),
             vec![email.clone()],
         ),
     }
@@ -133,10 +136,7 @@ pub async fn users(pool: &AnyPool) -> Result<Vec<UserRecord>, StoreError> {
         .collect()
 }
 
-pub async fn user_by_email(
-    pool: &AnyPool,
-    email: &str,
-) -> Result<Option<UserRecord>, StoreError> {
+pub async fn user_by_email(pool: &AnyPool, email: &str) -> Result<Option<UserRecord>, StoreError> {
     sqlx::query("SELECT * FROM web_users WHERE email = $1")
         .bind(email)
         .fetch_optional(pool)
@@ -222,11 +222,13 @@ pub async fn sign_in_failure(
     .await?;
     let locks = attempts >= lock_after;
     if locks {
-        sqlx::query("UPDATE web_users SET locked_until = $1, failed_attempts = 0 WHERE user_id = $2")
-            .bind(lock_until)
-            .bind(user_id)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "UPDATE web_users SET locked_until = $1, failed_attempts = 0 WHERE user_id = $2",
+        )
+        .bind(lock_until)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok((attempts, locks))
 }
@@ -277,10 +279,11 @@ pub async fn oidc_account(
     identity: &OidcIdentity,
     now: i64,
 ) -> Result<OidcSignIn, StoreError> {
-    let existing = sqlx::query("SELECT user_id, disabled_at FROM web_users WHERE oidc_subject = $1")
-        .bind(&identity.subject)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let existing =
+        sqlx::query("SELECT user_id, disabled_at FROM web_users WHERE oidc_subject = $1")
+            .bind(&identity.subject)
+            .fetch_optional(&mut **tx)
+            .await?;
     let email_owner: Option<String> =
         sqlx::query_scalar("SELECT user_id FROM web_users WHERE email = $1")
             .bind(&identity.email)
@@ -448,8 +451,16 @@ pub async fn scoped_assets(
          WHERE l.system_id IN (SELECT system_id FROM systems WHERE {clause}) {} {}
          ORDER BY l.system_id, a.kind, a.hostname, a.address",
         dialect.asset_json(),
-        if system_id.is_some() { "AND l.system_id = ?" } else { "" },
-        if asset_id.is_some() { "AND l.asset_id = ?" } else { "" },
+        if system_id.is_some() {
+            "AND l.system_id = ?"
+        } else {
+            ""
+        },
+        if asset_id.is_some() {
+            "AND l.asset_id = ?"
+        } else {
+            ""
+        },
     );
     let sql = numbered(&sql);
     let mut query = sqlx::query_as::<_, (String, String)>(&sql);

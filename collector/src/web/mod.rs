@@ -8,6 +8,7 @@
 //! - [`settings`]: `[web]` in `collector.toml` (raw -> validated).
 //! - [`tls`]: rustls (ring) configuration from the server certificate.
 //! - [`auth`]: argon2 passwords, RFC 6238 TOTP, the per-address limiter.
+//! - [`qr`]: the TOTP key's URI as an inline SVG QR code for the enrolment page.
 //! - [`session`]: cookies, sessions and their timeouts, CSRF, roles, security headers.
 //! - [`i18n`]: the shared message catalogues (`crate::i18n`), re-exported for the templates.
 //! - [`signin`]: enrolment and sign-in pages.
@@ -24,6 +25,7 @@ pub use crate::i18n;
 pub mod oidc;
 pub mod oidc_http;
 pub mod pages;
+pub mod qr;
 pub mod session;
 pub mod settings;
 pub mod signin;
@@ -32,12 +34,13 @@ pub mod users;
 pub mod view;
 pub mod workflows;
 
-#[cfg(test)]
-mod tests;
 /// The same tests on PostgreSQL (`tests.rs` picks the store by its module's name).
 #[cfg(test)]
 #[path = "tests.rs"]
+#[allow(clippy::duplicate_mod)] // deliberately: one suite, two back-ends
 mod postgres_tests;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use tillsyn_text::output::csv_cell;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use tillsyn_text::output::csv_cell;
 
 use super::i18n::{Lang, Messages};
 use super::session::{Language, Person, Role};
@@ -309,8 +309,16 @@ pub async fn systems_csv(
         Err(e) => return failed(&e),
     };
     let header = [
-        "system_id", "name", "krt", "classified", "review_due", "assets", "critical", "high",
-        "medium", "low",
+        "system_id",
+        "name",
+        "krt",
+        "classified",
+        "review_due",
+        "assets",
+        "critical",
+        "high",
+        "medium",
+        "low",
     ];
     let records = rows.iter().map(|r| {
         vec![

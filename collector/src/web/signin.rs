@@ -242,6 +242,8 @@ struct EnrolPage {
     email: String,
     secret_base32: String,
     secret_uri: String,
+    /// The URI as an `<svg>` QR code ([`super::qr`]): modules only, safe to insert unescaped.
+    secret_qr: String,
     error: Option<String>,
 }
 
@@ -289,6 +291,15 @@ async fn enrol_response(
             "enrol.invalid",
         );
     };
+    let Ok(qr) = super::qr::svg(&uri, t.get("enrol.totp_qr")) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            t,
+            None,
+            "error.title",
+            "enrol.invalid",
+        );
+    };
     let (csrf, fresh) = pre_token(headers);
     let page = EnrolPage {
         t,
@@ -299,6 +310,7 @@ async fn enrol_response(
         email: user.email,
         secret_base32: base32,
         secret_uri: uri,
+        secret_qr: qr,
         error: error.map(|k| t.get(k).to_string()),
     };
     let status = if error.is_some() {

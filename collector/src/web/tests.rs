@@ -35,7 +35,11 @@ async fn open_store() -> Arc<dyn Store> {
     if module_path!().ends_with("postgres_tests") {
         let cluster = crate::store::pg_scratch::ScratchCluster::shared().unwrap();
         let url = cluster.fresh_database().await.unwrap();
-        Arc::new(crate::store::SqlStore::connect_postgres(&url, 4).await.unwrap())
+        Arc::new(
+            crate::store::SqlStore::connect_postgres(&url, 4)
+                .await
+                .unwrap(),
+        )
     } else {
         Arc::new(SqliteStore::in_memory().await.unwrap())
     }
@@ -242,6 +246,14 @@ impl Browser {
                 .to_bytes()
                 .unwrap(),
         );
+        // The QR code beside the key encodes the same key, as a phone's camera reads it.
+        let drawn = page
+            .split("<figure class=\"qr\">")
+            .nth(1)
+            .expect("a QR code on the page");
+        let scanned = scan_qr(drawn);
+        assert!(scanned.starts_with("otpauth://totp/"), "{scanned}");
+        assert!(scanned.contains(&format!("secret={shown}")), "{scanned}");
         let token = path.split("token=").nth(1).unwrap().to_string();
         let code = totp_code(&secret, (now_ms() / 1000).cast_unsigned()).unwrap();
         let csrf = Self::csrf(&page);
@@ -979,4 +991,40 @@ async fn management_sees_totals_only_and_an_administrator_only_what_they_adminis
     );
     let (status, _) = bo.get("/systems/robot").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Reads the QR code of an `<svg>` drawn by [`super::qr::svg`] (4-unit modules) with an
+/// independent decoder (rqrr): the dark modules' squares back into a greyscale image.
+fn scan_qr(svg: &str) -> String {
+    let side: usize = svg
+        .split("width=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = svg
+        .split(" d=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let mut dark = vec![false; side * side];
+    for square in path.split('M').filter(|s| !s.is_empty()) {
+        let corner = square.split('h').next().unwrap();
+        let (x, y) = corner.split_once(' ').unwrap();
+        let (x, y): (usize, usize) = (x.parse().unwrap(), y.parse().unwrap());
+        for dy in 0..4 {
+            for dx in 0..4 {
+                dark[(y + dy) * side + x + dx] = true;
+            }
+        }
+    }
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+        if dark[y * side + x] { 0 } else { 255 }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    grids[0].decode().unwrap().1
 }

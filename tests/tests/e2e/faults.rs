@@ -54,7 +54,10 @@ pub(crate) async fn finish(mut child: Child) -> String {
 
 /// Asserts that each agent's reports were stored once each and in the order it made them
 /// (UUIDv7 ids from one agent increase, so storage order must be ascending id order).
-pub(crate) fn assert_once_in_order(stored: &[(String, String)], expected: &BTreeMap<String, usize>) {
+pub(crate) fn assert_once_in_order(
+    stored: &[(String, String)],
+    expected: &BTreeMap<String, usize>,
+) {
     let mut per_agent: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (agent_id, report_id) in stored {
         per_agent.entry(agent_id).or_default().push(report_id);

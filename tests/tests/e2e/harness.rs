@@ -44,11 +44,13 @@ pub fn bin(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
     let path = bin_dir().join(name);
     BUILD.call_once(|| {
-        let fresh = ["tillsyn-collector", "tillsyn-agent", "tillsyn-loadgen"].iter().all(|b| {
-            std::fs::metadata(bin_dir().join(b))
-                .and_then(|m| m.modified())
-                .is_ok_and(|built| built >= newest_source())
-        });
+        let fresh = ["tillsyn-collector", "tillsyn-agent", "tillsyn-loadgen"]
+            .iter()
+            .all(|b| {
+                std::fs::metadata(bin_dir().join(b))
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|built| built >= newest_source())
+            });
         if fresh {
             return;
         }

@@ -17,8 +17,24 @@ async fn loadgen_figures_match_what_the_collector_stored() {
         .arg(&state)
         .arg("--collector-bin")
         .arg(&collector_bin)
-        .args(["--agents", "4", "--concurrency", "2", "--deltas", "2", "--churn", "3"])
-        .args(["--steady-seconds", "2", "--delta-interval", "1", "--full-interval", "3"])
+        .args([
+            "--agents",
+            "4",
+            "--concurrency",
+            "2",
+            "--deltas",
+            "2",
+            "--churn",
+            "3",
+        ])
+        .args([
+            "--steady-seconds",
+            "2",
+            "--delta-interval",
+            "1",
+            "--full-interval",
+            "3",
+        ])
         .arg("--storm")
         .arg("--json")
         .arg(&json)
@@ -57,7 +73,9 @@ async fn loadgen_figures_match_what_the_collector_stored() {
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(state.join("tillsyn.db"))
         .read_only(true);
-    let mut db = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+    let mut db = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
         .fetch_one(&mut db)
         .await
@@ -75,7 +93,10 @@ async fn loadgen_figures_match_what_the_collector_stored() {
             .unwrap();
     assert_eq!(per_asset.len(), 4, "{per_asset:?}");
     let full_size = figures["observations_per_full_report"].as_i64().unwrap();
-    assert!(per_asset.iter().all(|(_, n)| *n == full_size), "{per_asset:?}");
+    assert!(
+        per_asset.iter().all(|(_, n)| *n == full_size),
+        "{per_asset:?}"
+    );
     let churned: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM observations WHERE value_json LIKE '%+lg%'")
             .fetch_one(&mut db)

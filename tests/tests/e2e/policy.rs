@@ -18,6 +18,7 @@ systems:
 ";
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn privileged_access_logging_and_the_access_list() {
     let collector = Collector::start();
     let journal = collector.enroll_with(&["--label", "site=ward4"]);
@@ -219,6 +220,7 @@ fn poppler(tool: &str, args: &[&str]) -> String {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn the_swedish_management_review_as_json_html_and_a_pdf_of_whole_pages() {
     let collector = Collector::start();
     let agent = collector.enroll_with(&["--label", "source=quickstart"]);

@@ -114,7 +114,11 @@ fn enrollments_across_replicas(a: &Collector, b: &Collector) -> Vec<Agent> {
 }
 
 /// A report sent to one replica and replayed to the other is stored once.
-async fn a_replay_to_the_other_replica_is_stored_once(a: &Collector, b: &Collector, agents: &[Agent]) {
+async fn a_replay_to_the_other_replica_is_stored_once(
+    a: &Collector,
+    b: &Collector,
+    agents: &[Agent],
+) {
     let agent = &agents[0];
     let id = uuid::Uuid::now_v7().to_string();
     let first = agent
@@ -168,15 +172,20 @@ async fn scheduled_work_survives_a_kill_of_its_holder(a: &mut Collector, b: &mut
     let (killed, survivor) = if a.pid() == Some(holder_pid) {
         (a, b)
     } else {
-        assert_eq!(b.pid(), Some(holder_pid), "the lease names a running collector");
+        assert_eq!(
+            b.pid(),
+            Some(holder_pid),
+            "the lease names a running collector"
+        );
         (b, a)
     };
     killed.kill();
     let killed_at = tillsyn_collector::server::now_ms();
     let after_kill = format!("{jobs} AND created_at > {killed_at}");
-    wait_until("the other collector to take over and fire three times", async || {
-        scalar(survivor, &after_kill).await >= 3
-    })
+    wait_until(
+        "the other collector to take over and fire three times",
+        async || scalar(survivor, &after_kill).await >= 3,
+    )
     .await;
     // Nothing lost: every firing but the newest has been evaluated and closed.
     let open = "SELECT COUNT(*) FROM jobs WHERE state <> 'done'
@@ -206,7 +215,10 @@ async fn scheduled_work_survives_a_kill_of_its_holder(a: &mut Collector, b: &mut
     };
     let mut slots = BTreeSet::new();
     for at in &created {
-        assert!(slots.insert(at / 2000), "two firings in one slot: {created:?}");
+        assert!(
+            slots.insert(at / 2000),
+            "two firings in one slot: {created:?}"
+        );
     }
     eprintln!(
         "two collectors: {} firings, {} after the lease holder was killed, none twice",
@@ -245,7 +257,10 @@ async fn postgres_stopped_and_restarted_under_load_every_report_is_stored_once()
         agents.iter().map(Agent::spool_depth).sum::<usize>() >= AGENTS
     })
     .await;
-    assert!(spooled, "reports pile up in the spools while the database is down");
+    assert!(
+        spooled,
+        "reports pile up in the spools while the database is down"
+    );
     cluster.restart().unwrap();
     let mut stderr = String::new();
     for child in children {
