@@ -361,6 +361,17 @@ async fn an_owner_sees_their_two_systems_and_gets_404_for_a_third_which_is_audit
     );
     let (status, _) = anna.get("/systems/kameror/findings.csv").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another owner's export");
+    // My systems as CSV: the same two systems, not the third.
+    let (status, csv) = anna.get("/systems.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert!(csv.starts_with("system_id,name,krt,"), "{csv}");
+    assert_eq!(ids.len(), 2, "{csv}");
+    assert!(ids.contains(&"journal") && !csv.contains("kameror"), "{csv}");
     let (status, page) = anna.get("/systems/kameror").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(!page.contains("Kameror"));
@@ -738,6 +749,17 @@ async fn an_acceptance_asked_by_an_owner_is_approved_by_a_coordinator_never_by_t
     );
     let (status, _) = anna.get("/audit").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an owner read the audit log");
+    let (status, _) = anna.get("/audit.csv").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an owner exported the audit log");
+    let (status, csv) = coordinator.get("/audit.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.starts_with("seq,time,actor,action,subject,detail"), "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        audit.len() + 1,
+        "every audit entry, oldest first: {csv}"
+    );
+    assert!(csv.contains("acceptance.approve"), "{csv}");
 
     // Accounts from the browser: create one (link shown once), disable it; owners may not.
     let (_, page) = coordinator.get("/users").await;
