@@ -794,6 +794,36 @@ struct AuditPage {
     entries: Vec<(i64, String, String, String, String, String)>,
 }
 
+/// The whole audit log for a coordinator or an auditor; anyone else gets 403.
+async fn audit_log_of(
+    state: &WebState,
+    person: &Person,
+    t: &Messages,
+) -> Result<Vec<crate::store::AuditEntry>, Response> {
+    if !matches!(person.role, Role::Coordinator | Role::Auditor) {
+        return Err(message(
+            StatusCode::FORBIDDEN,
+            *t,
+            Nav::of(person, t),
+            "error.title",
+            "error.forbidden",
+        ));
+    }
+    state.store.audit_log().await.map_err(|e| failed(&e))
+}
+
+/// seq, when (in the configured zone), actor, action, subject, detail JSON.
+fn audit_row(e: &crate::store::AuditEntry, zone: chrono_tz::Tz) -> [String; 6] {
+    [
+        e.seq.to_string(),
+        view::time(e.at, zone),
+        e.actor.clone(),
+        e.action.clone(),
+        e.subject.clone(),
+        e.detail.to_string(),
+    ]
+}
+
 /// `/audit` (coordinators and auditors): the hash-chained log, verified on every view.
 pub async fn audit(
     State(state): State<WebState>,
@@ -801,18 +831,9 @@ pub async fn audit(
     person: Person,
 ) -> Response {
     let t = lang.messages();
-    if !matches!(person.role, Role::Coordinator | Role::Auditor) {
-        return message(
-            StatusCode::FORBIDDEN,
-            t,
-            Nav::of(&person, &t),
-            "error.title",
-            "error.forbidden",
-        );
-    }
-    let log = match state.store.audit_log().await {
+    let log = match audit_log_of(&state, &person, &t).await {
         Ok(log) => log,
-        Err(e) => return failed(&e),
+        Err(refused) => return refused,
     };
     let broken = crate::store::verify_audit_chain(&log)
         .err()
@@ -823,14 +844,8 @@ pub async fn audit(
         .rev()
         .take(AUDIT_SHOWN)
         .map(|e| {
-            (
-                e.seq,
-                view::time(e.at, zone),
-                e.actor.clone(),
-                e.action.clone(),
-                e.subject.clone(),
-                e.detail.to_string(),
-            )
+            let [_, at, actor, action, subject, detail] = audit_row(e, zone);
+            (e.seq, at, actor, action, subject, detail)
         })
         .collect();
     render(&AuditPage {
@@ -851,34 +866,15 @@ pub async fn audit_csv(
     person: Person,
 ) -> Response {
     let t = lang.messages();
-    if !matches!(person.role, Role::Coordinator | Role::Auditor) {
-        return message(
-            StatusCode::FORBIDDEN,
-            t,
-            Nav::of(&person, &t),
-            "error.title",
-            "error.forbidden",
-        );
-    }
-    let log = match state.store.audit_log().await {
+    let log = match audit_log_of(&state, &person, &t).await {
         Ok(log) => log,
-        Err(e) => return failed(&e),
+        Err(refused) => return refused,
     };
     let zone = state.settings.timezone;
-    let records = log.iter().map(|e| {
-        vec![
-            e.seq.to_string(),
-            view::time(e.at, zone),
-            e.actor.clone(),
-            e.action.clone(),
-            e.subject.clone(),
-            e.detail.to_string(),
-        ]
-    });
     csv_response(
         "audit.csv",
         &["seq", "time", "actor", "action", "subject", "detail"],
-        records,
+        log.iter().map(|e| audit_row(e, zone).to_vec()),
     )
 }
 

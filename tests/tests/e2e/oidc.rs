@@ -13,8 +13,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
-use crate::harness::{Collector, ok, report};
-use crate::web::{Driver, REGISTER, browser, click, fill, submit};
+use crate::harness::{Collector, ok};
+use crate::web::{Driver, browser, click, fill, submit};
 
 /// The provider process; killed on drop.
 struct Provider {
@@ -144,20 +144,7 @@ require_amr = ["mfa"]
         issuer = provider.issuer,
         ca = ca.display(),
     ));
-    let imported = collector.import("register.csv", REGISTER);
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
-    for host in ["journal-db-01", "robot-ctl-4", "kamera-nvr"] {
-        let agent = collector.enroll();
-        let mut client = agent.client(&collector).await;
-        client
-            .report(report(&uuid::Uuid::now_v7().to_string(), host))
-            .await
-            .unwrap();
-    }
+    crate::web::seed(&collector).await;
     // Evaluates: the links the pages read.
     assert!(!collector.findings(&[]).is_empty());
     provider.register(&format!("{web}/oidc/callback"));

@@ -17,6 +17,24 @@ journal;Patientjournal;Anna Ägare;anna@kommun.se;;3;3;2;2026-01-15;Samordnaren;
 robot;Läkemedelsrobot avdelning 4;Bo Ek;bo@kommun.se;Anna Ägare <anna@kommun.se>;3;3;3;2026-02-01;Samordnaren;robot-*\n\
 kameror;Kameraövervakning;Cecilia Ek;cecilia@kommun.se;;2;2;1;2026-02-01;IT;kamera-*\n";
 
+/// Imports [`REGISTER`] and has one agent report each of its three hosts.
+pub(crate) async fn seed(collector: &Collector) {
+    let imported = collector.import("register.csv", REGISTER);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    for host in ["journal-db-01", "robot-ctl-4", "kamera-nvr"] {
+        let agent = collector.enroll();
+        let mut client = agent.client(collector).await;
+        client
+            .report(report(&uuid::Uuid::now_v7().to_string(), host))
+            .await
+            .unwrap();
+    }
+}
+
 /// chromedriver on a free loopback port; killed on drop.
 pub(crate) struct Driver {
     child: Child,
@@ -194,20 +212,7 @@ fn user_add(collector: &Collector, email: &str, name: &str, role: &str) -> Strin
 async fn owners_and_a_coordinator_use_the_web_interface_in_chromium() {
     let (collector, web) = Collector::start_with_web();
     assert!(web.starts_with("https://127.0.0.1:"), "{web}");
-    let imported = collector.import("register.csv", REGISTER);
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
-    for host in ["journal-db-01", "robot-ctl-4", "kamera-nvr"] {
-        let agent = collector.enroll();
-        let mut client = agent.client(&collector).await;
-        client
-            .report(report(&uuid::Uuid::now_v7().to_string(), host))
-            .await
-            .unwrap();
-    }
+    seed(&collector).await;
     // Evaluates: findings and the links the pages read.
     let findings = collector.findings(&[]);
     assert!(
