@@ -19,9 +19,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::admin::AdminError;
-use crate::compliance::{
-    ComplianceError, FindingFilter, SystemCompliance, evaluated_compliance, views_of,
-};
+use crate::compliance::{ComplianceError, FindingFilter, SystemCompliance, views_of};
 use crate::config::CollectorDir;
 use crate::evaluation;
 use crate::i18n::Lang;
@@ -163,7 +161,46 @@ pub async fn report(
         ));
     }
     let config = dir.load_config().map_err(AdminError::from)?;
-    let (snapshot, judged) = evaluated_compliance(dir, store).await?;
+    let (figures, k_rules) = issue(store, &config.rules, lang, true).await?;
+    match (format, output_path) {
+        (ReportFormat::Json, _) => Ok(output::json(&figures)),
+        (ReportFormat::Html, _) => Ok(html::html(&figures, &k_rules)),
+        (ReportFormat::Pdf, Some(path)) => {
+            pdf::print(&html::html(&figures, &k_rules), path)
+                .map_err(|e| ComplianceError::Argument(e.to_string()))?;
+            Ok(format!("wrote {}", path.display()))
+        }
+        (ReportFormat::Pdf, None) => Err(ComplianceError::Argument(
+            "--format pdf needs --output FILE".into(),
+        )),
+    }
+}
+
+/// The management review as a self-contained HTML page in `lang`, for the web interface: the
+/// same evaluation and figures as `report`, but a view, not an issued report, so it is not
+/// recorded as a point of the trend.
+pub async fn html_view(
+    store: &dyn Store,
+    rules: &crate::rules::RuleConfig,
+    lang: Lang,
+) -> Result<String, ComplianceError> {
+    let (figures, k_rules) = issue(store, rules, lang, false).await?;
+    Ok(html::html(&figures, &k_rules))
+}
+
+/// Evaluates and computes the review's figures; `record` stores them for the next trend.
+async fn issue(
+    store: &dyn Store,
+    rules: &crate::rules::RuleConfig,
+    lang: Lang,
+    record: bool,
+) -> Result<(Figures, Vec<&'static str>), ComplianceError> {
+    let now = now_ms();
+    let (snapshot, judged) = evaluation::evaluate_judged(store, rules, now).await?;
+    let judged: HashMap<String, SystemCompliance> = judged
+        .into_iter()
+        .map(|(system, states)| (system, states.into_iter().collect()))
+        .collect();
     let views = views_of(&snapshot.systems, store, &FindingFilter::default()).await?;
     let mut plaintext: HashMap<String, BTreeSet<String>> = HashMap::new();
     for device in snapshot.assets.iter().filter(|a| a.kind == "device") {
@@ -186,7 +223,6 @@ pub async fn report(
     }
     let reports = store.management_reports().await?;
     let evaluations = store.evaluations().await?;
-    let now = now_ms();
     let k_rules = k_rules();
     let all_judged: Vec<SystemCompliance> = judged.values().cloned().collect();
     let mut figures = compute(&snapshot, &all_judged, &views);
@@ -198,7 +234,7 @@ pub async fn report(
             plaintext: &plaintext,
             evaluations: &evaluations,
             reports: &reports,
-            config: &config.rules,
+            config: rules,
             now,
             lang,
         },
@@ -216,21 +252,12 @@ pub async fn report(
     figures.audit = Some(crate::audit::head_state(store).await?);
     figures.issued_at = output::time(Some(now));
     figures.lang = lang.code().to_string();
-    store
-        .record_management_report(now, &serde_json::to_value(&figures).unwrap_or_default())
-        .await?;
-    match (format, output_path) {
-        (ReportFormat::Json, _) => Ok(output::json(&figures)),
-        (ReportFormat::Html, _) => Ok(html::html(&figures, &k_rules)),
-        (ReportFormat::Pdf, Some(path)) => {
-            pdf::print(&html::html(&figures, &k_rules), path)
-                .map_err(|e| ComplianceError::Argument(e.to_string()))?;
-            Ok(format!("wrote {}", path.display()))
-        }
-        (ReportFormat::Pdf, None) => Err(ComplianceError::Argument(
-            "--format pdf needs --output FILE".into(),
-        )),
+    if record {
+        store
+            .record_management_report(now, &serde_json::to_value(&figures).unwrap_or_default())
+            .await?;
     }
+    Ok((figures, k_rules))
 }
 
 fn k_key(k: Option<u8>) -> String {

@@ -17,10 +17,12 @@
 //! - [`workflows`]: risk acceptance (four eyes), attestation, yearly classification review.
 //! - [`users`]: `user add|list|disable` behind the CLI.
 //! - [`admin`]: the coordinator's account pages (list, create, disable).
+//! - [`coordination`]: register import from the browser and the management review page.
 //! - [`view`]: dates in the configured zone, labels of severities and states.
 
 pub mod admin;
 pub mod auth;
+pub mod coordination;
 pub use crate::i18n;
 pub mod oidc;
 pub mod oidc_http;
@@ -187,6 +189,15 @@ pub fn router(state: WebState) -> Router {
         .route("/oidc/callback", get(oidc::callback))
         .route("/systems.csv", get(pages::systems_csv))
         .route("/audit.csv", get(pages::audit_csv))
+        .route(
+            "/register",
+            get(coordination::register_page)
+                .post(coordination::import)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    session::MAX_UPLOAD_BYTES,
+                )),
+        )
+        .route("/report", get(coordination::report))
         .route("/systems/{id}", get(pages::system))
         .route("/systems/{id}/findings.csv", get(pages::findings_csv))
         .route("/assets/{id}", get(pages::asset))

@@ -34,6 +34,8 @@ pub struct Nav {
     pub coordinator: bool,
     /// Whether to link the audit log (coordinator, auditor).
     pub audit: bool,
+    /// Whether to link the management review (coordinator, auditor, management).
+    pub report: bool,
 }
 
 impl Nav {
@@ -45,6 +47,10 @@ impl Nav {
             csrf: person.session.csrf_token.clone(),
             coordinator: person.role == Role::Coordinator,
             audit: matches!(person.role, Role::Coordinator | Role::Auditor),
+            report: matches!(
+                person.role,
+                Role::Coordinator | Role::Auditor | Role::Management
+            ),
         })
     }
 }

@@ -26,6 +26,9 @@ pub const PRE_COOKIE: &str = "__Host-tillsyn-pre";
 pub const LANG_COOKIE: &str = "__Host-tillsyn-lang";
 /// Largest form body accepted (bytes).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Largest `multipart/form-data` body (the register upload), accepted only from a signed-in
+/// person: a 10,000-system register is about 2 MiB.
+pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 /// The policy of every page: no script at all, styles and images only from this origin.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                        frame-ancestors 'none'; base-uri 'none'";
@@ -219,14 +222,27 @@ pub async fn guard(State(state): State<WebState>, request: Request, next: Next) 
     parts.extensions.insert(Language(lang));
 
     let body = if parts.method == Method::POST {
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+        let boundary = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| multer::parse_boundary(v).ok());
+        let limit = if boundary.is_some() && person.is_some() {
+            MAX_UPLOAD_BYTES
+        } else {
+            MAX_FORM_BYTES
+        };
+        let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
             return pages::status_page(StatusCode::PAYLOAD_TOO_LARGE, lang, "error.too_large");
         };
-        let form: Vec<(String, String)> = serde_urlencoded_pairs(&bytes);
-        let sent = form
-            .iter()
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v.as_str());
+        let sent = match &boundary {
+            Some(boundary) => multipart_field(&bytes, boundary, "csrf").await,
+            None => serde_urlencoded_pairs(&bytes)
+                .into_iter()
+                .find(|(k, _)| k == "csrf")
+                .map(|(_, v)| v),
+        };
+        let sent = sent.as_deref();
         let expected = match &person {
             Some(p) => Some(p.session.csrf_token.clone()),
             None => cookie(&parts.headers, PRE_COOKIE).map(str::to_string),
@@ -275,6 +291,20 @@ pub async fn guard(State(state): State<WebState>, request: Request, next: Next) 
 }
 
 /// The pairs of an `application/x-www-form-urlencoded` body (bad encodings give no pairs).
+/// The text of the first field called `name` in a buffered `multipart/form-data` body.
+async fn multipart_field(bytes: &axum::body::Bytes, boundary: &str, name: &str) -> Option<String> {
+    let chunk = bytes.clone();
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(chunk) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
+}
+
 fn serde_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(bytes).into_owned().collect()
 }

@@ -216,6 +216,41 @@ impl Browser {
         (status, body)
     }
 
+    /// A `multipart/form-data` POST as a browser sends a file input: `fields`, then `file` as
+    /// (field name, file name, bytes).
+    async fn upload(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> (StatusCode, String) {
+        let boundary = "----tillsyn-test-boundary";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        let (name, filename, bytes) = file;
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let request = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(Body::from(body))
+            .unwrap();
+        let (status, _, body) = self.send(request).await;
+        (status, body)
+    }
+
     /// The value of the first hidden `csrf` field of a page.
     fn csrf(page: &str) -> String {
         page.split("name=\"csrf\" value=\"")
@@ -1059,4 +1094,125 @@ fn scan_qr(svg: &str) -> String {
     let grids = image.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code");
     grids[0].decode().unwrap().1
+}
+
+#[tokio::test]
+async fn a_coordinator_imports_the_register_from_the_browser_all_or_nothing_and_audited() {
+    let f = fixture().await;
+    let mut sam = signed_in(&f, "sam@kommun.se", "coordinator").await;
+    let (status, page) = sam.get("/register").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("enctype=\"multipart/form-data\""), "{page}");
+    let csrf = Browser::csrf(&page);
+    let before = f.store.systems().await.unwrap();
+
+    // A bad row: refused with its line named, nothing changed.
+    let bad =
+        format!("{REGISTER}skola;Skolplattform;Dan Ek;dan@kommun.se;;7;2;2;2026-01-01;IT;;\n");
+    let (status, page) = sam
+        .upload(
+            "/register",
+            &[("csrf", &csrf)],
+            ("register", "register.csv", bad.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(
+        page.contains("Registret importerades inte") && page.contains("line 5"),
+        "{page}"
+    );
+    assert_eq!(
+        f.store.systems().await.unwrap(),
+        before,
+        "a refused file changed the register"
+    );
+
+    // Without the CSRF field: refused before the handler.
+    let (status, _) = sam
+        .upload(
+            "/register",
+            &[],
+            ("register", "register.csv", REGISTER.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A good file: one more system, audited with the person's identity.
+    let good =
+        format!("{REGISTER}skola;Skolplattform;Dan Ek;dan@kommun.se;;2;2;2;2026-01-01;IT;;\n");
+    let (status, page) = sam
+        .upload(
+            "/register",
+            &[("csrf", &csrf)],
+            ("register", "register.csv", good.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Importerade 4 system från register.csv (1 nya"),
+        "{page}"
+    );
+    assert_eq!(f.store.systems().await.unwrap().len(), before.len() + 1);
+    let audit = f.store.audit_log().await.unwrap();
+    let import = audit
+        .iter()
+        .rev()
+        .find(|e| e.action == "catalog.import")
+        .unwrap();
+    assert_eq!(import.actor, "local:sam@kommun.se");
+    assert_eq!(import.detail["via"], "web");
+    assert_eq!(import.detail["systems"], 4);
+
+    // Owners may not.
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let (_, page) = anna.get("/").await;
+    let csrf = Browser::csrf(&page);
+    let (status, _) = anna
+        .upload(
+            "/register",
+            &[("csrf", &csrf)],
+            ("register", "register.csv", REGISTER.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(f.store.systems().await.unwrap().len(), before.len() + 1);
+}
+
+#[tokio::test]
+async fn management_reads_the_review_in_the_browser_and_owners_do_not() {
+    let f = fixture().await;
+    let mut board = signed_in(&f, "ledning@kommun.se", "management").await;
+    let (_, home) = board.get("/").await;
+    assert!(home.contains("href=\"/report\""), "{home}");
+    let request = Request::get("/report")
+        .header(header::COOKIE, board.cookie_header())
+        .body(Body::empty())
+        .unwrap();
+    let response = board.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script"),
+        "{csp}"
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        page.contains("lang=\"sv\"") && page.contains("Patientjournal"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<script"),
+        "hostile names stay escaped in the review"
+    );
+    assert!(
+        f.store.management_reports().await.unwrap().is_empty(),
+        "a view is not an issued report"
+    );
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let (status, _) = anna.get("/report").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

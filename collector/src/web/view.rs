@@ -70,6 +70,8 @@ pub fn control(t: &Messages, name: &str) -> String {
         "mfa" => t.get("control.mfa"),
         "transit_encryption" => t.get("control.transit_encryption"),
         "rest_encryption" => t.get("control.rest_encryption"),
+        "log_protection" => t.get("control.log_protection"),
+        "privileged_access" => t.get("control.privileged_access"),
         other => other,
     }
     .to_string()

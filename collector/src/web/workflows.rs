@@ -407,10 +407,9 @@ pub async fn attest(
     let expires = catalog::parse_date(&form.expires)
         .ok()
         .filter(|d| *d > today && *d <= super::pages::add_months(today, 36));
-    let controls = ["mfa", "transit_encryption", "rest_encryption"];
     let (Some(expires), true, true) = (
         expires,
-        controls.contains(&form.control.as_str()),
+        crate::catalog::CONTROLS.contains(&form.control.as_str()),
         text_ok(&form.statement) && form.evidence.chars().count() <= 500,
     ) else {
         return bad(t, &person, "attest.bad");
