@@ -371,7 +371,10 @@ async fn an_owner_sees_their_two_systems_and_gets_404_for_a_third_which_is_audit
         .collect();
     assert!(csv.starts_with("system_id,name,krt,"), "{csv}");
     assert_eq!(ids.len(), 2, "{csv}");
-    assert!(ids.contains(&"journal") && !csv.contains("kameror"), "{csv}");
+    assert!(
+        ids.contains(&"journal") && !csv.contains("kameror"),
+        "{csv}"
+    );
     let (status, page) = anna.get("/systems/kameror").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(!page.contains("Kameror"));
@@ -750,10 +753,17 @@ async fn an_acceptance_asked_by_an_owner_is_approved_by_a_coordinator_never_by_t
     let (status, _) = anna.get("/audit").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an owner read the audit log");
     let (status, _) = anna.get("/audit.csv").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "an owner exported the audit log");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an owner exported the audit log"
+    );
     let (status, csv) = coordinator.get("/audit.csv").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(csv.starts_with("seq,time,actor,action,subject,detail"), "{csv}");
+    assert!(
+        csv.starts_with("seq,time,actor,action,subject,detail"),
+        "{csv}"
+    );
     assert_eq!(
         csv.lines().count(),
         audit.len() + 1,
