@@ -22,10 +22,20 @@ const UF_ACCOUNTDISABLE: u32 = 0x2;
 const UF_PASSWD_NOTREQD: u32 = 0x20;
 
 fn fail(error: &netapi::NetApiError) -> AccountsError {
+    // The codes seen in practice, named so the control's reason says what happened.
+    let name = match error.code {
+        5 => " (ERROR_ACCESS_DENIED: the agent must run as an administrator or LocalSystem)",
+        124 => " (ERROR_INVALID_LEVEL: this NetAPI does not implement the level)",
+        1332 => " (ERROR_NONE_MAPPED: no account of that name or SID)",
+        2140 => " (NERR_InternalError)",
+        2220 => " (NERR_GroupNotFound)",
+        2221 => " (NERR_UserNotFound)",
+        _ => "",
+    };
     AccountsError {
         origin: ORIGIN.into(),
         field: error.call.clone(),
-        message: format!("status {}", error.code),
+        message: format!("status {}{name}", error.code),
     }
 }
 
