@@ -446,7 +446,7 @@ fn administrators_with_passwords_are_restricted_and_carry_their_last_logons() {
         &inv,
         "privileged_access",
         "restricted",
-        "every enabled member of Administrators needs a password",
+        "every enabled local account in Administrators needs a password",
         &[(
             "/recorded/local-accounts.json",
             "KOMMUN\\Domain Admins (S-1-5-21-1004336348-1177238915-682003330-512, ActiveDirectory Group): a domain principal in Administrators; its last logon is not known to this host",
@@ -543,6 +543,10 @@ fn passwordless_administrator_and_remote_desktop_guest_are_exposed() {
     assert_eq!(
         observation(&inv, "account", "Gäst")["value"]["remote_desktop"],
         true
+    );
+    assert_eq!(
+        observation(&inv, "remote_desktop_group", "Fjärrskrivbordsanvändare")["value"]["members"],
+        serde_json::json!(["Gäst", "KOMMUN\\IT-support"])
     );
 }
 

@@ -374,8 +374,9 @@ fn password_word(required: bool) -> &'static str {
     if required { "required" } else { "not_required" }
 }
 
-/// One `account` observation per local user, one `admin_group` per group (members by the
-/// local name, so the collector's access list joins them), and the Guest account's state.
+/// One `account` observation per local user, Administrators as an `admin_group` and Remote
+/// Desktop Users as a `remote_desktop_group` (members by their local name, so the collector's
+/// access list joins them), and the Guest account's state.
 pub fn observations(accounts: &LocalAccounts) -> Vec<Observation> {
     let mut out = Vec::new();
     for user in &accounts.users {
@@ -410,7 +411,12 @@ pub fn observations(accounts: &LocalAccounts) -> Vec<Observation> {
             )],
         });
     }
-    for group in [&accounts.administrators, &accounts.remote_desktop_users] {
+    // Only Administrators is an `admin_group`: the collector's access list calls every member
+    // of one an administrator, which a Remote Desktop user is not.
+    for (group, category) in [
+        (&accounts.administrators, "admin_group"),
+        (&accounts.remote_desktop_users, "remote_desktop_group"),
+    ] {
         let members: Vec<String> = group
             .members
             .iter()
@@ -423,7 +429,7 @@ pub fn observations(accounts: &LocalAccounts) -> Vec<Observation> {
             })
             .collect();
         out.push(Observation {
-            category: "admin_group".into(),
+            category: category.into(),
             name: group.name.clone(),
             value: json!({ "sid": group.sid, "members": members }),
             evidence: vec![evidence(
@@ -545,7 +551,7 @@ pub fn control(accounts: Result<&LocalAccounts, String>) -> Control {
         (
             "restricted",
             format!(
-                "every enabled member of {} needs a password, and the Guest account is disabled or in neither {} nor {}",
+                "every enabled local account in {} needs a password, and the Guest account is disabled or in neither {} nor {}",
                 admins.name, admins.name, rdp.name
             ),
         )
