@@ -411,15 +411,12 @@ fn last_logins(inv: &Value) -> Vec<(String, Option<i64>)> {
         .map(|e| {
             let detail = e["detail"].as_str().unwrap();
             let (name, rest) = detail.rsplit_once(": ").unwrap();
-            let days = match rest.strip_prefix("last login ") {
-                Some(at) => Some(
-                    (reference - time::OffsetDateTime::parse(at, rfc3339).unwrap()).whole_days(),
-                ),
-                None => {
-                    assert_eq!(rest, "never logged in", "{detail}");
-                    None
-                }
-            };
+            let days = rest.strip_prefix("last login ").map(|at| {
+                (reference - time::OffsetDateTime::parse(at, rfc3339).unwrap()).whole_days()
+            });
+            if days.is_none() {
+                assert_eq!(rest, "never logged in", "{detail}");
+            }
             (name.to_string(), days)
         })
         .collect()
