@@ -324,7 +324,7 @@ fn machine_sid(accounts: &LocalAccounts) -> Option<&str> {
         .find_map(|u| u.sid.rsplit_once('-').map(|(domain, _)| domain))
 }
 
-/// Whether `sid` is a local account's Guest: the RID 501 of the machine's domain.
+/// Whether `user` is the built-in Guest (RID 501), whatever it is called on this host.
 fn is_guest(user: &LocalUser) -> bool {
     user.sid.starts_with("S-1-5-21-") && user.sid.ends_with("-501")
 }
@@ -334,9 +334,13 @@ fn is_foreign(member: &Member, machine: Option<&str>) -> bool {
     match member.source {
         PrincipalSource::ActiveDirectory | PrincipalSource::AzureAd => true,
         PrincipalSource::Local | PrincipalSource::MicrosoftAccount => false,
-        PrincipalSource::Unknown => member.sid.rsplit_once('-').is_some_and(|(domain, _)| {
-            member.sid.starts_with("S-1-5-21-") && Some(domain) != machine
-        }),
+        // Entra ID principals are `S-1-12-1-*`; a domain's are `S-1-5-21-*` of another domain.
+        PrincipalSource::Unknown => {
+            member.sid.starts_with("S-1-12-1-")
+                || member.sid.rsplit_once('-').is_some_and(|(domain, _)| {
+                    member.sid.starts_with("S-1-5-21-") && Some(domain) != machine
+                })
+        }
     }
 }
 
@@ -534,6 +538,21 @@ pub fn control(accounts: Result<&LocalAccounts, String>) -> Control {
         .map(|u| last_login(accounts, u))
         .collect();
     let machine = machine_sid(accounts);
+    let local = |m: &Member| accounts.users.iter().any(|u| u.sid == m.sid);
+    for member in admins
+        .members
+        .iter()
+        .filter(|m| !local(m) && !is_foreign(m, machine))
+    {
+        // A local group or a well-known principal: listed so the reviewer sees it, not judged.
+        context.push(evidence(
+            accounts,
+            format!(
+                "{} ({}, {}): in {}, not a local user account; its members are not expanded",
+                member.name, member.sid, member.object_class, admins.name
+            ),
+        ));
+    }
     for member in admins.members.iter().filter(|m| is_foreign(m, machine)) {
         context.push(evidence(
             accounts,
@@ -748,6 +767,7 @@ mod tests {
                 member("SRV\\anna", &format!("{MACHINE}-1001"), 1),
                 member("KOMMUN\\it-admin", "S-1-5-21-9-8-7-1109", 0),
                 member("AzureAD\\per@kommun.example", "S-1-12-1-1-2-3-4", 3),
+                member("NT AUTHORITY\\INTERACTIVE", "S-1-5-4", 0),
             ],
             &[member("SRV\\Guest", &format!("{MACHINE}-501"), 1)],
         );
@@ -768,6 +788,11 @@ mod tests {
             .collect();
         assert_eq!(domain.len(), 2, "{domain:?}");
         assert!(domain[0].starts_with("KOMMUN\\it-admin (S-1-5-21-9-8-7-1109"));
+        assert!(
+            c.evidence.iter().any(|e| e.detail
+                == "NT AUTHORITY\\INTERACTIVE (S-1-5-4, User): in Administratörer, not a local user account; its members are not expanded"),
+            "{c:?}"
+        );
 
         let observations = observations(&a);
         let anna = observations.iter().find(|o| o.name == "anna").unwrap();
