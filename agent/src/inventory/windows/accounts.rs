@@ -529,8 +529,31 @@ pub fn control(accounts: Result<&LocalAccounts, String>) -> Control {
             ));
         }
     }
-    // In every state: the administrators' last logons (for the dormancy rule) and the
-    // principals whose logons this host cannot tell.
+    let (state, reason) = if items.is_empty() {
+        (
+            "restricted",
+            format!(
+                "every enabled local account in {} needs a password, and the Guest account is disabled or in neither {} nor {}",
+                admins.name, admins.name, rdp.name
+            ),
+        )
+    } else {
+        ("exposed", items.join("; "))
+    };
+    found.extend(standing_evidence(accounts));
+    Control {
+        name: "privileged_access".into(),
+        state: state.into(),
+        reason,
+        evidence: found,
+    }
+}
+
+/// The evidence `privileged_access` carries in every state: each enabled local administrator's
+/// last logon (for the collector's dormancy rule) and the members whose logons this host
+/// cannot tell.
+fn standing_evidence(accounts: &LocalAccounts) -> Vec<Evidence> {
+    let admins = &accounts.administrators;
     let mut context: Vec<Evidence> = accounts
         .users
         .iter()
@@ -566,24 +589,7 @@ pub fn control(accounts: Result<&LocalAccounts, String>) -> Control {
             ),
         ));
     }
-    let (state, reason) = if items.is_empty() {
-        (
-            "restricted",
-            format!(
-                "every enabled local account in {} needs a password, and the Guest account is disabled or in neither {} nor {}",
-                admins.name, admins.name, rdp.name
-            ),
-        )
-    } else {
-        ("exposed", items.join("; "))
-    };
-    found.extend(context);
-    Control {
-        name: "privileged_access".into(),
-        state: state.into(),
-        reason,
-        evidence: found,
-    }
+    context
 }
 
 #[cfg(test)]
