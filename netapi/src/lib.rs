@@ -14,6 +14,9 @@
 //! the free-text fields (comments, full names), which are not copied.
 //!
 //! On other platforms the crate is empty.
+//!
+//! # Layout
+//! - `imp` (Windows only): the calls, the buffer guards and the UTF-16 and SID conversions.
 
 #[cfg(windows)]
 #[allow(unsafe_code)]
