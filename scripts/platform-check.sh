@@ -6,7 +6,9 @@
 #   1. `tillsyn-agent.exe inventory --json`: the OS frame says Windows and has hostname, CPU and
 #      memory; the Windows facts come from wine's registry through the Win32 registry API, and
 #      nothing is read from the Linux root that wine shows as Z:. In wine's fresh prefix RDP is
-#      off and no remote login service is configured, so `mfa` is `unknown`.
+#      off and no remote login service is configured, so `mfa` is `unknown`. The local accounts
+#      are read through the NetAPI, which wine implements only in part (no last logons), so
+#      `privileged_access` is `unknown` naming `NetUserEnum(level 3)`.
 #   2. `wine reg add` turns RDP on with NLA off, adds an Uninstall entry, sets SChannel's
 #      server TLS 1.0/1.1 off and registers OpenSSH Server (its `sshd_config` written to
 #      C:\ProgramData\ssh): the inventory reads them back (the entry as a package, `mfa`
@@ -155,8 +157,10 @@ for key in ("cpu_count", "memory_total_bytes"):
     if not host[key] > 0:
         problems.append(f"{key} is {host[key]}")
 # Nothing may come from the Linux root that wine shows as Z: (the Linux collectors' categories).
+# (A Windows `account` observation carries a SID, a Linux one a uid.)
 linux = [o for o in inventory["observations"]
-         if o["category"] in ("sshd", "pam", "account", "listener", "volume", "unit", "kernel")]
+         if o["category"] in ("sshd", "pam", "account", "listener", "volume", "unit", "kernel")
+         and "sid" not in o["value"]]
 if linux:
     problems.append(f"{len(linux)} Linux observations on Windows: {linux[:3]}")
 categories = {o["category"] for o in inventory["observations"]}
@@ -169,6 +173,12 @@ for name in ("mfa", "transit_encryption", "rest_encryption"):
         problems.append(f"control {name} is {controls.get(name)}, not unknown in a fresh prefix")
 if "no remote login path" not in controls.get("mfa", {}).get("reason", ""):
     problems.append(f"mfa: {controls.get('mfa')}")
+# The live NetAPI path runs and fails cleanly: wine 8.0's NetUserEnum implements levels 0 and
+# 20 only, so the last logons (level 3) cannot be read and privileged_access stays unknown
+# with that call named (README, Windows gaps). On Windows it is decided.
+privileged = controls.get("privileged_access", {})
+if privileged.get("state") != "unknown" or "NetUserEnum(level 3): status 124" not in privileged.get("reason", ""):
+    problems.append(f"privileged_access under wine: {privileged}")
 if problems:
     print("\n".join(problems), file=sys.stderr)
     sys.exit(1)

@@ -393,3 +393,217 @@ fn malformed_bitlocker_recording_is_unknown_and_named() {
     );
     assert_eq!(control(&inv, "mfa")["state"], "enforced");
 }
+
+/// When the fixtures' account recordings were taken (make.py `REFERENCE`): last logons are
+/// stated relative to it, so the test needs no clock.
+const REFERENCE: &str = "2026-06-01T09:00:00Z";
+
+/// The administrators' last logons as the control states them (probe `last-login`), in the
+/// order given, as days before [`REFERENCE`] (`None`: never logged in).
+fn last_logins(inv: &Value) -> Vec<(String, Option<i64>)> {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let reference = time::OffsetDateTime::parse(REFERENCE, rfc3339).unwrap();
+    control(inv, "privileged_access")["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["probe"] == "last-login")
+        .map(|e| {
+            let detail = e["detail"].as_str().unwrap();
+            let (name, rest) = detail.rsplit_once(": ").unwrap();
+            let days = rest.strip_prefix("last login ").map(|at| {
+                (reference - time::OffsetDateTime::parse(at, rfc3339).unwrap()).whole_days()
+            });
+            if days.is_none() {
+                assert_eq!(rest, "never logged in", "{detail}");
+            }
+            (name.to_string(), days)
+        })
+        .collect()
+}
+
+fn observation<'a>(inv: &'a Value, category: &str, name: &str) -> &'a Value {
+    inv["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["category"] == category && o["name"] == name)
+        .unwrap_or_else(|| panic!("no {category}/{name}"))
+}
+
+#[test]
+fn administrators_with_passwords_are_restricted_and_carry_their_last_logons() {
+    let inv = inventory(&fixture("admins-dormant"));
+    assert!(
+        inv["errors"].as_array().unwrap().is_empty(),
+        "{:#}",
+        inv["errors"]
+    );
+    assert_control(
+        &inv,
+        "privileged_access",
+        "restricted",
+        "every enabled local account in Administrators needs a password",
+        &[(
+            "/recorded/local-accounts.json",
+            "KOMMUN\\Domain Admins (S-1-5-21-1004336348-1177238915-682003330-512, ActiveDirectory Group): a domain principal in Administrators; its last logon is not known to this host",
+        )],
+    );
+    // Enabled administrators only (gammal.admin is disabled), lena.admin dormant 200 days.
+    assert_eq!(
+        last_logins(&inv),
+        [
+            ("Administrator".to_string(), Some(3)),
+            ("lena.admin".to_string(), Some(200)),
+        ]
+    );
+    let c = control(&inv, "privileged_access");
+    assert!(
+        c["evidence"].as_array().unwrap().iter().any(|e| e["detail"]
+            == "lena.admin: last login 2025-11-13T09:00:00Z"
+            && e["source"] == "/recorded/local-accounts.json"),
+        "{c:#}"
+    );
+    let lena = observation(&inv, "account", "lena.admin");
+    assert_eq!(lena["value"]["admin"], true);
+    assert_eq!(
+        lena["value"]["admin_via"],
+        serde_json::json!(["Administrators"])
+    );
+    assert_eq!(lena["value"]["last_login"], "2025-11-13T09:00:00Z");
+    assert_eq!(
+        observation(&inv, "account", "gammal.admin")["value"]["last_login"],
+        "never"
+    );
+    assert_eq!(
+        observation(&inv, "account", "svc-backup")["value"]["admin"],
+        false
+    );
+    assert_eq!(
+        observation(&inv, "hardening", "guest_account")["value"],
+        serde_json::json!({"name": "Guest", "enabled": false})
+    );
+    assert_eq!(
+        observation(&inv, "admin_group", "Administrators")["value"]["members"],
+        serde_json::json!([
+            "Administrator",
+            "lena.admin",
+            "gammal.admin",
+            "KOMMUN\\Domain Admins"
+        ])
+    );
+}
+
+#[test]
+fn passwordless_administrator_and_remote_desktop_guest_are_exposed() {
+    let inv = inventory(&fixture("admins-exposed"));
+    assert!(
+        inv["errors"].as_array().unwrap().is_empty(),
+        "{:#}",
+        inv["errors"]
+    );
+    assert_control(
+        &inv,
+        "privileged_access",
+        "exposed",
+        "administrator Administratör is enabled and needs no password (PasswordRequired false); the Guest account Gäst is enabled and a member of Fjärrskrivbordsanvändare",
+        &[
+            (
+                "/recorded/local-accounts.json",
+                "user Administratör S-1-5-21-3623811015-3361044348-30300820-500: enabled, in Administratörer, password not required",
+            ),
+            (
+                "/recorded/local-accounts.json",
+                "user Gäst S-1-5-21-3623811015-3361044348-30300820-501: enabled, in Fjärrskrivbordsanvändare",
+            ),
+        ],
+    );
+    let reason = control(&inv, "privileged_access")["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        !reason.contains("kiosk"),
+        "kiosk is no administrator: {reason}"
+    );
+    // PowerShell 7's local time with offset, in UTC.
+    assert_eq!(
+        last_logins(&inv),
+        [
+            ("Administratör".to_string(), Some(12)),
+            ("drift".to_string(), None),
+        ]
+    );
+    assert_eq!(
+        observation(&inv, "hardening", "guest_account")["value"]["enabled"],
+        true
+    );
+    assert_eq!(
+        observation(&inv, "account", "Gäst")["value"]["remote_desktop"],
+        true
+    );
+    assert_eq!(
+        observation(&inv, "remote_desktop_group", "Fjärrskrivbordsanvändare")["value"]["members"],
+        serde_json::json!(["Gäst", "KOMMUN\\IT-support"])
+    );
+}
+
+#[test]
+fn hosts_without_recorded_accounts_leave_privileged_access_unknown() {
+    let inv = inventory(&fixture("server2022-default"));
+    assert_control(
+        &inv,
+        "privileged_access",
+        "unknown",
+        "no recorded local accounts (/recorded/local-accounts.json",
+        &[],
+    );
+}
+
+#[test]
+fn malformed_account_recordings_are_unknown_and_named() {
+    let original =
+        std::fs::read(fixture("admins-exposed").join("recorded/local-accounts.json")).unwrap();
+    let text = String::from_utf8(original).unwrap();
+    let cases = [
+        (text[..text.len() / 2].to_string(), "(document)"),
+        (
+            text.replacen("\"Enabled\": true", "\"Enabled\": \"True\"", 1),
+            "Users[0].Enabled",
+        ),
+        (
+            // A member with no SID.
+            text.replacen(
+                "\"Value\": \"S-1-5-21-3623811015-3361044348-30300820-500\"\n        },",
+                "\"Value\": null\n        },",
+                1,
+            ),
+            "Administrators.Members[0].SID",
+        ),
+    ];
+    for (content, field) in cases {
+        let tmp = broken_copy(
+            "admins-exposed",
+            "recorded/local-accounts.json",
+            content.as_bytes(),
+        );
+        let inv = inventory(&tmp.path().join("host"));
+        let c = control(&inv, "privileged_access");
+        assert_eq!(c["state"], "unknown", "{c:#}");
+        let reason = c["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("/recorded/local-accounts.json: ") && reason.contains(field),
+            "{field}: {reason}"
+        );
+        assert!(
+            inv["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["source"] == "/recorded/local-accounts.json"),
+            "{:#}",
+            inv["errors"]
+        );
+        // The other controls do not depend on it.
+        assert_eq!(control(&inv, "rest_encryption")["state"], "encrypted");
+    }
+}

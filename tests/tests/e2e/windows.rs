@@ -120,3 +120,70 @@ fn rdp_with_a_password_alone_is_k3_auth_and_duo_with_bitlocker_is_not() {
         "{states:?}"
     );
 }
+
+const ACCOUNTS_REGISTER: &str = "\
+systems:
+  - id: lon
+    name: Lönesystem
+    system_owner: { name: Per Olsson, email: per.olsson@kommun.example }
+    classification: { k: 3, r: 2, t: 2, classified_at: 2026-06-01, classified_by: CISO }
+    links: { labels: { site: win-dormant } }
+  - id: bibliotek
+    name: Bibliotekssystem
+    system_owner: { name: Lena Berg, email: lena.berg@kommun.example }
+    classification: { k: 2, r: 2, t: 2, classified_at: 2026-06-01, classified_by: CISO }
+    links: { labels: { site: win-gast } }
+";
+
+/// Windows local accounts through the unchanged `k23-privileged` rule: the recorded
+/// administrators' last logons (months before today, whatever today is: the recording's
+/// reference time is 2026-06-01) make them dormant, the domain group in Administrators is
+/// never named dormant, and the exposed host's reason reaches the finding.
+#[test]
+fn windows_administrators_are_judged_by_k23_privileged_like_linux_ones() {
+    let collector = Collector::start();
+    let dormant = collector.enroll_with(&["--label", "site=win-dormant"]);
+    let gast = collector.enroll_with(&["--label", "site=win-gast"]);
+    let out = collector.import("register.yaml", ACCOUNTS_REGISTER);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (agent, host) in [(&dormant, "admins-dormant"), (&gast, "admins-exposed")] {
+        let run = agent.run_once(Some(&fixture(host)));
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let findings = collector.findings(&[]);
+
+    let lon = for_system(&findings, "k23-privileged", "lon");
+    assert_eq!(lon.len(), 1, "{findings:#?}");
+    let message = lon[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("lena.admin (2025-11-13)") && message.contains("Administrator ("),
+        "{message}"
+    );
+    assert!(
+        !message.contains("Domain Admins") && !message.contains("gammal.admin"),
+        "a domain group or a disabled account is not a dormant administrator: {message}"
+    );
+    let evidence = lon[0]["evidence"].to_string();
+    assert!(
+        evidence.contains("lena.admin: last login 2025-11-13T09:00:00Z"),
+        "{evidence}"
+    );
+
+    let bibliotek = for_system(&findings, "k23-privileged", "bibliotek");
+    assert_eq!(bibliotek.len(), 1, "{findings:#?}");
+    let message = bibliotek[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("administrator Administratör is enabled and needs no password")
+            && message.contains("Gäst is enabled and a member of Fjärrskrivbordsanvändare")
+            && message.contains("never logged in: drift"),
+        "{message}"
+    );
+}

@@ -4,11 +4,14 @@
 //! Where the data comes from:
 //! - **Live** (`--root /` on Windows, also under wine): the Win32 registry API ([`live`]), the
 //!   OpenSSH Server configuration at `C:\ProgramData\ssh\sshd_config`, and `manage-bde
-//!   -status` for BitLocker.
+//!   -status` for BitLocker, the NetAPI (`NetUserEnum`, `NetLocalGroupGetMembers`) for local
+//!   accounts.
 //! - **Offline** (`--root DIR` holding [`REGISTRY_DIR`]): every `*.reg` file there, as
 //!   `reg export` writes it (see [`reg_text`]), e.g. `reg export HKLM\SYSTEM system.reg` and
 //!   `reg export HKLM\SOFTWARE software.reg`; `DIR/ProgramData/ssh/sshd_config`; and under
-//!   [`RECORDED_DIR`] the recorded `Win32_EncryptableVolume.json` or `manage-bde-status.txt`.
+//!   [`RECORDED_DIR`] the recorded `Win32_EncryptableVolume.json` or `manage-bde-status.txt`,
+//!   and `local-accounts.json` (PowerShell's `Get-LocalUser` and `Get-LocalGroupMember`; see
+//!   [`accounts`]).
 //!   Hive files (`Windows/System32/config/SYSTEM`) are not read: see the README.
 //!
 //! A `.reg` file that cannot be parsed is a [`FactError`] naming the file and line; the
@@ -24,7 +27,13 @@
 //! - [`logon`]: login paths and the `mfa` control.
 //! - [`transit`]: SChannel, SMB, WinRM, RDP and the `transit_encryption` control.
 //! - [`bitlocker`]: BitLocker volumes and the `rest_encryption` control.
+//! - [`accounts`]: local accounts, Administrators and Remote Desktop Users, and the
+//!   `privileged_access` control; `accounts_live` reads them through the NetAPI (Windows
+//!   builds only).
 
+pub mod accounts;
+#[cfg(windows)]
+pub mod accounts_live;
 pub mod bitlocker;
 #[cfg(windows)]
 pub mod live;
@@ -121,12 +130,53 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
     let (volumes, problem) = bitlocker_volumes(root, live, errors);
     controls.push(bitlocker::control(&volumes, problem, observations));
     controls.push(log_protection(observations));
-    controls.push(Control {
-        name: "privileged_access".into(),
-        state: "unknown".into(),
-        reason: "not collected on Windows: the members of Administrators and their logon rights are not read".into(),
-        evidence: Vec::new(),
-    });
+    let local = local_accounts(root, live, errors);
+    if let Ok(accounts) = &local {
+        observations.extend(accounts::observations(accounts));
+    }
+    controls.push(accounts::control(local.as_ref().map_err(Clone::clone)));
+}
+
+/// The local accounts: the NetAPI live, the recorded JSON offline; `Err` is the reason the
+/// control gives (the error is recorded too).
+fn local_accounts(
+    root: &Path,
+    live: bool,
+    errors: &mut Vec<FactError>,
+) -> Result<accounts::LocalAccounts, String> {
+    let file = format!("{RECORDED_DIR}/{}", accounts::RECORDED_FILE);
+    let result = if live {
+        read_live_accounts()
+    } else {
+        let path = rooted(root, &file);
+        if !path.exists() {
+            return Err(format!(
+                "no recorded local accounts ({file}; see the README for the PowerShell that writes it)"
+            ));
+        }
+        read_bytes(&path, accounts::MAX_RECORDED_BYTES as u64)
+            .map_err(|e| format!("{file}: {e}"))
+            .and_then(|b| reg_text::decode(&b).map_err(|e| format!("{file}: {}", e.message)))
+            .and_then(|text| accounts::parse_recorded(&text, &file).map_err(|e| e.to_string()))
+    };
+    result.inspect_err(|error| {
+        errors.push(FactError {
+            collector: accounts::PROBE.into(),
+            source: if live { "NetAPI".into() } else { file.clone() },
+            error: error.clone(),
+        });
+    })
+}
+
+#[cfg(windows)]
+fn read_live_accounts() -> Result<accounts::LocalAccounts, String> {
+    accounts_live::read().map_err(|e| e.to_string())
+}
+
+/// Only Windows builds read live accounts; `applies` sends no other live root here.
+#[cfg(not(windows))]
+fn read_live_accounts() -> Result<accounts::LocalAccounts, String> {
+    Err("live local accounts are read on Windows only".into())
 }
 
 /// `log_protection` from the Windows Event Forwarding policy `hardening` observes: a

@@ -1,0 +1,28 @@
+//! The Windows calls the agent reads local accounts with, behind a safe interface: the local
+//! users with their flags and last logon (`NetUserEnum` level 3), each user's SID
+//! (`LookupAccountNameW`), a well-known group's local name (`LookupAccountSidW`) and its
+//! members with their SIDs (`NetLocalGroupGetMembers` level 2).
+//!
+//! Why a crate of its own: the workspace forbids `unsafe`, and there is no maintained safe
+//! wrapper of these calls on crates.io; the agent's alternative for ACLs (running a system
+//! tool, `icacls`) has no equivalent here that is not localised text (`net user`) or missing
+//! on Server Core and under wine (PowerShell). So the FFI is written once, here, each `unsafe`
+//! block with the reason it is sound, and the agent stays `forbid(unsafe_code)`. Nothing here
+//! judges anything; it returns what Windows says.
+//!
+//! Never read: passwords (NetUserEnum never returns them; `usri3_password` is always null) and
+//! the free-text fields (comments, full names), which are not copied.
+//!
+//! On other platforms the crate is empty.
+//!
+//! # Layout
+//! - `imp` (Windows only): the calls, the buffer guards and the UTF-16 and SID conversions.
+
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod imp;
+
+#[cfg(windows)]
+pub use imp::{
+    Member, NetApiError, User, account_sid, group_members, local_users, sid_account_name,
+};
