@@ -222,37 +222,10 @@ pub async fn guard(State(state): State<WebState>, request: Request, next: Next) 
     parts.extensions.insert(Language(lang));
 
     let body = if parts.method == Method::POST {
-        let boundary = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| multer::parse_boundary(v).ok());
-        let limit = if boundary.is_some() && person.is_some() {
-            MAX_UPLOAD_BYTES
-        } else {
-            MAX_FORM_BYTES
-        };
-        let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-            return pages::status_page(StatusCode::PAYLOAD_TOO_LARGE, lang, "error.too_large");
-        };
-        let sent = match &boundary {
-            Some(boundary) => multipart_field(&bytes, boundary, "csrf").await,
-            None => serde_urlencoded_pairs(&bytes)
-                .into_iter()
-                .find(|(k, _)| k == "csrf")
-                .map(|(_, v)| v),
-        };
-        let sent = sent.as_deref();
-        let expected = match &person {
-            Some(p) => Some(p.session.csrf_token.clone()),
-            None => cookie(&parts.headers, PRE_COOKIE).map(str::to_string),
-        };
-        let valid = matches!((sent, expected.as_deref()), (Some(s), Some(e)) if !e.is_empty() && same(s, e));
-        if !valid {
-            tracing::warn!(path = %parts.uri.path(), "form refused: CSRF token missing or wrong");
-            return pages::status_page(StatusCode::FORBIDDEN, lang, "error.csrf");
+        match checked_body(&parts, body, person.as_ref(), lang).await {
+            Ok(body) => body,
+            Err(refused) => return refused,
         }
-        Body::from(bytes)
     } else {
         body
     };
@@ -291,6 +264,56 @@ pub async fn guard(State(state): State<WebState>, request: Request, next: Next) 
 }
 
 /// The pairs of an `application/x-www-form-urlencoded` body (bad encodings give no pairs).
+/// A POST's body, buffered once its CSRF token (urlencoded or `multipart/form-data` field
+/// `csrf`) matches the session's, or the pre-session cookie's before sign-in.
+async fn checked_body(
+    parts: &Parts,
+    body: Body,
+    person: Option<&Person>,
+    lang: Lang,
+) -> Result<Body, Response> {
+    let boundary = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok());
+    let limit = if boundary.is_some() && person.is_some() {
+        MAX_UPLOAD_BYTES
+    } else {
+        MAX_FORM_BYTES
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return Err(pages::status_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            lang,
+            "error.too_large",
+        ));
+    };
+    let sent = match &boundary {
+        Some(boundary) => multipart_field(&bytes, boundary, "csrf").await,
+        None => serde_urlencoded_pairs(&bytes)
+            .into_iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v),
+    };
+    let sent = sent.as_deref();
+    let expected = match person {
+        Some(p) => Some(p.session.csrf_token.clone()),
+        None => cookie(&parts.headers, PRE_COOKIE).map(str::to_string),
+    };
+    let valid =
+        matches!((sent, expected.as_deref()), (Some(s), Some(e)) if !e.is_empty() && same(s, e));
+    if !valid {
+        tracing::warn!(path = %parts.uri.path(), "form refused: CSRF token missing or wrong");
+        return Err(pages::status_page(
+            StatusCode::FORBIDDEN,
+            lang,
+            "error.csrf",
+        ));
+    }
+    Ok(Body::from(bytes))
+}
+
 /// The text of the first field called `name` in a buffered `multipart/form-data` body.
 async fn multipart_field(bytes: &axum::body::Bytes, boundary: &str, name: &str) -> Option<String> {
     let chunk = bytes.clone();
