@@ -106,7 +106,7 @@ pub fn parse_lastlog_record(bytes: &[u8]) -> Result<Option<i64>, RecordError> {
 
 /// The latest session start per user name in a run of wtmp records.
 pub fn parse_wtmp(bytes: &[u8]) -> Result<BTreeMap<String, i64>, RecordError> {
-    if bytes.len() % UTMP_RECORD != 0 {
+    if !bytes.len().is_multiple_of(UTMP_RECORD) {
         return Err(RecordError::Length {
             len: bytes.len(),
             record: UTMP_RECORD,
@@ -198,16 +198,17 @@ pub fn last_logins(
             (lastlog, wtmp) => {
                 let lastlog = lastlog.flatten().map(|t| (t, LASTLOG));
                 let wtmp = wtmp.flatten().map(|t| (t, WTMP));
-                match lastlog.into_iter().chain(wtmp).max_by_key(|(t, _)| *t) {
-                    Some((time, source)) => LastLogin::At(time, evidence(source, name, Some(time))),
-                    None => {
-                        let source = match (from_lastlog.is_some(), from_wtmp.is_some()) {
-                            (true, true) => format!("{LASTLOG}, {WTMP}"),
-                            (true, false) => LASTLOG.to_string(),
-                            _ => WTMP.to_string(),
-                        };
-                        LastLogin::Never(evidence(&source, name, None))
-                    }
+                if let Some((time, source)) =
+                    lastlog.into_iter().chain(wtmp).max_by_key(|(t, _)| *t)
+                {
+                    LastLogin::At(time, evidence(source, name, Some(time)))
+                } else {
+                    let source = match (from_lastlog.is_some(), from_wtmp.is_some()) {
+                        (true, true) => format!("{LASTLOG}, {WTMP}"),
+                        (true, false) => LASTLOG.to_string(),
+                        _ => WTMP.to_string(),
+                    };
+                    LastLogin::Never(evidence(&source, name, None))
                 }
             }
         };
