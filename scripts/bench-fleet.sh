@@ -7,15 +7,15 @@
 #
 # Usage: scripts/bench-fleet.sh [OUT_DIR]     (root or the postgres user's rights for the
 # scratch cluster; PostgreSQL 15 from scripts/deps/postgres.sh)
-# Sizes: AGENTS (SQLite vs PostgreSQL, default 300), MANY (one collector, default 2000),
-# STEADY (seconds of compressed steady state, default 180), PAIR (two vs one, default 300),
+# Sizes: AGENTS (SQLite vs PostgreSQL, default 300), MANY (one collector, default 10000),
+# STEADY (seconds of steady state, default 300: one 5-minute cycle), PAIR (two vs one, 300),
 # ONLY (space-separated subset of: compare many pair copy).
 set -eu
 
 out=${1:-/tmp/tillsyn-bench-fleet}
 agents=${AGENTS:-300}
-many=${MANY:-2000}
-steady=${STEADY:-180}
+many=${MANY:-10000}
+steady=${STEADY:-300}
 pair=${PAIR:-300}
 only=${ONLY:-compare many pair copy}
 bin=${CARGO_TARGET_DIR:-target}/release
@@ -46,14 +46,17 @@ postmaster=$(head -1 "$pg/data/postmaster.pid")
 psql() { "$pgbin/psql" -X -q -h "$pg" -p "$pgport" -U postgres "$@"; }
 database() { psql -d postgres -c "CREATE DATABASE $1" >/dev/null; echo "postgres://postgres@localhost:$pgport/$1?host=$pg"; }
 
-# `serve` on DIR with database URL; prints "PID URL".
+# `serve` on DIR with database URL; adds "--collector URL --collector-pid PID" to $targets.
 serve() {
     TILLSYN_DATABASE_URL=$2 "$collector" --dir "$1" serve --listen 127.0.0.1:0 >"$1/stdout" 2>"$1/serve.log" &
     pid=$!
     pids="$pids $pid"
     for _ in $(seq 100); do
         line=$(head -1 "$1/stdout" 2>/dev/null || true)
-        case "$line" in "listening on "*) echo "$pid https://${line#listening on }"; return ;; esac
+        case "$line" in "listening on "*)
+            targets="$targets --collector https://${line#listening on } --collector-pid $pid"
+            return ;;
+        esac
         sleep 0.1
     done
     echo "serve on $1 did not start; see $1/serve.log" >&2
@@ -62,20 +65,22 @@ serve() {
 
 case " $only " in *" compare "*)
     # 1. The same run shape on SQLite and on PostgreSQL: one full report per agent, then three
-    #    deltas of five changed packages each.
+    #    deltas of five changed packages each, then the storm: a restart and a second full
+    #    report per agent (of a host the collector knows).
     rm -rf "$out/sqlite" "$out/pg"
-    "$loadgen" --serve "$out/sqlite" --agents "$agents" --deltas 3 --churn 5 --json "$out/sqlite.json"
+    "$loadgen" --serve "$out/sqlite" --agents "$agents" --deltas 3 --churn 5 --storm --json "$out/sqlite.json"
     url=$(database bench_compare)
     "$loadgen" --serve "$out/pg" --database "$url" --database-pid "$postmaster" \
-        --agents "$agents" --deltas 3 --churn 5 --json "$out/pg.json"
+        --agents "$agents" --deltas 3 --churn 5 --storm --json "$out/pg.json"
 ;; esac
 
 case " $only " in *" many "*)
-    # 2. Many agents on one SQLite collector: hourly full reports and 5-minute deltas, both
-    #    compressed 10x (a report every 30 s, every 12th full), then the reconnect storm.
+    # 2. Many agents on one SQLite collector: after every agent's first full report, the
+    #    steady state at the real intervals (a report every 5 minutes, every 12th full, i.e.
+    #    hourly) for one 5-minute cycle, then the reconnect storm.
     rm -rf "$out/many"
     "$loadgen" --serve "$out/many" --agents "$many" --deltas 0 --churn 5 \
-        --steady-seconds "$steady" --delta-interval 30 --full-interval 360 \
+        --steady-seconds "$steady" --delta-interval 300 --full-interval 3600 \
         --storm --storm-timeout 900 --json "$out/many.json"
 ;; esac
 
@@ -86,21 +91,21 @@ case " $only " in *" pair "*)
         rm -rf "$out/pair$n-a" "$out/pair$n-b"
         url=$(database "bench_pair$n")
         TILLSYN_DATABASE_URL=$url "$collector" --dir "$out/pair$n-a" init >/dev/null
-        set -- $(serve "$out/pair$n-a" "$url")
-        targets="--collector $2 --collector-pid $1"
+        targets=""
+        serve "$out/pair$n-a" "$url"
         if [ "$n" = 2 ]; then
             mkdir -p "$out/pair$n-b"
             for f in "$out/pair$n-a"/*; do
                 case "$(basename "$f")" in tillsyn.db*|stdout|serve.log) ;; *) cp -p "$f" "$out/pair$n-b/" ;; esac
             done
-            set -- $(serve "$out/pair$n-b" "$url")
-            targets="$targets --collector $2 --collector-pid $1"
+            serve "$out/pair$n-b" "$url"
         fi
         token=$(TILLSYN_DATABASE_URL=$url "$collector" --dir "$out/pair$n-a" token create --uses "$pair" --ttl 1d | tail -1)
         # shellcheck disable=SC2086
         "$loadgen" $targets --ca "$out/pair$n-a/ca.pem" --token "$token" --database-pid "$postmaster" \
             --agents "$pair" --deltas 3 --churn 5 --concurrency 32 --json "$out/pair$n.json"
-        for pid in $pids; do kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+        for pid in $pids; do kill -INT "$pid" 2>/dev/null || true; done
+        for pid in $pids; do wait "$pid" 2>/dev/null || true; done
         pids=""
     done
 ;; esac
@@ -110,21 +115,22 @@ case " $only " in *" copy "*)
     #    comparison's database), written again by COPY FROM STDIN, one transaction per report,
     #    into a table like `observations` (same columns, primary key), 200 times.
     db=bench_compare
+    mkdir -p "$out/copy"
     asset=$(psql -d $db -At -c "SELECT asset_id FROM observations GROUP BY asset_id ORDER BY count(*) DESC LIMIT 1")
     psql -d $db -c "DROP TABLE IF EXISTS copy_baseline; CREATE TABLE copy_baseline (LIKE observations INCLUDING ALL)"
-    psql -d $db -c "\\copy (SELECT category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at FROM observations WHERE asset_id = '$asset') TO '$out/report.tsv'"
-    rows=$(wc -l <"$out/report.tsv")
+    psql -d $db -c "\\copy (SELECT category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at FROM observations WHERE asset_id = '$asset') TO '$out/copy/report.tsv'"
+    rows=$(wc -l <"$out/copy/report.tsv")
     # The rows with their asset id, prepared beforehand so the timing is COPY's alone.
-    for i in $(seq 200); do sed "s/\$/	copy-$i/" "$out/report.tsv" >"$out/report-$i.tsv"; done
-    : >"$out/copy.sql"
+    for i in $(seq 200); do sed "s/\$/	copy-$i/" "$out/copy/report.tsv" >"$out/copy/report-$i.tsv"; done
+    : >"$out/copy/copy.sql"
     for i in $(seq 200); do
-        echo "\\copy copy_baseline (category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at, asset_id) FROM '$out/report-$i.tsv'" >>"$out/copy.sql"
+        echo "\\copy copy_baseline (category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at, asset_id) FROM '$out/copy/report-$i.tsv'" >>"$out/copy/copy.sql"
     done
     # The backend's CPU reaches the postmaster's cutime + cstime when it has ended.
     ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$postmaster/stat"; }
     before=$(ticks)
     start=$(date +%s.%N)
-    psql -d $db -f "$out/copy.sql" >/dev/null
+    psql -d $db -f "$out/copy/copy.sql" >/dev/null
     end=$(date +%s.%N)
     sleep 1
     after=$(ticks)
