@@ -9,7 +9,7 @@
 # scratch cluster; PostgreSQL 15 from scripts/deps/postgres.sh)
 # Sizes: AGENTS (SQLite vs PostgreSQL, default 300), MANY (one collector, default 10000),
 # STEADY (seconds of steady state, default 300: one 5-minute cycle), PAIR (two vs one, 300),
-# ONLY (space-separated subset of: compare many pair copy).
+# ONLY (space-separated subset of: compare many pair copy); BUILD=0 uses the binaries as built.
 set -eu
 
 out=${1:-/tmp/tillsyn-bench-fleet}
@@ -22,7 +22,7 @@ bin=${CARGO_TARGET_DIR:-target}/release
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 mkdir -p "$out"
 
-cargo build --release -p tillsyn-collector -p tillsyn-loadgen
+[ "${BUILD:-1}" = 0 ] || cargo build --release -p tillsyn-collector -p tillsyn-loadgen
 collector=$bin/tillsyn-collector
 loadgen=$bin/tillsyn-loadgen
 
@@ -124,7 +124,8 @@ case " $only " in *" copy "*)
     for i in $(seq 200); do sed "s/\$/	copy-$i/" "$out/copy/report.tsv" >"$out/copy/report-$i.tsv"; done
     : >"$out/copy/copy.sql"
     for i in $(seq 200); do
-        echo "\\copy copy_baseline (category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at, asset_id) FROM '$out/copy/report-$i.tsv'" >>"$out/copy/copy.sql"
+        # printf, not echo: dash's echo would read "\c" as the end of its output.
+        printf '%s\n' "\\copy copy_baseline (category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at, asset_id) FROM '$out/copy/report-$i.tsv'" >>"$out/copy/copy.sql"
     done
     # The backend's CPU reaches the postmaster's cutime + cstime when it has ended.
     ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$postmaster/stat"; }
