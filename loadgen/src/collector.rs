@@ -1,6 +1,8 @@
 //! A `tillsyn-collector serve` process started by the simulator (`--serve DIR`), so it can
 //! read the collector's `/proc` figures and restart it for the reconnect storm. The state
 //! directory is initialised on first use; the collector's log goes to `DIR/loadgen-serve.log`.
+//! With a database URL, every command it runs gets it as `TILLSYN_DATABASE_URL` (which wins
+//! over `collector.toml`), so the same state directory serves SQLite or PostgreSQL.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -48,22 +50,30 @@ pub struct ManagedCollector {
     child: Option<Child>,
     /// The largest `VmHWM` seen of processes that were stopped, bytes.
     stopped_peak_rss: u64,
+    /// `TILLSYN_DATABASE_URL` for every command; `None`: the state directory's SQLite file.
+    database: Option<String>,
 }
 
 impl ManagedCollector {
     /// Initialises `dir` when it has no `collector.toml`, then serves it on `listen`
-    /// (`127.0.0.1:0` picks a port).
-    pub fn start(program: &Path, dir: &Path, listen: &str) -> Result<Self, CollectorError> {
-        if !dir.join("collector.toml").exists() {
-            run(program, dir, &["init"])?;
-        }
+    /// (`127.0.0.1:0` picks a port), storing into `database` when given.
+    pub fn start(
+        program: &Path,
+        dir: &Path,
+        listen: &str,
+        database: Option<&str>,
+    ) -> Result<Self, CollectorError> {
         let mut collector = Self {
             program: program.to_path_buf(),
             dir: dir.to_path_buf(),
             listen: listen.to_string(),
             child: None,
             stopped_peak_rss: 0,
+            database: database.map(str::to_string),
         };
+        if !dir.join("collector.toml").exists() {
+            collector.run(&["init"])?;
+        }
         collector.serve()?;
         Ok(collector)
     }
@@ -78,9 +88,8 @@ impl ManagedCollector {
                 program: log_path.clone(),
                 source,
             })?;
-        let mut child = Command::new(&self.program)
-            .arg("--dir")
-            .arg(&self.dir)
+        let mut child = self
+            .command()
             .args(["serve", "--listen", &self.listen])
             .stdout(Stdio::piped())
             .stderr(log)
@@ -141,18 +150,14 @@ impl ManagedCollector {
 
     /// `token create --uses N --ttl 1d`: one token the whole fleet enrolls with.
     pub fn token(&self, uses: u32) -> Result<String, CollectorError> {
-        let out = run(
-            &self.program,
-            &self.dir,
-            &[
-                "token",
-                "create",
-                "--uses",
-                &uses.to_string(),
-                "--ttl",
-                "1d",
-            ],
-        )?;
+        let out = self.run(&[
+            "token",
+            "create",
+            "--uses",
+            &uses.to_string(),
+            "--ttl",
+            "1d",
+        ])?;
         Ok(out.lines().last().unwrap_or_default().trim().to_string())
     }
 
@@ -211,26 +216,38 @@ impl Drop for ManagedCollector {
     }
 }
 
-fn run(program: &Path, dir: &Path, args: &[&str]) -> Result<String, CollectorError> {
-    let out = Command::new(program)
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|source| CollectorError::Spawn {
-            program: program.to_path_buf(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(CollectorError::Failed {
-            command: format!(
-                "{} --dir {} {}",
-                program.display(),
-                dir.display(),
-                args.join(" ")
-            ),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+impl ManagedCollector {
+    /// `PROGRAM --dir DIR`, with the database URL in the environment when there is one.
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.arg("--dir").arg(&self.dir);
+        if let Some(url) = &self.database {
+            command.env("TILLSYN_DATABASE_URL", url);
+        }
+        command
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+
+    /// Runs a command to its end; its stdout.
+    fn run(&self, args: &[&str]) -> Result<String, CollectorError> {
+        let out = self
+            .command()
+            .args(args)
+            .output()
+            .map_err(|source| CollectorError::Spawn {
+                program: self.program.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(CollectorError::Failed {
+                command: format!(
+                    "{} --dir {} {}",
+                    self.program.display(),
+                    self.dir.display(),
+                    args.join(" ")
+                ),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
 }

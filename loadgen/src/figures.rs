@@ -90,7 +90,21 @@ impl Tally {
             collector_cpu_seconds: cpu_seconds,
             collector_cpu_share: cpu_seconds / wall_seconds.max(1e-9),
             collector_cpu_ms_per_report: per(accepted).map(|n| cpu_seconds * 1000.0 / n),
+            database_cpu_seconds: None,
+            database_cpu_ms_per_report: None,
         }
+    }
+}
+
+impl Phase {
+    /// Charges the phase with `seconds` of a database server's CPU (PostgreSQL's; SQLite's
+    /// work is in the collector's own figure).
+    pub fn charge_database(&mut self, seconds: f64) {
+        self.database_cpu_seconds = Some(seconds);
+        let accepted = self.accepted_full + self.accepted_delta;
+        #[allow(clippy::cast_precision_loss)]
+        let per = (accepted > 0).then(|| seconds * 1000.0 / accepted as f64);
+        self.database_cpu_ms_per_report = per;
     }
 }
 
@@ -147,6 +161,11 @@ pub struct Phase {
     /// Collector CPU per stored report, milliseconds (all the collector did in the phase,
     /// background evaluation included, divided by the reports stored).
     pub collector_cpu_ms_per_report: Option<f64>,
+    /// The database server's CPU time during the phase, seconds (`--database-pid`: the
+    /// postmaster and its backends); `None` when not measured.
+    pub database_cpu_seconds: Option<f64>,
+    /// Database server CPU per stored report, milliseconds.
+    pub database_cpu_ms_per_report: Option<f64>,
 }
 
 /// Figures of a whole run.
@@ -181,7 +200,7 @@ impl Figures {
         );
         let _ = writeln!(
             out,
-            "{:<8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}  errors",
+            "{:<8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9}  errors",
             "phase",
             "wall s",
             "full",
@@ -192,14 +211,15 @@ impl Figures {
             "p99 ms",
             "cpu s",
             "cpu %",
-            "cpu ms/r"
+            "cpu ms/r",
+            "db ms/r"
         );
         let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
         for p in &self.phases {
             let errors: Vec<String> = p.errors.iter().map(|(c, n)| format!("{c}={n}")).collect();
             let _ = writeln!(
                 out,
-                "{:<8} {:>8.2} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9.2} {:>8.1} {:>9}  {}",
+                "{:<8} {:>8.2} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9.2} {:>8.1} {:>9} {:>9}  {}",
                 p.name,
                 p.wall_seconds,
                 p.accepted_full,
@@ -211,6 +231,7 @@ impl Figures {
                 p.collector_cpu_seconds,
                 p.collector_cpu_share * 100.0,
                 opt(p.collector_cpu_ms_per_report),
+                opt(p.database_cpu_ms_per_report),
                 errors.join(" ")
             );
         }
@@ -251,5 +272,9 @@ mod tests {
         assert_eq!(phase.latency_p50_ms, Some(49.0));
         assert_eq!(phase.latency_p99_ms, Some(99.0));
         assert_eq!(phase.latency_max_ms, Some(100.0));
+        assert_eq!(phase.database_cpu_ms_per_report, None);
+        let mut phase = phase;
+        phase.charge_database(0.25);
+        assert_eq!(phase.database_cpu_ms_per_report, Some(2.5));
     }
 }

@@ -25,18 +25,28 @@ struct Cli {
     /// Address for --serve.
     #[arg(long, default_value = "127.0.0.1:0", requires = "serve")]
     listen: String,
-    /// A running collector, https://host:port (instead of --serve).
+    /// A database URL for --serve (`postgres://...`), given to the collector as
+    /// TILLSYN_DATABASE_URL; default: the state directory's SQLite file.
+    #[arg(long, requires = "serve")]
+    database: Option<String>,
+    /// A running collector, https://host:port (instead of --serve). Repeat it for several
+    /// collectors on one database with one CA: agents are spread over them round-robin.
     #[arg(long, requires_all = ["ca", "token"])]
-    collector: Option<String>,
+    collector: Vec<String>,
     /// Its CA certificate, a PEM file.
     #[arg(long)]
     ca: Option<PathBuf>,
     /// An enrollment token with at least --agents uses.
     #[arg(long)]
     token: Option<String>,
-    /// The running collector's process id, for its CPU and memory from /proc.
+    /// The running collector's process id, for its CPU and memory from /proc; repeat it for
+    /// several collectors (their CPU and peak RSS are summed).
     #[arg(long, requires = "collector")]
-    collector_pid: Option<u32>,
+    collector_pid: Vec<u32>,
+    /// A PostgreSQL postmaster's process id: its CPU and its backends' is charged to each
+    /// phase beside the collector's (with SQLite that work is in the collector's figure).
+    #[arg(long)]
+    database_pid: Option<u32>,
     /// Simulated agents.
     #[arg(long, default_value_t = 100)]
     agents: u32,
@@ -90,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         }
         None => Fixture::recorded()?,
     };
-    let target = match (&cli.serve, &cli.collector) {
+    let target = match (&cli.serve, cli.collector.is_empty()) {
         (Some(dir), _) => {
             let program = match &cli.collector_bin {
                 Some(path) => path.clone(),
@@ -99,25 +109,30 @@ async fn main() -> anyhow::Result<()> {
                     .with_file_name("tillsyn-collector"),
             };
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            Target::Managed(ManagedCollector::start(&program, dir, &cli.listen)?)
+            Target::Managed(ManagedCollector::start(
+                &program,
+                dir,
+                &cli.listen,
+                cli.database.as_deref(),
+            )?)
         }
-        (None, Some(url)) => {
+        (None, false) => {
             let ca = cli
                 .ca
                 .clone()
                 .context("--ca is required with --collector")?;
             Target::External {
-                url: url.clone(),
+                urls: cli.collector.clone(),
                 ca_pem: std::fs::read_to_string(&ca)
                     .with_context(|| format!("reading {}", ca.display()))?,
                 token: cli
                     .token
                     .clone()
                     .context("--token is required with --collector")?,
-                pid: cli.collector_pid,
+                pids: cli.collector_pid.clone(),
             }
         }
-        (None, None) => {
+        (None, true) => {
             anyhow::bail!("give --serve DIR, or --collector URL --ca FILE --token TOKEN")
         }
     };
@@ -133,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
         storm_in_flight: cli.storm_in_flight,
         storm_timeout: Duration::from_secs(cli.storm_timeout),
         seed: cli.seed,
+        database_pid: cli.database_pid,
     };
     let figures = run::run(&config, target, fixture).await?;
     print!("{}", figures.table());

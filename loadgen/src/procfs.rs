@@ -1,6 +1,8 @@
 //! CPU time and peak resident memory of a process, read from `/proc/PID/stat` and
 //! `/proc/PID/status` (Linux only). Used to charge the collector for what the simulated fleet
-//! makes it do; the figures cover every thread of the process.
+//! makes it do; the figures cover every thread of the process. [`tree_cpu_seconds`] charges
+//! a PostgreSQL server the same way: its postmaster, the backends it has reaped and those
+//! still running.
 
 use std::path::PathBuf;
 
@@ -75,6 +77,57 @@ fn parse_stat(stat: &str) -> Option<f64> {
     Some((utime + stime) as f64 / USER_HZ)
 }
 
+/// CPU time of process `pid` and its children, seconds: its own and its reaped children's
+/// (`cutime`, `cstime`), plus that of its live children (one level: PostgreSQL's backends are
+/// the postmaster's children). A child that ends between the two reads may be counted twice or
+/// not at all; with long-lived pooled connections that is rare.
+pub fn tree_cpu_seconds(pid: u32) -> Result<f64, ProcError> {
+    let (path, stat) = read(PathBuf::from(format!("/proc/{pid}/stat")))?;
+    let own = parse_stat_with_children(&stat).ok_or_else(|| ProcError::Format {
+        path: path.clone(),
+        message: "no utime, stime, cutime and cstime after the command name".into(),
+    })?;
+    let entries = std::fs::read_dir("/proc").map_err(|source| ProcError::Read {
+        path: PathBuf::from("/proc"),
+        source,
+    })?;
+    let children: f64 = entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| parse_ppid(stat) == Some(pid))
+        .filter_map(|stat| parse_stat(&stat))
+        .sum();
+    Ok(own + children)
+}
+
+/// The fields after the command name (state is the first).
+fn fields_after_name(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
+/// The parent's pid (field 4).
+fn parse_ppid(stat: &str) -> Option<u32> {
+    fields_after_name(stat)?.nth(1)?.parse().ok()
+}
+
+/// `utime + stime + cutime + cstime` (fields 14-17) in seconds.
+fn parse_stat_with_children(stat: &str) -> Option<f64> {
+    let mut fields = fields_after_name(stat)?.skip(11);
+    let mut ticks = 0u64;
+    for _ in 0..4 {
+        ticks += fields.next()?.parse::<u64>().ok()?;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    Some(ticks as f64 / USER_HZ)
+}
+
 /// `VmHWM` in bytes (the file gives kB).
 fn parse_status(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -97,6 +150,17 @@ mod tests {
             "4242 (tillsyn (x) y) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 75 0 0 20 0 9 0 1 2 3";
         assert_eq!(parse_stat(stat), Some(3.25));
         assert_eq!(parse_stat("4242 (short) S 1"), None);
+    }
+
+    #[test]
+    fn children_times_and_the_parent_pid_are_read_from_stat() {
+        let stat =
+            "4242 (postgres: x) S 17 4242 4242 0 -1 4194560 900 0 0 0 250 75 100 25 20 0 9 0 1 2 3";
+        assert_eq!(parse_ppid(stat), Some(17));
+        assert_eq!(parse_stat_with_children(stat), Some(4.5));
+        assert_eq!(parse_stat_with_children("4242 (short) S 1 2 3"), None);
+        let own = tree_cpu_seconds(std::process::id()).unwrap();
+        assert!(own >= 0.0);
     }
 
     #[test]

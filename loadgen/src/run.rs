@@ -52,6 +52,8 @@ pub struct Config {
     pub storm_timeout: Duration,
     /// Seeds churn and schedule offsets.
     pub seed: u64,
+    /// A PostgreSQL postmaster whose CPU (with its backends') is charged to each phase.
+    pub database_pid: Option<u32>,
 }
 
 /// The collector under load.
@@ -59,16 +61,18 @@ pub struct Config {
 pub enum Target {
     /// Started by the simulator: its CPU and memory are measured and the storm restarts it.
     Managed(ManagedCollector),
-    /// Started elsewhere; `pid` (when given) is measured; the storm only reconnects.
+    /// Started elsewhere: one collector, or several on one database sharing a CA, over which
+    /// the agents are spread round-robin ([`spread`]); the `pids` given are measured (CPU and
+    /// peak RSS summed over them); the storm only reconnects.
     External {
-        /// `https://host:port`.
-        url: String,
-        /// Its CA certificate, PEM.
+        /// `https://host:port` of each collector; at least one.
+        urls: Vec<String>,
+        /// Their CA certificate, PEM.
         ca_pem: String,
         /// A token with at least `agents` uses.
         token: String,
-        /// Its process id, for `/proc`.
-        pid: Option<u32>,
+        /// Their process ids, for `/proc` (none: CPU and memory are not measured).
+        pids: Vec<u32>,
     },
 }
 
@@ -91,9 +95,27 @@ pub enum RunError {
     },
 }
 
+/// Where the fleet reports.
 struct Endpoint {
-    url: String,
+    /// The collectors, `https://host:port`.
+    urls: Vec<String>,
     ca_pem: String,
+}
+
+impl Endpoint {
+    /// The collector agent `index` enrolls with and reports to.
+    fn url(&self, index: u32) -> &str {
+        spread(&self.urls, index)
+    }
+}
+
+/// The collector of agent `index` among `urls`: round-robin, so each of n collectors gets
+/// every n-th agent and the same share of the load; `""` when `urls` is empty.
+pub fn spread(urls: &[String], index: u32) -> &str {
+    if urls.is_empty() {
+        return "";
+    }
+    &urls[index as usize % urls.len()]
 }
 
 impl Target {
@@ -104,42 +126,67 @@ impl Target {
                 let ca_pem = std::fs::read_to_string(&path)
                     .map_err(|source| RunError::Ca { path, source })?;
                 Ok(Endpoint {
-                    url: c.url(),
+                    urls: vec![c.url()],
                     ca_pem,
                 })
             }
-            Target::External { url, ca_pem, .. } => Ok(Endpoint {
-                url: url.clone(),
+            Target::External { urls, ca_pem, .. } => Ok(Endpoint {
+                urls: urls.clone(),
                 ca_pem: ca_pem.clone(),
             }),
         }
     }
 
-    fn pid(&self) -> Option<u32> {
+    fn pids(&self) -> Vec<u32> {
         match self {
-            Target::Managed(c) => c.pid(),
-            Target::External { pid, .. } => *pid,
+            Target::Managed(c) => c.pid().into_iter().collect(),
+            Target::External { pids, .. } => pids.clone(),
         }
     }
 
-    /// CPU seconds of the collector so far; 0 when unknown.
+    /// CPU seconds of the collectors so far, summed; unknown ones count 0.
     fn cpu(&self) -> f64 {
-        self.pid()
-            .and_then(|pid| crate::procfs::usage(pid).ok())
-            .map_or(0.0, |u| u.cpu_seconds)
+        self.pids()
+            .into_iter()
+            .filter_map(|pid| crate::procfs::usage(pid).ok())
+            .map(|u| u.cpu_seconds)
+            .sum()
     }
 
+    /// Peak RSS, bytes: the managed collector's largest, or the external ones' summed.
     fn peak_rss(&self) -> Option<u64> {
         match self {
             Target::Managed(c) => Some(c.peak_rss()),
-            Target::External { pid, .. } => pid
-                .and_then(|pid| crate::procfs::usage(pid).ok())
-                .map(|u| u.peak_rss_bytes),
+            Target::External { pids, .. } if pids.is_empty() => None,
+            Target::External { pids, .. } => Some(
+                pids.iter()
+                    .filter_map(|&pid| crate::procfs::usage(pid).ok())
+                    .map(|u| u.peak_rss_bytes)
+                    .sum(),
+            ),
         }
     }
 }
 
 type Fleet = Arc<Vec<Mutex<SimAgent>>>;
+
+/// Reads a database server's CPU (a postmaster's pid), when one is given.
+struct DatabaseMeter(Option<u32>);
+
+impl DatabaseMeter {
+    fn read(&self) -> Option<f64> {
+        self.0
+            .and_then(|pid| crate::procfs::tree_cpu_seconds(pid).ok())
+    }
+
+    /// Charges `phase` with the CPU since `before`.
+    fn charge(&self, mut phase: Phase, before: Option<f64>) -> Phase {
+        if let (Some(before), Some(after)) = (before, self.read()) {
+            phase.charge_database(after - before);
+        }
+        phase
+    }
+}
 
 /// Runs every phase against `target` and returns the figures.
 pub async fn run(
@@ -158,34 +205,41 @@ pub async fn run(
     };
     let mut phases = Vec::new();
 
+    let database = DatabaseMeter(config.database_pid);
+
+    let before = database.read();
     let (fleet, phase) = enroll(config, &target, &endpoint, &token, &fixture).await?;
-    phases.push(phase);
-    phases.push(
-        closed_loop(
-            "full", config, &target, &endpoint, &fleet, &fixture, 1, true,
-        )
-        .await,
-    );
+    phases.push(database.charge(phase, before));
+    let before = database.read();
+    let phase = closed_loop(
+        "full", config, &target, &endpoint, &fleet, &fixture, 1, true,
+    )
+    .await;
+    phases.push(database.charge(phase, before));
     if config.deltas > 0 {
-        phases.push(
-            closed_loop(
-                "delta",
-                config,
-                &target,
-                &endpoint,
-                &fleet,
-                &fixture,
-                config.deltas,
-                false,
-            )
-            .await,
-        );
+        let before = database.read();
+        let phase = closed_loop(
+            "delta",
+            config,
+            &target,
+            &endpoint,
+            &fleet,
+            &fixture,
+            config.deltas,
+            false,
+        )
+        .await;
+        phases.push(database.charge(phase, before));
     }
     if config.steady_seconds > 0 {
-        phases.push(steady(config, &target, &endpoint, &fleet, &fixture).await);
+        let before = database.read();
+        let phase = steady(config, &target, &endpoint, &fleet, &fixture).await;
+        phases.push(database.charge(phase, before));
     }
     if config.storm {
-        phases.push(storm(config, &mut target, &endpoint, &fleet, &fixture).await?);
+        let before = database.read();
+        let phase = storm(config, &mut target, &endpoint, &fleet, &fixture).await?;
+        phases.push(database.charge(phase, before));
     }
     let accepted_total = phases
         .iter()
@@ -210,15 +264,21 @@ async fn enroll(
     token: &str,
     fixture: &Arc<Fixture>,
 ) -> Result<(Fleet, Phase), RunError> {
-    let channel = tillsyn_agent::client::connect(&endpoint.url, &endpoint.ca_pem, None)
-        .await
-        .map_err(|source| FleetError::Connect { index: 0, source })?;
+    let mut channels = Vec::new();
+    for url in &endpoint.urls {
+        channels.push(
+            tillsyn_agent::client::connect(url, &endpoint.ca_pem, None)
+                .await
+                .map_err(|source| FleetError::Connect { index: 0, source })?,
+        );
+    }
+    let channels = Arc::new(channels);
     let cpu = target.cpu();
     let clock = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..config.concurrency.max(1) {
-        let (next, channel, endpoint) = (next.clone(), channel.clone(), endpoint.clone());
+        let (next, channels, endpoint) = (next.clone(), channels.clone(), endpoint.clone());
         let (token, version, agents) = (
             token.to_string(),
             fixture.agent_version().to_string(),
@@ -232,8 +292,9 @@ async fn enroll(
                     return Ok::<_, FleetError>(made);
                 }
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
-                let mut agent = SimAgent::enroll(index, &token, channel.clone(), &version).await?;
-                agent.connect(&endpoint.url, &endpoint.ca_pem).await?;
+                let channel = channels[index as usize % channels.len()].clone();
+                let mut agent = SimAgent::enroll(index, &token, channel, &version).await?;
+                agent.connect(endpoint.url(index), &endpoint.ca_pem).await?;
                 made.push(agent);
             }
         }));
@@ -300,9 +361,8 @@ async fn closed_loop(
                 // Round-major order: every agent's first delta before anyone's second.
                 let mut agent = fleet[job % fleet.len()].lock().await;
                 let report = agent.prepare(&fixture, full, churn, &mut rng);
-                let (outcome, latency) = agent
-                    .send(&endpoint.url, &endpoint.ca_pem, &report.request)
-                    .await;
+                let url = endpoint.url(agent.index);
+                let (outcome, latency) = agent.send(url, &endpoint.ca_pem, &report.request).await;
                 tally.record(&outcome, report.delta, latency);
             }
         }));
@@ -360,11 +420,10 @@ async fn steady(
                 let mut agent = fleet[slot].lock().await;
                 let full = round % full_every == 0;
                 let report = agent.prepare(&fixture, full, churn, &mut rng);
-                let (outcome, latency) = agent
-                    .send(&endpoint.url, &endpoint.ca_pem, &report.request)
-                    .await;
+                let url = endpoint.url(agent.index);
+                let (outcome, latency) = agent.send(url, &endpoint.ca_pem, &report.request).await;
                 tally.record(&outcome, report.delta, latency);
-                let (outcome, latency) = agent.heartbeat(&endpoint.url, &endpoint.ca_pem).await;
+                let (outcome, latency) = agent.heartbeat(url, &endpoint.ca_pem).await;
                 tally.record(&outcome, false, latency);
                 round += 1;
                 at += interval;
@@ -414,7 +473,8 @@ async fn storm(
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             let mut agent = fleet[slot].lock().await;
-            let connected = agent.connect(&endpoint.url, &endpoint.ca_pem).await.is_ok();
+            let url = endpoint.url(agent.index);
+            let connected = agent.connect(url, &endpoint.ca_pem).await.is_ok();
             let Ok(_permit) = in_flight.acquire().await else {
                 return tally;
             };
@@ -428,9 +488,7 @@ async fn storm(
             let report = agent.prepare(&fixture, true, 0, &mut rng);
             let mut backoff = Duration::from_millis(200);
             loop {
-                let (outcome, latency) = agent
-                    .send(&endpoint.url, &endpoint.ca_pem, &report.request)
-                    .await;
+                let (outcome, latency) = agent.send(url, &endpoint.ca_pem, &report.request).await;
                 tally.record(&outcome, false, latency);
                 if !matches!(outcome, Outcome::Failed(_))
                     || tokio::time::Instant::now() + backoff > deadline
@@ -450,4 +508,28 @@ async fn storm(
         "storm drained"
     );
     Ok(phase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_are_spread_round_robin_over_the_collectors() {
+        let two = vec!["https://a".to_string(), "https://b".to_string()];
+        let picked: Vec<&str> = (0..5).map(|i| spread(&two, i)).collect();
+        assert_eq!(
+            picked,
+            [
+                "https://a",
+                "https://b",
+                "https://a",
+                "https://b",
+                "https://a"
+            ]
+        );
+        let one = vec!["https://a".to_string()];
+        assert!((0..4).all(|i| spread(&one, i) == "https://a"));
+        assert_eq!(spread(&[], 3), "");
+    }
 }
