@@ -637,3 +637,71 @@ async fn a_schedule_fired_by_one_collector_is_not_fired_again_by_another() {
     assert_eq!(store.jobs(Some("nightly")).await.unwrap().len(), 1);
     assert_eq!(store.schedules().await.unwrap()[0].next_run_at, 1000);
 }
+
+#[tokio::test]
+async fn full_reports_record_additions_changes_and_removals_once_each() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    // More observations than one multi-row statement holds, and a key reported twice.
+    let full = |id: &str, version_of: &dyn Fn(usize) -> String, count: usize| {
+        let mut r = report("a", id, "x");
+        r.observations = (0..count)
+            .map(|i| ObservationInput {
+                category: "package".into(),
+                name: format!("p{i:04}"),
+                value: serde_json::json!({ "version": version_of(i) }),
+                evidence: vec![],
+            })
+            .collect();
+        r.observations.push(ObservationInput {
+            category: "package".into(),
+            name: "p0000".into(),
+            value: serde_json::json!({ "version": version_of(0) }),
+            evidence: vec![],
+        });
+        r
+    };
+    store
+        .ingest_report(full("r1", &|_| "1".into(), 1200), 10)
+        .await
+        .unwrap();
+    // The same report again: nothing changes, nothing is recorded.
+    store
+        .ingest_report(full("r2", &|_| "1".into(), 1200), 20)
+        .await
+        .unwrap();
+    // p0007 changes, p1199 is gone.
+    store
+        .ingest_report(
+            full("r3", &|i| if i == 7 { "2".into() } else { "1".into() }, 1199),
+            30,
+        )
+        .await
+        .unwrap();
+    let asset = store.assets().await.unwrap()[0].asset_id.clone();
+    let changes = store.observation_changes(Some(&asset), 0).await.unwrap();
+    let count = |change: &str, report: &str| {
+        changes
+            .iter()
+            .filter(|c| c.change == change && c.report_id == report)
+            .count()
+    };
+    assert_eq!(count("added", "r1"), 1200, "one addition per key");
+    assert_eq!(changes.iter().filter(|c| c.report_id == "r2").count(), 0);
+    assert_eq!(count("changed", "r3"), 1);
+    assert_eq!(count("removed", "r3"), 1);
+    let changed = changes.iter().find(|c| c.change == "changed").unwrap();
+    assert_eq!(changed.name, "p0007");
+    assert_eq!(changed.old_value.as_deref(), Some("{\"version\":\"1\"}"));
+    let removed = changes.iter().find(|c| c.change == "removed").unwrap();
+    assert_eq!(removed.name, "p1199");
+    let observations = store.observations(&asset, &["package"]).await.unwrap();
+    assert_eq!(observations.len(), 1199);
+    assert_eq!(
+        observations.iter().find(|o| o.name == "p0007").unwrap().value["version"],
+        "2"
+    );
+    let assets = store.assets().await.unwrap();
+    assert_eq!(assets[0].observation_count, 1199);
+}
