@@ -542,6 +542,16 @@ check_installed() {
 }
 # Uninstalls and checks what is left: nothing but the state directory.
 msi_remove() {
+    # The service is stopped here first and its process waited for: wine's msiexec /x stops it
+    # too, but then deletes the binary while the stopped service's process may still be
+    # exiting, and a binary in use stays behind (Windows Installer would schedule it for the
+    # next reboot). The uninstall's own stop is therefore not what this check shows.
+    "$WINE" sc stop tillsyn-agent >/dev/null 2>&1 || true
+    wait_state STOPPED 30 || true
+    for _ in $(seq 1 100); do
+        pgrep -f 'tillsyn-agent\.exe.*service run' >/dev/null || break
+        sleep 0.2
+    done
     msiexec /x "$(winpath "$msi")" /qn /l*v "$(winpath "$work/msi-remove.log")" ||
         { tail -n 40 "$work/msi-remove.log" >&2; fail "wine msiexec /x /qn"; }
     [ ! -e "$program_files/tillsyn-agent.exe" ] || fail "msiexec /x left tillsyn-agent.exe behind"
