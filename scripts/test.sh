@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this file and nothing else).
 # 1. installs what the tests need (real peers: Debian packages, Python simulators; the cross
-#    toolchains and wine) through the idempotent scripts in scripts/deps/;
-# 2. runs every Rust test in the workspace: unit, fixture, live-peer and end-to-end tests;
+#    toolchains and wine) through the idempotent scripts in scripts/deps/, while
+# 2. the workspace's tests build; then runs every Rust test in the workspace: unit, fixture,
+#    live-peer and end-to-end tests;
 # 3. builds the .deb/.rpm packages from the binaries step 2 built, inspects them, installs and
 #    purges them on this machine (scripts/package-check.sh; tools from scripts/deps/packaging.sh);
 # 4. checks that README's first command resolves (`cargo run -p tillsyn-collector`; the e2e
@@ -12,11 +13,35 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for deps in scripts/deps/*.sh; do
-    [ -e "$deps" ] || continue
-    echo "==> $deps"
-    bash "$deps"
-done
+# The peers install (mostly downloads) while the workspace's tests build (mostly CPU): on a
+# cold 2-core machine that overlap is several minutes of the CI budget. Nothing the build needs
+# comes from these scripts (SQLite is bundled, protobuf is compiled by protox, the cross
+# toolchains are used only by platform-check below). Their output is shown once they are done.
+deps_log="$(mktemp)"
+(
+    set -e
+    for deps in scripts/deps/*.sh; do
+        [ -e "$deps" ] || continue
+        echo "==> $deps"
+        bash "$deps"
+    done
+) >"$deps_log" 2>&1 &
+deps_pid=$!
+
+echo "==> cargo test --workspace --no-run (built while the peers install)"
+if ! cargo test --workspace --locked --no-run; then
+    wait "$deps_pid" || true
+    cat "$deps_log"
+    exit 1
+fi
+echo "==> waiting for scripts/deps/*.sh"
+if ! wait "$deps_pid"; then
+    cat "$deps_log"
+    echo "test.sh: installing the test peers failed (above)" >&2
+    exit 1
+fi
+cat "$deps_log"
+rm -f "$deps_log"
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked
