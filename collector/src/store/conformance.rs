@@ -691,9 +691,9 @@ async fn full_reports_record_additions_changes_and_removals_once_each() {
     assert_eq!(changes.iter().filter(|c| c.report_id == "r2").count(), 0);
     assert_eq!(count("changed", "r3"), 1);
     assert_eq!(count("removed", "r3"), 1);
-    let changed = changes.iter().find(|c| c.change == "changed").unwrap();
-    assert_eq!(changed.name, "p0007");
-    assert_eq!(changed.old_value.as_deref(), Some("{\"version\":\"1\"}"));
+    let edit = changes.iter().find(|c| c.change == "changed").unwrap();
+    assert_eq!(edit.name, "p0007");
+    assert_eq!(edit.old_value.as_deref(), Some("{\"version\":\"1\"}"));
     let removed = changes.iter().find(|c| c.change == "removed").unwrap();
     assert_eq!(removed.name, "p1199");
     let observations = store.observations(&asset, &["package"]).await.unwrap();

@@ -1600,12 +1600,73 @@ async fn upsert_host_asset(
 /// below SQLite's 32,766 variables and PostgreSQL's 65,535 parameters.
 const OBSERVATION_BATCH: usize = 500;
 
+/// A reported observation: (category, name), value JSON, evidence JSON.
+type ObservationRow = ((String, String), String, String);
+
 /// A row of `observation_history`.
 struct Change<'a> {
     key: &'a (String, String),
-    change: &'static str,
+    kind: &'static str,
     old: Option<String>,
     new: Option<&'a str>,
+}
+
+/// The report's observations as (key, value JSON, evidence JSON), one row per key, the last one
+/// reported winning (as writing them in order did).
+fn reported_rows(facts: &AssetFacts<'_>) -> Result<Vec<ObservationRow>, StoreError> {
+    let mut reported: Vec<ObservationRow> = Vec::with_capacity(facts.observations.len());
+    let mut position: std::collections::HashMap<(String, String), usize> =
+        std::collections::HashMap::with_capacity(facts.observations.len());
+    for observation in facts.observations {
+        let key = (observation.category.clone(), observation.name.clone());
+        let row = (
+            key.clone(),
+            json_text(&observation.value)?,
+            json_text(&observation.evidence)?,
+        );
+        if let Some(&i) = position.get(&key) {
+            reported[i] = row;
+        } else {
+            position.insert(key, reported.len());
+            reported.push(row);
+        }
+    }
+    Ok(reported)
+}
+
+/// Upserts `rows` (new or changed observations) in multi-row statements.
+async fn upsert_observations(
+    tx: &mut Transaction<'_, Any>,
+    asset_id: &str,
+    rows: &[&ObservationRow],
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(OBSERVATION_BATCH) {
+        let sql = format!(
+            "INSERT INTO observations (asset_id, category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at)
+             {}
+             ON CONFLICT (asset_id, category, name) DO UPDATE SET
+                changed_at = CASE WHEN observations.value_json = excluded.value_json THEN observations.changed_at ELSE excluded.changed_at END,
+                value_json = excluded.value_json,
+                evidence_json = excluded.evidence_json,
+                last_seen_at = excluded.last_seen_at",
+            super::dialect::values(chunk.len(), 8)
+        );
+        let mut query = sqlx::query(&sql);
+        for ((category, name), value, evidence) in chunk {
+            query = query
+                .bind(asset_id)
+                .bind(category)
+                .bind(name)
+                .bind(value)
+                .bind(evidence)
+                .bind(now)
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Brings the asset's observations to exactly the reported set, keeping first-seen times,
@@ -1631,35 +1692,16 @@ async fn replace_observations(
         .into_iter()
         .map(|(c, n, v, e)| ((c, n), (v, e)))
         .collect();
-    // One row per key, the last one reported winning (as writing them in order did).
-    let mut reported: Vec<((String, String), String, String)> =
-        Vec::with_capacity(facts.observations.len());
-    let mut position: std::collections::HashMap<(String, String), usize> =
-        std::collections::HashMap::with_capacity(facts.observations.len());
-    for observation in facts.observations {
-        let key = (observation.category.clone(), observation.name.clone());
-        let row = (
-            key.clone(),
-            json_text(&observation.value)?,
-            json_text(&observation.evidence)?,
-        );
-        match position.get(&key) {
-            Some(&i) => reported[i] = row,
-            None => {
-                position.insert(key, reported.len());
-                reported.push(row);
-            }
-        }
-    }
+    let reported = reported_rows(facts)?;
     let mut changes: Vec<Change<'_>> = Vec::new();
-    let mut writes: Vec<&((String, String), String, String)> = Vec::new();
+    let mut writes: Vec<&ObservationRow> = Vec::new();
     for row in &reported {
         let (key, value, evidence) = row;
         match previous.remove(key) {
             None => {
                 changes.push(Change {
                     key,
-                    change: "added",
+                    kind: "added",
                     old: None,
                     new: Some(value),
                 });
@@ -1668,7 +1710,7 @@ async fn replace_observations(
             Some((old, _)) if old != *value => {
                 changes.push(Change {
                     key,
-                    change: "changed",
+                    kind: "changed",
                     old: Some(old),
                     new: Some(value),
                 });
@@ -1679,31 +1721,7 @@ async fn replace_observations(
             Some(_) => {}
         }
     }
-    for chunk in writes.chunks(OBSERVATION_BATCH) {
-        let sql = format!(
-            "INSERT INTO observations (asset_id, category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at)
-             {}
-             ON CONFLICT (asset_id, category, name) DO UPDATE SET
-                changed_at = CASE WHEN observations.value_json = excluded.value_json THEN observations.changed_at ELSE excluded.changed_at END,
-                value_json = excluded.value_json,
-                evidence_json = excluded.evidence_json,
-                last_seen_at = excluded.last_seen_at",
-            super::dialect::values(chunk.len(), 8)
-        );
-        let mut query = sqlx::query(&sql);
-        for ((category, name), value, evidence) in chunk {
-            query = query
-                .bind(asset_id)
-                .bind(category)
-                .bind(name)
-                .bind(value)
-                .bind(evidence)
-                .bind(now)
-                .bind(now)
-                .bind(now);
-        }
-        query.execute(&mut **tx).await?;
-    }
+    upsert_observations(tx, asset_id, &writes, now).await?;
     let removed: Vec<(String, String)> = match facts.delta_removed {
         // A delta names what is gone; everything it does not mention is unchanged.
         Some(keys) => keys
@@ -1725,7 +1743,7 @@ async fn replace_observations(
         if let Some((old, _)) = previous.remove(key) {
             changes.push(Change {
                 key,
-                change: "removed",
+                kind: "removed",
                 old: Some(old),
                 new: None,
             });
@@ -1763,7 +1781,7 @@ async fn record_changes(
                 .bind(asset_id)
                 .bind(&c.key.0)
                 .bind(&c.key.1)
-                .bind(c.change)
+                .bind(c.kind)
                 .bind(c.old.as_deref())
                 .bind(c.new)
                 .bind(now)
