@@ -1,4 +1,5 @@
-//! Compiles `tillsyn/v1/*.proto` with `protox`, so a fresh machine needs no system `protoc`.
+//! Compiles `tillsyn/v1/*.proto` with `protox`, so a fresh machine needs no system `protoc`;
+//! the tonic clients and servers only with the `grpc` feature.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
@@ -10,9 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={file}");
     }
     let descriptors = protox::compile(files, ["."])?;
+    let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
     tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
+        .build_client(grpc)
+        .build_server(grpc)
         .compile_fds(descriptors)?;
     Ok(())
 }

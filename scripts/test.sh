@@ -9,7 +9,9 @@
 # 4. checks that README's first command resolves (`cargo run -p tillsyn-collector`; the e2e
 #    tests run the quickstart itself through the built binary);
 # 5. builds the agent for Windows and macOS, and runs the Windows build under wine against a
-#    local collector (scripts/platform-check.sh; its tools come from scripts/deps/cross.sh).
+#    local collector (scripts/platform-check.sh; its tools come from scripts/deps/cross.sh);
+# 6. runs every cargo-fuzz target briefly (scripts/fuzz-smoke.sh; built in the background
+#    since step 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,10 +30,21 @@ deps_log="$(mktemp)"
 ) >"$deps_log" 2>&1 &
 deps_pid=$!
 
+# The fuzz crates build meanwhile too, into their own target directories: the workspace build
+# spends long stretches on one core (the collector crate, the links), which this fills. Run at
+# the end by scripts/fuzz-smoke.sh, which then finds them built.
+fuzz_log="$(mktemp)"
+fuzz_pid=""
+if ls */fuzz/Cargo.toml >/dev/null 2>&1 && [ -x scripts/fuzz-smoke.sh ]; then
+    scripts/fuzz-smoke.sh --build-only >"$fuzz_log" 2>&1 &
+    fuzz_pid=$!
+fi
+
 echo "==> cargo test --workspace --no-run (built while the peers install)"
 if ! cargo test --workspace --locked --no-run; then
     wait "$deps_pid" || true
     cat "$deps_log"
+    [ -z "$fuzz_pid" ] || kill "$fuzz_pid" 2>/dev/null || true
     exit 1
 fi
 echo "==> waiting for scripts/deps/*.sh"
@@ -42,6 +55,17 @@ if ! wait "$deps_pid"; then
 fi
 cat "$deps_log"
 rm -f "$deps_log"
+# The tests run alone: peers with timeouts should not share the CPU with a compiler.
+if [ -n "$fuzz_pid" ]; then
+    echo "==> waiting for the fuzz crates' build (started with the workspace's)"
+    if ! wait "$fuzz_pid"; then
+        cat "$fuzz_log"
+        echo "test.sh: building the fuzz crates failed (above)" >&2
+        exit 1
+    fi
+    tail -n 3 "$fuzz_log"
+    rm -f "$fuzz_log"
+fi
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked
@@ -54,7 +78,7 @@ cargo run --locked --quiet -p tillsyn-collector -- --version
 
 scripts/platform-check.sh
 
-if ls */fuzz/Cargo.toml >/dev/null 2>&1 && [ -x scripts/fuzz-smoke.sh ]; then
+if [ -n "$fuzz_pid" ]; then
     echo "==> fuzz smoke"
     scripts/fuzz-smoke.sh
 fi

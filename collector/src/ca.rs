@@ -55,6 +55,16 @@ pub enum CaError {
     NoRotation,
 }
 
+impl From<tillsyn_intake::certificate::CertificateError> for CaError {
+    fn from(error: tillsyn_intake::certificate::CertificateError) -> Self {
+        use tillsyn_intake::certificate::CertificateError;
+        match error {
+            CertificateError::BadCsr(e) => CaError::BadCsr(e),
+            CertificateError::BadCertificate(e) => CaError::BadCertificate(e),
+        }
+    }
+}
+
 /// PEM material made at `init`.
 #[derive(Debug)]
 pub struct CaMaterial {
@@ -261,7 +271,7 @@ impl CertificateAuthority {
 
     /// Checks a CSR's syntax and self-signature without issuing anything.
     pub fn verify_csr(csr_pem: &str) -> Result<CertificateSigningRequestParams, CaError> {
-        CertificateSigningRequestParams::from_pem(csr_pem).map_err(CaError::BadCsr)
+        Ok(tillsyn_intake::certificate::verify_csr(csr_pem)?)
     }
 
     /// Issues a client certificate for `agent_id` over the CSR's public key. Everything else the
@@ -427,14 +437,7 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// The subject CN of a DER certificate.
 pub fn common_name(der: &[u8]) -> Result<String, CaError> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| CaError::BadCertificate(e.to_string()))?;
-    cert.subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(str::to_string)
-        .ok_or_else(|| CaError::BadCertificate("no subject common name".into()))
+    Ok(tillsyn_intake::certificate::common_name(der)?)
 }
 
 fn set_validity(params: &mut CertificateParams, validity: Duration) {
@@ -445,15 +448,7 @@ fn set_validity(params: &mut CertificateParams, validity: Duration) {
     params.not_after = now + validity;
 }
 
-/// The subject CN a CSR asks for, if it names one as a string.
-pub fn csr_common_name(csr: &CertificateSigningRequestParams) -> Option<String> {
-    match csr.params.distinguished_name.get(&DnType::CommonName)? {
-        rcgen::DnValue::Utf8String(text) => Some(text.clone()),
-        rcgen::DnValue::PrintableString(text) => Some(text.as_str().to_string()),
-        rcgen::DnValue::Ia5String(text) => Some(text.as_str().to_string()),
-        _ => None,
-    }
-}
+pub use tillsyn_intake::certificate::csr_common_name;
 
 fn random_serial() -> SerialNumber {
     let mut bytes: [u8; 16] = rand::random();

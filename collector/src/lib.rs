@@ -4,9 +4,12 @@
 //! # Layout
 //! - [`config`]: the state directory and `collector.toml` (raw -> validated).
 //! - [`ca`]: the certificate authority (rcgen): CA, server certificate, agent certificates.
+//! - [`catalog`]: the system register (types, CSV/YAML parsing, validation), the
+//!   `tillsyn-catalog` crate re-exported.
 //! - [`tokens`]: single-use enrollment tokens (only hashes are stored).
 //! - [`store`]: the [`store::Store`] trait and its SQLite back-end.
-//! - [`ingest`]: validation of incoming reports before anything is stored.
+//! - [`ingest`]: validation of incoming reports before anything is stored (the
+//!   `tillsyn-intake` crate's `report`, re-exported).
 //! - [`server`]: the tonic gRPC server, identity from client certificates.
 //! - [`admin`]: operator actions behind the CLI verbs.
 //! - [`audit`]: reading and verifying the hash-chained audit log.
@@ -25,13 +28,13 @@ pub mod audit;
 pub mod background;
 pub mod builtin;
 pub mod ca;
-pub mod catalog;
+pub use tillsyn_catalog as catalog;
 pub mod compliance;
 pub mod config;
 pub mod evaluation;
 pub mod i18n;
 pub mod incremental;
-pub mod ingest;
+pub use tillsyn_intake::report as ingest;
 pub mod linking;
 pub mod output;
 pub mod quickstart;

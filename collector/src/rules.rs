@@ -773,9 +773,7 @@ fn review_due(subject: &Subject<'_>, ctx: &Context) -> Option<Violation> {
     })
 }
 
-/// The control name of an attestation that a system has no technical footprint Tillsyn can
-/// reach (a SaaS service, a supplier's hosting): it answers `unverified-system` until it expires.
-pub const NO_FOOTPRINT: &str = "no_footprint";
+pub use crate::catalog::NO_FOOTPRINT;
 
 fn valid_attestation<'a>(
     system: &'a System,

@@ -1,4 +1,5 @@
-//! The `tillsyn.v1` wire contract: generated prost messages and tonic services.
+//! The `tillsyn.v1` wire contract: generated prost messages, and with the `grpc` feature the
+//! tonic services.
 //!
 //! # Layout
 //! - `tillsyn/v1/enrollment.proto`: `Enrollment.Enroll` (one-time token + CSR -> client certificate).
@@ -10,5 +11,5 @@
 
 /// Version 1 of the contract. Fields are only ever added; numbers are never reused.
 pub mod v1 {
-    tonic::include_proto!("tillsyn.v1");
+    include!(concat!(env!("OUT_DIR"), "/tillsyn.v1.rs"));
 }

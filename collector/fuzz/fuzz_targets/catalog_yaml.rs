@@ -1,5 +1,5 @@
 //! Feeds arbitrary bytes to the system register import as a `.yaml` file
-//! (`tillsyn_collector::catalog::parse`): serde_yaml_ng with untagged scalars and person
+//! (`tillsyn_catalog::parse`): serde_yaml_ng with untagged scalars and person
 //! entries, `deny_unknown_fields`, then the shared validation. A panic is the finding.
 #![no_main]
 
@@ -9,5 +9,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
     // Errors are the expected answer to most inputs; only panics, aborts and hangs matter.
-    let _ = tillsyn_collector::catalog::parse(Path::new("register.yaml"), bytes);
+    let _ = tillsyn_catalog::parse(Path::new("register.yaml"), bytes);
 });

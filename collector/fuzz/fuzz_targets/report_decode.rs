@@ -1,5 +1,5 @@
 //! Feeds arbitrary bytes to what the Inventory.Report handler does with a gRPC message body:
-//! prost decodes a `tillsyn.v1.ReportRequest`, then `tillsyn_collector::ingest::validate` checks
+//! prost decodes a `tillsyn.v1.ReportRequest`, then `tillsyn_intake::report::validate` checks
 //! it. A message that decodes must also survive a round trip (encode, decode, equal), or the
 //! collector could store something other than what the agent meant.
 #![no_main]
@@ -12,7 +12,7 @@ fuzz_target!(|bytes: &[u8]| {
     let Ok(request) = ReportRequest::decode(bytes) else {
         return;
     };
-    let _ = tillsyn_collector::ingest::validate("fuzz-agent", &request);
+    let _ = tillsyn_intake::report::validate("fuzz-agent", &request);
 
     let encoded = request.encode_to_vec();
     // A message prost just decoded must decode again from its own encoding; failing is the finding.

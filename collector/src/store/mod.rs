@@ -279,96 +279,9 @@ pub struct AgentRecord {
     pub spool_dropped: i64,
 }
 
-/// A piece of evidence as stored (JSON-serialisable).
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct StoredEvidence {
-    /// File, socket or probe target.
-    pub source: String,
-    /// 1-based line, 0 if none.
-    #[serde(default)]
-    pub line: u32,
-    /// Collector or probe.
-    pub probe: String,
-    /// Detail.
-    #[serde(default)]
-    pub detail: String,
-}
-
-/// An observation to store.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ObservationInput {
-    /// Category.
-    pub category: String,
-    /// Name within the category.
-    pub name: String,
-    /// Value (validated JSON).
-    pub value: serde_json::Value,
-    /// Evidence.
-    pub evidence: Vec<StoredEvidence>,
-}
-
-/// A control verdict to store.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ControlInput {
-    /// `mfa`, `transit_encryption`, `rest_encryption`.
-    pub name: String,
-    /// Verdict.
-    pub state: String,
-    /// Why.
-    pub reason: String,
-    /// Evidence.
-    pub evidence: Vec<StoredEvidence>,
-}
-
-/// A device found by a discovery sweep, validated.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DeviceInput {
-    /// The IP address it answered on.
-    pub address: String,
-    /// Name shown to people (vendor + model, or the address).
-    pub name: String,
-    /// Device kind: camera, plc, robot, building_control, network, printer, iot, unknown.
-    pub kind: String,
-    /// Identity facts (vendor, model, firmware, serial, mac) as JSON.
-    pub identity: serde_json::Value,
-    /// Observations (services, protocol fields).
-    pub observations: Vec<ObservationInput>,
-    /// Controls (transit_encryption, mfa as authentication).
-    pub controls: Vec<ControlInput>,
-}
-
-/// A validated report, ready to store in one transaction.
-#[derive(Clone, Debug)]
-pub struct ReportInput {
-    /// The authenticated sender (from its certificate).
-    pub agent_id: String,
-    /// Dedup key with `agent_id`.
-    pub report_id: String,
-    /// Collection time (ms).
-    pub collected_at: i64,
-    /// Encoded size, for accounting.
-    pub size_bytes: i64,
-    /// Agent version.
-    pub agent_version: String,
-    /// Host name from the report.
-    pub hostname: String,
-    /// The host frame as JSON.
-    pub host_facts: serde_json::Value,
-    /// Observations.
-    pub observations: Vec<ObservationInput>,
-    /// Controls.
-    pub controls: Vec<ControlInput>,
-    /// Devices found by discovery.
-    pub devices: Vec<DeviceInput>,
-    /// The agent's sequence number of this report (0: not numbered, always full).
-    pub sequence: i64,
-    /// For a delta: the sequence it applies to. `None` for a full report.
-    pub delta_base: Option<i64>,
-    /// For a delta: observations that are gone (category, name).
-    pub removed_observations: Vec<(String, String)>,
-    /// The job this report answers, if any.
-    pub job_id: Option<String>,
-}
+pub use tillsyn_intake::report::{
+    ControlInput, DeviceInput, ObservationInput, ReportInput, StoredEvidence,
+};
 
 /// What ingesting a report did.
 #[derive(Clone, Debug, PartialEq, Eq)]
