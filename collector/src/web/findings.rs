@@ -164,7 +164,7 @@ pub async fn list(
             .into_iter()
             .map(|(value, key)| (value.to_string(), t.get(key).to_string())),
         ),
-        system: view::choices(filter.system.as_deref(), systems.into_iter()),
+        system: view::choices(filter.system.as_deref(), systems),
     };
     let page = FindingsPage {
         nav: Nav::of(&person, &t),

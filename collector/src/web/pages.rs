@@ -351,21 +351,22 @@ fn system_filter(
     person: &Person,
     t: Messages,
     uri: &axum::http::Uri,
-) -> Result<SystemFilter, Response> {
-    let filter = SystemFilter::parse(uri.query()).map_err(|e| filter_refused(person, t, &e))?;
+) -> Result<SystemFilter, Box<Response>> {
+    let filter =
+        SystemFilter::parse(uri.query()).map_err(|e| Box::new(filter_refused(person, t, &e)))?;
     if filter.owner.is_some() && !matches!(person.role, Role::Coordinator | Role::Auditor) {
         let error = FilterError {
             param: "owner".into(),
             reason: "filter.reason.owner_role",
         };
         let text = t.with_args("filter.bad", &[&error.param, t.get(error.reason)]);
-        return Err(message_text(
+        return Err(Box::new(message_text(
             StatusCode::FORBIDDEN,
             t,
             Nav::of(person, &t),
             "error.title",
             text,
-        ));
+        )));
     }
     Ok(filter)
 }
@@ -422,7 +423,7 @@ pub async fn systems_csv(
     let t = lang.messages();
     let filter = match system_filter(&person, t, &uri) {
         Ok(filter) => filter,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let rows = match system_rows(&state, &person.scope(), &filter, &t).await {
         Ok(rows) => rows,
@@ -468,7 +469,7 @@ pub async fn home(
     let t = lang.messages();
     let filter = match system_filter(&person, t, &uri) {
         Ok(filter) => filter,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let rows = match system_rows(&state, &person.scope(), &filter, &t).await {
         Ok(rows) => rows,

@@ -564,19 +564,7 @@ async fn session_cookies_are_secure_httponly_strict_and_pages_carry_a_strict_csp
         "{csp}"
     );
     // The pages that load htmx (the filtered lists) allow scripts from this origin only.
-    let mut signed = Browser::new(&f);
-    signed.cookies.clone_from(&browser.cookies);
-    for c in response.headers().get_all(header::SET_COOKIE) {
-        let pair = c.to_str().unwrap().split(';').next().unwrap();
-        let (k, v) = pair.split_once('=').unwrap();
-        signed.cookies.insert(k.into(), v.into());
-    }
-    for path in ["/", "/findings"] {
-        let (status, headers, page) = signed.get_hx(path, false).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {page}");
-        assert!(page.contains("/static/htmx.min.js"));
-        assert_script_self(headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap());
-    }
+    htmx_pages_allow_scripts_from_self_only(&f, &browser, &response).await;
     let session = response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -1428,8 +1416,26 @@ async fn the_findings_list_filters_within_the_scope_and_its_csv_has_the_same_row
         page.contains("href=\"/findings.csv?system=kameror\""),
         "{page}"
     );
+}
 
-    // Accepted and attested: the states move and the filter follows them.
+#[tokio::test]
+async fn the_findings_list_follows_acceptances_and_attestations() {
+    let f = fixture().await;
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let all = f
+        .store
+        .scoped_findings(&crate::store::Scope::All, None, None, None, false)
+        .await
+        .unwrap();
+    let ids = |keep: &dyn Fn(&crate::store::FindingRecord) -> bool| -> Vec<String> {
+        all.iter()
+            .filter(|x| keep(x))
+            .map(|x| x.finding_id.clone())
+            .collect()
+    };
+    let anna_systems = |x: &crate::store::FindingRecord| {
+        matches!(x.system_id.as_deref(), Some("journal" | "robot"))
+    };
     let k3s = ids(&|x| x.rule == "k3-auth" && anna_systems(x));
     let k3 = ids(&|x| x.rule == "k3-auth" && x.system_id.as_deref() == Some("journal"))
         .first()
@@ -1699,4 +1705,36 @@ fn assert_script_self(csp: &str) {
         .collect();
     assert_eq!(scripts, vec!["script-src 'self'"], "{csp}");
     assert!(!csp.contains("unsafe-"), "{csp}");
+}
+
+/// Signed in with the cookies `response` set, the filtered lists carry exactly
+/// `script-src 'self'`.
+async fn htmx_pages_allow_scripts_from_self_only(
+    f: &Fixture,
+    browser: &Browser,
+    response: &Response,
+) {
+    let mut signed = Browser::new(f);
+    signed.cookies.clone_from(&browser.cookies);
+    for c in response.headers().get_all(header::SET_COOKIE) {
+        let pair = c.to_str().unwrap().split(';').next().unwrap();
+        let (k, v) = pair.split_once('=').unwrap();
+        signed.cookies.insert(k.into(), v.into());
+    }
+    for path in ["/", "/findings", "/audit"] {
+        let (status, headers, page) = signed.get_hx(path, false).await;
+        if path == "/audit" {
+            // Owners have no audit log: refused, and the refusal loads no script.
+            assert_eq!(status, StatusCode::FORBIDDEN);
+            let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+            assert!(
+                !csp.contains("script-src") && !page.contains("htmx.min.js"),
+                "{csp}"
+            );
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        assert!(page.contains("/static/htmx.min.js"));
+        assert_script_self(headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap());
+    }
 }
