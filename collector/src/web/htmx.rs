@@ -66,3 +66,30 @@ pub fn page_or_fragment(
         .insert(header::VARY, HeaderValue::from_static("HX-Request"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_htmx_request_gets_the_fragment_and_a_history_restore_the_page() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(*k, HeaderValue::from_static(v));
+            }
+            map
+        };
+        assert!(!wants_fragment(&headers(&[])));
+        assert!(wants_fragment(&headers(&[("hx-request", "true")])));
+        assert!(!wants_fragment(&headers(&[
+            ("hx-request", "true"),
+            ("hx-history-restore-request", "true"),
+        ])));
+        let policy = csp();
+        assert!(policy.ends_with("; script-src 'self'; connect-src 'self'"));
+        assert!(!policy.contains("unsafe"));
+        // The vendored file is the release named in assets/htmx.README.md.
+        assert!(HTMX.contains("version:\"2.0.11\""), "htmx version changed");
+    }
+}
