@@ -1192,5 +1192,21 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
+/// The attestation controls that can answer rule `id` (what its check reads through the
+/// attestation-aware control lookup); empty for rules no attestation answers. The findings
+/// list uses it to tell a finding resolved by an attestation from one fixed on the asset.
+pub fn attestable_controls(id: &str) -> &'static [&'static str] {
+    match id {
+        "k2-auth" => &["mfa", "rest_encryption", "transit_encryption"],
+        "k3-auth" => &["mfa"],
+        "k23-transit" => &["transit_encryption"],
+        "k23-rest" => &["rest_encryption"],
+        "k23-logging" => &["log_protection"],
+        "k23-privileged" => &["privileged_access"],
+        "unverified-system" => &[NO_FOOTPRINT],
+        _ => &[],
+    }
+}
+
 #[cfg(test)]
 mod tests;

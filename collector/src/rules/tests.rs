@@ -624,3 +624,27 @@ fn dormant_administrators_follow_the_configured_threshold() {
         .all(|d| d.rule != "k23-privileged")
     );
 }
+
+#[test]
+fn attestable_controls_name_rules_of_the_table_and_controls_an_attestation_can_carry() {
+    let known = [
+        "mfa",
+        "transit_encryption",
+        "rest_encryption",
+        "log_protection",
+        "privileged_access",
+        NO_FOOTPRINT,
+    ];
+    let answered: Vec<&str> = RULES
+        .iter()
+        .filter(|r| !attestable_controls(r.id).is_empty())
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(answered.len(), 7, "{answered:?}");
+    for rule in RULES {
+        for control in attestable_controls(rule.id) {
+            assert!(known.contains(control), "{}: {control}", rule.id);
+        }
+    }
+    assert!(attestable_controls("no-such-rule").is_empty());
+}

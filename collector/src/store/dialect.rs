@@ -131,6 +131,28 @@ impl Dialect {
             ),
         }
     }
+
+    /// A condition that holds when the system of finding `f` has an attestation for one of
+    /// `controls` (that many `?` placeholders, then one for the day) that expires on or after
+    /// the bound `YYYY-MM-DD` day (ISO dates compare as text).
+    pub fn attestation_exists(self, controls: usize) -> String {
+        let marks = vec!["?"; controls].join(", ");
+        match self {
+            Self::Sqlite => format!(
+                "EXISTS (SELECT 1 FROM systems s, json_each(s.document_json, '$.attestations') a
+                  WHERE s.system_id = f.system_id
+                    AND json_extract(a.value, '$.control') IN ({marks})
+                    AND json_extract(a.value, '$.expires_at') >= ?)"
+            ),
+            Self::Postgres => format!(
+                "EXISTS (SELECT 1 FROM systems s,
+                    jsonb_array_elements(COALESCE(s.document_json::jsonb -> 'attestations', '[]'::jsonb)) AS a(value)
+                  WHERE s.system_id = f.system_id
+                    AND a.value ->> 'control' IN ({marks})
+                    AND a.value ->> 'expires_at' >= ?)"
+            ),
+        }
+    }
 }
 
 /// Numbers the `?` placeholders of a statement assembled at run time as `$1`, `$2`, ... (the

@@ -21,8 +21,8 @@ use crate::rules::FindingDraft;
 
 pub use sql::{SqlStore, SqliteStore};
 pub use web::{
-    AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, Scope, SessionRecord,
-    UserRecord,
+    AcceptanceRequest, AuditQuery, Enrolment, FindingQuery, FindingStatus, NewUser, OidcIdentity,
+    OidcSignIn, Scope, SessionRecord, SystemQuery, UserRecord,
 };
 
 /// Errors from the store. Database detail stays in the log; clients see a stable reason.
@@ -913,6 +913,23 @@ pub trait Store: Send + Sync {
         finding_id: Option<&str>,
         include_resolved: bool,
     ) -> Result<Vec<FindingRecord>, StoreError>;
+    /// The systems in scope that `query` keeps, by id (My systems with its filters; the
+    /// filters are conditions of the query, ANDed with the scope).
+    async fn filtered_systems(
+        &self,
+        scope: &Scope,
+        query: &SystemQuery,
+    ) -> Result<Vec<System>, StoreError>;
+    /// The findings in scope (as [`Store::scoped_findings`] scopes them) that `query` keeps,
+    /// by system, rule and asset.
+    async fn filtered_findings(
+        &self,
+        scope: &Scope,
+        query: &FindingQuery,
+    ) -> Result<Vec<FindingRecord>, StoreError>;
+    /// The audit entries `query` keeps, oldest first (coordinators and auditors read the
+    /// whole log; the caller checks the role).
+    async fn filtered_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
     /// Files a risk-acceptance request (one pending per finding) and audits it.
     async fn request_acceptance(
         &self,

@@ -27,6 +27,8 @@ use crate::store::web::{
     UserRecord,
 };
 
+#[path = "filter_sql.rs"]
+mod filter_sql;
 #[path = "findings_sql.rs"]
 mod findings_sql;
 #[path = "web_sql.rs"]
@@ -194,6 +196,25 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 
 pub(super) fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// An `audit_log` row as an entry.
+pub(super) fn audit_entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
+    let detail_json: String = row.try_get("detail_json")?;
+    Ok(AuditEntry {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        subject: row.try_get("subject")?,
+        // A row edited into non-JSON is still listed (as its text) and verified; the hash
+        // check names it.
+        detail: serde_json::from_str(&detail_json)
+            .unwrap_or_else(|_| serde_json::Value::String(detail_json.clone())),
+        detail_json,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
 }
 
 pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
@@ -789,25 +810,7 @@ impl Store for SqlStore {
         let rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let detail_json: String = row.try_get("detail_json")?;
-                Ok(AuditEntry {
-                    seq: row.try_get("seq")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    subject: row.try_get("subject")?,
-                    // A row edited into non-JSON is still listed (as its text) and verified;
-                    // the hash check names it.
-                    detail: serde_json::from_str(&detail_json)
-                        .unwrap_or_else(|_| serde_json::Value::String(detail_json.clone())),
-                    detail_json,
-                    prev_hash: row.try_get("prev_hash")?,
-                    hash: row.try_get("hash")?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_entry_from_row).collect()
     }
 
     async fn replace_catalog(
@@ -1368,6 +1371,29 @@ impl Store for SqlStore {
             include_resolved,
         };
         web_sql::scoped_findings(&self.pool, self.dialect, scope, &selection).await
+    }
+
+    async fn filtered_systems(
+        &self,
+        scope: &Scope,
+        query: &crate::store::SystemQuery,
+    ) -> Result<Vec<System>, StoreError> {
+        filter_sql::filtered_systems(&self.pool, self.dialect, scope, query).await
+    }
+
+    async fn filtered_findings(
+        &self,
+        scope: &Scope,
+        query: &crate::store::FindingQuery,
+    ) -> Result<Vec<FindingRecord>, StoreError> {
+        filter_sql::filtered_findings(&self.pool, self.dialect, scope, query).await
+    }
+
+    async fn filtered_audit(
+        &self,
+        query: &crate::store::AuditQuery,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        filter_sql::filtered_audit(&self.pool, query).await
     }
 
     async fn request_acceptance(

@@ -149,3 +149,68 @@ pub struct AcceptanceRequest {
     /// The coordinator's note.
     pub decision_note: Option<String>,
 }
+
+/// Narrows a person's systems (My systems, the coordinator's list). Every `None` is no
+/// filter; all of them together are ANDed with the person's [`Scope`] in the query, so a
+/// filter can only narrow what the scope allows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SystemQuery {
+    /// Confidentiality level K (0-3) of the classification.
+    pub k: Option<u8>,
+    /// Integrity level R (0-3).
+    pub r: Option<u8>,
+    /// Availability level T (0-3).
+    pub t: Option<u8>,
+    /// Only systems with at least one open finding of one of these severity names.
+    pub open_severities: Option<Vec<String>>,
+    /// Whether the yearly review is overdue: `(overdue, cutoff)` where a review is overdue
+    /// when the classification date is on or before `cutoff` (today minus the review
+    /// interval, computed by the caller in the configured zone). Unclassified systems have no
+    /// review date and are never overdue.
+    pub review_overdue: Option<(bool, time::Date)>,
+    /// Lowercase e-mail that is system owner or information owner.
+    pub owner: Option<String>,
+    /// Text the system's name contains (case-insensitive for ASCII letters).
+    pub name_contains: Option<String>,
+}
+
+/// Which state a finding is in, as the findings list filters it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindingStatus {
+    /// Open.
+    Open,
+    /// Risk accepted (by a coordinator's approval or `finding accept`).
+    Accepted,
+    /// Resolved while its system holds an attestation, valid on the given day, for a control
+    /// the finding's rule is answered by ([`crate::rules::attestable_controls`]).
+    Attested(time::Date),
+}
+
+/// Narrows the findings across a person's systems. `None` is no filter; without a status,
+/// open and accepted findings (not resolved ones), as the system page lists them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FindingQuery {
+    /// Severity names to keep (severity at least X is the list of X and above).
+    pub severities: Option<Vec<String>>,
+    /// Rule id.
+    pub rule: Option<String>,
+    /// State.
+    pub status: Option<FindingStatus>,
+    /// System id.
+    pub system_id: Option<String>,
+}
+
+/// Narrows the audit log. `None` is no filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Text the actor contains (case-insensitive for ASCII letters).
+    pub actor: Option<String>,
+    /// The action, exactly (`acceptance.approve`).
+    pub action: Option<String>,
+    /// From this moment (ms, inclusive).
+    pub from_ms: Option<i64>,
+    /// Before this moment (ms, exclusive).
+    pub until_ms: Option<i64>,
+    /// Text the subject (what the action was done to) contains.
+    pub target: Option<String>,
+}

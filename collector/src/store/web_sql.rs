@@ -16,7 +16,7 @@ use crate::store::{Acceptance, AssetRecord, FindingRecord, StoreError};
 
 /// The `WHERE` fragment over `systems` for a scope, and the values it binds (`?`
 /// placeholders, numbered with the rest of the statement by [`numbered`]).
-fn scope_clause(dialect: Dialect, scope: &Scope) -> (String, Vec<String>) {
+pub(super) fn scope_clause(dialect: Dialect, scope: &Scope) -> (String, Vec<String>) {
     match scope {
         Scope::All => ("TRUE".into(), Vec::new()),
         Scope::Nothing => ("FALSE".into(), Vec::new()),
@@ -57,7 +57,7 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     })
 }
 
-fn finding_from_row(row: &AnyRow) -> Result<FindingRecord, StoreError> {
+pub(super) fn finding_from_row(row: &AnyRow) -> Result<FindingRecord, StoreError> {
     Ok(FindingRecord {
         finding_id: row.try_get("finding_id")?,
         rule: row.try_get("rule")?,

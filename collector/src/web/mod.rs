@@ -1,8 +1,9 @@
 //! The owners' web interface (issue 13): HTTPS served by the collector itself, beside gRPC, in
 //! the same process. Server-rendered askama pages (checked at compile time, HTML-escaped),
-//! plain forms without JavaScript, assets embedded in the binary, every string from a message
-//! catalogue. Front end only: it parses, authorises and renders; isolation between owners is
-//! applied by the store's scoped queries.
+//! plain forms that work without JavaScript (vendored htmx only enhances the filter forms),
+//! assets embedded in the binary, every string from a message catalogue. Front end only: it
+//! parses, authorises and renders; isolation between owners is applied by the store's scoped
+//! queries.
 //!
 //! # Layout
 //! - [`settings`]: `[web]` in `collector.toml` (raw -> validated).
@@ -19,10 +20,16 @@
 //! - [`admin`]: the coordinator's account pages (list, create, disable).
 //! - [`coordination`]: register import from the browser and the management review page.
 //! - [`view`]: dates in the configured zone, labels of severities and states.
+//! - [`filter`]: the list pages' filters, parsed from the query string in one place.
+//! - [`findings`]: the findings across a person's systems, filtered, and its CSV.
+//! - [`htmx`]: the vendored htmx, its CSP, whole page or results fragment.
 
 pub mod admin;
 pub mod auth;
 pub mod coordination;
+pub mod filter;
+pub mod findings;
+pub mod htmx;
 pub use crate::i18n;
 pub mod oidc;
 pub mod oidc_http;
@@ -189,6 +196,8 @@ pub fn router(state: WebState) -> Router {
         .route("/oidc/callback", get(oidc::callback))
         .route("/systems.csv", get(pages::systems_csv))
         .route("/audit.csv", get(pages::audit_csv))
+        .route("/findings", get(findings::list))
+        .route("/findings.csv", get(findings::csv))
         .route(
             "/register",
             get(coordination::register_page)
@@ -213,6 +222,7 @@ pub fn router(state: WebState) -> Router {
         .route("/users", get(admin::list).post(admin::create))
         .route("/users/disable", post(admin::disable))
         .route("/static/style.css", get(pages::stylesheet))
+        .route("/static/htmx.min.js", get(htmx::script))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -7,13 +7,14 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use tillsyn_text::output::csv_cell;
 
+use super::filter::{AuditFilter, FilterError, SystemFilter};
 use super::i18n::{Lang, Messages};
 use super::session::{Language, Person, Role};
-use super::{WebState, view};
+use super::{WebState, htmx, view};
 use crate::catalog::System;
 use crate::rules;
 use crate::server::now_ms;
@@ -83,13 +84,36 @@ pub fn message(
     heading: &str,
     text: &str,
 ) -> Response {
+    message_text(status, t, nav, heading, t.get(text).to_string())
+}
+
+/// A page that says one composed `text` (already in the reader's language), with its status.
+pub fn message_text(
+    status: StatusCode,
+    t: Messages,
+    nav: Option<Nav>,
+    heading: &str,
+    text: String,
+) -> Response {
     let page = MessagePage {
         t,
         nav,
         heading: t.get(heading).to_string(),
-        text: t.get(text).to_string(),
+        text,
     };
     (status, render(&page)).into_response()
+}
+
+/// 400 for a filter parameter that cannot be used, naming it.
+pub fn filter_refused(person: &Person, t: Messages, error: &FilterError) -> Response {
+    let text = t.with_args("filter.bad", &[&error.param, t.get(error.reason)]);
+    message_text(
+        StatusCode::BAD_REQUEST,
+        t,
+        Nav::of(person, &t),
+        "error.title",
+        text,
+    )
 }
 
 /// An error page before any session is known (from the guard).
@@ -256,22 +280,107 @@ pub struct Totals {
     pub low: usize,
 }
 
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    t: Messages,
-    nav: Option<Nav>,
-    systems: Vec<SystemRow>,
-    totals: Option<Totals>,
+/// The values of My systems' filter form.
+struct SystemForm {
+    k: Vec<view::Choice>,
+    r: Vec<view::Choice>,
+    t: Vec<view::Choice>,
+    severity: Vec<view::Choice>,
+    overdue: Vec<view::Choice>,
+    may_filter_owner: bool,
+    owner: String,
+    q: String,
 }
 
-/// The rows of My systems for `scope`, in the store's order.
+impl SystemForm {
+    fn of(filter: &SystemFilter, t: &Messages, may_filter_owner: bool) -> Self {
+        let levels = |letter: &str, current: Option<u8>| {
+            let current = current.map(|n| n.to_string());
+            view::choices(
+                current.as_deref(),
+                (0..=3).map(|n| (n.to_string(), format!("{letter}{n}"))),
+            )
+        };
+        let overdue = filter.overdue.map(|o| if o { "yes" } else { "no" });
+        Self {
+            k: levels("K", filter.k),
+            r: levels("R", filter.r),
+            t: levels("T", filter.t),
+            severity: view::severity_choices(t, filter.severity),
+            overdue: view::choices(
+                overdue,
+                [
+                    ("yes".to_string(), t.get("filter.yes").to_string()),
+                    ("no".to_string(), t.get("filter.no").to_string()),
+                ],
+            ),
+            may_filter_owner,
+            owner: filter.owner.clone().unwrap_or_default(),
+            q: filter.q.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The part of My systems a filter changes (what htmx swaps).
+#[derive(Template)]
+#[template(path = "home_results.html")]
+struct HomeResults {
+    t: Messages,
+    systems: Vec<SystemRow>,
+    /// The canonical query string of the filter (`?k=3`), carried by the CSV link.
+    query: String,
+    filtered: bool,
+    count: String,
+    management: bool,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    t: Messages,
+    nav: Option<Nav>,
+    totals: Option<Totals>,
+    form: SystemForm,
+    results: &'a HomeResults,
+}
+
+/// My systems' filter of this request, or the refusal: malformed (400), or an owner filter
+/// from someone whose role does not see other owners' systems (403; the store would return
+/// nothing outside their scope anyway, but saying so beats an empty list).
+fn system_filter(
+    person: &Person,
+    t: Messages,
+    uri: &axum::http::Uri,
+) -> Result<SystemFilter, Box<Response>> {
+    let filter =
+        SystemFilter::parse(uri.query()).map_err(|e| Box::new(filter_refused(person, t, &e)))?;
+    if filter.owner.is_some() && !matches!(person.role, Role::Coordinator | Role::Auditor) {
+        let error = FilterError {
+            param: "owner".into(),
+            reason: "filter.reason.owner_role",
+        };
+        let text = t.with_args("filter.bad", &[&error.param, t.get(error.reason)]);
+        return Err(Box::new(message_text(
+            StatusCode::FORBIDDEN,
+            t,
+            Nav::of(person, &t),
+            "error.title",
+            text,
+        )));
+    }
+    Ok(filter)
+}
+
+/// The rows of My systems for `scope` that `filter` keeps, in the store's order.
 async fn system_rows(
     state: &WebState,
     scope: &crate::store::Scope,
+    filter: &SystemFilter,
     t: &Messages,
 ) -> Result<Vec<SystemRow>, crate::store::StoreError> {
-    let systems = state.store.scoped_systems(scope, None).await?;
+    let today = view::today(now_ms(), state.settings.timezone);
+    let query = filter.store_query(today, state.rules.review_after_days);
+    let systems = state.store.filtered_systems(scope, &query).await?;
     let findings = state
         .store
         .scoped_findings(scope, None, None, None, false)
@@ -303,14 +412,20 @@ async fn system_rows(
         .collect())
 }
 
-/// `/systems.csv`: exactly the rows My systems shows this person (same scoped queries).
+/// `/systems.csv`: exactly the rows My systems shows this person with the same query string
+/// (same filter parser, same scoped query).
 pub async fn systems_csv(
     State(state): State<WebState>,
     Language(lang): Language,
+    OriginalUri(uri): OriginalUri,
     person: Person,
 ) -> Response {
     let t = lang.messages();
-    let rows = match system_rows(&state, &person.scope(), &t).await {
+    let filter = match system_filter(&person, t, &uri) {
+        Ok(filter) => filter,
+        Err(refused) => return *refused,
+    };
+    let rows = match system_rows(&state, &person.scope(), &filter, &t).await {
         Ok(rows) => rows,
         Err(e) => return failed(&e),
     };
@@ -343,14 +458,20 @@ pub async fn systems_csv(
     csv_response("systems.csv", &header, records)
 }
 
-/// `/`: My systems.
+/// `/`: My systems, filtered by the query string; only the results for htmx.
 pub async fn home(
     State(state): State<WebState>,
     Language(lang): Language,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     person: Person,
 ) -> Response {
     let t = lang.messages();
-    let rows = match system_rows(&state, &person.scope(), &t).await {
+    let filter = match system_filter(&person, t, &uri) {
+        Ok(filter) => filter,
+        Err(refused) => return *refused,
+    };
+    let rows = match system_rows(&state, &person.scope(), &filter, &t).await {
         Ok(rows) => rows,
         Err(e) => return failed(&e),
     };
@@ -386,12 +507,26 @@ pub async fn home(
     } else {
         None
     };
-    render(&HomePage {
+    let results = HomeResults {
+        t,
+        count: rows.len().to_string(),
+        systems: rows,
+        query: filter.query_string(),
+        filtered: filter.is_set(),
+        management: person.role == Role::Management,
+    };
+    let page = HomePage {
         nav: Nav::of(&person, &t),
         t,
-        systems: rows,
         totals,
-    })
+        form: SystemForm::of(
+            &filter,
+            &t,
+            matches!(person.role, Role::Coordinator | Role::Auditor),
+        ),
+        results: &results,
+    };
+    htmx::page_or_fragment(&headers, &page, &results)
 }
 
 /// A finding on the system page.
@@ -787,25 +922,49 @@ mod tests {
 /// Most audit entries shown on one page (newest first).
 const AUDIT_SHOWN: usize = 500;
 
+/// The part of the audit page a filter changes (what htmx swaps).
 #[derive(Template)]
-#[template(path = "audit.html")]
-struct AuditPage {
+#[template(path = "audit_results.html")]
+struct AuditResults {
     t: Messages,
-    nav: Option<Nav>,
-    /// Position of the first entry whose hash does not chain, if any.
-    broken: Option<String>,
-    total: String,
+    /// The canonical query string of the filter, carried by the CSV link.
+    query: String,
+    filtered: bool,
+    matched: String,
     shown: String,
     /// seq, when, actor, action, subject, detail JSON.
     entries: Vec<(i64, String, String, String, String, String)>,
 }
 
-/// The whole audit log for a coordinator or an auditor; anyone else gets 403.
+/// The values of the audit filter form.
+struct AuditForm {
+    actor: String,
+    action: String,
+    from: String,
+    to: String,
+    target: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage<'a> {
+    t: Messages,
+    nav: Option<Nav>,
+    /// Position of the first entry whose hash does not chain, if any.
+    broken: Option<String>,
+    total: String,
+    form: AuditForm,
+    results: &'a AuditResults,
+}
+
+/// The audit entries the query string's filter keeps, oldest first, for a coordinator or an
+/// auditor; anyone else gets 403, a malformed filter 400.
 async fn audit_log_of(
     state: &WebState,
     person: &Person,
     t: &Messages,
-) -> Result<Vec<crate::store::AuditEntry>, Response> {
+    uri: &axum::http::Uri,
+) -> Result<(AuditFilter, Vec<crate::store::AuditEntry>), Response> {
     if !matches!(person.role, Role::Coordinator | Role::Auditor) {
         return Err(message(
             StatusCode::FORBIDDEN,
@@ -815,7 +974,14 @@ async fn audit_log_of(
             "error.forbidden",
         ));
     }
-    state.store.audit_log().await.map_err(|e| failed(&e))
+    let filter = AuditFilter::parse(uri.query()).map_err(|e| filter_refused(person, *t, &e))?;
+    let query = filter.store_query(state.settings.timezone);
+    let log = state
+        .store
+        .filtered_audit(&query)
+        .await
+        .map_err(|e| failed(&e))?;
+    Ok((filter, log))
 }
 
 /// seq, when (in the configured zone), actor, action, subject, detail JSON.
@@ -830,20 +996,21 @@ fn audit_row(e: &crate::store::AuditEntry, zone: chrono_tz::Tz) -> [String; 6] {
     ]
 }
 
-/// `/audit` (coordinators and auditors): the hash-chained log, verified on every view.
+/// `/audit` (coordinators and auditors): the hash-chained log, the whole chain verified on
+/// every view (a filter narrows what is listed, never what is checked); the newest
+/// [`AUDIT_SHOWN`] matching entries, only those for htmx.
 pub async fn audit(
     State(state): State<WebState>,
     Language(lang): Language,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     person: Person,
 ) -> Response {
     let t = lang.messages();
-    let log = match audit_log_of(&state, &person, &t).await {
-        Ok(log) => log,
+    let (filter, log) = match audit_log_of(&state, &person, &t, &uri).await {
+        Ok(found) => found,
         Err(refused) => return refused,
     };
-    let broken = crate::store::verify_audit_chain(&log)
-        .err()
-        .map(|seq| seq.to_string());
     let zone = state.settings.timezone;
     let entries: Vec<_> = log
         .iter()
@@ -854,26 +1021,53 @@ pub async fn audit(
             (e.seq, at, actor, action, subject, detail)
         })
         .collect();
-    render(&AuditPage {
-        nav: Nav::of(&person, &t),
-        broken,
-        total: log.len().to_string(),
+    let results = AuditResults {
+        t,
+        query: filter.query_string(),
+        filtered: filter.is_set(),
+        matched: log.len().to_string(),
         shown: entries.len().to_string(),
         entries,
+    };
+    if htmx::wants_fragment(&headers) {
+        return htmx::page_or_fragment(&headers, &results, &results);
+    }
+    let whole = match state.store.audit_log().await {
+        Ok(whole) => whole,
+        Err(e) => return failed(&e),
+    };
+    let broken = crate::store::verify_audit_chain(&whole)
+        .err()
+        .map(|seq| seq.to_string());
+    let day = |d: Option<time::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+    let page = AuditPage {
+        nav: Nav::of(&person, &t),
+        broken,
+        total: whole.len().to_string(),
+        form: AuditForm {
+            actor: filter.actor.clone().unwrap_or_default(),
+            action: filter.action.clone().unwrap_or_default(),
+            from: day(filter.from),
+            to: day(filter.to),
+            target: filter.target.clone().unwrap_or_default(),
+        },
+        results: &results,
         t,
-    })
+    };
+    htmx::page_or_fragment(&headers, &page, &results)
 }
 
-/// `/audit.csv` (coordinator, auditor): the whole audit log, oldest first, as the audit page
-/// lists it (the page shows the newest entries only).
+/// `/audit.csv` (coordinator, auditor): every entry the same query string's filter keeps
+/// (without one, the whole log), oldest first; the page lists the newest of them only.
 pub async fn audit_csv(
     State(state): State<WebState>,
     Language(lang): Language,
+    OriginalUri(uri): OriginalUri,
     person: Person,
 ) -> Response {
     let t = lang.messages();
-    let log = match audit_log_of(&state, &person, &t).await {
-        Ok(log) => log,
+    let (_, log) = match audit_log_of(&state, &person, &t, &uri).await {
+        Ok(found) => found,
         Err(refused) => return refused,
     };
     let zone = state.settings.timezone;
@@ -887,7 +1081,7 @@ pub async fn audit_csv(
 /// A CSV download: `header`, then `records`, every cell through [`tillsyn_text::output::csv_cell`]
 /// (terminal escaping of controls and invisible characters, then an apostrophe before a
 /// leading `=`, `+`, `-`, `@`, tab or CR: text from agents and devices is attacker-controlled).
-fn csv_response(
+pub fn csv_response(
     filename: &str,
     header: &[&str],
     records: impl IntoIterator<Item = Vec<String>>,

@@ -556,12 +556,15 @@ async fn session_cookies_are_secure_httponly_strict_and_pages_carry_a_strict_csp
         .to_str()
         .unwrap()
         .to_string();
+    // The sign-in answer loads no script at all.
     assert!(
         csp.contains("default-src 'none'")
             && !csp.contains("unsafe-inline")
             && !csp.contains("script-src"),
         "{csp}"
     );
+    // The pages that load htmx (the filtered lists) allow scripts from this origin only.
+    htmx_pages_allow_scripts_from_self_only(&f, &browser, &response).await;
     let session = response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -1215,4 +1218,523 @@ async fn management_reads_the_review_in_the_browser_and_owners_do_not() {
     let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
     let (status, _) = anna.get("/report").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+// ---- Filtered views, their CSVs and the htmx fragments -------------------------------------
+
+impl Browser {
+    /// A GET with htmx's request header when `hx`; status, headers, body.
+    async fn get_hx(
+        &mut self,
+        path: &str,
+        hx: bool,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut request = Request::get(path).header(header::COOKIE, self.cookie_header());
+        if hx {
+            request = request.header("HX-Request", "true");
+        }
+        let response: Response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, String::from_utf8(body.to_vec()).unwrap())
+    }
+}
+
+/// The ids a page links after `marker` (`href="/systems/` or `id="finding-`), in order.
+fn ids_after(page: &str, marker: &str) -> Vec<String> {
+    page.split(marker)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|id| !id.contains('/'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The first column of a CSV body's records (the header left out).
+fn csv_ids(body: &str) -> Vec<String> {
+    csv::Reader::from_reader(body.as_bytes())
+        .records()
+        .map(|r| r.unwrap()[0].to_string())
+        .collect()
+}
+
+/// The system ids of a My systems page or fragment.
+fn system_ids(page: &str) -> Vec<String> {
+    let results = &page[page.find("id=\"results\"").expect("results region")..];
+    ids_after(results, "<h2><a href=\"/systems/")
+}
+
+#[tokio::test]
+async fn my_systems_filters_narrow_in_the_store_and_the_csv_has_the_same_rows() {
+    let f = fixture().await;
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let mut sam = signed_in(&f, "sam@kommun.se", "coordinator").await;
+    // What the store holds, read without the web: the oracle for the severity filter.
+    let open = f
+        .store
+        .scoped_findings(&crate::store::Scope::All, None, None, None, false)
+        .await
+        .unwrap();
+    let with_high: std::collections::BTreeSet<String> = open
+        .iter()
+        .filter(|x| x.state == "open" && matches!(x.severity.as_str(), "high" | "critical"))
+        .filter_map(|x| x.system_id.clone())
+        .collect();
+    let anna_high: Vec<String> = ["journal", "robot"]
+        .into_iter()
+        .filter(|s| with_high.contains(*s))
+        .map(str::to_string)
+        .collect();
+    let (a, s) = (false, true);
+    let cases: [(bool, &str, Vec<String>); 10] = [
+        (a, "", vec!["journal".into(), "robot".into()]),
+        (a, "?k=3", vec!["journal".into(), "robot".into()]),
+        (a, "?k=K2", vec![]),
+        (a, "?overdue=yes", vec!["journal".into()]),
+        (a, "?overdue=no&t=3", vec!["robot".into()]),
+        (a, "?q=JOURNAL", vec!["journal".into()]),
+        (a, "?severity=high", anna_high),
+        (s, "?owner=cecilia%40kommun.se", vec!["kameror".into()]),
+        // Information owner counts as owner.
+        (
+            s,
+            "?owner=anna@kommun.se&k=3",
+            vec!["journal".into(), "robot".into()],
+        ),
+        (s, "?q=&k=2&r=", vec!["kameror".into()]),
+    ];
+    for (is_sam, query, expected) in cases {
+        let who = if is_sam { &mut sam } else { &mut anna };
+        let (status, page) = who.get(&format!("/{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {page}");
+        assert_eq!(system_ids(&page), expected, "page {query}");
+        if !expected.is_empty() {
+            // The CSV link carries the filter; following it gives the same rows.
+            let href = page
+                .split("id=\"csv-link\" href=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .replace("&amp;", "&");
+            assert!(href.starts_with("/systems.csv"), "{href}");
+            let (status, csv) = who.get(&href).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(csv_ids(&csv), expected, "csv {href}");
+        }
+        let (_, csv) = who.get(&format!("/systems.csv{query}")).await;
+        assert_eq!(csv_ids(&csv), expected, "csv {query}");
+    }
+    // An owner asking for another owner's systems is refused (403, naming the parameter),
+    // page and CSV; the store would not return them either.
+    for path in [
+        "/?owner=cecilia@kommun.se",
+        "/systems.csv?owner=cecilia@kommun.se",
+    ] {
+        let (status, page) = anna.get(path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            page.contains("owner") && !page.contains("Kameror"),
+            "{page}"
+        );
+    }
+    let scoped = f
+        .store
+        .filtered_systems(
+            &crate::store::Scope::Owner("anna@kommun.se".into()),
+            &crate::store::SystemQuery {
+                owner: Some("cecilia@kommun.se".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(scoped.is_empty(), "the owner filter widened the scope");
+}
+
+#[tokio::test]
+async fn the_findings_list_filters_within_the_scope_and_its_csv_has_the_same_rows() {
+    let f = fixture().await;
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let mut sam = signed_in(&f, "sam@kommun.se", "coordinator").await;
+    let all = f
+        .store
+        .scoped_findings(&crate::store::Scope::All, None, None, None, false)
+        .await
+        .unwrap();
+    let ids = |keep: &dyn Fn(&crate::store::FindingRecord) -> bool| -> Vec<String> {
+        all.iter()
+            .filter(|x| keep(x))
+            .map(|x| x.finding_id.clone())
+            .collect()
+    };
+    let anna_systems = |x: &crate::store::FindingRecord| {
+        matches!(x.system_id.as_deref(), Some("journal" | "robot"))
+    };
+    let expected_anna = ids(&anna_systems);
+    assert!(!expected_anna.is_empty(), "fixture has findings for anna");
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("", expected_anna.clone()),
+        (
+            "?rule=k3-auth",
+            ids(&|x| anna_systems(x) && x.rule == "k3-auth"),
+        ),
+        (
+            "?severity=high",
+            ids(&|x| anna_systems(x) && matches!(x.severity.as_str(), "high" | "critical")),
+        ),
+        (
+            "?system=robot",
+            ids(&|x| x.system_id.as_deref() == Some("robot")),
+        ),
+        // Another owner's system as a filter: valid, and empty (the scope still applies).
+        ("?system=kameror", vec![]),
+        ("?status=accepted", vec![]),
+    ];
+    for (query, expected) in &cases {
+        let (status, page) = anna.get(&format!("/findings{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {page}");
+        assert_eq!(&ids_after(&page, "id=\"finding-"), expected, "page {query}");
+        assert!(!page.contains("Kameror"), "{page}");
+        let (status, csv) = anna.get(&format!("/findings.csv{query}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(csv.starts_with("id,system_id,rule,severity,state"), "{csv}");
+        assert_eq!(&csv_ids(&csv), expected, "csv {query}");
+    }
+    let (_, page) = sam.get("/findings?system=kameror").await;
+    let cameras = ids(&|x| x.system_id.as_deref() == Some("kameror"));
+    assert!(!cameras.is_empty());
+    assert_eq!(ids_after(&page, "id=\"finding-"), cameras);
+    assert!(
+        page.contains("href=\"/findings.csv?system=kameror\""),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn the_findings_list_follows_acceptances_and_attestations() {
+    let f = fixture().await;
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let all = f
+        .store
+        .scoped_findings(&crate::store::Scope::All, None, None, None, false)
+        .await
+        .unwrap();
+    let ids = |keep: &dyn Fn(&crate::store::FindingRecord) -> bool| -> Vec<String> {
+        all.iter()
+            .filter(|x| keep(x))
+            .map(|x| x.finding_id.clone())
+            .collect()
+    };
+    let anna_systems = |x: &crate::store::FindingRecord| {
+        matches!(x.system_id.as_deref(), Some("journal" | "robot"))
+    };
+    let k3s = ids(&|x| x.rule == "k3-auth" && anna_systems(x));
+    let k3 = ids(&|x| x.rule == "k3-auth" && x.system_id.as_deref() == Some("journal"))
+        .first()
+        .expect("k3-auth on journal")
+        .clone();
+    let (_, page) = anna.get("/findings?status=open&rule=k3-auth").await;
+    assert_eq!(ids_after(&page, "id=\"finding-"), k3s);
+    f.store
+        .add_attestation(
+            "journal",
+            crate::catalog::Attestation {
+                control: "mfa".into(),
+                statement: "MFA i identitetsleverantören".into(),
+                attested_by: "anna@kommun.se".into(),
+                attested_at: crate::catalog::parse_date("2026-01-01").unwrap(),
+                expires_at: crate::catalog::parse_date("2099-01-01").unwrap(),
+            },
+            AuditEvent {
+                actor: "test".into(),
+                action: "attestation.add".into(),
+                subject: "journal".into(),
+                detail: serde_json::json!({}),
+            },
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    crate::evaluation::evaluate(f.store.as_ref(), &RuleConfig::default(), now_ms())
+        .await
+        .unwrap();
+    let (_, page) = anna.get("/findings?status=attested").await;
+    let attested = ids_after(&page, "id=\"finding-");
+    assert!(attested.contains(&k3), "{page}");
+    let (_, csv) = anna.get("/findings.csv?status=attested").await;
+    assert_eq!(csv_ids(&csv), attested);
+    assert!(csv.contains(",attested,"), "{csv}");
+    let (_, page) = anna.get("/findings?status=open&rule=k3-auth").await;
+    assert_eq!(
+        ids_after(&page, "id=\"finding-"),
+        ids(&|x| x.rule == "k3-auth" && x.system_id.as_deref() == Some("robot")),
+        "journal's k3-auth is attested now, robot's still open"
+    );
+    let robot = ids(&|x| x.system_id.as_deref() == Some("robot"));
+    f.store
+        .accept_finding(
+            &robot[0],
+            crate::store::Acceptance {
+                by: "sam@kommun.se".into(),
+                reason: "test".into(),
+                until: now_ms() + 86_400_000,
+            },
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let (_, page) = anna.get("/findings?status=accepted").await;
+    assert_eq!(ids_after(&page, "id=\"finding-"), vec![robot[0].clone()]);
+    let (_, csv) = anna.get("/findings.csv?status=accepted").await;
+    assert_eq!(csv_ids(&csv), vec![robot[0].clone()]);
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_actor_action_days_and_target_and_escapes_hostile_text() {
+    let f = fixture().await;
+    let mut sam = signed_in(&f, "sam@kommun.se", "coordinator").await;
+    f.store
+        .record_audit(
+            AuditEvent {
+                actor: "<script>alert(1)</script>".into(),
+                action: "test.hostile".into(),
+                subject: "=cmd|' /C calc'!A0".into(),
+                detail: serde_json::json!({}),
+            },
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let log = f.store.audit_log().await.unwrap();
+    let seqs = |keep: &dyn Fn(&crate::store::AuditEntry) -> bool| -> Vec<String> {
+        log.iter()
+            .filter(|e| keep(e))
+            .map(|e| e.seq.to_string())
+            .collect()
+    };
+    let today = super::view::date(now_ms(), chrono_tz::Europe::Stockholm);
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (
+            "?action=test.hostile".into(),
+            seqs(&|e| e.action == "test.hostile"),
+        ),
+        (
+            "?actor=SAM%40kommun".into(),
+            seqs(&|e| e.actor.contains("sam@kommun")),
+        ),
+        ("?target=cmd".into(), seqs(&|e| e.subject.contains("cmd"))),
+        (format!("?from={today}&to={today}"), seqs(&|e| e.at > 1)),
+        ("?from=2000-01-01&to=2000-01-02".into(), vec![]),
+        (
+            format!("?to={today}&action=catalog.import"),
+            seqs(&|e| e.action == "catalog.import"),
+        ),
+    ];
+    for (query, expected) in &cases {
+        let (status, headers, fragment) = sam.get_hx(&format!("/audit{query}"), true).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {fragment}");
+        assert!(fragment.starts_with("<div id=\"results\">"), "{fragment}");
+        assert!(
+            headers[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+        let mut shown: Vec<String> = fragment
+            .split("<tr><td>")
+            .skip(1)
+            .filter_map(|rest| rest.split('<').next())
+            .map(str::to_string)
+            .collect();
+        shown.reverse();
+        assert_eq!(&shown, expected, "page {query}");
+        let (status, csv) = sam.get(&format!("/audit.csv{query}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(&csv_ids(&csv), expected, "csv {query}");
+    }
+    let (_, fragment) = sam.get("/audit?action=test.hostile").await;
+    assert!(
+        fragment.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            && !fragment.contains("<script>alert"),
+        "{fragment}"
+    );
+    let (_, csv) = sam.get("/audit.csv?action=test.hostile").await;
+    assert!(csv.contains("'=cmd|"), "formula not neutralised: {csv}");
+    assert!(!csv.contains(",=cmd"), "{csv}");
+    // Owners have no audit log, filtered or not.
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let (status, _) = anna.get("/audit.csv?action=test.hostile").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn malformed_filter_parameters_are_answered_400_naming_the_parameter() {
+    let f = fixture().await;
+    let mut sam = signed_in(&f, "sam@kommun.se", "coordinator").await;
+    for (path, param) in [
+        ("/?k=7", "k"),
+        ("/?severity=huge", "severity"),
+        ("/?overdue=maybe", "overdue"),
+        ("/?owner=nobody", "owner"),
+        ("/?nosuch=1", "nosuch"),
+        ("/?k=1&k=2", "k"),
+        ("/systems.csv?r=9", "r"),
+        ("/findings?rule=no-such-rule", "rule"),
+        ("/findings?status=resolvedish", "status"),
+        ("/findings.csv?severity=1", "severity"),
+        ("/audit?from=2026-13-01", "from"),
+        ("/audit?from=01.03.2026", "from"),
+        ("/audit.csv?from=2026-03-02&to=2026-03-01", "to"),
+        ("/audit?q=x", "q"),
+    ] {
+        let (status, page) = sam.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {page}");
+        assert!(
+            page.contains(&format!("”{param}”")),
+            "{path} does not name {param}: {page}"
+        );
+    }
+    // A hostile parameter name is named escaped.
+    let (status, page) = sam.get("/?%3Cscript%3E=1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.contains("&#60;script&#62;") && !page.contains("<script>"),
+        "{page}"
+    );
+    // Hostile search text comes back escaped in the form and the fragment.
+    let (status, page) = sam.get("/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(
+        page.contains("value=\"&#60;script&#62;alert(1)&#60;/script&#62;\""),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn the_htmx_fragment_is_only_the_results_scoped_and_with_the_security_headers() {
+    let f = fixture().await;
+    let mut anna = signed_in(&f, "anna@kommun.se", "owner").await;
+    let (status, headers, page) = anna.get_hx("/", false).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("<script src=\"/static/htmx.min.js\" defer></script>")
+            && page.contains("\"allowEval\":false")
+            && page.contains("hx-get=\"/\"")
+            && page.contains("hx-push-url=\"true\"")
+            && page.contains("<form method=\"get\" action=\"/\""),
+        "the form works without htmx and is enhanced with it: {page}"
+    );
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert_script_self(csp);
+    for (path, region) in [
+        ("/", "<section class=\"system\">"),
+        ("/?k=3", "<section class=\"system\">"),
+        ("/findings", "<table class=\"findings\">"),
+    ] {
+        let (status, headers, fragment) = anna.get_hx(path, true).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            fragment.starts_with("<div id=\"results\">"),
+            "{path}: {fragment}"
+        );
+        assert!(fragment.trim_end().ends_with("</div>"), "{fragment}");
+        assert!(fragment.contains(region), "{fragment}");
+        for whole_page in ["<html", "<head", "<header", "<form", "<script", "Logga ut"] {
+            assert!(
+                !fragment.contains(whole_page),
+                "{path}: {whole_page} in {fragment}"
+            );
+        }
+        assert!(
+            !fragment.contains("Kameror") && !fragment.contains("kameror"),
+            "{fragment}"
+        );
+        // Hostile host names stay escaped in fragments too.
+        assert!(!fragment.contains("<script>alert"), "{fragment}");
+        for (name, value) in [
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::VARY, "HX-Request"),
+        ] {
+            assert_eq!(headers[&name], value, "{path} {name}");
+        }
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+        assert_script_self(csp);
+    }
+    let (_, _, fragment) = anna.get_hx("/?overdue=yes", true).await;
+    assert_eq!(system_ids(&fragment), vec!["journal".to_string()]);
+    assert!(
+        fragment.contains("href=\"/systems.csv?overdue=yes\""),
+        "{fragment}"
+    );
+    // Without a session a fragment request gets no rows either.
+    let mut stranger = Browser::new(&f);
+    let (status, _, body) = stranger.get_hx("/findings", true).await;
+    assert_ne!(status, StatusCode::OK);
+    assert!(!body.contains("finding-"), "{body}");
+    // The script itself: embedded, JavaScript, same headers.
+    let (status, headers, script) = anna.get_hx("/static/htmx.min.js", false).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.contains("htmx") && script.len() > 40_000);
+}
+
+/// A policy whose scripts come from this origin only: exactly `script-src 'self'`, nothing
+/// unsafe anywhere.
+fn assert_script_self(csp: &str) {
+    let scripts: Vec<&str> = csp
+        .split(';')
+        .map(str::trim)
+        .filter(|d| d.starts_with("script-src"))
+        .collect();
+    assert_eq!(scripts, vec!["script-src 'self'"], "{csp}");
+    assert!(!csp.contains("unsafe-"), "{csp}");
+}
+
+/// Signed in with the cookies `response` set, the filtered lists carry exactly
+/// `script-src 'self'`.
+async fn htmx_pages_allow_scripts_from_self_only(
+    f: &Fixture,
+    browser: &Browser,
+    response: &Response,
+) {
+    let mut signed = Browser::new(f);
+    signed.cookies.clone_from(&browser.cookies);
+    for c in response.headers().get_all(header::SET_COOKIE) {
+        let pair = c.to_str().unwrap().split(';').next().unwrap();
+        let (k, v) = pair.split_once('=').unwrap();
+        signed.cookies.insert(k.into(), v.into());
+    }
+    for path in ["/", "/findings", "/audit"] {
+        let (status, headers, page) = signed.get_hx(path, false).await;
+        if path == "/audit" {
+            // Owners have no audit log: refused, and the refusal loads no script.
+            assert_eq!(status, StatusCode::FORBIDDEN);
+            let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+            assert!(
+                !csp.contains("script-src") && !page.contains("htmx.min.js"),
+                "{csp}"
+            );
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        assert!(page.contains("/static/htmx.min.js"));
+        assert_script_self(headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap());
+    }
 }

@@ -77,6 +77,41 @@ pub fn control(t: &Messages, name: &str) -> String {
     .to_string()
 }
 
+/// One option of a filter's `<select>`.
+pub struct Choice {
+    /// The parameter value.
+    pub value: String,
+    /// What the person reads.
+    pub label: String,
+    /// Whether it is the filter in force.
+    pub selected: bool,
+}
+
+/// The options `(value, label)` of a select, the one equal to `current` selected.
+pub fn choices(
+    current: Option<&str>,
+    options: impl IntoIterator<Item = (String, String)>,
+) -> Vec<Choice> {
+    options
+        .into_iter()
+        .map(|(value, label)| Choice {
+            selected: current == Some(value.as_str()),
+            value,
+            label,
+        })
+        .collect()
+}
+
+/// The severity options, gravest first.
+pub fn severity_choices(t: &Messages, current: Option<crate::rules::Severity>) -> Vec<Choice> {
+    choices(
+        current.map(crate::rules::Severity::as_str),
+        ["critical", "high", "medium", "low"]
+            .into_iter()
+            .map(|s| (s.to_string(), severity(t, s))),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -405,3 +405,163 @@ fn time_today() -> String {
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
 }
+
+/// Installs the marker a full navigation would wipe and a counter of CSP violations.
+async fn watch_page(client: &Client) {
+    client
+        .execute(
+            "window.__tillsynMarker = 1; window.__cspViolations = [];
+             document.addEventListener('securitypolicyviolation',
+                 e => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));",
+            vec![],
+        )
+        .await
+        .unwrap();
+}
+
+async fn eval(client: &Client, script: &str) -> serde_json::Value {
+    client.execute(script, vec![]).await.unwrap()
+}
+
+/// Waits (up to 10 s) until `script` returns true.
+async fn wait_for(client: &Client, script: &str, what: &str) {
+    for _ in 0..100 {
+        if eval(client, script).await == serde_json::Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: {}", client.source().await.unwrap());
+}
+
+/// After a filter changed: the page was not reloaded, no policy was violated, the address and
+/// the CSV link carry `expect` (a `name=value` of the query string).
+async fn assert_swapped_in_place(client: &Client, expect: &str) {
+    assert_eq!(
+        eval(client, "return window.__tillsynMarker === 1").await,
+        true,
+        "the filter navigated to a new page instead of swapping the results"
+    );
+    assert_eq!(
+        eval(client, "return window.__cspViolations").await,
+        serde_json::json!([]),
+        "Content-Security-Policy violations"
+    );
+    // htmx ran under script-src 'self' and added no inline styles.
+    assert_eq!(
+        eval(
+            client,
+            "return typeof htmx === 'object' && document.querySelectorAll('style').length === 0"
+        )
+        .await,
+        true
+    );
+    let url = client.current_url().await.unwrap();
+    assert!(
+        url.query().unwrap_or("").split('&').any(|p| p == expect),
+        "the address lacks {expect}: {url}"
+    );
+    let href = eval(
+        client,
+        "return document.getElementById('csv-link').getAttribute('href')",
+    )
+    .await;
+    let href = href.as_str().unwrap();
+    assert!(
+        href.contains('?')
+            && href
+                .split('?')
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .any(|p| p == expect),
+        "the CSV link lacks {expect}: {href}"
+    );
+}
+
+#[tokio::test]
+async fn filters_swap_the_results_in_place_with_htmx_in_chromium() {
+    let (collector, web) = Collector::start_with_web();
+    seed(&collector).await;
+    collector.findings(&[]);
+    let link = user_add(&collector, "sam@kommun.se", "Sam Samordnare", "coordinator");
+    let link = format!("{web}{}", &link[link.find("/enrol?token=").unwrap()..]);
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    let secret = enrol(&client, &link, "ett långt lösenord för sam").await;
+    sign_in(
+        &client,
+        &web,
+        "sam@kommun.se",
+        "ett långt lösenord för sam",
+        &secret,
+    )
+    .await;
+
+    // My systems (all three for a coordinator): K2 leaves the cameras only.
+    let home = client.source().await.unwrap();
+    assert!(
+        home.contains("Patientjournal") && home.contains("Kameraövervakning"),
+        "{home}"
+    );
+    watch_page(&client).await;
+    client
+        .find(Locator::Css("form.filters select[name=k]"))
+        .await
+        .unwrap()
+        .select_by_value("2")
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "const r = document.getElementById('results').textContent;
+         return r.includes('Kameraövervakning') && !r.includes('Patientjournal');",
+        "the K2 filter did not narrow the list",
+    )
+    .await;
+    assert_swapped_in_place(&client, "k=2").await;
+
+    // The findings list: one system's findings, the table swapped, the CSV link following.
+    client.goto(&format!("{web}/findings")).await.unwrap();
+    let all = client.source().await.unwrap();
+    assert!(
+        all.contains("id=\"finding-") && all.contains("/systems/kameror"),
+        "{all}"
+    );
+    watch_page(&client).await;
+    client
+        .find(Locator::Css("form.filters select[name=system]"))
+        .await
+        .unwrap()
+        .select_by_value("journal")
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "const t = document.querySelector('#results table');
+         return !!t && t.querySelectorAll('tbody tr').length > 0
+             && !t.innerHTML.includes('/systems/kameror')
+             && !t.innerHTML.includes('/systems/robot');",
+        "the system filter did not narrow the findings",
+    )
+    .await;
+    assert_swapped_in_place(&client, "system=journal").await;
+    let shots = std::env::var_os("TILLSYN_SCREENSHOTS").map_or_else(
+        || std::env::temp_dir().join(format!("tillsyn-shots-{}", std::process::id())),
+        |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots"),
+    );
+    std::fs::create_dir_all(&shots).unwrap();
+    screenshot(&client, &shots, "findings.png").await;
+
+    // The address htmx pushed is a real page: loading it (no htmx involved) shows the same.
+    let pushed = client.current_url().await.unwrap();
+    client.goto(pushed.as_str()).await.unwrap();
+    let reloaded = client.source().await.unwrap();
+    assert!(
+        reloaded.contains("<option value=\"journal\" selected")
+            && !reloaded.contains("href=\"/systems/kameror\""),
+        "{reloaded}"
+    );
+    client.close().await.unwrap();
+}
