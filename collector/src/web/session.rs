@@ -33,6 +33,31 @@ pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                        frame-ancestors 'none'; base-uri 'none'";
 
+/// What [`script_csp`] adds for the pages that run `/static/webauthn.js` (the sign-in and
+/// security pages when passkeys are on): this origin's scripts, and `fetch` to this origin for
+/// the ceremony's JSON. Still no inline script and no `eval`.
+pub const SCRIPT_SOURCES: &str = "script-src 'self'; connect-src 'self'; ";
+
+/// Widens the page's policy (the one it set, else [`CSP`]) by [`SCRIPT_SOURCES`].
+pub fn script_csp(response: &mut Response) {
+    let base = response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(CSP)
+        .to_string();
+    let widened = base.replacen(
+        "default-src 'none'; ",
+        &format!("default-src 'none'; {SCRIPT_SOURCES}"),
+        1,
+    );
+    if let Ok(value) = HeaderValue::from_str(&widened) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 /// A role of DESIGN.md §6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -264,7 +289,7 @@ pub async fn guard(State(state): State<WebState>, request: Request, next: Next) 
 }
 
 /// The pairs of an `application/x-www-form-urlencoded` body (bad encodings give no pairs).
-/// A POST's body, buffered once its CSRF token (urlencoded or `multipart/form-data` field
+/// A POST's body, buffered once its CSRF token (urlencoded, `multipart/form-data` or JSON field
 /// `csrf`) matches the session's, or the pre-session cookie's before sign-in.
 async fn checked_body(
     parts: &Parts,
@@ -289,8 +314,17 @@ async fn checked_body(
             "error.too_large",
         ));
     };
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
     let sent = match &boundary {
         Some(boundary) => multipart_field(&bytes, boundary, "csrf").await,
+        // The passkey ceremonies (`webauthn.js`) post JSON with the token as field `csrf`.
+        None if json => serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("csrf").and_then(|c| c.as_str()).map(str::to_string)),
         None => serde_urlencoded_pairs(&bytes)
             .into_iter()
             .find(|(k, _)| k == "csrf")
