@@ -405,10 +405,10 @@ async fn verify_assertion(
         }
     };
     let records = state.store.passkeys(&user.user_id).await?;
-    let used = parsed(&records)
+    let matching = parsed(&records)
         .into_iter()
         .find(|(_, key)| key.cred_id() == result.cred_id());
-    let Some((record, mut key)) = used else {
+    let Some((record, mut key)) = matching else {
         return Ok(None);
     };
     // Counter and backup state as the authenticator reports them now (WebAuthn §7.2 steps
@@ -418,4 +418,50 @@ async fn verify_assertion(
         return Ok(None);
     };
     Ok(Some((record, passkey_json)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relying_party_is_the_public_urls_host_and_an_ip_address_is_refused_when_asked_for() {
+        let party = PasskeyParty::from_settings("https://tillsyn.kommun.se/", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(party.rp_id, "tillsyn.kommun.se");
+        let allowed = party.webauthn().get_allowed_origins();
+        assert_eq!(allowed.len(), 1);
+        assert_eq!(allowed[0].as_str(), "https://tillsyn.kommun.se/");
+        // The default public URL (an IP address): off unless asked for, then refused.
+        assert!(
+            PasskeyParty::from_settings("https://127.0.0.1:8443", None)
+                .unwrap()
+                .is_none()
+        );
+        let refused = PasskeyParty::from_settings("https://127.0.0.1:8443", Some(true))
+            .err()
+            .unwrap();
+        assert!(
+            refused.contains("web.public_url") && refused.contains("IP address"),
+            "{refused}"
+        );
+        assert!(
+            PasskeyParty::from_settings("https://[::1]:8443", Some(true)).is_err(),
+            "IPv6 too"
+        );
+        assert!(
+            PasskeyParty::from_settings("https://tillsyn.kommun.se", Some(false))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn user_handles_are_the_account_uuid_or_a_stable_digest() {
+        let id = "0190f1c2-7d3e-7a3b-9f00-123456789abc";
+        assert_eq!(user_handle(id).to_string(), id);
+        assert_eq!(user_handle("u1"), user_handle("u1"));
+        assert_ne!(user_handle("u1"), user_handle("u2"));
+    }
 }

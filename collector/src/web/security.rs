@@ -247,13 +247,13 @@ pub async fn finish(
     let Some(challenge) = challenge else {
         return json_error(StatusCode::BAD_REQUEST, t, "security.expired");
     };
-    let parts = body::<RegistrationFinish>(&bytes).and_then(|form| {
+    let decoded = body::<RegistrationFinish>(&bytes).and_then(|form| {
         Some((
             serde_json::from_value::<RegisterPublicKeyCredential>(form.credential).ok()?,
             serde_json::from_str::<PasskeyRegistration>(&challenge.state_json).ok()?,
         ))
     });
-    let Some((credential, ceremony)) = parts else {
+    let Some((credential, ceremony)) = decoded else {
         return json_error(StatusCode::BAD_REQUEST, t, "security.failed");
     };
     let key = match party

@@ -29,9 +29,9 @@ fn cbor_head(major: u8, len: usize) -> Vec<u8> {
     let major = major << 5;
     match len {
         0..=23 => vec![major | u8::try_from(len).unwrap()],
-        24..=255 => vec![major | 24, u8::try_from(len).unwrap()],
+        24..=255 => vec![major | 0x18, u8::try_from(len).unwrap()],
         _ => {
-            let mut v = vec![major | 25];
+            let mut v = vec![major | 0x19];
             v.extend_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
             v
         }
@@ -154,10 +154,10 @@ impl SoftAuthenticator {
         self.counter += 1;
         let auth_data = self.auth_data(rp_id, 0x01 | 0x04);
         let client_data = self.client_data("webauthn.get", challenge);
-        let mut signed = auth_data.clone();
-        signed.extend_from_slice(&Sha256::digest(&client_data));
+        let mut message = auth_data.clone();
+        message.extend_from_slice(&Sha256::digest(&client_data));
         let mut signer = Signer::new(MessageDigest::sha256(), &self.key).unwrap();
-        signer.update(&signed).unwrap();
+        signer.update(&message).unwrap();
         let signature = signer.sign_to_vec().unwrap();
         let id = self.credential_id_text();
         serde_json::json!({

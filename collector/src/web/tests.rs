@@ -1366,6 +1366,8 @@ async fn user_id(f: &Fixture, email: &str) -> String {
     f.store.user_by_email(email).await.unwrap().unwrap().user_id
 }
 
+// One person's passkey from addition to removal, read top to bottom.
+#[allow(clippy::too_many_lines)]
 #[tokio::test]
 async fn a_passkey_added_with_a_fresh_code_replaces_the_code_after_the_password() {
     let f = fixture().await;
@@ -1492,6 +1494,8 @@ async fn a_passkey_added_with_a_fresh_code_replaces_the_code_after_the_password(
     crate::store::verify_audit_chain(&audit).unwrap();
 }
 
+// Each refusal needs the ceremony that leads up to it; the cases read in order.
+#[allow(clippy::too_many_lines)]
 #[tokio::test]
 async fn passkey_ceremonies_refuse_a_wrong_an_expired_and_a_reused_challenge() {
     let f = fixture().await;
