@@ -1398,6 +1398,43 @@ async fn a_passkey_added_with_a_fresh_code_replaces_the_code_after_the_password(
         .unwrap();
     assert!(!csp.contains("script-src"), "{csp}");
 
+    // The sign-in page too, and the script itself is served from this origin.
+    let response = f
+        .app
+        .clone()
+        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let page = response.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8(page.to_vec()).unwrap();
+    assert!(
+        page.contains("<script src=\"/static/webauthn.js\"></script>"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"), "no inline script");
+    let response = f
+        .app
+        .clone()
+        .oneshot(
+            Request::get("/static/webauthn.js")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+
     let mut key = add_passkey(&mut sam, &secret).await;
     let (_, page) = sam.get("/security?added=1").await;
     assert!(
@@ -1776,4 +1813,43 @@ async fn failed_passkeys_lock_the_account_like_bad_codes() {
         .unwrap()
         .failed_attempts;
     assert_eq!(after, before + 1);
+}
+
+#[tokio::test]
+async fn start_up_refuses_passkeys_asked_for_on_an_ip_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = crate::config::CollectorDir::new(dir.path().join("c"));
+    crate::admin::init(&collector, &[]).await.unwrap();
+    let mut config = collector.load_config().unwrap();
+    config.web = Some(RawWebConfig {
+        passkeys: Some(true),
+        ..RawWebConfig::default()
+    });
+    let store = crate::admin::open_store(&collector).await.unwrap();
+    let refused = super::start(
+        &collector,
+        store.clone(),
+        &config,
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .err()
+    .expect("refused");
+    let text = refused.to_string();
+    assert!(
+        text.contains("web.public_url") && text.contains("passkeys"),
+        "{text}"
+    );
+    // Unset: the same address starts, without passkeys.
+    config.web = Some(RawWebConfig::default());
+    let running = super::start(
+        &collector,
+        store,
+        &config,
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap()
+    .expect("listener");
+    running.task.abort();
 }
