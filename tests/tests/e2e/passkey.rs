@@ -113,6 +113,16 @@ async fn a_passkey_added_in_chromium_replaces_the_code_after_the_password() {
     fill(&client, "#passkey-code", &totp(&secret, 1)).await;
     let page = submit(&client, "#passkey-add-submit", "Nyckeln är tillagd").await;
     assert!(page.contains("Bärbar dator"), "{page}");
+    // The page as a person sees it (with TILLSYN_SCREENSHOTS=1, docs/screenshots/security.png).
+    let shots = if std::env::var_os("TILLSYN_SCREENSHOTS").is_some() {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+    } else {
+        std::env::temp_dir().join(format!("tillsyn-shots-{}", std::process::id()))
+    };
+    std::fs::create_dir_all(&shots).unwrap();
+    let png = client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    std::fs::write(shots.join("security.png"), png).unwrap();
 
     // Signed out, then in again with the password and the passkey instead of a code.
     submit(&client, "form[action='/logout'] button", "passkey-login").await;
