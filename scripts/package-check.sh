@@ -47,6 +47,10 @@ has "$(rpm -qp --scripts "$agent_rpm" 2>/dev/null)" 'agent-setup.sh' "$agent_rpm
 listing=$(rpm -qlp "$collector_rpm" 2>/dev/null)
 has "$listing" '^/usr/bin/tillsyn-collector$' "$collector_rpm"
 has "$(rpm -qp --scripts "$collector_rpm" 2>/dev/null)" 'collector-setup.sh' "$collector_rpm (%post)"
+# The collector links the system OpenSSL (passkeys, webauthn-rs): both packages must say so
+# (cargo-deb's $auto from the binary's needs; cargo-generate-rpm's automatic requires).
+has "$(dpkg-deb -f "$collector_deb" Depends)" 'libssl3' "$collector_deb (Depends)"
+has "$(rpm -qpR "$collector_rpm" 2>/dev/null)" '^libssl\.so\.3' "$collector_rpm (Requires)"
 
 serve_pid=
 cleanup() {

@@ -360,6 +360,7 @@ async fn web_pages(store: &SqliteStore, root: &std::path::Path) -> anyhow::Resul
         rules: RuleConfig::default(),
         limiter: Arc::default(),
         oidc: None,
+        passkeys: None,
     });
     let time_page = async |path: &str, expect: &str| -> anyhow::Result<f64> {
         let mut samples = Vec::new();

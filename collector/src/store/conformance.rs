@@ -705,3 +705,235 @@ async fn full_reports_record_additions_changes_and_removals_once_each() {
     let assets = store.assets().await.unwrap();
     assert_eq!(assets[0].observation_count, 1199);
 }
+
+fn event(action: &str) -> AuditEvent {
+    AuditEvent {
+        actor: "local:a@kommun.se".into(),
+        action: action.into(),
+        subject: "u1".into(),
+        detail: serde_json::json!({}),
+    }
+}
+
+async fn web_user(store: &dyn Store, id: &str, email: &str) {
+    let user = NewUser {
+        user_id: id.into(),
+        email: email.into(),
+        name: "N".into(),
+        role: "owner".into(),
+        enrol_token_hash: format!("token-{id}"),
+        enrol_expires_at: 100,
+    };
+    store
+        .create_user(user, event("user.add"), 1)
+        .await
+        .unwrap();
+}
+
+fn passkey(credential_id: &str, user_id: &str, at: i64) -> PasskeyRecord {
+    PasskeyRecord {
+        credential_id: credential_id.into(),
+        user_id: user_id.into(),
+        label: format!("key {credential_id}"),
+        passkey_json: r#"{"counter":0}"#.into(),
+        created_at: at,
+        last_used_at: None,
+    }
+}
+
+fn session(hash: &str, user_id: &str) -> SessionRecord {
+    SessionRecord {
+        session_hash: hash.into(),
+        user_id: user_id.into(),
+        csrf_token: "c".into(),
+        created_at: 10,
+        last_seen_at: 10,
+    }
+}
+
+#[tokio::test]
+async fn a_passkey_belongs_to_one_account_and_its_state_is_kept_after_each_use() {
+    let store = fresh().await;
+    web_user(&store, "u1", "a@kommun.se").await;
+    web_user(&store, "u2", "b@kommun.se").await;
+    assert!(
+        store
+            .add_passkey(passkey("c1", "u1", 5), event("web.passkey_add"), 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_passkey(passkey("c2", "u1", 6), event("web.passkey_add"), 6)
+            .await
+            .unwrap()
+    );
+    // The same credential id for another account (or again) is refused and not audited.
+    assert!(
+        !store
+            .add_passkey(passkey("c1", "u2", 7), event("web.passkey_add"), 7)
+            .await
+            .unwrap()
+    );
+    let mine = store.passkeys("u1").await.unwrap();
+    assert_eq!(
+        mine.iter().map(|p| p.credential_id.as_str()).collect::<Vec<_>>(),
+        ["c1", "c2"]
+    );
+    assert!(store.passkeys("u2").await.unwrap().is_empty());
+
+    // A sign-in with u1's credential for u2's session is refused and writes nothing.
+    assert!(
+        !store
+            .passkey_sign_in(session("s0", "u2"), "c1", "{}", event("web.sign_in"), 8)
+            .await
+            .unwrap()
+    );
+    assert!(store.session("s0", 0, 0, 9).await.unwrap().is_none());
+    // A good one stores the new counter, the last use and the session.
+    assert!(
+        store
+            .passkey_sign_in(
+                session("s1", "u1"),
+                "c1",
+                r#"{"counter":7}"#,
+                event("web.sign_in"),
+                9
+            )
+            .await
+            .unwrap()
+    );
+    let used = &store.passkeys("u1").await.unwrap()[0];
+    assert_eq!(used.passkey_json, r#"{"counter":7}"#);
+    assert_eq!(used.last_used_at, Some(9));
+    assert!(store.session("s1", 0, 0, 10).await.unwrap().is_some());
+
+    // Removing is per account: u2 cannot remove u1's passkey.
+    assert!(
+        !store
+            .remove_passkey("u2", "c2", event("web.passkey_remove"), 11)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .remove_passkey("u1", "c2", event("web.passkey_remove"), 11)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.passkeys("u1").await.unwrap().len(), 1);
+
+    // A disabled account's passkeys no longer sign in, and it gets no new ones.
+    assert!(
+        store
+            .disable_user("a@kommun.se", event("user.disable"), 12)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .passkey_sign_in(session("s2", "u1"), "c1", "{}", event("web.sign_in"), 13)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_passkey(passkey("c3", "u1", 14), event("web.passkey_add"), 14)
+            .await
+            .unwrap()
+    );
+    let actions: Vec<String> = store
+        .audit_log()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .filter(|a| a.starts_with("web."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "web.passkey_add",
+            "web.passkey_add",
+            "web.sign_in",
+            "web.passkey_remove"
+        ]
+    );
+    verify_audit_chain(&store.audit_log().await.unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn a_passkey_challenge_is_taken_once_by_its_binding_and_expires() {
+    let store = fresh().await;
+    web_user(&store, "u1", "a@kommun.se").await;
+    let challenge = |binding: &str, purpose, expires_at| PasskeyChallenge {
+        binding: binding.into(),
+        purpose,
+        user_id: "u1".into(),
+        label: "key".into(),
+        state_json: format!("{{\"for\":\"{binding}\"}}"),
+        expires_at,
+    };
+    store.put_passkey_challenge(challenge("b1", PasskeyPurpose::Register, 100), 0).await.unwrap();
+    store.put_passkey_challenge(challenge("b1", PasskeyPurpose::SignIn, 100), 0).await.unwrap();
+    // Another binding, or the other purpose, does not get it.
+    assert!(
+        store
+            .take_passkey_challenge("b2", PasskeyPurpose::Register, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let taken = store
+        .take_passkey_challenge("b1", PasskeyPurpose::Register, 1)
+        .await
+        .unwrap();
+    assert_eq!(taken, Some(challenge("b1", PasskeyPurpose::Register, 100)));
+    // Single use.
+    assert!(
+        store
+            .take_passkey_challenge("b1", PasskeyPurpose::Register, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .take_passkey_challenge("b1", PasskeyPurpose::SignIn, 1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A newer start replaces the earlier challenge of the same binding.
+    store.put_passkey_challenge(challenge("b3", PasskeyPurpose::SignIn, 100), 0).await.unwrap();
+    let mut newer = challenge("b3", PasskeyPurpose::SignIn, 200);
+    newer.state_json = "{\"newer\":true}".into();
+    store.put_passkey_challenge(newer.clone(), 0).await.unwrap();
+    assert_eq!(
+        store
+            .take_passkey_challenge("b3", PasskeyPurpose::SignIn, 1)
+            .await
+            .unwrap(),
+        Some(newer)
+    );
+    // Expired: refused (and gone).
+    store.put_passkey_challenge(challenge("b4", PasskeyPurpose::SignIn, 50), 0).await.unwrap();
+    assert!(
+        store
+            .take_passkey_challenge("b4", PasskeyPurpose::SignIn, 50)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_totp_step_spent_outside_sign_in_is_not_accepted_again() {
+    let store = fresh().await;
+    web_user(&store, "u1", "a@kommun.se").await;
+    assert!(store.spend_totp_step("u1", 10).await.unwrap());
+    assert!(!store.spend_totp_step("u1", 10).await.unwrap());
+    assert!(!store.spend_totp_step("u1", 9).await.unwrap());
+    assert!(store.spend_totp_step("u1", 11).await.unwrap());
+    assert!(!store.spend_totp_step("nobody", 12).await.unwrap());
+}

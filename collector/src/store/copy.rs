@@ -18,7 +18,8 @@ use super::dialect::values;
 use super::{SqlStore, Store, StoreError, verify_audit_chain};
 
 /// Tables in an order where every row's references are copied before it. `leases` is not
-/// copied: it only says which collector runs scheduled work right now.
+/// copied: it only says which collector runs scheduled work right now; nor is
+/// `web_passkey_challenges`: ceremonies in progress last five minutes at most.
 pub const TABLES: &[&str] = &[
     "enrollment_tokens",
     "agents",
@@ -37,6 +38,7 @@ pub const TABLES: &[&str] = &[
     "jobs",
     "web_users",
     "web_sessions",
+    "web_passkeys",
     "system_links",
     "acceptance_requests",
 ];

@@ -22,7 +22,8 @@ use crate::rules::FindingDraft;
 pub use sql::{SqlStore, SqliteStore};
 pub use web::{
     AcceptanceRequest, AuditQuery, Enrolment, FindingQuery, FindingStatus, NewUser, OidcIdentity,
-    OidcSignIn, Scope, SessionRecord, SystemQuery, UserRecord,
+    OidcSignIn, PasskeyChallenge, PasskeyPurpose, PasskeyRecord, Scope, SessionRecord,
+    SystemQuery, UserRecord,
 };
 
 /// Errors from the store. Database detail stays in the log; clients see a stable reason.
@@ -826,6 +827,8 @@ pub trait Store: Send + Sync {
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
     /// One account by lowercase e-mail.
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// One account by id.
+    async fn user_by_id(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError>;
     /// The account a still valid, unused enrolment token belongs to.
     async fn user_by_enrol_token(
         &self,
@@ -887,6 +890,54 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError>;
     /// Ends a session (sign-out).
     async fn end_session(&self, session_hash: &str) -> Result<(), StoreError>;
+    /// The passkeys of an account, oldest first.
+    async fn passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRecord>, StoreError>;
+    /// Stores a new passkey of an enabled account and audits it; false (nothing written) if
+    /// the credential id is registered already, to any account, or the account is disabled.
+    async fn add_passkey(
+        &self,
+        passkey: PasskeyRecord,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Removes one of `user_id`'s passkeys and audits it; false if it has no such passkey.
+    async fn remove_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Stores a ceremony's challenge, replacing an earlier one of the same binding and
+    /// purpose; expired challenges of anyone are deleted on the way.
+    async fn put_passkey_challenge(
+        &self,
+        challenge: PasskeyChallenge,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Takes (deletes) the challenge of `binding` and `purpose`: it can be taken once. None if
+    /// there is none or it has expired by `now`.
+    async fn take_passkey_challenge(
+        &self,
+        binding: &str,
+        purpose: PasskeyPurpose,
+        now: i64,
+    ) -> Result<Option<PasskeyChallenge>, StoreError>;
+    /// Completes a sign-in with a passkey in one transaction: stores the credential's new
+    /// state (`passkey_json`: signature counter, backup state) and its last use, resets the
+    /// failure count, stores the session, audits. False (nothing written) if the credential
+    /// is not the session's account's or the account is disabled.
+    async fn passkey_sign_in(
+        &self,
+        session: SessionRecord,
+        credential_id: &str,
+        passkey_json: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Spends a TOTP step outside a sign-in (the code asked for before a passkey is added):
+    /// false if the step is not newer than the last one accepted, so a code works once.
+    async fn spend_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;
     /// Replaces the stored (system_id, asset_id) links with those of the latest evaluation.
     async fn replace_system_links(&self, links: &[(String, String)]) -> Result<(), StoreError>;
     /// The systems in scope, by id; with `system_id`, that one only (empty if out of scope).

@@ -23,8 +23,8 @@ use super::{
 use crate::catalog::{Attestation, Classification, System};
 use crate::rules::FindingDraft;
 use crate::store::web::{
-    AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, Scope, SessionRecord,
-    UserRecord,
+    AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, PasskeyChallenge,
+    PasskeyPurpose, PasskeyRecord, Scope, SessionRecord, UserRecord,
 };
 
 #[path = "filter_sql.rs"]
@@ -1220,6 +1220,10 @@ impl Store for SqlStore {
         web_sql::user_by_email(&self.pool, email).await
     }
 
+    async fn user_by_id(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        web_sql::user_by_id(&self.pool, user_id).await
+    }
+
     async fn user_by_enrol_token(
         &self,
         token_hash: &str,
@@ -1330,6 +1334,83 @@ impl Store for SqlStore {
 
     async fn end_session(&self, session_hash: &str) -> Result<(), StoreError> {
         web_sql::end_session(&self.pool, session_hash).await
+    }
+
+    async fn passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRecord>, StoreError> {
+        web_sql::passkeys(&self.pool, user_id).await
+    }
+
+    async fn add_passkey(
+        &self,
+        passkey: PasskeyRecord,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let added = web_sql::add_passkey(&mut tx, &passkey).await?;
+        if added {
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    async fn remove_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let removed = web_sql::remove_passkey(&mut tx, user_id, credential_id).await?;
+        if removed {
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn put_passkey_challenge(
+        &self,
+        challenge: PasskeyChallenge,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        web_sql::put_passkey_challenge(&mut tx, &challenge, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn take_passkey_challenge(
+        &self,
+        binding: &str,
+        purpose: PasskeyPurpose,
+        now: i64,
+    ) -> Result<Option<PasskeyChallenge>, StoreError> {
+        web_sql::take_passkey_challenge(&self.pool, binding, purpose, now).await
+    }
+
+    async fn passkey_sign_in(
+        &self,
+        session: SessionRecord,
+        credential_id: &str,
+        passkey_json: &str,
+        event: AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let started =
+            web_sql::passkey_sign_in(&mut tx, &session, credential_id, passkey_json, now).await?;
+        if started {
+            append_audit(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(started)
+    }
+
+    async fn spend_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
+        web_sql::spend_totp_step(&self.pool, user_id, step).await
     }
 
     async fn replace_system_links(&self, links: &[(String, String)]) -> Result<(), StoreError> {

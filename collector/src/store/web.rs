@@ -214,3 +214,59 @@ pub struct AuditQuery {
     /// Text the subject (what the action was done to) contains.
     pub target: Option<String>,
 }
+
+/// A registered passkey of a local account (a second factor after the password).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    /// base64url (no padding) of the WebAuthn credential id; unique across all accounts.
+    pub credential_id: String,
+    /// Its account.
+    pub user_id: String,
+    /// The name the person gave it ("YubiKey", "Laptop").
+    pub label: String,
+    /// webauthn-rs's `Passkey` as JSON: public key, signature counter, backup state. Opaque
+    /// to the store; replaced after every sign-in that changes it.
+    pub passkey_json: String,
+    /// Registered (ms).
+    pub created_at: i64,
+    /// Last sign-in with it (ms).
+    pub last_used_at: Option<i64>,
+}
+
+/// What a passkey ceremony is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasskeyPurpose {
+    /// Adding a passkey, from a signed-in session.
+    Register,
+    /// Signing in, after the password, from a pre-session cookie.
+    SignIn,
+}
+
+impl PasskeyPurpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::SignIn => "sign_in",
+        }
+    }
+}
+
+/// The server side of a ceremony between its start and its finish: single use, bound to the
+/// session or sign-in attempt that started it, with an expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasskeyChallenge {
+    /// SHA-256 hex of the cookie that started it: the session (registration) or the
+    /// pre-session cookie (sign-in).
+    pub binding: String,
+    /// Registration or sign-in.
+    pub purpose: PasskeyPurpose,
+    /// The account the ceremony is for (whose password was checked, or who is signed in).
+    pub user_id: String,
+    /// The label of the passkey being added; empty for a sign-in.
+    pub label: String,
+    /// webauthn-rs's `PasskeyRegistration` or `PasskeyAuthentication` as JSON.
+    pub state_json: String,
+    /// After this (ms) the challenge is refused.
+    pub expires_at: i64,
+}

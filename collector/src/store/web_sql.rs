@@ -9,8 +9,8 @@ use super::{AssetRow, json_text, parse_json};
 use crate::catalog::{Attestation, Classification, System};
 use crate::store::dialect::{Dialect, numbered, values};
 use crate::store::web::{
-    AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, Scope, SessionRecord,
-    UserRecord,
+    AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, PasskeyChallenge,
+    PasskeyPurpose, PasskeyRecord, Scope, SessionRecord, UserRecord,
 };
 use crate::store::{Acceptance, AssetRecord, FindingRecord, StoreError};
 
@@ -139,6 +139,16 @@ pub async fn users(pool: &AnyPool) -> Result<Vec<UserRecord>, StoreError> {
 pub async fn user_by_email(pool: &AnyPool, email: &str) -> Result<Option<UserRecord>, StoreError> {
     sqlx::query("SELECT * FROM web_users WHERE email = $1")
         .bind(email)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+}
+
+pub async fn user_by_id(pool: &AnyPool, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+    sqlx::query("SELECT * FROM web_users WHERE user_id = $1")
+        .bind(user_id)
         .fetch_optional(pool)
         .await?
         .as_ref()
@@ -371,6 +381,170 @@ pub async fn end_session(pool: &AnyPool, session_hash: &str) -> Result<(), Store
         .execute(pool)
         .await?;
     Ok(())
+}
+
+fn passkey_from_row(row: &AnyRow) -> Result<PasskeyRecord, StoreError> {
+    Ok(PasskeyRecord {
+        credential_id: row.try_get("credential_id")?,
+        user_id: row.try_get("user_id")?,
+        label: row.try_get("label")?,
+        passkey_json: row.try_get("passkey_json")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+pub async fn passkeys(pool: &AnyPool, user_id: &str) -> Result<Vec<PasskeyRecord>, StoreError> {
+    sqlx::query("SELECT * FROM web_passkeys WHERE user_id = $1 ORDER BY created_at, credential_id")
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(passkey_from_row)
+        .collect()
+}
+
+pub async fn add_passkey(
+    tx: &mut Transaction<'_, Any>,
+    passkey: &PasskeyRecord,
+) -> Result<bool, StoreError> {
+    let taken: Option<String> =
+        sqlx::query_scalar("SELECT user_id FROM web_passkeys WHERE credential_id = $1")
+            .bind(&passkey.credential_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let enabled: Option<String> = sqlx::query_scalar(
+        "SELECT user_id FROM web_users WHERE user_id = $1 AND disabled_at IS NULL",
+    )
+    .bind(&passkey.user_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if taken.is_some() || enabled.is_none() {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO web_passkeys (credential_id, user_id, label, passkey_json, created_at, last_used_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&passkey.credential_id)
+    .bind(&passkey.user_id)
+    .bind(&passkey.label)
+    .bind(&passkey.passkey_json)
+    .bind(passkey.created_at)
+    .bind(passkey.last_used_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+pub async fn remove_passkey(
+    tx: &mut Transaction<'_, Any>,
+    user_id: &str,
+    credential_id: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM web_passkeys WHERE user_id = $1 AND credential_id = $2")
+        .bind(user_id)
+        .bind(credential_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn put_passkey_challenge(
+    tx: &mut Transaction<'_, Any>,
+    challenge: &PasskeyChallenge,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM web_passkey_challenges WHERE expires_at <= $1 OR (binding = $2 AND purpose = $3)")
+        .bind(now)
+        .bind(&challenge.binding)
+        .bind(challenge.purpose.as_str())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO web_passkey_challenges (binding, purpose, user_id, label, state_json, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&challenge.binding)
+    .bind(challenge.purpose.as_str())
+    .bind(&challenge.user_id)
+    .bind(&challenge.label)
+    .bind(&challenge.state_json)
+    .bind(challenge.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Deletes and returns the challenge: whoever deletes the row is the only one to get it, so
+/// two finishes racing with one challenge cannot both succeed.
+pub async fn take_passkey_challenge(
+    pool: &AnyPool,
+    binding: &str,
+    purpose: PasskeyPurpose,
+    now: i64,
+) -> Result<Option<PasskeyChallenge>, StoreError> {
+    let row = sqlx::query(
+        "DELETE FROM web_passkey_challenges WHERE binding = $1 AND purpose = $2
+         RETURNING user_id, label, state_json, expires_at",
+    )
+    .bind(binding)
+    .bind(purpose.as_str())
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let challenge = PasskeyChallenge {
+        binding: binding.to_string(),
+        purpose,
+        user_id: row.try_get("user_id")?,
+        label: row.try_get("label")?,
+        state_json: row.try_get("state_json")?,
+        expires_at: row.try_get("expires_at")?,
+    };
+    Ok((challenge.expires_at > now).then_some(challenge))
+}
+
+pub async fn passkey_sign_in(
+    tx: &mut Transaction<'_, Any>,
+    session: &SessionRecord,
+    credential_id: &str,
+    passkey_json: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE web_passkeys SET passkey_json = $1, last_used_at = $2
+         WHERE credential_id = $3 AND user_id = $4
+           AND user_id IN (SELECT user_id FROM web_users WHERE disabled_at IS NULL)",
+    )
+    .bind(passkey_json)
+    .bind(now)
+    .bind(credential_id)
+    .bind(&session.user_id)
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE web_users SET failed_attempts = 0, locked_until = 0 WHERE user_id = $1")
+        .bind(&session.user_id)
+        .execute(&mut **tx)
+        .await?;
+    insert_session(tx, session).await?;
+    Ok(true)
+}
+
+pub async fn spend_totp_step(pool: &AnyPool, user_id: &str, step: i64) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE web_users SET totp_last_step = $1 WHERE user_id = $2 AND totp_last_step < $3 AND disabled_at IS NULL",
+    )
+    .bind(step)
+    .bind(user_id)
+    .bind(step)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }
 
 /// Brings `system_links` in line with `links`, touching only rows that changed.

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::pages::render;
-use super::session::CSP;
+use super::session::{CSP, with_scripts};
 
 /// htmx 2.0.11's `dist/htmx.min.js`, unmodified.
 const HTMX: &str = include_str!("assets/htmx.min.js");
@@ -17,7 +17,7 @@ const HTMX: &str = include_str!("assets/htmx.min.js");
 /// The policy of a page that loads htmx: the site-wide one plus scripts from this origin
 /// (the embedded file, no inline script, no eval) and requests back to it (the swaps).
 pub fn csp() -> String {
-    format!("{CSP}; script-src 'self'; connect-src 'self'")
+    with_scripts(CSP)
 }
 
 /// `/static/htmx.min.js`, embedded like the stylesheet.
@@ -87,7 +87,7 @@ mod tests {
             ("hx-history-restore-request", "true"),
         ])));
         let policy = csp();
-        assert!(policy.ends_with("; script-src 'self'; connect-src 'self'"));
+        assert!(policy.starts_with("default-src 'none'; script-src 'self'; connect-src 'self'; "));
         assert!(!policy.contains("unsafe"));
         // The vendored file is the release named in assets/htmx.README.md.
         assert!(HTMX.contains("version:\"2.0.11\""), "htmx version changed");

@@ -13,6 +13,8 @@
 //! - [`session`]: cookies, sessions and their timeouts, CSRF, roles, security headers.
 //! - [`i18n`]: the shared message catalogues (`crate::i18n`), re-exported for the templates.
 //! - [`signin`]: enrolment and sign-in pages.
+//! - [`passkey`]: the WebAuthn relying party and the passkey sign-in ceremony.
+//! - [`security`]: a person's security page: adding and removing passkeys.
 //! - [`oidc`]: sign-in through the municipality's OpenID provider; [`oidc_http`] its client.
 //! - [`pages`]: My systems, the system page, the asset page.
 //! - [`workflows`]: risk acceptance (four eyes), attestation, yearly classification review.
@@ -34,7 +36,9 @@ pub use crate::i18n;
 pub mod oidc;
 pub mod oidc_http;
 pub mod pages;
+pub mod passkey;
 pub mod qr;
+pub mod security;
 pub mod session;
 pub mod settings;
 pub mod signin;
@@ -48,6 +52,8 @@ pub mod workflows;
 #[path = "tests.rs"]
 #[allow(clippy::duplicate_mod)] // deliberately: one suite, two back-ends
 mod postgres_tests;
+#[cfg(test)]
+mod soft_authenticator;
 #[cfg(test)]
 mod tests;
 
@@ -154,6 +160,10 @@ pub async fn start(
         }
         None => None,
     };
+    // From the final public URL (the port bound above is part of the origin).
+    let passkeys = passkey::PasskeyParty::from_settings(&settings.public_url, settings.passkeys)
+        .map_err(|problem| WebError::Settings(vec![problem]))?
+        .map(Arc::new);
     let settings = Arc::new(settings);
     let state = WebState {
         store,
@@ -161,6 +171,7 @@ pub async fn start(
         rules: config.rules.clone(),
         limiter: Arc::default(),
         oidc,
+        passkeys,
     };
     let task = tokio::spawn(serve(listener, tls, router(state), std::future::pending()));
     Ok(Some(Running {
@@ -183,6 +194,8 @@ pub struct WebState {
     pub limiter: Arc<auth::AddressLimiter>,
     /// The OIDC relying party, when `[web.oidc]` is configured.
     pub oidc: Option<Arc<oidc::Oidc>>,
+    /// The WebAuthn relying party, when passkeys are on (`[web] passkeys`, public URL).
+    pub passkeys: Option<Arc<passkey::PasskeyParty>>,
 }
 
 /// Every route, behind [`session::guard`].
@@ -192,6 +205,12 @@ pub fn router(state: WebState) -> Router {
         .route("/login", get(signin::login_page).post(signin::login))
         .route("/logout", post(signin::logout))
         .route("/enrol", get(signin::enrol_page).post(signin::enrol))
+        .route("/login/passkey/start", post(passkey::sign_in_start))
+        .route("/login/passkey/finish", post(passkey::sign_in_finish))
+        .route("/security", get(security::page))
+        .route("/security/passkeys/start", post(security::start))
+        .route("/security/passkeys/finish", post(security::finish))
+        .route("/security/passkeys/remove", post(security::remove))
         .route("/oidc/login", post(oidc::start))
         .route("/oidc/callback", get(oidc::callback))
         .route("/systems.csv", get(pages::systems_csv))
@@ -223,6 +242,7 @@ pub fn router(state: WebState) -> Router {
         .route("/users/disable", post(admin::disable))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/static/htmx.min.js", get(htmx::script))
+        .route("/static/webauthn.js", get(pages::webauthn_script))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

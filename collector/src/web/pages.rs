@@ -24,6 +24,8 @@ use crate::store::{AssetRecord, AuditEvent, FindingRecord, StoredEvidence};
 const STYLE: &str = include_str!("assets/style.css");
 
 /// The signed-in part of the header.
+// Each flag is one link of the header that the template shows or not, read by name.
+#[allow(clippy::struct_excessive_bools)]
 pub struct Nav {
     /// The person's name.
     pub name: String,
@@ -37,6 +39,8 @@ pub struct Nav {
     pub audit: bool,
     /// Whether to link the management review (coordinator, auditor, management).
     pub report: bool,
+    /// Whether to link the security page (local accounts: passkeys).
+    pub security: bool,
 }
 
 impl Nav {
@@ -52,6 +56,7 @@ impl Nav {
                 person.role,
                 Role::Coordinator | Role::Auditor | Role::Management
             ),
+            security: person.user.oidc_subject.is_none(),
         })
     }
 }
@@ -124,6 +129,21 @@ pub fn status_page(status: StatusCode, lang: Lang, text_key: &str) -> Response {
 /// 404 for everything unknown.
 pub async fn not_found(Language(lang): Language) -> Response {
     status_page(StatusCode::NOT_FOUND, lang, "error.not_found")
+}
+
+/// The passkey ceremonies' browser side (`navigator.credentials`, base64url, JSON posts).
+const WEBAUTHN_JS: &str = include_str!("assets/webauthn.js");
+
+/// `/static/webauthn.js`.
+pub async fn webauthn_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        WEBAUTHN_JS,
+    )
+        .into_response()
 }
 
 /// `/static/style.css`.

@@ -29,9 +29,40 @@ pub const MAX_FORM_BYTES: usize = 64 * 1024;
 /// Largest `multipart/form-data` body (the register upload), accepted only from a signed-in
 /// person: a 10,000-system register is about 2 MiB.
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
-/// The policy of every page: no script at all, styles and images only from this origin.
+/// The policy of every page: no script, styles and images only from this origin. The pages
+/// that run one of the embedded scripts (htmx on the filtered lists, webauthn.js on the
+/// sign-in and security pages) widen it by [`SCRIPT_SOURCES`] through [`with_scripts`].
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                        frame-ancestors 'none'; base-uri 'none'";
+
+/// What [`with_scripts`] adds for the pages that run an embedded script: this origin's
+/// scripts, and requests back to it (webauthn.js posts the ceremony's JSON, htmx fetches the
+/// results). Still no inline script and no `eval`.
+pub const SCRIPT_SOURCES: &str = "script-src 'self'; connect-src 'self'; ";
+
+/// `policy` with [`SCRIPT_SOURCES`] added after its `default-src 'none'`.
+pub fn with_scripts(policy: &str) -> String {
+    policy.replacen(
+        "default-src 'none'; ",
+        &format!("default-src 'none'; {SCRIPT_SOURCES}"),
+        1,
+    )
+}
+
+/// Widens the page's policy (the one it set, else [`CSP`]) by [`SCRIPT_SOURCES`].
+pub fn script_csp(response: &mut Response) {
+    let base = response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(CSP)
+        .to_string();
+    if let Ok(value) = HeaderValue::from_str(&with_scripts(&base)) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
 
 /// A role of DESIGN.md §6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,7 +295,7 @@ pub async fn guard(State(state): State<WebState>, request: Request, next: Next) 
 }
 
 /// The pairs of an `application/x-www-form-urlencoded` body (bad encodings give no pairs).
-/// A POST's body, buffered once its CSRF token (urlencoded or `multipart/form-data` field
+/// A POST's body, buffered once its CSRF token (urlencoded, `multipart/form-data` or JSON field
 /// `csrf`) matches the session's, or the pre-session cookie's before sign-in.
 async fn checked_body(
     parts: &Parts,
@@ -289,8 +320,17 @@ async fn checked_body(
             "error.too_large",
         ));
     };
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
     let sent = match &boundary {
         Some(boundary) => multipart_field(&bytes, boundary, "csrf").await,
+        // The passkey ceremonies (`webauthn.js`) post JSON with the token as field `csrf`.
+        None if json => serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("csrf").and_then(|c| c.as_str()).map(str::to_string)),
         None => serde_urlencoded_pairs(&bytes)
             .into_iter()
             .find(|(k, _)| k == "csrf")

@@ -36,6 +36,10 @@ pub struct RawWebConfig {
     pub cert: String,
     /// PEM private key; empty: the collector's server key.
     pub key: String,
+    /// Passkeys (WebAuthn) as a second factor of local accounts. Absent: on when
+    /// `public_url` names a host (a relying party id must be a domain, never an IP address),
+    /// off otherwise; `true`: start-up is refused when it cannot be on; `false`: off.
+    pub passkeys: Option<bool>,
     /// `[web.oidc]`: sign-in through the municipality's OpenID provider; absent: local
     /// accounts only.
     pub oidc: Option<RawOidcConfig>,
@@ -167,6 +171,7 @@ impl Default for RawWebConfig {
             timezone: "Europe/Stockholm".into(),
             cert: String::new(),
             key: String::new(),
+            passkeys: None,
             oidc: None,
         }
     }
@@ -197,6 +202,9 @@ pub struct WebSettings {
     pub timezone: chrono_tz::Tz,
     /// Certificate and key files, if not the collector's own.
     pub cert_key: Option<(PathBuf, PathBuf)>,
+    /// `[web] passkeys` as written; the relying party itself is made from the final public
+    /// URL at start-up ([`super::passkey::PasskeyParty::from_settings`]).
+    pub passkeys: Option<bool>,
     /// OIDC sign-in, when configured.
     pub oidc: Option<OidcSettings>,
 }
@@ -284,6 +292,7 @@ impl RawWebConfig {
                 enrol_link_ms: self.enrol_link_hours * 3_600_000,
                 timezone,
                 cert_key,
+                passkeys: self.passkeys,
                 oidc,
             }),
             _ => Err(problems),

@@ -28,6 +28,8 @@ struct LoginPage {
     notice: Option<String>,
     /// Whether to offer sign-in through the OpenID provider.
     oidc: bool,
+    /// Whether to offer a passkey instead of the code (`webauthn.js`, hidden without it).
+    passkeys: bool,
 }
 
 /// The pre-session token of this browser, or a new one to set.
@@ -50,7 +52,7 @@ fn with_pre_cookie(mut response: Response, token: &str, fresh: bool) -> Response
 }
 
 fn login_response(
-    oidc: Option<&super::oidc::Oidc>,
+    state: &WebState,
     status: StatusCode,
     t: Messages,
     headers: &HeaderMap,
@@ -58,6 +60,8 @@ fn login_response(
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Response {
+    let oidc = state.oidc.as_deref();
+    let passkeys = state.passkeys.is_some();
     let (csrf, fresh) = pre_token(headers);
     let page = LoginPage {
         t,
@@ -67,6 +71,7 @@ fn login_response(
         error: error.map(|k| t.get(k).to_string()),
         notice: notice.map(|k| t.get(k).to_string()),
         oidc: oidc.is_some(),
+        passkeys,
     };
     let mut response = (status, render(&page)).into_response();
     if let Some(policy) = oidc.and_then(|o| header::HeaderValue::from_str(&o.login_page_csp()).ok())
@@ -74,6 +79,9 @@ fn login_response(
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    if passkeys {
+        super::session::script_csp(&mut response);
     }
     with_pre_cookie(response, &csrf, fresh)
 }
@@ -95,7 +103,7 @@ pub async fn login_page(
 ) -> Response {
     let notice = query.enrolled.map(|_| "login.enrolled");
     login_response(
-        state.oidc.as_deref(),
+        &state,
         StatusCode::OK,
         lang.messages(),
         &headers,
@@ -125,10 +133,9 @@ pub async fn login(
     let now = now_ms();
     let settings = &state.settings;
     let email = form.email.trim().to_lowercase();
-    let oidc = state.oidc.as_deref();
     let refuse = |key: &str| {
         login_response(
-            oidc,
+            &state,
             StatusCode::UNAUTHORIZED,
             t,
             &headers,
@@ -142,7 +149,7 @@ pub async fn login(
         .allows(address, settings.address_failures, settings.lock_ms, now)
     {
         return login_response(
-            oidc,
+            &state,
             StatusCode::TOO_MANY_REQUESTS,
             t,
             &headers,

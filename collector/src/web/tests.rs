@@ -28,6 +28,9 @@ journal;Patientjournal;Anna Ägare;anna@kommun.se;;3;3;2;2020-01-15;Samordnaren;
 robot;Läkemedelsrobot;Bo Ek;bo@kommun.se;Anna Ägare <anna@kommun.se>;3;3;3;2026-02-01;Samordnaren;;10.40.4.0/24\n\
 kameror;Kameror;Cecilia Ek;cecilia@kommun.se;;2;2;1;2026-02-01;IT;kamera-*;\n";
 
+/// The fixture's public URL: the passkeys' origin, `tillsyn.test` their relying party id.
+const ORIGIN: &str = "https://tillsyn.test:8443";
+
 const HOSTILE_HOST: &str = "journal-<script>alert(1)</script>";
 const HOSTILE_DEVICE: &str = "\"><img src=x onerror=alert(1)>";
 
@@ -127,18 +130,24 @@ async fn fixture() -> Fixture {
     crate::evaluation::evaluate(store.as_ref(), &RuleConfig::default(), now_ms())
         .await
         .unwrap();
+    // A host name, not the default IP address: passkeys need one as relying party id.
     let settings = RawWebConfig {
         lock_after_failures: 3,
+        public_url: ORIGIN.into(),
         ..RawWebConfig::default()
     }
     .validate()
     .unwrap();
+    let passkeys = super::passkey::PasskeyParty::from_settings(&settings.public_url, Some(true))
+        .unwrap()
+        .map(Arc::new);
     let state = WebState {
         store: store.clone(),
         settings: Arc::new(settings),
         rules: RuleConfig::default(),
         limiter: Arc::default(),
         oidc: None,
+        passkeys,
     };
     Fixture {
         app: router(state),
@@ -262,9 +271,33 @@ impl Browser {
             .to_string()
     }
 
+    /// A JSON POST as `webauthn.js` sends it; the answer parsed (`null` if not JSON).
+    async fn post_json(
+        &mut self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let request = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let (status, _, body) = self.send(request).await;
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// Enrols through the link `user add` printed; returns the TOTP key (hex) as read off the
     /// page in base32, the way a person types it into an authenticator app.
     async fn enrol(&mut self, link_text: &str, password: &str) -> String {
+        self.enrol_with_code_of(link_text, password, 0).await
+    }
+
+    /// [`Self::enrol`] confirming with the code `offset` steps from now (-1: the step before,
+    /// which leaves the current and the next step for a sign-in and a re-authentication).
+    async fn enrol_with_code_of(&mut self, link_text: &str, password: &str, offset: i64) -> String {
         let link = link_text.lines().last().unwrap();
         let path = &link[link.find("/enrol").unwrap()..];
         let (status, page) = self.get(path).await;
@@ -290,7 +323,7 @@ impl Browser {
         assert!(scanned.starts_with("otpauth://totp/"), "{scanned}");
         assert!(scanned.contains(&format!("secret={shown}")), "{scanned}");
         let token = path.split("token=").nth(1).unwrap().to_string();
-        let code = totp_code(&secret, (now_ms() / 1000).cast_unsigned()).unwrap();
+        let code = code_at(&secret, offset);
         let csrf = Self::csrf(&page);
         let (status, location) = self
             .post(
@@ -326,6 +359,12 @@ impl Browser {
         )
         .await
     }
+}
+
+/// The TOTP code `offset` steps from now.
+fn code_at(secret: &str, offset: i64) -> String {
+    let seconds = now_ms() / 1000 + offset * auth::TOTP_STEP_SECONDS.cast_signed();
+    totp_code(secret, seconds.cast_unsigned()).unwrap()
 }
 
 fn next_code(secret: &str) -> String {
@@ -1737,4 +1776,603 @@ async fn htmx_pages_allow_scripts_from_self_only(
         assert!(page.contains("/static/htmx.min.js"));
         assert_script_self(headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap());
     }
+}
+
+// ---- Passkeys (web/passkey.rs, web/security.rs), with the software authenticator. ----
+
+use super::soft_authenticator::SoftAuthenticator;
+
+const PASSWORD: &str = "a long enough password";
+
+/// A local account enrolled with the code of the previous step and signed in with the
+/// current one: the next step's code is left for adding a passkey. Returns the browser and
+/// the TOTP key.
+async fn local_account(f: &Fixture, email: &str) -> (Browser, String) {
+    let settings = RawWebConfig::default().validate().unwrap();
+    let link = users::add(
+        f.store.as_ref(),
+        &settings,
+        email,
+        "Test Person",
+        "coordinator",
+        "test",
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::new(f);
+    let secret = browser.enrol_with_code_of(&link, PASSWORD, -1).await;
+    let (status, location) = browser.sign_in(email, PASSWORD, &code_at(&secret, 0)).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/"),
+        "{email}"
+    );
+    (browser, secret)
+}
+
+/// Starts adding a passkey from the security page with the next step's code; the options.
+async fn registration_start(
+    browser: &mut Browser,
+    secret: &str,
+) -> (StatusCode, serde_json::Value, String) {
+    let (status, page) = browser.get("/security").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let csrf = Browser::csrf(&page);
+    let (status, options) = browser
+        .post_json(
+            "/security/passkeys/start",
+            &serde_json::json!({ "csrf": csrf, "label": "Laptop <b>", "code": code_at(secret, 1) }),
+        )
+        .await;
+    (status, options, csrf)
+}
+
+/// Adds a passkey held by a new software authenticator.
+async fn add_passkey(browser: &mut Browser, secret: &str) -> SoftAuthenticator {
+    let (status, options, csrf) = registration_start(browser, secret).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    assert_eq!(options["publicKey"]["rp"]["id"], "tillsyn.test");
+    assert_eq!(
+        options["publicKey"]["authenticatorSelection"]["userVerification"],
+        "required"
+    );
+    let mut key = SoftAuthenticator::new(ORIGIN);
+    let credential = key.register(&options);
+    let (status, done) = browser
+        .post_json(
+            "/security/passkeys/finish",
+            &serde_json::json!({ "csrf": csrf, "credential": credential }),
+        )
+        .await;
+    assert_eq!(
+        (status, done["redirect"].as_str()),
+        (StatusCode::OK, Some("/security?added=1")),
+        "{done}"
+    );
+    key
+}
+
+/// A new browser at the sign-in page: password posted to the passkey start. The answer and
+/// the page's CSRF token.
+async fn sign_in_start(
+    f: &Fixture,
+    email: &str,
+    password: &str,
+) -> (Browser, StatusCode, serde_json::Value, String) {
+    let mut browser = Browser::new(f);
+    let (_, page) = browser.get("/login").await;
+    let csrf = Browser::csrf(&page);
+    let (status, options) = browser
+        .post_json(
+            "/login/passkey/start",
+            &serde_json::json!({ "csrf": csrf, "email": email, "password": password }),
+        )
+        .await;
+    (browser, status, options, csrf)
+}
+
+async fn sign_in_finish(
+    browser: &mut Browser,
+    csrf: &str,
+    credential: &serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    browser
+        .post_json(
+            "/login/passkey/finish",
+            &serde_json::json!({ "csrf": csrf, "credential": credential }),
+        )
+        .await
+}
+
+async fn user_id(f: &Fixture, email: &str) -> String {
+    f.store.user_by_email(email).await.unwrap().unwrap().user_id
+}
+
+// One person's passkey from addition to removal, read top to bottom.
+#[allow(clippy::too_many_lines)]
+#[tokio::test]
+async fn a_passkey_added_with_a_fresh_code_replaces_the_code_after_the_password() {
+    let f = fixture().await;
+    let (mut sam, secret) = local_account(&f, "sam@kommun.se").await;
+    // The security page runs webauthn.js: its policy allows this origin's scripts, nothing
+    // inline; pages without the script keep the policy without any.
+    let request = Request::get("/security")
+        .header(header::COOKIE, sam.cookie_header())
+        .body(Body::empty())
+        .unwrap();
+    let response = f.app.clone().oneshot(request).await.unwrap();
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.starts_with("default-src 'none'; script-src 'self'; connect-src 'self';")
+            && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    // A page with neither script (htmx is on the filtered lists only) keeps the strict policy.
+    let request = Request::get("/approvals")
+        .header(header::COOKIE, sam.cookie_header())
+        .body(Body::empty())
+        .unwrap();
+    let response = f.app.clone().oneshot(request).await.unwrap();
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(!csp.contains("script-src"), "{csp}");
+
+    // The sign-in page too, and the script itself is served from this origin.
+    let response = f
+        .app
+        .clone()
+        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let page = response.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8(page.to_vec()).unwrap();
+    assert!(
+        page.contains("<script src=\"/static/webauthn.js\"></script>"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"), "no inline script");
+    let response = f
+        .app
+        .clone()
+        .oneshot(
+            Request::get("/static/webauthn.js")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+
+    let mut key = add_passkey(&mut sam, &secret).await;
+    let (_, page) = sam.get("/security?added=1").await;
+    assert!(
+        page.contains("Nyckeln är tillagd") && page.contains("Laptop &#60;b&#62;"),
+        "{page}"
+    );
+    let stored = f
+        .store
+        .passkeys(&user_id(&f, "sam@kommun.se").await)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].credential_id, key.credential_id_text());
+
+    // Sign-in: the password, then the passkey instead of the code.
+    let (mut browser, status, options, csrf) = sign_in_start(&f, "sam@kommun.se", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    assert_eq!(options["publicKey"]["userVerification"], "required");
+    let assertion = key.sign(&options, None);
+    let (status, done) = sign_in_finish(&mut browser, &csrf, &assertion).await;
+    assert_eq!(
+        (status, done["redirect"].as_str()),
+        (StatusCode::OK, Some("/")),
+        "{done}"
+    );
+    let (status, home) = browser.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        home.contains("Logga ut") && home.contains("Säkerhet"),
+        "{home}"
+    );
+    // The counter the authenticator reported is kept, and the use.
+    let used = &f
+        .store
+        .passkeys(&user_id(&f, "sam@kommun.se").await)
+        .await
+        .unwrap()[0];
+    assert!(
+        used.passkey_json.contains("\"counter\":2"),
+        "{}",
+        used.passkey_json
+    );
+    assert!(used.last_used_at.is_some());
+    // The same assertion again (the challenge was taken) does not sign in.
+    browser.cookies.remove("__Host-tillsyn-session");
+    let (status, _) = sign_in_finish(&mut browser, &csrf, &assertion).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Removing it: audited, gone.
+    let (_, page) = sam.get("/security").await;
+    let (status, location) = sam
+        .post(
+            "/security/passkeys/remove",
+            &[
+                ("csrf", &Browser::csrf(&page)),
+                ("credential_id", &key.credential_id_text()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/security?removed=1")
+    );
+    assert!(
+        f.store
+            .passkeys(&user_id(&f, "sam@kommun.se").await)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (_, _, answer, _) = sign_in_start(&f, "sam@kommun.se", PASSWORD).await;
+    assert!(
+        answer["error"].as_str().unwrap().contains("ingen nyckel"),
+        "{answer}"
+    );
+
+    let audit = f.store.audit_log().await.unwrap();
+    let of = |action: &str| {
+        audit
+            .iter()
+            .filter(|e| e.action == action && e.actor == "local:sam@kommun.se")
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("web.passkey_add").len(), 1);
+    assert_eq!(of("web.passkey_add")[0].detail["label"], "Laptop <b>");
+    assert_eq!(of("web.passkey_remove").len(), 1);
+    assert!(
+        of("web.sign_in")
+            .iter()
+            .any(|e| e.detail["second_factor"] == "passkey"
+                && e.detail["credential_id"] == key.credential_id_text().as_str()),
+        "{audit:#?}"
+    );
+    crate::store::verify_audit_chain(&audit).unwrap();
+}
+
+// Each refusal needs the ceremony that leads up to it; the cases read in order.
+#[allow(clippy::too_many_lines)]
+#[tokio::test]
+async fn passkey_ceremonies_refuse_a_wrong_an_expired_and_a_reused_challenge() {
+    let f = fixture().await;
+    let (mut sam, secret) = local_account(&f, "sam@kommun.se").await;
+
+    // Registration answering another challenge than the one given.
+    let (status, mut options, csrf) = registration_start(&mut sam, &secret).await;
+    assert_eq!(status, StatusCode::OK);
+    options["publicKey"]["challenge"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    let credential = SoftAuthenticator::new(ORIGIN).register(&options);
+    let (status, answer) = sam
+        .post_json(
+            "/security/passkeys/finish",
+            &serde_json::json!({ "csrf": csrf, "credential": credential }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    // That challenge was spent by the failed finish: the right answer to it is refused too.
+    let (status, _) = sam
+        .post_json(
+            "/security/passkeys/finish",
+            &serde_json::json!({ "csrf": csrf, "credential": credential }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // The code was spent by the start: it does not start another registration.
+    let (status, _, _) = registration_start(&mut sam, &secret).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a TOTP code works once");
+    assert!(
+        f.store
+            .passkeys(&user_id(&f, "sam@kommun.se").await)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // An expired registration challenge (the store's row aged past its expiry).
+    let f2 = fixture().await;
+    let (mut bo, bo_secret) = local_account(&f2, "bo@kommun.se").await;
+    let bo_session = auth::sha256_hex(&bo.cookies["__Host-tillsyn-session"]);
+    let (status, options, csrf) = registration_start(&mut bo, &bo_secret).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut held = f2
+        .store
+        .take_passkey_challenge(
+            &bo_session,
+            crate::store::PasskeyPurpose::Register,
+            now_ms(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(held.expires_at <= now_ms() + super::passkey::CHALLENGE_MS);
+    held.expires_at = now_ms() - 1;
+    f2.store.put_passkey_challenge(held, 0).await.unwrap();
+    let credential = SoftAuthenticator::new(ORIGIN).register(&options);
+    let (status, _) = bo
+        .post_json(
+            "/security/passkeys/finish",
+            &serde_json::json!({ "csrf": csrf, "credential": credential }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "expired");
+    assert!(
+        f2.store
+            .passkeys(&user_id(&f2, "bo@kommun.se").await)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Sign-in: a good passkey, then an assertion of another challenge, an expired one, a
+    // reused one, and one finished from another browser than the one that started it.
+    let f3 = fixture().await;
+    let (mut eva, eva_secret) = local_account(&f3, "eva@kommun.se").await;
+    let mut key = add_passkey(&mut eva, &eva_secret).await;
+
+    let (mut browser, status, mut options, csrf) =
+        sign_in_start(&f3, "eva@kommun.se", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    options["publicKey"]["challenge"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    let (status, _) = sign_in_finish(&mut browser, &csrf, &key.sign(&options, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "wrong challenge");
+    assert!(!browser.cookies.contains_key("__Host-tillsyn-session"));
+
+    let (mut browser, _, options, csrf) = sign_in_start(&f3, "eva@kommun.se", PASSWORD).await;
+    let binding = auth::sha256_hex(&format!(
+        "passkey sign-in\0{}",
+        browser.cookies["__Host-tillsyn-pre"]
+    ));
+    let mut held = f3
+        .store
+        .take_passkey_challenge(&binding, crate::store::PasskeyPurpose::SignIn, now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    held.expires_at = now_ms() - 1;
+    f3.store.put_passkey_challenge(held, 0).await.unwrap();
+    let (status, _) = sign_in_finish(&mut browser, &csrf, &key.sign(&options, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "expired challenge");
+
+    let (_, _, options, _) = sign_in_start(&f3, "eva@kommun.se", PASSWORD).await;
+    let mut elsewhere = Browser::new(&f3);
+    let (_, page) = elsewhere.get("/login").await;
+    let other_csrf = Browser::csrf(&page);
+    let (status, _) = sign_in_finish(&mut elsewhere, &other_csrf, &key.sign(&options, None)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "started in another browser"
+    );
+
+    let (mut browser, _, options, csrf) = sign_in_start(&f3, "eva@kommun.se", PASSWORD).await;
+    let assertion = key.sign(&options, None);
+    let (status, _) = sign_in_finish(&mut browser, &csrf, &assertion).await;
+    assert_eq!(status, StatusCode::OK);
+    // Replayed from the same pre-session cookie (without the session it just got).
+    browser.cookies.remove("__Host-tillsyn-session");
+    let (status, _) = sign_in_finish(&mut browser, &csrf, &assertion).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "reused challenge");
+}
+
+#[tokio::test]
+async fn passkey_endpoints_refuse_a_missing_or_wrong_csrf_token() {
+    let f = fixture().await;
+    let (mut sam, secret) = local_account(&f, "sam@kommun.se").await;
+    for path in ["/security/passkeys/start", "/security/passkeys/finish"] {
+        for body in [
+            serde_json::json!({ "label": "x", "code": code_at(&secret, 1) }),
+            serde_json::json!({ "csrf": "0".repeat(64), "label": "x", "code": code_at(&secret, 1) }),
+        ] {
+            let (status, _) = sam.post_json(path, &body).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path} {body}");
+        }
+    }
+    let (status, _) = sam
+        .post("/security/passkeys/remove", &[("credential_id", "x")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The refused start did not spend the code: it still starts a registration.
+    let (status, _, _) = registration_start(&mut sam, &secret).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut browser = Browser::new(&f);
+    let _ = browser.get("/login").await;
+    for path in ["/login/passkey/start", "/login/passkey/finish"] {
+        let (status, _) = browser
+            .post_json(
+                path,
+                &serde_json::json!({ "email": "sam@kommun.se", "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn another_accounts_passkey_is_refused() {
+    let f = fixture().await;
+    let (mut sam, sam_secret) = local_account(&f, "sam@kommun.se").await;
+    let (mut bo, bo_secret) = local_account(&f, "bo@kommun.se").await;
+    let _sams = add_passkey(&mut sam, &sam_secret).await;
+    let mut bos = add_passkey(&mut bo, &bo_secret).await;
+    // Sam's password, Bo's passkey.
+    let (mut browser, status, options, csrf) = sign_in_start(&f, "sam@kommun.se", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = sign_in_finish(&mut browser, &csrf, &bos.sign(&options, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!browser.cookies.contains_key("__Host-tillsyn-session"));
+    let sam_user = f
+        .store
+        .user_by_email("sam@kommun.se")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sam_user.failed_attempts, 1, "counted like a wrong code");
+    // Sam cannot remove Bo's passkey.
+    let (_, page) = sam.get("/security").await;
+    let (status, _) = sam
+        .post(
+            "/security/passkeys/remove",
+            &[
+                ("csrf", &Browser::csrf(&page)),
+                ("credential_id", &bos.credential_id_text()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        f.store
+            .passkeys(&user_id(&f, "bo@kommun.se").await)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Nor register it as his own (a credential id belongs to one account).
+    let (status, options, csrf) = registration_start(&mut sam, &sam_secret).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the next code was spent on Sam's first passkey"
+    );
+    let _ = (options, csrf);
+}
+
+#[tokio::test]
+async fn a_disabled_accounts_passkey_does_not_sign_in() {
+    let f = fixture().await;
+    let (mut sam, secret) = local_account(&f, "sam@kommun.se").await;
+    let mut key = add_passkey(&mut sam, &secret).await;
+    // Started before the account was disabled, finished after.
+    let (mut browser, status, options, csrf) = sign_in_start(&f, "sam@kommun.se", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    users::disable(f.store.as_ref(), "sam@kommun.se", "test")
+        .await
+        .unwrap();
+    let (status, _) = sign_in_finish(&mut browser, &csrf, &key.sign(&options, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!browser.cookies.contains_key("__Host-tillsyn-session"));
+    // And no ceremony starts for it.
+    let (_, status, answer, _) = sign_in_start(&f, "sam@kommun.se", PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    // The old session ended with the disabling.
+    let (status, location) = sam.get("/security").await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+}
+
+#[tokio::test]
+async fn failed_passkeys_lock_the_account_like_bad_codes() {
+    let f = fixture().await;
+    let (mut sam, secret) = local_account(&f, "sam@kommun.se").await;
+    add_passkey(&mut sam, &secret).await;
+    let mut stranger = SoftAuthenticator::new(ORIGIN);
+    // The fixture locks after three failures.
+    for _ in 0..3 {
+        let (mut browser, status, options, csrf) =
+            sign_in_start(&f, "sam@kommun.se", PASSWORD).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = sign_in_finish(&mut browser, &csrf, &stranger.sign(&options, None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Locked: the right passkey is refused at the start already, and so is the right code.
+    let (_, status, _, _) = sign_in_start(&f, "sam@kommun.se", PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let mut browser = Browser::new(&f);
+    let (status, _) = browser
+        .sign_in("sam@kommun.se", PASSWORD, &code_at(&secret, 1))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let audit = f.store.audit_log().await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "web.lock"), "{audit:#?}");
+    // A wrong code when adding a passkey counts the same way (the account is locked already,
+    // so only the count is looked at here).
+    let before = f
+        .store
+        .user_by_email("sam@kommun.se")
+        .await
+        .unwrap()
+        .unwrap()
+        .failed_attempts;
+    let (_, page) = sam.get("/security").await;
+    let (status, _) = sam
+        .post_json(
+            "/security/passkeys/start",
+            &serde_json::json!({ "csrf": Browser::csrf(&page), "label": "x", "code": "000000" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let after = f
+        .store
+        .user_by_email("sam@kommun.se")
+        .await
+        .unwrap()
+        .unwrap()
+        .failed_attempts;
+    assert_eq!(after, before + 1);
+}
+
+#[tokio::test]
+async fn start_up_refuses_passkeys_asked_for_on_an_ip_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = crate::config::CollectorDir::new(dir.path().join("c"));
+    crate::admin::init(&collector, &[]).await.unwrap();
+    let mut config = collector.load_config().unwrap();
+    config.web = Some(RawWebConfig {
+        passkeys: Some(true),
+        ..RawWebConfig::default()
+    });
+    let store = crate::admin::open_store(&collector).await.unwrap();
+    let refused = super::start(
+        &collector,
+        store.clone(),
+        &config,
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .err()
+    .expect("refused");
+    let text = refused.to_string();
+    assert!(
+        text.contains("web.public_url") && text.contains("passkeys"),
+        "{text}"
+    );
+    // Unset: the same address starts, without passkeys.
+    config.web = Some(RawWebConfig::default());
+    let running = super::start(
+        &collector,
+        store,
+        &config,
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap()
+    .expect("listener");
+    running.task.abort();
 }

@@ -195,6 +195,12 @@ impl Collector {
 
     /// Like [`Self::start_with_web`], with `extra` appended to `collector.toml` first.
     pub fn start_with_web_config(extra: &str) -> (Self, String) {
+        Self::start_with_web_on("127.0.0.1:0", extra)
+    }
+
+    /// Like [`Self::start_with_web_config`], the web listener on `web` (a fixed port, for a
+    /// `[web] public_url` that must name it).
+    pub fn start_with_web_on(web: &str, extra: &str) -> (Self, String) {
         let dir = tempfile::tempdir().unwrap();
         ok(
             "tillsyn-collector",
@@ -209,7 +215,7 @@ impl Collector {
         }
         let mut child = Command::new(bin("tillsyn-collector"))
             .args(["--dir", dir.path().to_str().unwrap(), "serve"])
-            .args(["--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--web", web])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -15,6 +15,7 @@ mod identity;
 mod input;
 mod loadgen;
 mod oidc;
+mod passkey;
 mod policy;
 mod postgres;
 mod reporting;

@@ -87,7 +87,9 @@ pub(crate) async fn browser(driver: &Driver, profile: &std::path::Path) -> Clien
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run",
                 "--disable-default-apps", "--disable-extensions", "--no-proxy-server",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                // tillsyn.test: a host name for the passkey test (WebAuthn takes no IP address
+                // as relying party id); it too is 127.0.0.1.
+                "--host-resolver-rules=MAP tillsyn.test 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                 "--window-size=1280,1400", "--lang=sv-SE",
                 format!("--user-data-dir={}", profile.display()),
             ],
@@ -187,7 +189,7 @@ async fn screenshot(client: &Client, dir: &std::path::Path, name: &str) {
     std::fs::write(dir.join(name), png).unwrap();
 }
 
-fn user_add(collector: &Collector, email: &str, name: &str, role: &str) -> String {
+pub(crate) fn user_add(collector: &Collector, email: &str, name: &str, role: &str) -> String {
     let out = ok(
         "tillsyn-collector",
         &[
