@@ -15,9 +15,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The one thing the build itself needs from the system: OpenSSL's headers for the passkeys'
+# webauthn-rs (on the base image already; the script returns at once then).
+bash scripts/deps/openssl.sh
+
 # The peers install (mostly downloads) while the workspace's tests build (mostly CPU): on a
-# cold 2-core machine that overlap is several minutes of the CI budget. Nothing the build needs
-# comes from these scripts (SQLite is bundled, protobuf is compiled by protox, the cross
+# cold 2-core machine that overlap is several minutes of the CI budget. Nothing else the build
+# needs comes from these scripts (SQLite is bundled, protobuf is compiled by protox, the cross
 # toolchains are used only by platform-check below). Their output is shown once they are done.
 deps_log="$(mktemp)"
 (
