@@ -151,6 +151,8 @@ fn socket(
 
 /// A Windows socket as a [`Listener`]: no uid or inode (Windows has neither); the owner is the
 /// owning process with its name (`svchost`, no `.exe`, as PowerShell prints it) and image path.
+/// Pid 0 (the Idle process, which owns no listener on Windows; under wine, a socket of a
+/// Linux process, whose owner wine cannot name) is no owner, as on Linux when unseen.
 #[allow(clippy::too_many_arguments)] // One constructor for the two sources, field by field.
 fn windows_listener(
     transport: Transport,
@@ -171,7 +173,11 @@ fn windows_listener(
         source,
         line: 0,
         raw,
-        owners: vec![Owner { pid, comm, exe }],
+        owners: if pid == 0 {
+            Vec::new()
+        } else {
+            vec![Owner { pid, comm, exe }]
+        },
     }
 }
 
@@ -213,7 +219,6 @@ pub fn read_live() -> Result<Vec<Listener>, ListenersError> {
                 .or_insert_with(|| netapi::process_image(s.pid).unwrap_or_default())
                 .clone();
             let comm = match s.pid {
-                0 => "Idle".to_string(),
                 4 => "System".to_string(),
                 _ => image_name(&exe),
             };
