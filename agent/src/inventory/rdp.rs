@@ -427,7 +427,7 @@ mod tests {
                 seed ^= seed << 13;
                 seed ^= seed >> 17;
                 seed ^= seed << 5;
-                if seed % 3 == 0 {
+                if seed.is_multiple_of(3) {
                     *b = seed.to_le_bytes()[1];
                 }
             }

@@ -192,27 +192,7 @@ fn decide(
     observations: &mut Vec<Observation>,
 ) -> Result<Control, RegistryError> {
     let schannel = schannel(registry, build, observations)?;
-    let mut services = Vec::new();
-    if rdp.enabled {
-        let mut service = rdp_service(rdp, &schannel);
-        service.ports = u16::try_from(rdp.port).into_iter().collect();
-        services.push(service);
-    }
-    services.extend(smb_service(registry, observations)?);
-    services.extend(winrm_services(registry, &schannel)?);
-    if let Some(start) = service_start(registry, "sshd")?.filter(|s| s.value != 4) {
-        services.push(Service {
-            // sshd_config's `Port` is not consulted: 22 is the default of OpenSSH for Windows.
-            ports: vec![22],
-            name: "OpenSSH Server".into(),
-            state: State::Encrypted,
-            why: "SSH".into(),
-            evidence: vec![start.evidence],
-        });
-    }
-    if let Some(start) = service_start(registry, "W3SVC")?.filter(|s| s.value == 2) {
-        services.extend(iis_services(&start.evidence, iis, &schannel, observations));
-    }
+    let mut services = configured_services(registry, rdp, &schannel, iis, observations)?;
     let (udp_note, gap) = match table {
         ListenerTable::Known {
             listeners,
@@ -295,6 +275,38 @@ fn decide(
             .flat_map(|s| s.evidence)
             .collect(),
     })
+}
+
+/// The services Windows exposes by configuration (RDP, SMB, WinRM, OpenSSH, IIS), judged.
+fn configured_services(
+    registry: &Registry<'_>,
+    rdp: &RdpSettings,
+    schannel: &Schannel,
+    iis: Option<Result<String, String>>,
+    observations: &mut Vec<Observation>,
+) -> Result<Vec<Service>, RegistryError> {
+    let mut services = Vec::new();
+    if rdp.enabled {
+        let mut service = rdp_service(rdp, schannel);
+        service.ports = u16::try_from(rdp.port).into_iter().collect();
+        services.push(service);
+    }
+    services.extend(smb_service(registry, observations)?);
+    services.extend(winrm_services(registry, schannel)?);
+    if let Some(start) = service_start(registry, "sshd")?.filter(|s| s.value != 4) {
+        services.push(Service {
+            // sshd_config's `Port` is not consulted: 22 is the default of OpenSSH for Windows.
+            ports: vec![22],
+            name: "OpenSSH Server".into(),
+            state: State::Encrypted,
+            why: "SSH".into(),
+            evidence: vec![start.evidence],
+        });
+    }
+    if let Some(start) = service_start(registry, "W3SVC")?.filter(|s| s.value == 2) {
+        services.extend(iis_services(&start.evidence, iis, schannel, observations));
+    }
+    Ok(services)
 }
 
 /// The exposed TCP listeners the configured services do not account for, judged by the live
