@@ -8,7 +8,13 @@
 #      nothing is read from the Linux root that wine shows as Z:. In wine's fresh prefix RDP is
 #      off and no remote login service is configured, so `mfa` is `unknown`. The local accounts
 #      are read through the NetAPI, which wine implements only in part (no last logons), so
-#      `privileged_access` is `unknown` naming `NetUserEnum(level 3)`.
+#      `privileged_access` is `unknown` naming `NetUserEnum(level 3)`. The listener table comes
+#      from the IP Helper API, which wine 8.0 answers from the Linux host's /proc/net (every
+#      socket of the machine, owners unknown: pid 0): a TLS server this script starts on
+#      127.0.0.1 (openssl s_server) is listed and probed as TLS with its certificate, and
+#      `transit_encryption` follows the host's other exposed sockets (unknown, not probed,
+#      when there are any; else encrypted). TILLSYN_PROBE_PORTS keeps every probe on that one
+#      port, so no other service on the machine is touched.
 #   2. `wine reg add` turns RDP on with NLA off, adds an Uninstall entry, sets SChannel's
 #      server TLS 1.0/1.1 off and registers OpenSSH Server (its `sshd_config` written to
 #      C:\ProgramData\ssh): the inventory reads them back (the entry as a package, `mfa`
@@ -60,6 +66,7 @@ command -v x86_64-w64-mingw32-gcc >/dev/null || fail "x86_64-w64-mingw32-gcc mis
 [ -x "$WINE" ] && [ -x "$WINESERVER" ] || fail "wine64 missing ($WINE); $HINT"
 [ -x "$ZIG_VENV/bin/cc-x86_64-macos" ] || fail "zig C compiler wrapper missing; $HINT"
 command -v python3 >/dev/null || fail "python3 missing; $HINT"
+command -v openssl >/dev/null || fail "openssl missing; $HINT"
 
 target_dir="$(cargo metadata --format-version 1 --no-deps --locked |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
@@ -71,6 +78,7 @@ export CARGO_TARGET_X86_64_APPLE_DARWIN_RUSTFLAGS="-D warnings"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/tillsyn-platform-check.XXXXXX")"
 collector_pid=""
+tls_server_pid=""
 export WINEPREFIX="$work/wine"
 # Quiet wine's debug channels; no Mono or Gecko installer prompts for a console program.
 export WINEDEBUG=-all
@@ -82,6 +90,10 @@ cleanup() {
     fi
     if [ -n "${keeper_pid:-}" ]; then
         kill "$keeper_pid" 2>/dev/null || true
+    fi
+    if [ -n "$tls_server_pid" ]; then
+        kill "$tls_server_pid" 2>/dev/null || true
+        wait "$tls_server_pid" 2>/dev/null || true
     fi
     if [ -d "$WINEPREFIX" ]; then
         "$WINESERVER" -k 2>/dev/null || true
@@ -108,6 +120,27 @@ step_done
 step "Linux: cargo build -p tillsyn-collector (the peer the Windows agent reports to)"
 cargo build --locked -p tillsyn-collector || fail "the collector does not build"
 collector="$target_dir/debug/tillsyn-collector"
+step_done
+
+# ---------------------------------------------------------------------------------------------
+step "a TLS listener on 127.0.0.1 for the Windows agent's listener table and probes"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=tillsyn-wine.test -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null ||
+    fail "openssl req (the test certificate)"
+tls_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+openssl s_server -accept "127.0.0.1:$tls_port" -cert "$work/tls.crt" -key "$work/tls.key" \
+    -quiet </dev/null >"$work/s_server.log" 2>&1 &
+tls_server_pid=$!
+for _ in $(seq 1 100); do
+    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
+        "$tls_port" 2>/dev/null && break
+    kill -0 "$tls_server_pid" 2>/dev/null || { cat "$work/s_server.log" >&2; fail "openssl s_server exited"; }
+    sleep 0.1
+done
+# Exported before wineboot, so every wine process (the agent, and the service started by wine's
+# services.exe later) probes only this port of the machine's sockets.
+export TILLSYN_PROBE_PORTS="$tls_port"
+echo "    openssl s_server on 127.0.0.1:$tls_port"
 step_done
 
 # ---------------------------------------------------------------------------------------------
@@ -140,10 +173,11 @@ winpath() {
 step "Windows: tillsyn-agent.exe inventory --json under wine"
 agent inventory --json >"$work/inventory.json" 2>"$work/inventory.err" ||
     { cat "$work/inventory.err" >&2; fail "inventory --json exited non-zero under wine"; }
-python3 - "$work/inventory.json" <<'EOF' || fail "the Windows inventory is not what it should be"
+python3 - "$work/inventory.json" "$tls_port" <<'EOF' || fail "the Windows inventory is not what it should be"
 import json, sys
 
 inventory = json.load(open(sys.argv[1]))
+tls_port = int(sys.argv[2])
 host = inventory["host"]
 problems = []
 if host["os_name"] != "Windows":
@@ -159,18 +193,43 @@ for key in ("cpu_count", "memory_total_bytes"):
 # Nothing may come from the Linux root that wine shows as Z: (the Linux collectors' categories).
 # (A Windows `account` observation carries a SID, a Linux one a uid.)
 linux = [o for o in inventory["observations"]
-         if o["category"] in ("sshd", "pam", "account", "listener", "volume", "unit", "kernel")
+         if o["category"] in ("sshd", "pam", "account", "volume", "unit", "kernel")
          and "sid" not in o["value"]]
 if linux:
     problems.append(f"{len(linux)} Linux observations on Windows: {linux[:3]}")
+# Listeners come from the IP Helper API (wine answers it from /proc/net), never from /proc.
+listeners = [o for o in inventory["observations"] if o["category"] == "listener"]
+not_api = [o for o in listeners if not o["evidence"][0]["source"].startswith("GetExtended")]
+if not_api:
+    problems.append(f"listeners not from the IP Helper API: {not_api[:3]}")
+ours = f"tcp 127.0.0.1:{tls_port}"
+if not any(o["name"] == ours for o in listeners):
+    problems.append(f"{ours} (openssl s_server) is not in the listener table: {[o['name'] for o in listeners]}")
+services = {o["name"]: o["value"] for o in inventory["observations"] if o["category"] == "service"}
+probed = services.get(ours, {})
+if (probed.get("protocol"), probed.get("encryption")) != ("tls", "encrypted") or \
+        probed.get("tls", {}).get("certificate", {}).get("subject") != "CN=tillsyn-wine.test":
+    problems.append(f"{ours} was not probed as TLS with the test certificate: {probed}")
+if set(services) != {ours}:
+    problems.append(f"probed beyond TILLSYN_PROBE_PORTS: {sorted(services)}")
 categories = {o["category"] for o in inventory["observations"]}
 for category in ("windows_host", "windows_service", "schannel", "rdp"):
     if category not in categories:
         problems.append(f"no {category} observation from the registry")
 controls = {c["name"]: c for c in inventory["controls"]}
-for name in ("mfa", "transit_encryption", "rest_encryption"):
+for name in ("mfa", "rest_encryption"):
     if controls.get(name, {}).get("state") != "unknown":
         problems.append(f"control {name} is {controls.get(name)}, not unknown in a fresh prefix")
+# No Windows service is configured in a fresh prefix: the machine's other exposed TCP sockets
+# (unprobed: not in TILLSYN_PROBE_PORTS) decide; without any, nothing is exposed.
+exposed = sorted({o["name"] for o in listeners
+                  if o["value"]["transport"] == "tcp" and o["value"]["exposed"]})
+transit = controls.get("transit_encryption", {})
+if exposed:
+    if transit.get("state") != "unknown" or any(name not in transit.get("reason", "") for name in exposed):
+        problems.append(f"transit with exposed unprobed {exposed}: {transit}")
+elif transit.get("state") != "encrypted" or "no TCP service is exposed" not in transit.get("reason", ""):
+    problems.append(f"transit with nothing exposed: {transit}")
 if "no remote login path" not in controls.get("mfa", {}).get("reason", ""):
     problems.append(f"mfa: {controls.get('mfa')}")
 # The live NetAPI path runs and fails cleanly: wine 8.0's NetUserEnum implements levels 0 and
@@ -185,6 +244,8 @@ if problems:
 print(f"    {host['os_name']} {host['os_version']} on {host['hostname']}: "
       f"{host['cpu_count']} x {host['cpu_model']}, {host['memory_total_bytes']} bytes, "
       f"controls {', '.join(n + '=' + c['state'] for n, c in controls.items())}")
+print(f"    {len(listeners)} listeners from the IP Helper API; {ours} probed: "
+      f"{probed['tls']['version']} {probed['tls']['certificate']['subject']}")
 EOF
 step_done
 
@@ -231,7 +292,15 @@ for value in ("Terminal Server\\fDenyTSConnections REG_DWORD 0",
 if not any("/ProgramData/ssh/sshd_config" in s and "publickey needs key" in s for s in sources):
     problems.append(f"mfa evidence lacks the OpenSSH path from C:\\ProgramData: {sources}")
 transit = controls["transit_encryption"]
-if transit["state"] != "unknown" or "TLS 1.2 or later" not in transit["reason"] \
+# RDP (3389) and OpenSSH (22) are accounted for by the registry; the machine's other exposed
+# TCP sockets are not probed (TILLSYN_PROBE_PORTS) and keep the control unknown if any.
+others = sorted({o["name"] for o in rdp["observations"] if o["category"] == "listener"
+                 and o["value"]["transport"] == "tcp" and o["value"]["exposed"]
+                 and o["value"]["port"] not in (22, 3389)})
+if others:
+    if transit["state"] != "unknown" or any(f"{name} (not probed)" not in transit["reason"] for name in others):
+        problems.append(f"transit with TLS 1.0/1.1 off and unprobed {others}: {transit}")
+elif transit["state"] != "encrypted" or "TLS 1.2 or later" not in transit["reason"] \
         or "OpenSSH Server (SSH)" not in transit["reason"]:
     problems.append(f"transit with TLS 1.0/1.1 off: {transit}")
 packages = {o["name"]: o for o in rdp["observations"] if o["category"] == "package"}
@@ -621,5 +690,5 @@ echo "    image install enrolled from agent.env as $image_agent_id; silent insta
      "$msi_agent_id; both started, reported and were removed (state kept)"
 step_done
 
-echo "platform-check: ok (Windows built, registry read and verdicts changed, enrolled and reported under wine," \
+echo "platform-check: ok (Windows built, registry read and verdicts changed, listener table read and probed, enrolled and reported under wine," \
      "ran as a service, .msi built, inspected, installed and removed; macOS compile-checked only) in $SECONDS s"

@@ -462,3 +462,119 @@ async fn live_probes_name_redis_postgresql_and_mqtt() {
     let mqtt = verdict(format!("{locked_mqtt}:1883"));
     assert_eq!(mqtt["anonymous_access"], false, "{mqtt}");
 }
+
+/// A fresh rcgen certificate (ECDSA P-256, which xrdp's OpenSSL loads) as PEM files in `dir`.
+fn xrdp_certificate(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![name.into()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (cert_path, key_path)
+}
+
+/// Debian's xrdp 0.9 on `host:port` with `security_layer` (`rdp`, `tls`, `negotiate`) and the
+/// test's certificate, in the foreground, logging to the console only.
+fn start_xrdp(dir: &Path, host: &str, port: u16, security_layer: &str, cert_name: &str) -> Peer {
+    const XRDP: &str = "/usr/sbin/xrdp";
+    let (cert, key) = xrdp_certificate(dir, cert_name);
+    let config = dir.join(format!("xrdp-{host}-{port}.ini"));
+    std::fs::write(
+        &config,
+        format!(
+            "[Globals]\nini_version=1\nfork=false\nport=tcp://{host}:{port}\n\
+             security_layer={security_layer}\ncrypt_level=high\ncertificate={}\nkey_file={}\n\
+             ssl_protocols=TLSv1.2, TLSv1.3\n\
+             [Logging]\nLogFile={}\nLogLevel=INFO\nEnableSyslog=false\nEnableConsole=false\n",
+            cert.display(),
+            key.display(),
+            dir.join(format!("xrdp-{host}-{port}.log")).display(),
+        ),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let mut peer = spawn("xrdp", XRDP, &["--nodaemon", "--config", &config], dir);
+    wait_ready_at(&mut peer, &format!("{host}:{port}"));
+    peer
+}
+
+/// The RDP probe against Debian's xrdp with each `security_layer`: `rdp` selects standard RDP
+/// security (plaintext), `tls` selects TLS and the handshake that follows on the same
+/// connection shows the test's certificate, `negotiate` is what xrdp picks from SSL | HYBRID |
+/// HYBRID_EX (TLS: xrdp has no CredSSP).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rdp_probe_reads_xrdp_security_layers() {
+    use tillsyn_agent::inventory::rdp;
+    let dir = tempfile::tempdir().unwrap();
+    let wait = Duration::from_secs(2);
+    for (layer, expected, security) in [
+        ("rdp", "plaintext", "rdp_standard"),
+        ("tls", "encrypted", "tls"),
+        ("negotiate", "encrypted", "tls"),
+    ] {
+        let port = free_port();
+        let name = format!("xrdp-{layer}.test");
+        let _xrdp = start_xrdp(dir.path(), "127.0.0.1", port, layer, &name);
+        let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let verdict = rdp::probe(target, wait)
+            .await
+            .unwrap_or_else(|| panic!("{layer}: xrdp's answer is not an X.224 Confirm"));
+        let value = serde_json::to_value(&verdict).unwrap();
+        assert_eq!(value["protocol"], "rdp", "{layer}: {value}");
+        assert_eq!(value["encryption"], expected, "{layer}: {value}");
+        assert_eq!(
+            value["rdp"]["security_protocol"], security,
+            "{layer}: {value}"
+        );
+        assert_eq!(value["rdp"]["nla"], false, "{layer}: {value}");
+        if security == "tls" {
+            assert_eq!(
+                value["tls"]["certificate"]["subject"],
+                format!("CN={name}"),
+                "{layer}: {value}"
+            );
+            assert!(
+                value["tls"]["version"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("TLSv1."),
+                "{value}"
+            );
+        } else {
+            assert!(value.get("tls").is_none(), "{value}");
+        }
+    }
+}
+
+/// The agent's own probes find xrdp on the registered port 3389 (two instances, each on its
+/// own loopback address): standard RDP security is plaintext, TLS is encrypted with the
+/// certificate the TLS step read on the negotiated connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_inventory_probes_rdp_on_3389() {
+    let dir = tempfile::tempdir().unwrap();
+    let (legacy, tls) = ("127.0.77.1", "127.0.77.2");
+    let _legacy = start_xrdp(dir.path(), legacy, 3389, "rdp", "legacy.test");
+    let _tls = start_xrdp(dir.path(), tls, 3389, "tls", "rdp-tls.test");
+    let inv = live_inventory("3389".to_string()).await;
+    let legacy = &service_at(&inv, &format!("{legacy}:3389"))["value"];
+    assert_eq!(
+        (&legacy["protocol"], &legacy["encryption"]),
+        (&"rdp".into(), &"plaintext".into()),
+        "{legacy}"
+    );
+    assert_eq!(legacy["rdp"]["selected_protocol"], 0, "{legacy}");
+    let tls = &service_at(&inv, &format!("{tls}:3389"))["value"];
+    assert_eq!(
+        (&tls["protocol"], &tls["encryption"]),
+        (&"rdp".into(), &"encrypted".into()),
+        "{tls}"
+    );
+    assert_eq!(tls["tls"]["certificate"]["subject"], "CN=rdp-tls.test");
+}

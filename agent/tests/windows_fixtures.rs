@@ -146,13 +146,57 @@ fn rdp_with_nla_off_is_a_password_alone() {
         "RDP on port 3389 (NLA off): absent (a password alone",
         &[(DENY, "REG_DWORD 0"), (NLA, "REG_DWORD 0")],
     );
+    // The recorded listener table: RDP (3389) and SMB (445, 139) are accounted for by their
+    // configuration; RPC's endpoint mapper and dynamic ports are not, and offline nothing is
+    // probed, so they keep the control unknown, each named with its owning process.
     assert_control(
         &inv,
         "transit_encryption",
         "unknown",
-        "listener table is not read",
-        &[("WinStations\\RDP-Tcp\\SecurityLayer", "REG_DWORD 2")],
+        "exposed service(s) not decided: tcp 0.0.0.0:135 svchost (not probed)",
+        &[(
+            "/recorded/listeners.json",
+            "Tcp[3] LocalAddress=0.0.0.0 LocalPort=49664 OwningProcess=652 ProcessName=lsass",
+        )],
     );
+    let transit = control(&inv, "transit_encryption")["reason"]
+        .as_str()
+        .unwrap();
+    for accounted in [":3389 ", ":445 ", ":139 "] {
+        assert!(!transit.contains(accounted), "{accounted}: {transit}");
+    }
+    assert!(
+        transit.contains("tcp [::]:49669 services (not probed)"),
+        "{transit}"
+    );
+    assert!(
+        transit.contains("8 exposed UDP listener(s) not assessed"),
+        "{transit}"
+    );
+    let listeners: Vec<&Value> = inv["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["category"] == "listener")
+        .collect();
+    assert_eq!(listeners.len(), 19 + 9, "19 TCP and 9 UDP sockets");
+    let rdp = listeners
+        .iter()
+        .find(|o| o["name"] == "tcp 0.0.0.0:3389")
+        .unwrap();
+    assert_eq!(rdp["value"]["exposed"], true);
+    assert_eq!(rdp["value"]["processes"][0]["pid"], 1180);
+    assert_eq!(rdp["value"]["processes"][0]["comm"], "svchost");
+    assert_eq!(
+        rdp["value"]["processes"][0]["exe"],
+        "C:\\Windows\\system32\\svchost.exe"
+    );
+    assert!(rdp["value"]["uid"].is_null() && rdp["value"]["inode"].is_null());
+    let loopback = listeners
+        .iter()
+        .find(|o| o["name"] == "udp 127.0.0.1:58203")
+        .unwrap();
+    assert_eq!(loopback["value"]["exposed"], false);
     assert_control(
         &inv,
         "rest_encryption",
@@ -371,6 +415,58 @@ fn wrong_value_type_names_key_value_and_file() {
         let c = control(&inv, name);
         assert_eq!(c["state"], "unknown", "{c:#}");
         assert!(c["reason"].as_str().unwrap().contains(expected), "{c:#}");
+    }
+}
+
+/// Hosts without a recorded listener table say so in the transit reason.
+#[test]
+fn hosts_without_recorded_listeners_name_the_missing_table() {
+    let inv = inventory(&fixture("duo-enforced"));
+    assert_control(
+        &inv,
+        "transit_encryption",
+        "unknown",
+        "other listening sockets are not known: no recorded listener table (/recorded/listeners.json",
+        &[],
+    );
+    assert!(
+        inv["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["category"] != "listener")
+    );
+}
+
+#[test]
+fn malformed_listener_recordings_are_unknown_and_named() {
+    for (content, field) in [
+        (&b"\xef\xbb\xbf{\"Tcp\":  [{\"LocalAddress\":  \"0.0.0.0\""[..], "(document)"),
+        (
+            &b"{\"Tcp\":[{\"LocalAddress\":\"0.0.0.0\",\"LocalPort\":\"3389\",\"OwningProcess\":4}],\"Udp\":[]}"[..],
+            "Tcp[0].LocalPort",
+        ),
+        (&b"{\"Tcp\":[],\"Udp\":7}"[..], "Udp"),
+    ] {
+        let tmp = broken_copy("rdp-nla-off", "recorded/listeners.json", content);
+        let inv = inventory(&tmp.path().join("host"));
+        let c = control(&inv, "transit_encryption");
+        assert_eq!(c["state"], "unknown", "{c:#}");
+        let prefix = format!("/recorded/listeners.json: {field}: ");
+        assert!(
+            c["reason"].as_str().unwrap().contains(&prefix),
+            "{prefix}: {c:#}"
+        );
+        assert!(
+            inv["errors"].as_array().unwrap().iter().any(|e| {
+                e["source"] == "/recorded/listeners.json"
+                    && e["error"].as_str().unwrap().starts_with(&prefix)
+            }),
+            "{:#}",
+            inv["errors"]
+        );
+        // The other controls are unaffected.
+        assert_eq!(control(&inv, "mfa")["state"], "absent");
     }
 }
 

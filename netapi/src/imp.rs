@@ -107,7 +107,7 @@ fn aligned<T>(buffer: &NetBuffer) -> Option<*const T> {
     (!records.is_null() && records.is_aligned()).then_some(records)
 }
 
-fn last_error(call: String) -> NetApiError {
+pub(crate) fn last_error(call: String) -> NetApiError {
     NetApiError {
         call,
         code: std::io::Error::last_os_error()

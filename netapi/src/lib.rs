@@ -1,7 +1,7 @@
-//! The Windows calls the agent reads local accounts with, behind a safe interface: the local
-//! users with their flags and last logon (`NetUserEnum` level 3), each user's SID
-//! (`LookupAccountNameW`), a well-known group's local name (`LookupAccountSidW`) and its
-//! members with their SIDs (`NetLocalGroupGetMembers` level 2).
+//! The Windows calls the agent reads local accounts and listening sockets with, behind a safe
+//! interface: the local users with their flags and last logon (`NetUserEnum` level 3), each
+//! user's SID (`LookupAccountNameW`), a well-known group's local name (`LookupAccountSidW`)
+//! and its members with their SIDs (`NetLocalGroupGetMembers` level 2).
 //!
 //! Why a crate of its own: the workspace forbids `unsafe`, and there is no maintained safe
 //! wrapper of these calls on crates.io; the agent's alternative for ACLs (running a system
@@ -13,14 +13,25 @@
 //! Never read: passwords (NetUserEnum never returns them; `usri3_password` is always null) and
 //! the free-text fields (comments, full names), which are not copied.
 //!
+//! The listener table comes from the IP Helper API the same way: `GetExtendedTcpTable` /
+//! `GetExtendedUdpTable` with their buffer-size retry loop, and the owning process's image path.
+//!
 //! On other platforms the crate is empty.
 //!
 //! # Layout
-//! - `imp` (Windows only): the calls, the buffer guards and the UTF-16 and SID conversions.
+//! - `imp` (Windows only): the NetAPI and SID calls, the buffer guards and the UTF-16 and SID
+//!   conversions.
+//! - `iphlp` (Windows only): the TCP and UDP listener tables and process image names.
 
 #[cfg(windows)]
 #[allow(unsafe_code)]
 mod imp;
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod iphlp;
+
+#[cfg(windows)]
+pub use iphlp::{ListeningSocket, SocketTransport, process_image, tcp_listeners, udp_listeners};
 
 #[cfg(windows)]
 pub use imp::{

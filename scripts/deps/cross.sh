@@ -31,6 +31,8 @@ apt_missing=()
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || apt_missing+=(gcc-mingw-w64-x86-64)
 [ -x /usr/lib/wine/wine64 ] || apt_missing+=(wine64)
 command -v python3 >/dev/null 2>&1 || apt_missing+=(python3)
+# The TLS listener platform-check.sh starts for the Windows agent's listener probe.
+command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_missing+=(python3-venv)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

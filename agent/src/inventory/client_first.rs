@@ -1,7 +1,7 @@
 //! Recognising this host's services that wait for the client to speak first and do not speak
-//! TLS or HTTP: PostgreSQL, MQTT and Redis. Each gets the smallest request that makes it name
-//! itself, and only on the port it is registered on, so an unrelated service never receives a
-//! foreign protocol's bytes. Redis is also recognised on any port by its answer to the generic
+//! TLS or HTTP from the first byte: PostgreSQL, MQTT, Redis and RDP. Each gets the smallest
+//! request that makes it name itself, and only on the port it is registered on, so an
+//! unrelated service never receives a foreign protocol's bytes. Redis is also recognised on any port by its answer to the generic
 //! `HEAD /` ([`redis_error_reply`]).
 //!
 //! ```text
@@ -11,6 +11,8 @@
 //! MQTT 1883        CONNECT without credentials, CONNACK, DISCONNECT (the discovery probe's
 //!                  packets, `discovery::mqtt`)
 //! Redis 6379       PING\r\n  → `+PONG` (no password) | `-NOAUTH ...` (password required)
+//! RDP 3389         X.224 Connection Request with an RDP Negotiation Request, then TLS on the
+//!                  same connection if selected (the frames are drawn in `rdp`)
 //! ```
 //!
 //! Written by hand: each exchange is a few fixed bytes; a client crate would open sessions
@@ -23,6 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use super::rdp;
 use super::tls_probe::{Encryption, ServiceVerdict};
 use crate::discovery::identity::Auth;
 use crate::discovery::mqtt;
@@ -42,6 +45,7 @@ pub async fn probe(target: SocketAddr, wait: Duration) -> Option<ServiceVerdict>
         PG_PORT => postgres(target, wait).await,
         MQTT_PORT => mqtt(target, wait).await,
         REDIS_PORT => redis(target, wait).await,
+        rdp::RDP_PORT => rdp::probe(target, wait).await,
         _ => None,
     }
 }

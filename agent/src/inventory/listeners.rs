@@ -331,7 +331,17 @@ pub fn collect(
     let users = read_bounded(root, "/etc/passwd", PASSWD_LIMIT, COLLECTOR, errors)
         .map(|input| parse_passwd(&input.text))
         .unwrap_or_default();
-    observations.extend(found.iter().map(|listener| Observation {
+    observations.extend(
+        found
+            .iter()
+            .map(|listener| observation(listener, users.get(&listener.uid))),
+    );
+    found
+}
+
+/// The `listener` observation of one socket (Windows builds the same one from its tables).
+pub fn observation(listener: &Listener, user: Option<&String>) -> Observation {
+    Observation {
         category: "listener".into(),
         name: listener.key(),
         value: json!({
@@ -340,13 +350,12 @@ pub fn collect(
             "port": listener.port,
             "exposed": listener.is_exposed(),
             "uid": listener.uid,
-            "user": users.get(&listener.uid),
+            "user": user,
             "inode": listener.inode,
             "processes": listener.owners,
         }),
         evidence: vec![listener.evidence()],
-    }));
-    found
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod packages;
 pub mod pam;
 pub mod platform;
 pub mod privileged;
+pub mod rdp;
 pub mod rpm_header;
 pub mod rpmdb;
 pub mod services;

@@ -9,7 +9,8 @@
 //!    5432, MQTT 1883, Redis 6379) get that protocol's smallest self-identifying request
 //!    ([`client_first`](super::client_first)) first, so the service never logs a TLS
 //!    ClientHello as a protocol error; if it does not answer as that protocol, the next steps
-//!    follow.
+//!    follow. RDP (3389) is one of them: an X.224 negotiation ([`rdp`](super::rdp)), then TLS
+//!    on the same connection when the server selects it.
 //! 3. Other silent servers get a TLS handshake with a verifier that accepts any certificate but
 //!    keeps it. A handshake that ends in a TLS alert, or after the certificate arrived, still
 //!    proves TLS (e.g. a server demanding a client certificate or an old protocol version).
@@ -42,6 +43,7 @@ pub use crate::tls_facts::{CertificateFacts, TlsFacts, parse_certificate};
 use super::banner::{self, EhloReply, Greeting};
 use super::client_first;
 use super::listeners::{Listener, Transport, is_loopback};
+use super::rdp::RdpFacts;
 use super::{Evidence, FactError, Observation};
 
 const COLLECTOR: &str = "tls_probe";
@@ -80,7 +82,7 @@ pub struct ServiceVerdict {
     /// Encrypted, plaintext or unknown.
     pub encryption: Encryption,
     /// `tls`, `ssh`, `http`, `smtp`, `ftp`, `telnet`, `pop3`, `imap`, `mysql`, `vnc`,
-    /// `postgresql`, `mqtt`, `redis`, `unknown`.
+    /// `postgresql`, `mqtt`, `redis`, `rdp`, `unknown`.
     pub protocol: String,
     /// TLS details for `tls`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +93,9 @@ pub struct ServiceVerdict {
     /// Whether the service let an anonymous client in (MQTT, Redis); absent when not tested.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous_access: Option<bool>,
+    /// RDP's negotiated security protocol and NLA, for `rdp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rdp: Option<RdpFacts>,
     /// The first line the server sent, escaped and cut.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub banner: String,
@@ -108,6 +113,7 @@ impl ServiceVerdict {
             tls: None,
             starttls: None,
             anonymous_access: None,
+            rdp: None,
             banner: String::new(),
             note: String::new(),
         }
@@ -456,8 +462,14 @@ async fn http_head(target: SocketAddr) -> ServiceVerdict {
 
 /// Tries a TLS handshake; `Some` when the peer proved it speaks TLS.
 async fn tls_handshake(target: SocketAddr) -> Option<TlsFacts> {
-    let client = RecordingClient::new().ok()?;
     let stream = connect(target).await.ok()?;
+    tls_handshake_on(target, stream).await
+}
+
+/// A TLS handshake on a connection already open (RDP negotiates first, then TLS follows on
+/// the same connection); `Some` when the peer proved it speaks TLS.
+pub(super) async fn tls_handshake_on(target: SocketAddr, stream: TcpStream) -> Option<TlsFacts> {
+    let client = RecordingClient::new().ok()?;
     let connector = tokio_rustls::TlsConnector::from(client.config());
     let server_name = ServerName::from(target.ip());
     let outcome = timeout(EXCHANGE_TIMEOUT, connector.connect(server_name, stream)).await;

@@ -5,13 +5,15 @@
 //! - **Live** (`--root /` on Windows, also under wine): the Win32 registry API ([`live`]), the
 //!   OpenSSH Server configuration at `C:\ProgramData\ssh\sshd_config`, and `manage-bde
 //!   -status` for BitLocker, the NetAPI (`NetUserEnum`, `NetLocalGroupGetMembers`) for local
-//!   accounts.
+//!   accounts, the IP Helper API (`GetExtendedTcpTable`, `GetExtendedUdpTable`) for listeners,
+//!   whose sockets the Linux probes (`tls_probe`, `rdp`) then probe.
 //! - **Offline** (`--root DIR` holding [`REGISTRY_DIR`]): every `*.reg` file there, as
 //!   `reg export` writes it (see [`reg_text`]), e.g. `reg export HKLM\SYSTEM system.reg` and
 //!   `reg export HKLM\SOFTWARE software.reg`; `DIR/ProgramData/ssh/sshd_config`; and under
 //!   [`RECORDED_DIR`] the recorded `Win32_EncryptableVolume.json` or `manage-bde-status.txt`,
 //!   and `local-accounts.json` (PowerShell's `Get-LocalUser` and `Get-LocalGroupMember`; see
-//!   [`accounts`]).
+//!   [`accounts`]), and `listeners.json` (`Get-NetTCPConnection -State Listen`,
+//!   `Get-NetUDPEndpoint`; see [`listeners`]).
 //!   Hive files (`Windows/System32/config/SYSTEM`) are not read: see the README.
 //!
 //! A `.reg` file that cannot be parsed is a [`FactError`] naming the file and line; the
@@ -25,7 +27,9 @@
 //! - `live`: the Win32 registry source (Windows builds only).
 //! - [`system`]: host version, software, services, hardening observations.
 //! - [`logon`]: login paths and the `mfa` control.
-//! - [`transit`]: SChannel, SMB, WinRM, RDP and the `transit_encryption` control.
+//! - [`listeners`]: the listener table (live or recorded) as the Linux `Listener`s.
+//! - [`transit`]: SChannel, SMB, WinRM, RDP, the listener table and the probes, and the
+//!   `transit_encryption` control.
 //! - [`bitlocker`]: BitLocker volumes and the `rest_encryption` control.
 //! - [`accounts`]: local accounts, Administrators and Remote Desktop Users, and the
 //!   `privileged_access` control; `accounts_live` reads them through the NetAPI (Windows
@@ -35,6 +39,7 @@ pub mod accounts;
 #[cfg(windows)]
 pub mod accounts_live;
 pub mod bitlocker;
+pub mod listeners;
 #[cfg(windows)]
 pub mod live;
 pub mod logon;
@@ -43,6 +48,7 @@ pub mod registry;
 pub mod system;
 pub mod transit;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
@@ -50,7 +56,7 @@ use registry::{ExportSource, Registry, RegistrySource};
 
 use super::{
     Control, Evidence, FactError, Inventory, Observation, config_file, input, is_live_root, rooted,
-    sshd,
+    sshd, tls_probe,
 };
 
 const COLLECTOR: &str = "windows_registry";
@@ -94,6 +100,25 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
     system::hardening(&registry, observations, errors);
 
     let sshd = openssh(root, live, &registry, observations, errors);
+    let table = read_listeners(root, live, errors);
+    let verdicts = match &table {
+        Ok(found) => {
+            observations.extend(listeners::observations(found));
+            if live {
+                tls_probe::collect(found, observations, errors)
+            } else {
+                BTreeMap::new()
+            }
+        }
+        Err(_) => BTreeMap::new(),
+    };
+    let table = match &table {
+        Ok(found) => transit::ListenerTable::Known {
+            listeners: found,
+            verdicts: &verdicts,
+        },
+        Err(why) => transit::ListenerTable::Unknown(why.clone()),
+    };
     if problems.is_empty() {
         controls.push(logon::control(
             &registry,
@@ -107,6 +132,7 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
             rdp.as_ref().map_err(ToString::to_string),
             build,
             iis,
+            &table,
             observations,
         ));
     } else {
@@ -135,6 +161,55 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
         observations.extend(accounts::observations(accounts));
     }
     controls.push(accounts::control(local.as_ref().map_err(Clone::clone)));
+}
+
+/// The listener table: the IP Helper API live, the recorded JSON offline; `Err` is the reason
+/// the transit control gives (a file that is there but bad is recorded as an error too).
+fn read_listeners(
+    root: &Path,
+    live: bool,
+    errors: &mut Vec<FactError>,
+) -> Result<Vec<super::listeners::Listener>, String> {
+    let result = if live {
+        read_live_listeners()
+    } else {
+        let path = rooted(root, listeners::RECORDED_PATH);
+        if !path.exists() {
+            return Err(format!(
+                "no recorded listener table ({}; see the README for the PowerShell that writes it)",
+                listeners::RECORDED_PATH
+            ));
+        }
+        read_bytes(&path, listeners::MAX_RECORDED_BYTES as u64)
+            .map_err(|e| format!("{}: {e}", listeners::RECORDED_PATH))
+            .and_then(|b| {
+                reg_text::decode(&b)
+                    .map_err(|e| format!("{}: {}", listeners::RECORDED_PATH, e.message))
+            })
+            .and_then(|text| listeners::parse_recorded(&text).map_err(|e| e.to_string()))
+    };
+    result.inspect_err(|error| {
+        errors.push(FactError {
+            collector: "listeners".into(),
+            source: if live {
+                "IP Helper API".into()
+            } else {
+                listeners::RECORDED_PATH.into()
+            },
+            error: error.clone(),
+        });
+    })
+}
+
+#[cfg(windows)]
+fn read_live_listeners() -> Result<Vec<super::listeners::Listener>, String> {
+    listeners::read_live().map_err(|e| e.to_string())
+}
+
+/// Only Windows builds read the live listener table; `applies` sends no other live root here.
+#[cfg(not(windows))]
+fn read_live_listeners() -> Result<Vec<super::listeners::Listener>, String> {
+    Err("the live listener table is read on Windows only".into())
 }
 
 /// The local accounts: the NetAPI live, the recorded JSON offline; `Err` is the reason the

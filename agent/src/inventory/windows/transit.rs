@@ -25,12 +25,27 @@
 //!   protocol=... bindingInformation=...>`): `http` is plaintext, `https` is SChannel TLS, other
 //!   protocols (`net.tcp`, `ftp`, ...) are undecided; a missing or unreadable file is undecided.
 //!
-//! The registry does not list every listening socket (third-party services, RPC), and the
-//! listener table (IP Helper API) is not read yet, so a host whose configured services are all
-//! encrypted is `unknown`, with those services named in the reason.
+//! - **The listener table** (IP Helper API live, `recorded/listeners.json` offline; see
+//!   [`super::listeners`]): every exposed TCP socket is either accounted for by a configured
+//!   service above (by its port: RDP's `PortNumber`, SMB 445/139, WinRM 5985/5986, OpenSSH 22,
+//!   IIS binding ports) or judged by the live probe as on Linux (TLS, SSH, RDP's negotiated
+//!   security protocol, plaintext protocols). The worse of configuration and probe wins: a
+//!   probe finding plaintext on a configured port makes it plaintext, and configuration that
+//!   says plaintext (TLS 1.0 accepted, RDP Security Layer with low encryption) is not
+//!   overruled by a probe that negotiated TLS 1.3. Offline nothing is probed, so a socket no
+//!   configured service accounts for (RPC's 135 and its dynamic ports, third-party services)
+//!   is `unknown` (not probed).
+//!
+//! `encrypted` needs the listener table: without it the registry does not list every listening
+//! socket, so a host whose configured services are all encrypted is `unknown`, with those
+//! services and the reason the table is missing named.
+
+use std::collections::BTreeMap;
 
 use super::logon::{RdpSettings, WSMAN_LISTENER, service_start};
 use super::registry::{Registry, RegistryError};
+use crate::inventory::listeners::{Listener, Transport};
+use crate::inventory::tls_probe::{Encryption, ServiceVerdict};
 use crate::inventory::{Control, Evidence, Observation};
 
 const PROBE: &str = "windows_transit";
@@ -52,6 +67,9 @@ const PROTOCOLS: [(&str, bool); 6] = [
 
 /// An exposed service and how it is protected.
 struct Service {
+    /// The TCP ports it listens on by configuration (defaults where the registry does not
+    /// say), which account for those sockets in the listener table.
+    ports: Vec<u16>,
     name: String,
     state: State,
     why: String,
@@ -119,19 +137,35 @@ pub fn parse_iis_bindings(text: &str) -> Result<Vec<IisBinding>, String> {
         .collect())
 }
 
+/// The listener table and the live probes' verdicts keyed by [`Listener::key`] (empty
+/// offline), or why the table is not known.
+pub enum ListenerTable<'a> {
+    /// The table was read.
+    Known {
+        /// Every listening socket.
+        listeners: &'a [Listener],
+        /// The probes' verdicts.
+        verdicts: &'a BTreeMap<String, ServiceVerdict>,
+    },
+    /// Why the table is not known (no recording, an API failure, a bad file).
+    Unknown(String),
+}
+
 /// Derives the control from the registry and the RDP settings already read (`Err`: they
 /// could not be read); `build` is `CurrentBuild`, for SChannel's defaults; `iis` is the text
-/// of [`IIS_CONFIG`] (`None` when it does not exist, `Err` why it could not be read).
+/// of [`IIS_CONFIG`] (`None` when it does not exist, `Err` why it could not be read); `table`
+/// is the listener table with the probes' verdicts.
 pub fn control(
     registry: &Registry<'_>,
     rdp: Result<&RdpSettings, String>,
     build: Option<u32>,
     iis: Option<Result<String, String>>,
+    table: &ListenerTable<'_>,
     observations: &mut Vec<Observation>,
 ) -> Control {
     let registry = registry.with_probe(PROBE);
     let outcome = rdp.and_then(|rdp| {
-        decide(&registry, rdp, build, iis, observations).map_err(|e| e.to_string())
+        decide(&registry, rdp, build, iis, table, observations).map_err(|e| e.to_string())
     });
     match outcome {
         Ok(control) => control,
@@ -154,26 +188,31 @@ fn decide(
     rdp: &RdpSettings,
     build: Option<u32>,
     iis: Option<Result<String, String>>,
+    table: &ListenerTable<'_>,
     observations: &mut Vec<Observation>,
 ) -> Result<Control, RegistryError> {
     let schannel = schannel(registry, build, observations)?;
-    let mut services = Vec::new();
-    if rdp.enabled {
-        services.push(rdp_service(rdp, &schannel));
-    }
-    services.extend(smb_service(registry, observations)?);
-    services.extend(winrm_services(registry, &schannel)?);
-    if let Some(start) = service_start(registry, "sshd")?.filter(|s| s.value != 4) {
-        services.push(Service {
-            name: "OpenSSH Server".into(),
-            state: State::Encrypted,
-            why: "SSH".into(),
-            evidence: vec![start.evidence],
-        });
-    }
-    if let Some(start) = service_start(registry, "W3SVC")?.filter(|s| s.value == 2) {
-        services.extend(iis_services(&start.evidence, iis, &schannel, observations));
-    }
+    let mut services = configured_services(registry, rdp, &schannel, iis, observations)?;
+    let (udp_note, gap) = match table {
+        ListenerTable::Known {
+            listeners,
+            verdicts,
+        } => {
+            let extra = listener_services(&services, listeners, verdicts);
+            services.extend(extra);
+            let udp = listeners
+                .iter()
+                .filter(|l| l.transport == Transport::Udp && l.is_exposed())
+                .count();
+            let note = if udp > 0 {
+                format!("; {udp} exposed UDP listener(s) not assessed")
+            } else {
+                String::new()
+            };
+            (note, None)
+        }
+        ListenerTable::Unknown(why) => (String::new(), Some(why.as_str())),
+    };
     let worst = services.iter().map(|s| s.state).max();
     let describe = |state: State| {
         services
@@ -183,34 +222,46 @@ fn decide(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let (state, reason) = match worst {
-        Some(State::Plaintext) => (
+    let (state, reason) = match (worst, gap) {
+        (Some(State::Plaintext), _) => (
             "plaintext",
             format!(
-                "exposed service(s) not encrypted: {}",
+                "exposed service(s) not encrypted: {}{udp_note}",
                 describe(State::Plaintext)
             ),
         ),
-        Some(State::Unknown) => (
+        (Some(State::Unknown), _) => (
             "unknown",
             format!(
-                "exposed service(s) not decided: {}",
+                "exposed service(s) not decided: {}{udp_note}",
                 describe(State::Unknown)
             ),
         ),
-        Some(State::Encrypted) => (
-            "unknown",
+        (Some(State::Encrypted), None) => (
+            "encrypted",
             format!(
-                "the configured Windows services are encrypted ({}), but other listening \
-                 sockets are not known: the listener table is not read",
+                "every exposed service is encrypted: {}{udp_note}",
                 describe(State::Encrypted)
             ),
         ),
-        None => (
+        (None, None) => (
+            "encrypted",
+            format!("no TCP service is exposed beyond loopback{udp_note}"),
+        ),
+        (Some(State::Encrypted), Some(why)) => (
             "unknown",
-            "no Windows service exposed by configuration; other listening sockets are not \
-             known: the listener table is not read"
-                .to_string(),
+            format!(
+                "the configured Windows services are encrypted ({}), but other listening \
+                 sockets are not known: {why}",
+                describe(State::Encrypted)
+            ),
+        ),
+        (None, Some(why)) => (
+            "unknown",
+            format!(
+                "no Windows service exposed by configuration; other listening sockets are not \
+                 known: {why}"
+            ),
         ),
     };
     let chosen = worst.unwrap_or(State::Unknown);
@@ -224,6 +275,96 @@ fn decide(
             .flat_map(|s| s.evidence)
             .collect(),
     })
+}
+
+/// The services Windows exposes by configuration (RDP, SMB, WinRM, OpenSSH, IIS), judged.
+fn configured_services(
+    registry: &Registry<'_>,
+    rdp: &RdpSettings,
+    schannel: &Schannel,
+    iis: Option<Result<String, String>>,
+    observations: &mut Vec<Observation>,
+) -> Result<Vec<Service>, RegistryError> {
+    let mut services = Vec::new();
+    if rdp.enabled {
+        let mut service = rdp_service(rdp, schannel);
+        service.ports = u16::try_from(rdp.port).into_iter().collect();
+        services.push(service);
+    }
+    services.extend(smb_service(registry, observations)?);
+    services.extend(winrm_services(registry, schannel)?);
+    if let Some(start) = service_start(registry, "sshd")?.filter(|s| s.value != 4) {
+        services.push(Service {
+            // sshd_config's `Port` is not consulted: 22 is the default of OpenSSH for Windows.
+            ports: vec![22],
+            name: "OpenSSH Server".into(),
+            state: State::Encrypted,
+            why: "SSH".into(),
+            evidence: vec![start.evidence],
+        });
+    }
+    if let Some(start) = service_start(registry, "W3SVC")?.filter(|s| s.value == 2) {
+        services.extend(iis_services(&start.evidence, iis, schannel, observations));
+    }
+    Ok(services)
+}
+
+/// The exposed TCP listeners the configured services do not account for, judged by the live
+/// probe (`not probed` offline), and those the probe found plaintext although configuration
+/// accounts for them: configuration that says plaintext wins over a probe, and a probe that
+/// says plaintext wins over configuration (the worse of the two is the truth on the wire).
+fn listener_services(
+    configured: &[Service],
+    listeners: &[Listener],
+    verdicts: &BTreeMap<String, ServiceVerdict>,
+) -> Vec<Service> {
+    let mut seen = std::collections::HashSet::new();
+    let mut found = Vec::new();
+    for listener in listeners
+        .iter()
+        .filter(|l| l.transport == Transport::Tcp && l.is_exposed())
+    {
+        let key = listener.key();
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let accounted = configured.iter().any(|s| s.ports.contains(&listener.port));
+        let verdict = verdicts.get(&key);
+        let state = match verdict.map(|v| v.encryption) {
+            Some(Encryption::Plaintext) => State::Plaintext,
+            _ if accounted => continue,
+            Some(Encryption::Encrypted) => State::Encrypted,
+            Some(Encryption::Unknown) | None => State::Unknown,
+        };
+        let owner = listener
+            .owners
+            .first()
+            .map(|o| format!(" {}", o.comm))
+            .filter(|o| o.trim() != "")
+            .unwrap_or_default();
+        let why = verdict.map_or_else(
+            || "not probed".to_string(),
+            |v| match &v.rdp {
+                Some(rdp) => format!("probe: rdp {}", rdp.security_protocol),
+                None => format!("probe: {}", v.protocol),
+            },
+        );
+        let mut evidence = vec![listener.evidence()];
+        evidence.extend(verdict.map(|v| Evidence {
+            source: format!("tcp://{}", v.target),
+            line: 0,
+            probe: "tls_probe".into(),
+            detail: format!("{} {}", v.protocol, v.note).trim().to_string(),
+        }));
+        found.push(Service {
+            ports: vec![listener.port],
+            name: format!("{key}{owner}"),
+            state,
+            why,
+            evidence,
+        });
+    }
+    found
 }
 
 fn schannel(
@@ -283,6 +424,7 @@ fn iis_services(
     observations: &mut Vec<Observation>,
 ) -> Vec<Service> {
     let undecided = |why: String| Service {
+        ports: Vec::new(),
         name: "IIS".into(),
         state: State::Unknown,
         why,
@@ -314,8 +456,10 @@ fn iis_services(
                 }),
                 evidence: evidence[1..].to_vec(),
             });
-            match b.protocol.as_str() {
+            let port = b.information.split(':').nth(1).and_then(|p| p.parse().ok());
+            let mut service = match b.protocol.as_str() {
                 "http" => Service {
+                    ports: Vec::new(),
                     name,
                     state: State::Plaintext,
                     why: "HTTP".into(),
@@ -323,12 +467,15 @@ fn iis_services(
                 },
                 "https" => tls(&name, schannel, evidence),
                 other => Service {
+                    ports: Vec::new(),
                     name,
                     state: State::Unknown,
                     why: format!("protocol {other} not judged"),
                     evidence,
                 },
-            }
+            };
+            service.ports = port.into_iter().collect();
+            service
         })
         .collect()
 }
@@ -362,6 +509,7 @@ fn tls(name: &str, schannel: &Schannel, mut evidence: Vec<Evidence>) -> Service 
                 .flat_map(|(_, e)| e.iter().cloned()),
         );
         return Service {
+            ports: Vec::new(),
             name: name.into(),
             state: State::Plaintext,
             why: format!("TLS, but SChannel accepts deprecated {}", names.join(", ")),
@@ -372,6 +520,7 @@ fn tls(name: &str, schannel: &Schannel, mut evidence: Vec<Evidence>) -> Service 
         let names: Vec<&str> = schannel.undecided.iter().map(|(p, _)| p.as_str()).collect();
         evidence.extend(schannel.undecided.iter().map(|(_, e)| e.clone()));
         return Service {
+            ports: Vec::new(),
             name: name.into(),
             state: State::Unknown,
             why: format!(
@@ -382,6 +531,7 @@ fn tls(name: &str, schannel: &Schannel, mut evidence: Vec<Evidence>) -> Service 
         };
     }
     Service {
+        ports: Vec::new(),
         name: name.into(),
         state: State::Encrypted,
         why: "TLS 1.2 or later".into(),
@@ -394,6 +544,7 @@ fn rdp_service(rdp: &RdpSettings, schannel: &Schannel) -> Service {
     let rdp_layer = rdp.security_layer == 0 || (rdp.security_layer == 1 && !rdp.nla);
     if rdp_layer && rdp.min_encryption_level <= 1 {
         return Service {
+            ports: Vec::new(),
             name,
             state: State::Plaintext,
             why: "RDP Security Layer with MinEncryptionLevel 1 (low): server-to-client data \
@@ -404,6 +555,7 @@ fn rdp_service(rdp: &RdpSettings, schannel: &Schannel) -> Service {
     }
     if rdp.security_layer == 0 {
         return Service {
+            ports: Vec::new(),
             name,
             state: State::Encrypted,
             why: "RDP Security Layer (RC4, no server authentication)".into(),
@@ -478,6 +630,8 @@ fn smb_service(
         )
     };
     Ok(Some(Service {
+        // SMB direct and SMB over NetBIOS (the session service LanmanServer also answers).
+        ports: vec![445, 139],
         name: "SMB port 445".into(),
         state,
         why,
@@ -508,14 +662,18 @@ fn winrm_services(
             },
         ];
         let name = format!("WinRM {listener}");
+        // WinRM's default ports; a listener's own `Port` value is not read.
         if listener.to_ascii_uppercase().ends_with("+HTTPS") {
-            services.push(tls(&name, schannel, evidence));
+            let mut service = tls(&name, schannel, evidence);
+            service.ports = vec![5986];
+            services.push(service);
             continue;
         }
         match &unencrypted {
             Some(f) if f.value == 1 => {
                 evidence.push(f.evidence.clone());
                 services.push(Service {
+                    ports: vec![5985],
                     name,
                     state: State::Plaintext,
                     why: "HTTP with unencrypted traffic allowed".into(),
@@ -525,6 +683,7 @@ fn winrm_services(
             other => {
                 evidence.extend(other.iter().map(|f| f.evidence.clone()));
                 services.push(Service {
+                    ports: vec![5985],
                     name,
                     state: State::Encrypted,
                     why: "HTTP with Kerberos/NTLM message encryption".into(),
@@ -550,7 +709,14 @@ mod tests {
         let s = source(body);
         let registry = Registry::new(&s, "t");
         let rdp = rdp_settings(&registry).unwrap();
-        control(&registry, Ok(&rdp), Some(20348), iis, &mut Vec::new())
+        control(
+            &registry,
+            Ok(&rdp),
+            Some(20348),
+            iis,
+            &ListenerTable::Unknown("no table in this test".into()),
+            &mut Vec::new(),
+        )
     }
 
     const TLS_OLD_OFF: &str = "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.0\\Server]\n\"Enabled\"=dword:00000000\n[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.1\\Server]\n\"DisabledByDefault\"=dword:00000001\n";
@@ -600,7 +766,8 @@ mod tests {
         ));
         let registry = Registry::new(&s, "t");
         let rdp = rdp_settings(&registry).unwrap();
-        let c = control(&registry, Ok(&rdp), None, None, &mut Vec::new());
+        let table = ListenerTable::Unknown("no table in this test".into());
+        let c = control(&registry, Ok(&rdp), None, None, &table, &mut Vec::new());
         assert_eq!(c.state, "unknown");
         assert!(c.reason.contains("is not known"), "{}", c.reason);
     }
@@ -640,5 +807,113 @@ mod tests {
         );
         let c = transit_with(w3svc, Some(Ok("<configuration".into())));
         assert!(c.reason.contains(IIS_CONFIG), "{}", c.reason);
+    }
+
+    const RDP_TLS: &str = "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Terminal Server]\n\"fDenyTSConnections\"=dword:00000000\n\
+        [HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Terminal Server\\WinStations\\RDP-Tcp]\n\"SecurityLayer\"=dword:00000002\n\"UserAuthentication\"=dword:00000001\n";
+
+    fn tcp(port: u16, pid: u32, name: &str) -> String {
+        format!(
+            r#"{{"LocalAddress":"0.0.0.0","LocalPort":{port},"OwningProcess":{pid},"ProcessName":"{name}"}}"#
+        )
+    }
+
+    fn with_table(
+        body: &str,
+        tcp: &[String],
+        verdicts: &BTreeMap<String, ServiceVerdict>,
+    ) -> Control {
+        let json = format!(
+            r#"{{"Tcp":[{}],"Udp":[{{"LocalAddress":"0.0.0.0","LocalPort":3389,"OwningProcess":1180}}]}}"#,
+            tcp.join(",")
+        );
+        let listeners = crate::inventory::windows::listeners::parse_recorded(&json).unwrap();
+        let s = source(body);
+        let registry = Registry::new(&s, "t");
+        let rdp = rdp_settings(&registry).unwrap();
+        let table = ListenerTable::Known {
+            listeners: &listeners,
+            verdicts,
+        };
+        control(
+            &registry,
+            Ok(&rdp),
+            Some(20348),
+            None,
+            &table,
+            &mut Vec::new(),
+        )
+    }
+
+    fn probed(
+        key: &str,
+        encryption: Encryption,
+        protocol: &str,
+    ) -> BTreeMap<String, ServiceVerdict> {
+        let mut verdicts = BTreeMap::new();
+        verdicts.insert(
+            key.to_string(),
+            ServiceVerdict::new("127.0.0.1:1".parse().unwrap(), encryption, protocol),
+        );
+        verdicts
+    }
+
+    #[test]
+    fn configured_services_that_account_for_every_socket_are_encrypted() {
+        let loopback =
+            r#"{"LocalAddress":"127.0.0.1","LocalPort":5939,"OwningProcess":9,"ProcessName":"x"}"#;
+        let c = with_table(
+            &format!("{TLS_OLD_OFF}{RDP_TLS}"),
+            &[tcp(3389, 1180, "svchost"), loopback.to_string()],
+            &BTreeMap::new(),
+        );
+        assert_eq!(c.state, "encrypted", "{c:?}");
+        assert!(c.reason.contains("RDP port 3389"), "{}", c.reason);
+        assert!(
+            c.reason.contains("1 exposed UDP listener(s) not assessed"),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn a_socket_no_service_accounts_for_is_unknown_until_probed() {
+        let body = format!("{TLS_OLD_OFF}{RDP_TLS}");
+        let sockets = [tcp(3389, 1180, "svchost"), tcp(135, 912, "svchost")];
+        let c = with_table(&body, &sockets, &BTreeMap::new());
+        assert_eq!(c.state, "unknown", "{c:?}");
+        assert!(
+            c.reason.contains("tcp 0.0.0.0:135 svchost (not probed)"),
+            "{}",
+            c.reason
+        );
+        assert!(
+            !c.reason.contains("3389"),
+            "RDP is accounted for: {}",
+            c.reason
+        );
+        assert_eq!(c.evidence[0].source, super::super::listeners::RECORDED_PATH);
+        let verdicts = probed("tcp 0.0.0.0:135", Encryption::Encrypted, "tls");
+        assert_eq!(with_table(&body, &sockets, &verdicts).state, "encrypted");
+    }
+
+    #[test]
+    fn the_worse_of_probe_and_configuration_wins() {
+        let sockets = [tcp(3389, 1180, "svchost")];
+        // The probe found standard RDP security where the registry says TLS.
+        let verdicts = probed("tcp 0.0.0.0:3389", Encryption::Plaintext, "rdp");
+        let c = with_table(&format!("{TLS_OLD_OFF}{RDP_TLS}"), &sockets, &verdicts);
+        assert_eq!(c.state, "plaintext", "{c:?}");
+        assert!(
+            c.reason.contains("tcp 0.0.0.0:3389 svchost (probe: rdp)"),
+            "{}",
+            c.reason
+        );
+        // SChannel accepting TLS 1.0 (the build's default) is plaintext even though the probe
+        // negotiated TLS.
+        let verdicts = probed("tcp 0.0.0.0:3389", Encryption::Encrypted, "rdp");
+        let c = with_table(RDP_TLS, &sockets, &verdicts);
+        assert_eq!(c.state, "plaintext", "{c:?}");
+        assert!(c.reason.contains("TLS 1.0"), "{}", c.reason);
     }
 }
