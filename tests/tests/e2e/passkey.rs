@@ -155,4 +155,7 @@ async fn a_passkey_added_in_chromium_replaces_the_code_after_the_password() {
         audit.contains("second_factor") && audit.contains("local:sam@kommun.se"),
         "{audit}"
     );
+    // Ends the WebDriver session so chromedriver stops its Chromium; killing chromedriver on
+    // drop alone leaves the browser running.
+    client.close().await.unwrap();
 }
