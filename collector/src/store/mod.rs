@@ -22,8 +22,8 @@ use crate::rules::FindingDraft;
 pub use sql::{SqlStore, SqliteStore};
 pub use web::{
     AcceptanceRequest, AuditQuery, Enrolment, FindingQuery, FindingStatus, NewUser, OidcIdentity,
-    OidcSignIn, PasskeyChallenge, PasskeyPurpose, PasskeyRecord, Scope, SessionRecord,
-    SystemQuery, UserRecord,
+    OidcSignIn, PasskeyChallenge, PasskeyPurpose, PasskeyRecord, Scope, SessionRecord, SystemQuery,
+    UserRecord,
 };
 
 /// Errors from the store. Database detail stays in the log; clients see a stable reason.

@@ -264,18 +264,7 @@ async fn failure(
     t: Messages,
     now: i64,
 ) -> Response {
-    state.limiter.fail(address, now);
-    let settings = &state.settings;
-    if let Err(e) = state
-        .store
-        .record_sign_in_failure(
-            &user.user_id,
-            settings.lock_after_failures,
-            now + settings.lock_ms,
-            now,
-        )
-        .await
-    {
+    if let Err(e) = super::signin::count_failure(state, address, &user.user_id, now).await {
         return json_failed(&e);
     }
     json_error(StatusCode::UNAUTHORIZED, t, "login.passkey_failed")

@@ -165,17 +165,7 @@ pub async fn start(
     };
     if !spent {
         // A wrong code here counts like one at sign-in: the limiter and the account's lock.
-        state.limiter.fail(address, now);
-        if let Err(e) = state
-            .store
-            .record_sign_in_failure(
-                &user.user_id,
-                settings.lock_after_failures,
-                now + settings.lock_ms,
-                now,
-            )
-            .await
-        {
+        if let Err(e) = super::signin::count_failure(&state, address, &user.user_id, now).await {
             return json_failed(&e);
         }
         return json_error(StatusCode::UNAUTHORIZED, t, "security.bad_code");

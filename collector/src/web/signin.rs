@@ -189,13 +189,7 @@ pub async fn login(
         .and_then(|key| auth::totp_step(key, &form.code, seconds).ok().flatten())
         .filter(|step| *step > user.totp_last_step);
     let Some(step) = step.filter(|_| password_ok) else {
-        state.limiter.fail(address, now);
-        let lock_until = now + settings.lock_ms;
-        if let Err(e) = state
-            .store
-            .record_sign_in_failure(&user.user_id, settings.lock_after_failures, lock_until, now)
-            .await
-        {
+        if let Err(e) = count_failure(&state, address, &user.user_id, now).await {
             return failed(&e);
         }
         return refuse("login.failed");
@@ -435,4 +429,26 @@ pub async fn enrol(
         ),
         Err(e) => failed(&e),
     }
+}
+
+/// A failed second factor or password: counted by the per-address limiter and towards the
+/// account's lock, alike for a sign-in code, a passkey and the code that adds a passkey.
+/// True when this failure locked the account (the store's answer).
+pub(super) async fn count_failure(
+    state: &WebState,
+    address: std::net::IpAddr,
+    user_id: &str,
+    now: i64,
+) -> Result<bool, crate::store::StoreError> {
+    state.limiter.fail(address, now);
+    let settings = &state.settings;
+    state
+        .store
+        .record_sign_in_failure(
+            user_id,
+            settings.lock_after_failures,
+            now + settings.lock_ms,
+            now,
+        )
+        .await
 }
