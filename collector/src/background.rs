@@ -1,11 +1,12 @@
 //! The collector's own recurring work while serving: fire due schedules, run the evaluation
 //! jobs they create, and keep findings current. `round` takes the time as a parameter so tests
-//! drive it with a controllable clock.
+//! drive it with a controllable clock. Findings are kept current by an [`Evaluator`], which
+//! judges again only what changed since its last round (see [`crate::evaluator`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::evaluation;
+use crate::evaluator::Evaluator;
 use crate::rules::RuleConfig;
 use crate::scans;
 use crate::store::Store;
@@ -25,17 +26,22 @@ pub enum RoundError {
 /// number of jobs created.
 pub async fn round(
     store: &dyn Store,
-    rules: &RuleConfig,
+    evaluator: &mut Evaluator,
     now_ms: i64,
 ) -> Result<usize, RoundError> {
     let created = scans::tick(store, now_ms).await?;
-    evaluate(store, rules, now_ms).await?;
+    evaluate(store, evaluator, now_ms).await?;
     Ok(created.len())
 }
 
-/// Runs the evaluation jobs schedules created (closing each), or evaluates once if there are
-/// none; the evaluation also reopens findings whose acceptance expired.
-async fn evaluate(store: &dyn Store, rules: &RuleConfig, now_ms: i64) -> Result<(), RoundError> {
+/// Runs the evaluation jobs schedules created (closing each) as full evaluations, then brings
+/// the findings current (incrementally once the evaluator holds the estate); the evaluation
+/// also reopens findings whose acceptance expired.
+async fn evaluate(
+    store: &dyn Store,
+    evaluator: &mut Evaluator,
+    now_ms: i64,
+) -> Result<(), RoundError> {
     let evaluation_jobs: Vec<_> = store
         .jobs(None)
         .await?
@@ -43,7 +49,10 @@ async fn evaluate(store: &dyn Store, rules: &RuleConfig, now_ms: i64) -> Result<
         .filter(|j| j.agent_id.is_none() && j.state == "pending")
         .collect();
     for job in &evaluation_jobs {
-        let error = evaluation::evaluate(store, rules, now_ms)
+        // A scheduled evaluation judges the whole estate, as it always did.
+        evaluator.forget();
+        let error = evaluator
+            .round(store, now_ms)
             .await
             .err()
             .map(|e| e.to_string());
@@ -52,7 +61,7 @@ async fn evaluate(store: &dyn Store, rules: &RuleConfig, now_ms: i64) -> Result<
             .await?;
     }
     if evaluation_jobs.is_empty() {
-        evaluation::evaluate(store, rules, now_ms).await?;
+        evaluator.round(store, now_ms).await?;
     }
     Ok(())
 }
@@ -66,7 +75,7 @@ pub const LEASES: [&str; 2] = ["scans", "evaluation"];
 /// collector held neither lease.
 pub async fn leased_round(
     store: &dyn Store,
-    rules: &RuleConfig,
+    evaluator: &mut Evaluator,
     holder: &str,
     lease_ms: i64,
     now_ms: i64,
@@ -77,8 +86,11 @@ pub async fn leased_round(
         created = Some(scans::tick(store, now_ms).await?.len());
     }
     if store.take_lease(LEASES[1], holder, now_ms, until).await? {
-        evaluate(store, rules, now_ms).await?;
+        evaluate(store, evaluator, now_ms).await?;
         created.get_or_insert(0);
+    } else {
+        // Another collector evaluates now; what this one held goes stale.
+        evaluator.forget();
     }
     Ok(created)
 }
@@ -96,13 +108,18 @@ pub async fn run(store: Arc<dyn Store>, rules: RuleConfig, period: Duration) {
     );
     let lease_ms = i64::try_from(period.as_millis().saturating_mul(3)).unwrap_or(i64::MAX);
     let mut tick = tokio::time::interval(period);
+    let mut evaluator = Evaluator::new(rules);
     loop {
         tick.tick().await;
         let now = crate::server::now_ms();
-        match leased_round(store.as_ref(), &rules, &holder, lease_ms, now).await {
+        match leased_round(store.as_ref(), &mut evaluator, &holder, lease_ms, now).await {
             Ok(Some(jobs)) if jobs > 0 => tracing::info!(jobs, "scheduled jobs created"),
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "background round failed"),
+            Err(error) => {
+                // Judge the whole estate again next time rather than trust a half-done round.
+                evaluator.forget();
+                tracing::warn!(%error, "background round failed");
+            }
         }
     }
 }
@@ -180,18 +197,18 @@ mod tests {
         )
         .await
         .unwrap();
-        let rules = RuleConfig::default();
+        let mut rules = Evaluator::new(RuleConfig::default());
 
         // Just before Monday 02:00 Stockholm: nothing.
         assert_eq!(
-            round(&store, &rules, ms("2026-11-30T00:59:59Z"))
+            round(&store, &mut rules, ms("2026-11-30T00:59:59Z"))
                 .await
                 .unwrap(),
             0
         );
         // At 02:00 local: one inventory job for the ward4 agent, one evaluation.
         assert_eq!(
-            round(&store, &rules, ms("2026-11-30T01:00:00Z"))
+            round(&store, &mut rules, ms("2026-11-30T01:00:00Z"))
                 .await
                 .unwrap(),
             2
@@ -206,14 +223,14 @@ mod tests {
         );
         // The same minute again: no second firing.
         assert_eq!(
-            round(&store, &rules, ms("2026-11-30T01:00:30Z"))
+            round(&store, &mut rules, ms("2026-11-30T01:00:30Z"))
                 .await
                 .unwrap(),
             0
         );
         // The collector was down for three weeks: one firing, not three.
         assert_eq!(
-            round(&store, &rules, ms("2026-12-22T09:00:00Z"))
+            round(&store, &mut rules, ms("2026-12-22T09:00:00Z"))
                 .await
                 .unwrap(),
             2

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 
 use crate::catalog::{Classification, LinkRules, Person, System};
 use crate::linking::{AssetLinks, Link};
-use crate::store::AssetRecord;
 
 /// Id of the built-in system; a register row with this id overrides it.
 pub const SYSTEM_ID: &str = "tillsyn";
@@ -76,14 +75,11 @@ pub fn with_builtin(
     register
 }
 
-/// Links the collector's own host (a host asset whose agent carries the label) to `tillsyn`,
-/// in addition to whatever the register linked it to and without making it a conflict.
-pub fn link_collector_host(
-    asset: &AssetRecord,
-    labels: Option<&BTreeMap<String, String>>,
-    links: &mut AssetLinks,
-) {
-    if asset.kind != "host" || !labels.is_some_and(is_collector) {
+/// Links the collector's own host (a host asset, of `kind`, whose agent carries the label
+/// in `labels`) to `tillsyn`, in addition to whatever the register linked it to and without
+/// making it a conflict.
+pub fn link_collector_host(kind: &str, labels: &BTreeMap<String, String>, links: &mut AssetLinks) {
+    if kind != "host" || !is_collector(labels) {
         return;
     }
     // A pattern link to `tillsyn` alongside others is the built-in's, not a conflict.
@@ -107,22 +103,6 @@ pub fn link_collector_host(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn host(kind: &str) -> AssetRecord {
-        AssetRecord {
-            asset_id: "a1".into(),
-            kind: kind.into(),
-            agent_id: "ag".into(),
-            hostname: "vm".into(),
-            address: String::new(),
-            facts: serde_json::json!({}),
-            first_seen_at: 0,
-            last_seen_at: 0,
-            last_report_id: String::new(),
-            controls: vec![],
-            observation_count: 0,
-        }
-    }
 
     #[test]
     fn the_register_overrides_the_builtin() {
@@ -152,14 +132,14 @@ mod tests {
             }],
             conflict: None,
         };
-        link_collector_host(&host("host"), Some(&labels), &mut links);
+        link_collector_host("host", &labels, &mut links);
         let ids: Vec<&str> = links.links.iter().map(|l| l.system_id.as_str()).collect();
         assert_eq!(ids, ["patientjournal", "tillsyn"]);
         assert!(links.conflict.is_none());
 
         let mut links = AssetLinks::default();
-        link_collector_host(&host("device"), Some(&labels), &mut links);
-        link_collector_host(&host("host"), None, &mut links);
+        link_collector_host("device", &labels, &mut links);
+        link_collector_host("host", &BTreeMap::new(), &mut links);
         assert!(links.links.is_empty());
     }
 }

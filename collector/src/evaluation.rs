@@ -1,6 +1,8 @@
 //! One compliance evaluation: load the register and the inventory, link assets to systems, run
 //! the rule table, and bring the stored findings in line. Used by the CLI before it shows
-//! findings or reports, by `catalog import`, and by `serve` on a timer.
+//! findings or reports, by `catalog import`, the web's "evaluate now" and scheduled evaluation
+//! jobs; `serve` keeps its findings current between them with [`crate::evaluator`], which
+//! shares the loading and linking helpers here.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -8,7 +10,7 @@ use std::net::IpAddr;
 use crate::catalog::System;
 use crate::linking::{AssetLinks, LinkSubject, Linker};
 use crate::rules::{self, AgentCertificate, Context, EvalAsset, RuleConfig};
-use crate::store::{AssetRecord, EvaluationSummary, Store, StoreError};
+use crate::store::{AgentRecord, AssetRecord, EvaluationSummary, Store, StoreError};
 
 /// The inputs of an evaluation, loaded from the store, with the computed links.
 pub struct Snapshot {
@@ -27,40 +29,59 @@ pub async fn snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
     let assets = store.assets().await?;
     let labels: HashMap<String, BTreeMap<String, String>> =
         store.agent_labels().await?.into_iter().collect();
-    let systems = crate::builtin::with_builtin(
-        store.systems().await?,
-        labels.values().any(crate::builtin::is_collector),
-        time::OffsetDateTime::now_utc().date(),
-    );
+    let systems = register(store.systems().await?, labels.values());
     let linker = Linker::new(&systems);
     let links = assets
         .iter()
         .map(|asset| {
-            let labels = labels.get(&asset.agent_id);
-            let mut links = linker.link(&subject(asset, labels));
-            crate::builtin::link_collector_host(asset, labels, &mut links);
-            links
+            link(
+                &linker,
+                &subject(asset, labels.get(&asset.agent_id)),
+                &asset.kind,
+            )
         })
         .collect();
     let certificates = store
         .agents()
         .await?
-        .into_iter()
-        .filter(|agent| agent.revoked_at.is_none())
-        .map(|agent| {
-            let certificate = AgentCertificate {
-                issued_at: agent.cert_issued_at.unwrap_or(agent.enrolled_at),
-                not_after: agent.cert_not_after,
-                agent_id: agent.agent_id.clone(),
-            };
-            (agent.agent_id, certificate)
-        })
+        .iter()
+        .filter_map(|agent| Some((agent.agent_id.clone(), certificate(agent)?)))
         .collect();
     Ok(Snapshot {
         systems,
         assets,
         links,
         certificates,
+    })
+}
+
+/// The systems evaluated: the stored register, with the built-in `tillsyn` when one of these
+/// agents' labels marks the collector's own host ([`crate::builtin`]).
+pub fn register<'a>(
+    stored: Vec<System>,
+    mut labels: impl Iterator<Item = &'a BTreeMap<String, String>>,
+) -> Vec<System> {
+    crate::builtin::with_builtin(
+        stored,
+        labels.any(crate::builtin::is_collector),
+        time::OffsetDateTime::now_utc().date(),
+    )
+}
+
+/// An asset's links: the register's, and the built-in's for the collector's own host (the
+/// subject's labels are its agent's, for hosts).
+pub fn link(linker: &Linker, subject: &LinkSubject, kind: &str) -> AssetLinks {
+    let mut links = linker.link(subject);
+    crate::builtin::link_collector_host(kind, &subject.labels, &mut links);
+    links
+}
+
+/// The agent's current certificate as the rules judge it; None once it is revoked.
+pub fn certificate(agent: &AgentRecord) -> Option<AgentCertificate> {
+    agent.revoked_at.is_none().then(|| AgentCertificate {
+        issued_at: agent.cert_issued_at.unwrap_or(agent.enrolled_at),
+        not_after: agent.cert_not_after,
+        agent_id: agent.agent_id.clone(),
     })
 }
 

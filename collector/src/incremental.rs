@@ -63,6 +63,17 @@ pub struct Incremental {
     due: BTreeSet<(i64, Subject)>,
     /// The due instant of each subject in `due`.
     due_at: HashMap<Subject, i64>,
+    /// Subjects judged since the last [`Incremental::take_judged`], by kind.
+    judged: BTreeSet<Subject>,
+}
+
+/// The subjects judged again, whose findings and links the store must now be told.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Judged {
+    /// Asset ids (also of assets removed).
+    pub assets: Vec<String>,
+    /// System ids (also of systems removed).
+    pub systems: Vec<String>,
 }
 
 impl Incremental {
@@ -82,6 +93,7 @@ impl Incremental {
             system_drafts: HashMap::new(),
             due: BTreeSet::new(),
             due_at: HashMap::new(),
+            judged: BTreeSet::new(),
         };
         for (eval, links) in assets {
             this.insert(eval, links);
@@ -107,6 +119,36 @@ impl Incremental {
     /// Assets known.
     pub fn asset_count(&self) -> usize {
         self.assets.len()
+    }
+
+    /// The subjects judged since the last call (all of them after [`Incremental::new`]).
+    pub fn take_judged(&mut self) -> Judged {
+        let mut judged = Judged::default();
+        for subject in std::mem::take(&mut self.judged) {
+            match subject {
+                Subject::Asset(id) => judged.assets.push(id),
+                Subject::System(id) => judged.systems.push(id),
+            }
+        }
+        judged
+    }
+
+    /// The findings that hold for these subjects: of the assets (their asset- and member-scope
+    /// rules) and of the systems (their system-scope rules).
+    pub fn drafts_of(&self, assets: &[String], systems: &[String]) -> Vec<FindingDraft> {
+        let of_systems = systems.iter().filter_map(|id| self.system_drafts.get(id));
+        let of_assets = assets.iter().filter_map(|id| self.asset_drafts.get(id));
+        of_systems.chain(of_assets).flatten().cloned().collect()
+    }
+
+    /// The asset's current links, if it is known.
+    pub fn links(&self, asset_id: &str) -> Option<&AssetLinks> {
+        self.assets.get(asset_id).map(|t| &t.links)
+    }
+
+    /// Every known asset's id with its links.
+    pub fn all_links(&self) -> impl Iterator<Item = (&String, &AssetLinks)> {
+        self.assets.iter().map(|(id, t)| (id, &t.links))
     }
 
     /// Replaces (or adds) these assets with their new links and re-judges them and the systems
@@ -265,6 +307,7 @@ impl Incremental {
         let ctx = crate::evaluation::context(&self.config, now_ms);
         for id in assets {
             let Some(tracked) = self.assets.get(id) else {
+                self.judged.insert(Subject::Asset(id.clone()));
                 self.asset_drafts.remove(id);
                 self.schedule(Subject::Asset(id.clone()), None);
                 continue;
@@ -275,12 +318,14 @@ impl Incremental {
                 .iter()
                 .filter_map(|l| self.systems.get(&l.system_id))
                 .collect();
+            self.judged.insert(Subject::Asset(id.clone()));
             let drafts = rules::evaluate_asset(&tracked.eval, &member_of, &ctx);
             let due = asset_due(&tracked.eval, &ctx);
             self.asset_drafts.insert(id.clone(), drafts);
             self.schedule(Subject::Asset(id.clone()), due);
         }
         for id in systems {
+            self.judged.insert(Subject::System(id.clone()));
             let Some(system) = self.systems.get(id) else {
                 self.system_drafts.remove(id);
                 self.schedule(Subject::System(id.clone()), None);

@@ -19,6 +19,8 @@
 //! - [`output`]: tables, JSON and CSV for listings, HTML escaping: every output goes through it.
 //! - [`i18n`]: the message catalogues (Swedish, English) of everything shown to people.
 //! - [`incremental`]: verdicts kept per asset and system, re-judged by change and by due date.
+//! - [`evaluator`]: the serving collector's evaluation round: [`incremental`] kept current from
+//!   the store's change detectors, findings written for what was judged again.
 //! - [`access`]: the access list of a system's hosts for the owner's access review.
 //! - [`web`]: the owners' web interface (HTTPS, sign-in with TOTP, scoped pages, workflows).
 
@@ -32,6 +34,7 @@ pub use tillsyn_catalog as catalog;
 pub mod compliance;
 pub mod config;
 pub mod evaluation;
+pub mod evaluator;
 pub mod i18n;
 pub mod incremental;
 pub use tillsyn_intake::report as ingest;

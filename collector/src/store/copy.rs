@@ -19,7 +19,8 @@ use super::{SqlStore, Store, StoreError, verify_audit_chain};
 
 /// Tables in an order where every row's references are copied before it. `leases` is not
 /// copied: it only says which collector runs scheduled work right now; nor is
-/// `web_passkey_challenges`: ceremonies in progress last five minutes at most.
+/// `web_passkey_challenges`: ceremonies in progress last five minutes at most; nor
+/// `findings_generation`: it only tells a running evaluator that someone else wrote findings.
 pub const TABLES: &[&str] = &[
     "enrollment_tokens",
     "agents",

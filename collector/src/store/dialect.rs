@@ -1,6 +1,7 @@
 //! What differs between the two SQL dialects the store speaks, SQLite and PostgreSQL, and
 //! nothing else: how a write transaction is serialised, how a page of rows is packed into one
-//! JSON text, and how a register document's field is read. Every other statement is shared
+//! JSON text (a page of assets or findings, every row's revision), and how a register
+//! document's field is read. Every other statement is shared
 //! text (both dialects accept `$N` placeholders, `ON CONFLICT`, `RETURNING`, `TRUE`/`FALSE`);
 //! the PostgreSQL schema gives the tables that SQLite orders by `rowid` a `rowid` column so
 //! those statements stay shared too.
@@ -14,6 +15,15 @@ pub enum Dialect {
     Sqlite,
     /// A PostgreSQL server, possibly shared by several collectors.
     Postgres,
+}
+
+/// The tables whose rows carry a `revision` (migration 0015).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revisioned {
+    /// `assets`.
+    Assets,
+    /// `agents`.
+    Agents,
 }
 
 /// Key of the PostgreSQL advisory lock every write transaction holds until it ends (the
@@ -80,6 +90,25 @@ impl Dialect {
             Self::Postgres => {
                 "SELECT json_agg(json_build_array(finding_key, finding_id, state, accepted_until, content_hash) ORDER BY rowid)::text, MAX(rowid)
                  FROM (SELECT * FROM findings WHERE rowid > $1 ORDER BY rowid LIMIT 10000) page"
+            }
+        }
+    }
+
+    /// Every row's `[id, revision]` of the assets or the agents as one JSON array text (NULL
+    /// when there are none): one text instead of one hand-over per row.
+    pub fn revisions(self, of: Revisioned) -> &'static str {
+        match (self, of) {
+            (Self::Sqlite, Revisioned::Assets) => {
+                "SELECT json_group_array(json_array(asset_id, revision)) FROM assets"
+            }
+            (Self::Sqlite, Revisioned::Agents) => {
+                "SELECT json_group_array(json_array(agent_id, revision)) FROM agents"
+            }
+            (Self::Postgres, Revisioned::Assets) => {
+                "SELECT json_agg(json_build_array(asset_id, revision))::text FROM assets"
+            }
+            (Self::Postgres, Revisioned::Agents) => {
+                "SELECT json_agg(json_build_array(agent_id, revision))::text FROM agents"
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Statements of the findings lifecycle: open -> resolved automatically when the
 //! evidence changes, reopened when it returns, `accepted` by a named person until a date.
-//! Every state change is written to `finding_events`.
+//! Every state change is written to `finding_events`. A write covers the whole estate or
+//! only some subjects ([`EvaluationScope`]); outside its scope it changes nothing, so the
+//! serving collector's incremental rounds write only what they judged again.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,7 +12,10 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 use super::{json_text, parse_json};
 use crate::rules::FindingDraft;
 use crate::store::dialect::{Dialect, values};
-use crate::store::{Acceptance, EvaluationSummary, FindingEvent, FindingRecord, StoreError};
+use crate::store::{
+    Acceptance, AcceptedFinding, EvaluationScope, EvaluationSummary, FindingEvent, FindingRecord,
+    StoreError,
+};
 
 /// The automatic actor in finding histories.
 const COLLECTOR: &str = "collector";
@@ -96,13 +101,59 @@ async fn load_existing(
     Ok(existing)
 }
 
+/// The stored findings of `assets` and, without an asset, of `systems` (the indexes on
+/// `asset_id` and `system_id` find them).
+async fn load_subjects(
+    tx: &mut Transaction<'_, Any>,
+    assets: &[String],
+    systems: &[String],
+) -> Result<HashMap<String, Existing>, StoreError> {
+    let mut existing = HashMap::new();
+    let queries = [
+        ("asset_id IN", assets),
+        ("asset_id IS NULL AND system_id IN", systems),
+    ];
+    for (condition, ids) in queries {
+        for chunk in ids.chunks(BATCH) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT finding_key, finding_id, state, accepted_until, content_hash FROM findings WHERE {condition} ({})",
+                marks.join(", ")
+            );
+            let mut query =
+                sqlx::query_as::<_, (String, String, String, Option<i64>, String)>(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for (key, id, state, accepted_until, content_hash) in query.fetch_all(&mut **tx).await?
+            {
+                existing.insert(
+                    key,
+                    Existing {
+                        id,
+                        state,
+                        accepted_until,
+                        content_hash,
+                    },
+                );
+            }
+        }
+    }
+    Ok(existing)
+}
+
+/// Brings the findings of `scope` in line with `drafts` (the verdicts of exactly that scope).
 pub async fn apply(
     tx: &mut Transaction<'_, Any>,
     dialect: Dialect,
+    scope: &EvaluationScope,
     drafts: &[FindingDraft],
     now: i64,
 ) -> Result<EvaluationSummary, StoreError> {
-    let existing = load_existing(tx, dialect).await?;
+    let existing = match scope {
+        EvaluationScope::All => load_existing(tx, dialect).await?,
+        EvaluationScope::Subjects { assets, systems } => load_subjects(tx, assets, systems).await?,
+    };
     let mut summary = EvaluationSummary::default();
     let mut current = HashSet::with_capacity(drafts.len());
     let mut new_findings = Vec::new();
@@ -270,6 +321,43 @@ async fn refresh<'a>(
             "the rule fails again".into()
         },
     }))
+}
+
+/// Adds one to the count of writes to findings and system links and returns it.
+pub async fn bump_generation(tx: &mut Transaction<'_, Any>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE findings_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+    )
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// The count of writes to findings and system links so far.
+pub async fn generation(tx: &mut Transaction<'_, Any>) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT generation FROM findings_generation WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
+pub async fn accepted(pool: &AnyPool) -> Result<Vec<AcceptedFinding>, StoreError> {
+    let rows: Vec<(String, Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT finding_key, system_id, asset_id, accepted_until FROM findings WHERE state = 'accepted'",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(finding_key, system_id, asset_id, accepted_until)| AcceptedFinding {
+                finding_key,
+                system_id,
+                asset_id,
+                accepted_until,
+            },
+        )
+        .collect())
 }
 
 pub async fn accept(

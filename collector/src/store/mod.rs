@@ -461,6 +461,68 @@ pub struct EvaluationSummary {
     pub open: usize,
     /// Findings accepted after the evaluation.
     pub accepted: usize,
+    /// The subjects an incremental round judged again and wrote (None: the whole estate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged: Option<Judged>,
+}
+
+/// How many subjects an incremental evaluation round judged again.
+#[derive(Clone, Copy, Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Judged {
+    /// Assets.
+    pub assets: usize,
+    /// Systems.
+    pub systems: usize,
+}
+
+/// Which stored findings and system links an evaluation write replaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EvaluationScope {
+    /// Everything: the drafts and links are the whole estate's.
+    All,
+    /// Only these subjects: the findings whose `asset_id` is one of `assets`, those without an
+    /// asset whose `system_id` is one of `systems`, and the links of `assets`. The drafts and
+    /// links given are exactly these subjects' (a draft of another subject is a caller error).
+    Subjects {
+        /// Asset ids.
+        assets: Vec<String>,
+        /// System ids.
+        systems: Vec<String>,
+    },
+}
+
+/// The change detectors of the serving collector's evaluator (`crate::evaluator`): tiny rows
+/// it compares with the ones it read last time, before it reads any changed row itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Revisions {
+    /// (asset id, revision) of every asset; the revision grows with every change of the row.
+    pub assets: Vec<(String, i64)>,
+    /// (agent id, revision) of every agent; grows with certificate renewals and revocation.
+    pub agents: Vec<(String, i64)>,
+    /// How many writes findings and system links have had (grows by one per write).
+    pub findings: i64,
+}
+
+/// An accepted finding, for checking its acceptance between evaluations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcceptedFinding {
+    /// The finding's key ([`FindingDraft::key`]).
+    pub finding_key: String,
+    /// The system (None for an asset linked to no system).
+    pub system_id: Option<String>,
+    /// The asset (None for system-level rules).
+    pub asset_id: Option<String>,
+    /// Until when (ms).
+    pub accepted_until: Option<i64>,
+}
+
+/// What a scoped evaluation write did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedEvaluation {
+    /// As [`Store::apply_findings`] reports it.
+    pub summary: EvaluationSummary,
+    /// [`Revisions::findings`] after this write.
+    pub generation: i64,
 }
 
 /// A stored schedule.
@@ -728,6 +790,24 @@ pub trait Store: Send + Sync {
         drafts: &[FindingDraft],
         now: i64,
     ) -> Result<EvaluationSummary, StoreError>;
+    /// The change detectors ([`Revisions`]), each read in one statement.
+    async fn revisions(&self) -> Result<Revisions, StoreError>;
+    /// These assets with their current controls (unknown ids are left out).
+    async fn assets_by_id(&self, ids: &[String]) -> Result<Vec<AssetRecord>, StoreError>;
+    /// Every accepted finding.
+    async fn accepted_findings(&self) -> Result<Vec<AcceptedFinding>, StoreError>;
+    /// [`Store::apply_findings`] and [`Store::replace_system_links`] for `scope` only, in one
+    /// transaction that records the evaluation: outside the scope nothing changes. With
+    /// `expected` given, writes nothing and returns None unless findings were last written at
+    /// that [`Revisions::findings`] generation (no one else wrote them since).
+    async fn apply_evaluation(
+        &self,
+        scope: &EvaluationScope,
+        drafts: &[FindingDraft],
+        links: &[(String, String)],
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<Option<AppliedEvaluation>, StoreError>;
     /// All findings.
     async fn findings(&self) -> Result<Vec<FindingRecord>, StoreError>;
     /// A finding's history.

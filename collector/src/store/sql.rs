@@ -13,12 +13,13 @@ use sha2::{Digest, Sha256};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, Revisioned};
 use super::{
-    Acceptance, AgentRecord, AssetRecord, AuditEntry, AuditEvent, CatalogChange, ControlRecord,
-    EvaluationSummary, FindingEvent, FindingRecord, Heartbeat, HostBinding, IngestOutcome,
-    JobRecord, NewAgent, NewJob, NewToken, ObservationChange, RenewedCertificate, ReportInput,
-    ScheduleRecord, Store, StoreError, TokenRecord, TokenScope,
+    Acceptance, AcceptedFinding, AgentRecord, AppliedEvaluation, AssetRecord, AuditEntry,
+    AuditEvent, CatalogChange, ControlRecord, EvaluationScope, EvaluationSummary, FindingEvent,
+    FindingRecord, Heartbeat, HostBinding, IngestOutcome, JobRecord, NewAgent, NewJob, NewToken,
+    ObservationChange, RenewedCertificate, ReportInput, Revisions, ScheduleRecord, Store,
+    StoreError, TokenRecord, TokenScope,
 };
 use crate::catalog::{Attestation, Classification, System};
 use crate::rules::FindingDraft;
@@ -537,7 +538,7 @@ impl Store for SqlStore {
             return Err(StoreError::CertificateSuperseded(agent_id.to_string()));
         };
         sqlx::query(
-            "UPDATE agents SET prev_cert_sha256 = $1, cert_sha256 = $2, cert_not_after = $3, cert_issued_at = $4, cert_renewals = cert_renewals + 1 WHERE agent_id = $5",
+            "UPDATE agents SET prev_cert_sha256 = $1, cert_sha256 = $2, cert_not_after = $3, cert_issued_at = $4, cert_renewals = cert_renewals + 1, revision = revision + 1 WHERE agent_id = $5",
         )
         .bind(&keep_previous)
         .bind(&renewed.cert_sha256)
@@ -654,7 +655,7 @@ impl Store for SqlStore {
             Some(Some(_)) => return Ok(false),
             Some(None) => {}
         }
-        sqlx::query("UPDATE agents SET revoked_at = $1, revoked_by = $2, revoke_reason = $3 WHERE agent_id = $4")
+        sqlx::query("UPDATE agents SET revoked_at = $1, revoked_by = $2, revoke_reason = $3, revision = revision + 1 WHERE agent_id = $4")
             .bind(now)
             .bind(&event.actor)
             .bind(event.detail.get("reason").and_then(|r| r.as_str()).unwrap_or(""))
@@ -868,17 +869,87 @@ impl Store for SqlStore {
         now: i64,
     ) -> Result<EvaluationSummary, StoreError> {
         let mut tx = self.write().await?;
-        let summary = findings_sql::apply(&mut tx, self.dialect, drafts, now).await?;
-        sqlx::query(
-            "INSERT INTO evaluations (evaluated_at, summary_json) VALUES ($1, $2)
-             ON CONFLICT (evaluated_at) DO UPDATE SET summary_json = excluded.summary_json",
-        )
-        .bind(now)
-        .bind(json_text(&summary)?)
-        .execute(&mut *tx)
-        .await?;
+        let summary =
+            findings_sql::apply(&mut tx, self.dialect, &EvaluationScope::All, drafts, now).await?;
+        record_evaluation(&mut tx, &summary, now).await?;
+        findings_sql::bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(summary)
+    }
+
+    async fn revisions(&self) -> Result<Revisions, StoreError> {
+        let pairs = |of| async move {
+            let text: Option<String> = sqlx::query_scalar(self.dialect.revisions(of))
+                .fetch_one(&self.pool)
+                .await?;
+            parse_json::<Vec<(String, i64)>>(text.as_deref().unwrap_or("[]"), "revisions")
+        };
+        let findings: i64 =
+            sqlx::query_scalar("SELECT generation FROM findings_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Revisions {
+            assets: pairs(Revisioned::Assets).await?,
+            agents: pairs(Revisioned::Agents).await?,
+            findings,
+        })
+    }
+
+    async fn assets_by_id(&self, ids: &[String]) -> Result<Vec<AssetRecord>, StoreError> {
+        let mut assets = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(PAGE_IDS) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {} FROM assets a WHERE a.asset_id IN ({})",
+                self.dialect.asset_json(),
+                marks.join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for text in query.fetch_all(&self.pool).await? {
+                assets.push(parse_json::<AssetRow>(&text, "asset")?.into_record());
+            }
+        }
+        Ok(assets)
+    }
+
+    async fn accepted_findings(&self) -> Result<Vec<AcceptedFinding>, StoreError> {
+        findings_sql::accepted(&self.pool).await
+    }
+
+    async fn apply_evaluation(
+        &self,
+        scope: &EvaluationScope,
+        drafts: &[FindingDraft],
+        links: &[(String, String)],
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<Option<AppliedEvaluation>, StoreError> {
+        let mut tx = self.write().await?;
+        if expected.is_some() && expected != Some(findings_sql::generation(&mut tx).await?) {
+            return Ok(None);
+        }
+        let mut summary = findings_sql::apply(&mut tx, self.dialect, scope, drafts, now).await?;
+        let assets = match scope {
+            EvaluationScope::All => None,
+            EvaluationScope::Subjects { assets, systems } => {
+                summary.judged = Some(super::Judged {
+                    assets: assets.len(),
+                    systems: systems.len(),
+                });
+                Some(assets.as_slice())
+            }
+        };
+        record_evaluation(&mut tx, &summary, now).await?;
+        web_sql::replace_system_links(&mut tx, assets, links).await?;
+        let generation = findings_sql::bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Some(AppliedEvaluation {
+            summary,
+            generation,
+        }))
     }
 
     async fn findings(&self) -> Result<Vec<FindingRecord>, StoreError> {
@@ -1415,7 +1486,8 @@ impl Store for SqlStore {
 
     async fn replace_system_links(&self, links: &[(String, String)]) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        web_sql::replace_system_links(&mut tx, links).await?;
+        web_sql::replace_system_links(&mut tx, None, links).await?;
+        findings_sql::bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1551,6 +1623,26 @@ impl Store for SqlStore {
 /// Rows per page when SQLite packs many rows into one JSON text.
 const PAGE: i64 = 10_000;
 
+/// Ids bound per `IN (...)` look-up.
+const PAGE_IDS: usize = 500;
+
+/// Records an evaluation's summary at `now` (the findings' last-seen time for readers).
+async fn record_evaluation(
+    tx: &mut Transaction<'_, Any>,
+    summary: &EvaluationSummary,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO evaluations (evaluated_at, summary_json) VALUES ($1, $2)
+         ON CONFLICT (evaluated_at) DO UPDATE SET summary_json = excluded.summary_json",
+    )
+    .bind(now)
+    .bind(json_text(summary)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// An asset as `assets()` reads it from SQLite's JSON.
 #[derive(serde::Deserialize)]
 struct AssetRow {
@@ -1615,7 +1707,8 @@ async fn upsert_device_asset(
         "INSERT INTO assets (asset_id, kind, agent_id, hostname, address, device_kind, facts_json, first_seen_at, last_seen_at, last_report_id)
          VALUES ($1, 'device', $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (asset_id) DO UPDATE SET hostname = excluded.hostname, device_kind = excluded.device_kind,
-            facts_json = excluded.facts_json, last_seen_at = excluded.last_seen_at, last_report_id = excluded.last_report_id",
+            facts_json = excluded.facts_json, last_seen_at = excluded.last_seen_at, last_report_id = excluded.last_report_id,
+            revision = assets.revision + 1",
     )
     .bind(&asset_id)
     .bind(&report.agent_id)
@@ -1677,7 +1770,7 @@ async fn upsert_host_asset(
 ) -> Result<String, StoreError> {
     let facts = json_text(&report.host_facts)?;
     if let Some(asset_id) = existing {
-        sqlx::query("UPDATE assets SET hostname = $1, facts_json = $2, last_seen_at = $3, last_report_id = $4 WHERE asset_id = $5")
+        sqlx::query("UPDATE assets SET hostname = $1, facts_json = $2, last_seen_at = $3, last_report_id = $4, revision = revision + 1 WHERE asset_id = $5")
             .bind(&report.hostname)
             .bind(&facts)
             .bind(now)
@@ -1919,7 +2012,7 @@ async fn replace_controls(
             evidence: c.evidence.clone(),
         })
         .collect();
-    sqlx::query("UPDATE assets SET controls_json = $1, observation_count = (SELECT COUNT(*) FROM observations WHERE asset_id = assets.asset_id) WHERE asset_id = $2")
+    sqlx::query("UPDATE assets SET controls_json = $1, observation_count = (SELECT COUNT(*) FROM observations WHERE asset_id = assets.asset_id), revision = revision + 1 WHERE asset_id = $2")
         .bind(json_text(&records)?)
         .bind(asset_id)
         .execute(&mut **tx)

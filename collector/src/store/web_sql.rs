@@ -548,15 +548,37 @@ pub async fn spend_totp_step(pool: &AnyPool, user_id: &str, step: i64) -> Result
 }
 
 /// Brings `system_links` in line with `links`, touching only rows that changed.
+/// Replaces the (system id, asset id) links of `assets` (every asset when None) with `links`,
+/// which are those assets' links.
 pub async fn replace_system_links(
     tx: &mut Transaction<'_, Any>,
+    assets: Option<&[String]>,
     links: &[(String, String)],
 ) -> Result<(), StoreError> {
     use std::collections::HashSet;
-    let existing: Vec<(String, String)> =
-        sqlx::query_as("SELECT system_id, asset_id FROM system_links")
-            .fetch_all(&mut **tx)
-            .await?;
+    let existing: Vec<(String, String)> = match assets {
+        None => {
+            sqlx::query_as("SELECT system_id, asset_id FROM system_links")
+                .fetch_all(&mut **tx)
+                .await?
+        }
+        Some(assets) => {
+            let mut existing = Vec::new();
+            for chunk in assets.chunks(400) {
+                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT system_id, asset_id FROM system_links WHERE asset_id IN ({})",
+                    marks.join(", ")
+                );
+                let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                existing.extend(query.fetch_all(&mut **tx).await?);
+            }
+            existing
+        }
+    };
     let wanted: HashSet<&(String, String)> = links.iter().collect();
     let have: HashSet<&(String, String)> = existing.iter().collect();
     for gone in have.difference(&wanted) {
