@@ -407,3 +407,608 @@ impl State {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::catalog::{Classification, LinkRules, Person};
+    use crate::store::pg_scratch::ScratchCluster;
+    use crate::store::{
+        Acceptance, AuditEvent, ControlInput, NewAgent, NewToken, RenewedCertificate, ReportInput,
+        SqlStore,
+    };
+
+    const DAY_MS: i64 = 86_400_000;
+    const STATES: &[&str] = &[
+        "enforced",
+        "available",
+        "absent",
+        "unknown",
+        "encrypted",
+        "plaintext",
+        "unencrypted",
+        "forwarded",
+        "local",
+        "none",
+        "restricted",
+        "unrestricted",
+    ];
+
+    async fn sqlite() -> SqlStore {
+        SqlStore::in_memory().await.unwrap()
+    }
+
+    async fn postgres() -> SqlStore {
+        let url = ScratchCluster::shared()
+            .unwrap()
+            .fresh_database()
+            .await
+            .unwrap();
+        SqlStore::connect_postgres(&url, 4).await.unwrap()
+    }
+
+    fn event() -> AuditEvent {
+        AuditEvent {
+            actor: "alice".into(),
+            action: "test".into(),
+            subject: "test".into(),
+            detail: serde_json::json!({}),
+        }
+    }
+
+    fn date(ms: i64) -> time::Date {
+        time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+            .unwrap()
+            .date()
+    }
+
+    /// A random register of up to six systems, linked by host-name pattern or agent label.
+    fn register(rng: &mut StdRng, now: i64) -> Vec<System> {
+        (0..rng.random_range(2..=6))
+            .map(|i| System {
+                id: format!("s{i}"),
+                name: format!("System {i}"),
+                description: String::new(),
+                system_owner: rng.random_bool(0.8).then(|| Person {
+                    name: "Anna".into(),
+                    email: None,
+                }),
+                system_administrator: None,
+                information_owner: None,
+                classification: rng.random_bool(0.9).then(|| Classification {
+                    k: rng.random_range(0..=3),
+                    r: 1,
+                    t: 1,
+                    s: None,
+                    // Around the 365-day review boundary, so time passing makes some due.
+                    classified_at: date(now - rng.random_range(355..370) * DAY_MS),
+                    classified_by: "CISO".into(),
+                    rationale: String::new(),
+                }),
+                critical_to_society: false,
+                business_critical: rng.random_bool(0.3),
+                links: LinkRules {
+                    hostnames: if rng.random_bool(0.6) {
+                        vec![format!("h{}-*", rng.random_range(0..4))]
+                    } else {
+                        vec![]
+                    },
+                    labels: if rng.random_bool(0.4) {
+                        [(
+                            "site".to_string(),
+                            format!("ward{}", rng.random_range(0..3)),
+                        )]
+                        .into()
+                    } else {
+                        BTreeMap::new()
+                    },
+                    ..LinkRules::default()
+                },
+                attestations: vec![],
+            })
+            .collect()
+    }
+
+    /// One full report of agent `agent` with random controls and host name.
+    fn report(rng: &mut StdRng, agent: &str, n: usize) -> ReportInput {
+        let mut controls = Vec::new();
+        for name in crate::catalog::CONTROLS {
+            if rng.random_bool(0.7) {
+                controls.push(ControlInput {
+                    name: (*name).into(),
+                    state: STATES[rng.random_range(0..STATES.len())].into(),
+                    reason: "r".into(),
+                    evidence: vec![],
+                });
+            }
+        }
+        ReportInput {
+            agent_id: agent.into(),
+            report_id: format!("{agent}-r{n}"),
+            collected_at: 1,
+            size_bytes: 1,
+            agent_version: "1".into(),
+            hostname: format!("h{}-{agent}", rng.random_range(0..5)),
+            host_facts: serde_json::json!({}),
+            observations: vec![],
+            controls,
+            devices: vec![],
+            sequence: 0,
+            delta_base: None,
+            removed_observations: vec![],
+            job_id: None,
+        }
+    }
+
+    fn labels(rng: &mut StdRng) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::new();
+        if rng.random_bool(0.6) {
+            labels.insert("site".into(), format!("ward{}", rng.random_range(0..3)));
+        }
+        if rng.random_bool(0.05) {
+            labels.insert(
+                crate::builtin::LABEL_KEY.into(),
+                crate::builtin::LABEL_VALUE.into(),
+            );
+        }
+        labels
+    }
+
+    async fn enroll(store: &dyn Store, id: &str, labels: &BTreeMap<String, String>, now: i64) {
+        let hash = format!("{id:>12}-token");
+        let token = NewToken {
+            token_hash: hash.clone(),
+            created_at: now,
+            expires_at: i64::MAX,
+            created_by: "alice".into(),
+        };
+        store.create_token(token, now).await.unwrap();
+        let agent = NewAgent {
+            agent_id: id.into(),
+            hostname: id.into(),
+            cert_sha256: format!("cert-{id}-0"),
+            cert_not_after: now + 30 * DAY_MS,
+            labels: labels.clone(),
+            agent_version: "1".into(),
+        };
+        store.enroll_agent(&hash, agent, now).await.unwrap();
+    }
+
+    /// Findings as (rule, system, the asset's agent) -> state: asset ids are made by each store.
+    async fn findings(store: &dyn Store) -> BTreeMap<(String, String, String), String> {
+        let agents: HashMap<String, String> = store
+            .assets()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.asset_id, a.agent_id))
+            .collect();
+        store
+            .findings()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| {
+                let agent = f.asset_id.map(|a| agents[&a].clone()).unwrap_or_default();
+                ((f.rule, f.system_id.unwrap_or_default(), agent), f.state)
+            })
+            .collect()
+    }
+
+    async fn links(store: &SqlStore) -> BTreeSet<(String, String)> {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT l.system_id, a.agent_id FROM system_links l JOIN assets a ON a.asset_id = l.asset_id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+    }
+
+    /// The finding id in `store` of the finding with this translated key.
+    async fn finding_id(store: &dyn Store, key: &(String, String, String)) -> String {
+        let agents: HashMap<String, String> = store
+            .assets()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.asset_id, a.agent_id))
+            .collect();
+        store
+            .findings()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|f| {
+                let agent = f
+                    .asset_id
+                    .as_ref()
+                    .map(|a| agents[a].clone())
+                    .unwrap_or_default();
+                (&f.rule, f.system_id.as_deref().unwrap_or_default(), &agent)
+                    == (&key.0, key.1.as_str(), &key.2)
+            })
+            .map(|f| f.finding_id)
+            .unwrap()
+    }
+
+    /// Random reports, enrollments, renewals, revocations, register imports, acceptances and
+    /// the passage of time, fed to two stores: one kept by the evaluator, one evaluated in
+    /// full after every step. Their findings (state per rule, system and asset) and system
+    /// links must be equal after every step.
+    async fn incremental_rounds_equal_full_evaluations(
+        incremental: SqlStore,
+        full: SqlStore,
+        seed: u64,
+    ) {
+        let config = RuleConfig::default();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut now = crate::server::now_ms();
+        let mut evaluator = Evaluator::new(config.clone());
+        let mut agents: Vec<String> = Vec::new();
+        let mut reports = 0;
+        let stores: [&dyn Store; 2] = [&incremental, &full];
+        let systems = register(&mut rng, now);
+        for store in stores {
+            store.replace_catalog(&systems, event(), now).await.unwrap();
+        }
+        let (mut incremental_rounds, mut findings_seen) = (0, 0);
+        for step in 0..STEPS {
+            if rng.random_bool(0.5) {
+                now += rng.random_range(0..3 * DAY_MS);
+            }
+            match rng.random_range(0..13) {
+                0..=1 => {
+                    let id = format!("agent{}", agents.len());
+                    let labels = labels(&mut rng);
+                    for store in stores {
+                        enroll(store, &id, &labels, now).await;
+                    }
+                    agents.push(id);
+                }
+                2..=6 if !agents.is_empty() => {
+                    for _ in 0..rng.random_range(1..=3) {
+                        let agent = &agents[rng.random_range(0..agents.len())];
+                        reports += 1;
+                        let report = report(&mut rng, agent, reports);
+                        for store in stores {
+                            // A revoked agent's report is refused by both alike.
+                            let _ = store.ingest_report(report.clone(), now).await;
+                        }
+                    }
+                }
+                7 => {
+                    let systems = register(&mut rng, now);
+                    for store in stores {
+                        store.replace_catalog(&systems, event(), now).await.unwrap();
+                    }
+                }
+                8 if !agents.is_empty() => {
+                    let agent = &agents[rng.random_range(0..agents.len())];
+                    let record = incremental.agent(agent).await.unwrap().unwrap();
+                    let renewed = RenewedCertificate {
+                        presented_sha256: record.cert_sha256.clone(),
+                        cert_sha256: format!("{}+", record.cert_sha256),
+                        cert_not_after: now + rng.random_range(1..40) * DAY_MS,
+                    };
+                    for store in stores {
+                        let _ = store.renew_agent_certificate(agent, &renewed, now).await;
+                    }
+                }
+                9 if agents.len() > 3 => {
+                    let agent = &agents[rng.random_range(0..agents.len())];
+                    for store in stores {
+                        store.revoke_agent(agent, event(), now).await.unwrap();
+                    }
+                }
+                10 | 11 => {
+                    // Half of them of systems, whose verdicts time re-judges least often.
+                    let of_systems = rng.random_bool(0.5);
+                    let open: Vec<_> = findings(&full)
+                        .await
+                        .into_iter()
+                        .filter(|(key, state)| state == "open" && (!of_systems || key.2.is_empty()))
+                        .map(|(key, _)| key)
+                        .collect();
+                    if !open.is_empty() {
+                        let key = &open[rng.random_range(0..open.len())];
+                        let acceptance = Acceptance {
+                            by: "Bo".into(),
+                            reason: "r".into(),
+                            until: now + rng.random_range(1..4) * DAY_MS,
+                        };
+                        for store in stores {
+                            let id = finding_id(store, key).await;
+                            store
+                                .accept_finding(&id, acceptance.clone(), now)
+                                .await
+                                .unwrap();
+                        }
+                    }
+                }
+                _ => {}
+            }
+            let round = evaluator.round(&incremental, now).await.unwrap();
+            incremental_rounds += usize::from(!round.full);
+            evaluation::evaluate(&full, &config, now).await.unwrap();
+            let (got, want) = (findings(&incremental).await, findings(&full).await);
+            findings_seen += want.len();
+            assert_eq!(got, want, "findings after step {step}");
+            assert_eq!(
+                links(&incremental).await,
+                links(&full).await,
+                "links after step {step}"
+            );
+        }
+        assert_eq!(
+            incremental_rounds,
+            STEPS - 1,
+            "only the first round judges everything"
+        );
+        assert!(findings_seen > 100, "the estate produced findings");
+        let states: BTreeSet<String> = findings(&full).await.into_values().collect();
+        assert!(states.contains("resolved"), "{states:?}");
+    }
+
+    const STEPS: usize = 80;
+
+    #[tokio::test]
+    async fn incremental_rounds_equal_full_evaluations_on_sqlite() {
+        for seed in 0..4 {
+            incremental_rounds_equal_full_evaluations(sqlite().await, sqlite().await, seed).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn incremental_rounds_equal_full_evaluations_on_postgres() {
+        for seed in 0..2 {
+            incremental_rounds_equal_full_evaluations(postgres().await, postgres().await, seed)
+                .await;
+        }
+    }
+
+    /// The stored findings hold exactly where a full evaluation of the store at `now` finds
+    /// something (open or accepted), and are resolved elsewhere.
+    async fn assert_current(store: &dyn Store, now: i64) {
+        let snapshot = evaluation::snapshot(store).await.unwrap();
+        let want: BTreeSet<String> = evaluation::drafts(&snapshot, &RuleConfig::default(), now)
+            .iter()
+            .map(crate::rules::FindingDraft::key)
+            .collect();
+        let stored = store.findings().await.unwrap();
+        let holding: BTreeSet<String> = stored
+            .iter()
+            .filter(|f| f.state != "resolved")
+            .map(|f| {
+                format!(
+                    "{}|{}|{}",
+                    f.rule,
+                    f.system_id.as_deref().unwrap_or(""),
+                    f.asset_id.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        assert_eq!(holding, want);
+    }
+
+    fn system(id: &str, hostnames: &[&str], classified: bool, now: i64) -> System {
+        System {
+            id: id.into(),
+            name: id.into(),
+            description: String::new(),
+            system_owner: Some(Person {
+                name: "Anna".into(),
+                email: None,
+            }),
+            system_administrator: None,
+            information_owner: None,
+            classification: classified.then(|| Classification {
+                k: 2,
+                r: 1,
+                t: 1,
+                s: None,
+                classified_at: date(now),
+                classified_by: "CISO".into(),
+                rationale: String::new(),
+            }),
+            critical_to_society: false,
+            business_critical: false,
+            links: LinkRules {
+                hostnames: hostnames.iter().map(|h| (*h).to_string()).collect(),
+                ..LinkRules::default()
+            },
+            attestations: vec![],
+        }
+    }
+
+    /// Five agents reporting, two systems by host name and one without members.
+    async fn small_estate(store: &dyn Store, now: i64) -> StdRng {
+        let mut rng = StdRng::seed_from_u64(3);
+        let systems = [
+            system("journal", &["journal-*"], true, now),
+            system("school", &["school-*"], true, now),
+            system("paper", &[], false, now),
+        ];
+        store.replace_catalog(&systems, event(), now).await.unwrap();
+        for i in 0..5 {
+            let id = format!("agent{i}");
+            enroll(store, &id, &BTreeMap::new(), now).await;
+            let mut report = report(&mut rng, &id, i);
+            report.hostname = format!("{}-{i}", ["journal", "school"][i % 2]);
+            store.ingest_report(report, now).await.unwrap();
+        }
+        rng
+    }
+
+    #[tokio::test]
+    async fn a_report_re_judges_only_its_asset_and_its_systems() {
+        let store = sqlite().await;
+        let now = crate::server::now_ms();
+        let mut rng = small_estate(&store, now).await;
+        let mut evaluator = Evaluator::new(RuleConfig::default());
+        let first = evaluator.round(&store, now).await.unwrap();
+        assert!(first.full);
+        assert_eq!(
+            (first.judged.assets.len(), first.judged.systems.len()),
+            (5, 3)
+        );
+
+        let quiet = evaluator.round(&store, now + 1000).await.unwrap();
+        assert!(!quiet.full);
+        assert_eq!(
+            quiet.judged,
+            Judged::default(),
+            "nothing changed, nothing judged"
+        );
+        assert_eq!(quiet.summary.judged, Some(crate::store::Judged::default()));
+
+        let mut changed = report(&mut rng, "agent2", 100);
+        changed.hostname = "journal-2".into();
+        let asset = store
+            .ingest_report(changed, now + 2000)
+            .await
+            .unwrap()
+            .asset_id;
+        let round = evaluator.round(&store, now + 3000).await.unwrap();
+        assert_eq!(round.judged.assets, [asset]);
+        assert_eq!(round.judged.systems, ["journal"]);
+        assert_current(&store, now + 3000).await;
+        let recorded = store.evaluations().await.unwrap();
+        assert_eq!(
+            recorded.last().unwrap().1.judged,
+            Some(crate::store::Judged {
+                assets: 1,
+                systems: 1
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_acceptance_reopens_when_nothing_else_changed() {
+        let store = sqlite().await;
+        let now = crate::server::now_ms();
+        small_estate(&store, now).await;
+        let mut evaluator = Evaluator::new(RuleConfig::default());
+        evaluator.round(&store, now).await.unwrap();
+        let finding = store
+            .findings()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|f| f.rule == "unclassified-system")
+            .unwrap();
+        let acceptance = Acceptance {
+            by: "Bo".into(),
+            reason: "r".into(),
+            until: now + 3_600_000,
+        };
+        store
+            .accept_finding(&finding.finding_id, acceptance, now)
+            .await
+            .unwrap();
+        evaluator.round(&store, now + 60_000).await.unwrap();
+        assert_eq!(finding_state(&store, &finding.finding_id).await, "accepted");
+        let round = evaluator.round(&store, now + 2 * 3_600_000).await.unwrap();
+        assert_eq!(round.judged.systems, ["paper"]);
+        assert_eq!(finding_state(&store, &finding.finding_id).await, "open");
+    }
+
+    /// Two collectors on one PostgreSQL, reports arriving at either: the evaluation lease
+    /// moves, the new holder judges the whole estate, and the findings stay those of a full
+    /// evaluation throughout; a full evaluation by someone else (the CLI) makes the holder
+    /// start again from the whole estate.
+    #[tokio::test]
+    async fn two_collectors_on_one_postgres_keep_findings_current_as_the_lease_moves() {
+        let url = ScratchCluster::shared()
+            .unwrap()
+            .fresh_database()
+            .await
+            .unwrap();
+        let one = SqlStore::connect_postgres(&url, 2).await.unwrap();
+        let two = SqlStore::connect_postgres(&url, 2).await.unwrap();
+        let mut now = crate::server::now_ms();
+        let mut rng = small_estate(&one, now).await;
+        let config = RuleConfig::default();
+        let (mut first, mut second) = (Evaluator::new(config.clone()), Evaluator::new(config));
+        let lease = 90_000;
+        let last_judged = |store: &SqlStore| {
+            let store = store.clone();
+            async move { store.evaluations().await.unwrap().last().unwrap().1.judged }
+        };
+
+        crate::background::leased_round(&one, &mut first, "one", lease, now)
+            .await
+            .unwrap();
+        assert!(first.is_warm());
+        assert_eq!(
+            last_judged(&one).await,
+            None,
+            "the first round is a full one"
+        );
+        for n in 0..3 {
+            now += 30_000;
+            let agent = format!("agent{}", rng.random_range(0..5));
+            let arrived = report(&mut rng, &agent, 10 + n);
+            two.ingest_report(arrived, now).await.unwrap();
+            crate::background::leased_round(&two, &mut second, "two", lease, now)
+                .await
+                .unwrap();
+            assert!(!second.is_warm(), "the lease is the first collector's");
+            crate::background::leased_round(&one, &mut first, "one", lease, now)
+                .await
+                .unwrap();
+            assert!(last_judged(&one).await.is_some(), "an incremental round");
+            assert_current(&one, now).await;
+        }
+
+        // The first collector stops; once its lease lapsed the second takes over.
+        now += lease + 1;
+        let moved = report(&mut rng, "agent1", 20);
+        one.ingest_report(moved, now).await.unwrap();
+        crate::background::leased_round(&two, &mut second, "two", lease, now)
+            .await
+            .unwrap();
+        assert!(second.is_warm());
+        assert_eq!(
+            last_judged(&two).await,
+            None,
+            "the new holder judges everything"
+        );
+        assert_current(&two, now).await;
+        now += 30_000;
+        crate::background::leased_round(&one, &mut first, "one", lease, now)
+            .await
+            .unwrap();
+        assert!(!first.is_warm(), "the old holder forgets what it held");
+
+        // Someone else's full evaluation: the holder starts again from the whole estate.
+        evaluation::evaluate(&one, &RuleConfig::default(), now)
+            .await
+            .unwrap();
+        let later = report(&mut rng, "agent3", 30);
+        one.ingest_report(later, now).await.unwrap();
+        now += 30_000;
+        crate::background::leased_round(&two, &mut second, "two", lease, now)
+            .await
+            .unwrap();
+        assert_eq!(last_judged(&two).await, None);
+        assert_current(&two, now).await;
+        now += 30_000;
+        crate::background::leased_round(&two, &mut second, "two", lease, now)
+            .await
+            .unwrap();
+        assert!(last_judged(&two).await.is_some());
+        assert_current(&two, now).await;
+    }
+
+    async fn finding_state(store: &dyn Store, id: &str) -> String {
+        let all = store.findings().await.unwrap();
+        all.into_iter().find(|f| f.finding_id == id).unwrap().state
+    }
+}
