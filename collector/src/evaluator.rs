@@ -358,7 +358,7 @@ impl State {
                 )
             })
             .collect();
-        self.systems = systems.clone();
+        self.systems.clone_from(&systems);
         self.verdicts.replace_systems(systems, links, now_ms);
     }
 
@@ -638,6 +638,34 @@ mod tests {
             .unwrap()
     }
 
+    /// Accepts a random open finding (half the time one of a system, whose verdicts time
+    /// re-judges least often) on every store, for one to three days.
+    async fn accept_one(rng: &mut StdRng, stores: [&dyn Store; 2], full: &SqlStore, now: i64) {
+        let of_systems = rng.random_bool(0.5);
+        let open: Vec<_> = findings(full)
+            .await
+            .into_iter()
+            .filter(|(key, state)| state == "open" && (!of_systems || key.2.is_empty()))
+            .map(|(key, _)| key)
+            .collect();
+        if open.is_empty() {
+            return;
+        }
+        let key = &open[rng.random_range(0..open.len())];
+        let acceptance = Acceptance {
+            by: "Bo".into(),
+            reason: "r".into(),
+            until: now + rng.random_range(1..4) * DAY_MS,
+        };
+        for store in stores {
+            let id = finding_id(store, key).await;
+            store
+                .accept_finding(&id, acceptance.clone(), now)
+                .await
+                .unwrap();
+        }
+    }
+
     /// Random reports, enrollments, renewals, revocations, register imports, acceptances and
     /// the passage of time, fed to two stores: one kept by the evaluator, one evaluated in
     /// full after every step. Their findings (state per rule, system and asset) and system
@@ -707,31 +735,7 @@ mod tests {
                         store.revoke_agent(agent, event(), now).await.unwrap();
                     }
                 }
-                10 | 11 => {
-                    // Half of them of systems, whose verdicts time re-judges least often.
-                    let of_systems = rng.random_bool(0.5);
-                    let open: Vec<_> = findings(&full)
-                        .await
-                        .into_iter()
-                        .filter(|(key, state)| state == "open" && (!of_systems || key.2.is_empty()))
-                        .map(|(key, _)| key)
-                        .collect();
-                    if !open.is_empty() {
-                        let key = &open[rng.random_range(0..open.len())];
-                        let acceptance = Acceptance {
-                            by: "Bo".into(),
-                            reason: "r".into(),
-                            until: now + rng.random_range(1..4) * DAY_MS,
-                        };
-                        for store in stores {
-                            let id = finding_id(store, key).await;
-                            store
-                                .accept_finding(&id, acceptance.clone(), now)
-                                .await
-                                .unwrap();
-                        }
-                    }
-                }
+                10 | 11 => accept_one(&mut rng, stores, &full, now).await,
                 _ => {}
             }
             let round = evaluator.round(&incremental, now).await.unwrap();

@@ -937,3 +937,201 @@ async fn a_totp_step_spent_outside_sign_in_is_not_accepted_again() {
     assert!(store.spend_totp_step("u1", 11).await.unwrap());
     assert!(!store.spend_totp_step("nobody", 12).await.unwrap());
 }
+
+fn system_draft(system: &str) -> FindingDraft {
+    FindingDraft {
+        rule: "unclassified-system",
+        severity: crate::rules::Severity::Medium,
+        system_id: Some(system.into()),
+        asset_id: None,
+        asset: String::new(),
+        message: "m".into(),
+        text: crate::i18n::Text::new("finding.unclassified-system", &[system]),
+        evidence: vec![],
+    }
+}
+
+fn subjects(assets: &[&str], systems: &[&str]) -> EvaluationScope {
+    EvaluationScope::Subjects {
+        assets: assets.iter().map(|a| (*a).to_string()).collect(),
+        systems: systems.iter().map(|s| (*s).to_string()).collect(),
+    }
+}
+
+async fn states(store: &SqlStore) -> BTreeMap<String, String> {
+    store
+        .findings()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            let subject = f.asset_id.or(f.system_id).unwrap_or_default();
+            (subject, f.state)
+        })
+        .collect()
+}
+
+async fn system_links(store: &SqlStore) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT system_id, asset_id FROM system_links ORDER BY system_id, asset_id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_scoped_evaluation_writes_only_its_subjects_and_only_at_the_expected_generation() {
+    let store = fresh().await;
+    let generation = |store: &SqlStore| {
+        let store = store.clone();
+        async move { store.revisions().await.unwrap().findings }
+    };
+    let all = [draft("a"), draft("b"), system_draft("paper")];
+    let links = [
+        ("journal".to_string(), "a".to_string()),
+        ("journal".to_string(), "b".to_string()),
+    ];
+    let full = store
+        .apply_evaluation(&EvaluationScope::All, &all, &links, None, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((full.summary.opened, full.summary.judged), (3, None));
+    assert_eq!(full.generation, generation(&store).await);
+
+    // Asset a no longer fails and leaves the system; b is outside the scope and not given.
+    let scoped = store
+        .apply_evaluation(&subjects(&["a"], &[]), &[], &[], Some(full.generation), 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((scoped.summary.resolved, scoped.summary.open), (1, 2));
+    assert_eq!(
+        scoped.summary.judged,
+        Some(crate::store::Judged {
+            assets: 1,
+            systems: 0
+        })
+    );
+    let expected: BTreeMap<String, String> = [
+        ("a".to_string(), "resolved".to_string()),
+        ("b".to_string(), "open".to_string()),
+        ("paper".to_string(), "open".to_string()),
+    ]
+    .into();
+    assert_eq!(states(&store).await, expected);
+    assert_eq!(
+        system_links(&store).await,
+        [("journal".to_string(), "b".to_string())]
+    );
+    let recorded = store.evaluations().await.unwrap();
+    assert_eq!(recorded.last().unwrap().1, scoped.summary);
+
+    // An accepted system finding whose acceptance expired reopens in a scope naming it, and
+    // an asset draft comes back; the system-level finding of `paper` is not the asset's.
+    let paper = store
+        .findings()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.system_id.as_deref() == Some("paper"))
+        .unwrap();
+    let acceptance = Acceptance {
+        by: "Bo".into(),
+        reason: "r".into(),
+        until: 25,
+    };
+    store
+        .accept_finding(&paper.finding_id, acceptance, 21)
+        .await
+        .unwrap();
+    let accepted = store.accepted_findings().await.unwrap();
+    assert_eq!(
+        accepted,
+        [AcceptedFinding {
+            finding_key: system_draft("paper").key(),
+            system_id: Some("paper".into()),
+            asset_id: None,
+            accepted_until: Some(25),
+        }]
+    );
+    let again = store
+        .apply_evaluation(
+            &subjects(&["a"], &["paper"]),
+            &[draft("a"), system_draft("paper")],
+            &[("journal".to_string(), "a".to_string())],
+            Some(scoped.generation),
+            30,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.summary.reopened, again.summary.open), (2, 3));
+    assert!(store.accepted_findings().await.unwrap().is_empty());
+    assert_eq!(system_links(&store).await.len(), 2);
+
+    // Someone else wrote findings or links since: the scoped write is refused, unchanged.
+    store.apply_findings(&all, 40).await.unwrap();
+    let after_full = generation(&store).await;
+    assert!(after_full > again.generation);
+    store.replace_system_links(&links).await.unwrap();
+    assert!(generation(&store).await > after_full);
+    let refused = store
+        .apply_evaluation(&subjects(&["b"], &[]), &[], &[], Some(again.generation), 50)
+        .await
+        .unwrap();
+    assert!(refused.is_none());
+    assert_eq!(states(&store).await["b"], "open");
+}
+
+#[tokio::test]
+async fn revisions_grow_with_what_an_evaluation_reads_and_assets_are_read_by_id() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    let first = store
+        .ingest_report(report("a", "r1", "1.0"), 2)
+        .await
+        .unwrap();
+    let revisions = store.revisions().await.unwrap();
+    assert_eq!(revisions.assets.len(), 1);
+    assert_eq!(revisions.assets[0].0, first.asset_id);
+    assert_eq!(revisions.agents.len(), 1);
+    let (asset_rev, agent_rev) = (revisions.assets[0].1, revisions.agents[0].1);
+
+    // A heartbeat changes nothing the evaluation reads; a report and a renewal do.
+    let heartbeat = Heartbeat {
+        agent_version: "2".into(),
+        spool_depth: 0,
+        spool_dropped: 0,
+    };
+    store.touch_agent("a", &heartbeat, 3).await.unwrap();
+    assert_eq!(store.revisions().await.unwrap(), revisions);
+    store
+        .ingest_report(report("a", "r2", "1.1"), 4)
+        .await
+        .unwrap();
+    let renewed = RenewedCertificate {
+        presented_sha256: "sha-a".into(),
+        cert_sha256: "sha-a2".into(),
+        cert_not_after: 99,
+    };
+    store.renew_agent_certificate("a", &renewed, 5).await.unwrap();
+    let later = store.revisions().await.unwrap();
+    assert!(later.assets[0].1 > asset_rev);
+    assert!(later.agents[0].1 > agent_rev);
+    let revoke = AuditEvent {
+        actor: "alice".into(),
+        action: "agent.revoke".into(),
+        subject: "a".into(),
+        detail: serde_json::json!({}),
+    };
+    store.revoke_agent("a", revoke, 6).await.unwrap();
+    assert!(store.revisions().await.unwrap().agents[0].1 > later.agents[0].1);
+
+    let by_id = store
+        .assets_by_id(&[first.asset_id.clone(), "unknown".into()])
+        .await
+        .unwrap();
+    assert_eq!(by_id, store.assets().await.unwrap());
+    assert_eq!(by_id[0].last_report_id, "r2");
+}

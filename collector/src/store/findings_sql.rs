@@ -342,22 +342,21 @@ pub async fn generation(tx: &mut Transaction<'_, Any>) -> Result<i64, StoreError
 }
 
 pub async fn accepted(pool: &AnyPool) -> Result<Vec<AcceptedFinding>, StoreError> {
-    let rows: Vec<(String, Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(
+    let rows = sqlx::query(
         "SELECT finding_key, system_id, asset_id, accepted_until FROM findings WHERE state = 'accepted'",
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(finding_key, system_id, asset_id, accepted_until)| AcceptedFinding {
-                finding_key,
-                system_id,
-                asset_id,
-                accepted_until,
-            },
-        )
-        .collect())
+    rows.iter()
+        .map(|row| {
+            Ok(AcceptedFinding {
+                finding_key: row.try_get("finding_key")?,
+                system_id: row.try_get("system_id")?,
+                asset_id: row.try_get("asset_id")?,
+                accepted_until: row.try_get("accepted_until")?,
+            })
+        })
+        .collect()
 }
 
 pub async fn accept(
