@@ -4,6 +4,8 @@
 //! 5,000), then times, in the same run:
 //! - a baseline: a plain scan of every asset row with JSON decoding;
 //! - the first evaluation (creates every finding) and a steady-state evaluation;
+//! - the serving collector's store-backed rounds ([`evaluator`]): the first (whole estate),
+//!   one after a single asset's report, one with nothing changed;
 //! - parsing and validating an R-row CSV register (default 10,000) against a baseline of only
 //!   splitting it with the csv crate, and storing it;
 //! - the web interface's "My systems" and system pages for an owner of ~50 systems (median of
@@ -19,6 +21,7 @@ use anyhow::Context;
 use sqlx::Connection;
 use tillsyn_collector::catalog;
 use tillsyn_collector::evaluation;
+use tillsyn_collector::evaluator;
 use tillsyn_collector::rules::RuleConfig;
 use tillsyn_collector::store::{AuditEvent, SqliteStore, Store};
 
@@ -194,6 +197,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let one_asset = median(one_asset);
 
+    let serving = serving_rounds(&store, &config, args.systems, now + 100).await?;
+
     let web = web_pages(&store, dir.path()).await?;
 
     // Register import: a separate file of `rows` systems.
@@ -251,6 +256,24 @@ async fn main() -> anyhow::Result<()> {
         one_asset / scan,
         100.0 * one_asset / steady_eval
     );
+    println!(
+        "| serving collector, store-backed: first round (whole estate judged and written) | {:.3} | {:.1}x |",
+        serving.full,
+        serving.full / scan
+    );
+    println!(
+        "| serving collector: round after one asset's report ({} subjects re-judged; median of {SERVING_REPEATS}) | {:.4} | {:.3}x ({:.2} % of the first round) |",
+        serving.judged,
+        serving.one_report,
+        serving.one_report / scan,
+        100.0 * serving.one_report / serving.full
+    );
+    println!(
+        "| serving collector: round with nothing changed (median of {SERVING_REPEATS}) | {:.4} | {:.3}x ({:.2} % of the first round) |",
+        serving.quiet,
+        serving.quiet / scan,
+        100.0 * serving.quiet / serving.full
+    );
     println!("| baseline: split the register with the csv crate | {csv_baseline:.3} | 1.0 |");
     println!(
         "| parse + validate the register | {validate:.3} | {:.1}x |",
@@ -283,6 +306,89 @@ async fn main() -> anyhow::Result<()> {
         web.system / web.cli
     );
     Ok(())
+}
+
+/// Rounds of each kind the serving collector's evaluation is timed for; the median is reported.
+const SERVING_REPEATS: usize = 7;
+
+struct ServingTimes {
+    full: f64,
+    one_report: f64,
+    quiet: f64,
+    /// Assets and systems the round after one report judged again.
+    judged: usize,
+}
+
+/// The serving collector's evaluation rounds on the store ([`evaluator::Evaluator`]): the
+/// first (everything judged and written), then rounds after one asset's report (stored by
+/// `ingest_report`, as an agent's would be) and rounds with nothing changed.
+async fn serving_rounds(
+    store: &SqliteStore,
+    config: &RuleConfig,
+    systems: usize,
+    start_ms: i64,
+) -> anyhow::Result<ServingTimes> {
+    use tillsyn_collector::evaluator::Evaluator;
+    use tillsyn_collector::store::{ControlInput, ReportInput};
+
+    let mut evaluator = Evaluator::new(config.clone());
+    let mut now = start_ms;
+    let start = Instant::now();
+    let first = evaluator.round(store, now).await?;
+    let full = seconds(start);
+    anyhow::ensure!(first.full, "the first round judges the whole estate");
+    let (mut one_report, mut quiet, mut judged) = (Vec::new(), Vec::new(), 0);
+    for i in 0..SERVING_REPEATS {
+        let report = ReportInput {
+            agent_id: format!("agent-{i}"),
+            report_id: format!("bench-serving-{i}"),
+            collected_at: now,
+            size_bytes: 1,
+            agent_version: "bench".into(),
+            // The seeded host name and addresses: the report changes a control, not links.
+            hostname: format!("sys{}-host{i}", i % systems),
+            host_facts: serde_json::json!({
+                "hostname": format!("sys{}-host{i}", i % systems),
+                "interfaces": [{"name": "eth0", "addresses": [
+                    format!("10.{}.{}.{}/24", i % systems / 256 % 256, i % systems % 256, i % 250 + 1)
+                ]}]
+            }),
+            observations: vec![],
+            controls: vec![ControlInput {
+                name: "mfa".into(),
+                state: if i % 2 == 0 { "absent" } else { "enforced" }.into(),
+                reason: "bench".into(),
+                evidence: vec![],
+            }],
+            devices: vec![],
+            sequence: 0,
+            delta_base: None,
+            removed_observations: vec![],
+            job_id: None,
+        };
+        now += 1;
+        store.ingest_report(report, now).await?;
+        now += 1;
+        let start = Instant::now();
+        let round = evaluator.round(store, now).await?;
+        one_report.push(seconds(start));
+        anyhow::ensure!(!round.full, "a report leaves the round incremental");
+        judged = round.judged.assets.len() + round.judged.systems.len();
+        now += 1;
+        let start = Instant::now();
+        let round = evaluator.round(store, now).await?;
+        quiet.push(seconds(start));
+        anyhow::ensure!(
+            round.judged.assets.is_empty(),
+            "a quiet round judges no asset"
+        );
+    }
+    Ok(ServingTimes {
+        full,
+        one_report: median(one_report),
+        quiet: median(quiet),
+        judged,
+    })
 }
 
 /// Requests per web page measured; the median is reported.
