@@ -4,7 +4,7 @@
 //! 5,000), then times, in the same run:
 //! - a baseline: a plain scan of every asset row with JSON decoding;
 //! - the first evaluation (creates every finding) and a steady-state evaluation;
-//! - the serving collector's store-backed rounds ([`evaluator`]): the first (whole estate),
+//! - the serving collector's store-backed rounds (`evaluator::Evaluator`): the first (whole estate),
 //!   one after a single asset's report, one with nothing changed;
 //! - parsing and validating an R-row CSV register (default 10,000) against a baseline of only
 //!   splitting it with the csv crate, and storing it;
@@ -21,7 +21,6 @@ use anyhow::Context;
 use sqlx::Connection;
 use tillsyn_collector::catalog;
 use tillsyn_collector::evaluation;
-use tillsyn_collector::evaluator;
 use tillsyn_collector::rules::RuleConfig;
 use tillsyn_collector::store::{AuditEvent, SqliteStore, Store};
 
@@ -319,7 +318,7 @@ struct ServingTimes {
     judged: usize,
 }
 
-/// The serving collector's evaluation rounds on the store ([`evaluator::Evaluator`]): the
+/// The serving collector's evaluation rounds on the store (`evaluator::Evaluator`): the
 /// first (everything judged and written), then rounds after one asset's report (stored by
 /// `ingest_report`, as an agent's would be) and rounds with nothing changed.
 async fn serving_rounds(
