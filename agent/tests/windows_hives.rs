@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -89,7 +90,7 @@ fn with_parents(text: &str) -> String {
             for depth in 3..parts.len() {
                 let parent = parts[..depth].join("\\");
                 if seen.insert(parent.to_lowercase()) {
-                    out.push_str(&format!("[{parent}]\n\n"));
+                    writeln!(out, "[{parent}]\n").unwrap();
                 }
             }
             seen.insert(key.to_lowercase());
@@ -218,7 +219,7 @@ fn evidence_names_the_hive_file() {
 fn hivexsh_set(hive: &Path, key: &str, values: &[(&str, &str)]) {
     let mut script = format!("cd {key}\nsetval {}\n", values.len());
     for (name, value) in values {
-        script.push_str(&format!("{name}\n{value}\n"));
+        writeln!(script, "{name}\n{value}").unwrap();
     }
     script.push_str("commit\n");
     hivex("hivexsh", &["-w", hive.to_str().unwrap()], &script);

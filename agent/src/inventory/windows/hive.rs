@@ -69,9 +69,10 @@ pub struct HiveFile {
 
 impl std::fmt::Debug for HiveFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // regf's hive has no Debug; its bytes would say nothing useful anyway.
         f.debug_struct("HiveFile")
             .field("file", &self.file)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
