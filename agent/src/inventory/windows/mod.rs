@@ -14,16 +14,22 @@
 //!   and `local-accounts.json` (PowerShell's `Get-LocalUser` and `Get-LocalGroupMember`; see
 //!   [`accounts`]), and `listeners.json` (`Get-NetTCPConnection -State Listen`,
 //!   `Get-NetUDPEndpoint`; see [`listeners`]).
-//!   Hive files (`Windows/System32/config/SYSTEM`) are not read: see the README.
+//! - **Offline hives** (`--root DIR` holding `DIR/Windows/System32/config/SYSTEM` or
+//!   `SOFTWARE`, see [`hive`]): the registry from the hive files themselves, e.g. a mounted
+//!   system disk or `reg save HKLM\SYSTEM SYSTEM`; the other offline files as above. When a
+//!   root holds both hives and [`REGISTRY_DIR`], the hives are read and the exports are not
+//!   (a [`FactError`] says so): one moment's whole registry is not mixed with another's part.
 //!
-//! A `.reg` file that cannot be parsed is a [`FactError`] naming the file and line; the
-//! registry is then incomplete, so `mfa` and `transit_encryption` are `unknown` with that
-//! error as their reason (the other files' observations are still reported).
+//! A `.reg` file that cannot be parsed is a [`FactError`] naming the file and line, a hive that
+//! is missing, truncated, corrupt or dirty one naming the file; the registry is then
+//! incomplete, so `mfa` and `transit_encryption` are `unknown` with that error as their reason
+//! (the other files' observations are still reported).
 //!
 //! # Layout
-//! - [`registry`]: the [`registry::RegistrySource`] trait, the offline source and typed
+//! - [`registry`]: the [`registry::RegistrySource`] trait, the `reg export` source and typed
 //!   look-ups with evidence.
 //! - [`reg_text`]: the pure `reg export` parser (fuzzed).
+//! - [`hive`]: the hive-file source over the `regf` parser (fuzzed).
 //! - `live`: the Win32 registry source (Windows builds only).
 //! - [`system`]: host version, software, services, hardening observations.
 //! - [`logon`]: login paths and the `mfa` control.
@@ -39,6 +45,7 @@ pub mod accounts;
 #[cfg(windows)]
 pub mod accounts_live;
 pub mod bitlocker;
+pub mod hive;
 pub mod listeners;
 #[cfg(windows)]
 pub mod live;
@@ -52,6 +59,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use hive::{HIVE_DIR, HIVES, HiveFile, HiveSource};
 use registry::{ExportSource, Registry, RegistrySource};
 
 use super::{
@@ -74,12 +82,19 @@ const MAX_RECORDED: u64 = 4 * 1024 * 1024;
 type Parser = fn(&str, &str) -> Result<Vec<bitlocker::BitLockerVolume>, bitlocker::BitLockerError>;
 
 /// Whether `root` is a Windows host for an agent built for `os`: the live root on Windows, or
-/// an offline root holding [`REGISTRY_DIR`].
+/// an offline root holding [`REGISTRY_DIR`] or a hive file under [`HIVE_DIR`].
 pub fn applies(root: &Path, os: &str) -> bool {
     if is_live_root(root) {
         return os == "windows";
     }
-    rooted(root, REGISTRY_DIR).is_dir()
+    rooted(root, REGISTRY_DIR).is_dir() || has_hives(root)
+}
+
+/// Whether the offline `root` holds any of the [`HIVES`].
+fn has_hives(root: &Path) -> bool {
+    HIVES
+        .iter()
+        .any(|(name, _)| rooted(root, &format!("{HIVE_DIR}/{name}")).exists())
 }
 
 /// Collects the Windows facts and controls of `root` into `inventory`.
@@ -137,7 +152,7 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
         ));
     } else {
         let reason = format!(
-            "the registry export could not be read completely: {}",
+            "the offline registry could not be read completely: {}",
             problems.join("; ")
         );
         controls.push(logon::unknown(reason.clone()));
@@ -145,7 +160,7 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
             name: "transit_encryption".into(),
             state: "unknown".into(),
             evidence: vec![Evidence {
-                source: REGISTRY_DIR.into(),
+                source: source.origin(),
                 line: 0,
                 probe: COLLECTOR.into(),
                 detail: reason.clone(),
@@ -286,7 +301,8 @@ fn log_protection(observations: &[Observation]) -> Control {
     }
 }
 
-/// The registry source for `root`, and the `.reg` files that could not be parsed.
+/// The registry source for `root`, and the files that could not be read: hive files when
+/// there are any, else the `.reg` files.
 fn open_source(
     root: &Path,
     live: bool,
@@ -298,6 +314,20 @@ fn open_source(
     }
     // Only Windows builds read a live registry; `applies` sends no other live root here.
     let _ = live;
+    if has_hives(root) {
+        // Hives win over exports rather than being merged with them: a hive is the whole
+        // registry at one moment, an export a part of it, perhaps from another moment, and
+        // mixing the two key by key could report a state the host never had.
+        if rooted(root, REGISTRY_DIR).is_dir() {
+            errors.push(FactError {
+                collector: COLLECTOR.into(),
+                source: REGISTRY_DIR.into(),
+                error: format!("not read: the hive files in {HIVE_DIR} are read instead"),
+            });
+        }
+        let (source, problems) = open_hives(root, errors);
+        return (Box::new(source), problems);
+    }
     let mut exports = Vec::new();
     let mut problems = Vec::new();
     for (name, path) in input::list_dir(root, REGISTRY_DIR, COLLECTOR, errors) {
@@ -325,6 +355,38 @@ fn open_source(
         problems.push(format!("{REGISTRY_DIR} holds no .reg file"));
     }
     (Box::new(ExportSource::new(REGISTRY_DIR, exports)), problems)
+}
+
+/// The [`HIVES`] under [`HIVE_DIR`], and the problems that leave the registry incomplete:
+/// both hives are needed (the controls read both), so a missing one is a problem too.
+fn open_hives(root: &Path, errors: &mut Vec<FactError>) -> (HiveSource, Vec<String>) {
+    let mut hives = Vec::new();
+    let mut problems = Vec::new();
+    for (name, mount) in HIVES {
+        let file = format!("{HIVE_DIR}/{name}");
+        let path = rooted(root, &file);
+        let parsed = if path.exists() {
+            read_bytes(&path, hive::MAX_HIVE_BYTES as u64)
+                .map_err(|e| format!("{file}: {e}"))
+                .and_then(|bytes| HiveFile::parse(&file, bytes).map_err(|e| e.to_string()))
+        } else {
+            Err(format!(
+                "{file}: missing (both SYSTEM and SOFTWARE hives are needed)"
+            ))
+        };
+        match parsed {
+            Ok(hive) => hives.push((mount.to_string(), hive)),
+            Err(error) => {
+                problems.push(error.clone());
+                errors.push(FactError {
+                    collector: COLLECTOR.into(),
+                    source: file,
+                    error,
+                });
+            }
+        }
+    }
+    (HiveSource::new(HIVE_DIR, hives), problems)
 }
 
 /// Reads at most `limit` bytes of a regular file; more is an error, not a cut (a cut export

@@ -1,12 +1,13 @@
-//! The one way Windows collectors read the registry: the [`RegistrySource`] trait, with two
-//! implementations, offline `reg export` files under `--root DIR` ([`ExportSource`]) and the
-//! live Win32 registry API (`super::live`, built for Windows only), plus the typed look-ups
-//! every collector uses ([`Registry`]).
+//! The one way Windows collectors read the registry: the [`RegistrySource`] trait, with three
+//! implementations, offline `reg export` files under `--root DIR` ([`ExportSource`]), offline
+//! hive files (`super::hive`) and the live Win32 registry API (`super::live`, built for Windows
+//! only), plus the typed look-ups every collector uses ([`Registry`]).
 //!
 //! Paths are written `HKLM\SYSTEM\CurrentControlSet\...`; `HKEY_LOCAL_MACHINE` and `HKLM` are
-//! the same hive, case does not matter. Offline exports may hold `ControlSet001` instead of
-//! `CurrentControlSet`: the `Select\Current` value says which set is current, as on a booted
-//! system. A value of the wrong type is an error naming key, value and source, never a guess.
+//! the same hive, case does not matter. Offline exports and hives may hold `ControlSet001`
+//! instead of `CurrentControlSet`: the `Select\Current` value says which set is current, as on
+//! a booted system ([`ControlSetAlias`]). A value of the wrong type is an error naming key,
+//! value and source, never a guess.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -128,7 +129,7 @@ pub struct Key {
     pub path: String,
     /// Its values.
     pub values: Vec<Value>,
-    /// Where it was read: the export file, or `registry` for the live API.
+    /// Where it was read: the export or hive file, or `registry` for the live API.
     pub origin: String,
 }
 
@@ -194,9 +195,39 @@ pub struct ExportSource {
     keys: BTreeMap<String, (ExportedKey, String)>,
     /// Where the exports were found, for evidence on absent keys.
     directory: String,
-    /// What `CurrentControlSet` stands for: `None` when the exports hold the alias itself,
-    /// else the `ControlSetNNN` that `Select\Current` names (1 when unset), lower-cased.
+    alias: ControlSetAlias,
+}
+
+/// What `HKLM\SYSTEM\CurrentControlSet` stands for in offline data. On a booted system the
+/// alias is a link the kernel makes; an export or a hive file holds `ControlSetNNN` and
+/// `Select\Current` instead, so both offline sources resolve it here, the same way.
+#[derive(Debug, Default)]
+pub struct ControlSetAlias {
+    /// `None` when the data holds the alias itself, else the `ControlSetNNN` that
+    /// `Select\Current` names (1 when unset), canonical.
     current_set: Option<String>,
+}
+
+impl ControlSetAlias {
+    /// The alias for data that holds the alias key itself (`has_alias`) or else names its
+    /// current set in `Select\Current` (`current`, `None` when absent).
+    pub fn new(has_alias: bool, current: Option<u32>) -> ControlSetAlias {
+        ControlSetAlias {
+            current_set: (!has_alias)
+                .then(|| format!("HKLM\\system\\controlset{:03}", current.unwrap_or(1))),
+        }
+    }
+
+    /// `CurrentControlSet` replaced by the current set, when the data holds the set and not
+    /// the alias. `path` is canonical.
+    pub fn resolve(&self, path: &str) -> String {
+        match (&self.current_set, path.strip_prefix(ALIAS)) {
+            (Some(set), Some(rest)) if rest.is_empty() || rest.starts_with('\\') => {
+                format!("{set}{rest}")
+            }
+            _ => path.to_string(),
+        }
+    }
 }
 
 impl ExportSource {
@@ -209,36 +240,33 @@ impl ExportSource {
             }
         }
         let has_alias = keys.keys().any(|k| k.starts_with(ALIAS));
-        let current_set = (!has_alias).then(|| {
-            let current = keys.get("HKLM\\system\\select").and_then(|(key, _)| {
-                key.values.iter().find_map(|v| match v.data {
-                    Data::Dword(n) if v.name.eq_ignore_ascii_case("Current") => Some(n),
-                    _ => None,
-                })
-            });
-            format!("HKLM\\system\\controlset{:03}", current.unwrap_or(1))
-        });
+        let current = keys
+            .get(SELECT)
+            .and_then(|(key, _)| select_current(&key.values));
         ExportSource {
             keys,
             directory: directory.to_string(),
-            current_set,
+            alias: ControlSetAlias::new(has_alias, current),
         }
     }
 
-    /// `CurrentControlSet` replaced by the set `HKLM\SYSTEM\Select\Current` names, when the
-    /// exports hold the set and not the alias. `path` is canonical.
     fn resolve(&self, path: &str) -> String {
-        match (&self.current_set, path.strip_prefix(ALIAS)) {
-            (Some(set), Some(rest)) if rest.is_empty() || rest.starts_with('\\') => {
-                format!("{set}{rest}")
-            }
-            _ => path.to_string(),
-        }
+        self.alias.resolve(path)
     }
 }
 
 /// The canonical `CurrentControlSet` alias.
-const ALIAS: &str = "HKLM\\system\\currentcontrolset";
+pub const ALIAS: &str = "HKLM\\system\\currentcontrolset";
+/// The canonical key whose `Current` value names the current control set.
+pub const SELECT: &str = "HKLM\\system\\select";
+
+/// The `Current` `REG_DWORD` among the values of `Select`; another type counts as unset.
+pub fn select_current(values: &[Value]) -> Option<u32> {
+    values.iter().find_map(|v| match v.data {
+        Data::Dword(n) if v.name.eq_ignore_ascii_case("Current") => Some(n),
+        _ => None,
+    })
+}
 
 impl RegistrySource for ExportSource {
     fn key(&self, path: &str) -> Result<Option<Key>, RegistryError> {
