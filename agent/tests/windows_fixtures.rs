@@ -703,3 +703,141 @@ fn malformed_account_recordings_are_unknown_and_named() {
         assert_eq!(control(&inv, "rest_encryption")["state"], "encrypted");
     }
 }
+
+fn observations<'a>(inv: &'a Value, category: &str) -> Vec<&'a Value> {
+    inv["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["category"] == category)
+        .collect()
+}
+
+#[test]
+fn recorded_wmi_hotfixes_last_boot_features_and_defender_powershell_5() {
+    let inv = inventory(&fixture("server2022-default"));
+    let hotfixes: Vec<&Value> = observations(&inv, "package")
+        .into_iter()
+        .filter(|o| o["value"]["manager"] == "windows-hotfix")
+        .collect();
+    assert_eq!(hotfixes.len(), 3, "{hotfixes:#?}");
+    let kb = observation(&inv, "package", "KB5034129");
+    assert_eq!(kb["value"]["description"], "Security Update");
+    assert_eq!(kb["value"]["installed_on"], "2024-01-10");
+    let evidence = &kb["evidence"][0];
+    assert_eq!(
+        evidence["source"],
+        "/recorded/Win32_QuickFixEngineering.json"
+    );
+    assert_eq!(
+        evidence["detail"],
+        "Win32_QuickFixEngineering.HotFixID KB5034129"
+    );
+    assert_eq!(evidence["probe"], "windows_wmi");
+
+    let boot = observation(&inv, "windows_host", "last_boot");
+    assert_eq!(boot["value"]["last_boot_up_time"], "2024-01-10T08:00:00Z");
+    assert_eq!(boot["value"]["boot_time_unix"], 1_704_873_600);
+    assert_eq!(inv["host"]["boot_time_unix"], 1_704_873_600);
+    assert!(
+        boot["evidence"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Win32_OperatingSystem.LastBootUpTime /Date(1704873600000)/"),
+        "{boot:#}"
+    );
+
+    let features = observations(&inv, "windows_feature");
+    assert_eq!(features.len(), 10);
+    let storage = observation(&inv, "windows_feature", "Storage Services");
+    assert_eq!(storage["value"]["class"], "Win32_ServerFeature");
+    assert_eq!(storage["value"]["parent_id"], 481);
+
+    let defender = observation(&inv, "hardening", "defender_status");
+    assert_eq!(defender["value"]["real_time_protection_enabled"], true);
+    assert_eq!(defender["value"]["antivirus_signature_age_days"], 1);
+    assert_eq!(
+        defender["value"]["antivirus_signature_last_updated"],
+        "2024-01-11T04:12:00Z"
+    );
+    assert_eq!(
+        defender["evidence"][0]["detail"],
+        "MSFT_MpComputerStatus.RealTimeProtectionEnabled true"
+    );
+}
+
+#[test]
+fn recorded_wmi_in_powershell_7_form_and_optional_features() {
+    let inv = inventory(&fixture("rdp-nla-off"));
+    assert_eq!(
+        observation(&inv, "package", "KB5033914")["value"]["installed_on"],
+        "2023-12-13"
+    );
+    let boot = observation(&inv, "windows_host", "last_boot");
+    assert_eq!(boot["value"]["last_boot_up_time"], "2024-01-11T08:30:00.5Z");
+    let defender = observation(&inv, "hardening", "defender_status");
+    assert_eq!(defender["value"]["real_time_protection_enabled"], false);
+    assert_eq!(defender["value"]["antivirus_signature_age_days"], 12);
+    // No features recorded here: none reported, and no error for what was not recorded.
+    assert!(observations(&inv, "windows_feature").is_empty());
+    assert!(
+        !inv["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["collector"] == "windows_wmi"),
+        "{:#}",
+        inv["errors"]
+    );
+
+    let duo = inventory(&fixture("duo-enforced"));
+    let telnet = observation(&duo, "windows_feature", "TelnetClient");
+    assert_eq!(telnet["value"]["class"], "Win32_OptionalFeature");
+    assert_eq!(
+        telnet["evidence"][0]["detail"],
+        "Win32_OptionalFeature.InstallState TelnetClient = 1"
+    );
+    assert!(
+        observations(&duo, "package")
+            .iter()
+            .all(|o| o["value"]["manager"] != "windows-hotfix")
+    );
+}
+
+#[test]
+fn malformed_wmi_recordings_are_errors_naming_the_file_others_still_read() {
+    let tmp = broken_copy(
+        "server2022-default",
+        "recorded/Win32_QuickFixEngineering.json",
+        b"[{\"HotFixID\":\"KB1\"},",
+    );
+    let root = tmp.path().join("host");
+    std::fs::write(
+        root.join("recorded/Win32_OperatingSystem.json"),
+        br#"{"LastBootUpTime":"soon"}"#,
+    )
+    .unwrap();
+    let inv = inventory(&root);
+    let errors: Vec<&Value> = inv["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["collector"] == "windows_wmi")
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert_eq!(
+        errors[0]["source"],
+        "/recorded/Win32_QuickFixEngineering.json"
+    );
+    assert_eq!(errors[1]["source"], "/recorded/Win32_OperatingSystem.json");
+    assert!(
+        errors[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("LastBootUpTime \"soon\" is not a date"),
+        "{errors:#?}"
+    );
+    // The other classes are still read.
+    observation(&inv, "hardening", "defender_status");
+    assert_eq!(observations(&inv, "windows_feature").len(), 10);
+}

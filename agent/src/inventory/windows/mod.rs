@@ -47,6 +47,9 @@ pub mod reg_text;
 pub mod registry;
 pub mod system;
 pub mod transit;
+pub mod wmi;
+#[cfg(windows)]
+pub mod wmi_live;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -98,6 +101,7 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
     system::software(&registry, observations, errors);
     system::services(&registry, observations, errors);
     system::hardening(&registry, observations, errors);
+    wmi_facts(root, live, host, observations, errors);
 
     let sshd = openssh(root, live, &registry, observations, errors);
     let table = read_listeners(root, live, errors);
@@ -153,8 +157,12 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
             reason,
         });
     }
-    let (volumes, problem) = bitlocker_volumes(root, live, errors);
-    controls.push(bitlocker::control(&volumes, problem, observations));
+    let (volumes, problem, fallback) = bitlocker_volumes(root, live, errors);
+    let mut rest = bitlocker::control(&volumes, problem, observations);
+    if let Some(why) = fallback {
+        rest.reason = format!("{} (read with manage-bde -status: {why})", rest.reason);
+    }
+    controls.push(rest);
     controls.push(log_protection(observations));
     let local = local_accounts(root, live, errors);
     if let Ok(accounts) = &local {
@@ -400,13 +408,122 @@ fn iis_config(root: &Path, live: bool) -> Option<Result<String, String>> {
     }
 }
 
-/// BitLocker volumes from recorded WMI JSON, else recorded `manage-bde -status`, else (live)
-/// `manage-bde -status` run now; the problem that leaves the control undecided, if any.
+/// The WMI facts (hotfixes, last boot, roles and features, Defender's state): live through
+/// WMI, offline from the recordings that are there. A class that fails is an error naming it;
+/// the others are still read. Offline, the recorded last boot also fills the host frame.
+fn wmi_facts(
+    root: &Path,
+    live: bool,
+    host: &mut super::HostFacts,
+    observations: &mut Vec<Observation>,
+    errors: &mut Vec<FactError>,
+) {
+    let mut record = |e: wmi::WmiError| {
+        errors.push(FactError {
+            collector: wmi::PROBE.into(),
+            source: e.source_name,
+            error: e.message,
+        });
+    };
+    if let Some(read) = read_wmi(root, live, wmi::QUICK_FIX) {
+        match read.and_then(|rows| wmi::hotfixes(&rows)) {
+            Ok(found) => observations.extend(found),
+            Err(e) => record(e),
+        }
+    }
+    if let Some(read) = read_wmi(root, live, wmi::OPERATING_SYSTEM) {
+        match read.and_then(|rows| wmi::last_boot(&rows)) {
+            Ok(Some((observation, boot))) => {
+                if !live {
+                    host.boot_time_unix = boot;
+                }
+                observations.push(observation);
+            }
+            Ok(None) => {}
+            Err(e) => record(e),
+        }
+    }
+    // A server lists its roles and features in Win32_ServerFeature; a client has no such class
+    // and its features are the optional ones.
+    let features = match read_wmi(root, live, wmi::SERVER_FEATURE) {
+        Some(Ok(rows)) => Some(Ok(rows)),
+        Some(Err(e)) if wmi::is_invalid_class(&e) => read_wmi(root, live, wmi::OPTIONAL_FEATURE),
+        Some(Err(e)) => {
+            record(e);
+            read_wmi(root, live, wmi::OPTIONAL_FEATURE)
+        }
+        None => read_wmi(root, live, wmi::OPTIONAL_FEATURE),
+    };
+    if let Some(read) = features {
+        match read.and_then(|rows| wmi::features(&rows)) {
+            Ok(found) => observations.extend(found),
+            Err(e) => record(e),
+        }
+    }
+    if let Some(read) = read_wmi(root, live, wmi::DEFENDER_STATUS) {
+        match read.and_then(|rows| wmi::defender(&rows)) {
+            Ok(found) => observations.extend(found),
+            Err(e) => record(e),
+        }
+    }
+}
+
+/// One class's rows: queried live, or the recording offline; `None` when not recorded.
+fn read_wmi(
+    root: &Path,
+    live: bool,
+    class: wmi::WmiClass,
+) -> Option<Result<wmi::WmiRows, wmi::WmiError>> {
+    if live {
+        return Some(live_wmi(class));
+    }
+    let file = format!("{RECORDED_DIR}/{}", class.recorded);
+    let path = rooted(root, &file);
+    if !path.exists() {
+        return None;
+    }
+    let fail = |message: String| wmi::WmiError {
+        source_name: file.clone(),
+        message,
+    };
+    let rows = read_bytes(&path, wmi::MAX_RECORDED_BYTES as u64)
+        .map_err(|e| fail(e.to_string()))
+        .and_then(|b| reg_text::decode(&b).map_err(|e| fail(e.message)))
+        .and_then(|text| wmi::parse_recorded(&text, &file));
+    Some(rows.map(|rows| wmi::WmiRows {
+        class,
+        origin: wmi::Origin::Recorded(file.clone()),
+        rows,
+    }))
+}
+
+#[cfg(windows)]
+fn live_wmi(class: wmi::WmiClass) -> Result<wmi::WmiRows, wmi::WmiError> {
+    wmi_live::rows(class)
+}
+
+/// Only Windows builds speak WMI; `applies` sends no other live root here.
+#[cfg(not(windows))]
+fn live_wmi(class: wmi::WmiClass) -> Result<wmi::WmiRows, wmi::WmiError> {
+    Err(wmi::WmiError {
+        source_name: class.live_source(),
+        message: "read on Windows only".into(),
+    })
+}
+
+/// BitLocker volumes: offline from recorded WMI JSON, else recorded `manage-bde -status`; live
+/// through WMI, else `manage-bde -status` run now. Returns the volumes, the problem that leaves
+/// the control undecided (naming every input that failed), and, when `manage-bde` stood in for
+/// WMI, why WMI failed.
 fn bitlocker_volumes(
     root: &Path,
     live: bool,
     errors: &mut Vec<FactError>,
-) -> (Vec<bitlocker::BitLockerVolume>, Option<String>) {
+) -> (
+    Vec<bitlocker::BitLockerVolume>,
+    Option<String>,
+    Option<String>,
+) {
     let wmi = format!("{RECORDED_DIR}/Win32_EncryptableVolume.json");
     let bde = format!("{RECORDED_DIR}/manage-bde-status.txt");
     let inputs: [(&str, Parser); 2] = [
@@ -424,27 +541,67 @@ fn bitlocker_volumes(
                 .and_then(|b| reg_text::decode(&b).map_err(|e| e.message))
                 .and_then(|text| parse(&text, file).map_err(|e| e.message));
             return match result {
-                Ok(volumes) => (volumes, None),
+                Ok(volumes) => (volumes, None, None),
                 Err(error) => {
                     errors.push(FactError {
                         collector: "bitlocker".into(),
                         source: file.into(),
                         error: error.clone(),
                     });
-                    (Vec::new(), Some(format!("{file}: {error}")))
+                    (Vec::new(), Some(format!("{file}: {error}")), None)
                 }
             };
         }
         return (
             Vec::new(),
             Some(format!("no recorded BitLocker data ({wmi} or {bde})")),
+            None,
         );
     }
-    run_manage_bde(errors)
+    let wmi_failure = match live_encryptable_volumes() {
+        Ok(volumes) => return (volumes, None, None),
+        Err(error) => {
+            errors.push(FactError {
+                collector: "bitlocker".into(),
+                source: error.source_name.clone(),
+                error: error.message.clone(),
+            });
+            error.to_string()
+        }
+    };
+    match run_manage_bde(errors) {
+        (volumes, None) => (volumes, None, Some(wmi_failure)),
+        (volumes, Some(problem)) => (
+            volumes,
+            Some(format!("{wmi_failure}; then {problem}")),
+            None,
+        ),
+    }
 }
 
-/// Runs `manage-bde -status` on the live host. A command's output is parsed because the agent
-/// does not speak WMI yet (the `wmi` crate's COM set-up is not built); the parser is the
+/// The live `Win32_EncryptableVolume` instances, parsed as a recording is.
+#[cfg(windows)]
+fn live_encryptable_volumes() -> Result<Vec<bitlocker::BitLockerVolume>, wmi::WmiError> {
+    let class = wmi_live::ENCRYPTABLE_VOLUME;
+    let rows = wmi_live::encryptable_volumes()?;
+    bitlocker::parse_wmi_value(serde_json::Value::Array(rows), &class.live_source()).map_err(|e| {
+        wmi::WmiError {
+            source_name: class.live_source(),
+            message: e.message,
+        }
+    })
+}
+
+/// Only Windows builds speak WMI; `applies` sends no other live root here.
+#[cfg(not(windows))]
+fn live_encryptable_volumes() -> Result<Vec<bitlocker::BitLockerVolume>, wmi::WmiError> {
+    Err(wmi::WmiError {
+        source_name: "WMI".into(),
+        message: "read on Windows only".into(),
+    })
+}
+
+/// Runs `manage-bde -status` on the live host, when WMI could not be read; the parser is the
 /// recorded-output one.
 fn run_manage_bde(
     errors: &mut Vec<FactError>,
