@@ -443,10 +443,12 @@ fn wmi_facts(
             Err(e) => record(e),
         }
     }
-    // A server lists its roles and features in Win32_ServerFeature; a client has no such class
-    // and its features are the optional ones.
+    // A server lists its roles and features in Win32_ServerFeature (never none: .NET and
+    // PowerShell at least); a client has no such class (wine has it, empty) and its features
+    // are the optional ones.
     let features = match read_wmi(root, live, wmi::SERVER_FEATURE) {
-        Some(Ok(rows)) => Some(Ok(rows)),
+        Some(Ok(rows)) if !rows.rows.is_empty() => Some(Ok(rows)),
+        Some(Ok(_)) => read_wmi(root, live, wmi::OPTIONAL_FEATURE),
         Some(Err(e)) if wmi::is_invalid_class(&e) => read_wmi(root, live, wmi::OPTIONAL_FEATURE),
         Some(Err(e)) => {
             record(e);

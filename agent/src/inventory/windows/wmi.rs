@@ -16,7 +16,8 @@
 //! `/Date(ms)/` (5.1), ISO 8601 (7) or an object whose `value` is one of those; WMI itself as
 //! CIM_DATETIME (`yyyymmddHHMMSS.ffffff+UUU`, UUU the offset in minutes); all four are read.
 //! `Win32_QuickFixEngineering.InstalledOn` is a free string (`M/D/YYYY` in practice, sometimes
-//! a hex FILETIME): read when it is one of these forms, kept as text either way.
+//! a hex FILETIME, `D/M/YYYY` under wine): read when it is one of these forms, kept as text
+//! either way.
 //!
 //! Nothing here decides a control: each fact is an observation whose evidence names the
 //! namespace, class and property (live) or the recorded file and the property (offline).
@@ -288,6 +289,9 @@ fn installed_on(value: &Value) -> Option<String> {
         let parts: Vec<&str> = text.trim().split('/').collect();
         if let [m, d, y] = parts.as_slice() {
             if let (Ok(m), Ok(d), Ok(y)) = (m.parse::<u8>(), d.parse::<u8>(), y.parse::<i32>()) {
+                // Windows writes `M/D/YYYY`; wine `D/M/YYYY` (`22/2/2022`), which is read as
+                // such only where it cannot be a month first.
+                let (m, d) = if m > 12 && d <= 12 { (d, m) } else { (m, d) };
                 return time::Month::try_from(m)
                     .ok()
                     .and_then(|month| time::Date::from_calendar_date(y, month, d).ok())
@@ -588,6 +592,19 @@ mod tests {
             recorded[0].evidence[0].detail,
             "Win32_QuickFixEngineering.HotFixID KB5034129"
         );
+    }
+
+    #[test]
+    fn wine_day_first_install_date_is_read_only_when_unambiguous() {
+        assert_eq!(
+            installed_on(&json!("22/2/2022")).as_deref(),
+            Some("2022-02-22")
+        );
+        assert_eq!(
+            installed_on(&json!("2/3/2022")).as_deref(),
+            Some("2022-02-03")
+        );
+        assert_eq!(installed_on(&json!("13/13/2022")), None);
     }
 
     #[test]
