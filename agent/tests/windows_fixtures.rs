@@ -841,3 +841,75 @@ fn malformed_wmi_recordings_are_errors_naming_the_file_others_still_read() {
     observation(&inv, "hardening", "defender_status");
     assert_eq!(observations(&inv, "windows_feature").len(), 10);
 }
+
+#[test]
+fn recorded_audit_policy_is_observed_and_weighs_log_protection() {
+    let inv = inventory(&fixture("server2022-default"));
+    let policy = observations(&inv, "audit_policy");
+    assert_eq!(policy.len(), 9);
+    let logon = observation(
+        &inv,
+        "audit_policy",
+        "{0CCE9215-69AE-11D9-BED3-505054503030}",
+    );
+    assert_eq!(logon["value"]["subcategory"], "Logon");
+    assert_eq!(logon["value"]["setting"], "success_and_failure");
+    assert_eq!(logon["evidence"][0]["source"], "/recorded/auditpol.csv");
+    assert_eq!(logon["evidence"][0]["line"], 4);
+    assert_control(
+        &inv,
+        "log_protection",
+        "local_only",
+        "Logon is audited as success_and_failure",
+        &[("/recorded/auditpol.csv", "Logon: Success and Failure")],
+    );
+
+    let silent = inventory(&fixture("smb1-enabled"));
+    assert_control(
+        &silent,
+        "log_protection",
+        "none",
+        "audits no subcategory",
+        &[("SubscriptionManager", "absent")],
+    );
+    // Not recorded: the default is assumed, and said to be.
+    assert_control(
+        &inventory(&fixture("duo-enforced")),
+        "log_protection",
+        "local_only",
+        "the audit policy was not recorded; Windows audits logons by default",
+        &[],
+    );
+}
+
+#[test]
+fn malformed_audit_recording_is_an_error_naming_file_and_line() {
+    let tmp = broken_copy(
+        "smb1-enabled",
+        "recorded/auditpol.csv",
+        b"Machine Name,Policy Target,Subcategory,Subcategory GUID,Inclusion Setting,Exclusion Setting\nSRV,System,Logon,{0CCE9215-69AE-11D9-BED3-505054503030},Erfolg,\n",
+    );
+    let inv = inventory(&tmp.path().join("host"));
+    let error = inv["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["collector"] == "windows_audit")
+        .expect("an audit error");
+    assert_eq!(error["source"], "/recorded/auditpol.csv");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("line 2: Inclusion Setting \"Erfolg\""),
+        "{error:#}"
+    );
+    assert_control(
+        &inv,
+        "log_protection",
+        "local_only",
+        "could not be read",
+        &[],
+    );
+    assert!(observations(&inv, "audit_policy").is_empty());
+}

@@ -19,12 +19,16 @@
 //! And one COM call for WMI: packet privacy on a `wmi` connection, which the BitLocker
 //! namespace requires and the `wmi` crate does not set (`wmi_privacy` says why).
 //!
+//! The system audit policy comes from advapi32's `AuditQuerySystemPolicy` (`audit` says why
+//! not `auditpol`).
+//!
 //! On other platforms the crate is empty.
 //!
 //! # Layout
 //! - `imp` (Windows only): the NetAPI and SID calls, the buffer guards and the UTF-16 and SID
 //!   conversions.
 //! - `iphlp` (Windows only): the TCP and UDP listener tables and process image names.
+//! - `audit` (Windows only): every audit subcategory with its success/failure setting.
 //! - `wmi_privacy` (Windows only): `CoSetProxyBlanket` at packet privacy on a WMI connection.
 
 #[cfg(windows)]
@@ -36,7 +40,13 @@ mod iphlp;
 
 #[cfg(windows)]
 #[allow(unsafe_code)]
+mod audit;
+#[cfg(windows)]
+#[allow(unsafe_code)]
 mod wmi_privacy;
+
+#[cfg(windows)]
+pub use audit::{AuditSetting, system_audit_policy};
 
 #[cfg(windows)]
 pub use iphlp::{ListeningSocket, SocketTransport, process_image, tcp_listeners, udp_listeners};

@@ -38,6 +38,7 @@
 pub mod accounts;
 #[cfg(windows)]
 pub mod accounts_live;
+pub mod audit;
 pub mod bitlocker;
 pub mod listeners;
 #[cfg(windows)]
@@ -163,7 +164,11 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
         rest.reason = format!("{} (read with manage-bde -status: {why})", rest.reason);
     }
     controls.push(rest);
-    controls.push(log_protection(observations));
+    let policy = audit_policy(root, live, errors);
+    if let Some(Ok(found)) = &policy {
+        observations.extend(audit::observations(found));
+    }
+    controls.push(log_protection(observations, policy.as_ref()));
     let local = local_accounts(root, live, errors);
     if let Ok(accounts) = &local {
         observations.extend(accounts::observations(accounts));
@@ -262,35 +267,123 @@ fn read_live_accounts() -> Result<accounts::LocalAccounts, String> {
     Err("live local accounts are read on Windows only".into())
 }
 
-/// `log_protection` from the Windows Event Forwarding policy `hardening` observes: a
-/// subscription manager ships events off the host; without one the event log keeps them only
-/// here. The audit policy itself is not read, so `local_only` assumes Windows' default logon
-/// auditing.
-fn log_protection(observations: &[Observation]) -> Control {
+/// The audit policy: `AuditQuerySystemPolicy` live, the recorded `auditpol /r` CSV offline
+/// (`None` when not recorded); `Err` is why not (recorded as an error too).
+fn audit_policy(
+    root: &Path,
+    live: bool,
+    errors: &mut Vec<FactError>,
+) -> Option<Result<Vec<audit::AuditSubcategory>, String>> {
+    let file = format!("{RECORDED_DIR}/{}", audit::RECORDED_FILE);
+    let result = if live {
+        read_live_audit_policy()
+    } else {
+        let path = rooted(root, &file);
+        if !path.exists() {
+            return None;
+        }
+        read_bytes(&path, audit::MAX_RECORDED_BYTES as u64)
+            .map_err(|e| format!("{file}: {e}"))
+            .and_then(|b| reg_text::decode(&b).map_err(|e| format!("{file}: {}", e.message)))
+            .and_then(|text| audit::parse_auditpol_csv(&text, &file).map_err(|e| e.to_string()))
+    };
+    Some(result.inspect_err(|error| {
+        errors.push(FactError {
+            collector: audit::PROBE.into(),
+            source: if live {
+                "AuditQuerySystemPolicy".into()
+            } else {
+                file.clone()
+            },
+            error: error.clone(),
+        });
+    }))
+}
+
+#[cfg(windows)]
+fn read_live_audit_policy() -> Result<Vec<audit::AuditSubcategory>, String> {
+    let settings = tillsyn_netapi::system_audit_policy().map_err(|e| e.to_string())?;
+    Ok(settings
+        .into_iter()
+        .map(|s| {
+            let evidence = Evidence {
+                source: "AuditQuerySystemPolicy".into(),
+                line: 0,
+                probe: audit::PROBE.into(),
+                detail: format!("{}: AuditingInformation {}", s.name, s.auditing),
+            };
+            audit::AuditSubcategory::new(&s.subcategory_guid, &s.name, s.auditing, evidence)
+        })
+        .collect())
+}
+
+/// Only Windows builds read the live audit policy; `applies` sends no other live root here.
+#[cfg(not(windows))]
+fn read_live_audit_policy() -> Result<Vec<audit::AuditSubcategory>, String> {
+    Err("the live audit policy is read on Windows only".into())
+}
+
+/// `log_protection` from the Windows Event Forwarding policy `hardening` observes and the audit
+/// policy: a subscription manager ships events off the host (`forwarded`); without one the
+/// event log keeps them only here (`local_only`), unless the audit policy audits nothing at all
+/// (`none`, as on Linux when nothing is recorded). Without the audit policy, `local_only`
+/// assumes Windows' default logon auditing and says so.
+fn log_protection(
+    observations: &[Observation],
+    policy: Option<&Result<Vec<audit::AuditSubcategory>, String>>,
+) -> Control {
     let forwarding = observations
         .iter()
         .find(|o| o.category == "hardening" && o.name == "event_forwarding");
-    match forwarding {
-        Some(o) => Control {
+    let known = match policy {
+        Some(Ok(found)) => Some(found),
+        _ => None,
+    };
+    let logon = known.and_then(|found| found.iter().find(|s| s.guid == audit::LOGON));
+    let audited = match (known, logon) {
+        (Some(_), Some(logon)) => format!("Logon is audited as {}", logon.setting()),
+        (Some(_), None) => "the audit policy has no Logon subcategory".into(),
+        (None, _) => match policy {
+            Some(Err(why)) => format!(
+                "the audit policy could not be read ({why}); Windows audits logons by default"
+            ),
+            _ => "the audit policy was not recorded; Windows audits logons by default".into(),
+        },
+    };
+    let mut evidence: Vec<Evidence> = logon.map(|l| l.evidence.clone()).into_iter().collect();
+    if let Some(o) = forwarding {
+        evidence.splice(0..0, o.evidence.iter().cloned());
+        return Control {
             name: "log_protection".into(),
             state: "forwarded".into(),
             reason: format!(
-                "Windows Event Forwarding sends events to a subscription manager: {}",
+                "Windows Event Forwarding sends events to a subscription manager: {}; {audited}",
                 o.value.as_str().unwrap_or_default()
             ),
-            evidence: o.evidence.clone(),
-        },
-        None => Control {
+            evidence,
+        };
+    }
+    evidence.insert(0, Evidence {
+        source: "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\EventLog\\EventForwarding\\SubscriptionManager".into(),
+        line: 0,
+        probe: COLLECTOR.into(),
+        detail: "absent".into(),
+    });
+    if known.is_some_and(|found| found.iter().all(|s| !s.success && !s.failure)) {
+        return Control {
             name: "log_protection".into(),
-            state: "local_only".into(),
-            reason: "no Windows Event Forwarding subscription manager is configured: the event log keeps security events only on this host".into(),
-            evidence: vec![Evidence {
-                source: "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\EventLog\\EventForwarding\\SubscriptionManager".into(),
-                line: 0,
-                probe: COLLECTOR.into(),
-                detail: "absent".into(),
-            }],
-        },
+            state: "none".into(),
+            reason: "the audit policy audits no subcategory, so no security event is recorded, and no Windows Event Forwarding subscription manager is configured".into(),
+            evidence,
+        };
+    }
+    Control {
+        name: "log_protection".into(),
+        state: "local_only".into(),
+        reason: format!(
+            "no Windows Event Forwarding subscription manager is configured: the event log keeps security events only on this host ({audited})"
+        ),
+        evidence,
     }
 }
 
@@ -639,8 +732,13 @@ mod log_protection_tests {
 
     #[test]
     fn event_forwarding_policy_decides_log_protection() {
-        let local = log_protection(&[]);
+        let local = log_protection(&[], None);
         assert_eq!(local.state, "local_only");
+        assert!(
+            local
+                .reason
+                .contains("not recorded; Windows audits logons by default")
+        );
         let forwarding = Observation {
             category: "hardening".into(),
             name: "event_forwarding".into(),
@@ -654,9 +752,41 @@ mod log_protection_tests {
                 detail: String::new(),
             }],
         };
-        let forwarded = log_protection(&[forwarding]);
+        let forwarded = log_protection(&[forwarding], None);
         assert_eq!(forwarded.state, "forwarded");
         assert!(forwarded.reason.contains("wec.kommun.example"));
         assert_eq!(forwarded.evidence[0].line, 12);
+    }
+
+    #[test]
+    fn the_audit_policy_refines_local_only() {
+        let at = |bits| {
+            vec![
+                audit::AuditSubcategory::new(audit::LOGON, "Logon", bits, Evidence::default()),
+                audit::AuditSubcategory::new(
+                    "{0CCE9216-69AE-11D9-BED3-505054503030}",
+                    "Logoff",
+                    0,
+                    Evidence::default(),
+                ),
+            ]
+        };
+        let audited = log_protection(&[], Some(&Ok(at(3))));
+        assert_eq!(audited.state, "local_only");
+        assert!(
+            audited
+                .reason
+                .contains("Logon is audited as success_and_failure")
+        );
+        assert_eq!(audited.evidence.len(), 2);
+        let nothing = log_protection(&[], Some(&Ok(at(0))));
+        assert_eq!(nothing.state, "none");
+        let failed = log_protection(&[], Some(&Err("AuditEnumerateSubCategories failed".into())));
+        assert_eq!(failed.state, "local_only");
+        assert!(
+            failed
+                .reason
+                .contains("could not be read (AuditEnumerateSubCategories failed)")
+        );
     }
 }
