@@ -913,3 +913,38 @@ fn malformed_audit_recording_is_an_error_naming_file_and_line() {
     );
     assert!(observations(&inv, "audit_policy").is_empty());
 }
+
+#[test]
+fn rd_gateway_with_the_nps_mfa_extension_is_observed_not_counted_for_direct_rdp() {
+    let inv = inventory(&fixture("rdp-nla-no-mfa"));
+    let role = observation(&inv, "rd_gateway", "gateway_role");
+    assert_eq!(role["value"]["start"], "automatic");
+    assert!(
+        role["evidence"][0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("Services\\TSGateway\\Start")
+    );
+    let nps = observation(&inv, "rd_gateway", "nps_azure_mfa_extension");
+    assert_eq!(nps["value"]["loaded_by_nps"], true);
+    assert_eq!(
+        nps["value"]["registered_in"],
+        serde_json::json!(["ExtensionDLLs", "AuthorizationDLLs"])
+    );
+    assert_eq!(nps["value"]["unregistered_users_pass_with_password"], true);
+    assert!(nps["evidence"].as_array().unwrap().iter().any(|e| {
+        e["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("AuthSrv\\Parameters\\ExtensionDLLs")
+    }));
+    // The extension guards RADIUS (gateway) logons, not RDP straight to this host.
+    assert_eq!(control(&inv, "mfa")["state"], "absent");
+    assert!(
+        inventory(&fixture("server2022-default"))["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["category"] != "rd_gateway")
+    );
+}

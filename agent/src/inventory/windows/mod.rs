@@ -40,6 +40,7 @@ pub mod accounts;
 pub mod accounts_live;
 pub mod audit;
 pub mod bitlocker;
+pub mod gateway;
 pub mod listeners;
 #[cfg(windows)]
 pub mod live;
@@ -102,6 +103,7 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
     system::software(&registry, observations, errors);
     system::services(&registry, observations, errors);
     system::hardening(&registry, observations, errors);
+    gateway::collect(&registry, observations, errors);
     wmi_facts(root, live, host, observations, errors);
 
     let sshd = openssh(root, live, &registry, observations, errors);
