@@ -18,7 +18,8 @@
 #      boot (`Win32_OperatingSystem.LastBootUpTime`) and wine's one hotfix row
 #      (`Win32_QuickFixEngineering`, KB1234567) come through it, and BitLocker's reason names
 #      the WMI failure for `Win32_EncryptableVolume` (wine has no such namespace), then the
-#      `manage-bde -status` fallback (wine has no manage-bde either).
+#      `manage-bde -status` fallback (wine has no manage-bde either). The audit policy's
+#      `AuditQuerySystemPolicy` is a stub in wine, so `log_protection` names that call.
 #   2. `wine reg add` turns RDP on with NLA off, adds an Uninstall entry, sets SChannel's
 #      server TLS 1.0/1.1 off and registers OpenSSH Server (its `sshd_config` written to
 #      C:\ProgramData\ssh): the inventory reads them back (the entry as a package, `mfa`
@@ -256,6 +257,12 @@ wmi_at = rest.find("WMI root\\CIMV2\\Security\\MicrosoftVolumeEncryption Win32_E
 bde_at = rest.find("then manage-bde -status: ")
 if not 0 <= wmi_at < bde_at or "WBEM_E_INVALID_NAMESPACE" not in rest:
     problems.append(f"rest_encryption does not name the WMI failure, then manage-bde: {rest!r}")
+# wine 8.0's AuditQuerySystemPolicy is a stub (ERROR_CALL_NOT_IMPLEMENTED): log_protection
+# then assumes Windows' default logon auditing and names the failed call.
+logs = controls.get("log_protection", {})
+if logs.get("state") != "local_only" or \
+        "AuditQuerySystemPolicy failed with status 120 (ERROR_CALL_NOT_IMPLEMENTED)" not in logs.get("reason", ""):
+    problems.append(f"log_protection under wine: {logs}")
 if "no remote login path" not in controls.get("mfa", {}).get("reason", ""):
     problems.append(f"mfa: {controls.get('mfa')}")
 # The live NetAPI path runs and fails cleanly: wine 8.0's NetUserEnum implements levels 0 and

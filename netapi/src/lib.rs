@@ -28,7 +28,7 @@
 //! - `imp` (Windows only): the NetAPI and SID calls, the buffer guards and the UTF-16 and SID
 //!   conversions.
 //! - `iphlp` (Windows only): the TCP and UDP listener tables and process image names.
-//! - `audit` (Windows only): every audit subcategory with its success/failure setting.
+//! - `audit` (Windows only): the success/failure setting of given audit subcategories.
 //! - `wmi_privacy` (Windows only): `CoSetProxyBlanket` at packet privacy on a WMI connection.
 
 #[cfg(windows)]
@@ -46,7 +46,7 @@ mod audit;
 mod wmi_privacy;
 
 #[cfg(windows)]
-pub use audit::{AuditSetting, system_audit_policy};
+pub use audit::system_audit_policy;
 
 #[cfg(windows)]
 pub use iphlp::{ListeningSocket, SocketTransport, process_image, tcp_listeners, udp_listeners};

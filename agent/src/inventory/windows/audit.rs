@@ -5,7 +5,8 @@
 //! Two inputs, one result type ([`AuditSubcategory`], built by [`AuditSubcategory::new`] from
 //! the subcategory's GUID, name and setting bits):
 //! - live, advapi32's `AuditQuerySystemPolicy` through `tillsyn-netapi` (bit flags, not
-//!   auditpol's localised text; see that crate);
+//!   auditpol's localised text; see that crate) for each of [`SUBCATEGORIES`], named from
+//!   that table;
 //! - offline, `DIR/recorded/auditpol.csv`, the output of `auditpol /get /category:* /r` (run as
 //!   an administrator; `cmd` redirection writes the OEM code page, PowerShell's `>` UTF-16LE,
 //!   both read). Its columns are `Machine Name, Policy Target, Subcategory, Subcategory GUID,
@@ -33,6 +34,90 @@ pub const LOGON: &str = "{0CCE9215-69AE-11D9-BED3-505054503030}";
 const SUCCESS: u32 = 1;
 /// `POLICY_AUDIT_EVENT_FAILURE`.
 const FAILURE: u32 = 2;
+
+/// The advanced-audit subcategories Windows 10 / Server 2016 and later have, by GUID (all
+/// `{0CCE92xx-69AE-11D9-BED3-505054503030}`) with the English names auditpol gives them. The
+/// live agent asks for these (the API's own enumeration is missing under wine, see
+/// `tillsyn-netapi`) and names them from here, so names are the same in every language.
+pub const SUBCATEGORIES: [(u8, &str); 59] = [
+    (0x10, "Security State Change"),
+    (0x11, "Security System Extension"),
+    (0x12, "System Integrity"),
+    (0x13, "IPsec Driver"),
+    (0x14, "Other System Events"),
+    (0x15, "Logon"),
+    (0x16, "Logoff"),
+    (0x17, "Account Lockout"),
+    (0x18, "IPsec Main Mode"),
+    (0x19, "IPsec Quick Mode"),
+    (0x1A, "IPsec Extended Mode"),
+    (0x1B, "Special Logon"),
+    (0x1C, "Other Logon/Logoff Events"),
+    (0x1D, "File System"),
+    (0x1E, "Registry"),
+    (0x1F, "Kernel Object"),
+    (0x20, "SAM"),
+    (0x21, "Certification Services"),
+    (0x22, "Application Generated"),
+    (0x23, "Handle Manipulation"),
+    (0x24, "File Share"),
+    (0x25, "Filtering Platform Packet Drop"),
+    (0x26, "Filtering Platform Connection"),
+    (0x27, "Other Object Access Events"),
+    (0x28, "Sensitive Privilege Use"),
+    (0x29, "Non Sensitive Privilege Use"),
+    (0x2A, "Other Privilege Use Events"),
+    (0x2B, "Process Creation"),
+    (0x2C, "Process Termination"),
+    (0x2D, "DPAPI Activity"),
+    (0x2E, "RPC Events"),
+    (0x2F, "Audit Policy Change"),
+    (0x30, "Authentication Policy Change"),
+    (0x31, "Authorization Policy Change"),
+    (0x32, "MPSSVC Rule-Level Policy Change"),
+    (0x33, "Filtering Platform Policy Change"),
+    (0x34, "Other Policy Change Events"),
+    (0x35, "User Account Management"),
+    (0x36, "Computer Account Management"),
+    (0x37, "Security Group Management"),
+    (0x38, "Distribution Group Management"),
+    (0x39, "Application Group Management"),
+    (0x3A, "Other Account Management Events"),
+    (0x3B, "Directory Service Access"),
+    (0x3C, "Directory Service Changes"),
+    (0x3D, "Directory Service Replication"),
+    (0x3E, "Detailed Directory Service Replication"),
+    (0x3F, "Credential Validation"),
+    (0x40, "Kerberos Service Ticket Operations"),
+    (0x41, "Other Account Logon Events"),
+    (0x42, "Kerberos Authentication Service"),
+    (0x43, "Network Policy Server"),
+    (0x44, "Detailed File Share"),
+    (0x45, "Removable Storage"),
+    (0x46, "Central Policy Staging"),
+    (0x47, "User / Device Claims"),
+    (0x48, "Plug and Play Events"),
+    (0x49, "Group Membership"),
+    (0x4A, "Token Right Adjusted Events"),
+];
+
+/// A subcategory's GUID as a `u128` (for the API) from its [`SUBCATEGORIES`] byte.
+pub fn subcategory_id(byte: u8) -> u128 {
+    0x0cce_9200_69ae_11d9_bed3_5050_5450_3030 | (u128::from(byte) << 96)
+}
+
+/// `{0CCE9215-69AE-11D9-BED3-505054503030}` from a GUID as a `u128`.
+pub fn guid_text(id: u128) -> String {
+    let hex = format!("{id:032X}");
+    format!(
+        "{{{}-{}-{}-{}-{}}}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
 
 /// One subcategory's setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,6 +318,14 @@ SRV,System,Security System Extension,{0CCE9211-69AE-11D9-BED3-505054503030},No A
 SRV,System,Logon,{0CCE9215-69AE-11D9-BED3-505054503030},Success and Failure,\r\n\
 SRV,System,Logoff,{0CCE9216-69AE-11D9-BED3-505054503030},Success,\r\n\
 SRV,System,Account Lockout,{0CCE9217-69AE-11D9-BED3-505054503030},Failure,\r\n";
+
+    #[test]
+    fn the_subcategory_table_gives_auditpol_guids() {
+        assert_eq!(guid_text(subcategory_id(0x15)), LOGON);
+        assert_eq!(SUBCATEGORIES[5], (0x15, "Logon"));
+        let mut seen = std::collections::BTreeSet::new();
+        assert!(SUBCATEGORIES.iter().all(|(b, _)| seen.insert(*b)));
+    }
 
     #[test]
     fn english_inclusion_text_is_read() {

@@ -304,17 +304,36 @@ fn audit_policy(
 
 #[cfg(windows)]
 fn read_live_audit_policy() -> Result<Vec<audit::AuditSubcategory>, String> {
-    let settings = tillsyn_netapi::system_audit_policy().map_err(|e| e.to_string())?;
+    let ids: Vec<u128> = audit::SUBCATEGORIES
+        .iter()
+        .map(|(byte, _)| audit::subcategory_id(*byte))
+        .collect();
+    let settings = tillsyn_netapi::system_audit_policy(&ids).map_err(|e| {
+        let name = match e.code {
+            120 => " (ERROR_CALL_NOT_IMPLEMENTED)",
+            1314 => " (ERROR_PRIVILEGE_NOT_HELD: the agent must run as an administrator)",
+            _ => "",
+        };
+        format!("{e}{name}")
+    })?;
     Ok(settings
         .into_iter()
-        .map(|s| {
+        .filter_map(|(id, bits)| {
+            let (_, name) = audit::SUBCATEGORIES
+                .iter()
+                .find(|(byte, _)| audit::subcategory_id(*byte) == id)?;
             let evidence = Evidence {
                 source: "AuditQuerySystemPolicy".into(),
                 line: 0,
                 probe: audit::PROBE.into(),
-                detail: format!("{}: AuditingInformation {}", s.name, s.auditing),
+                detail: format!("{name}: AuditingInformation {bits}"),
             };
-            audit::AuditSubcategory::new(&s.subcategory_guid, &s.name, s.auditing, evidence)
+            Some(audit::AuditSubcategory::new(
+                &audit::guid_text(id),
+                name,
+                bits,
+                evidence,
+            ))
         })
         .collect())
 }
