@@ -562,13 +562,11 @@ fn wmi_facts(
     // are the optional ones.
     let features = match read_wmi(root, live, wmi::SERVER_FEATURE) {
         Some(Ok(rows)) if !rows.rows.is_empty() => Some(Ok(rows)),
-        Some(Ok(_)) => read_wmi(root, live, wmi::OPTIONAL_FEATURE),
-        Some(Err(e)) if wmi::is_invalid_class(&e) => read_wmi(root, live, wmi::OPTIONAL_FEATURE),
-        Some(Err(e)) => {
+        Some(Err(e)) if !wmi::is_invalid_class(&e) => {
             record(e);
             read_wmi(root, live, wmi::OPTIONAL_FEATURE)
         }
-        None => read_wmi(root, live, wmi::OPTIONAL_FEATURE),
+        Some(_) | None => read_wmi(root, live, wmi::OPTIONAL_FEATURE),
     };
     if let Some(read) = features {
         match read.and_then(|rows| wmi::features(&rows)) {

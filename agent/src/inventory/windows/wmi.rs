@@ -258,8 +258,7 @@ pub fn hotfixes(rows: &WmiRows) -> Result<Vec<Observation>, WmiError> {
         };
         let raw = match &fix.installed_on {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Null => None,
-            Value::String(_) => None,
+            Value::Null | Value::String(_) => None,
             other => Some(other.to_string()),
         };
         let installed = installed_on(&fix.installed_on);
@@ -287,16 +286,22 @@ pub fn hotfixes(rows: &WmiRows) -> Result<Vec<Observation>, WmiError> {
 fn installed_on(value: &Value) -> Option<String> {
     if let Some(text) = value.as_str() {
         let parts: Vec<&str> = text.trim().split('/').collect();
-        if let [m, d, y] = parts.as_slice() {
-            if let (Ok(m), Ok(d), Ok(y)) = (m.parse::<u8>(), d.parse::<u8>(), y.parse::<i32>()) {
-                // Windows writes `M/D/YYYY`; wine `D/M/YYYY` (`22/2/2022`), which is read as
-                // such only where it cannot be a month first.
-                let (m, d) = if m > 12 && d <= 12 { (d, m) } else { (m, d) };
-                return time::Month::try_from(m)
-                    .ok()
-                    .and_then(|month| time::Date::from_calendar_date(y, month, d).ok())
-                    .map(|date| date.to_string());
-            }
+        let numbers = match parts.as_slice() {
+            [m, d, y] => m
+                .parse::<u8>()
+                .ok()
+                .zip(d.parse::<u8>().ok())
+                .zip(y.parse::<i32>().ok()),
+            _ => None,
+        };
+        if let Some(((m, d), y)) = numbers {
+            // Windows writes `M/D/YYYY`; wine `D/M/YYYY` (`22/2/2022`), which is read as such
+            // only where it cannot be a month first.
+            let (m, d) = if m > 12 && d <= 12 { (d, m) } else { (m, d) };
+            return time::Month::try_from(m)
+                .ok()
+                .and_then(|month| time::Date::from_calendar_date(y, month, d).ok())
+                .map(|date| date.to_string());
         }
         if text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
             let ticks = i128::from(u64::from_str_radix(text, 16).ok()?);
