@@ -14,7 +14,12 @@
 #      127.0.0.1 (openssl s_server) is listed and probed as TLS with its certificate, and
 #      `transit_encryption` follows the host's other exposed sockets (unknown, not probed,
 #      when there are any; else encrypted). TILLSYN_PROBE_PORTS keeps every probe on that one
-#      port, so no other service on the machine is touched.
+#      port, so no other service on the machine is touched. WMI is wine's wbemprox: the last
+#      boot (`Win32_OperatingSystem.LastBootUpTime`) and wine's one hotfix row
+#      (`Win32_QuickFixEngineering`, KB1234567) come through it, and BitLocker's reason names
+#      the WMI failure for `Win32_EncryptableVolume` (wine has no such namespace), then the
+#      `manage-bde -status` fallback (wine has no manage-bde either). The audit policy's
+#      `AuditQuerySystemPolicy` is a stub in wine, so `log_protection` names that call.
 #   2. `wine reg add` turns RDP on with NLA off, adds an Uninstall entry, sets SChannel's
 #      server TLS 1.0/1.1 off and registers OpenSSH Server (its `sshd_config` written to
 #      C:\ProgramData\ssh): the inventory reads them back (the entry as a package, `mfa`
@@ -26,6 +31,7 @@
 #      `tillsyn-collector assets --format json` holds the Windows host with its OS and with
 #      `mfa` and `transit_encryption` decided (absent, plaintext) from the registry; BitLocker
 #      stays `unknown` (wine has no manage-bde or BitLocker WMI).
+#      Defender's WMI namespace is missing under wine too (an error naming it, no observation).
 # macOS (x86_64-apple-darwin): `cargo check` only, with zig as the C compiler for ring. No
 #   `cargo build`: linking needs the Apple SDK, which is not redistributable and not here. Tried
 #   with zig as the linker too: it finds no libiconv (Rust's std) and no libobjc (sysinfo's
@@ -156,6 +162,11 @@ timeout -k 10 300 "$WINE" wineboot --init >"$work/wineboot.log" 2>&1 || true
 x86_64-w64-mingw32-gcc -shared -O2 -Wall -Werror \
     -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
     scripts/wine/bcryptprimitives.c -ladvapi32 || fail "cannot build the bcryptprimitives shim"
+# The first COM process in a fresh prefix waits ~10 s for an RpcSs service and a desktop that
+# never start here (no display); later ones do not. One WMI query pays that now, so the
+# agent's own 8 s limit per WMI class measures WMI, not the prefix's first start.
+timeout -k 10 120 "$WINE" wmic os get lastbootuptime >"$work/wmic.log" 2>&1 ||
+    { cat "$work/wmic.log" >&2; fail "wine's wmic cannot query Win32_OperatingSystem"; }
 step_done
 
 # Runs the Windows agent under wine; stdout and stderr pass through. The time limit only keeps
@@ -230,6 +241,28 @@ if exposed:
         problems.append(f"transit with exposed unprobed {exposed}: {transit}")
 elif transit.get("state") != "encrypted" or "no TCP service is exposed" not in transit.get("reason", ""):
     problems.append(f"transit with nothing exposed: {transit}")
+# WMI through wine's wbemprox: the last boot and wine's hotfix row, each with WMI evidence.
+observations = inventory["observations"]
+boot = [o for o in observations if o["category"] == "windows_host" and o["name"] == "last_boot"]
+if not boot or boot[0]["evidence"][0]["source"] != "WMI root\\cimv2 Win32_OperatingSystem.LastBootUpTime" \
+        or not boot[0]["value"]["boot_time_unix"] > 0:
+    problems.append(f"no last boot read through WMI: {boot}")
+hotfixes = [o for o in observations
+            if o["category"] == "package" and o["value"].get("manager") == "windows-hotfix"]
+if not hotfixes or any(o["evidence"][0]["source"] != "WMI root\\cimv2 Win32_QuickFixEngineering.HotFixID"
+                       for o in hotfixes):
+    problems.append(f"no hotfix read through WMI: {hotfixes}")
+rest = controls.get("rest_encryption", {}).get("reason", "")
+wmi_at = rest.find("WMI root\\CIMV2\\Security\\MicrosoftVolumeEncryption Win32_EncryptableVolume: ")
+bde_at = rest.find("then manage-bde -status: ")
+if not 0 <= wmi_at < bde_at or "WBEM_E_INVALID_NAMESPACE" not in rest:
+    problems.append(f"rest_encryption does not name the WMI failure, then manage-bde: {rest!r}")
+# wine 8.0's AuditQuerySystemPolicy is a stub (ERROR_CALL_NOT_IMPLEMENTED): log_protection
+# then assumes Windows' default logon auditing and names the failed call.
+logs = controls.get("log_protection", {})
+if logs.get("state") != "local_only" or \
+        "AuditQuerySystemPolicy failed with status 120 (ERROR_CALL_NOT_IMPLEMENTED)" not in logs.get("reason", ""):
+    problems.append(f"log_protection under wine: {logs}")
 if "no remote login path" not in controls.get("mfa", {}).get("reason", ""):
     problems.append(f"mfa: {controls.get('mfa')}")
 # The live NetAPI path runs and fails cleanly: wine 8.0's NetUserEnum implements levels 0 and
@@ -244,6 +277,8 @@ if problems:
 print(f"    {host['os_name']} {host['os_version']} on {host['hostname']}: "
       f"{host['cpu_count']} x {host['cpu_model']}, {host['memory_total_bytes']} bytes, "
       f"controls {', '.join(n + '=' + c['state'] for n, c in controls.items())}")
+print(f"    WMI: last boot {boot[0]['value']['last_boot_up_time']}, hotfixes "
+      f"{', '.join(o['name'] for o in hotfixes)}; BitLocker: {rest}")
 print(f"    {len(listeners)} listeners from the IP Helper API; {ours} probed: "
       f"{probed['tls']['version']} {probed['tls']['certificate']['subject']}")
 EOF

@@ -703,3 +703,248 @@ fn malformed_account_recordings_are_unknown_and_named() {
         assert_eq!(control(&inv, "rest_encryption")["state"], "encrypted");
     }
 }
+
+fn observations<'a>(inv: &'a Value, category: &str) -> Vec<&'a Value> {
+    inv["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["category"] == category)
+        .collect()
+}
+
+#[test]
+fn recorded_wmi_hotfixes_last_boot_features_and_defender_powershell_5() {
+    let inv = inventory(&fixture("server2022-default"));
+    let hotfixes: Vec<&Value> = observations(&inv, "package")
+        .into_iter()
+        .filter(|o| o["value"]["manager"] == "windows-hotfix")
+        .collect();
+    assert_eq!(hotfixes.len(), 3, "{hotfixes:#?}");
+    let kb = observation(&inv, "package", "KB5034129");
+    assert_eq!(kb["value"]["description"], "Security Update");
+    assert_eq!(kb["value"]["installed_on"], "2024-01-10");
+    let evidence = &kb["evidence"][0];
+    assert_eq!(
+        evidence["source"],
+        "/recorded/Win32_QuickFixEngineering.json"
+    );
+    assert_eq!(
+        evidence["detail"],
+        "Win32_QuickFixEngineering.HotFixID KB5034129"
+    );
+    assert_eq!(evidence["probe"], "windows_wmi");
+
+    let boot = observation(&inv, "windows_host", "last_boot");
+    assert_eq!(boot["value"]["last_boot_up_time"], "2024-01-10T08:00:00Z");
+    assert_eq!(boot["value"]["boot_time_unix"], 1_704_873_600);
+    assert_eq!(inv["host"]["boot_time_unix"], 1_704_873_600);
+    assert!(
+        boot["evidence"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Win32_OperatingSystem.LastBootUpTime /Date(1704873600000)/"),
+        "{boot:#}"
+    );
+
+    let features = observations(&inv, "windows_feature");
+    assert_eq!(features.len(), 10);
+    let storage = observation(&inv, "windows_feature", "Storage Services");
+    assert_eq!(storage["value"]["class"], "Win32_ServerFeature");
+    assert_eq!(storage["value"]["parent_id"], 481);
+
+    let defender = observation(&inv, "hardening", "defender_status");
+    assert_eq!(defender["value"]["real_time_protection_enabled"], true);
+    assert_eq!(defender["value"]["antivirus_signature_age_days"], 1);
+    assert_eq!(
+        defender["value"]["antivirus_signature_last_updated"],
+        "2024-01-11T04:12:00Z"
+    );
+    assert_eq!(
+        defender["evidence"][0]["detail"],
+        "MSFT_MpComputerStatus.RealTimeProtectionEnabled true"
+    );
+}
+
+#[test]
+fn recorded_wmi_in_powershell_7_form_and_optional_features() {
+    let inv = inventory(&fixture("rdp-nla-off"));
+    assert_eq!(
+        observation(&inv, "package", "KB5033914")["value"]["installed_on"],
+        "2023-12-13"
+    );
+    let boot = observation(&inv, "windows_host", "last_boot");
+    assert_eq!(boot["value"]["last_boot_up_time"], "2024-01-11T08:30:00.5Z");
+    let defender = observation(&inv, "hardening", "defender_status");
+    assert_eq!(defender["value"]["real_time_protection_enabled"], false);
+    assert_eq!(defender["value"]["antivirus_signature_age_days"], 12);
+    // No features recorded here: none reported, and no error for what was not recorded.
+    assert!(observations(&inv, "windows_feature").is_empty());
+    assert!(
+        !inv["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["collector"] == "windows_wmi"),
+        "{:#}",
+        inv["errors"]
+    );
+
+    let duo = inventory(&fixture("duo-enforced"));
+    let telnet = observation(&duo, "windows_feature", "TelnetClient");
+    assert_eq!(telnet["value"]["class"], "Win32_OptionalFeature");
+    assert_eq!(
+        telnet["evidence"][0]["detail"],
+        "Win32_OptionalFeature.InstallState TelnetClient = 1"
+    );
+    assert!(
+        observations(&duo, "package")
+            .iter()
+            .all(|o| o["value"]["manager"] != "windows-hotfix")
+    );
+}
+
+#[test]
+fn malformed_wmi_recordings_are_errors_naming_the_file_others_still_read() {
+    let tmp = broken_copy(
+        "server2022-default",
+        "recorded/Win32_QuickFixEngineering.json",
+        b"[{\"HotFixID\":\"KB1\"},",
+    );
+    let root = tmp.path().join("host");
+    std::fs::write(
+        root.join("recorded/Win32_OperatingSystem.json"),
+        br#"{"LastBootUpTime":"soon"}"#,
+    )
+    .unwrap();
+    let inv = inventory(&root);
+    let errors: Vec<&Value> = inv["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["collector"] == "windows_wmi")
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert_eq!(
+        errors[0]["source"],
+        "/recorded/Win32_QuickFixEngineering.json"
+    );
+    assert_eq!(errors[1]["source"], "/recorded/Win32_OperatingSystem.json");
+    assert!(
+        errors[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("LastBootUpTime \"soon\" is not a date"),
+        "{errors:#?}"
+    );
+    // The other classes are still read.
+    observation(&inv, "hardening", "defender_status");
+    assert_eq!(observations(&inv, "windows_feature").len(), 10);
+}
+
+#[test]
+fn recorded_audit_policy_is_observed_and_weighs_log_protection() {
+    let inv = inventory(&fixture("server2022-default"));
+    let policy = observations(&inv, "audit_policy");
+    assert_eq!(policy.len(), 9);
+    let logon = observation(
+        &inv,
+        "audit_policy",
+        "{0CCE9215-69AE-11D9-BED3-505054503030}",
+    );
+    assert_eq!(logon["value"]["subcategory"], "Logon");
+    assert_eq!(logon["value"]["setting"], "success_and_failure");
+    assert_eq!(logon["evidence"][0]["source"], "/recorded/auditpol.csv");
+    assert_eq!(logon["evidence"][0]["line"], 4);
+    assert_control(
+        &inv,
+        "log_protection",
+        "local_only",
+        "Logon is audited as success_and_failure",
+        &[("/recorded/auditpol.csv", "Logon: Success and Failure")],
+    );
+
+    let silent = inventory(&fixture("smb1-enabled"));
+    assert_control(
+        &silent,
+        "log_protection",
+        "none",
+        "audits no subcategory",
+        &[("SubscriptionManager", "absent")],
+    );
+    // Not recorded: the default is assumed, and said to be.
+    assert_control(
+        &inventory(&fixture("duo-enforced")),
+        "log_protection",
+        "local_only",
+        "the audit policy was not recorded; Windows audits logons by default",
+        &[],
+    );
+}
+
+#[test]
+fn malformed_audit_recording_is_an_error_naming_file_and_line() {
+    let tmp = broken_copy(
+        "smb1-enabled",
+        "recorded/auditpol.csv",
+        b"Machine Name,Policy Target,Subcategory,Subcategory GUID,Inclusion Setting,Exclusion Setting\nSRV,System,Logon,{0CCE9215-69AE-11D9-BED3-505054503030},Erfolg,\n",
+    );
+    let inv = inventory(&tmp.path().join("host"));
+    let error = inv["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["collector"] == "windows_audit")
+        .expect("an audit error");
+    assert_eq!(error["source"], "/recorded/auditpol.csv");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("line 2: Inclusion Setting \"Erfolg\""),
+        "{error:#}"
+    );
+    assert_control(
+        &inv,
+        "log_protection",
+        "local_only",
+        "could not be read",
+        &[],
+    );
+    assert!(observations(&inv, "audit_policy").is_empty());
+}
+
+#[test]
+fn rd_gateway_with_the_nps_mfa_extension_is_observed_not_counted_for_direct_rdp() {
+    let inv = inventory(&fixture("rdp-nla-no-mfa"));
+    let role = observation(&inv, "rd_gateway", "gateway_role");
+    assert_eq!(role["value"]["start"], "automatic");
+    assert!(
+        role["evidence"][0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("Services\\TSGateway\\Start")
+    );
+    let nps = observation(&inv, "rd_gateway", "nps_azure_mfa_extension");
+    assert_eq!(nps["value"]["loaded_by_nps"], true);
+    assert_eq!(
+        nps["value"]["registered_in"],
+        serde_json::json!(["ExtensionDLLs", "AuthorizationDLLs"])
+    );
+    assert_eq!(nps["value"]["unregistered_users_pass_with_password"], true);
+    assert!(nps["evidence"].as_array().unwrap().iter().any(|e| {
+        e["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("AuthSrv\\Parameters\\ExtensionDLLs")
+    }));
+    // The extension guards RADIUS (gateway) logons, not RDP straight to this host.
+    assert_eq!(control(&inv, "mfa")["state"], "absent");
+    assert!(
+        inventory(&fixture("server2022-default"))["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["category"] != "rd_gateway")
+    );
+}

@@ -16,12 +16,20 @@
 //! The listener table comes from the IP Helper API the same way: `GetExtendedTcpTable` /
 //! `GetExtendedUdpTable` with their buffer-size retry loop, and the owning process's image path.
 //!
+//! And one COM call for WMI: packet privacy on a `wmi` connection, which the BitLocker
+//! namespace requires and the `wmi` crate does not set (`wmi_privacy` says why).
+//!
+//! The system audit policy comes from advapi32's `AuditQuerySystemPolicy` (`audit` says why
+//! not `auditpol`).
+//!
 //! On other platforms the crate is empty.
 //!
 //! # Layout
 //! - `imp` (Windows only): the NetAPI and SID calls, the buffer guards and the UTF-16 and SID
 //!   conversions.
 //! - `iphlp` (Windows only): the TCP and UDP listener tables and process image names.
+//! - `audit` (Windows only): the success/failure setting of given audit subcategories.
+//! - `wmi_privacy` (Windows only): `CoSetProxyBlanket` at packet privacy on a WMI connection.
 
 #[cfg(windows)]
 #[allow(unsafe_code)]
@@ -31,7 +39,19 @@ mod imp;
 mod iphlp;
 
 #[cfg(windows)]
+#[allow(unsafe_code)]
+mod audit;
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod wmi_privacy;
+
+#[cfg(windows)]
+pub use audit::system_audit_policy;
+
+#[cfg(windows)]
 pub use iphlp::{ListeningSocket, SocketTransport, process_image, tcp_listeners, udp_listeners};
+#[cfg(windows)]
+pub use wmi_privacy::require_packet_privacy;
 
 #[cfg(windows)]
 pub use imp::{

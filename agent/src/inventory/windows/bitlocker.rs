@@ -7,9 +7,10 @@
 //!   `EncryptionMethod` and `KeyProtectorTypes` (the `GetKeyProtectorType` results of the
 //!   volume's `GetKeyProtectors`); see `agent/tests/fixtures/windows/README.md` for the
 //!   PowerShell that records it;
-//! - the text of `manage-bde -status` (English), the fallback, and what a live host runs:
-//!   the agent does not speak WMI yet, so on a live Windows host it runs `manage-bde -status`
-//!   and parses its output here.
+//!   live, the same properties and protector types read through WMI (`wmi_live`) in the same
+//!   JSON shape, parsed by the same [`parse_wmi_value`];
+//! - the text of `manage-bde -status` (English): recorded, or run live when WMI fails (the
+//!   control's reason then names the WMI failure).
 //!
 //! A fixed volume (OS or data; removable ones are not data volumes) is encrypted only when it
 //! is fully encrypted *and* protection is on. A suspended volume (fully encrypted, protection
@@ -85,6 +86,19 @@ pub fn parse_wmi_json(text: &str, source: &str) -> Result<Vec<BitLockerVolume>, 
     };
     let value: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|e| fail(e.to_string()))?;
+    parse_wmi_value(value, source)
+}
+
+/// Parses `Win32_EncryptableVolume` instances already read as JSON: the recorded file's
+/// content, or the live agent's WMI answer in the same shape (`wmi_live`).
+pub fn parse_wmi_value(
+    value: serde_json::Value,
+    source: &str,
+) -> Result<Vec<BitLockerVolume>, BitLockerError> {
+    let fail = |message: String| BitLockerError {
+        source_name: source.into(),
+        message,
+    };
     let list = match value {
         serde_json::Value::Array(list) => list,
         other => vec![other],

@@ -3,8 +3,10 @@
 //!
 //! Where the data comes from:
 //! - **Live** (`--root /` on Windows, also under wine): the Win32 registry API ([`live`]), the
-//!   OpenSSH Server configuration at `C:\ProgramData\ssh\sshd_config`, and `manage-bde
-//!   -status` for BitLocker, the NetAPI (`NetUserEnum`, `NetLocalGroupGetMembers`) for local
+//!   OpenSSH Server configuration at `C:\ProgramData\ssh\sshd_config`, WMI ([`wmi`],
+//!   `wmi_live`) for BitLocker (`Win32_EncryptableVolume`, with `manage-bde -status` as the
+//!   fallback), hotfixes, last boot, roles/features and Defender's state, the audit policy
+//!   (`AuditQuerySystemPolicy`, [`audit`]), the NetAPI (`NetUserEnum`, `NetLocalGroupGetMembers`) for local
 //!   accounts, the IP Helper API (`GetExtendedTcpTable`, `GetExtendedUdpTable`) for listeners,
 //!   whose sockets the Linux probes (`tls_probe`, `rdp`) then probe.
 //! - **Offline** (`--root DIR` holding [`REGISTRY_DIR`]): every `*.reg` file there, as
@@ -13,7 +15,8 @@
 //!   [`RECORDED_DIR`] the recorded `Win32_EncryptableVolume.json` or `manage-bde-status.txt`,
 //!   and `local-accounts.json` (PowerShell's `Get-LocalUser` and `Get-LocalGroupMember`; see
 //!   [`accounts`]), and `listeners.json` (`Get-NetTCPConnection -State Listen`,
-//!   `Get-NetUDPEndpoint`; see [`listeners`]).
+//!   `Get-NetUDPEndpoint`; see [`listeners`]), the other WMI classes' PowerShell JSON (see
+//!   [`wmi`]) and `auditpol.csv` (`auditpol /get /category:* /r`; see [`audit`]).
 //! - **Offline hives** (`--root DIR` holding `DIR/Windows/System32/config/SYSTEM` or
 //!   `SOFTWARE`, see [`hive`]): the registry from the hive files themselves, e.g. a mounted
 //!   system disk or `reg save HKLM\SYSTEM SYSTEM`; the other offline files as above. When a
@@ -37,6 +40,10 @@
 //! - [`transit`]: SChannel, SMB, WinRM, RDP, the listener table and the probes, and the
 //!   `transit_encryption` control.
 //! - [`bitlocker`]: BitLocker volumes and the `rest_encryption` control.
+//! - [`wmi`]: the other WMI classes' rows (live or recorded) as host observations; `wmi_live`
+//!   queries them, and `Win32_EncryptableVolume`, with a timeout (Windows builds only).
+//! - [`audit`]: the audit policy (live or recorded) as `audit_policy` observations.
+//! - [`gateway`]: RD Gateway and the NPS MFA extension, as observations.
 //! - [`accounts`]: local accounts, Administrators and Remote Desktop Users, and the
 //!   `privileged_access` control; `accounts_live` reads them through the NetAPI (Windows
 //!   builds only).
@@ -44,7 +51,9 @@
 pub mod accounts;
 #[cfg(windows)]
 pub mod accounts_live;
+pub mod audit;
 pub mod bitlocker;
+pub mod gateway;
 pub mod hive;
 pub mod listeners;
 #[cfg(windows)]
@@ -54,6 +63,9 @@ pub mod reg_text;
 pub mod registry;
 pub mod system;
 pub mod transit;
+pub mod wmi;
+#[cfg(windows)]
+pub mod wmi_live;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -113,6 +125,8 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
     system::software(&registry, observations, errors);
     system::services(&registry, observations, errors);
     system::hardening(&registry, observations, errors);
+    gateway::collect(&registry, observations, errors);
+    wmi_facts(root, live, host, observations, errors);
 
     let sshd = openssh(root, live, &registry, observations, errors);
     let table = read_listeners(root, live, errors);
@@ -168,9 +182,17 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
             reason,
         });
     }
-    let (volumes, problem) = bitlocker_volumes(root, live, errors);
-    controls.push(bitlocker::control(&volumes, problem, observations));
-    controls.push(log_protection(observations));
+    let (volumes, problem, fallback) = bitlocker_volumes(root, live, errors);
+    let mut rest = bitlocker::control(&volumes, problem, observations);
+    if let Some(why) = fallback {
+        rest.reason = format!("{} (read with manage-bde -status: {why})", rest.reason);
+    }
+    controls.push(rest);
+    let policy = audit_policy(root, live, errors);
+    if let Some(Ok(found)) = &policy {
+        observations.extend(audit::observations(found));
+    }
+    controls.push(log_protection(observations, policy.as_ref()));
     let local = local_accounts(root, live, errors);
     if let Ok(accounts) = &local {
         observations.extend(accounts::observations(accounts));
@@ -269,35 +291,142 @@ fn read_live_accounts() -> Result<accounts::LocalAccounts, String> {
     Err("live local accounts are read on Windows only".into())
 }
 
-/// `log_protection` from the Windows Event Forwarding policy `hardening` observes: a
-/// subscription manager ships events off the host; without one the event log keeps them only
-/// here. The audit policy itself is not read, so `local_only` assumes Windows' default logon
-/// auditing.
-fn log_protection(observations: &[Observation]) -> Control {
+/// The audit policy: `AuditQuerySystemPolicy` live, the recorded `auditpol /r` CSV offline
+/// (`None` when not recorded); `Err` is why not (recorded as an error too).
+fn audit_policy(
+    root: &Path,
+    live: bool,
+    errors: &mut Vec<FactError>,
+) -> Option<Result<Vec<audit::AuditSubcategory>, String>> {
+    let file = format!("{RECORDED_DIR}/{}", audit::RECORDED_FILE);
+    let result = if live {
+        read_live_audit_policy()
+    } else {
+        let path = rooted(root, &file);
+        if !path.exists() {
+            return None;
+        }
+        read_bytes(&path, audit::MAX_RECORDED_BYTES as u64)
+            .map_err(|e| format!("{file}: {e}"))
+            .and_then(|b| reg_text::decode(&b).map_err(|e| format!("{file}: {}", e.message)))
+            .and_then(|text| audit::parse_auditpol_csv(&text, &file).map_err(|e| e.to_string()))
+    };
+    Some(result.inspect_err(|error| {
+        errors.push(FactError {
+            collector: audit::PROBE.into(),
+            source: if live {
+                "AuditQuerySystemPolicy".into()
+            } else {
+                file.clone()
+            },
+            error: error.clone(),
+        });
+    }))
+}
+
+#[cfg(windows)]
+fn read_live_audit_policy() -> Result<Vec<audit::AuditSubcategory>, String> {
+    let ids: Vec<u128> = audit::SUBCATEGORIES
+        .iter()
+        .map(|(byte, _)| audit::subcategory_id(*byte))
+        .collect();
+    let settings = tillsyn_netapi::system_audit_policy(&ids).map_err(|e| {
+        let name = match e.code {
+            120 => " (ERROR_CALL_NOT_IMPLEMENTED)",
+            1314 => " (ERROR_PRIVILEGE_NOT_HELD: the agent must run as an administrator)",
+            _ => "",
+        };
+        format!("{e}{name}")
+    })?;
+    Ok(settings
+        .into_iter()
+        .filter_map(|(id, bits)| {
+            let (_, name) = audit::SUBCATEGORIES
+                .iter()
+                .find(|(byte, _)| audit::subcategory_id(*byte) == id)?;
+            let evidence = Evidence {
+                source: "AuditQuerySystemPolicy".into(),
+                line: 0,
+                probe: audit::PROBE.into(),
+                detail: format!("{name}: AuditingInformation {bits}"),
+            };
+            Some(audit::AuditSubcategory::new(
+                &audit::guid_text(id),
+                name,
+                bits,
+                evidence,
+            ))
+        })
+        .collect())
+}
+
+/// Only Windows builds read the live audit policy; `applies` sends no other live root here.
+#[cfg(not(windows))]
+fn read_live_audit_policy() -> Result<Vec<audit::AuditSubcategory>, String> {
+    Err("the live audit policy is read on Windows only".into())
+}
+
+/// `log_protection` from the Windows Event Forwarding policy `hardening` observes and the audit
+/// policy: a subscription manager ships events off the host (`forwarded`); without one the
+/// event log keeps them only here (`local_only`), unless the audit policy audits nothing at all
+/// (`none`, as on Linux when nothing is recorded). Without the audit policy, `local_only`
+/// assumes Windows' default logon auditing and says so.
+fn log_protection(
+    observations: &[Observation],
+    policy: Option<&Result<Vec<audit::AuditSubcategory>, String>>,
+) -> Control {
     let forwarding = observations
         .iter()
         .find(|o| o.category == "hardening" && o.name == "event_forwarding");
-    match forwarding {
-        Some(o) => Control {
+    let known = match policy {
+        Some(Ok(found)) => Some(found),
+        _ => None,
+    };
+    let logon = known.and_then(|found| found.iter().find(|s| s.guid == audit::LOGON));
+    let audited = match (known, logon) {
+        (Some(_), Some(logon)) => format!("Logon is audited as {}", logon.setting()),
+        (Some(_), None) => "the audit policy has no Logon subcategory".into(),
+        (None, _) => match policy {
+            Some(Err(why)) => format!(
+                "the audit policy could not be read ({why}); Windows audits logons by default"
+            ),
+            _ => "the audit policy was not recorded; Windows audits logons by default".into(),
+        },
+    };
+    let mut evidence: Vec<Evidence> = logon.map(|l| l.evidence.clone()).into_iter().collect();
+    if let Some(o) = forwarding {
+        evidence.splice(0..0, o.evidence.iter().cloned());
+        return Control {
             name: "log_protection".into(),
             state: "forwarded".into(),
             reason: format!(
-                "Windows Event Forwarding sends events to a subscription manager: {}",
+                "Windows Event Forwarding sends events to a subscription manager: {}; {audited}",
                 o.value.as_str().unwrap_or_default()
             ),
-            evidence: o.evidence.clone(),
-        },
-        None => Control {
+            evidence,
+        };
+    }
+    evidence.insert(0, Evidence {
+        source: "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\EventLog\\EventForwarding\\SubscriptionManager".into(),
+        line: 0,
+        probe: COLLECTOR.into(),
+        detail: "absent".into(),
+    });
+    if known.is_some_and(|found| found.iter().all(|s| !s.success && !s.failure)) {
+        return Control {
             name: "log_protection".into(),
-            state: "local_only".into(),
-            reason: "no Windows Event Forwarding subscription manager is configured: the event log keeps security events only on this host".into(),
-            evidence: vec![Evidence {
-                source: "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\EventLog\\EventForwarding\\SubscriptionManager".into(),
-                line: 0,
-                probe: COLLECTOR.into(),
-                detail: "absent".into(),
-            }],
-        },
+            state: "none".into(),
+            reason: "the audit policy audits no subcategory, so no security event is recorded, and no Windows Event Forwarding subscription manager is configured".into(),
+            evidence,
+        };
+    }
+    Control {
+        name: "log_protection".into(),
+        state: "local_only".into(),
+        reason: format!(
+            "no Windows Event Forwarding subscription manager is configured: the event log keeps security events only on this host ({audited})"
+        ),
+        evidence,
     }
 }
 
@@ -462,13 +591,122 @@ fn iis_config(root: &Path, live: bool) -> Option<Result<String, String>> {
     }
 }
 
-/// BitLocker volumes from recorded WMI JSON, else recorded `manage-bde -status`, else (live)
-/// `manage-bde -status` run now; the problem that leaves the control undecided, if any.
+/// The WMI facts (hotfixes, last boot, roles and features, Defender's state): live through
+/// WMI, offline from the recordings that are there. A class that fails is an error naming it;
+/// the others are still read. Offline, the recorded last boot also fills the host frame.
+fn wmi_facts(
+    root: &Path,
+    live: bool,
+    host: &mut super::HostFacts,
+    observations: &mut Vec<Observation>,
+    errors: &mut Vec<FactError>,
+) {
+    let mut record = |e: wmi::WmiError| {
+        errors.push(FactError {
+            collector: wmi::PROBE.into(),
+            source: e.source_name,
+            error: e.message,
+        });
+    };
+    if let Some(read) = read_wmi(root, live, wmi::QUICK_FIX) {
+        match read.and_then(|rows| wmi::hotfixes(&rows)) {
+            Ok(found) => observations.extend(found),
+            Err(e) => record(e),
+        }
+    }
+    if let Some(read) = read_wmi(root, live, wmi::OPERATING_SYSTEM) {
+        match read.and_then(|rows| wmi::last_boot(&rows)) {
+            Ok(Some((observation, boot))) => {
+                if !live {
+                    host.boot_time_unix = boot;
+                }
+                observations.push(observation);
+            }
+            Ok(None) => {}
+            Err(e) => record(e),
+        }
+    }
+    // A server lists its roles and features in Win32_ServerFeature (never none: .NET and
+    // PowerShell at least); a client has no such class (wine has it, empty) and its features
+    // are the optional ones.
+    let features = match read_wmi(root, live, wmi::SERVER_FEATURE) {
+        Some(Ok(rows)) if !rows.rows.is_empty() => Some(Ok(rows)),
+        Some(Err(e)) if !wmi::is_invalid_class(&e) => {
+            record(e);
+            read_wmi(root, live, wmi::OPTIONAL_FEATURE)
+        }
+        Some(_) | None => read_wmi(root, live, wmi::OPTIONAL_FEATURE),
+    };
+    if let Some(read) = features {
+        match read.and_then(|rows| wmi::features(&rows)) {
+            Ok(found) => observations.extend(found),
+            Err(e) => record(e),
+        }
+    }
+    if let Some(read) = read_wmi(root, live, wmi::DEFENDER_STATUS) {
+        match read.and_then(|rows| wmi::defender(&rows)) {
+            Ok(found) => observations.extend(found),
+            Err(e) => record(e),
+        }
+    }
+}
+
+/// One class's rows: queried live, or the recording offline; `None` when not recorded.
+fn read_wmi(
+    root: &Path,
+    live: bool,
+    class: wmi::WmiClass,
+) -> Option<Result<wmi::WmiRows, wmi::WmiError>> {
+    if live {
+        return Some(live_wmi(class));
+    }
+    let file = format!("{RECORDED_DIR}/{}", class.recorded);
+    let path = rooted(root, &file);
+    if !path.exists() {
+        return None;
+    }
+    let fail = |message: String| wmi::WmiError {
+        source_name: file.clone(),
+        message,
+    };
+    let rows = read_bytes(&path, wmi::MAX_RECORDED_BYTES as u64)
+        .map_err(|e| fail(e.to_string()))
+        .and_then(|b| reg_text::decode(&b).map_err(|e| fail(e.message)))
+        .and_then(|text| wmi::parse_recorded(&text, &file));
+    Some(rows.map(|rows| wmi::WmiRows {
+        class,
+        origin: wmi::Origin::Recorded(file.clone()),
+        rows,
+    }))
+}
+
+#[cfg(windows)]
+fn live_wmi(class: wmi::WmiClass) -> Result<wmi::WmiRows, wmi::WmiError> {
+    wmi_live::rows(class)
+}
+
+/// Only Windows builds speak WMI; `applies` sends no other live root here.
+#[cfg(not(windows))]
+fn live_wmi(class: wmi::WmiClass) -> Result<wmi::WmiRows, wmi::WmiError> {
+    Err(wmi::WmiError {
+        source_name: class.live_source(),
+        message: "read on Windows only".into(),
+    })
+}
+
+/// BitLocker volumes: offline from recorded WMI JSON, else recorded `manage-bde -status`; live
+/// through WMI, else `manage-bde -status` run now. Returns the volumes, the problem that leaves
+/// the control undecided (naming every input that failed), and, when `manage-bde` stood in for
+/// WMI, why WMI failed.
 fn bitlocker_volumes(
     root: &Path,
     live: bool,
     errors: &mut Vec<FactError>,
-) -> (Vec<bitlocker::BitLockerVolume>, Option<String>) {
+) -> (
+    Vec<bitlocker::BitLockerVolume>,
+    Option<String>,
+    Option<String>,
+) {
     let wmi = format!("{RECORDED_DIR}/Win32_EncryptableVolume.json");
     let bde = format!("{RECORDED_DIR}/manage-bde-status.txt");
     let inputs: [(&str, Parser); 2] = [
@@ -486,27 +724,67 @@ fn bitlocker_volumes(
                 .and_then(|b| reg_text::decode(&b).map_err(|e| e.message))
                 .and_then(|text| parse(&text, file).map_err(|e| e.message));
             return match result {
-                Ok(volumes) => (volumes, None),
+                Ok(volumes) => (volumes, None, None),
                 Err(error) => {
                     errors.push(FactError {
                         collector: "bitlocker".into(),
                         source: file.into(),
                         error: error.clone(),
                     });
-                    (Vec::new(), Some(format!("{file}: {error}")))
+                    (Vec::new(), Some(format!("{file}: {error}")), None)
                 }
             };
         }
         return (
             Vec::new(),
             Some(format!("no recorded BitLocker data ({wmi} or {bde})")),
+            None,
         );
     }
-    run_manage_bde(errors)
+    let wmi_failure = match live_encryptable_volumes() {
+        Ok(volumes) => return (volumes, None, None),
+        Err(error) => {
+            errors.push(FactError {
+                collector: "bitlocker".into(),
+                source: error.source_name.clone(),
+                error: error.message.clone(),
+            });
+            error.to_string()
+        }
+    };
+    match run_manage_bde(errors) {
+        (volumes, None) => (volumes, None, Some(wmi_failure)),
+        (volumes, Some(problem)) => (
+            volumes,
+            Some(format!("{wmi_failure}; then {problem}")),
+            None,
+        ),
+    }
 }
 
-/// Runs `manage-bde -status` on the live host. A command's output is parsed because the agent
-/// does not speak WMI yet (the `wmi` crate's COM set-up is not built); the parser is the
+/// The live `Win32_EncryptableVolume` instances, parsed as a recording is.
+#[cfg(windows)]
+fn live_encryptable_volumes() -> Result<Vec<bitlocker::BitLockerVolume>, wmi::WmiError> {
+    let class = wmi_live::ENCRYPTABLE_VOLUME;
+    let rows = wmi_live::encryptable_volumes()?;
+    bitlocker::parse_wmi_value(serde_json::Value::Array(rows), &class.live_source()).map_err(|e| {
+        wmi::WmiError {
+            source_name: class.live_source(),
+            message: e.message,
+        }
+    })
+}
+
+/// Only Windows builds speak WMI; `applies` sends no other live root here.
+#[cfg(not(windows))]
+fn live_encryptable_volumes() -> Result<Vec<bitlocker::BitLockerVolume>, wmi::WmiError> {
+    Err(wmi::WmiError {
+        source_name: "WMI".into(),
+        message: "read on Windows only".into(),
+    })
+}
+
+/// Runs `manage-bde -status` on the live host, when WMI could not be read; the parser is the
 /// recorded-output one.
 fn run_manage_bde(
     errors: &mut Vec<FactError>,
@@ -542,8 +820,13 @@ mod log_protection_tests {
 
     #[test]
     fn event_forwarding_policy_decides_log_protection() {
-        let local = log_protection(&[]);
+        let local = log_protection(&[], None);
         assert_eq!(local.state, "local_only");
+        assert!(
+            local
+                .reason
+                .contains("not recorded; Windows audits logons by default")
+        );
         let forwarding = Observation {
             category: "hardening".into(),
             name: "event_forwarding".into(),
@@ -557,9 +840,41 @@ mod log_protection_tests {
                 detail: String::new(),
             }],
         };
-        let forwarded = log_protection(&[forwarding]);
+        let forwarded = log_protection(&[forwarding], None);
         assert_eq!(forwarded.state, "forwarded");
         assert!(forwarded.reason.contains("wec.kommun.example"));
         assert_eq!(forwarded.evidence[0].line, 12);
+    }
+
+    #[test]
+    fn the_audit_policy_refines_local_only() {
+        let at = |bits| {
+            vec![
+                audit::AuditSubcategory::new(audit::LOGON, "Logon", bits, Evidence::default()),
+                audit::AuditSubcategory::new(
+                    "{0CCE9216-69AE-11D9-BED3-505054503030}",
+                    "Logoff",
+                    0,
+                    Evidence::default(),
+                ),
+            ]
+        };
+        let audited = log_protection(&[], Some(&Ok(at(3))));
+        assert_eq!(audited.state, "local_only");
+        assert!(
+            audited
+                .reason
+                .contains("Logon is audited as success_and_failure")
+        );
+        assert_eq!(audited.evidence.len(), 2);
+        let nothing = log_protection(&[], Some(&Ok(at(0))));
+        assert_eq!(nothing.state, "none");
+        let failed = log_protection(&[], Some(&Err("AuditEnumerateSubCategories failed".into())));
+        assert_eq!(failed.state, "local_only");
+        assert!(
+            failed
+                .reason
+                .contains("could not be read (AuditEnumerateSubCategories failed)")
+        );
     }
 }
