@@ -34,7 +34,9 @@
 //! instant would store (proved by the randomised tests below against
 //! [`crate::evaluation::evaluate`] on both back-ends). A round in which nothing changed reads
 //! the pairs, the register and the accepted findings, and records the evaluation (so open
-//! findings stay "last seen" now); it judges nothing. Any error, and the loss of the lease,
+//! findings stay "last seen" now, and the summary's counts come from counting findings by
+//! state, as a full evaluation's do); it judges nothing. Agent labels are fixed at
+//! enrollment, so an agent's labels change only by it being new. Any error, and the loss of the lease,
 //! drops the state: the next round starts from the whole estate.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

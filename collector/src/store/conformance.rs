@@ -483,9 +483,16 @@ async fn discovered_devices_become_device_assets_keyed_by_agent_and_address() {
     let mut first = report("a", "r1", "1");
     first.devices = vec![device("1.0")];
     store.ingest_report(first, 10).await.unwrap();
+    let before = store.revisions().await.unwrap().assets;
     let mut second = report("a", "r2", "1");
     second.devices = vec![device("1.1")];
     store.ingest_report(second, 20).await.unwrap();
+    // Every asset the report touched, the device too, has a higher revision now.
+    let after: BTreeMap<String, i64> = store.revisions().await.unwrap().assets.into_iter().collect();
+    assert_eq!(before.len(), 2);
+    for (id, revision) in before {
+        assert!(after[&id] > revision, "{id}");
+    }
     let devices: Vec<_> = store
         .assets()
         .await
