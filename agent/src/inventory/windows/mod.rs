@@ -3,10 +3,10 @@
 //!
 //! Where the data comes from:
 //! - **Live** (`--root /` on Windows, also under wine): the Win32 registry API ([`live`]), the
-//!   OpenSSH Server configuration at `C:\ProgramData\ssh\sshd_config`, WMI ([`wmi`],
-//!   `wmi_live`) for BitLocker (`Win32_EncryptableVolume`, with `manage-bde -status` as the
-//!   fallback), hotfixes, last boot, roles/features and Defender's state, the audit policy
-//!   (`AuditQuerySystemPolicy`, [`audit`]), the NetAPI (`NetUserEnum`, `NetLocalGroupGetMembers`) for local
+//!   OpenSSH Server configuration at `C:\ProgramData\ssh\sshd_config`, WMI (`wmi_live`) for
+//!   BitLocker (`Win32_EncryptableVolume`, else `manage-bde -status`), hotfixes, the last boot,
+//!   roles and features and Defender's state, `AuditQuerySystemPolicy` for the audit policy,
+//!   the NetAPI (`NetUserEnum`, `NetLocalGroupGetMembers`) for local
 //!   accounts, the IP Helper API (`GetExtendedTcpTable`, `GetExtendedUdpTable`) for listeners,
 //!   whose sockets the Linux probes (`tls_probe`, `rdp`) then probe.
 //! - **Offline** (`--root DIR` holding [`REGISTRY_DIR`]): every `*.reg` file there, as
@@ -15,8 +15,12 @@
 //!   [`RECORDED_DIR`] the recorded `Win32_EncryptableVolume.json` or `manage-bde-status.txt`,
 //!   and `local-accounts.json` (PowerShell's `Get-LocalUser` and `Get-LocalGroupMember`; see
 //!   [`accounts`]), and `listeners.json` (`Get-NetTCPConnection -State Listen`,
-//!   `Get-NetUDPEndpoint`; see [`listeners`]), the other WMI classes' PowerShell JSON (see
-//!   [`wmi`]) and `auditpol.csv` (`auditpol /get /category:* /r`; see [`audit`]).
+//!   `Get-NetUDPEndpoint`; see [`listeners`]), the WMI classes as `Get-CimInstance ... |
+//!   ConvertTo-Json` writes them (`Win32_QuickFixEngineering.json`,
+//!   `Win32_OperatingSystem.json`, `Win32_ServerFeature.json` / `Win32_OptionalFeature.json`,
+//!   `MSFT_MpComputerStatus.json`; see [`wmi`]), and `auditpol.csv` (`auditpol /get
+//!   /category:* /r`; see [`audit`]). A WMI recording or the audit policy that is absent is
+//!   not recorded, not an error.
 //! - **Offline hives** (`--root DIR` holding `DIR/Windows/System32/config/SYSTEM` or
 //!   `SOFTWARE`, see [`hive`]): the registry from the hive files themselves, e.g. a mounted
 //!   system disk or `reg save HKLM\SYSTEM SYSTEM`; the other offline files as above. When a
@@ -40,10 +44,11 @@
 //! - [`transit`]: SChannel, SMB, WinRM, RDP, the listener table and the probes, and the
 //!   `transit_encryption` control.
 //! - [`bitlocker`]: BitLocker volumes and the `rest_encryption` control.
-//! - [`wmi`]: the other WMI classes' rows (live or recorded) as host observations; `wmi_live`
-//!   queries them, and `Win32_EncryptableVolume`, with a timeout (Windows builds only).
-//! - [`audit`]: the audit policy (live or recorded) as `audit_policy` observations.
-//! - [`gateway`]: RD Gateway and the NPS MFA extension, as observations.
+//! - [`wmi`]: the other WMI classes (hotfixes, last boot, features, Defender) and their
+//!   parsers; `wmi_live` queries them and `Win32_EncryptableVolume` (Windows builds only).
+//! - [`audit`]: the audit policy (`audit_policy` observations), which `log_protection` here
+//!   weighs with the event-forwarding policy.
+//! - [`gateway`]: the RD Gateway role and the NPS extension for Entra MFA (observations).
 //! - [`accounts`]: local accounts, Administrators and Remote Desktop Users, and the
 //!   `privileged_access` control; `accounts_live` reads them through the NetAPI (Windows
 //!   builds only).
