@@ -162,6 +162,14 @@ timeout -k 10 300 "$WINE" wineboot --init >"$work/wineboot.log" 2>&1 || true
 x86_64-w64-mingw32-gcc -shared -O2 -Wall -Werror \
     -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
     scripts/wine/bcryptprimitives.c -ladvapi32 || fail "cannot build the bcryptprimitives shim"
+# Wine's services.exe gives a service process 10 s to connect to it (Windows: 30 s), read from
+# ServicesPipeTimeout when it starts; a process that loads COM (the agent, for WMI) spends
+# about that long under headless wine waiting for a desktop that never comes, so the service
+# start would time out (1053). Windows' own value is set, and the session restarted to read it.
+"$WINE" reg add 'HKLM\SYSTEM\CurrentControlSet\Control' /v ServicesPipeTimeout \
+    /t REG_DWORD /d 30000 /f >/dev/null || fail "wine reg add ServicesPipeTimeout"
+"$WINESERVER" -k || true
+"$WINESERVER" -w || true
 # The first COM process in a fresh prefix waits ~10 s for an RpcSs service and a desktop that
 # never start here (no display); later ones do not. One WMI query pays that now, so the
 # agent's own 8 s limit per WMI class measures WMI, not the prefix's first start.
@@ -524,7 +532,8 @@ check_service_key "$work/service-key.txt" \
     "$(winpath "$agent_exe") --dir C:\\ProgramData\\Tillsyn\\agent service run" ||
     fail "service install did not register the service as it should"
 before="$(last_report "$agent_id")"
-"$WINE" sc start tillsyn-agent >/dev/null || fail "sc start tillsyn-agent"
+"$WINE" sc start tillsyn-agent >"$work/sc-start.out" 2>&1 ||
+    { cat "$work/sc-start.out" "$state_dir/service.log" >&2; fail "sc start tillsyn-agent"; }
 wait_state RUNNING 60 || fail "the service is $(service_state), not RUNNING, 60 s after sc start"
 wait_report "$agent_id" "$before" 120 ||
     { cat "$state_dir/service.log" >&2; fail "no report from the running service in 120 s"; }
