@@ -7,29 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/auth")
-        .join(name)
-}
+mod common;
 
-/// Runs the agent over `root` and returns its JSON inventory.
-fn inventory(root: &Path) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
-        .args(["inventory", "--json", "--root"])
-        .arg(root)
-        .output()
-        .expect("run tillsyn-agent");
-    assert!(
-        output.status.success(),
-        "agent failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("inventory is JSON")
+use common::inventory;
+
+fn fixture(name: &str) -> PathBuf {
+    common::fixture("auth", name)
 }
 
 fn mfa(inventory: &Value) -> &Value {

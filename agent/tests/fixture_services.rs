@@ -5,29 +5,17 @@
 // In tests an unwrap that fails is the failing assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/services")
-        .join(name)
-}
+mod common;
 
-fn inventory(root: &Path) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
-        .args(["inventory", "--json", "--root"])
-        .arg(root)
-        .output()
-        .expect("run tillsyn-agent");
-    assert!(
-        output.status.success(),
-        "inventory failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("inventory prints JSON")
+use common::{control, inventory};
+
+fn fixture(name: &str) -> PathBuf {
+    common::fixture("services", name)
 }
 
 fn observation<'a>(inventory: &'a Value, category: &str, name: &str) -> &'a Value {
@@ -37,15 +25,6 @@ fn observation<'a>(inventory: &'a Value, category: &str, name: &str) -> &'a Valu
         .iter()
         .find(|o| o["category"] == category && o["name"] == name)
         .unwrap_or_else(|| panic!("no {category} observation named {name}"))
-}
-
-fn control<'a>(inventory: &'a Value, name: &str) -> &'a Value {
-    inventory["controls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} control"))
 }
 
 #[test]

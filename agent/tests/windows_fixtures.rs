@@ -6,38 +6,17 @@
 // A failed unwrap is a failed test here, with the line that failed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+
+use common::{control, inventory};
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/windows")
-        .join(name)
-}
-
-fn inventory(root: &Path) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
-        .args(["inventory", "--json", "--root"])
-        .arg(root)
-        .output()
-        .expect("run tillsyn-agent");
-    assert!(
-        output.status.success(),
-        "agent failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("inventory is JSON")
-}
-
-fn control<'a>(inventory: &'a Value, name: &str) -> &'a Value {
-    inventory["controls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} control"))
+    common::fixture("windows", name)
 }
 
 /// Asserts the state, that the reason holds `reason`, and that some evidence has `source`

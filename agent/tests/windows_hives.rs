@@ -19,38 +19,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+
+mod common;
+
+use common::{control, inventory};
 use tillsyn_agent::inventory::windows::reg_text;
 
 const CONFIG: &str = "Windows/System32/config";
 const MISSING_HIVEX: &str = "Debian's hivex tools are needed (apt-get install libhivex-bin libwin-hivex-perl, or bash scripts/deps/hivex.sh)";
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/windows")
-        .join(name)
-}
-
-fn inventory(root: &Path) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_tillsyn-agent"))
-        .args(["inventory", "--json", "--root"])
-        .arg(root)
-        .output()
-        .expect("run tillsyn-agent");
-    assert!(
-        output.status.success(),
-        "agent failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("inventory is JSON")
-}
-
-fn control<'a>(inventory: &'a Value, name: &str) -> &'a Value {
-    inventory["controls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} control"))
+    common::fixture("windows", name)
 }
 
 /// Runs a hivex tool, failing the test with its output (or with how to install it).
