@@ -23,8 +23,10 @@
 #   2. `wine reg add` turns RDP on with NLA off, adds an Uninstall entry, sets SChannel's
 #      server TLS 1.0/1.1 off and registers OpenSSH Server (its `sshd_config` written to
 #      C:\ProgramData\ssh): the inventory reads them back (the entry as a package, `mfa`
-#      absent with the RDP values and the SSH key-only path as evidence); then TLS 1.0 on makes `transit_encryption`
-#      plaintext, naming the SChannel value.
+#      absent with the RDP values and the SSH key-only path as evidence); then Windows Defender
+#      Firewall's profiles and two inbound rules (RDP, SSH) close the machine's other sockets,
+#      so `transit_encryption` is encrypted; then TLS 1.0 on makes it plaintext, naming the
+#      SChannel value.
 #   3. The real path: a Linux `tillsyn-collector` (init, serve on 127.0.0.1, token create); the
 #      Windows agent under wine enrolls into its default state directory
 #      (`C:\ProgramData\Tillsyn\agent`) and sends one report with `run --once`;
@@ -314,6 +316,42 @@ printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\n' \
     >"$WINEPREFIX/drive_c/ProgramData/ssh/sshd_config"
 agent inventory --json >"$work/inventory-rdp.json" 2>"$work/inventory.err" ||
     { cat "$work/inventory.err" >&2; fail "inventory --json exited non-zero under wine"; }
+# Windows Defender Firewall as a server has it, admitting RDP and SSH only: the machine's
+# other sockets (wine lists every socket of the Linux host) are no longer reachable, so with
+# TLS 1.0/1.1 off `transit_encryption` is encrypted, from the rules read through the API.
+FW='HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy'
+reg_add 'HKLM\SYSTEM\CurrentControlSet\Services\MpsSvc' /v Start /t REG_DWORD /d 2
+for profile in DomainProfile StandardProfile PublicProfile; do
+    reg_add "$FW\\$profile" /v EnableFirewall /t REG_DWORD /d 1
+    reg_add "$FW\\$profile" /v DefaultInboundAction /t REG_DWORD /d 1
+done
+reg_add "$FW\FirewallRules" /v RemoteDesktop-UserMode-In-TCP /t REG_SZ \
+    /d 'v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=6|LPort=3389|Name=Remote Desktop|'
+reg_add "$FW\FirewallRules" /v OpenSSH-Server-In-TCP /t REG_SZ \
+    /d 'v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=6|LPort=22|Name=OpenSSH SSH Server|'
+agent inventory --json >"$work/inventory-fw.json" 2>"$work/inventory.err" ||
+    { cat "$work/inventory.err" >&2; fail "inventory --json exited non-zero under wine"; }
+python3 - "$work/inventory-fw.json" <<'EOF' || fail "the firewall rules did not change the verdict"
+import json, sys
+
+inventory = json.load(open(sys.argv[1]))
+transit = {c["name"]: c for c in inventory["controls"]}["transit_encryption"]
+judged = {o["name"]: o["value"] for o in inventory["observations"] if o["category"] == "windows_firewall"}
+problems = []
+if transit["state"] != "encrypted" or "TLS 1.2 or later" not in transit["reason"] \
+        or "OpenSSH Server (SSH)" not in transit["reason"]:
+    problems.append(f"transit behind the firewall: {transit}")
+closed = [n for n, v in judged.items() if not v["admitted"]]
+if closed and not any("FirewallPolicy\\PublicProfile\\DefaultInboundAction" in e["source"]
+                      for e in transit["evidence"]):
+    problems.append(f"transit evidence lacks the firewall profile: {transit['evidence']}")
+admitted = [n for n, v in judged.items() if v["admitted"] and not n.split()[1].endswith((":22", ":3389"))]
+if admitted:
+    problems.append(f"sockets admitted without a rule: {admitted}")
+if problems:
+    sys.exit("\n".join(problems))
+print(f"    behind the firewall: transit {transit['state']}, {len(closed)} socket(s) judged closed")
+EOF
 reg_add "$SCHANNEL\TLS 1.0\Server" /v Enabled /t REG_DWORD /d 1
 agent inventory --json >"$work/inventory-tls10.json" 2>"$work/inventory.err" ||
     { cat "$work/inventory.err" >&2; fail "inventory --json exited non-zero under wine"; }

@@ -126,31 +126,54 @@ fn rdp_with_nla_off_is_a_password_alone() {
         &[(DENY, "REG_DWORD 0"), (NLA, "REG_DWORD 0")],
     );
     // The recorded listener table: RDP (3389) and SMB (445, 139) are accounted for by their
-    // configuration; RPC's endpoint mapper and dynamic ports are not, and offline nothing is
-    // probed, so they keep the control unknown, each named with its owning process.
+    // configuration; RPC's endpoint mapper and dynamic ports are not, but Windows Defender
+    // Firewall admits them from no profile (their rules are disabled, as a default install
+    // has them), so they are not exposed and every exposed service is encrypted.
     assert_control(
         &inv,
         "transit_encryption",
-        "unknown",
-        "exposed service(s) not decided: tcp 0.0.0.0:135 svchost (not probed)",
-        &[(
-            "/recorded/listeners.json",
-            "Tcp[3] LocalAddress=0.0.0.0 LocalPort=49664 OwningProcess=652 ProcessName=lsass",
-        )],
+        "encrypted",
+        "every exposed service is encrypted: RDP port 3389 (TLS 1.2 or later), SMB port 445",
+        &[
+            (
+                "/recorded/listeners.json",
+                "Tcp[3] LocalAddress=0.0.0.0 LocalPort=49664 OwningProcess=652 ProcessName=lsass",
+            ),
+            (
+                "FirewallPolicy\\PublicProfile\\DefaultInboundAction",
+                "REG_DWORD 1 (0x00000001) in /registry/system.reg",
+            ),
+        ],
     );
     let transit = control(&inv, "transit_encryption")["reason"]
         .as_str()
         .unwrap();
+    assert!(
+        transit.contains(
+            "not reachable through Windows Defender Firewall in any profile: tcp 0.0.0.0:135 \
+             svchost, tcp 0.0.0.0:49664 lsass"
+        ),
+        "{transit}"
+    );
     for accounted in [":3389 ", ":445 ", ":139 "] {
         assert!(!transit.contains(accounted), "{accounted}: {transit}");
     }
+    assert!(transit.contains("tcp [::]:49669 services"), "{transit}");
+    // RDP's UDP, NetBIOS 137/138 and mDNS (Domain profile) are admitted; NTP and LLMNR not.
     assert!(
-        transit.contains("tcp [::]:49669 services (not probed)"),
+        transit.contains("5 exposed UDP listener(s) not assessed"),
         "{transit}"
     );
+    let rpc = observation(&inv, "windows_firewall", "tcp 0.0.0.0:49668 spoolsv");
+    assert_eq!(rpc["value"]["admitted"], false);
+    let mdns = observation(&inv, "windows_firewall", "udp 0.0.0.0:5353 svchost");
+    assert_eq!(mdns["value"]["admitted"], true);
     assert!(
-        transit.contains("8 exposed UDP listener(s) not assessed"),
-        "{transit}"
+        mdns["value"]["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("Domain: allowed by MDNS-In-UDP-Domain-Active; Private: no allow rule"),
+        "{mdns:#}"
     );
     let listeners: Vec<&Value> = inv["observations"]
         .as_array()
@@ -395,6 +418,75 @@ fn wrong_value_type_names_key_value_and_file() {
         assert_eq!(c["state"], "unknown", "{c:#}");
         assert!(c["reason"].as_str().unwrap().contains(expected), "{c:#}");
     }
+}
+
+/// A Group Policy rule admitting the Task Scheduler's RPC endpoint from other hosts makes the
+/// svchost dynamic ports exposed again, and offline nothing probes them.
+#[test]
+fn a_policy_rule_admitting_rpc_leaves_transit_undecided() {
+    let text = "Windows Registry Editor Version 5.00\r\n\r\n\
+[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\WindowsFirewall\\FirewallRules]\r\n\
+\"RemoteTask-In-TCP\"=\"v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=6|LPort=RPC|\
+App=%SystemRoot%\\\\system32\\\\svchost.exe|Svc=schedule|Name=Remote tasks|\"\r\n";
+    let tmp = broken_copy("rdp-nla-off", "registry/policy.reg", text.as_bytes());
+    let inv = inventory(&tmp.path().join("host"));
+    assert_control(
+        &inv,
+        "transit_encryption",
+        "unknown",
+        "exposed service(s) not decided: tcp 0.0.0.0:49666 svchost (not probed), tcp \
+         0.0.0.0:49667 svchost (not probed)",
+        &[],
+    );
+    let reason = control(&inv, "transit_encryption")["reason"]
+        .as_str()
+        .unwrap();
+    // The endpoint mapper and the other programs' ports stay closed.
+    assert!(
+        !reason.contains("0.0.0.0:135 svchost (not probed)"),
+        "{reason}"
+    );
+    assert!(!reason.contains("lsass (not probed)"), "{reason}");
+    let tasks = observation(&inv, "windows_firewall", "tcp 0.0.0.0:49667 svchost");
+    assert_eq!(tasks["value"]["admitted"], true);
+    assert!(
+        tasks["value"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("Domain: allowed by RemoteTask-In-TCP"),
+        "{tasks:#}"
+    );
+    assert!(
+        tasks["evidence"].as_array().unwrap().iter().any(|e| e["source"]
+            == "HKLM\\SOFTWARE\\Policies\\Microsoft\\WindowsFirewall\\FirewallRules\\RemoteTask-In-TCP"
+            && e["detail"].as_str().unwrap().ends_with("in /registry/policy.reg")),
+        "{tasks:#}"
+    );
+}
+
+/// The firewall off in one profile by Group Policy exposes every socket again.
+#[test]
+fn a_profile_turned_off_by_policy_exposes_every_socket() {
+    let text = "Windows Registry Editor Version 5.00\r\n\r\n\
+[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\WindowsFirewall\\PrivateProfile]\r\n\
+\"EnableFirewall\"=dword:00000000\r\n";
+    let tmp = broken_copy("rdp-nla-off", "registry/policy.reg", text.as_bytes());
+    let inv = inventory(&tmp.path().join("host"));
+    assert_control(
+        &inv,
+        "transit_encryption",
+        "unknown",
+        "tcp 0.0.0.0:135 svchost (not probed)",
+        &[],
+    );
+    let epmap = observation(&inv, "windows_firewall", "tcp 0.0.0.0:135 svchost");
+    assert!(
+        epmap["value"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("Private: firewall off"),
+        "{epmap:#}"
+    );
 }
 
 /// Hosts without a recorded listener table say so in the transit reason.

@@ -43,6 +43,8 @@
 //! - [`listeners`]: the listener table (live or recorded) as the Linux `Listener`s.
 //! - [`transit`]: SChannel, SMB, WinRM, RDP, the listener table and the probes, and the
 //!   `transit_encryption` control.
+//! - [`firewall`]: Windows Defender Firewall's profiles and inbound rules: which sockets
+//!   other hosts can reach.
 //! - [`bitlocker`]: BitLocker volumes and the `rest_encryption` control.
 //! - [`wmi`]: the other WMI classes (hotfixes, last boot, features, Defender) and their
 //!   parsers; `wmi_live` queries them and `Win32_EncryptableVolume` (Windows builds only).
@@ -58,6 +60,7 @@ pub mod accounts;
 pub mod accounts_live;
 pub mod audit;
 pub mod bitlocker;
+pub mod firewall;
 pub mod gateway;
 pub mod hive;
 pub mod listeners;

@@ -35,6 +35,11 @@
 //!   overruled by a probe that negotiated TLS 1.3. Offline nothing is probed, so a socket no
 //!   configured service accounts for (RPC's 135 and its dynamic ports, third-party services)
 //!   is `unknown` (not probed).
+//! - **Windows Defender Firewall** ([`super::firewall`]): a socket, or a configured service's
+//!   ports, that no profile admits from other hosts is not exposed and does not count (named
+//!   in the reason, its rules and profiles in the evidence when the verdict is `encrypted`);
+//!   UDP endpoints are counted only when admitted. Without the firewall's keys every socket
+//!   counts as exposed.
 //!
 //! `encrypted` needs the listener table: without it the registry does not list every listening
 //! socket, so a host whose configured services are all encrypted is `unknown`, with those
@@ -42,6 +47,7 @@
 
 use std::collections::BTreeMap;
 
+use super::firewall;
 use super::logon::{RdpSettings, WSMAN_LISTENER, service_start};
 use super::registry::{Registry, RegistryError};
 use crate::inventory::listeners::{Listener, Transport};
@@ -193,26 +199,7 @@ fn decide(
 ) -> Result<Control, RegistryError> {
     let schannel = schannel(registry, build, observations)?;
     let mut services = configured_services(registry, rdp, &schannel, iis, observations)?;
-    let (udp_note, gap) = match table {
-        ListenerTable::Known {
-            listeners,
-            verdicts,
-        } => {
-            let extra = listener_services(&services, listeners, verdicts);
-            services.extend(extra);
-            let udp = listeners
-                .iter()
-                .filter(|l| l.transport == Transport::Udp && l.is_exposed())
-                .count();
-            let note = if udp > 0 {
-                format!("; {udp} exposed UDP listener(s) not assessed")
-            } else {
-                String::new()
-            };
-            (note, None)
-        }
-        ListenerTable::Unknown(why) => (String::new(), Some(why.as_str())),
-    };
+    let (udp_note, gap, closed) = exposed_services(registry, table, &mut services, observations);
     let worst = services.iter().map(|s| s.state).max();
     let describe = |state: State| {
         services
@@ -265,16 +252,200 @@ fn decide(
         ),
     };
     let chosen = worst.unwrap_or(State::Unknown);
+    let mut evidence: Vec<Evidence> = services
+        .into_iter()
+        .filter(|s| s.state == chosen)
+        .flat_map(|s| s.evidence)
+        .collect();
+    if state == "encrypted" {
+        // The verdict rests on the closed sockets being closed: name the rules and profiles.
+        let mut seen = std::collections::HashSet::new();
+        evidence.extend(
+            closed
+                .into_iter()
+                .flat_map(|(_, e)| e)
+                .filter(|e| seen.insert((e.source.clone(), e.detail.clone()))),
+        );
+    }
     Ok(Control {
         name: "transit_encryption".into(),
         state: state.into(),
         reason,
-        evidence: services
-            .into_iter()
-            .filter(|s| s.state == chosen)
-            .flat_map(|s| s.evidence)
-            .collect(),
+        evidence,
     })
+}
+
+/// A service or socket no firewall profile admits: its name and the evidence.
+type Closed = (String, Vec<Evidence>);
+
+/// Adds the listener table's unaccounted sockets to `services` and removes those Windows
+/// Defender Firewall admits from no profile: (the UDP and firewall notes for the reason, why
+/// the table is not known, the services closed with their evidence).
+fn exposed_services<'t>(
+    registry: &Registry<'_>,
+    table: &'t ListenerTable<'_>,
+    services: &mut Vec<Service>,
+    observations: &mut Vec<Observation>,
+) -> (String, Option<&'t str>, Vec<Closed>) {
+    let wall = firewall::read(&registry.with_probe(firewall::PROBE));
+    let listeners = match table {
+        ListenerTable::Known { listeners, .. } => *listeners,
+        ListenerTable::Unknown(_) => &[],
+    };
+    let judged = match &wall {
+        Ok(wall) => exposures(wall, listeners, observations),
+        Err(_) => BTreeMap::new(),
+    };
+    let reachable = |l: &Listener| judged.get(&l.key()).copied().unwrap_or(true);
+    let mut closed = Vec::new();
+    let (udp_note, gap) = match table {
+        ListenerTable::Known {
+            listeners,
+            verdicts,
+        } => {
+            let extra = listener_services(services, listeners, verdicts);
+            services.extend(extra);
+            let udp = listeners
+                .iter()
+                .filter(|l| l.transport == Transport::Udp && l.is_exposed() && reachable(l))
+                .count();
+            let note = if udp > 0 {
+                format!("; {udp} exposed UDP listener(s) not assessed")
+            } else {
+                String::new()
+            };
+            (note, None)
+        }
+        ListenerTable::Unknown(why) => (String::new(), Some(why.as_str())),
+    };
+    if let Ok(wall) = &wall {
+        services.retain(
+            |service| match judge_service(wall, service, listeners, &judged) {
+                Some(evidence) => {
+                    closed.push((service.name.clone(), evidence));
+                    false
+                }
+                None => true,
+            },
+        );
+    }
+    let wall_note = match (&wall, closed.is_empty()) {
+        (Err(why), _) => format!(
+            "; Windows Defender Firewall not known ({why}): every listening socket counts as \
+             exposed"
+        ),
+        (Ok(_), true) => String::new(),
+        (Ok(_), false) => format!(
+            "; not reachable through Windows Defender Firewall in any profile: {}",
+            closed
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let udp_note = format!("{udp_note}{wall_note}");
+    (udp_note, gap, closed)
+}
+
+/// The firewall's view of a listening socket's owner: its image path, `System` for the
+/// kernel's (pid 4, no path), `None` when not known.
+fn socket_image(listener: &Listener) -> Option<&str> {
+    let owner = listener.owners.first()?;
+    if !owner.exe.is_empty() {
+        Some(owner.exe.as_str())
+    } else if owner.pid == 4 || owner.comm == "System" {
+        Some("System")
+    } else {
+        None
+    }
+}
+
+/// The firewall's verdict on every exposed socket of the table, by [`Listener::key`], each
+/// also a `windows_firewall` observation (empty when the firewall is not known).
+fn exposures(
+    wall: &firewall::Firewall,
+    listeners: &[Listener],
+    observations: &mut Vec<Observation>,
+) -> BTreeMap<String, bool> {
+    let mut judged = BTreeMap::new();
+    for listener in listeners.iter().filter(|l| l.is_exposed()) {
+        let key = listener.key();
+        if judged.contains_key(&key) {
+            continue;
+        }
+        let exposure = wall.judge(firewall::Socket {
+            transport: listener.transport,
+            port: listener.port,
+            image: socket_image(listener),
+        });
+        let owner = listener
+            .owners
+            .first()
+            .map(|o| format!(" {}", o.comm))
+            .unwrap_or_default();
+        observations.push(Observation {
+            category: "windows_firewall".into(),
+            name: format!("{key}{owner}"),
+            value: serde_json::json!({ "admitted": exposure.admitted, "why": exposure.why }),
+            evidence: exposure.evidence,
+        });
+        judged.insert(key, exposure.admitted);
+    }
+    judged
+}
+
+/// `Some(evidence)` when the firewall admits none of `service`'s sockets from other hosts:
+/// those in the listener table on its ports, or (without them) its ports with the owner not
+/// known. A service without ports stays.
+fn judge_service(
+    wall: &firewall::Firewall,
+    service: &Service,
+    listeners: &[Listener],
+    judged: &BTreeMap<String, bool>,
+) -> Option<Vec<Evidence>> {
+    if service.ports.is_empty() {
+        return None;
+    }
+    let mut evidence = Vec::new();
+    for &port in &service.ports {
+        let sockets: Vec<&Listener> = listeners
+            .iter()
+            .filter(|l| l.transport == Transport::Tcp && l.is_exposed() && l.port == port)
+            .collect();
+        if sockets.is_empty() {
+            let exposure = wall.judge(firewall::Socket {
+                transport: Transport::Tcp,
+                port,
+                image: None,
+            });
+            if exposure.admitted {
+                return None;
+            }
+            evidence.extend(exposure.evidence);
+        }
+        for listener in sockets {
+            if judged.get(&listener.key()).copied().unwrap_or(true) {
+                return None;
+            }
+            evidence.push(listener.evidence());
+        }
+    }
+    if let Some(first) = service.ports.first() {
+        // The profiles' and rules' evidence, once per service.
+        evidence.extend(
+            wall.judge(firewall::Socket {
+                transport: Transport::Tcp,
+                port: *first,
+                image: listeners
+                    .iter()
+                    .find(|l| l.port == *first && l.transport == Transport::Tcp)
+                    .and_then(socket_image),
+            })
+            .evidence,
+        );
+    }
+    Some(evidence)
 }
 
 /// The services Windows exposes by configuration (RDP, SMB, WinRM, OpenSSH, IIS), judged.
