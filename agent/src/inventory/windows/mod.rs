@@ -134,7 +134,8 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
     system::services(&registry, observations, errors);
     system::hardening(&registry, observations, errors);
     gateway::collect(&registry, observations, errors);
-    wmi_facts(root, live, host, observations, errors);
+    let mut patience = wmi::Patience::default();
+    wmi_facts(root, live, &mut patience, host, observations, errors);
 
     let sshd = openssh(root, live, &registry, observations, errors);
     let table = read_listeners(root, live, errors);
@@ -190,7 +191,7 @@ pub fn collect(root: &Path, inventory: &mut Inventory) {
             reason,
         });
     }
-    let (volumes, problem, fallback) = bitlocker_volumes(root, live, errors);
+    let (volumes, problem, fallback) = bitlocker_volumes(root, live, &mut patience, errors);
     let mut rest = bitlocker::control(&volumes, problem, observations);
     if let Some(why) = fallback {
         rest.reason = format!("{} (read with manage-bde -status: {why})", rest.reason);
@@ -605,6 +606,7 @@ fn iis_config(root: &Path, live: bool) -> Option<Result<String, String>> {
 fn wmi_facts(
     root: &Path,
     live: bool,
+    patience: &mut wmi::Patience,
     host: &mut super::HostFacts,
     observations: &mut Vec<Observation>,
     errors: &mut Vec<FactError>,
@@ -616,13 +618,13 @@ fn wmi_facts(
             error: e.message,
         });
     };
-    if let Some(read) = read_wmi(root, live, wmi::QUICK_FIX) {
+    if let Some(read) = read_wmi(root, live, patience, wmi::QUICK_FIX) {
         match read.and_then(|rows| wmi::hotfixes(&rows)) {
             Ok(found) => observations.extend(found),
             Err(e) => record(e),
         }
     }
-    if let Some(read) = read_wmi(root, live, wmi::OPERATING_SYSTEM) {
+    if let Some(read) = read_wmi(root, live, patience, wmi::OPERATING_SYSTEM) {
         match read.and_then(|rows| wmi::last_boot(&rows)) {
             Ok(Some((observation, boot))) => {
                 if !live {
@@ -637,13 +639,13 @@ fn wmi_facts(
     // A server lists its roles and features in Win32_ServerFeature (never none: .NET and
     // PowerShell at least); a client has no such class (wine has it, empty) and its features
     // are the optional ones.
-    let features = match read_wmi(root, live, wmi::SERVER_FEATURE) {
+    let features = match read_wmi(root, live, patience, wmi::SERVER_FEATURE) {
         Some(Ok(rows)) if !rows.rows.is_empty() => Some(Ok(rows)),
         Some(Err(e)) if !wmi::is_invalid_class(&e) => {
             record(e);
-            read_wmi(root, live, wmi::OPTIONAL_FEATURE)
+            read_wmi(root, live, patience, wmi::OPTIONAL_FEATURE)
         }
-        Some(_) | None => read_wmi(root, live, wmi::OPTIONAL_FEATURE),
+        Some(_) | None => read_wmi(root, live, patience, wmi::OPTIONAL_FEATURE),
     };
     if let Some(read) = features {
         match read.and_then(|rows| wmi::features(&rows)) {
@@ -651,7 +653,7 @@ fn wmi_facts(
             Err(e) => record(e),
         }
     }
-    if let Some(read) = read_wmi(root, live, wmi::DEFENDER_STATUS) {
+    if let Some(read) = read_wmi(root, live, patience, wmi::DEFENDER_STATUS) {
         match read.and_then(|rows| wmi::defender(&rows)) {
             Ok(found) => observations.extend(found),
             Err(e) => record(e),
@@ -663,10 +665,11 @@ fn wmi_facts(
 fn read_wmi(
     root: &Path,
     live: bool,
+    patience: &mut wmi::Patience,
     class: wmi::WmiClass,
 ) -> Option<Result<wmi::WmiRows, wmi::WmiError>> {
     if live {
-        return Some(live_wmi(class));
+        return Some(patience.ask(class.live_source(), || live_wmi(class)));
     }
     let file = format!("{RECORDED_DIR}/{}", class.recorded);
     let path = rooted(root, &file);
@@ -709,6 +712,7 @@ fn live_wmi(class: wmi::WmiClass) -> Result<wmi::WmiRows, wmi::WmiError> {
 fn bitlocker_volumes(
     root: &Path,
     live: bool,
+    patience: &mut wmi::Patience,
     errors: &mut Vec<FactError>,
 ) -> (
     Vec<bitlocker::BitLockerVolume>,
@@ -749,7 +753,10 @@ fn bitlocker_volumes(
             None,
         );
     }
-    let wmi_failure = match live_encryptable_volumes() {
+    let wmi_failure = match patience.ask(
+        "WMI Win32_EncryptableVolume".into(),
+        live_encryptable_volumes,
+    ) {
         Ok(volumes) => return (volumes, None, None),
         Err(error) => {
             errors.push(FactError {
@@ -773,7 +780,7 @@ fn bitlocker_volumes(
 /// The live `Win32_EncryptableVolume` instances, parsed as a recording is.
 #[cfg(windows)]
 fn live_encryptable_volumes() -> Result<Vec<bitlocker::BitLockerVolume>, wmi::WmiError> {
-    let class = wmi_live::ENCRYPTABLE_VOLUME;
+    let class = wmi::ENCRYPTABLE_VOLUME;
     let rows = wmi_live::encryptable_volumes()?;
     bitlocker::parse_wmi_value(serde_json::Value::Array(rows), &class.live_source()).map_err(|e| {
         wmi::WmiError {

@@ -137,6 +137,51 @@ pub struct WmiError {
     pub message: String,
 }
 
+/// BitLocker's class; it needs packet privacy (see `tillsyn_netapi::require_packet_privacy`).
+pub const ENCRYPTABLE_VOLUME: WmiClass = WmiClass {
+    namespace: "root\\CIMV2\\Security\\MicrosoftVolumeEncryption",
+    class: "Win32_EncryptableVolume",
+    query: "",
+    recorded: "Win32_EncryptableVolume.json",
+    property: "ProtectionStatus",
+};
+
+/// What `wmi_live` puts in the message of a class that did not answer within its timeout.
+pub const HUNG: &str = "WMI hung; given up";
+
+/// WMI asked at most until it hangs once, within one inventory: a stuck Winmgmt or provider
+/// would otherwise cost the whole timeout once per class (six classes, 48 s). After a class
+/// went unanswered, the later ones fail at once with an error naming it, and BitLocker goes
+/// straight to its `manage-bde` fallback.
+#[derive(Debug, Default)]
+pub struct Patience {
+    /// The source that hung.
+    hung: Option<String>,
+}
+
+impl Patience {
+    /// Runs `query` for `source_name` unless WMI already hung in this inventory.
+    pub fn ask<T>(
+        &mut self,
+        source_name: String,
+        query: impl FnOnce() -> Result<T, WmiError>,
+    ) -> Result<T, WmiError> {
+        if let Some(hung) = &self.hung {
+            return Err(WmiError {
+                source_name,
+                message: format!("not asked: {hung} did not answer earlier in this inventory"),
+            });
+        }
+        let answer = query();
+        if let Err(e) = &answer
+            && e.message.contains(HUNG)
+        {
+            self.hung = Some(e.source_name.clone());
+        }
+        answer
+    }
+}
+
 /// Whether `error` says the class does not exist here (a client asked for
 /// `Win32_ServerFeature`): `wmi_live` names `WBEM_E_INVALID_CLASS` in its message.
 pub fn is_invalid_class(error: &WmiError) -> bool {
@@ -535,6 +580,55 @@ fn cim_datetime(text: &str) -> Option<OffsetDateTime> {
 #[allow(clippy::unwrap_used)] // In tests an unwrap that fails is the failing assertion.
 mod tests {
     use super::*;
+
+    #[test]
+    fn wmi_is_not_asked_again_after_a_class_hung() {
+        let mut patience = Patience::default();
+        let failed = |message: &str| {
+            Err::<(), _>(WmiError {
+                source_name: QUICK_FIX.live_source(),
+                message: message.into(),
+            })
+        };
+        // An ordinary failure does not stop the next class.
+        assert!(
+            patience
+                .ask(QUICK_FIX.live_source(), || failed("access denied"))
+                .is_err()
+        );
+        let mut asked = false;
+        assert!(
+            patience
+                .ask(OPERATING_SYSTEM.live_source(), || {
+                    asked = true;
+                    Ok(())
+                })
+                .is_ok()
+        );
+        assert!(asked);
+        let hung = format!("no answer within 8 s ({HUNG})");
+        assert!(
+            patience
+                .ask(QUICK_FIX.live_source(), || failed(&hung))
+                .is_err()
+        );
+        let mut asked = false;
+        let skipped = patience
+            .ask(DEFENDER_STATUS.live_source(), || {
+                asked = true;
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(!asked, "asked WMI again after it hung");
+        assert_eq!(skipped.source_name, DEFENDER_STATUS.live_source());
+        assert_eq!(
+            skipped.message,
+            format!(
+                "not asked: {} did not answer earlier in this inventory",
+                QUICK_FIX.live_source()
+            )
+        );
+    }
 
     fn rows(class: WmiClass, origin: Origin, json: &str) -> WmiRows {
         WmiRows {

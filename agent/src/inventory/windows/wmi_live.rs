@@ -6,7 +6,8 @@
 //!
 //! WMI can hang (a stuck provider, the Winmgmt service restarting), so every class is read on
 //! a thread of its own with its own COM apartment (a `wmi` connection is bound to the thread
-//! that made it) and given up after [`TIMEOUT`]; the error then names the class. A thread
+//! that made it) and given up after [`TIMEOUT`]; the error then names the class, and
+//! [`super::wmi::Patience`] asks no further class in that inventory. A thread
 //! given up on is left to finish or hang by itself: COM offers no way to cancel a call in
 //! progress from another thread, and it holds nothing the inventory waits for.
 
@@ -18,19 +19,10 @@ use ::wmi::{COMLibrary, Variant, WMIConnection, WMIError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::wmi::{Origin, WmiClass, WmiError, WmiRows};
+use super::wmi::{ENCRYPTABLE_VOLUME, Origin, WmiClass, WmiError, WmiRows};
 
 /// How long one class may take, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(8);
-
-/// BitLocker's class; it needs packet privacy (see `tillsyn_netapi::require_packet_privacy`).
-pub const ENCRYPTABLE_VOLUME: WmiClass = WmiClass {
-    namespace: "root\\CIMV2\\Security\\MicrosoftVolumeEncryption",
-    class: "Win32_EncryptableVolume",
-    query: "",
-    recorded: "Win32_EncryptableVolume.json",
-    property: "ProtectionStatus",
-};
 
 /// Runs `class`'s query and returns its rows.
 pub fn rows(class: WmiClass) -> Result<WmiRows, WmiError> {
@@ -177,8 +169,9 @@ fn on_thread<T: Send + 'static>(
     match receive.recv_timeout(TIMEOUT) {
         Ok(result) => result.map_err(fail),
         Err(mpsc::RecvTimeoutError::Timeout) => Err(fail(format!(
-            "no answer within {} s (WMI hung; given up)",
-            TIMEOUT.as_secs()
+            "no answer within {} s ({})",
+            TIMEOUT.as_secs(),
+            super::wmi::HUNG
         ))),
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             Err(fail("the WMI thread ended without an answer".into()))
