@@ -270,9 +270,25 @@ fn duo_enforced_with_openssh_key_and_password() {
     assert_control(
         &inv,
         "transit_encryption",
-        "unknown",
+        "encrypted",
         "OpenSSH Server (SSH)",
-        &[("LanmanServer\\Parameters\\EncryptData", "REG_DWORD 1")],
+        &[
+            ("LanmanServer\\Parameters\\EncryptData", "REG_DWORD 1"),
+            (
+                "FirewallPolicy\\DomainProfile\\EnableFirewall",
+                "REG_DWORD 1",
+            ),
+        ],
+    );
+    // sshd's socket is admitted by its own rule (program and service match), and counted.
+    let ssh = observation(&inv, "windows_firewall", "tcp 0.0.0.0:22 sshd");
+    assert_eq!(ssh["value"]["admitted"], true);
+    assert!(
+        ssh["value"]["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("Domain: allowed by OpenSSH-Server-In-TCP"),
+        "{ssh:#}"
     );
     assert_control(&inv, "rest_encryption", "encrypted", "BitLocker on", &[]);
 }
@@ -290,7 +306,7 @@ fn duo_fail_open_is_available() {
     assert_control(
         &inv,
         "transit_encryption",
-        "unknown",
+        "encrypted",
         "RDP port 3389 (TLS 1.2 or later)",
         &[],
     );
@@ -492,7 +508,7 @@ fn a_profile_turned_off_by_policy_exposes_every_socket() {
 /// Hosts without a recorded listener table say so in the transit reason.
 #[test]
 fn hosts_without_recorded_listeners_name_the_missing_table() {
-    let inv = inventory(&fixture("duo-enforced"));
+    let inv = inventory(&fixture("admins-dormant"));
     assert_control(
         &inv,
         "transit_encryption",

@@ -92,6 +92,11 @@ fn rdp_with_a_password_alone_is_k3_auth_and_duo_with_bitlocker_is_not() {
         for_system(&findings, "k23-rest", "omsorg").is_empty(),
         "{findings:#?}"
     );
+    // RDP over TLS 1.2+, SMB 3 encryption, SSH; RPC's ports closed by the firewall.
+    assert!(
+        for_system(&findings, "k23-transit", "omsorg").is_empty(),
+        "{findings:#?}"
+    );
 
     // The stored Windows host carries the same controls as a Linux one.
     let assets = collector.assets();
@@ -117,6 +122,10 @@ fn rdp_with_a_password_alone_is_k3_auth_and_duo_with_bitlocker_is_not() {
     );
     assert!(
         states.contains(&("rest_encryption".into(), "encrypted".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("transit_encryption".into(), "encrypted".into())),
         "{states:?}"
     );
 }
