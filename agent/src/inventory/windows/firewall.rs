@@ -842,6 +842,19 @@ mod tests {
             "{why}"
         );
 
+        let wrong_profile = export("", &[], "").replacen(
+            "\"EnableFirewall\"=dword:00000001",
+            "\"EnableFirewall\"=\"1\"",
+            1,
+        );
+        let why = firewall(&wrong_profile).err().unwrap();
+        assert!(
+            why.contains(
+                "DomainProfile\\EnableFirewall in /registry/x.reg is REG_SZ, expected REG_DWORD"
+            ),
+            "{why}"
+        );
+
         let no_profile = export("", &[], "").replacen("\"EnableFirewall\"=dword:00000001", "", 1);
         let why = firewall(&no_profile).err().unwrap();
         assert!(why.contains("the Domain profile's EnableFirewall"), "{why}");
