@@ -164,16 +164,17 @@ fn rdp_with_nla_off_is_a_password_alone() {
         transit.contains("5 exposed UDP listener(s) not assessed"),
         "{transit}"
     );
-    let rpc = observation(&inv, "windows_firewall", "tcp 0.0.0.0:49668 spoolsv");
-    assert_eq!(rpc["value"]["admitted"], false);
-    let mdns = observation(&inv, "windows_firewall", "udp 0.0.0.0:5353 svchost");
-    assert_eq!(mdns["value"]["admitted"], true);
-    assert!(
-        mdns["value"]["why"]
-            .as_str()
-            .unwrap()
-            .starts_with("Domain: allowed by MDNS-In-UDP-Domain-Active; Private: no allow rule"),
-        "{mdns:#}"
+    assert_firewall(
+        &inv,
+        "tcp 0.0.0.0:49668 spoolsv",
+        false,
+        "Domain: no allow rule matches, default inbound action block",
+    );
+    assert_firewall(
+        &inv,
+        "udp 0.0.0.0:5353 svchost",
+        true,
+        "Domain: allowed by MDNS-In-UDP-Domain-Active; Private: no allow rule",
     );
     let listeners: Vec<&Value> = inv["observations"]
         .as_array()
@@ -281,14 +282,11 @@ fn duo_enforced_with_openssh_key_and_password() {
         ],
     );
     // sshd's socket is admitted by its own rule (program and service match), and counted.
-    let ssh = observation(&inv, "windows_firewall", "tcp 0.0.0.0:22 sshd");
-    assert_eq!(ssh["value"]["admitted"], true);
-    assert!(
-        ssh["value"]["why"]
-            .as_str()
-            .unwrap()
-            .starts_with("Domain: allowed by OpenSSH-Server-In-TCP"),
-        "{ssh:#}"
+    assert_firewall(
+        &inv,
+        "tcp 0.0.0.0:22 sshd",
+        true,
+        "Domain: allowed by OpenSSH-Server-In-TCP",
     );
     assert_control(&inv, "rest_encryption", "encrypted", "BitLocker on", &[]);
 }
@@ -463,14 +461,11 @@ App=%SystemRoot%\\\\system32\\\\svchost.exe|Svc=schedule|Name=Remote tasks|\"\r\
         "{reason}"
     );
     assert!(!reason.contains("lsass (not probed)"), "{reason}");
-    let tasks = observation(&inv, "windows_firewall", "tcp 0.0.0.0:49667 svchost");
-    assert_eq!(tasks["value"]["admitted"], true);
-    assert!(
-        tasks["value"]["why"]
-            .as_str()
-            .unwrap()
-            .contains("Domain: allowed by RemoteTask-In-TCP"),
-        "{tasks:#}"
+    let tasks = assert_firewall(
+        &inv,
+        "tcp 0.0.0.0:49667 svchost",
+        true,
+        "Domain: allowed by RemoteTask-In-TCP",
     );
     assert!(
         tasks["evidence"].as_array().unwrap().iter().any(|e| e["source"]
@@ -495,14 +490,23 @@ fn a_profile_turned_off_by_policy_exposes_every_socket() {
         "tcp 0.0.0.0:135 svchost (not probed)",
         &[],
     );
-    let epmap = observation(&inv, "windows_firewall", "tcp 0.0.0.0:135 svchost");
-    assert!(
-        epmap["value"]["why"]
-            .as_str()
-            .unwrap()
-            .contains("Private: firewall off"),
-        "{epmap:#}"
+    assert_firewall(
+        &inv,
+        "tcp 0.0.0.0:135 svchost",
+        true,
+        "Private: firewall off",
     );
+}
+
+/// The `windows_firewall` observation of `socket`: admitted or not, with `why` in its reason.
+fn assert_firewall<'a>(inv: &'a Value, socket: &str, admitted: bool, why: &str) -> &'a Value {
+    let judged = observation(inv, "windows_firewall", socket);
+    assert_eq!(judged["value"]["admitted"], admitted, "{judged:#}");
+    assert!(
+        judged["value"]["why"].as_str().unwrap().contains(why),
+        "{judged:#}"
+    );
+    judged
 }
 
 /// Hosts without a recorded listener table say so in the transit reason.
