@@ -23,7 +23,8 @@
 //! the moment. A profile admits it when the firewall is off there, or when no block applies
 //! and an inbound allow rule (or `ByPass`) may match, or the default inbound action is allow.
 //! Each rule condition is matched as yes, no or "cannot tell" (a keyword port such as `RPC`
-//! for a dynamic port, a service in a shared `svchost.exe`, an unexpanded variable): an allow
+//! for a dynamic port, a service in a shared `svchost.exe`, a path variable the registry does
+//! not resolve (`SystemRoot`, `ProgramFilesDir`), an 8.3 short name or device path): an allow
 //! rule counts unless a condition is surely no; a block rule counts only when every condition
 //! surely matches and it has no scope this module does not evaluate (remote or local
 //! addresses, interfaces, authorised users, trust tuples). A rule value of another type, or one
@@ -49,7 +50,8 @@ pub const LOCAL: &str =
 /// Group Policy's store, whose profile values win over the local ones.
 pub const POLICY: &str = "HKLM\\SOFTWARE\\Policies\\Microsoft\\WindowsFirewall";
 const SERVICES: &str = "HKLM\\SYSTEM\\CurrentControlSet\\Services";
-const CURRENT_VERSION: &str = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion";
+const NT_CURRENT_VERSION: &str = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion";
+const CURRENT_VERSION: &str = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion";
 /// (profile, local key, policy key).
 const PROFILES: [(&str, &str, &str); 3] = [
     ("Domain", "DomainProfile", "DomainProfile"),
@@ -239,8 +241,8 @@ struct Profile {
 pub struct Firewall {
     profiles: Vec<Profile>,
     rules: Vec<(Rule, Evidence)>,
-    /// `%SystemRoot%`, lower-case.
-    system_root: String,
+    /// Where the variables in rule and service paths point on this host.
+    folders: Folders,
     /// Service name (lower-case) to its image path (lower-case), where the registry has one.
     service_images: HashMap<String, String>,
     /// Why the firewall is off in every profile, when it is.
@@ -273,10 +275,16 @@ fn read_inner(registry: &Registry<'_>) -> Result<Result<Firewall, String>, Regis
         Ok(rules) => rules,
         Err(why) => return Ok(Err(why)),
     };
-    let system_root = registry
-        .string(CURRENT_VERSION, "SystemRoot")?
-        .map_or_else(|| "C:\\Windows".to_string(), |f| f.value)
-        .to_ascii_lowercase();
+    let folder = |key: &str, name: &str| -> Result<Option<String>, RegistryError> {
+        Ok(registry
+            .string(key, name)?
+            .map(|f| f.value.trim_end_matches('\\').to_ascii_lowercase()))
+    };
+    let folders = Folders {
+        system_root: folder(NT_CURRENT_VERSION, "SystemRoot")?,
+        program_files: folder(CURRENT_VERSION, "ProgramFilesDir")?,
+        program_files_x86: folder(CURRENT_VERSION, "ProgramFilesDir (x86)")?,
+    };
     let mut service_images = HashMap::new();
     for (rule, _) in &rules {
         let Some(service) = rule.service.as_deref().filter(|s| *s != "*") else {
@@ -287,7 +295,7 @@ fn read_inner(registry: &Registry<'_>) -> Result<Result<Firewall, String>, Regis
             continue;
         }
         if let Some(image) = registry.string(&format!("{SERVICES}\\{service}"), "ImagePath")?
-            && let Some(path) = expand(&executable(&image.value), &system_root)
+            && let Some(path) = expand(&executable(&image.value), &folders)
         {
             service_images.insert(name, path);
         }
@@ -295,7 +303,7 @@ fn read_inner(registry: &Registry<'_>) -> Result<Result<Firewall, String>, Regis
     Ok(Ok(Firewall {
         profiles,
         rules,
-        system_root,
+        folders,
         service_images,
         off,
     }))
@@ -401,11 +409,22 @@ fn executable(command: &str) -> String {
     }
 }
 
-/// `path` with the variables Windows rules use expanded, lower-case; `None` when one is not
-/// known. A path relative to the system root (`System32\x.exe`, as `ImagePath` may be) is
-/// taken from it.
-fn expand(path: &str, system_root: &str) -> Option<String> {
-    let drive = system_root.get(..2).unwrap_or("c:");
+/// The folders rule paths are written against, from the registry (lower-case, no trailing
+/// backslash); `None` where the registry does not say, and a path using it is then not
+/// compared at all.
+struct Folders {
+    system_root: Option<String>,
+    program_files: Option<String>,
+    program_files_x86: Option<String>,
+}
+
+/// `path` with the variables Windows rules use expanded, lower-case, when it comes out as a
+/// plain absolute path (`c:\...`, no 8.3 short name, no device or `\\?\` prefix), the only
+/// form compared with a socket's image path; `None` otherwise. A path relative to the system
+/// root (`System32\x.exe`, `\SystemRoot\...`, as `ImagePath` may be) is taken from it.
+fn expand(path: &str, folders: &Folders) -> Option<String> {
+    let root = folders.system_root.as_deref();
+    let drive = root.and_then(|r| r.get(..2));
     let mut out = String::new();
     let mut rest = path;
     while let Some(start) = rest.find('%') {
@@ -413,11 +432,10 @@ fn expand(path: &str, system_root: &str) -> Option<String> {
         let after = &rest[start + 1..];
         let end = after.find('%')?;
         let value = match after[..end].to_ascii_lowercase().as_str() {
-            "systemroot" | "windir" => system_root.to_string(),
-            "systemdrive" => drive.to_string(),
-            "programfiles" => format!("{drive}\\program files"),
-            "programfiles(x86)" => format!("{drive}\\program files (x86)"),
-            "programdata" => format!("{drive}\\programdata"),
+            "systemroot" | "windir" => root?.to_string(),
+            "systemdrive" => drive?.to_string(),
+            "programfiles" => folders.program_files.clone()?,
+            "programfiles(x86)" => folders.program_files_x86.clone()?,
             _ => return None,
         };
         out.push_str(&value);
@@ -426,11 +444,22 @@ fn expand(path: &str, system_root: &str) -> Option<String> {
     out.push_str(rest);
     let mut out = out.replace('/', "\\").to_ascii_lowercase();
     if let Some(relative) = out.strip_prefix("\\systemroot\\") {
-        out = format!("{system_root}\\{relative}");
+        out = format!("{}\\{relative}", root?);
     } else if out.starts_with("system32\\") {
-        out = format!("{system_root}\\{out}");
+        out = format!("{}\\{out}", root?);
     }
-    Some(out)
+    plain(&out).then_some(out)
+}
+
+/// A drive-letter absolute path without short-name (`~`) or relative parts.
+fn plain(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.len() > 3
+        && bytes[0].is_ascii_alphabetic()
+        && path[1..].starts_with(":\\")
+        && !path.contains('~')
+        && !path.contains("\\..\\")
+        && !path.contains("\\.\\")
 }
 
 impl Firewall {
@@ -583,7 +612,8 @@ impl Firewall {
                     Match::No
                 }
             }
-            (Some(app), Some(image)) => match expand(app, &self.system_root) {
+            (Some(_), Some(image)) if image != "system" && !plain(image) => Match::Maybe,
+            (Some(app), Some(image)) => match expand(app, &self.folders) {
                 Some(path) if path == image => Match::Yes,
                 Some(_) => Match::No,
                 None => Match::Maybe,
@@ -593,6 +623,7 @@ impl Firewall {
             (None, _) => Match::Yes,
             (Some(_), None) => Match::Maybe,
             (Some(s), Some(_)) if s == "*" => Match::Maybe,
+            (Some(_), Some(image)) if !plain(image) => Match::Maybe,
             (Some(s), Some(image)) => match self.service_images.get(&s.to_ascii_lowercase()) {
                 None => Match::Maybe,
                 Some(path) if path != image => Match::No,
@@ -620,6 +651,9 @@ mod tests {
     /// An export with MpsSvc, the three profiles (`profiles` extra lines each) and `rules`.
     fn export(profiles: &str, rules: &[(&str, &str)], extra: &str) -> String {
         let mut text = String::from("Windows Registry Editor Version 5.00\r\n\r\n");
+        text.push_str(
+            "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion]\r\n\"SystemRoot\"=\"C:\\\\Windows\"\r\n\r\n",
+        );
         text.push_str(
             "[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\MpsSvc]\r\n\"Start\"=dword:00000002\r\n\r\n",
         );
@@ -733,6 +767,11 @@ mod tests {
         );
         assert!(
             fw.judge(tcp(49668, "C:\\Windows\\system32\\spoolsv.exe"))
+                .admitted
+        );
+        // A path in a form that is not compared (8.3 short name) may be the rule's program.
+        assert!(
+            fw.judge(tcp(49670, "C:\\WINDOWS\\SYSTEM32\\SPOOLSV~1.EXE"))
                 .admitted
         );
         // An owner that is not known may be the rule's program.
@@ -880,26 +919,28 @@ mod tests {
         assert!(parse_rule("x", "v2.30|Action=Maybe|").unreadable.is_some());
         assert!(parse_rule("x", "v2.30|Action|").unreadable.is_some());
         assert!(parse_rule("x", "").unreadable.is_some());
+        let folders = Folders {
+            system_root: Some("c:\\windows".into()),
+            program_files: Some("d:\\program files".into()),
+            program_files_x86: None,
+        };
         assert_eq!(
-            expand("%windir%\\System32\\spoolsv.exe", "c:\\windows").as_deref(),
+            expand("%windir%\\System32\\spoolsv.exe", &folders).as_deref(),
             Some("c:\\windows\\system32\\spoolsv.exe")
         );
-        assert_eq!(expand("%Unknown%\\a.exe", "c:\\windows"), None);
+        assert_eq!(expand("%Unknown%\\a.exe", &folders), None);
+        // A folder the registry does not name is not guessed.
+        assert_eq!(expand("%ProgramFiles(x86)%\\a.exe", &folders), None);
         assert_eq!(
-            expand(
-                &executable("\"C:\\Program Files\\A B\\a.exe\" -x"),
-                "c:\\windows"
-            )
-            .as_deref(),
-            Some("c:\\program files\\a b\\a.exe")
+            expand(&executable("\"%ProgramFiles%\\A B\\a.exe\" -x"), &folders).as_deref(),
+            Some("d:\\program files\\a b\\a.exe")
         );
         assert_eq!(
-            expand(
-                &executable("System32\\svchost.exe -k netsvcs"),
-                "c:\\windows"
-            )
-            .as_deref(),
+            expand(&executable("System32\\svchost.exe -k netsvcs"), &folders).as_deref(),
             Some("c:\\windows\\system32\\svchost.exe")
         );
+        // Short names and device paths are not compared.
+        assert_eq!(expand("C:\\PROGRA~1\\a.exe", &folders), None);
+        assert_eq!(expand("\\\\?\\C:\\a.exe", &folders), None);
     }
 }
