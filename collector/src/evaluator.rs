@@ -39,7 +39,7 @@
 //! enrollment, so an agent's labels change only by it being new. Any error, and the loss of the lease,
 //! drops the state: the next round starts from the whole estate.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::catalog::System;
 use crate::evaluation;
@@ -47,7 +47,7 @@ use crate::incremental::{Incremental, Judged};
 use crate::linking::{LinkSubject, Linker};
 use crate::rules::{AgentCertificate, RuleConfig};
 use crate::store::{
-    AgentRecord, AssetRecord, EvaluationScope, EvaluationSummary, Revisions, Store, StoreError,
+    AgentRecord, AssetRecord, Changes, EvaluationScope, EvaluationSummary, Store, StoreError,
 };
 
 /// Changed agents above which one read of all agents is cheaper than one read each.
@@ -85,16 +85,21 @@ struct Linkable {
 
 struct State {
     verdicts: Incremental,
-    /// Revision per asset id, as read before the row.
-    assets: HashMap<String, i64>,
-    /// Revision per agent id, as read before the row.
-    agents: HashMap<String, i64>,
+    /// The store's change number read before the rows held (the next round asks for what
+    /// changed after it).
+    watermark: i64,
+    /// Ids of the assets and agents held.
+    assets: HashSet<String>,
+    agents: HashSet<String>,
     agent_views: HashMap<String, AgentView>,
     /// Asset ids per agent id.
     agent_assets: HashMap<String, BTreeSet<String>>,
     linkable: HashMap<String, Linkable>,
-    /// The register as stored, and as evaluated (with the built-in).
-    stored_register: Vec<System>,
+    /// The register's change number, read before the register held.
+    register: i64,
+    /// The day the built-in system in `systems` is dated.
+    register_day: time::Date,
+    /// The register as evaluated (with the built-in).
     systems: Vec<System>,
     linker: Linker,
     /// The findings generation after this evaluator's last write.
@@ -137,27 +142,29 @@ impl Evaluator {
 
     /// Judges the whole estate and writes every finding and link.
     async fn full(&self, store: &dyn Store, now_ms: i64) -> Result<(State, Round), StoreError> {
-        let revisions = store.revisions().await?;
+        // Read before the rows, so nothing held is older than the watermark.
+        let changes = store.changes(None).await?;
+        let register_day = today();
         let agents = store.agents().await?;
         let assets = store.assets().await?;
         let stored_register = store.systems().await?;
         let agent_views: HashMap<String, AgentView> = agents.iter().map(view).collect();
-        let systems = evaluation::register(
-            stored_register.clone(),
-            agent_views.values().map(|v| &v.labels),
-        );
+        let systems =
+            evaluation::register(stored_register, agent_views.values().map(|v| &v.labels));
         let linker = Linker::new(&systems);
         let mut state = State {
             verdicts: Incremental::new(self.config.clone(), systems.clone(), vec![], now_ms),
-            assets: revisions.assets.into_iter().collect(),
-            agents: revisions.agents.into_iter().collect(),
+            watermark: changes.watermark,
+            assets: assets.iter().map(|a| a.asset_id.clone()).collect(),
+            agents: agent_views.keys().cloned().collect(),
             agent_views,
             agent_assets: HashMap::new(),
             linkable: HashMap::new(),
-            stored_register,
+            register: changes.register,
+            register_day,
             systems,
             linker,
-            generation: revisions.findings,
+            generation: changes.findings,
         };
         let judged_assets = assets.into_iter().map(|a| state.track(a)).collect();
         state.verdicts = Incremental::new(
@@ -190,28 +197,21 @@ impl Evaluator {
         store: &dyn Store,
         now_ms: i64,
     ) -> Result<Option<(State, Round)>, StoreError> {
-        let revisions = store.revisions().await?;
-        if revisions.findings != state.generation {
+        let changes = store.changes(Some(state.watermark)).await?;
+        if changes.findings != state.generation || state.lost_rows(&changes) {
             return Ok(None);
         }
-        let Revisions { assets, agents, .. } = revisions;
-        let mut refetch = state.changed_agents(store, agents).await?;
-        let listed: HashMap<String, i64> = assets.into_iter().collect();
-        let removed: Vec<String> = state
-            .assets
-            .keys()
-            .filter(|id| !listed.contains_key(*id))
-            .cloned()
-            .collect();
-        for (id, revision) in &listed {
-            if state.assets.get(id) != Some(revision) {
-                refetch.insert(id.clone());
-            }
+        let mut refetch = state.changed_agents(store, &changes.agents).await?;
+        refetch.extend(changes.assets.iter().cloned());
+        state.assets.extend(changes.assets.iter().cloned());
+        let day = today();
+        if changes.register != state.register
+            || !changes.agents.is_empty()
+            || day != state.register_day
+        {
+            state.replace_register(store.systems().await?, now_ms);
+            (state.register, state.register_day) = (changes.register, day);
         }
-        refetch.retain(|id| listed.contains_key(id));
-        state.assets = listed;
-
-        state.replace_register(store.systems().await?, now_ms);
         let ids: Vec<String> = refetch.into_iter().collect();
         let changed: Vec<_> = store
             .assets_by_id(&ids)
@@ -219,10 +219,6 @@ impl Evaluator {
             .into_iter()
             .map(|asset| state.track(asset))
             .collect();
-        for id in &removed {
-            state.untrack(id);
-        }
-        state.verdicts.remove_assets(&removed, now_ms);
         state.verdicts.upsert_assets(changed, now_ms);
         state.verdicts.advance(now_ms);
 
@@ -243,6 +239,7 @@ impl Evaluator {
             return Ok(None);
         };
         state.generation = applied.generation;
+        state.watermark = changes.watermark;
         let round = Round {
             summary: applied.summary,
             full: false,
@@ -250,6 +247,11 @@ impl Evaluator {
         };
         Ok(Some((state, round)))
     }
+}
+
+/// The day the built-in system is dated by ([`evaluation::register`] dates it today).
+fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
 }
 
 /// An agent's labels and certificate, by its id.
@@ -288,64 +290,52 @@ impl State {
         (eval, links)
     }
 
-    fn untrack(&mut self, asset_id: &str) {
-        self.linkable.remove(asset_id);
-        for assets in self.agent_assets.values_mut() {
-            assets.remove(asset_id);
-        }
+    /// True when the store holds fewer assets or agents than this state would after taking
+    /// `changes`: a row was removed. Every row in the snapshot `changes` was read in is held
+    /// or listed as changed (it was in the previous round's snapshot, or written after it),
+    /// so equal counts mean that no held row is gone.
+    fn lost_rows(&self, changes: &Changes) -> bool {
+        let new = |held: &HashSet<String>, ids: &[String]| {
+            ids.iter().filter(|id| !held.contains(*id)).count()
+        };
+        changes.asset_count != self.assets.len() + new(&self.assets, &changes.assets)
+            || changes.agent_count != self.agents.len() + new(&self.agents, &changes.agents)
     }
 
-    /// Reads the agents whose revision changed and returns the ids of their assets.
+    /// Reads the agents that changed and returns the ids of their assets.
     async fn changed_agents(
         &mut self,
         store: &dyn Store,
-        listed: Vec<(String, i64)>,
+        changed: &[String],
     ) -> Result<BTreeSet<String>, StoreError> {
-        let listed: HashMap<String, i64> = listed.into_iter().collect();
-        let changed: Vec<&String> = listed
-            .iter()
-            .filter(|(id, revision)| self.agents.get(*id) != Some(revision))
-            .map(|(id, _)| id)
-            .collect();
-        let gone: Vec<String> = self
-            .agents
-            .keys()
-            .filter(|id| !listed.contains_key(*id))
-            .cloned()
-            .collect();
         let mut records = Vec::new();
         if changed.len() > AGENTS_READ_ONE_BY_ONE {
             records = store.agents().await?;
         } else {
-            for id in &changed {
+            for id in changed {
                 records.extend(store.agent(id).await?);
             }
         }
+        let changed: HashSet<&String> = changed.iter().collect();
         let mut assets = BTreeSet::new();
-        for id in changed
-            .iter()
-            .map(|id| id.as_str())
-            .chain(gone.iter().map(String::as_str))
-        {
-            self.agent_views.remove(id);
-            assets.extend(self.agent_assets.get(id).into_iter().flatten().cloned());
+        for id in &changed {
+            self.agent_views.remove(*id);
+            self.agents.insert((*id).clone());
+            assets.extend(self.agent_assets.get(*id).into_iter().flatten().cloned());
         }
         for record in &records {
-            if changed.contains(&&record.agent_id) {
+            if changed.contains(&record.agent_id) {
                 let (id, view) = view(record);
                 self.agent_views.insert(id, view);
             }
         }
-        self.agents = listed;
         Ok(assets)
     }
 
     /// Takes the stored register (and the built-in, from the agents' labels today); when the
     /// evaluated register changed, re-links every asset and re-judges what changed.
     fn replace_register(&mut self, stored: Vec<System>, now_ms: i64) {
-        let systems =
-            evaluation::register(stored.clone(), self.agent_views.values().map(|v| &v.labels));
-        self.stored_register = stored;
+        let systems = evaluation::register(stored, self.agent_views.values().map(|v| &v.labels));
         if systems == self.systems {
             return;
         }
