@@ -5,20 +5,27 @@
 //!
 //! # What a round reads, and why it misses nothing
 //!
-//! - **Assets and agents**: every asset and agent row carries a `revision` that grows by one
-//!   in the same statement as any change of what the evaluation reads from it (migration
-//!   0015). A round reads all (id, revision) pairs ([`Store::revisions`], one small JSON text
-//!   per table) and fetches only the rows whose pair differs from the one remembered, or that
-//!   are new; ids no longer listed are removed. No order between writers is assumed: a change
-//!   committed after the pairs were read has a revision higher than the one read and is found
-//!   by the next round, whichever collector wrote it and whenever it committed. The pairs are
-//!   read before the rows, so what is held in memory is never older than the revision
-//!   remembered for it (at worst a row is fetched once more than needed). An agent's change
-//!   (certificate renewed, revoked) re-reads its assets, whose certificate and labels it gives.
-//! - **Register**: read every round (it is small) and compared with the one judged; a change
-//!   re-links every asset in memory (no store reads) and re-judges what
-//!   [`Incremental::replace_systems`] finds changed. The built-in `tillsyn` system is dated
-//!   today, so it changes once a day.
+//! - **Assets and agents**: every write transaction that changes what the evaluation reads
+//!   from an asset or an agent (report, enrollment, renewal, revocation) takes the next number
+//!   of one store-wide counter and stamps it on the rows it writes (migration 0016). Taking a
+//!   number locks the counter row until that transaction ends, so the next writer gets its
+//!   number only after it committed or rolled back: numbers follow commit order whichever
+//!   collector writes, on PostgreSQL too, without assuming it (SQLite has one writer anyway). A round reads, in one
+//!   statement and so one snapshot ([`Store::changes`]), the counter W and the ids numbered
+//!   above the previous round's W (by index); every write that snapshot holds is numbered at
+//!   or below W, every other one (committed later, or still running) above it, so the next
+//!   round lists it. The changed rows are fetched after that statement, so what is held is
+//!   never older than W (at worst a row is fetched once more than needed). An agent's change
+//!   (certificate renewed, revoked) re-reads its assets, whose certificate and labels it
+//!   gives. Nothing removes assets or agents, but a removal would still be seen: every row
+//!   in the snapshot is held or listed, so the same statement's row counts equal the ids held
+//!   plus the new ones listed unless a held row is gone, and then the round starts again
+//!   from the whole estate.
+//! - **Register**: every write of it (import, review, attestation) takes a change number too
+//!   and records it as the register's; the register is read again only when that number, an
+//!   agent or the day changed (the built-in `tillsyn` system is dated today and exists when
+//!   an agent carries its label). A change re-links every asset in memory (no store reads)
+//!   and re-judges what [`Incremental::replace_systems`] finds changed.
 //! - **Time**: [`Incremental::advance`] re-judges the subjects whose due date passed.
 //! - **Acceptances** are made by people between rounds: every accepted finding is read (few,
 //!   by the state index) and its subject judged again when the acceptance expired or the
@@ -33,11 +40,13 @@
 //! So after every round the stored findings and links are those a full evaluation at the same
 //! instant would store (proved by the randomised tests below against
 //! [`crate::evaluation::evaluate`] on both back-ends). A round in which nothing changed reads
-//! the pairs, the register and the accepted findings, and records the evaluation (so open
+//! the changes (one statement: no ids, the counter, two row counts, the register's number and
+//! the findings generation) and the accepted findings, and records the evaluation (so open
 //! findings stay "last seen" now, and the summary's counts come from counting findings by
-//! state, as a full evaluation's do); it judges nothing. Agent labels are fixed at
-//! enrollment, so an agent's labels change only by it being new. Any error, and the loss of the lease,
-//! drops the state: the next round starts from the whole estate.
+//! state, as a full evaluation's do); it judges nothing. The two row counts and the count of
+//! findings by state are what of a quiet round still grows with the estate. Agent labels are
+//! fixed at enrollment, so an agent's labels change only by it being new. Any error, and the
+//! loss of the lease, drops the state: the next round starts from the whole estate.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -213,13 +222,13 @@ impl Evaluator {
             (state.register, state.register_day) = (changes.register, day);
         }
         let ids: Vec<String> = refetch.into_iter().collect();
-        let changed: Vec<_> = store
+        let fetched: Vec<_> = store
             .assets_by_id(&ids)
             .await?
             .into_iter()
             .map(|asset| state.track(asset))
             .collect();
-        state.verdicts.upsert_assets(changed, now_ms);
+        state.verdicts.upsert_assets(fetched, now_ms);
         state.verdicts.advance(now_ms);
 
         let mut judged = state.verdicts.take_judged();

@@ -1105,7 +1105,7 @@ async fn changes_list_what_an_evaluation_reads_written_after_the_watermark_and_a
         .await
         .unwrap();
     let since_start = store.changes(Some(start.watermark)).await.unwrap();
-    assert_eq!(since_start.assets, [first.asset_id.clone()]);
+    assert_eq!(since_start.assets, std::slice::from_ref(&first.asset_id));
     assert_eq!(since_start.agents, ["a"]);
     assert_eq!((since_start.asset_count, since_start.agent_count), (1, 1));
     assert!(since_start.watermark > start.watermark);
@@ -1128,7 +1128,7 @@ async fn changes_list_what_an_evaluation_reads_written_after_the_watermark_and_a
         .await
         .unwrap();
     let reported = store.changes(Some(quiet.watermark)).await.unwrap();
-    assert_eq!(reported.assets, [first.asset_id.clone()]);
+    assert_eq!(reported.assets, std::slice::from_ref(&first.asset_id));
     assert!(reported.agents.is_empty());
     let renewed = RenewedCertificate {
         presented_sha256: "sha-a".into(),
