@@ -10,11 +10,11 @@
 //!   of one store-wide counter and stamps it on the rows it writes (migration 0016). Taking a
 //!   number locks the counter row until that transaction ends, so the next writer gets its
 //!   number only after it committed or rolled back: numbers follow commit order whichever
-//!   collector writes, on PostgreSQL too, without assuming it (SQLite has one writer anyway). A round reads, in one
-//!   statement and so one snapshot ([`Store::changes`]), the counter W and the ids numbered
-//!   above the previous round's W (by index); every write that snapshot holds is numbered at
-//!   or below W, every other one (committed later, or still running) above it, so the next
-//!   round lists it. The changed rows are fetched after that statement, so what is held is
+//!   collector writes, on PostgreSQL too, without assuming it (SQLite has one writer anyway).
+//!   A round reads, in one statement and so one snapshot ([`Store::changes`]), the counter W
+//!   and the ids numbered above the previous round's W (by index); every write that snapshot
+//!   holds is numbered at or below W, every other one (committed later, or still running)
+//!   above it, so the next round lists it. The changed rows are fetched after that statement, so what is held is
 //!   never older than W (at worst a row is fetched once more than needed). An agent's change
 //!   (certificate renewed, revoked) re-reads its assets, whose certificate and labels it
 //!   gives. Nothing removes assets or agents, but a removal would still be seen: every row
