@@ -5,20 +5,27 @@
 //!
 //! # What a round reads, and why it misses nothing
 //!
-//! - **Assets and agents**: every asset and agent row carries a `revision` that grows by one
-//!   in the same statement as any change of what the evaluation reads from it (migration
-//!   0015). A round reads all (id, revision) pairs ([`Store::revisions`], one small JSON text
-//!   per table) and fetches only the rows whose pair differs from the one remembered, or that
-//!   are new; ids no longer listed are removed. No order between writers is assumed: a change
-//!   committed after the pairs were read has a revision higher than the one read and is found
-//!   by the next round, whichever collector wrote it and whenever it committed. The pairs are
-//!   read before the rows, so what is held in memory is never older than the revision
-//!   remembered for it (at worst a row is fetched once more than needed). An agent's change
-//!   (certificate renewed, revoked) re-reads its assets, whose certificate and labels it gives.
-//! - **Register**: read every round (it is small) and compared with the one judged; a change
-//!   re-links every asset in memory (no store reads) and re-judges what
-//!   [`Incremental::replace_systems`] finds changed. The built-in `tillsyn` system is dated
-//!   today, so it changes once a day.
+//! - **Assets and agents**: every write transaction that changes what the evaluation reads
+//!   from an asset or an agent (report, enrollment, renewal, revocation) takes the next number
+//!   of one store-wide counter and stamps it on the rows it writes (migration 0016). Taking a
+//!   number locks the counter row until that transaction ends, so the next writer gets its
+//!   number only after it committed or rolled back: numbers follow commit order whichever
+//!   collector writes, on PostgreSQL too, without assuming it (SQLite has one writer anyway).
+//!   A round reads, in one statement and so one snapshot ([`Store::changes`]), the counter W
+//!   and the ids numbered above the previous round's W (by index); every write that snapshot
+//!   holds is numbered at or below W, every other one (committed later, or still running)
+//!   above it, so the next round lists it. The changed rows are fetched after that statement, so what is held is
+//!   never older than W (at worst a row is fetched once more than needed). An agent's change
+//!   (certificate renewed, revoked) re-reads its assets, whose certificate and labels it
+//!   gives. Nothing removes assets or agents, but a removal would still be seen: every row
+//!   in the snapshot is held or listed, so the same statement's row counts equal the ids held
+//!   plus the new ones listed unless a held row is gone, and then the round starts again
+//!   from the whole estate.
+//! - **Register**: every write of it (import, review, attestation) takes a change number too
+//!   and records it as the register's; the register is read again only when that number, an
+//!   agent or the day changed (the built-in `tillsyn` system is dated today and exists when
+//!   an agent carries its label). A change re-links every asset in memory (no store reads)
+//!   and re-judges what [`Incremental::replace_systems`] finds changed.
 //! - **Time**: [`Incremental::advance`] re-judges the subjects whose due date passed.
 //! - **Acceptances** are made by people between rounds: every accepted finding is read (few,
 //!   by the state index) and its subject judged again when the acceptance expired or the
@@ -33,13 +40,15 @@
 //! So after every round the stored findings and links are those a full evaluation at the same
 //! instant would store (proved by the randomised tests below against
 //! [`crate::evaluation::evaluate`] on both back-ends). A round in which nothing changed reads
-//! the pairs, the register and the accepted findings, and records the evaluation (so open
+//! the changes (one statement: no ids, the counter, two row counts, the register's number and
+//! the findings generation) and the accepted findings, and records the evaluation (so open
 //! findings stay "last seen" now, and the summary's counts come from counting findings by
-//! state, as a full evaluation's do); it judges nothing. Agent labels are fixed at
-//! enrollment, so an agent's labels change only by it being new. Any error, and the loss of the lease,
-//! drops the state: the next round starts from the whole estate.
+//! state, as a full evaluation's do); it judges nothing. The two row counts and the count of
+//! findings by state are what of a quiet round still grows with the estate. Agent labels are
+//! fixed at enrollment, so an agent's labels change only by it being new. Any error, and the
+//! loss of the lease, drops the state: the next round starts from the whole estate.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::catalog::System;
 use crate::evaluation;
@@ -47,7 +56,7 @@ use crate::incremental::{Incremental, Judged};
 use crate::linking::{LinkSubject, Linker};
 use crate::rules::{AgentCertificate, RuleConfig};
 use crate::store::{
-    AgentRecord, AssetRecord, EvaluationScope, EvaluationSummary, Revisions, Store, StoreError,
+    AgentRecord, AssetRecord, Changes, EvaluationScope, EvaluationSummary, Store, StoreError,
 };
 
 /// Changed agents above which one read of all agents is cheaper than one read each.
@@ -85,16 +94,21 @@ struct Linkable {
 
 struct State {
     verdicts: Incremental,
-    /// Revision per asset id, as read before the row.
-    assets: HashMap<String, i64>,
-    /// Revision per agent id, as read before the row.
-    agents: HashMap<String, i64>,
+    /// The store's change number read before the rows held (the next round asks for what
+    /// changed after it).
+    watermark: i64,
+    /// Ids of the assets and agents held.
+    assets: HashSet<String>,
+    agents: HashSet<String>,
     agent_views: HashMap<String, AgentView>,
     /// Asset ids per agent id.
     agent_assets: HashMap<String, BTreeSet<String>>,
     linkable: HashMap<String, Linkable>,
-    /// The register as stored, and as evaluated (with the built-in).
-    stored_register: Vec<System>,
+    /// The register's change number, read before the register held.
+    register: i64,
+    /// The day the built-in system in `systems` is dated.
+    register_day: time::Date,
+    /// The register as evaluated (with the built-in).
     systems: Vec<System>,
     linker: Linker,
     /// The findings generation after this evaluator's last write.
@@ -137,27 +151,29 @@ impl Evaluator {
 
     /// Judges the whole estate and writes every finding and link.
     async fn full(&self, store: &dyn Store, now_ms: i64) -> Result<(State, Round), StoreError> {
-        let revisions = store.revisions().await?;
+        // Read before the rows, so nothing held is older than the watermark.
+        let changes = store.changes(None).await?;
+        let register_day = today();
         let agents = store.agents().await?;
         let assets = store.assets().await?;
         let stored_register = store.systems().await?;
         let agent_views: HashMap<String, AgentView> = agents.iter().map(view).collect();
-        let systems = evaluation::register(
-            stored_register.clone(),
-            agent_views.values().map(|v| &v.labels),
-        );
+        let systems =
+            evaluation::register(stored_register, agent_views.values().map(|v| &v.labels));
         let linker = Linker::new(&systems);
         let mut state = State {
             verdicts: Incremental::new(self.config.clone(), systems.clone(), vec![], now_ms),
-            assets: revisions.assets.into_iter().collect(),
-            agents: revisions.agents.into_iter().collect(),
+            watermark: changes.watermark,
+            assets: assets.iter().map(|a| a.asset_id.clone()).collect(),
+            agents: agent_views.keys().cloned().collect(),
             agent_views,
             agent_assets: HashMap::new(),
             linkable: HashMap::new(),
-            stored_register,
+            register: changes.register,
+            register_day,
             systems,
             linker,
-            generation: revisions.findings,
+            generation: changes.findings,
         };
         let judged_assets = assets.into_iter().map(|a| state.track(a)).collect();
         state.verdicts = Incremental::new(
@@ -190,40 +206,29 @@ impl Evaluator {
         store: &dyn Store,
         now_ms: i64,
     ) -> Result<Option<(State, Round)>, StoreError> {
-        let revisions = store.revisions().await?;
-        if revisions.findings != state.generation {
+        let changes = store.changes(Some(state.watermark)).await?;
+        if changes.findings != state.generation || state.lost_rows(&changes) {
             return Ok(None);
         }
-        let Revisions { assets, agents, .. } = revisions;
-        let mut refetch = state.changed_agents(store, agents).await?;
-        let listed: HashMap<String, i64> = assets.into_iter().collect();
-        let removed: Vec<String> = state
-            .assets
-            .keys()
-            .filter(|id| !listed.contains_key(*id))
-            .cloned()
-            .collect();
-        for (id, revision) in &listed {
-            if state.assets.get(id) != Some(revision) {
-                refetch.insert(id.clone());
-            }
+        let mut refetch = state.changed_agents(store, &changes.agents).await?;
+        refetch.extend(changes.assets.iter().cloned());
+        state.assets.extend(changes.assets.iter().cloned());
+        let day = today();
+        if changes.register != state.register
+            || !changes.agents.is_empty()
+            || day != state.register_day
+        {
+            state.replace_register(store.systems().await?, now_ms);
+            (state.register, state.register_day) = (changes.register, day);
         }
-        refetch.retain(|id| listed.contains_key(id));
-        state.assets = listed;
-
-        state.replace_register(store.systems().await?, now_ms);
         let ids: Vec<String> = refetch.into_iter().collect();
-        let changed: Vec<_> = store
+        let fetched: Vec<_> = store
             .assets_by_id(&ids)
             .await?
             .into_iter()
             .map(|asset| state.track(asset))
             .collect();
-        for id in &removed {
-            state.untrack(id);
-        }
-        state.verdicts.remove_assets(&removed, now_ms);
-        state.verdicts.upsert_assets(changed, now_ms);
+        state.verdicts.upsert_assets(fetched, now_ms);
         state.verdicts.advance(now_ms);
 
         let mut judged = state.verdicts.take_judged();
@@ -243,6 +248,7 @@ impl Evaluator {
             return Ok(None);
         };
         state.generation = applied.generation;
+        state.watermark = changes.watermark;
         let round = Round {
             summary: applied.summary,
             full: false,
@@ -250,6 +256,11 @@ impl Evaluator {
         };
         Ok(Some((state, round)))
     }
+}
+
+/// The day the built-in system is dated by ([`evaluation::register`] dates it today).
+fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
 }
 
 /// An agent's labels and certificate, by its id.
@@ -288,64 +299,52 @@ impl State {
         (eval, links)
     }
 
-    fn untrack(&mut self, asset_id: &str) {
-        self.linkable.remove(asset_id);
-        for assets in self.agent_assets.values_mut() {
-            assets.remove(asset_id);
-        }
+    /// True when the store holds fewer assets or agents than this state would after taking
+    /// `changes`: a row was removed. Every row in the snapshot `changes` was read in is held
+    /// or listed as changed (it was in the previous round's snapshot, or written after it),
+    /// so equal counts mean that no held row is gone.
+    fn lost_rows(&self, changes: &Changes) -> bool {
+        let new = |held: &HashSet<String>, ids: &[String]| {
+            ids.iter().filter(|id| !held.contains(*id)).count()
+        };
+        changes.asset_count != self.assets.len() + new(&self.assets, &changes.assets)
+            || changes.agent_count != self.agents.len() + new(&self.agents, &changes.agents)
     }
 
-    /// Reads the agents whose revision changed and returns the ids of their assets.
+    /// Reads the agents that changed and returns the ids of their assets.
     async fn changed_agents(
         &mut self,
         store: &dyn Store,
-        listed: Vec<(String, i64)>,
+        changed: &[String],
     ) -> Result<BTreeSet<String>, StoreError> {
-        let listed: HashMap<String, i64> = listed.into_iter().collect();
-        let changed: Vec<&String> = listed
-            .iter()
-            .filter(|(id, revision)| self.agents.get(*id) != Some(revision))
-            .map(|(id, _)| id)
-            .collect();
-        let gone: Vec<String> = self
-            .agents
-            .keys()
-            .filter(|id| !listed.contains_key(*id))
-            .cloned()
-            .collect();
         let mut records = Vec::new();
         if changed.len() > AGENTS_READ_ONE_BY_ONE {
             records = store.agents().await?;
         } else {
-            for id in &changed {
+            for id in changed {
                 records.extend(store.agent(id).await?);
             }
         }
+        let changed: HashSet<&String> = changed.iter().collect();
         let mut assets = BTreeSet::new();
-        for id in changed
-            .iter()
-            .map(|id| id.as_str())
-            .chain(gone.iter().map(String::as_str))
-        {
-            self.agent_views.remove(id);
-            assets.extend(self.agent_assets.get(id).into_iter().flatten().cloned());
+        for id in &changed {
+            self.agent_views.remove(*id);
+            self.agents.insert((*id).clone());
+            assets.extend(self.agent_assets.get(*id).into_iter().flatten().cloned());
         }
         for record in &records {
-            if changed.contains(&&record.agent_id) {
+            if changed.contains(&record.agent_id) {
                 let (id, view) = view(record);
                 self.agent_views.insert(id, view);
             }
         }
-        self.agents = listed;
         Ok(assets)
     }
 
     /// Takes the stored register (and the built-in, from the agents' labels today); when the
     /// evaluated register changed, re-links every asset and re-judges what changed.
     fn replace_register(&mut self, stored: Vec<System>, now_ms: i64) {
-        let systems =
-            evaluation::register(stored.clone(), self.agent_views.values().map(|v| &v.labels));
-        self.stored_register = stored;
+        let systems = evaluation::register(stored, self.agent_views.values().map(|v| &v.labels));
         if systems == self.systems {
             return;
         }

@@ -483,16 +483,18 @@ async fn discovered_devices_become_device_assets_keyed_by_agent_and_address() {
     let mut first = report("a", "r1", "1");
     first.devices = vec![device("1.0")];
     store.ingest_report(first, 10).await.unwrap();
-    let before = store.revisions().await.unwrap().assets;
+    let before = store.changes(None).await.unwrap();
     let mut second = report("a", "r2", "1");
     second.devices = vec![device("1.1")];
     store.ingest_report(second, 20).await.unwrap();
-    // Every asset the report touched, the device too, has a higher revision now.
-    let after: BTreeMap<String, i64> = store.revisions().await.unwrap().assets.into_iter().collect();
-    assert_eq!(before.len(), 2);
-    for (id, revision) in before {
-        assert!(after[&id] > revision, "{id}");
-    }
+    // Every asset the report touched, the device too, is listed as changed since.
+    let after = store.changes(Some(before.watermark)).await.unwrap();
+    assert_eq!(before.asset_count, 2);
+    let mut changed = after.assets.clone();
+    changed.sort();
+    let mut all: Vec<String> = store.assets().await.unwrap().into_iter().map(|a| a.asset_id).collect();
+    all.sort();
+    assert_eq!(changed, all);
     let devices: Vec<_> = store
         .assets()
         .await
@@ -990,7 +992,7 @@ async fn a_scoped_evaluation_writes_only_its_subjects_and_only_at_the_expected_g
     let store = fresh().await;
     let generation = |store: &SqlStore| {
         let store = store.clone();
-        async move { store.revisions().await.unwrap().findings }
+        async move { store.changes(None).await.unwrap().findings }
     };
     let all = [draft("a"), draft("b"), system_draft("paper")];
     let links = [
@@ -1091,19 +1093,26 @@ async fn a_scoped_evaluation_writes_only_its_subjects_and_only_at_the_expected_g
 }
 
 #[tokio::test]
-async fn revisions_grow_with_what_an_evaluation_reads_and_assets_are_read_by_id() {
+async fn changes_list_what_an_evaluation_reads_written_after_the_watermark_and_assets_are_read_by_id()
+ {
     let store = fresh().await;
+    let start = store.changes(None).await.unwrap();
+    assert_eq!((start.asset_count, start.agent_count), (0, 0));
     store.create_token(token("t1", 100), 0).await.unwrap();
     store.enroll_agent("t1", agent("a"), 1).await.unwrap();
     let first = store
         .ingest_report(report("a", "r1", "1.0"), 2)
         .await
         .unwrap();
-    let revisions = store.revisions().await.unwrap();
-    assert_eq!(revisions.assets.len(), 1);
-    assert_eq!(revisions.assets[0].0, first.asset_id);
-    assert_eq!(revisions.agents.len(), 1);
-    let (asset_rev, agent_rev) = (revisions.assets[0].1, revisions.agents[0].1);
+    let since_start = store.changes(Some(start.watermark)).await.unwrap();
+    assert_eq!(since_start.assets, std::slice::from_ref(&first.asset_id));
+    assert_eq!(since_start.agents, ["a"]);
+    assert_eq!((since_start.asset_count, since_start.agent_count), (1, 1));
+    assert!(since_start.watermark > start.watermark);
+    // Without a watermark nothing is listed, but the counts and generations are read.
+    let none = store.changes(None).await.unwrap();
+    assert!(none.assets.is_empty() && none.agents.is_empty());
+    assert_eq!(none.watermark, since_start.watermark);
 
     // A heartbeat changes nothing the evaluation reads; a report and a renewal do.
     let heartbeat = Heartbeat {
@@ -1112,20 +1121,23 @@ async fn revisions_grow_with_what_an_evaluation_reads_and_assets_are_read_by_id(
         spool_dropped: 0,
     };
     store.touch_agent("a", &heartbeat, 3).await.unwrap();
-    assert_eq!(store.revisions().await.unwrap(), revisions);
+    let quiet = store.changes(Some(none.watermark)).await.unwrap();
+    assert_eq!(quiet, Changes { assets: vec![], agents: vec![], ..none.clone() });
     store
         .ingest_report(report("a", "r2", "1.1"), 4)
         .await
         .unwrap();
+    let reported = store.changes(Some(quiet.watermark)).await.unwrap();
+    assert_eq!(reported.assets, std::slice::from_ref(&first.asset_id));
+    assert!(reported.agents.is_empty());
     let renewed = RenewedCertificate {
         presented_sha256: "sha-a".into(),
         cert_sha256: "sha-a2".into(),
         cert_not_after: 99,
     };
     store.renew_agent_certificate("a", &renewed, 5).await.unwrap();
-    let later = store.revisions().await.unwrap();
-    assert!(later.assets[0].1 > asset_rev);
-    assert!(later.agents[0].1 > agent_rev);
+    let renewal = store.changes(Some(reported.watermark)).await.unwrap();
+    assert_eq!((renewal.assets.len(), renewal.agents.len()), (0, 1));
     let revoke = AuditEvent {
         actor: "alice".into(),
         action: "agent.revoke".into(),
@@ -1133,7 +1145,9 @@ async fn revisions_grow_with_what_an_evaluation_reads_and_assets_are_read_by_id(
         detail: serde_json::json!({}),
     };
     store.revoke_agent("a", revoke, 6).await.unwrap();
-    assert!(store.revisions().await.unwrap().agents[0].1 > later.agents[0].1);
+    let revoked = store.changes(Some(renewal.watermark)).await.unwrap();
+    assert_eq!(revoked.agents, ["a"]);
+    assert_eq!(revoked.register, start.register, "the register was not written");
 
     let by_id = store
         .assets_by_id(&[first.asset_id.clone(), "unknown".into()])
@@ -1141,4 +1155,90 @@ async fn revisions_grow_with_what_an_evaluation_reads_and_assets_are_read_by_id(
         .unwrap();
     assert_eq!(by_id, store.assets().await.unwrap());
     assert_eq!(by_id[0].last_report_id, "r2");
+}
+
+fn register_system(id: &str) -> crate::catalog::System {
+    crate::catalog::System {
+        id: id.into(),
+        name: id.into(),
+        description: String::new(),
+        system_owner: None,
+        system_administrator: None,
+        information_owner: None,
+        classification: None,
+        critical_to_society: false,
+        business_critical: false,
+        links: crate::catalog::LinkRules::default(),
+        attestations: vec![],
+    }
+}
+
+#[tokio::test]
+async fn every_write_of_the_register_takes_a_new_change_number() {
+    let store = fresh().await;
+    let before = store.changes(None).await.unwrap();
+    store
+        .replace_catalog(&[register_system("journal")], event("catalog.import"), 1)
+        .await
+        .unwrap();
+    let imported = store.changes(None).await.unwrap();
+    assert!(imported.register > before.register);
+    assert_eq!(imported.register, imported.watermark);
+    let classification = crate::catalog::Classification {
+        k: 2,
+        r: 1,
+        t: 1,
+        s: None,
+        classified_at: time::macros::date!(2026 - 12 - 01),
+        classified_by: "CISO".into(),
+        rationale: String::new(),
+    };
+    assert!(
+        store
+            .review_classification("journal", classification, event("review"), 2)
+            .await
+            .unwrap()
+    );
+    let reviewed = store.changes(None).await.unwrap();
+    assert!(reviewed.register > imported.register);
+    // A write of assets or agents moves the watermark, not the register's number.
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 3).await.unwrap();
+    let enrolled = store.changes(None).await.unwrap();
+    assert_eq!(enrolled.register, reviewed.register);
+    assert!(enrolled.watermark > reviewed.watermark);
+}
+
+/// A writer that took its change number, and wrote, before a reader read the watermark but
+/// committed after it: the reader does not see the write then, and finds it in the next
+/// round's changes because its number is above the watermark read.
+#[tokio::test]
+async fn a_write_committed_after_the_watermark_was_read_is_found_by_the_next_round() {
+    let (store, _dir) = fresh_shared().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    let asset = store
+        .ingest_report(report("a", "r1", "1.0"), 2)
+        .await
+        .unwrap()
+        .asset_id;
+    let round_one = store.changes(None).await.unwrap();
+
+    let mut writer = store.write().await.unwrap();
+    let number = next_change(&mut writer).await.unwrap();
+    sqlx::query("UPDATE assets SET revision = revision + 1, change_number = $1 WHERE asset_id = $2")
+        .bind(number)
+        .bind(&asset)
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    // The next round reads while the writer is still open.
+    let round_two = store.changes(Some(round_one.watermark)).await.unwrap();
+    assert!(round_two.assets.is_empty(), "an uncommitted write is not seen");
+    assert!(round_two.watermark < number);
+    writer.commit().await.unwrap();
+
+    let round_three = store.changes(Some(round_two.watermark)).await.unwrap();
+    assert_eq!(round_three.assets, [asset]);
+    assert_eq!(round_three.watermark, number);
 }

@@ -20,7 +20,9 @@ use super::{SqlStore, Store, StoreError, verify_audit_chain};
 /// Tables in an order where every row's references are copied before it. `leases` is not
 /// copied: it only says which collector runs scheduled work right now; nor is
 /// `web_passkey_challenges`: ceremonies in progress last five minutes at most; nor
-/// `findings_generation`: it only tells a running evaluator that someone else wrote findings.
+/// `findings_generation`: it only tells a running evaluator that someone else wrote findings;
+/// `evaluation_changes`' one row is carried over by [`change_counter`] instead, so that the
+/// copied rows' change numbers stay at or below the counter.
 pub const TABLES: &[&str] = &[
     "enrollment_tokens",
     "agents",
@@ -153,10 +155,29 @@ pub async fn sqlite_to_postgres(
         }
         report.tables.push(((*table).to_string(), copied));
     }
+    change_counter(&mut read, &mut write).await?;
     read.rollback().await?;
     write.commit().await?;
     report.audit_head = verify(&source, &target, &report).await?;
     Ok(report)
+}
+
+/// Sets the target's change counter and register number (migration 0016) to the source's
+/// (the migration made the target's row).
+async fn change_counter(
+    read: &mut Transaction<'_, Any>,
+    write: &mut Transaction<'_, Any>,
+) -> Result<(), CopyError> {
+    let (counter, register): (i64, i64) =
+        sqlx::query_as("SELECT counter, register FROM evaluation_changes WHERE id = 1")
+            .fetch_one(&mut **read)
+            .await?;
+    sqlx::query("UPDATE evaluation_changes SET counter = $1, register = $2 WHERE id = 1")
+        .bind(counter)
+        .bind(register)
+        .execute(&mut **write)
+        .await?;
+    Ok(())
 }
 
 /// Counts every table on both sides again and checks the audit chain on the target.

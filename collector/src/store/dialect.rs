@@ -1,6 +1,6 @@
 //! What differs between the two SQL dialects the store speaks, SQLite and PostgreSQL, and
 //! nothing else: how a write transaction is serialised, how a page of rows is packed into one
-//! JSON text (a page of assets or findings, every row's revision), and how a register
+//! JSON text (a page of assets or findings, the ids changed since a round), and how a register
 //! document's field is read. Every other statement is shared
 //! text (both dialects accept `$N` placeholders, `ON CONFLICT`, `RETURNING`, `TRUE`/`FALSE`);
 //! the PostgreSQL schema gives the tables that SQLite orders by `rowid` a `rowid` column so
@@ -15,15 +15,6 @@ pub enum Dialect {
     Sqlite,
     /// A PostgreSQL server, possibly shared by several collectors.
     Postgres,
-}
-
-/// The tables whose rows carry a `revision` (migration 0015).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Revisioned {
-    /// `assets`.
-    Assets,
-    /// `agents`.
-    Agents,
 }
 
 /// Key of the PostgreSQL advisory lock every write transaction holds until it ends (the
@@ -94,21 +85,25 @@ impl Dialect {
         }
     }
 
-    /// Every row's `[id, revision]` of the assets or the agents as one JSON array text (NULL
-    /// when there are none): one text instead of one hand-over per row.
-    pub fn revisions(self, of: Revisioned) -> &'static str {
-        match (self, of) {
-            (Self::Sqlite, Revisioned::Assets) => {
-                "SELECT json_group_array(json_array(asset_id, revision)) FROM assets"
+    /// In one statement, so one snapshot: the change counter, the register's change number,
+    /// the findings generation, the asset and agent counts, and the ids of the assets and of
+    /// the agents numbered above `$1`, each as one JSON array text (found by the
+    /// `change_number` indexes; NULL when there are none).
+    pub fn changes(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "SELECT c.counter, c.register, g.generation,
+                    (SELECT COUNT(*) FROM assets), (SELECT COUNT(*) FROM agents),
+                    (SELECT json_group_array(asset_id) FROM assets WHERE change_number > $1),
+                    (SELECT json_group_array(agent_id) FROM agents WHERE change_number > $1)
+                 FROM evaluation_changes c, findings_generation g WHERE c.id = 1 AND g.id = 1"
             }
-            (Self::Sqlite, Revisioned::Agents) => {
-                "SELECT json_group_array(json_array(agent_id, revision)) FROM agents"
-            }
-            (Self::Postgres, Revisioned::Assets) => {
-                "SELECT json_agg(json_build_array(asset_id, revision))::text FROM assets"
-            }
-            (Self::Postgres, Revisioned::Agents) => {
-                "SELECT json_agg(json_build_array(agent_id, revision))::text FROM agents"
+            Self::Postgres => {
+                "SELECT c.counter, c.register, g.generation,
+                    (SELECT COUNT(*) FROM assets), (SELECT COUNT(*) FROM agents),
+                    (SELECT json_agg(asset_id)::text FROM assets WHERE change_number > $1),
+                    (SELECT json_agg(agent_id)::text FROM agents WHERE change_number > $1)
+                 FROM evaluation_changes c, findings_generation g WHERE c.id = 1 AND g.id = 1"
             }
         }
     }

@@ -491,14 +491,26 @@ pub enum EvaluationScope {
     },
 }
 
-/// The change detectors of the serving collector's evaluator (`crate::evaluator`): tiny rows
-/// it compares with the ones it read last time, before it reads any changed row itself.
+/// What changed since a round of the serving collector's evaluator (`crate::evaluator`),
+/// read in one statement, so in one snapshot of the store (migration 0016).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Revisions {
-    /// (asset id, revision) of every asset; the revision grows with every change of the row.
-    pub assets: Vec<(String, i64)>,
-    /// (agent id, revision) of every agent; grows with certificate renewals and revocation.
-    pub agents: Vec<(String, i64)>,
+pub struct Changes {
+    /// The last change number handed out, as of this snapshot. Numbers are handed out in
+    /// commit order, so every write this snapshot holds is numbered at or below it and every
+    /// write it does not hold (committed later, or still running) above it: the next round
+    /// asks for the changes since this one.
+    pub watermark: i64,
+    /// Ids of the assets written (new or changed in what an evaluation reads) after the
+    /// change number asked for; empty when none was given.
+    pub assets: Vec<String>,
+    /// Ids of the agents enrolled, renewed or revoked after the change number asked for.
+    pub agents: Vec<String>,
+    /// Assets stored: with the ids above, a removal shows as fewer rows than the ids known.
+    pub asset_count: usize,
+    /// Agents stored, likewise.
+    pub agent_count: usize,
+    /// The change number of the register's last write (import, review, attestation).
+    pub register: i64,
     /// How many writes findings and system links have had (grows by one per write).
     pub findings: i64,
 }
@@ -521,7 +533,7 @@ pub struct AcceptedFinding {
 pub struct AppliedEvaluation {
     /// As [`Store::apply_findings`] reports it.
     pub summary: EvaluationSummary,
-    /// [`Revisions::findings`] after this write.
+    /// [`Changes::findings`] after this write.
     pub generation: i64,
 }
 
@@ -790,8 +802,9 @@ pub trait Store: Send + Sync {
         drafts: &[FindingDraft],
         now: i64,
     ) -> Result<EvaluationSummary, StoreError>;
-    /// The change detectors ([`Revisions`]), each read in one statement.
-    async fn revisions(&self) -> Result<Revisions, StoreError>;
+    /// What changed after change number `since` ([`Changes::watermark`] of an earlier call),
+    /// in one statement; with None only the watermark, the counts and the generations.
+    async fn changes(&self, since: Option<i64>) -> Result<Changes, StoreError>;
     /// These assets with their current controls (unknown ids are left out).
     async fn assets_by_id(&self, ids: &[String]) -> Result<Vec<AssetRecord>, StoreError>;
     /// Every accepted finding.
@@ -799,7 +812,7 @@ pub trait Store: Send + Sync {
     /// [`Store::apply_findings`] and [`Store::replace_system_links`] for `scope` only, in one
     /// transaction that records the evaluation: outside the scope nothing changes. With
     /// `expected` given, writes nothing and returns None unless findings were last written at
-    /// that [`Revisions::findings`] generation (no one else wrote them since).
+    /// that [`Changes::findings`] generation (no one else wrote them since).
     async fn apply_evaluation(
         &self,
         scope: &EvaluationScope,

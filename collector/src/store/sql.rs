@@ -13,12 +13,12 @@ use sha2::{Digest, Sha256};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
-use super::dialect::{Dialect, Revisioned};
+use super::dialect::Dialect;
 use super::{
     Acceptance, AcceptedFinding, AgentRecord, AppliedEvaluation, AssetRecord, AuditEntry,
-    AuditEvent, CatalogChange, ControlRecord, EvaluationScope, EvaluationSummary, FindingEvent,
-    FindingRecord, Heartbeat, HostBinding, IngestOutcome, JobRecord, NewAgent, NewJob, NewToken,
-    ObservationChange, RenewedCertificate, ReportInput, Revisions, ScheduleRecord, Store,
+    AuditEvent, CatalogChange, Changes, ControlRecord, EvaluationScope, EvaluationSummary,
+    FindingEvent, FindingRecord, Heartbeat, HostBinding, IngestOutcome, JobRecord, NewAgent,
+    NewJob, NewToken, ObservationChange, RenewedCertificate, ReportInput, ScheduleRecord, Store,
     StoreError, TokenRecord, TokenScope,
 };
 use crate::catalog::{Attestation, Classification, System};
@@ -538,13 +538,14 @@ impl Store for SqlStore {
             return Err(StoreError::CertificateSuperseded(agent_id.to_string()));
         };
         sqlx::query(
-            "UPDATE agents SET prev_cert_sha256 = $1, cert_sha256 = $2, cert_not_after = $3, cert_issued_at = $4, cert_renewals = cert_renewals + 1, revision = revision + 1 WHERE agent_id = $5",
+            "UPDATE agents SET prev_cert_sha256 = $1, cert_sha256 = $2, cert_not_after = $3, cert_issued_at = $4, cert_renewals = cert_renewals + 1, revision = revision + 1, change_number = $6 WHERE agent_id = $5",
         )
         .bind(&keep_previous)
         .bind(&renewed.cert_sha256)
         .bind(renewed.cert_not_after)
         .bind(now)
         .bind(agent_id)
+        .bind(next_change(&mut tx).await?)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -590,7 +591,7 @@ impl Store for SqlStore {
             return Err(StoreError::TokenUsed);
         };
         sqlx::query(
-            "INSERT INTO agents (agent_id, hostname, cert_sha256, cert_not_after, labels_json, agent_version, enrolled_at, token_labels_json, token_name, cert_issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO agents (agent_id, hostname, cert_sha256, cert_not_after, labels_json, agent_version, enrolled_at, token_labels_json, token_name, cert_issued_at, change_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&agent.agent_id)
         .bind(&agent.hostname)
@@ -602,6 +603,7 @@ impl Store for SqlStore {
         .bind(&token_labels)
         .bind(&token_name)
         .bind(now)
+        .bind(next_change(&mut tx).await?)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -655,11 +657,12 @@ impl Store for SqlStore {
             Some(Some(_)) => return Ok(false),
             Some(None) => {}
         }
-        sqlx::query("UPDATE agents SET revoked_at = $1, revoked_by = $2, revoke_reason = $3, revision = revision + 1 WHERE agent_id = $4")
+        sqlx::query("UPDATE agents SET revoked_at = $1, revoked_by = $2, revoke_reason = $3, revision = revision + 1, change_number = $5 WHERE agent_id = $4")
             .bind(now)
             .bind(&event.actor)
             .bind(event.detail.get("reason").and_then(|r| r.as_str()).unwrap_or(""))
             .bind(agent_id)
+            .bind(next_change(&mut tx).await?)
             .execute(&mut *tx)
             .await?;
         append_audit(&mut tx, &event, now).await?;
@@ -737,7 +740,8 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let asset_id = upsert_host_asset(&mut tx, &report, existing, now).await?;
+        let change = next_change(&mut tx).await?;
+        let asset_id = upsert_host_asset(&mut tx, &report, existing, change, now).await?;
         let host = AssetFacts {
             observations: &report.observations,
             controls: &report.controls,
@@ -747,9 +751,9 @@ impl Store for SqlStore {
                 .map(|_| report.removed_observations.as_slice()),
         };
         replace_observations(&mut tx, &asset_id, &host, now).await?;
-        replace_controls(&mut tx, &asset_id, &host, now).await?;
+        replace_controls(&mut tx, &asset_id, &host, change, now).await?;
         for device in &report.devices {
-            let device_id = upsert_device_asset(&mut tx, &report, device, now).await?;
+            let device_id = upsert_device_asset(&mut tx, &report, device, change, now).await?;
             let facts = AssetFacts {
                 observations: &device.observations,
                 controls: &device.controls,
@@ -757,7 +761,7 @@ impl Store for SqlStore {
                 delta_removed: None,
             };
             replace_observations(&mut tx, &device_id, &facts, now).await?;
-            replace_controls(&mut tx, &device_id, &facts, now).await?;
+            replace_controls(&mut tx, &device_id, &facts, change, now).await?;
         }
         sqlx::query("UPDATE agents SET last_seen_at = $1, agent_version = $2 WHERE agent_id = $3")
             .bind(now)
@@ -828,6 +832,7 @@ impl Store for SqlStore {
         let existing: std::collections::HashMap<String, String> = existing.into_iter().collect();
         let mut change = CatalogChange::default();
         sqlx::query("DELETE FROM systems").execute(&mut *tx).await?;
+        register_changed(&mut tx).await?;
         for system in systems {
             let document = json_text(system)?;
             match existing.get(&system.id) {
@@ -877,20 +882,25 @@ impl Store for SqlStore {
         Ok(summary)
     }
 
-    async fn revisions(&self) -> Result<Revisions, StoreError> {
-        let pairs = |of| async move {
-            let text: Option<String> = sqlx::query_scalar(self.dialect.revisions(of))
+    async fn changes(&self, since: Option<i64>) -> Result<Changes, StoreError> {
+        type Row = (i64, i64, i64, i64, i64, Option<String>, Option<String>);
+        // Nothing is numbered above i64::MAX: the index finds no row.
+        let (watermark, register, findings, assets, agents, asset_ids, agent_ids): Row =
+            sqlx::query_as(self.dialect.changes())
+                .bind(since.unwrap_or(i64::MAX))
                 .fetch_one(&self.pool)
                 .await?;
-            parse_json::<Vec<(String, i64)>>(text.as_deref().unwrap_or("[]"), "revisions")
+        let ids = |text: Option<String>| {
+            parse_json::<Vec<String>>(text.as_deref().unwrap_or("[]"), "changed ids")
         };
-        let findings: i64 =
-            sqlx::query_scalar("SELECT generation FROM findings_generation WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(Revisions {
-            assets: pairs(Revisioned::Assets).await?,
-            agents: pairs(Revisioned::Agents).await?,
+        let count = |n: i64| usize::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()));
+        Ok(Changes {
+            watermark,
+            assets: ids(asset_ids)?,
+            agents: ids(agent_ids)?,
+            asset_count: count(assets)?,
+            agent_count: count(agents)?,
+            register,
             findings,
         })
     }
@@ -1627,6 +1637,28 @@ const PAGE: i64 = 10_000;
 const PAGE_IDS: usize = 500;
 
 /// Records an evaluation's summary at `now` (the findings' last-seen time for readers).
+/// Takes the next change number (migration 0016) for the rows this transaction writes.
+/// Incrementing the one counter row locks it until the transaction ends, so numbers are
+/// handed out in commit order on PostgreSQL too: a reader that saw the counter at W has seen
+/// every write numbered W or below.
+async fn next_change(tx: &mut Transaction<'_, Any>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE evaluation_changes SET counter = counter + 1 WHERE id = 1 RETURNING counter",
+    )
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Numbers this transaction's write of the register (the next change number).
+async fn register_changed(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE evaluation_changes SET counter = counter + 1, register = counter + 1 WHERE id = 1",
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn record_evaluation(
     tx: &mut Transaction<'_, Any>,
     summary: &EvaluationSummary,
@@ -1692,6 +1724,7 @@ async fn upsert_device_asset(
     tx: &mut Transaction<'_, Any>,
     report: &ReportInput,
     device: &super::DeviceInput,
+    change: i64,
     now: i64,
 ) -> Result<String, StoreError> {
     let facts = json_text(&device.identity)?;
@@ -1704,11 +1737,11 @@ async fn upsert_device_asset(
     .await?;
     let asset_id = existing.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     sqlx::query(
-        "INSERT INTO assets (asset_id, kind, agent_id, hostname, address, device_kind, facts_json, first_seen_at, last_seen_at, last_report_id)
-         VALUES ($1, 'device', $2, $3, $4, $5, $6, $7, $8, $9)
+        "INSERT INTO assets (asset_id, kind, agent_id, hostname, address, device_kind, facts_json, first_seen_at, last_seen_at, last_report_id, change_number)
+         VALUES ($1, 'device', $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (asset_id) DO UPDATE SET hostname = excluded.hostname, device_kind = excluded.device_kind,
             facts_json = excluded.facts_json, last_seen_at = excluded.last_seen_at, last_report_id = excluded.last_report_id,
-            revision = assets.revision + 1",
+            revision = assets.revision + 1, change_number = excluded.change_number",
     )
     .bind(&asset_id)
     .bind(&report.agent_id)
@@ -1719,6 +1752,7 @@ async fn upsert_device_asset(
     .bind(now)
     .bind(now)
     .bind(&report.report_id)
+    .bind(change)
     .execute(&mut **tx)
     .await?;
     Ok(asset_id)
@@ -1766,23 +1800,25 @@ async fn upsert_host_asset(
     tx: &mut Transaction<'_, Any>,
     report: &ReportInput,
     existing: Option<String>,
+    change: i64,
     now: i64,
 ) -> Result<String, StoreError> {
     let facts = json_text(&report.host_facts)?;
     if let Some(asset_id) = existing {
-        sqlx::query("UPDATE assets SET hostname = $1, facts_json = $2, last_seen_at = $3, last_report_id = $4, revision = revision + 1 WHERE asset_id = $5")
+        sqlx::query("UPDATE assets SET hostname = $1, facts_json = $2, last_seen_at = $3, last_report_id = $4, revision = revision + 1, change_number = $6 WHERE asset_id = $5")
             .bind(&report.hostname)
             .bind(&facts)
             .bind(now)
             .bind(&report.report_id)
             .bind(&asset_id)
+            .bind(change)
             .execute(&mut **tx)
             .await?;
         return Ok(asset_id);
     }
     let asset_id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
-        "INSERT INTO assets (asset_id, kind, agent_id, hostname, facts_json, first_seen_at, last_seen_at, last_report_id) VALUES ($1, 'host', $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO assets (asset_id, kind, agent_id, hostname, facts_json, first_seen_at, last_seen_at, last_report_id, change_number) VALUES ($1, 'host', $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&asset_id)
     .bind(&report.agent_id)
@@ -1791,6 +1827,7 @@ async fn upsert_host_asset(
     .bind(now)
     .bind(now)
     .bind(&report.report_id)
+    .bind(change)
     .execute(&mut **tx)
     .await?;
     Ok(asset_id)
@@ -1996,6 +2033,7 @@ async fn replace_controls(
     tx: &mut Transaction<'_, Any>,
     asset_id: &str,
     facts: &AssetFacts<'_>,
+    change: i64,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM controls WHERE asset_id = $1")
@@ -2012,9 +2050,10 @@ async fn replace_controls(
             evidence: c.evidence.clone(),
         })
         .collect();
-    sqlx::query("UPDATE assets SET controls_json = $1, observation_count = (SELECT COUNT(*) FROM observations WHERE asset_id = assets.asset_id), revision = revision + 1 WHERE asset_id = $2")
+    sqlx::query("UPDATE assets SET controls_json = $1, observation_count = (SELECT COUNT(*) FROM observations WHERE asset_id = assets.asset_id), revision = revision + 1, change_number = $3 WHERE asset_id = $2")
         .bind(json_text(&records)?)
         .bind(asset_id)
+        .bind(change)
         .execute(&mut **tx)
         .await?;
     for control in facts.controls {

@@ -887,6 +887,7 @@ pub async fn update_system(
         .bind(system_id)
         .execute(&mut **tx)
         .await?;
+    super::register_changed(tx).await?;
     Ok(true)
 }
 
