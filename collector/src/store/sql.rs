@@ -1850,7 +1850,7 @@ async fn upsert_observations(
                 value_json = excluded.value_json,
                 evidence_json = excluded.evidence_json,
                 last_seen_at = excluded.last_seen_at",
-            super::dialect::values(chunk.len(), 8)
+            super::dialect::multi_row_values(tx, chunk.len(), 8)
         );
         let mut query = sqlx::query(&sql);
         for ((category, name), value, evidence) in chunk {
@@ -1973,7 +1973,7 @@ async fn record_changes(
     for chunk in changes.chunks(OBSERVATION_BATCH) {
         let sql = format!(
             "INSERT INTO observation_history (asset_id, category, name, change, old_value_json, new_value_json, at, report_id) {}",
-            super::dialect::values(chunk.len(), 8)
+            super::dialect::multi_row_values(tx, chunk.len(), 8)
         );
         let mut query = sqlx::query(&sql);
         for c in chunk {
