@@ -274,6 +274,67 @@ async fn baseline(
     cost
 }
 
+/// Parts of a report's work on one stored host, each alone, `reports` times: the read of the
+/// host's observations every report starts with, the JSON encoding of a full report's values
+/// and evidence, and the full report's `UPDATE` of `last_seen_at`.
+async fn parts(
+    store: &SqliteStore,
+    input: &ReportInput,
+    reports: u32,
+) -> [(&'static str, Cost); 3] {
+    let pool = store.pool();
+    let asset_id: String =
+        sqlx::query_scalar("SELECT asset_id FROM assets WHERE kind = 'host' AND agent_id = ?")
+            .bind(&input.agent_id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let (mut read, mut encode, mut touch) = (Cost::default(), Cost::default(), Cost::default());
+    for n in 0..reports {
+        let rows: Vec<(String, String, String, String)> = read
+            .measure(
+                sqlx::query_as(
+                    "SELECT category, name, value_json, evidence_json FROM observations WHERE asset_id = ?",
+                )
+                .bind(&asset_id)
+                .fetch_all(pool),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), input.observations.len());
+        let encoded = encode.measure(async { baseline_rows(input) }).await;
+        assert_eq!(encoded.len(), rows.len());
+        let now = 1_000 + i64::from(n);
+        touch
+            .measure(async {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+                sqlx::query("UPDATE observations SET last_seen_at = ? WHERE asset_id = ? AND last_seen_at <> ?")
+                    .bind(now)
+                    .bind(&asset_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            })
+            .await;
+    }
+    [
+        (
+            "part: read a host's 950 stored observations (every report's first step)",
+            read,
+        ),
+        (
+            "part: JSON-encode a full report's values and evidence",
+            encode,
+        ),
+        (
+            "part: UPDATE last_seen_at of 950 rows, own transaction (every full report)",
+            touch,
+        ),
+    ]
+}
+
 fn line(what: &str, cost: &Cost, baseline_cpu_ms: f64) {
     println!(
         "| {what} | {:.2} | {:.2} | {:.2}x |",
@@ -302,6 +363,7 @@ async fn main() {
     let (_, repeat) = phase(&store, &fixture, hosts, 2, false, 20).await;
     let (convert_delta, delta) = phase(&store, &fixture, hosts, 3, true, 30).await;
 
+    let parts = parts(&store, &sample, hosts).await;
     let base = baseline.cpu_ms().max(1e-6);
     println!(
         "ingest on SQLite (synchronous = FULL, WAL), {hosts} hosts, {} observations per full report, {DELTA_PACKAGES} per delta; per report:",
@@ -340,4 +402,7 @@ async fn main() {
         &delta,
         base,
     );
+    for (what, cost) in &parts {
+        line(what, cost, base);
+    }
 }

@@ -236,7 +236,7 @@ pub fn values(rows: usize, columns: usize) -> String {
 /// statements with `?` need under 10 ms (`collector/benches/ingest.rs`). Unnamed `?` are
 /// bound in order without that look-up.
 pub fn multi_row_values(conn: &AnyConnection, rows: usize, columns: usize) -> String {
-    if conn.backend_name() != <sqlx::Sqlite as sqlx::Database>::NAME {
+    if !is_sqlite(conn) {
         return values(rows, columns);
     }
     let mut out = String::with_capacity(8 + rows * (columns * 3 + 2));
@@ -255,6 +255,22 @@ pub fn multi_row_values(conn: &AnyConnection, rows: usize, columns: usize) -> St
         out.push(')');
     }
     out
+}
+
+/// A statement assembled at run time with `?` placeholders, as the back-end of `conn` takes
+/// it: as is on SQLite (where `$N` costs a look-up per parameter, see [`multi_row_values`]),
+/// [`numbered`] on PostgreSQL.
+pub fn placeholders(conn: &AnyConnection, sql: &str) -> String {
+    if is_sqlite(conn) {
+        sql.to_string()
+    } else {
+        numbered(sql)
+    }
+}
+
+/// Whether `conn` is SQLite: helpers that get a transaction, not the store, ask its driver.
+fn is_sqlite(conn: &AnyConnection) -> bool {
+    conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME
 }
 
 #[cfg(test)]

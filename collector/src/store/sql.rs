@@ -1882,16 +1882,7 @@ async fn replace_observations(
     facts: &AssetFacts<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT category, name, value_json, evidence_json FROM observations WHERE asset_id = $1",
-    )
-    .bind(asset_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut previous: std::collections::HashMap<(String, String), (String, String)> = rows
-        .into_iter()
-        .map(|(c, n, v, e)| ((c, n), (v, e)))
-        .collect();
+    let mut previous = stored_observations(tx, asset_id, facts).await?;
     let reported = reported_rows(facts)?;
     let mut changes: Vec<Change<'_>> = Vec::new();
     let mut writes: Vec<&ObservationRow> = Vec::new();
@@ -1961,6 +1952,57 @@ async fn replace_observations(
         .await?;
     }
     record_changes(tx, asset_id, &changes, facts.report_id, now).await
+}
+
+/// A delta naming at most this many observations reads only those rows, by primary key; one
+/// naming more reads all the asset's rows, as a full report does, in one scan.
+const DELTA_POINT_READS: usize = 100;
+
+/// The stored (value JSON, evidence JSON) by (category, name) of the observations `facts` can
+/// change: all the asset's for a full report, those it names for a delta. Reading 950 rows
+/// through sqlx costs about 6 µs a row (5.6 ms of CPU in `collector/benches/ingest.rs`), the
+/// whole of a 5-package delta's cost before deltas read only their own rows.
+async fn stored_observations(
+    tx: &mut Transaction<'_, Any>,
+    asset_id: &str,
+    facts: &AssetFacts<'_>,
+) -> Result<std::collections::HashMap<(String, String), (String, String)>, StoreError> {
+    let keys: Option<Vec<(&str, &str)>> = facts.delta_removed.and_then(|removed| {
+        let keys: Vec<(&str, &str)> = facts
+            .observations
+            .iter()
+            .map(|o| (o.category.as_str(), o.name.as_str()))
+            .chain(removed.iter().map(|(c, n)| (c.as_str(), n.as_str())))
+            .collect();
+        (keys.len() <= DELTA_POINT_READS).then_some(keys)
+    });
+    let rows: Vec<(String, String, String, String)> = match keys {
+        Some(keys) if keys.is_empty() => Vec::new(),
+        Some(keys) => {
+            let sql = format!(
+                "SELECT category, name, value_json, evidence_json FROM observations WHERE {}",
+                vec!["(asset_id = ? AND category = ? AND name = ?)"; keys.len()].join(" OR ")
+            );
+            let sql = super::dialect::placeholders(tx, &sql);
+            let mut query = sqlx::query_as(&sql);
+            for (category, name) in keys {
+                query = query.bind(asset_id).bind(category).bind(name);
+            }
+            query.fetch_all(&mut **tx).await?
+        }
+        None => {
+            sqlx::query_as(
+                "SELECT category, name, value_json, evidence_json FROM observations WHERE asset_id = $1",
+            )
+            .bind(asset_id)
+            .fetch_all(&mut **tx)
+            .await?
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(c, n, v, e)| ((c, n), (v, e)))
+        .collect())
 }
 
 async fn record_changes(
