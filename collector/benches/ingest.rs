@@ -275,13 +275,14 @@ async fn baseline(
 }
 
 /// Parts of a report's work on one stored host, each alone, `reports` times: the read of the
-/// host's observations every report starts with, the JSON encoding of a full report's values
-/// and evidence, and the full report's `UPDATE` of `last_seen_at`.
+/// host's observations every report starts with (row by row, and as one JSON text), the JSON
+/// encoding of a full report's values and evidence, and the full report's `UPDATE` of
+/// `last_seen_at`.
 async fn parts(
     store: &SqliteStore,
     input: &ReportInput,
     reports: u32,
-) -> [(&'static str, Cost); 3] {
+) -> [(&'static str, Cost); 4] {
     let pool = store.pool();
     let asset_id: String =
         sqlx::query_scalar("SELECT asset_id FROM assets WHERE kind = 'host' AND agent_id = ?")
@@ -290,6 +291,7 @@ async fn parts(
             .await
             .unwrap();
     let (mut read, mut encode, mut touch) = (Cost::default(), Cost::default(), Cost::default());
+    let mut packed_read = Cost::default();
     for n in 0..reports {
         let rows: Vec<(String, String, String, String)> = read
             .measure(
@@ -302,6 +304,19 @@ async fn parts(
             .await
             .unwrap();
         assert_eq!(rows.len(), input.observations.len());
+        let packed: Vec<(String, String, String, String)> = packed_read
+            .measure(async {
+                let text: String = sqlx::query_scalar(
+                    "SELECT json_group_array(json_array(category, name, value_json, evidence_json)) FROM observations WHERE asset_id = ?",
+                )
+                .bind(&asset_id)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+                serde_json::from_str(&text).unwrap()
+            })
+            .await;
+        assert_eq!(packed.len(), rows.len());
         let encoded = encode.measure(async { baseline_rows(input) }).await;
         assert_eq!(encoded.len(), rows.len());
         let now = 1_000 + i64::from(n);
@@ -323,6 +338,10 @@ async fn parts(
         (
             "part: read a host's 950 stored observations (every report's first step)",
             read,
+        ),
+        (
+            "part: the same read as one JSON text (json_group_array), parsed",
+            packed_read,
         ),
         (
             "part: JSON-encode a full report's values and evidence",
