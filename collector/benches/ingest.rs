@@ -4,7 +4,8 @@
 //!
 //! Every report is the recorded Debian 12 host of the fleet simulator
 //! (`loadgen/fixtures/debian12-host.json`, ~950 observations), made distinct per host by
-//! [`tillsyn_loadgen::fixture::Fixture`] exactly as the simulator does, and validated into a
+//! [`tillsyn_loadgen::fixture::Fixture`] as the simulator does (a delta's packages are picked
+//! by host number, not at random), and validated into a
 //! `ReportInput` by the same `ingest::validate` the gRPC server calls. One run measures, on a
 //! fresh SQLite file in a temporary directory opened by `SqliteStore::open` (so with the
 //! collector's pragmas: WAL, `synchronous = FULL`, foreign keys):
@@ -14,7 +15,11 @@
 //! - the baseline: the same rows a first full report writes (its observations and as many
 //!   history rows) by one plain multi-row `INSERT` per table in one transaction, on the same
 //!   pool, into tables with the same columns and keys (no foreign keys): what SQLite itself
-//!   needs to store those rows, and the ratio every other figure is printed against.
+//!   needs to store those rows, and the ratio every other figure is printed against; beside it
+//!   the same statements with numbered `$N` placeholders, which SQLite binds in O(n²);
+//! - parts of a report's work on one stored host, each alone: the read of its observations row
+//!   by row and as one JSON text, the JSON encoding of a full report, the `UPDATE` of
+//!   `last_seen_at`.
 //!
 //! CPU is the whole process's (`CLOCK_PROCESS_CPUTIME_ID`, so sqlx's SQLite worker thread is
 //! included), read around each report's call only; wall time likewise. Reports are stored one
