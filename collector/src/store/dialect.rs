@@ -6,7 +6,7 @@
 //! the PostgreSQL schema gives the tables that SQLite orders by `rowid` a `rowid` column so
 //! those statements stay shared too.
 
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 
 /// The back-end a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,6 +220,64 @@ pub fn values(rows: usize, columns: usize) -> String {
         out.push(')');
     }
     out
+}
+
+/// `VALUES (..), (..), ...` for a multi-row statement of `rows` rows of `columns` values on the
+/// back-end of `conn`, in a statement with no other parameters: [`values`]' `$N` on
+/// PostgreSQL, plain `?` on SQLite. SQLite keeps `$N` as named parameters in a list that
+/// `sqlite3_bind_parameter_name` walks from its start, and sqlx asks it for the name of every
+/// parameter at every execution, so binding n numbered parameters costs n²/2 steps: for a
+/// full report's 7,600 observation and 7,600 history values, 0.2 s of CPU where the same
+/// statements with `?` need under 10 ms (`collector/benches/ingest.rs`). Unnamed `?` are
+/// bound in order without that look-up.
+pub fn multi_row_values(conn: &AnyConnection, rows: usize, columns: usize) -> String {
+    if !is_sqlite(conn) {
+        return values(rows, columns);
+    }
+    let mut out = String::with_capacity(8 + rows * (columns * 3 + 2));
+    out.push_str("VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push('?');
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// A statement assembled at run time with `?` placeholders, as the back-end of `conn` takes
+/// it: as is on SQLite (where `$N` costs a look-up per parameter, see [`multi_row_values`]),
+/// [`numbered`] on PostgreSQL.
+pub fn placeholders(conn: &AnyConnection, sql: &str) -> String {
+    if is_sqlite(conn) {
+        sql.to_string()
+    } else {
+        numbered(sql)
+    }
+}
+
+/// Every stored observation of asset `$1` as one JSON array text of `[category, name,
+/// value_json, evidence_json]` (NULL on PostgreSQL when there are none): sqlx hands rows over
+/// one at a time, about 5 µs a row on SQLite, where one text of 950 rows is read and parsed
+/// in under half that (`collector/benches/ingest.rs`).
+pub fn asset_observations(conn: &AnyConnection) -> &'static str {
+    if is_sqlite(conn) {
+        "SELECT json_group_array(json_array(category, name, value_json, evidence_json)) FROM observations WHERE asset_id = $1"
+    } else {
+        "SELECT json_agg(json_build_array(category, name, value_json, evidence_json))::text FROM observations WHERE asset_id = $1"
+    }
+}
+
+/// Whether `conn` is SQLite: helpers that get a transaction, not the store, ask its driver.
+fn is_sqlite(conn: &AnyConnection) -> bool {
+    conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME
 }
 
 #[cfg(test)]
