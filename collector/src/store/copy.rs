@@ -14,7 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tokio_stream::StreamExt;
 
-use super::dialect::values;
+use super::dialect::multi_row_values;
 use super::{SqlStore, Store, StoreError, verify_audit_chain};
 
 /// Tables in an order where every row's references are copied before it. `leases` is not
@@ -307,7 +307,7 @@ async fn insert(
     let sql = format!(
         "INSERT INTO {table} ({}) {}",
         names.join(", "),
-        values(batch.len(), names.len())
+        multi_row_values(write, batch.len(), names.len())
     );
     let mut query = sqlx::query(&sql);
     for row in batch {

@@ -11,7 +11,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{json_text, parse_json};
 use crate::rules::FindingDraft;
-use crate::store::dialect::{Dialect, values};
+use crate::store::dialect::{Dialect, multi_row_values};
 use crate::store::{
     Acceptance, AcceptedFinding, EvaluationScope, EvaluationSummary, FindingEvent, FindingRecord,
     StoreError,
@@ -53,7 +53,7 @@ async fn insert_events(
     for chunk in events.chunks(BATCH) {
         let sql = format!(
             "INSERT INTO finding_events (finding_id, at, from_state, to_state, actor, note) {}",
-            values(chunk.len(), 6)
+            multi_row_values(tx, chunk.len(), 6)
         );
         let mut query = sqlx::query(&sql);
         for e in chunk {
@@ -250,7 +250,7 @@ async fn insert_findings(
     for chunk in new.chunks(BATCH) {
         let sql = format!(
             "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, message_text, evidence_json, state, first_seen_at, last_seen_at, content_hash) {}",
-            values(chunk.len(), 14)
+            multi_row_values(tx, chunk.len(), 14)
         );
         let mut query = sqlx::query(&sql);
         for (key, draft, evidence) in chunk {

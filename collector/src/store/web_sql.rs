@@ -7,7 +7,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{AssetRow, json_text, parse_json};
 use crate::catalog::{Attestation, Classification, System};
-use crate::store::dialect::{Dialect, numbered, values};
+use crate::store::dialect::{Dialect, multi_row_values, numbered};
 use crate::store::web::{
     AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, PasskeyChallenge,
     PasskeyPurpose, PasskeyRecord, Scope, SessionRecord, UserRecord,
@@ -592,7 +592,7 @@ pub async fn replace_system_links(
     for chunk in new.chunks(400) {
         let sql = format!(
             "INSERT INTO system_links (system_id, asset_id) {}",
-            values(chunk.len(), 2)
+            multi_row_values(tx, chunk.len(), 2)
         );
         let mut query = sqlx::query(&sql);
         for link in chunk {
