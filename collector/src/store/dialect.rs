@@ -204,7 +204,17 @@ pub fn numbered(sql: &str) -> String {
 
 /// `VALUES ($1, $2), ($3, $4), ...` for a multi-row INSERT of `rows` rows of `columns` values.
 pub fn values(rows: usize, columns: usize) -> String {
-    let mut out = String::from("VALUES ");
+    rows_of(rows, columns, |i| {
+        let mut mark = String::from("$");
+        mark.push_str(&(i + 1).to_string());
+        mark
+    })
+}
+
+/// `VALUES (m, m), (m, m), ...` with the `i`-th value's placeholder `mark(i)`, 0-based.
+fn rows_of(rows: usize, columns: usize, mark: impl Fn(usize) -> String) -> String {
+    let mut out = String::with_capacity(8 + rows * (columns * 4 + 2));
+    out.push_str("VALUES ");
     for row in 0..rows {
         if row > 0 {
             out.push_str(", ");
@@ -214,8 +224,7 @@ pub fn values(rows: usize, columns: usize) -> String {
             if column > 0 {
                 out.push_str(", ");
             }
-            out.push('$');
-            out.push_str(&(row * columns + column + 1).to_string());
+            out.push_str(&mark(row * columns + column));
         }
         out.push(')');
     }
@@ -231,25 +240,11 @@ pub fn values(rows: usize, columns: usize) -> String {
 /// statements with `?` need under 10 ms (`collector/benches/ingest.rs`). Unnamed `?` are
 /// bound in order without that look-up.
 pub fn multi_row_values(conn: &AnyConnection, rows: usize, columns: usize) -> String {
-    if !is_sqlite(conn) {
-        return values(rows, columns);
+    if is_sqlite(conn) {
+        rows_of(rows, columns, |_| "?".to_string())
+    } else {
+        values(rows, columns)
     }
-    let mut out = String::with_capacity(8 + rows * (columns * 3 + 2));
-    out.push_str("VALUES ");
-    for row in 0..rows {
-        if row > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                out.push_str(", ");
-            }
-            out.push('?');
-        }
-        out.push(')');
-    }
-    out
 }
 
 /// A statement assembled at run time with `?` placeholders, as the back-end of `conn` takes
