@@ -118,14 +118,14 @@ case " $only " in *" copy "*)
     mkdir -p "$out/copy"
     asset=$(psql -d $db -At -c "SELECT asset_id FROM observations GROUP BY asset_id ORDER BY count(*) DESC LIMIT 1")
     psql -d $db -c "DROP TABLE IF EXISTS copy_baseline; CREATE TABLE copy_baseline (LIKE observations INCLUDING ALL)"
-    psql -d $db -c "\\copy (SELECT category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at FROM observations WHERE asset_id = '$asset') TO '$out/copy/report.tsv'"
+    psql -d $db -c "\\copy (SELECT category, name, value_json, evidence_json, first_seen_at, changed_at FROM observations WHERE asset_id = '$asset') TO '$out/copy/report.tsv'"
     rows=$(wc -l <"$out/copy/report.tsv")
     # The rows with their asset id, prepared beforehand so the timing is COPY's alone.
     for i in $(seq 200); do sed "s/\$/	copy-$i/" "$out/copy/report.tsv" >"$out/copy/report-$i.tsv"; done
     : >"$out/copy/copy.sql"
     for i in $(seq 200); do
         # printf, not echo: dash's echo would read "\c" as the end of its output.
-        printf '%s\n' "\\copy copy_baseline (category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at, asset_id) FROM '$out/copy/report-$i.tsv'" >>"$out/copy/copy.sql"
+        printf '%s\n' "\\copy copy_baseline (category, name, value_json, evidence_json, first_seen_at, changed_at, asset_id) FROM '$out/copy/report-$i.tsv'" >>"$out/copy/copy.sql"
     done
     # The backend's CPU reaches the postmaster's cutime + cstime when it has ended.
     ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$postmaster/stat"; }

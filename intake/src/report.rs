@@ -330,29 +330,32 @@ pub fn validate(
 /// An identifier the agent produces itself: refused when it holds a character the text gate
 /// would escape, since escaping it would change what it identifies.
 pub fn check_identifier(field: &str, value: &str) -> Result<(), ReportRejected> {
-    match value
+    identifier_problem(value).map_or(Ok(()), |problem| Err(reject(field, problem)))
+}
+
+fn identifier_problem(value: &str) -> Option<String> {
+    value
         .char_indices()
         .find(|(_, c)| tillsyn_text::store::is_escaped_at_ingest(*c))
-    {
-        Some((at, c)) => Err(reject(
-            field,
+        .map(|(at, c)| {
             format!(
                 "holds the control character {} at byte {at}",
                 tillsyn_text::output::terminal(&c.to_string())
-            ),
-        )),
-        None => Ok(()),
-    }
+            )
+        })
 }
 
 fn check_name(field: &str, value: &str, required: bool) -> Result<(), ReportRejected> {
+    name_problem(value, required).map_or(Ok(()), |problem| Err(reject(field, problem)))
+}
+
+// The problems come apart from the field's name so that a report's thousand observations
+// format a field name (`observations[17].name`) only for the one that is refused.
+fn name_problem(value: &str, required: bool) -> Option<String> {
     if required && value.trim().is_empty() {
-        return Err(reject(field, "must not be empty"));
+        return Some("must not be empty".into());
     }
-    if value.len() > MAX_NAME {
-        return Err(reject(field, format!("longer than {MAX_NAME} bytes")));
-    }
-    Ok(())
+    (value.len() > MAX_NAME).then(|| format!("longer than {MAX_NAME} bytes"))
 }
 
 fn delta_base(request: &v1::ReportRequest) -> Result<Option<i64>, ReportRejected> {
@@ -462,9 +465,16 @@ fn observations(
         .enumerate()
         .map(|(i, o)| {
             let at = |f: &str| format!("{prefix}[{i}].{f}");
-            check_name(&at("category"), &o.category, true)?;
-            check_name(&at("name"), &o.name, true)?;
-            check_identifier(&at("category"), &o.category)?;
+            let problem = [
+                ("category", name_problem(&o.category, true)),
+                ("name", name_problem(&o.name, true)),
+                ("category", identifier_problem(&o.category)),
+            ]
+            .into_iter()
+            .find_map(|(field, problem)| problem.map(|p| (field, p)));
+            if let Some((field, problem)) = problem {
+                return Err(reject(at(field), problem));
+            }
             let mut gate = Gate::default();
             let name = gate.text("name", &o.name);
             if !seen.insert((o.category.clone(), name.clone())) {

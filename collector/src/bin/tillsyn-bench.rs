@@ -14,6 +14,10 @@
 //!
 //! Prints a Markdown table with ratios to the baselines, for README.md.
 
+// The serving collector's allocator (see `main.rs`), so the figures are the ones it gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fmt::Write as _;
 use std::time::Instant;
 

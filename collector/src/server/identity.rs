@@ -16,6 +16,9 @@ pub struct AgentIdentity {
     pub agent_id: String,
     /// SHA-256 of the certificate it presented.
     pub cert_sha256: String,
+    /// The host the certificate was bound to when the agent was read, if any: a call from
+    /// that host needs no write to check it (see [`check_host`]).
+    pub bound_host: Option<String>,
 }
 
 /// Authenticates the caller of `request` or explains the refusal.
@@ -70,6 +73,7 @@ pub async fn authenticate<T>(
     Ok(AgentIdentity {
         agent_id,
         cert_sha256: fingerprint,
+        bound_host: agent.host_id,
     })
 }
 
@@ -80,7 +84,11 @@ pub async fn check_host(
     identity: &AgentIdentity,
     host_id: &str,
 ) -> Result<(), Status> {
-    if host_id.is_empty() {
+    // A binding, once made, never changes (the store sets `host_id` only where it is NULL;
+    // enrolling anew makes a new agent), so the host read with the agent is still the bound
+    // one. Every report and heartbeat of a bound agent takes this path, without the write
+    // lock.
+    if host_id.is_empty() || identity.bound_host.as_deref() == Some(host_id) {
         return Ok(());
     }
     match store

@@ -715,6 +715,112 @@ async fn full_reports_record_additions_changes_and_removals_once_each() {
     assert_eq!(assets[0].observation_count, 1199);
 }
 
+async fn stored(store: &SqlStore) -> Vec<(String, String, String)> {
+    sqlx::query_as("SELECT name, value_json, evidence_json FROM observations ORDER BY name")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+}
+
+/// Asserts that the stored digest is the one of the stored rows.
+async fn digest_matches(store: &SqlStore) {
+    let rows: Vec<(String, String, String, String)> =
+        sqlx::query_as("SELECT category, name, value_json, evidence_json FROM observations")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+    let mut expected = SetDigest::default();
+    for (category, name, value, evidence) in rows {
+        expected.toggle(&(category, name), &value, &evidence);
+    }
+    let digest: Option<String> = sqlx::query_scalar("SELECT observations_digest FROM assets")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(digest, Some(expected.hex()));
+}
+
+/// A full report equal to an earlier one is still compared row by row when a delta or another
+/// full report changed the rows in between (the digest of migration 0017 names what the last
+/// full report left, and a delta clears it), and a repeat of the last one records nothing.
+#[tokio::test]
+async fn a_full_report_equal_to_an_earlier_one_restores_what_changed_since() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    let make = |id: &str, sequence: i64, base: Option<i64>, rows: &[(&str, &str, &str)]| {
+        let mut r = report("a", id, "x");
+        r.sequence = sequence;
+        r.delta_base = base;
+        r.observations = rows
+            .iter()
+            .map(|(name, version, source)| ObservationInput {
+                category: "package".into(),
+                name: (*name).into(),
+                value: serde_json::json!({ "version": version }),
+                evidence: vec![crate::ingest::StoredEvidence {
+                    source: (*source).into(),
+                    line: 0,
+                    probe: "packages".into(),
+                    detail: String::new(),
+                }],
+            })
+            .collect();
+        r
+    };
+    let first = [("a", "1", "dpkg"), ("b", "1", "dpkg")];
+    store.ingest_report(make("r1", 1, None, &first), 10).await.unwrap();
+    let original = stored(&store).await;
+    digest_matches(&store).await;
+    // A delta changes b and adds c; the same full report as r1 must bring b back and drop c.
+    store
+        .ingest_report(
+            make("r2", 2, Some(1), &[("b", "2", "dpkg"), ("c", "1", "dpkg")]),
+            20,
+        )
+        .await
+        .unwrap();
+    digest_matches(&store).await;
+    store.ingest_report(make("r3", 3, None, &first), 30).await.unwrap();
+    assert_eq!(stored(&store).await, original);
+    digest_matches(&store).await;
+    // A delta that removes a and changes only b's evidence keeps the digest too.
+    let mut removal = make("r3b", 4, Some(3), &[("b", "1", "rpm")]);
+    removal.removed_observations = vec![("package".into(), "a".into())];
+    store.ingest_report(removal, 35).await.unwrap();
+    digest_matches(&store).await;
+    store.ingest_report(make("r3c", 5, None, &first), 36).await.unwrap();
+    assert_eq!(stored(&store).await, original);
+    // Another full report changes only evidence; r1's rows again must restore it.
+    store
+        .ingest_report(make("r4", 6, None, &[("a", "1", "rpm"), ("b", "1", "dpkg")]), 40)
+        .await
+        .unwrap();
+    assert_ne!(stored(&store).await, original);
+    store.ingest_report(make("r5", 7, None, &first), 50).await.unwrap();
+    assert_eq!(stored(&store).await, original);
+    // The same rows once more: nothing is recorded.
+    store.ingest_report(make("r6", 8, None, &first), 60).await.unwrap();
+    let asset = store.assets().await.unwrap()[0].asset_id.clone();
+    let changes = store.observation_changes(Some(&asset), 0).await.unwrap();
+    let of = |report: &str| {
+        changes
+            .iter()
+            .filter(|c| c.report_id == report)
+            .map(|c| (c.name.clone(), c.change.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        of("r3"),
+        vec![
+            ("b".to_string(), "changed".to_string()),
+            ("c".to_string(), "removed".to_string())
+        ]
+    );
+    assert!(of("r6").is_empty(), "{changes:#?}");
+    assert_eq!(store.assets().await.unwrap()[0].observation_count, 2);
+}
+
 fn event(action: &str) -> AuditEvent {
     AuditEvent {
         actor: "local:a@kommun.se".into(),

@@ -1871,6 +1871,39 @@ fn reported_rows(facts: &AssetFacts<'_>) -> Result<Vec<ObservationRow>, StoreErr
     Ok(reported)
 }
 
+/// The digest of a set of observations (`assets.observations_digest`, migration 0017): the
+/// XOR of every row's SHA-256 over its length-prefixed category, name, value and evidence, so
+/// that a delta updates it from the rows it changes alone, in any order. XOR is linear: an
+/// agent could craft rows whose digest equals its stored one and so have a report of them
+/// ignored; that only keeps facts it reported itself earlier, which it could report anyway.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+struct SetDigest([u8; 32]);
+
+impl SetDigest {
+    /// Adds a row absent from the set, or removes one present.
+    fn toggle(&mut self, (category, name): &(String, String), value: &str, evidence: &str) {
+        let mut hash = Sha256::new();
+        for field in [category.as_str(), name, value, evidence] {
+            hash.update((field.len() as u64).to_le_bytes());
+            hash.update(field.as_bytes());
+        }
+        for (byte, other) in self.0.iter_mut().zip(hash.finalize()) {
+            *byte ^= other;
+        }
+    }
+
+    fn hex(self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// `None` for anything but 64 hex digits: the stored value is then unknown.
+    fn parse(text: &str) -> Option<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
+}
+
 /// Upserts `rows` (new or changed observations) in multi-row statements.
 async fn upsert_observations(
     tx: &mut Transaction<'_, Any>,
@@ -1880,14 +1913,13 @@ async fn upsert_observations(
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(OBSERVATION_BATCH) {
         let sql = format!(
-            "INSERT INTO observations (asset_id, category, name, value_json, evidence_json, first_seen_at, last_seen_at, changed_at)
+            "INSERT INTO observations (asset_id, category, name, value_json, evidence_json, first_seen_at, changed_at)
              {}
              ON CONFLICT (asset_id, category, name) DO UPDATE SET
                 changed_at = CASE WHEN observations.value_json = excluded.value_json THEN observations.changed_at ELSE excluded.changed_at END,
                 value_json = excluded.value_json,
-                evidence_json = excluded.evidence_json,
-                last_seen_at = excluded.last_seen_at",
-            super::dialect::multi_row_values(tx, chunk.len(), 8)
+                evidence_json = excluded.evidence_json",
+            super::dialect::multi_row_values(tx, chunk.len(), 7)
         );
         let mut query = sqlx::query(&sql);
         for ((category, name), value, evidence) in chunk {
@@ -1897,7 +1929,6 @@ async fn upsert_observations(
                 .bind(name)
                 .bind(value)
                 .bind(evidence)
-                .bind(now)
                 .bind(now)
                 .bind(now);
         }
@@ -1910,23 +1941,51 @@ async fn upsert_observations(
 /// moving `changed_at` only when a value changes, and recording every addition, change and
 /// removal in `observation_history`.
 ///
-/// Only what changed is written row by row, in multi-row statements: an unchanged full report
-/// (the common case: a host reports the same 900 facts every hour) costs one read and one
-/// `UPDATE` of `last_seen_at`, not a statement per observation.
+/// Only what changed is written row by row, in multi-row statements. A full report is first
+/// compared by [`SetDigest`] with the stored rows (migration 0017): an unchanged one (the
+/// common case: a host reports the same 900 facts every hour, deltas in between) costs 950
+/// hashes and one primary-key read, no row read or written.
 async fn replace_observations(
     tx: &mut Transaction<'_, Any>,
     asset_id: &str,
     facts: &AssetFacts<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let mut previous = stored_observations(tx, asset_id, facts).await?;
     let reported = reported_rows(facts)?;
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT observations_digest FROM assets WHERE asset_id = $1")
+            .bind(asset_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let stored = stored.as_deref().and_then(SetDigest::parse);
+    // A full report's digest is its rows'; a delta's is the stored one with what it changes
+    // toggled out and in (unknown stays unknown until the next full report).
+    let delta = facts.delta_removed.is_some();
+    let mut digest = if delta {
+        stored
+    } else {
+        let mut all = SetDigest::default();
+        for (key, value, evidence) in &reported {
+            all.toggle(key, value, evidence);
+        }
+        if stored == Some(all) {
+            return Ok(());
+        }
+        Some(all)
+    };
+    let mut toggle = |key: &(String, String), value: &str, evidence: &str| {
+        if delta && let Some(digest) = digest.as_mut() {
+            digest.toggle(key, value, evidence);
+        }
+    };
+    let mut previous = stored_observations(tx, asset_id, facts).await?;
     let mut changes: Vec<Change<'_>> = Vec::new();
     let mut writes: Vec<&ObservationRow> = Vec::new();
     for row in &reported {
         let (key, value, evidence) = row;
         match previous.remove(key) {
             None => {
+                toggle(key, value, evidence);
                 changes.push(Change {
                     key,
                     kind: "added",
@@ -1935,17 +1994,19 @@ async fn replace_observations(
                 });
                 writes.push(row);
             }
-            Some((old, _)) if old != *value => {
-                changes.push(Change {
-                    key,
-                    kind: "changed",
-                    old: Some(old),
-                    new: Some(value),
-                });
+            Some((old, old_evidence)) if old != *value || old_evidence != *evidence => {
+                toggle(key, &old, &old_evidence);
+                toggle(key, value, evidence);
+                if old != *value {
+                    changes.push(Change {
+                        key,
+                        kind: "changed",
+                        old: Some(old),
+                        new: Some(value),
+                    });
+                }
                 writes.push(row);
             }
-            Some((_, old_evidence)) if old_evidence != *evidence => writes.push(row),
-            Some(_) if facts.delta_removed.is_some() => writes.push(row),
             Some(_) => {}
         }
     }
@@ -1968,7 +2029,8 @@ async fn replace_observations(
             .await?;
     }
     for key in &removed {
-        if let Some((old, _)) = previous.remove(key) {
+        if let Some((old, old_evidence)) = previous.remove(key) {
+            toggle(key, &old, &old_evidence);
             changes.push(Change {
                 key,
                 kind: "removed",
@@ -1977,16 +2039,12 @@ async fn replace_observations(
             });
         }
     }
-    if facts.delta_removed.is_none() {
-        // A full report saw every remaining observation now.
-        sqlx::query(
-            "UPDATE observations SET last_seen_at = $1 WHERE asset_id = $2 AND last_seen_at <> $3",
-        )
-        .bind(now)
-        .bind(asset_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    if digest != stored {
+        sqlx::query("UPDATE assets SET observations_digest = $1 WHERE asset_id = $2")
+            .bind(digest.map(SetDigest::hex))
+            .bind(asset_id)
+            .execute(&mut **tx)
+            .await?;
     }
     record_changes(tx, asset_id, &changes, facts.report_id, now).await
 }
