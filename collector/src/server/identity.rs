@@ -19,6 +19,21 @@ pub struct AgentIdentity {
     /// The host the certificate was bound to when the agent was read, if any: a call from
     /// that host needs no write to check it (see [`check_host`]).
     pub bound_host: Option<String>,
+    /// What the store held of the agent's last contact when it was read.
+    pub last_contact: LastContact,
+}
+
+/// The agent's last report or heartbeat as stored: what a heartbeat would write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastContact {
+    /// Last report or heartbeat (ms).
+    pub at: Option<i64>,
+    /// Agent version.
+    pub agent_version: String,
+    /// Reports in its spool.
+    pub spool_depth: i64,
+    /// Reports its spool dropped.
+    pub spool_dropped: i64,
 }
 
 /// Authenticates the caller of `request` or explains the refusal.
@@ -74,6 +89,12 @@ pub async fn authenticate<T>(
         agent_id,
         cert_sha256: fingerprint,
         bound_host: agent.host_id,
+        last_contact: LastContact {
+            at: agent.last_seen_at,
+            agent_version: agent.agent_version,
+            spool_depth: agent.spool_depth,
+            spool_dropped: agent.spool_dropped,
+        },
     })
 }
 
