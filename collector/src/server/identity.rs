@@ -7,7 +7,7 @@
 use tonic::{Request, Status};
 
 use crate::ca;
-use crate::store::{HostBinding, Store};
+use crate::store::{AgentRecord, HostBinding, Store};
 
 /// An authenticated agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,24 +16,9 @@ pub struct AgentIdentity {
     pub agent_id: String,
     /// SHA-256 of the certificate it presented.
     pub cert_sha256: String,
-    /// The host the certificate was bound to when the agent was read, if any: a call from
-    /// that host needs no write to check it (see [`check_host`]).
-    pub bound_host: Option<String>,
-    /// What the store held of the agent's last contact when it was read.
-    pub last_contact: LastContact,
-}
-
-/// The agent's last report or heartbeat as stored: what a heartbeat would write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LastContact {
-    /// Last report or heartbeat (ms).
-    pub at: Option<i64>,
-    /// Agent version.
-    pub agent_version: String,
-    /// Reports in its spool.
-    pub spool_depth: i64,
-    /// Reports its spool dropped.
-    pub spool_dropped: i64,
+    /// The agent's row as authentication read it: the bound host and the last contact
+    /// there save [`check_host`] and a heartbeat a write when nothing changes.
+    pub agent: AgentRecord,
 }
 
 /// Authenticates the caller of `request` or explains the refusal.
@@ -88,13 +73,7 @@ pub async fn authenticate<T>(
     Ok(AgentIdentity {
         agent_id,
         cert_sha256: fingerprint,
-        bound_host: agent.host_id,
-        last_contact: LastContact {
-            at: agent.last_seen_at,
-            agent_version: agent.agent_version,
-            spool_depth: agent.spool_depth,
-            spool_dropped: agent.spool_dropped,
-        },
+        agent,
     })
 }
 
@@ -109,7 +88,7 @@ pub async fn check_host(
     // enrolling anew makes a new agent), so the host read with the agent is still the bound
     // one. Every report and heartbeat of a bound agent takes this path, without the write
     // lock.
-    if host_id.is_empty() || identity.bound_host.as_deref() == Some(host_id) {
+    if host_id.is_empty() || identity.agent.host_id.as_deref() == Some(host_id) {
         return Ok(());
     }
     match store

@@ -7,10 +7,10 @@ use tillsyn_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::identity::{LastContact, authenticate, check_host};
+use super::identity::{authenticate, check_host};
 use super::{ServerState, now_ms};
 use crate::ingest;
-use crate::store::Heartbeat;
+use crate::store::{AgentRecord, Heartbeat};
 
 /// The inventory service.
 pub struct InventoryService {
@@ -72,7 +72,7 @@ impl Inventory for InventoryService {
             spool_depth: i64::try_from(beat.spool_depth).unwrap_or(i64::MAX),
             spool_dropped: i64::try_from(beat.spool_dropped).unwrap_or(i64::MAX),
         };
-        if !already_stored(&identity.last_contact, &heartbeat, now) {
+        if !already_stored(&identity.agent, &heartbeat, now) {
             self.state
                 .store
                 .touch_agent(&identity.agent_id, &heartbeat, now)
@@ -93,12 +93,12 @@ const CONTACT_RESOLUTION_MS: i64 = 60_000;
 
 /// Whether `heartbeat` at `now` would change nothing that matters of what is `stored`: the
 /// same version and spool figures, and a last contact under [`CONTACT_RESOLUTION_MS`] old.
-fn already_stored(stored: &LastContact, heartbeat: &Heartbeat, now: i64) -> bool {
+fn already_stored(stored: &AgentRecord, heartbeat: &Heartbeat, now: i64) -> bool {
     stored.agent_version == heartbeat.agent_version
         && stored.spool_depth == heartbeat.spool_depth
         && stored.spool_dropped == heartbeat.spool_dropped
         && stored
-            .at
+            .last_seen_at
             .is_some_and(|at| (0..CONTACT_RESOLUTION_MS).contains(&(now - at)))
 }
 
@@ -106,10 +106,28 @@ fn already_stored(stored: &LastContact, heartbeat: &Heartbeat, now: i64) -> bool
 mod tests {
     use super::*;
 
-    fn stored(at: Option<i64>) -> LastContact {
-        LastContact {
-            at,
+    fn stored(at: Option<i64>) -> AgentRecord {
+        AgentRecord {
+            agent_id: "a".into(),
+            hostname: "h".into(),
+            cert_sha256: String::new(),
+            cert_not_after: 0,
+            labels: std::collections::BTreeMap::new(),
+            claimed_labels: std::collections::BTreeMap::new(),
+            token_labels: std::collections::BTreeMap::new(),
+            token_name: None,
+            cert_issued_at: None,
+            cert_renewals: 0,
+            prev_cert_sha256: None,
+            host_id: None,
+            clone_host_id: None,
+            clone_detected_at: None,
             agent_version: "1.0".into(),
+            enrolled_at: 0,
+            last_seen_at: at,
+            revoked_at: None,
+            revoked_by: None,
+            revoke_reason: None,
             spool_depth: 0,
             spool_dropped: 2,
         }

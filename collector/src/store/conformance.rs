@@ -741,8 +741,8 @@ async fn digest_matches(store: &SqlStore) {
 }
 
 /// A full report equal to an earlier one is still compared row by row when a delta or another
-/// full report changed the rows in between (the digest of migration 0017 names what the last
-/// full report left, and a delta clears it), and a repeat of the last one records nothing.
+/// full report changed the rows in between (the digest of migration 0017 is kept by both to
+/// name the stored rows), and a repeat of the last one records nothing.
 #[tokio::test]
 async fn a_full_report_equal_to_an_earlier_one_restores_what_changed_since() {
     let store = fresh().await;

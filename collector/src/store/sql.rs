@@ -14,6 +14,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use super::dialect::Dialect;
+use digest::SetDigest;
 use super::{
     Acceptance, AcceptedFinding, AgentRecord, AppliedEvaluation, AssetRecord, AuditEntry,
     AuditEvent, CatalogChange, Changes, ControlRecord, EvaluationScope, EvaluationSummary,
@@ -28,6 +29,8 @@ use crate::store::web::{
     PasskeyPurpose, PasskeyRecord, Scope, SessionRecord, UserRecord,
 };
 
+#[path = "digest.rs"]
+mod digest;
 #[path = "filter_sql.rs"]
 mod filter_sql;
 #[path = "findings_sql.rs"]
@@ -1862,39 +1865,6 @@ fn reported_rows(facts: &AssetFacts<'_>) -> Result<Vec<ObservationRow>, StoreErr
     Ok(reported)
 }
 
-/// The digest of a set of observations (`assets.observations_digest`, migration 0017): the
-/// XOR of every row's SHA-256 over its length-prefixed category, name, value and evidence, so
-/// that a delta updates it from the rows it changes alone, in any order. XOR is linear: an
-/// agent could craft rows whose digest equals its stored one and so have a report of them
-/// ignored; that only keeps facts it reported itself earlier, which it could report anyway.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-struct SetDigest([u8; 32]);
-
-impl SetDigest {
-    /// Adds a row absent from the set, or removes one present.
-    fn toggle(&mut self, (category, name): &(String, String), value: &str, evidence: &str) {
-        let mut hash = Sha256::new();
-        for field in [category.as_str(), name, value, evidence] {
-            hash.update((field.len() as u64).to_le_bytes());
-            hash.update(field.as_bytes());
-        }
-        for (byte, other) in self.0.iter_mut().zip(hash.finalize()) {
-            *byte ^= other;
-        }
-    }
-
-    fn hex(self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// `None` for anything but 64 hex digits: the stored value is then unknown.
-    fn parse(text: &str) -> Option<Self> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes).ok()?;
-        Some(Self(bytes))
-    }
-}
-
 /// Upserts `rows` (new or changed observations) in multi-row statements.
 async fn upsert_observations(
     tx: &mut Transaction<'_, Any>,
@@ -1951,21 +1921,16 @@ async fn replace_observations(
     let stored = stored.as_deref().and_then(SetDigest::parse);
     // A full report's digest is its rows'; a delta's is the stored one with what it changes
     // toggled out and in (unknown stays unknown until the next full report).
-    let delta = facts.delta_removed.is_some();
-    let mut digest = if delta {
-        stored
-    } else {
-        let mut all = SetDigest::default();
-        for (key, value, evidence) in &reported {
-            all.toggle(key, value, evidence);
-        }
-        if stored == Some(all) {
-            return Ok(());
-        }
-        Some(all)
-    };
+    let full = facts
+        .delta_removed
+        .is_none()
+        .then(|| SetDigest::of(&reported));
+    if full.is_some() && full == stored {
+        return Ok(());
+    }
+    let mut running = if full.is_some() { None } else { stored };
     let mut toggle = |key: &(String, String), value: &str, evidence: &str| {
-        if delta && let Some(digest) = digest.as_mut() {
+        if let Some(digest) = running.as_mut() {
             digest.toggle(key, value, evidence);
         }
     };
@@ -2030,6 +1995,7 @@ async fn replace_observations(
             });
         }
     }
+    let digest = full.or(running);
     if digest != stored {
         sqlx::query("UPDATE assets SET observations_digest = $1 WHERE asset_id = $2")
             .bind(digest.map(SetDigest::hex))
