@@ -1,6 +1,9 @@
 //! A scratch PostgreSQL cluster for tests and benchmarks: Debian's `initdb` and `postgres`
 //! (scripts/deps/postgres.sh), run as user `postgres` when started by root, listening on a
-//! unix socket in a private directory and on 127.0.0.1 at a free port. The cluster lives as
+//! unix socket in a private directory, and on 127.0.0.1 at a free port only when it serves TLS
+//! (a unix socket cannot carry TLS). Plain clusters stay off TCP because a test stops and
+//! restarts its cluster: in between, any socket another test binds to port 0 may take the
+//! port, and the restart would fail with "Address already in use". The cluster lives as
 //! long as the process that started it: a small shell keeps it, and stops it and removes its
 //! directory when the process's end closes its standard input, however the process ended.
 //! Each caller gets a fresh database of its own ([`ScratchCluster::fresh_database`]).
@@ -31,14 +34,15 @@ pub enum ScratchError {
 }
 
 /// The controlling shell reads one command per line: `stop`, `start`; end of input removes
-/// the cluster. `$1` directory, `$2` binaries, `$3` port, `$4` more server options.
+/// the cluster. `$1` directory, `$2` binaries, `$3` port, `$4` more server options (the
+/// TCP listen address among them).
 const KEEPER: &str = r#"
 set -u
 dir=$1; bin=$2; port=$3; extra=$4
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 start() {
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-        -o "-k $dir -p $port -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 $extra" \
+        -o "-k $dir -p $port -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 $extra" \
         start >/dev/null && echo started || { echo "failed: $(tail -5 "$dir/log" | tr '\n' ' ')"; }
 }
 stop() { as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1; echo stopped; }
@@ -101,7 +105,7 @@ impl ScratchCluster {
         ));
         let io = |e: std::io::Error| ScratchError::Start(format!("{}: {e}", dir.display()));
         std::fs::create_dir_all(&dir).map_err(io)?;
-        let mut extra = String::new();
+        let mut extra = String::from("-c listen_addresses=''");
         if let Some((cert, key)) = tls {
             use std::os::unix::fs::PermissionsExt;
             let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
@@ -111,7 +115,7 @@ impl ScratchCluster {
             std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
                 .map_err(io)?;
             extra = format!(
-                "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                "-c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
                 cert_path.display(),
                 key_path.display()
             );
@@ -157,7 +161,8 @@ impl ScratchCluster {
         })
     }
 
-    /// The TCP port on 127.0.0.1 (the socket file is named after it too).
+    /// The port the unix socket file is named after; a TLS cluster listens on it on 127.0.0.1
+    /// too.
     pub fn port(&self) -> u16 {
         self.port
     }
