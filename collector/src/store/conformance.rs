@@ -1348,3 +1348,37 @@ async fn a_write_committed_after_the_watermark_was_read_is_found_by_the_next_rou
     assert_eq!(round_three.assets, [asset]);
     assert_eq!(round_three.watermark, number);
 }
+
+#[tokio::test]
+async fn agents_are_listed_in_enrolment_order_across_pages_as_each_reads_alone() {
+    let store = fresh().await;
+    // Enrolled in the reverse order of their ids, so the listing's order is not the key's
+    // (the listing reads pages by agent id, then orders by enrolment).
+    let ids = ["e", "d", "c", "b", "a"];
+    for (at, id) in (1..).zip(ids) {
+        store.create_token(token(id, 100), 0).await.unwrap();
+        let mut new = agent(id);
+        new.labels.insert("site".into(), format!("s-{id}"));
+        store.enroll_agent(id, new, at).await.unwrap();
+    }
+    let revoke = AuditEvent {
+        actor: "alice".into(),
+        action: "agent.revoke".into(),
+        subject: "c".into(),
+        detail: serde_json::json!({ "reason": "lost" }),
+    };
+    assert!(store.revoke_agent("c", revoke, 9).await.unwrap());
+    let listed = store.agents().await.unwrap();
+    let order: Vec<&str> = listed.iter().map(|a| a.agent_id.as_str()).collect();
+    assert_eq!(order, ids);
+    for record in &listed {
+        assert_eq!(store.agent(&record.agent_id).await.unwrap().as_ref(), Some(record));
+        assert_eq!(record.labels["site"], format!("s-{}", record.agent_id));
+    }
+    let revoked = &listed[2];
+    assert_eq!(
+        (revoked.revoked_at, revoked.revoked_by.as_deref(), revoked.revoke_reason.as_deref()),
+        (Some(9), Some("alice"), Some("lost"))
+    );
+    assert_eq!(store.agent("nobody").await.unwrap(), None);
+}

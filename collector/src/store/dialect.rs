@@ -108,6 +108,79 @@ impl Dialect {
         }
     }
 
+    /// An agent row as one JSON object (the shape of `AgentRow`); the label columns stay text
+    /// so a corrupt one is reported by name rather than failing the whole statement.
+    fn agent_object(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "json_object(
+                'agent_id', agent_id, 'hostname', hostname, 'cert_sha256', cert_sha256,
+                'cert_not_after', cert_not_after, 'labels_json', labels_json,
+                'token_labels_json', token_labels_json, 'token_name', token_name,
+                'cert_issued_at', cert_issued_at, 'cert_renewals', cert_renewals,
+                'prev_cert_sha256', prev_cert_sha256, 'host_id', host_id,
+                'clone_host_id', clone_host_id, 'clone_detected_at', clone_detected_at,
+                'agent_version', agent_version, 'enrolled_at', enrolled_at,
+                'last_seen_at', last_seen_at, 'revoked_at', revoked_at, 'revoked_by', revoked_by,
+                'revoke_reason', revoke_reason, 'spool_depth', spool_depth,
+                'spool_dropped', spool_dropped)"
+            }
+            Self::Postgres => {
+                "json_build_object(
+                'agent_id', agent_id, 'hostname', hostname, 'cert_sha256', cert_sha256,
+                'cert_not_after', cert_not_after, 'labels_json', labels_json,
+                'token_labels_json', token_labels_json, 'token_name', token_name,
+                'cert_issued_at', cert_issued_at, 'cert_renewals', cert_renewals,
+                'prev_cert_sha256', prev_cert_sha256, 'host_id', host_id,
+                'clone_host_id', clone_host_id, 'clone_detected_at', clone_detected_at,
+                'agent_version', agent_version, 'enrolled_at', enrolled_at,
+                'last_seen_at', last_seen_at, 'revoked_at', revoked_at, 'revoked_by', revoked_by,
+                'revoke_reason', revoke_reason, 'spool_depth', spool_depth,
+                'spool_dropped', spool_dropped)"
+            }
+        }
+    }
+
+    /// The agent `$1` as one JSON object text (no row when there is none).
+    pub fn agent_by_id(self) -> String {
+        let cast = if self == Self::Postgres { "::text" } else { "" };
+        format!(
+            "SELECT {}{cast} FROM agents WHERE agent_id = $1",
+            self.agent_object()
+        )
+    }
+
+    /// One page of agents (`agent_id` above `$1`, at most `$2`, by the primary key) as one JSON
+    /// array text, and the page's last `agent_id`: one hand-over from SQLite's worker thread a
+    /// page instead of one a row (100,000 agents took 1.3–1.9 s row by row).
+    pub fn agents_page(self) -> String {
+        match self {
+            Self::Sqlite => format!(
+                "SELECT json_group_array({}), MAX(agent_id)
+                 FROM (SELECT * FROM agents WHERE agent_id > $1 ORDER BY agent_id LIMIT $2)",
+                self.agent_object()
+            ),
+            Self::Postgres => format!(
+                "SELECT json_agg({} ORDER BY agent_id)::text, MAX(agent_id)
+                 FROM (SELECT * FROM agents WHERE agent_id > $1 ORDER BY agent_id LIMIT $2) page",
+                self.agent_object()
+            ),
+        }
+    }
+
+    /// Every system link as one JSON array text of `[system_id, asset_id]` pairs (NULL when
+    /// there are none): one hand-over instead of one a row (100,000 links took 0.25 s).
+    pub fn all_system_links(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "SELECT json_group_array(json_array(system_id, asset_id)) FROM system_links"
+            }
+            Self::Postgres => {
+                "SELECT json_agg(json_build_array(system_id, asset_id))::text FROM system_links"
+            }
+        }
+    }
+
     /// An asset row aliased `a` as one JSON object text (the shape of `AssetRow`).
     pub fn asset_json(self) -> &'static str {
         match self {

@@ -14,7 +14,6 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use super::dialect::Dialect;
-use digest::SetDigest;
 use super::{
     Acceptance, AcceptedFinding, AgentRecord, AppliedEvaluation, AssetRecord, AuditEntry,
     AuditEvent, CatalogChange, Changes, ControlRecord, EvaluationScope, EvaluationSummary,
@@ -28,6 +27,7 @@ use crate::store::web::{
     AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, PasskeyChallenge,
     PasskeyPurpose, PasskeyRecord, Scope, SessionRecord, UserRecord,
 };
+use digest::SetDigest;
 
 #[path = "digest.rs"]
 mod digest;
@@ -75,6 +75,11 @@ impl SqlStore {
                     conn.execute("PRAGMA synchronous = FULL").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // 32 MiB of page cache a connection instead of SQLite's 2 MiB: an evaluation
+                    // that opens 300,000 findings otherwise spills index pages to the WAL
+                    // mid-transaction (measured: its events 1.9 -> 1.3 s, commit 1.4 -> 0.55 s;
+                    // 256 MiB gained nothing more).
+                    conn.execute("PRAGMA cache_size = -32768").await?;
                     Ok(())
                 })
             })
@@ -237,37 +242,63 @@ pub(super) fn finding_text(row: &AnyRow) -> Result<Option<crate::i18n::Text>, St
     parse_json(&text, "finding message text").map(Some)
 }
 
-fn agent_from_row(row: &AnyRow) -> Result<AgentRecord, StoreError> {
-    let claimed_labels: BTreeMap<String, String> =
-        parse_json(&row.try_get::<String, _>("labels_json")?, "agent labels")?;
-    let token_labels: BTreeMap<String, String> = parse_json(
-        &row.try_get::<String, _>("token_labels_json")?,
-        "agent token labels",
-    )?;
-    Ok(AgentRecord {
-        agent_id: row.try_get("agent_id")?,
-        hostname: row.try_get("hostname")?,
-        cert_sha256: row.try_get("cert_sha256")?,
-        cert_not_after: row.try_get("cert_not_after")?,
-        labels: effective_labels(&claimed_labels, &token_labels),
-        claimed_labels,
-        token_labels,
-        token_name: row.try_get("token_name")?,
-        cert_issued_at: row.try_get("cert_issued_at")?,
-        cert_renewals: row.try_get("cert_renewals")?,
-        prev_cert_sha256: row.try_get("prev_cert_sha256")?,
-        host_id: row.try_get("host_id")?,
-        clone_host_id: row.try_get("clone_host_id")?,
-        clone_detected_at: row.try_get("clone_detected_at")?,
-        agent_version: row.try_get("agent_version")?,
-        enrolled_at: row.try_get("enrolled_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        revoked_by: row.try_get("revoked_by")?,
-        revoke_reason: row.try_get("revoke_reason")?,
-        spool_depth: row.try_get("spool_depth")?,
-        spool_dropped: row.try_get("spool_dropped")?,
-    })
+/// An agent as the dialect's `agent_object` packs it.
+#[derive(serde::Deserialize)]
+struct AgentRow {
+    agent_id: String,
+    hostname: String,
+    cert_sha256: String,
+    cert_not_after: i64,
+    labels_json: String,
+    token_labels_json: String,
+    token_name: Option<String>,
+    cert_issued_at: Option<i64>,
+    cert_renewals: i64,
+    prev_cert_sha256: Option<String>,
+    host_id: Option<String>,
+    clone_host_id: Option<String>,
+    clone_detected_at: Option<i64>,
+    agent_version: String,
+    enrolled_at: i64,
+    last_seen_at: Option<i64>,
+    revoked_at: Option<i64>,
+    revoked_by: Option<String>,
+    revoke_reason: Option<String>,
+    spool_depth: i64,
+    spool_dropped: i64,
+}
+
+impl AgentRow {
+    fn into_record(self) -> Result<AgentRecord, StoreError> {
+        let claimed_labels: BTreeMap<String, String> =
+            parse_json(&self.labels_json, "agent labels")?;
+        let token_labels: BTreeMap<String, String> =
+            parse_json(&self.token_labels_json, "agent token labels")?;
+        Ok(AgentRecord {
+            agent_id: self.agent_id,
+            hostname: self.hostname,
+            cert_sha256: self.cert_sha256,
+            cert_not_after: self.cert_not_after,
+            labels: effective_labels(&claimed_labels, &token_labels),
+            claimed_labels,
+            token_labels,
+            token_name: self.token_name,
+            cert_issued_at: self.cert_issued_at,
+            cert_renewals: self.cert_renewals,
+            prev_cert_sha256: self.prev_cert_sha256,
+            host_id: self.host_id,
+            clone_host_id: self.clone_host_id,
+            clone_detected_at: self.clone_detected_at,
+            agent_version: self.agent_version,
+            enrolled_at: self.enrolled_at,
+            last_seen_at: self.last_seen_at,
+            revoked_at: self.revoked_at,
+            revoked_by: self.revoked_by,
+            revoke_reason: self.revoke_reason,
+            spool_depth: self.spool_depth,
+            spool_dropped: self.spool_dropped,
+        })
+    }
 }
 
 /// The claimed labels overlaid by the token's: where both name a key, the collector's value wins.
@@ -614,18 +645,33 @@ impl Store for SqlStore {
     }
 
     async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM agents WHERE agent_id = $1")
+        let text: Option<String> = sqlx::query_scalar(&self.dialect.agent_by_id())
             .bind(agent_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(agent_from_row).transpose()
+        text.map(|text| parse_json::<AgentRow>(&text, "agent")?.into_record())
+            .transpose()
     }
 
     async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM agents ORDER BY enrolled_at, agent_id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(agent_from_row).collect()
+        let sql = self.dialect.agents_page();
+        let mut agents = Vec::new();
+        let mut after = String::new();
+        loop {
+            let (page, last): (Option<String>, Option<String>) = sqlx::query_as(&sql)
+                .bind(&after)
+                .bind(PAGE)
+                .fetch_one(&self.pool)
+                .await?;
+            let Some(last) = last else { break };
+            let rows: Vec<AgentRow> = parse_json(page.as_deref().unwrap_or("[]"), "agents")?;
+            for row in rows {
+                agents.push(row.into_record()?);
+            }
+            after = last;
+        }
+        agents.sort_by(|a, b| (a.enrolled_at, &a.agent_id).cmp(&(b.enrolled_at, &b.agent_id)));
+        Ok(agents)
     }
 
     async fn agent_labels(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError> {
@@ -947,7 +993,7 @@ impl Store for SqlStore {
             }
         };
         record_evaluation(&mut tx, &summary, now).await?;
-        web_sql::replace_system_links(&mut tx, assets, links).await?;
+        web_sql::replace_system_links(&mut tx, self.dialect, assets, links).await?;
         let generation = findings_sql::bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(Some(AppliedEvaluation {
@@ -1490,7 +1536,7 @@ impl Store for SqlStore {
 
     async fn replace_system_links(&self, links: &[(String, String)]) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        web_sql::replace_system_links(&mut tx, None, links).await?;
+        web_sql::replace_system_links(&mut tx, self.dialect, None, links).await?;
         findings_sql::bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(())
@@ -1624,8 +1670,12 @@ impl Store for SqlStore {
     }
 }
 
-/// Rows per page when SQLite packs many rows into one JSON text.
+/// Rows per page when the database packs many rows into one JSON text (assets, agents). The
+/// store's own tests page by 2, so every listing in them crosses pages.
+#[cfg(not(test))]
 const PAGE: i64 = 10_000;
+#[cfg(test)]
+const PAGE: i64 = 2;
 
 /// Ids bound per `IN (...)` look-up.
 const PAGE_IDS: usize = 500;

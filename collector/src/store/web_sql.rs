@@ -552,15 +552,17 @@ pub async fn spend_totp_step(pool: &AnyPool, user_id: &str, step: i64) -> Result
 /// which are those assets' links.
 pub async fn replace_system_links(
     tx: &mut Transaction<'_, Any>,
+    dialect: Dialect,
     assets: Option<&[String]>,
     links: &[(String, String)],
 ) -> Result<(), StoreError> {
     use std::collections::HashSet;
     let existing: Vec<(String, String)> = match assets {
         None => {
-            sqlx::query_as("SELECT system_id, asset_id FROM system_links")
-                .fetch_all(&mut **tx)
-                .await?
+            let text: Option<String> = sqlx::query_scalar(dialect.all_system_links())
+                .fetch_one(&mut **tx)
+                .await?;
+            parse_json(text.as_deref().unwrap_or("[]"), "system links")?
         }
         Some(assets) => {
             let mut existing = Vec::new();
