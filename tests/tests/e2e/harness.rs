@@ -242,15 +242,25 @@ impl Collector {
         (collector, web)
     }
 
+    /// Serves on a port below the kernel's ephemeral range, so that while a test has it
+    /// stopped for [`Collector::restart`] no other test's connection or bind to port 0 can
+    /// take it; a port another test holds is skipped.
     fn serve(dir: tempfile::TempDir) -> Self {
-        let (child, addr) = spawn_serve(dir.path(), "127.0.0.1:0")
-            .unwrap_or_else(|line| panic!("unexpected first line {line:?}"));
-        Self {
-            url: format!("https://{addr}"),
-            dir,
-            child: Some(child),
-            database_url: None,
+        let mut last = String::new();
+        for port in quiet_ports().take(50) {
+            match spawn_serve(dir.path(), &format!("127.0.0.1:{port}")) {
+                Ok((child, addr)) => {
+                    return Self {
+                        url: format!("https://{addr}"),
+                        dir,
+                        child: Some(child),
+                        database_url: None,
+                    };
+                }
+                Err(line) => last = line,
+            }
         }
+        panic!("no port below the ephemeral range to serve on; last: {last:?}")
     }
 
     /// The port it listens on (kept across restarts).
@@ -270,8 +280,8 @@ impl Collector {
     pub fn restart(&mut self) {
         self.kill();
         let listen = format!("127.0.0.1:{}", self.port());
-        // The port is free once the process is reaped; a few quick retries cover the rare
-        // case of another test's ephemeral bind racing for it.
+        // The port is free once the process is reaped, and outside the ephemeral range (see
+        // `serve`); the retries cover another test's `serve` trying the same port meanwhile.
         for attempt in 0.. {
             match spawn_serve(self.dir.path(), &listen) {
                 Ok((child, _)) => {
@@ -448,6 +458,25 @@ impl Drop for Collector {
 
 /// Starts `serve --listen LISTEN` on `dir` and waits for its `listening on ADDR` line; returns
 /// the child and ADDR, or the line it printed instead (empty when it exited).
+/// Ports in 20000 up to the start of the ephemeral range (`ip_local_port_range`), from a
+/// point that differs between test processes and moves on with every call in this one.
+fn quiet_ports() -> impl Iterator<Item = u16> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    let high: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .filter(|start| *start > LOW + 1_000)
+        .unwrap_or(32_768);
+    let span = high - LOW;
+    let seed = std::process::id().wrapping_mul(7_919);
+    std::iter::repeat_with(move || {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = LOW + seed.wrapping_add(n.wrapping_mul(97)) % span;
+        u16::try_from(port).unwrap_or(20_000)
+    })
+}
+
 fn spawn_serve(dir: &Path, listen: &str) -> Result<(Child, String), String> {
     let mut child = Command::new(bin("tillsyn-collector"))
         .args(["--dir", dir.to_str().unwrap(), "serve", "--listen", listen])
