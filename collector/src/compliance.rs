@@ -209,17 +209,13 @@ pub async fn systems(
     format: FindingFormat,
 ) -> Result<String, ComplianceError> {
     let (snapshot, mut judged) = evaluated_compliance(dir, store).await?;
-    let findings = store.findings().await?;
+    // Counted by the database: reading every finding took most of this listing's 9 s at
+    // 300,000 findings.
+    let open = store.open_findings_by_system().await?;
     let mut assets: HashMap<&str, usize> = HashMap::new();
     for links in &snapshot.links {
         for link in &links.links {
             *assets.entry(link.system_id.as_str()).or_default() += 1;
-        }
-    }
-    let mut open: HashMap<&str, usize> = HashMap::new();
-    for f in findings.iter().filter(|f| f.state == "open") {
-        if let Some(system) = &f.system_id {
-            *open.entry(system.as_str()).or_default() += 1;
         }
     }
     let views: Vec<SystemView<'_>> = snapshot
@@ -227,7 +223,7 @@ pub async fn systems(
         .iter()
         .map(|system| SystemView {
             assets: assets.get(system.id.as_str()).copied().unwrap_or(0),
-            open_findings: open.get(system.id.as_str()).copied().unwrap_or(0),
+            open_findings: open.get(&system.id).copied().unwrap_or(0),
             compliance: judged.remove(&system.id).unwrap_or_default(),
             system,
         })

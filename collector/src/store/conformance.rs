@@ -1382,3 +1382,47 @@ async fn agents_are_listed_in_enrolment_order_across_pages_as_each_reads_alone()
     );
     assert_eq!(store.agent("nobody").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn open_findings_are_counted_by_system_without_reading_them() {
+    let store = fresh().await;
+    store
+        .apply_findings(
+            &[draft("a"), draft("b"), draft("c"), system_draft("payroll")],
+            10,
+        )
+        .await
+        .unwrap();
+    // One resolved (b) and one accepted (c) are not open; a finding of no system is not
+    // counted.
+    let mut no_system = draft("d");
+    no_system.system_id = None;
+    store
+        .apply_findings(
+            &[draft("a"), draft("c"), system_draft("payroll"), no_system],
+            20,
+        )
+        .await
+        .unwrap();
+    let c = store
+        .findings()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.asset_id.as_deref() == Some("c"))
+        .unwrap();
+    let acceptance = Acceptance {
+        by: "alice".into(),
+        reason: "r".into(),
+        until: 1_000,
+    };
+    store
+        .accept_finding(&c.finding_id, acceptance, 30)
+        .await
+        .unwrap();
+    let counts = store.open_findings_by_system().await.unwrap();
+    assert_eq!(
+        counts,
+        HashMap::from([("journal".to_string(), 1), ("payroll".to_string(), 1)])
+    );
+}

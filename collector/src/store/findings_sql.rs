@@ -434,6 +434,20 @@ pub async fn all(pool: &AnyPool) -> Result<Vec<FindingRecord>, StoreError> {
         .collect()
 }
 
+pub async fn open_by_system(pool: &AnyPool) -> Result<HashMap<String, usize>, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT system_id, COUNT(*) FROM findings WHERE state = 'open' AND system_id IS NOT NULL GROUP BY system_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(system, count)| {
+            let count = usize::try_from(count).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok((system, count))
+        })
+        .collect()
+}
+
 pub async fn events(pool: &AnyPool, id: &str) -> Result<Vec<FindingEvent>, StoreError> {
     let rows = sqlx::query("SELECT at, from_state, to_state, actor, note FROM finding_events WHERE finding_id = $1 ORDER BY at, rowid")
         .bind(id)

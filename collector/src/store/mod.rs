@@ -11,7 +11,7 @@ pub mod pg_scratch;
 pub mod sql;
 pub mod web;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -823,6 +823,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<AppliedEvaluation>, StoreError>;
     /// All findings.
     async fn findings(&self) -> Result<Vec<FindingRecord>, StoreError>;
+    /// The number of open findings of each system id that has any (a finding of no system
+    /// is not counted), without reading the findings themselves.
+    async fn open_findings_by_system(&self) -> Result<HashMap<String, usize>, StoreError>;
     /// A finding's history.
     async fn finding_events(&self, finding_id: &str) -> Result<Vec<FindingEvent>, StoreError>;
     /// Accepts a finding's risk until a date; audited.

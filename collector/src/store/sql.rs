@@ -4,7 +4,7 @@
 //! (`collector/migrations/sqlite`, `collector/migrations/postgres`), run at open. Each trait
 //! method is one transaction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -1004,6 +1004,10 @@ impl Store for SqlStore {
 
     async fn findings(&self) -> Result<Vec<FindingRecord>, StoreError> {
         findings_sql::all(&self.pool).await
+    }
+
+    async fn open_findings_by_system(&self) -> Result<HashMap<String, usize>, StoreError> {
+        findings_sql::open_by_system(&self.pool).await
     }
 
     async fn finding_events(&self, finding_id: &str) -> Result<Vec<FindingEvent>, StoreError> {
