@@ -110,34 +110,21 @@ impl Dialect {
 
     /// An agent row as one JSON object (the shape of `AgentRow`); the label columns stay text
     /// so a corrupt one is reported by name rather than failing the whole statement.
-    fn agent_object(self) -> &'static str {
+    fn agent_object(self) -> String {
+        const FIELDS: &str =
+            "'agent_id', agent_id, 'hostname', hostname, 'cert_sha256', cert_sha256,
+            'cert_not_after', cert_not_after, 'labels_json', labels_json,
+            'token_labels_json', token_labels_json, 'token_name', token_name,
+            'cert_issued_at', cert_issued_at, 'cert_renewals', cert_renewals,
+            'prev_cert_sha256', prev_cert_sha256, 'host_id', host_id,
+            'clone_host_id', clone_host_id, 'clone_detected_at', clone_detected_at,
+            'agent_version', agent_version, 'enrolled_at', enrolled_at,
+            'last_seen_at', last_seen_at, 'revoked_at', revoked_at, 'revoked_by', revoked_by,
+            'revoke_reason', revoke_reason, 'spool_depth', spool_depth,
+            'spool_dropped', spool_dropped";
         match self {
-            Self::Sqlite => {
-                "json_object(
-                'agent_id', agent_id, 'hostname', hostname, 'cert_sha256', cert_sha256,
-                'cert_not_after', cert_not_after, 'labels_json', labels_json,
-                'token_labels_json', token_labels_json, 'token_name', token_name,
-                'cert_issued_at', cert_issued_at, 'cert_renewals', cert_renewals,
-                'prev_cert_sha256', prev_cert_sha256, 'host_id', host_id,
-                'clone_host_id', clone_host_id, 'clone_detected_at', clone_detected_at,
-                'agent_version', agent_version, 'enrolled_at', enrolled_at,
-                'last_seen_at', last_seen_at, 'revoked_at', revoked_at, 'revoked_by', revoked_by,
-                'revoke_reason', revoke_reason, 'spool_depth', spool_depth,
-                'spool_dropped', spool_dropped)"
-            }
-            Self::Postgres => {
-                "json_build_object(
-                'agent_id', agent_id, 'hostname', hostname, 'cert_sha256', cert_sha256,
-                'cert_not_after', cert_not_after, 'labels_json', labels_json,
-                'token_labels_json', token_labels_json, 'token_name', token_name,
-                'cert_issued_at', cert_issued_at, 'cert_renewals', cert_renewals,
-                'prev_cert_sha256', prev_cert_sha256, 'host_id', host_id,
-                'clone_host_id', clone_host_id, 'clone_detected_at', clone_detected_at,
-                'agent_version', agent_version, 'enrolled_at', enrolled_at,
-                'last_seen_at', last_seen_at, 'revoked_at', revoked_at, 'revoked_by', revoked_by,
-                'revoke_reason', revoke_reason, 'spool_depth', spool_depth,
-                'spool_dropped', spool_dropped)"
-            }
+            Self::Sqlite => format!("json_object({FIELDS})"),
+            Self::Postgres => format!("json_build_object({FIELDS})"),
         }
     }
 
