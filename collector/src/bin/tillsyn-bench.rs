@@ -3,7 +3,8 @@
 //! Seeds a fresh SQLite store with N host assets (default 100,000) in M systems (default
 //! 5,000), then times, in the same run:
 //! - a baseline: a plain scan of every asset row with JSON decoding;
-//! - the first evaluation (creates every finding) and a steady-state evaluation;
+//! - the first evaluation (creates every finding) and a steady-state evaluation, and reading
+//!   every stored finding back;
 //! - the serving collector's store-backed rounds (`evaluator::Evaluator`): the first (whole estate),
 //!   one after a single asset's report, one with nothing changed;
 //! - parsing and validating an R-row CSV register (default 10,000) against a baseline of only
@@ -175,6 +176,11 @@ async fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     store.apply_findings(&drafts, now + 2).await?;
     let apply = seconds(start);
+    // What the CLI's `findings` and the yearly report read before they filter.
+    let start = Instant::now();
+    let stored = store.findings().await?;
+    let read_findings = seconds(start);
+    anyhow::ensure!(stored.len() >= steady.open, "findings() lost findings");
 
     // Incremental evaluation: the verdicts kept in memory, then one asset's report re-judged
     // (its asset and its systems), as a share of the full evaluation above.
@@ -249,6 +255,11 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "| &nbsp;&nbsp;of which: store the findings lifecycle | {apply:.3} | {:.1}x |",
         apply / scan
+    );
+    println!(
+        "| read every finding (`Store::findings`: CLI `findings`, the report; {} rows) | {read_findings:.3} | {:.1}x |",
+        stored.len(),
+        read_findings / scan
     );
     println!(
         "| incremental: verdicts built in memory from the loaded snapshot | {incremental_build:.3} | {:.1}x |",
