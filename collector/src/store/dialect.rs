@@ -85,6 +85,29 @@ impl Dialect {
         }
     }
 
+    /// One page of findings (after rowid `$1`, at most `$2`) as one JSON array of objects (the
+    /// shape of `FindingRow`), and the page's last rowid. `$3` is the last evaluation's time: a
+    /// finding not resolved was seen failing then (`apply` does not rewrite every row).
+    pub fn finding_records_page(self) -> String {
+        const FIELDS: &str = "'finding_id', finding_id, 'rule', rule, 'severity', severity,
+            'state', state, 'system_id', system_id, 'asset_id', asset_id, 'asset', asset,
+            'message', message, 'message_text', message_text, 'evidence_json', evidence_json,
+            'first_seen_at', first_seen_at,
+            'seen', CASE WHEN state = 'resolved' THEN last_seen_at ELSE COALESCE($3, last_seen_at) END,
+            'resolved_at', resolved_at, 'accepted_by', accepted_by,
+            'accept_reason', accept_reason, 'accepted_until', accepted_until";
+        match self {
+            Self::Sqlite => format!(
+                "SELECT json_group_array(json_object({FIELDS})), MAX(rowid)
+                 FROM (SELECT rowid, * FROM findings WHERE rowid > $1 ORDER BY rowid LIMIT $2)"
+            ),
+            Self::Postgres => format!(
+                "SELECT json_agg(json_build_object({FIELDS}) ORDER BY rowid)::text, MAX(rowid)
+                 FROM (SELECT * FROM findings WHERE rowid > $1 ORDER BY rowid LIMIT $2) page"
+            ),
+        }
+    }
+
     /// In one statement, so one snapshot: the change counter, the register's change number,
     /// the findings generation, the asset and agent counts, and the ids of the assets and of
     /// the agents numbered above `$1`, each as one JSON array text (found by the

@@ -399,39 +399,81 @@ pub async fn accept(
     insert_events(tx, &[event], now).await
 }
 
-pub async fn all(pool: &AnyPool) -> Result<Vec<FindingRecord>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT f.*, CASE WHEN f.state = 'resolved' THEN f.last_seen_at
-                          ELSE COALESCE((SELECT MAX(evaluated_at) FROM evaluations), f.last_seen_at) END AS seen
-         FROM findings f ORDER BY state, rule, system_id, asset",
-    )
-        .fetch_all(pool)
+/// A finding as the dialect's `finding_records_page` packs it.
+#[derive(serde::Deserialize)]
+struct FindingRow {
+    finding_id: String,
+    rule: String,
+    severity: String,
+    state: String,
+    system_id: Option<String>,
+    asset_id: Option<String>,
+    asset: String,
+    message: String,
+    message_text: String,
+    evidence_json: String,
+    first_seen_at: i64,
+    seen: i64,
+    resolved_at: Option<i64>,
+    accepted_by: Option<String>,
+    accept_reason: Option<String>,
+    accepted_until: Option<i64>,
+}
+
+/// Every finding, by state, rule, system (none first) and asset. Read a page of JSON at a time
+/// (one hand-over from SQLite's worker a page, not a row: see `assets()`).
+pub async fn all(pool: &AnyPool, dialect: Dialect) -> Result<Vec<FindingRecord>, StoreError> {
+    let evaluated: Option<i64> = sqlx::query_scalar("SELECT MAX(evaluated_at) FROM evaluations")
+        .fetch_one(pool)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(FindingRecord {
-                finding_id: row.try_get("finding_id")?,
-                rule: row.try_get("rule")?,
-                severity: row.try_get("severity")?,
-                state: row.try_get("state")?,
-                system_id: row.try_get("system_id")?,
-                asset_id: row.try_get("asset_id")?,
-                asset: row.try_get("asset")?,
-                message: row.try_get("message")?,
-                text: super::finding_text(row)?,
-                evidence: parse_json(
-                    &row.try_get::<String, _>("evidence_json")?,
-                    "finding evidence",
-                )?,
-                first_seen_at: row.try_get("first_seen_at")?,
-                last_seen_at: row.try_get("seen")?,
-                resolved_at: row.try_get("resolved_at")?,
-                accepted_by: row.try_get("accepted_by")?,
-                accept_reason: row.try_get("accept_reason")?,
-                accepted_until: row.try_get("accepted_until")?,
-            })
-        })
-        .collect()
+    let sql = dialect.finding_records_page();
+    let mut findings = Vec::new();
+    let mut after: i64 = 0;
+    loop {
+        let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(&sql)
+            .bind(after)
+            .bind(super::PAGE)
+            .bind(evaluated)
+            .fetch_one(pool)
+            .await?;
+        let Some(last) = last else { break };
+        let rows: Vec<FindingRow> = parse_json(page.as_deref().unwrap_or("[]"), "findings")?;
+        for row in rows {
+            let text = if row.message_text.is_empty() {
+                None
+            } else {
+                Some(parse_json(&row.message_text, "finding message text")?)
+            };
+            findings.push(FindingRecord {
+                evidence: parse_json(&row.evidence_json, "finding evidence")?,
+                finding_id: row.finding_id,
+                rule: row.rule,
+                severity: row.severity,
+                state: row.state,
+                system_id: row.system_id,
+                asset_id: row.asset_id,
+                asset: row.asset,
+                message: row.message,
+                text,
+                first_seen_at: row.first_seen_at,
+                last_seen_at: row.seen,
+                resolved_at: row.resolved_at,
+                accepted_by: row.accepted_by,
+                accept_reason: row.accept_reason,
+                accepted_until: row.accepted_until,
+            });
+        }
+        after = last;
+    }
+    findings.sort_by(|a, b| {
+        (&a.state, &a.rule, &a.system_id, &a.asset).cmp(&(
+            &b.state,
+            &b.rule,
+            &b.system_id,
+            &b.asset,
+        ))
+    });
+    Ok(findings)
 }
 
 pub async fn open_by_system(pool: &AnyPool) -> Result<HashMap<String, usize>, StoreError> {

@@ -1003,7 +1003,7 @@ impl Store for SqlStore {
     }
 
     async fn findings(&self) -> Result<Vec<FindingRecord>, StoreError> {
-        findings_sql::all(&self.pool).await
+        findings_sql::all(&self.pool, self.dialect).await
     }
 
     async fn open_findings_by_system(&self) -> Result<HashMap<String, usize>, StoreError> {
