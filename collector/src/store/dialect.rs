@@ -6,6 +6,8 @@
 //! the PostgreSQL schema gives the tables that SQLite orders by `rowid` a `rowid` column so
 //! those statements stay shared too.
 
+use std::sync::LazyLock;
+
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 
 /// The back-end a store runs on.
@@ -151,13 +153,25 @@ impl Dialect {
         }
     }
 
-    /// The agent `$1` as one JSON object text (no row when there is none).
-    pub fn agent_by_id(self) -> String {
-        let cast = if self == Self::Postgres { "::text" } else { "" };
-        format!(
-            "SELECT {}{cast} FROM agents WHERE agent_id = $1",
-            self.agent_object()
-        )
+    /// The agent `$1` as one JSON object text (no row when there is none). Built once per
+    /// dialect: every report's identity check reads its agent with it.
+    pub fn agent_by_id(self) -> &'static str {
+        static SQLITE: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM agents WHERE agent_id = $1",
+                Dialect::Sqlite.agent_object()
+            )
+        });
+        static POSTGRES: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}::text FROM agents WHERE agent_id = $1",
+                Dialect::Postgres.agent_object()
+            )
+        });
+        match self {
+            Self::Sqlite => &SQLITE,
+            Self::Postgres => &POSTGRES,
+        }
     }
 
     /// One page of agents (`agent_id` above `$1`, at most `$2`, by the primary key) as one JSON

@@ -439,11 +439,6 @@ pub async fn all(pool: &AnyPool, dialect: Dialect) -> Result<Vec<FindingRecord>,
         let Some(last) = last else { break };
         let rows: Vec<FindingRow> = parse_json(page.as_deref().unwrap_or("[]"), "findings")?;
         for row in rows {
-            let text = if row.message_text.is_empty() {
-                None
-            } else {
-                Some(parse_json(&row.message_text, "finding message text")?)
-            };
             findings.push(FindingRecord {
                 evidence: parse_json(&row.evidence_json, "finding evidence")?,
                 finding_id: row.finding_id,
@@ -454,7 +449,7 @@ pub async fn all(pool: &AnyPool, dialect: Dialect) -> Result<Vec<FindingRecord>,
                 asset_id: row.asset_id,
                 asset: row.asset,
                 message: row.message,
-                text,
+                text: super::parse_finding_text(&row.message_text)?,
                 first_seen_at: row.first_seen_at,
                 last_seen_at: row.seen,
                 resolved_at: row.resolved_at,

@@ -233,13 +233,17 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-/// A finding's `message_text`: empty for a finding stored before the column existed.
-pub(super) fn finding_text(row: &AnyRow) -> Result<Option<crate::i18n::Text>, StoreError> {
-    let text: String = row.try_get("message_text")?;
+/// A finding's `message_text` column: empty for a finding stored before the column existed.
+pub(super) fn parse_finding_text(text: &str) -> Result<Option<crate::i18n::Text>, StoreError> {
     if text.is_empty() {
         return Ok(None);
     }
-    parse_json(&text, "finding message text").map(Some)
+    parse_json(text, "finding message text").map(Some)
+}
+
+/// [`parse_finding_text`] of a row's `message_text`.
+pub(super) fn finding_text(row: &AnyRow) -> Result<Option<crate::i18n::Text>, StoreError> {
+    parse_finding_text(&row.try_get::<String, _>("message_text")?)
 }
 
 /// An agent as the dialect's `agent_object` packs it.
@@ -645,7 +649,7 @@ impl Store for SqlStore {
     }
 
     async fn agent(&self, agent_id: &str) -> Result<Option<AgentRecord>, StoreError> {
-        let text: Option<String> = sqlx::query_scalar(&self.dialect.agent_by_id())
+        let text: Option<String> = sqlx::query_scalar(self.dialect.agent_by_id())
             .bind(agent_id)
             .fetch_optional(&self.pool)
             .await?;
