@@ -427,38 +427,34 @@ pub async fn all(pool: &AnyPool, dialect: Dialect) -> Result<Vec<FindingRecord>,
         .fetch_one(pool)
         .await?;
     let sql = dialect.finding_records_page();
-    let mut findings = Vec::new();
-    let mut after: i64 = 0;
-    loop {
-        let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(&sql)
+    let rows: Vec<FindingRow> = super::read_pages("findings", 0_i64, |after| {
+        sqlx::query_as(&sql)
             .bind(after)
             .bind(super::PAGE)
             .bind(evaluated)
             .fetch_one(pool)
-            .await?;
-        let Some(last) = last else { break };
-        let rows: Vec<FindingRow> = parse_json(page.as_deref().unwrap_or("[]"), "findings")?;
-        for row in rows {
-            findings.push(FindingRecord {
-                evidence: parse_json(&row.evidence_json, "finding evidence")?,
-                finding_id: row.finding_id,
-                rule: row.rule,
-                severity: row.severity,
-                state: row.state,
-                system_id: row.system_id,
-                asset_id: row.asset_id,
-                asset: row.asset,
-                message: row.message,
-                text: super::parse_finding_text(&row.message_text)?,
-                first_seen_at: row.first_seen_at,
-                last_seen_at: row.seen,
-                resolved_at: row.resolved_at,
-                accepted_by: row.accepted_by,
-                accept_reason: row.accept_reason,
-                accepted_until: row.accepted_until,
-            });
-        }
-        after = last;
+    })
+    .await?;
+    let mut findings = Vec::with_capacity(rows.len());
+    for row in rows {
+        findings.push(FindingRecord {
+            evidence: parse_json(&row.evidence_json, "finding evidence")?,
+            finding_id: row.finding_id,
+            rule: row.rule,
+            severity: row.severity,
+            state: row.state,
+            system_id: row.system_id,
+            asset_id: row.asset_id,
+            asset: row.asset,
+            message: row.message,
+            text: super::parse_finding_text(&row.message_text)?,
+            first_seen_at: row.first_seen_at,
+            last_seen_at: row.seen,
+            resolved_at: row.resolved_at,
+            accepted_by: row.accepted_by,
+            accept_reason: row.accept_reason,
+            accepted_until: row.accepted_until,
+        });
     }
     findings.sort_by(|a, b| {
         (&a.state, &a.rule, &a.system_id, &a.asset).cmp(&(

@@ -659,21 +659,17 @@ impl Store for SqlStore {
 
     async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         let sql = self.dialect.agents_page();
-        let mut agents = Vec::new();
-        let mut after = String::new();
-        loop {
-            let (page, last): (Option<String>, Option<String>) = sqlx::query_as(&sql)
-                .bind(&after)
+        let rows: Vec<AgentRow> = read_pages("agents", String::new(), |after| {
+            sqlx::query_as(&sql)
+                .bind(after)
                 .bind(PAGE)
                 .fetch_one(&self.pool)
-                .await?;
-            let Some(last) = last else { break };
-            let rows: Vec<AgentRow> = parse_json(page.as_deref().unwrap_or("[]"), "agents")?;
-            for row in rows {
-                agents.push(row.into_record()?);
-            }
-            after = last;
-        }
+        })
+        .await?;
+        let mut agents = rows
+            .into_iter()
+            .map(AgentRow::into_record)
+            .collect::<Result<Vec<_>, _>>()?;
         agents.sort_by(|a, b| (a.enrolled_at, &a.agent_id).cmp(&(b.enrolled_at, &b.agent_id)));
         Ok(agents)
     }
@@ -835,20 +831,14 @@ impl Store for SqlStore {
         // sqlx hands SQLite rows across threads one at a time, which dominates at 100,000
         // assets; SQLite packs a page of assets into one JSON text instead, and controls and
         // the observation count already sit on the asset row (kept by ingest).
-        let mut assets: Vec<AssetRecord> = Vec::new();
-        let mut after: i64 = 0;
-        loop {
-            let (page, last): (Option<String>, Option<i64>) =
-                sqlx::query_as(self.dialect.assets_page())
-                    .bind(after)
-                    .bind(PAGE)
-                    .fetch_one(&self.pool)
-                    .await?;
-            let Some(last) = last else { break };
-            let rows: Vec<AssetRow> = parse_json(page.as_deref().unwrap_or("[]"), "assets")?;
-            assets.extend(rows.into_iter().map(AssetRow::into_record));
-            after = last;
-        }
+        let rows: Vec<AssetRow> = read_pages("assets", 0_i64, |after| {
+            sqlx::query_as(self.dialect.assets_page())
+                .bind(after)
+                .bind(PAGE)
+                .fetch_one(&self.pool)
+        })
+        .await?;
+        let mut assets: Vec<AssetRecord> = rows.into_iter().map(AssetRow::into_record).collect();
         assets.sort_by(|a, b| {
             (&a.kind, &a.hostname, &a.address).cmp(&(&b.kind, &b.hostname, &b.address))
         });
@@ -1684,6 +1674,25 @@ impl Store for SqlStore {
 const PAGE: i64 = 10_000;
 #[cfg(test)]
 const PAGE: i64 = 2;
+
+/// Reads a listing a page at a time: `fetch(after)` returns one page as a JSON array text and
+/// the page's last key (none past the end), the next call's `after`.
+async fn read_pages<T, K, F, Fut>(what: &str, first: K, mut fetch: F) -> Result<Vec<T>, StoreError>
+where
+    T: serde::de::DeserializeOwned,
+    F: FnMut(K) -> Fut,
+    Fut: std::future::Future<Output = Result<(Option<String>, Option<K>), sqlx::Error>>,
+{
+    let mut rows = Vec::new();
+    let mut after = first;
+    loop {
+        let (page, last) = fetch(after).await?;
+        let Some(last) = last else { break };
+        rows.extend(parse_json::<Vec<T>>(page.as_deref().unwrap_or("[]"), what)?);
+        after = last;
+    }
+    Ok(rows)
+}
 
 /// Ids bound per `IN (...)` look-up.
 const PAGE_IDS: usize = 500;
