@@ -61,7 +61,21 @@ async fn evaluate(
             .await?;
     }
     if evaluation_jobs.is_empty() {
-        evaluator.round(store, now_ms).await?;
+        let clock = std::time::Instant::now();
+        let round = evaluator.round(store, now_ms).await?;
+        // One line per round that judged anything: what an operator sizing a collector (and
+        // the fleet simulator's reader) needs to see the evaluation's share of the work.
+        if round.full || !round.judged.assets.is_empty() || !round.judged.systems.is_empty() {
+            tracing::info!(
+                full = round.full,
+                assets = round.judged.assets.len(),
+                systems = round.judged.systems.len(),
+                opened = round.summary.opened,
+                resolved = round.summary.resolved,
+                ms = clock.elapsed().as_millis(),
+                "findings brought current"
+            );
+        }
     }
     Ok(())
 }

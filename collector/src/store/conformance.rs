@@ -723,21 +723,39 @@ async fn stored(store: &SqlStore) -> Vec<(String, String, String)> {
 }
 
 /// Asserts that the stored digest is the one of the stored rows.
+/// The one asset's row agrees with its rows: the digest, the observation count (kept by
+/// ingest from what it added and removed, not counted) and the `controls` rows.
 async fn digest_matches(store: &SqlStore) {
     let rows: Vec<(String, String, String, String)> =
         sqlx::query_as("SELECT category, name, value_json, evidence_json FROM observations")
             .fetch_all(&store.pool)
             .await
             .unwrap();
+    let count = i64::try_from(rows.len()).unwrap();
     let mut expected = SetDigest::default();
     for (category, name, value, evidence) in rows {
         expected.toggle(&(category, name), &value, &evidence);
     }
-    let digest: Option<String> = sqlx::query_scalar("SELECT observations_digest FROM assets")
-        .fetch_one(&store.pool)
-        .await
-        .unwrap();
+    let (digest, observation_count, controls_json): (Option<String>, i64, String) =
+        sqlx::query_as("SELECT observations_digest, observation_count, controls_json FROM assets")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
     assert_eq!(digest, Some(expected.hex()));
+    assert_eq!(observation_count, count);
+    let controls: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, state FROM controls ORDER BY name")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+    let mut on_row: Vec<(String, String)> =
+        serde_json::from_str::<Vec<serde_json::Value>>(&controls_json)
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap().into(), c["state"].as_str().unwrap().into()))
+            .collect();
+    on_row.sort();
+    assert_eq!(controls, on_row);
 }
 
 /// A full report equal to an earlier one is still compared row by row when a delta or another
@@ -819,6 +837,20 @@ async fn a_full_report_equal_to_an_earlier_one_restores_what_changed_since() {
     );
     assert!(of("r6").is_empty(), "{changes:#?}");
     assert_eq!(store.assets().await.unwrap()[0].observation_count, 2);
+    // Changed controls are rewritten on the asset row and in `controls`; an added one too.
+    let mut other = make("r7", 9, None, &first);
+    other.controls[0].state = "enforced".into();
+    other.controls.push(ControlInput {
+        name: "rest_encryption".into(),
+        state: "encrypted".into(),
+        reason: "luks".into(),
+        evidence: vec![],
+    });
+    store.ingest_report(other, 70).await.unwrap();
+    digest_matches(&store).await;
+    let controls = store.assets().await.unwrap()[0].controls.clone();
+    let states: Vec<_> = controls.iter().map(|c| c.state.as_str()).collect();
+    assert_eq!(states, ["enforced", "encrypted"]);
 }
 
 fn event(action: &str) -> AuditEvent {

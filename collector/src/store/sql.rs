@@ -752,12 +752,18 @@ impl Store for SqlStore {
         .bind(report.size_bytes)
         .execute(&mut *tx)
         .await?;
-        let (existing, last_sequence): (Option<String>, i64) = sqlx::query_as(
-            "SELECT (SELECT asset_id FROM assets WHERE kind = 'host' AND agent_id = $1), last_sequence FROM agents WHERE agent_id = $1",
-        )
-        .bind(&report.agent_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        // The host's row comes with what the report compares against (its digest, controls
+        // and count), so an unchanged host costs no further read.
+        type HostRow = (Option<String>, Option<String>, Option<String>, Option<i64>, i64);
+        let (existing, digest, controls_json, observation_count, last_sequence): HostRow =
+            sqlx::query_as(
+                "SELECT a.asset_id, a.observations_digest, a.controls_json, a.observation_count, g.last_sequence
+                 FROM agents g LEFT JOIN assets a ON a.kind = 'host' AND a.agent_id = g.agent_id
+                 WHERE g.agent_id = $1",
+            )
+            .bind(&report.agent_id)
+            .fetch_one(&mut *tx)
+            .await?;
         if inserted.rows_affected() == 0 {
             tx.rollback().await?;
             return Ok(IngestOutcome {
@@ -779,8 +785,24 @@ impl Store for SqlStore {
             });
         }
         let change = next_change(&mut tx).await?;
-        let asset_id = upsert_host_asset(&mut tx, &report, existing, change, now).await?;
+        let host_facts = json_text(&report.host_facts)?;
+        let (asset_id, stored) = match existing {
+            Some(asset_id) => (
+                asset_id,
+                StoredFacts {
+                    digest,
+                    controls_json: controls_json.unwrap_or_default(),
+                    observation_count: observation_count.unwrap_or_default(),
+                },
+            ),
+            None => (
+                insert_host_asset(&mut tx, &report, &host_facts, change, now).await?,
+                StoredFacts::default(),
+            ),
+        };
         let host = AssetFacts {
+            hostname: &report.hostname,
+            facts_json: &host_facts,
             observations: &report.observations,
             controls: &report.controls,
             report_id: &report.report_id,
@@ -788,18 +810,20 @@ impl Store for SqlStore {
                 .delta_base
                 .map(|_| report.removed_observations.as_slice()),
         };
-        replace_observations(&mut tx, &asset_id, &host, now).await?;
-        replace_controls(&mut tx, &asset_id, &host, change, now).await?;
+        store_facts(&mut tx, &asset_id, stored, &host, change, now).await?;
         for device in &report.devices {
-            let device_id = upsert_device_asset(&mut tx, &report, device, change, now).await?;
+            let identity = json_text(&device.identity)?;
+            let (device_id, stored) =
+                upsert_device_asset(&mut tx, &report, device, &identity, change, now).await?;
             let facts = AssetFacts {
+                hostname: &device.name,
+                facts_json: &identity,
                 observations: &device.observations,
                 controls: &device.controls,
                 report_id: &report.report_id,
                 delta_removed: None,
             };
-            replace_observations(&mut tx, &device_id, &facts, now).await?;
-            replace_controls(&mut tx, &device_id, &facts, change, now).await?;
+            store_facts(&mut tx, &device_id, stored, &facts, change, now).await?;
         }
         // A report without a sequence (an older agent) leaves the delta base as it was.
         sqlx::query("UPDATE agents SET last_seen_at = $1, agent_version = $2, last_sequence = CASE WHEN $3 > 0 THEN $3 ELSE last_sequence END WHERE agent_id = $4")
@@ -1772,6 +1796,10 @@ impl AssetRow {
 
 /// The facts of one asset within a report (the host, or one discovered device).
 struct AssetFacts<'a> {
+    /// The host's name, a device's name.
+    hostname: &'a str,
+    /// The host frame's facts, a device's identity (JSON text).
+    facts_json: &'a str,
     observations: &'a [super::ObservationInput],
     controls: &'a [super::ControlInput],
     report_id: &'a str,
@@ -1785,18 +1813,28 @@ async fn upsert_device_asset(
     tx: &mut Transaction<'_, Any>,
     report: &ReportInput,
     device: &super::DeviceInput,
+    facts: &str,
     change: i64,
     now: i64,
-) -> Result<String, StoreError> {
-    let facts = json_text(&device.identity)?;
-    let existing: Option<String> = sqlx::query_scalar(
-        "SELECT asset_id FROM assets WHERE kind = 'device' AND agent_id = $1 AND address = $2",
+) -> Result<(String, StoredFacts), StoreError> {
+    let existing: Option<(String, Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT asset_id, observations_digest, controls_json, observation_count FROM assets WHERE kind = 'device' AND agent_id = $1 AND address = $2",
     )
     .bind(&report.agent_id)
     .bind(&device.address)
     .fetch_optional(&mut **tx)
     .await?;
-    let asset_id = existing.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let (asset_id, stored) = match existing {
+        Some((id, digest, controls_json, observation_count)) => (
+            id,
+            StoredFacts {
+                digest,
+                controls_json,
+                observation_count,
+            },
+        ),
+        None => (uuid::Uuid::now_v7().to_string(), StoredFacts::default()),
+    };
     sqlx::query(
         "INSERT INTO assets (asset_id, kind, agent_id, hostname, address, device_kind, facts_json, first_seen_at, last_seen_at, last_report_id, change_number)
          VALUES ($1, 'device', $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -1809,14 +1847,14 @@ async fn upsert_device_asset(
     .bind(&device.name)
     .bind(&device.address)
     .bind(&device.kind)
-    .bind(&facts)
+    .bind(facts)
     .bind(now)
     .bind(now)
     .bind(&report.report_id)
     .bind(change)
     .execute(&mut **tx)
     .await?;
-    Ok(asset_id)
+    Ok((asset_id, stored))
 }
 
 async fn insert_jobs(
@@ -1857,26 +1895,13 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord, StoreError> {
     })
 }
 
-async fn upsert_host_asset(
+async fn insert_host_asset(
     tx: &mut Transaction<'_, Any>,
     report: &ReportInput,
-    existing: Option<String>,
+    facts: &str,
     change: i64,
     now: i64,
 ) -> Result<String, StoreError> {
-    let facts = json_text(&report.host_facts)?;
-    if let Some(asset_id) = existing {
-        sqlx::query("UPDATE assets SET hostname = $1, facts_json = $2, last_seen_at = $3, last_report_id = $4, revision = revision + 1, change_number = $6 WHERE asset_id = $5")
-            .bind(&report.hostname)
-            .bind(&facts)
-            .bind(now)
-            .bind(&report.report_id)
-            .bind(&asset_id)
-            .bind(change)
-            .execute(&mut **tx)
-            .await?;
-        return Ok(asset_id);
-    }
     let asset_id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO assets (asset_id, kind, agent_id, hostname, facts_json, first_seen_at, last_seen_at, last_report_id, change_number) VALUES ($1, 'host', $2, $3, $4, $5, $6, $7, $8)",
@@ -1884,7 +1909,7 @@ async fn upsert_host_asset(
     .bind(&asset_id)
     .bind(&report.agent_id)
     .bind(&report.hostname)
-    .bind(&facts)
+    .bind(facts)
     .bind(now)
     .bind(now)
     .bind(&report.report_id)
@@ -1892,6 +1917,49 @@ async fn upsert_host_asset(
     .execute(&mut **tx)
     .await?;
     Ok(asset_id)
+}
+
+/// What an asset's row says of its observations and controls before a report changes them
+/// (a new asset: nothing).
+#[derive(Default)]
+struct StoredFacts {
+    /// `observations_digest`; None where unknown (migration 0017 leaves old rows unknown).
+    digest: Option<String>,
+    controls_json: String,
+    observation_count: i64,
+}
+
+/// Stores one asset's part of a report: its observations, its controls, and then the asset
+/// row (name, facts, last seen, controls, observation count, digest) in one `UPDATE`.
+/// The `controls` rows are rewritten only when the controls changed: nothing in the collector
+/// reads them but `migrate`, and `controls_json` on the asset row says the same.
+async fn store_facts(
+    tx: &mut Transaction<'_, Any>,
+    asset_id: &str,
+    stored: StoredFacts,
+    facts: &AssetFacts<'_>,
+    change: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (digest, observation_count) =
+        replace_observations(tx, asset_id, facts, &stored, now).await?;
+    let controls_json = json_text(&control_records(facts.controls))?;
+    if controls_json != stored.controls_json {
+        replace_controls(tx, asset_id, facts.controls, now).await?;
+    }
+    sqlx::query("UPDATE assets SET hostname = $1, facts_json = $2, last_seen_at = $3, last_report_id = $4, controls_json = $5, observation_count = $6, observations_digest = $7, revision = revision + 1, change_number = $8 WHERE asset_id = $9")
+        .bind(facts.hostname)
+        .bind(facts.facts_json)
+        .bind(now)
+        .bind(facts.report_id)
+        .bind(&controls_json)
+        .bind(observation_count)
+        .bind(digest.map(SetDigest::hex))
+        .bind(change)
+        .bind(asset_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Rows per multi-row statement of observations: 8 parameters each (4,000 a statement) stays
@@ -1977,23 +2045,21 @@ async fn replace_observations(
     tx: &mut Transaction<'_, Any>,
     asset_id: &str,
     facts: &AssetFacts<'_>,
+    stored_facts: &StoredFacts,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<(Option<SetDigest>, i64), StoreError> {
     let reported = reported_rows(facts)?;
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT observations_digest FROM assets WHERE asset_id = $1")
-            .bind(asset_id)
-            .fetch_one(&mut **tx)
-            .await?;
-    let stored = stored.as_deref().and_then(SetDigest::parse);
+    let stored = stored_facts.digest.as_deref().and_then(SetDigest::parse);
     // A full report's digest is its rows'; a delta's is the stored one with what it changes
     // toggled out and in (unknown stays unknown until the next full report).
     let full = facts
         .delta_removed
         .is_none()
         .then(|| SetDigest::of(&reported));
+    // After a full report the asset has exactly its rows; a delta adds and removes some.
+    let reported_count = i64::try_from(reported.len()).unwrap_or(i64::MAX);
     if full.is_some() && full == stored {
-        return Ok(());
+        return Ok((full, reported_count));
     }
     let mut running = if full.is_some() { None } else { stored };
     let mut toggle = |key: &(String, String), value: &str, evidence: &str| {
@@ -2062,15 +2128,16 @@ async fn replace_observations(
             });
         }
     }
-    let digest = full.or(running);
-    if digest != stored {
-        sqlx::query("UPDATE assets SET observations_digest = $1 WHERE asset_id = $2")
-            .bind(digest.map(SetDigest::hex))
-            .bind(asset_id)
-            .execute(&mut **tx)
-            .await?;
-    }
-    record_changes(tx, asset_id, &changes, facts.report_id, now).await
+    let count = if full.is_some() {
+        reported_count
+    } else {
+        let added = changes.iter().filter(|c| c.kind == "added").count();
+        let gone = changes.iter().filter(|c| c.kind == "removed").count();
+        stored_facts.observation_count + i64::try_from(added).unwrap_or(i64::MAX)
+            - i64::try_from(gone).unwrap_or(i64::MAX)
+    };
+    record_changes(tx, asset_id, &changes, facts.report_id, now).await?;
+    Ok((full.or(running), count))
 }
 
 /// A delta naming at most this many observations reads only those rows, by primary key; one
@@ -2153,19 +2220,8 @@ async fn record_changes(
     Ok(())
 }
 
-async fn replace_controls(
-    tx: &mut Transaction<'_, Any>,
-    asset_id: &str,
-    facts: &AssetFacts<'_>,
-    change: i64,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM controls WHERE asset_id = $1")
-        .bind(asset_id)
-        .execute(&mut **tx)
-        .await?;
-    let records: Vec<ControlRecord> = facts
-        .controls
+fn control_records(controls: &[super::ControlInput]) -> Vec<ControlRecord> {
+    controls
         .iter()
         .map(|c| ControlRecord {
             name: c.name.clone(),
@@ -2173,24 +2229,30 @@ async fn replace_controls(
             reason: c.reason.clone(),
             evidence: c.evidence.clone(),
         })
-        .collect();
-    sqlx::query("UPDATE assets SET controls_json = $1, observation_count = (SELECT COUNT(*) FROM observations WHERE asset_id = assets.asset_id), revision = revision + 1, change_number = $3 WHERE asset_id = $2")
-        .bind(json_text(&records)?)
+        .collect()
+}
+
+async fn replace_controls(
+    tx: &mut Transaction<'_, Any>,
+    asset_id: &str,
+    controls: &[super::ControlInput],
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM controls WHERE asset_id = $1")
         .bind(asset_id)
-        .bind(change)
         .execute(&mut **tx)
         .await?;
     // One statement for all of them: the ingest bench's and the simulator's reports carry
     // five, and every statement is a hand-over to sqlx's SQLite thread or a round trip.
-    if facts.controls.is_empty() {
+    if controls.is_empty() {
         return Ok(());
     }
     let sql = format!(
         "INSERT INTO controls (asset_id, name, state, reason, evidence_json, observed_at) {}",
-        super::dialect::multi_row_values(tx, facts.controls.len(), 6)
+        super::dialect::multi_row_values(tx, controls.len(), 6)
     );
     let mut query = sqlx::query(&sql);
-    for control in facts.controls {
+    for control in controls {
         query = query
             .bind(asset_id)
             .bind(&control.name)
@@ -2217,6 +2279,36 @@ mod sqlite_conformance {
         let dir = tempfile::tempdir().unwrap();
         let store = SqlStore::open(&dir.path().join("t.db")).await.unwrap();
         (store, dir)
+    }
+
+    /// The settings every connection to a file gets: durable commits, foreign keys, the page
+    /// cache, the lock wait. Read back from all four connections at once, so a setting made
+    /// on one connection only (or on none) fails.
+    #[tokio::test]
+    async fn every_connection_to_a_file_has_the_collector_settings() {
+        let (store, _dir) = fresh_shared().await;
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(store.pool().acquire().await.unwrap());
+        }
+        for conn in &mut held {
+            let read = |pragma: &'static str| sqlx::query_scalar::<_, i64>(pragma);
+            let mut values = Vec::new();
+            for pragma in [
+                "PRAGMA synchronous",
+                "PRAGMA foreign_keys",
+                "PRAGMA cache_size",
+                "PRAGMA busy_timeout",
+            ] {
+                values.push(read(pragma).fetch_one(&mut **conn).await.unwrap());
+            }
+            assert_eq!(values, [2, 1, -32768, 10_000]);
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
     }
 
     mod tests {
