@@ -9,7 +9,8 @@
 # scratch cluster; PostgreSQL 15 from scripts/deps/postgres.sh)
 # Sizes: AGENTS (SQLite vs PostgreSQL, default 300), MANY (one collector, default 10000),
 # STEADY (seconds of steady state, default 300: one 5-minute cycle), PAIR (two vs one, 300),
-# ONLY (space-separated subset of: compare many pair copy); BUILD=0 uses the binaries as built.
+# ONLY (space-separated subset of: compare many pair copy, or many-pg: MANY agents on one
+# PostgreSQL collector, not run by default); BUILD=0 uses the binaries as built.
 set -eu
 
 out=${1:-/tmp/tillsyn-bench-fleet}
@@ -82,6 +83,16 @@ case " $only " in *" many "*)
     "$loadgen" --serve "$out/many" --agents "$many" --deltas 0 --churn 5 \
         --steady-seconds "$steady" --delta-interval 300 --full-interval 3600 \
         --storm --storm-timeout 900 --json "$out/many.json"
+;; esac
+
+case " $only " in *" many-pg "*)
+    # 2b. The same on one PostgreSQL collector (not in the default set: about 12 minutes).
+    rm -rf "$out/many-pg"
+    url=$(database bench_many)
+    "$loadgen" --serve "$out/many-pg" --database "$url" --database-pid "$postmaster" \
+        --agents "$many" --deltas 0 --churn 5 \
+        --steady-seconds "$steady" --delta-interval 300 --full-interval 3600 \
+        --storm --storm-timeout 900 --json "$out/many-pg.json"
 ;; esac
 
 case " $only " in *" pair "*)
