@@ -754,7 +754,6 @@ impl Store for SqlStore {
         .await?;
         // The host's row comes with what the report compares against (its digest, controls
         // and count), so an unchanged host costs no further read.
-        type HostRow = (Option<String>, Option<String>, Option<String>, Option<i64>, i64);
         let (existing, digest, controls_json, observation_count, last_sequence): HostRow =
             sqlx::query_as(
                 "SELECT a.asset_id, a.observations_digest, a.controls_json, a.observation_count, g.last_sequence
@@ -784,47 +783,15 @@ impl Store for SqlStore {
                 resync_required: true,
             });
         }
-        let change = next_change(&mut tx).await?;
-        let host_facts = json_text(&report.host_facts)?;
-        let (asset_id, stored) = match existing {
-            Some(asset_id) => (
-                asset_id,
-                StoredFacts {
-                    digest,
-                    controls_json: controls_json.unwrap_or_default(),
-                    observation_count: observation_count.unwrap_or_default(),
-                },
-            ),
-            None => (
-                insert_host_asset(&mut tx, &report, &host_facts, change, now).await?,
-                StoredFacts::default(),
-            ),
-        };
-        let host = AssetFacts {
-            hostname: &report.hostname,
-            facts_json: &host_facts,
-            observations: &report.observations,
-            controls: &report.controls,
-            report_id: &report.report_id,
-            delta_removed: report
-                .delta_base
-                .map(|_| report.removed_observations.as_slice()),
-        };
-        store_facts(&mut tx, &asset_id, stored, &host, change, now).await?;
-        for device in &report.devices {
-            let identity = json_text(&device.identity)?;
-            let (device_id, stored) =
-                upsert_device_asset(&mut tx, &report, device, &identity, change, now).await?;
-            let facts = AssetFacts {
-                hostname: &device.name,
-                facts_json: &identity,
-                observations: &device.observations,
-                controls: &device.controls,
-                report_id: &report.report_id,
-                delta_removed: None,
+        let host = existing.map(|asset_id| {
+            let stored = StoredFacts {
+                digest,
+                controls_json: controls_json.unwrap_or_default(),
+                observation_count: observation_count.unwrap_or_default(),
             };
-            store_facts(&mut tx, &device_id, stored, &facts, change, now).await?;
-        }
+            (asset_id, stored)
+        });
+        let asset_id = store_assets(&mut tx, &report, host, now).await?;
         // A report without a sequence (an older agent) leaves the delta base as it was.
         sqlx::query("UPDATE agents SET last_seen_at = $1, agent_version = $2, last_sequence = CASE WHEN $3 > 0 THEN $3 ELSE last_sequence END WHERE agent_id = $4")
             .bind(now)
@@ -1893,6 +1860,61 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord, StoreError> {
         report_id: row.try_get("report_id")?,
         error: row.try_get("error")?,
     })
+}
+
+/// The host's asset row as ingest first reads it, with its agent's delta base:
+/// (asset id, observations digest, controls JSON, observation count, last sequence).
+type HostRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+/// Stores the report's host (known: its id and stored summaries; else inserted) and its
+/// devices, under one change number. Returns the host's asset id.
+async fn store_assets(
+    tx: &mut Transaction<'_, Any>,
+    report: &ReportInput,
+    host: Option<(String, StoredFacts)>,
+    now: i64,
+) -> Result<String, StoreError> {
+    let change = next_change(tx).await?;
+    let host_facts = json_text(&report.host_facts)?;
+    let (asset_id, stored) = match host {
+        Some(known) => known,
+        None => (
+            insert_host_asset(tx, report, &host_facts, change, now).await?,
+            StoredFacts::default(),
+        ),
+    };
+    let facts = AssetFacts {
+        hostname: &report.hostname,
+        facts_json: &host_facts,
+        observations: &report.observations,
+        controls: &report.controls,
+        report_id: &report.report_id,
+        delta_removed: report
+            .delta_base
+            .map(|_| report.removed_observations.as_slice()),
+    };
+    store_facts(tx, &asset_id, stored, &facts, change, now).await?;
+    for device in &report.devices {
+        let identity = json_text(&device.identity)?;
+        let (device_id, stored) =
+            upsert_device_asset(tx, report, device, &identity, change, now).await?;
+        let facts = AssetFacts {
+            hostname: &device.name,
+            facts_json: &identity,
+            observations: &device.observations,
+            controls: &device.controls,
+            report_id: &report.report_id,
+            delta_removed: None,
+        };
+        store_facts(tx, &device_id, stored, &facts, change, now).await?;
+    }
+    Ok(asset_id)
 }
 
 async fn insert_host_asset(
