@@ -1458,3 +1458,34 @@ async fn open_findings_are_counted_by_system_without_reading_them() {
         HashMap::from([("journal".to_string(), 1), ("payroll".to_string(), 1)])
     );
 }
+
+/// Migration 0018 counts every asset's observations from its rows, whatever the column held
+/// (ingest keeps the count from then on instead of counting).
+#[tokio::test]
+async fn migration_0018_sets_every_observation_count_from_the_rows() {
+    let store = fresh().await;
+    store.create_token(token("t1", 100), 0).await.unwrap();
+    store.enroll_agent("t1", agent("a"), 1).await.unwrap();
+    let mut first = report("a", "r1", "1");
+    first.observations.push(ObservationInput {
+        category: "package".into(),
+        name: "zlib".into(),
+        value: serde_json::json!({ "version": "1" }),
+        evidence: vec![],
+    });
+    store.ingest_report(first, 10).await.unwrap();
+    sqlx::query("UPDATE assets SET observation_count = 0")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let migrator = match store.dialect {
+        Dialect::Sqlite => &SQLITE_MIGRATOR,
+        Dialect::Postgres => &POSTGRES_MIGRATOR,
+    };
+    let migration = migrator.iter().find(|m| m.version == 18).unwrap();
+    sqlx::raw_sql(&migration.sql)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(store.assets().await.unwrap()[0].observation_count, 2);
+}

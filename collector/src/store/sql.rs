@@ -2078,7 +2078,8 @@ async fn replace_observations(
         .delta_removed
         .is_none()
         .then(|| SetDigest::of(&reported));
-    // After a full report the asset has exactly its rows; a delta adds and removes some.
+    // After a full report the asset has exactly its rows; a delta adds and removes some
+    // (the stored count is exact since migration 0018 counted every asset's rows once).
     let reported_count = i64::try_from(reported.len()).unwrap_or(i64::MAX);
     if full.is_some() && full == stored {
         return Ok((full, reported_count));
