@@ -507,6 +507,16 @@ async fn discovered_devices_become_device_assets_keyed_by_agent_and_address() {
     assert_eq!(devices[0].facts["firmware"], "1.1");
     assert_eq!(devices[0].first_seen_at, 10);
     assert_eq!(devices[0].controls[0].state, "plaintext");
+    // A known device's kind follows what discovery says of it now.
+    let mut third = report("a", "r3", "1");
+    third.devices = vec![device("1.1")];
+    third.devices[0].kind = "hmi".into();
+    store.ingest_report(third, 30).await.unwrap();
+    let kind: String = sqlx::query_scalar("SELECT device_kind FROM assets WHERE kind = 'device'")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(kind, "hmi");
 }
 
 #[tokio::test]

@@ -1765,6 +1765,8 @@ impl AssetRow {
 struct AssetFacts<'a> {
     /// The host's name, a device's name.
     hostname: &'a str,
+    /// A device's kind (`plc`, `camera`, ...); None for the host.
+    device_kind: Option<&'a str>,
     /// The host frame's facts, a device's identity (JSON text).
     facts_json: &'a str,
     observations: &'a [super::ObservationInput],
@@ -1775,8 +1777,9 @@ struct AssetFacts<'a> {
 }
 
 /// Devices are keyed by (discovering agent, address): the same address seen from two agents'
-/// networks may be two different devices (NAT, overlapping private ranges).
-async fn upsert_device_asset(
+/// networks may be two different devices (NAT, overlapping private ranges). A known device's
+/// row is only read here ([`store_facts`] writes it); a new one is inserted.
+async fn device_asset(
     tx: &mut Transaction<'_, Any>,
     report: &ReportInput,
     device: &super::DeviceInput,
@@ -1791,23 +1794,18 @@ async fn upsert_device_asset(
     .bind(&device.address)
     .fetch_optional(&mut **tx)
     .await?;
-    let (asset_id, stored) = match existing {
-        Some((id, digest, controls_json, observation_count)) => (
-            id,
-            StoredFacts {
-                digest,
-                controls_json,
-                observation_count,
-            },
-        ),
-        None => (uuid::Uuid::now_v7().to_string(), StoredFacts::default()),
-    };
+    if let Some((id, digest, controls_json, observation_count)) = existing {
+        let stored = StoredFacts {
+            digest,
+            controls_json,
+            observation_count,
+        };
+        return Ok((id, stored));
+    }
+    let asset_id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO assets (asset_id, kind, agent_id, hostname, address, device_kind, facts_json, first_seen_at, last_seen_at, last_report_id, change_number)
-         VALUES ($1, 'device', $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (asset_id) DO UPDATE SET hostname = excluded.hostname, device_kind = excluded.device_kind,
-            facts_json = excluded.facts_json, last_seen_at = excluded.last_seen_at, last_report_id = excluded.last_report_id,
-            revision = assets.revision + 1, change_number = excluded.change_number",
+         VALUES ($1, 'device', $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&asset_id)
     .bind(&report.agent_id)
@@ -1821,7 +1819,7 @@ async fn upsert_device_asset(
     .bind(change)
     .execute(&mut **tx)
     .await?;
-    Ok((asset_id, stored))
+    Ok((asset_id, StoredFacts::default()))
 }
 
 async fn insert_jobs(
@@ -1891,6 +1889,7 @@ async fn store_assets(
     };
     let facts = AssetFacts {
         hostname: &report.hostname,
+        device_kind: None,
         facts_json: &host_facts,
         observations: &report.observations,
         controls: &report.controls,
@@ -1902,10 +1901,10 @@ async fn store_assets(
     store_facts(tx, &asset_id, stored, &facts, change, now).await?;
     for device in &report.devices {
         let identity = json_text(&device.identity)?;
-        let (device_id, stored) =
-            upsert_device_asset(tx, report, device, &identity, change, now).await?;
+        let (device_id, stored) = device_asset(tx, report, device, &identity, change, now).await?;
         let facts = AssetFacts {
             hostname: &device.name,
+            device_kind: Some(&device.kind),
             facts_json: &identity,
             observations: &device.observations,
             controls: &device.controls,
@@ -1952,7 +1951,8 @@ struct StoredFacts {
 }
 
 /// Stores one asset's part of a report: its observations, its controls, and then the asset
-/// row (name, facts, last seen, controls, observation count, digest) in one `UPDATE`.
+/// row (name, facts, last seen, controls, observation count, digest, a device's kind) in one
+/// `UPDATE`.
 /// The `controls` rows are rewritten only when the controls changed: nothing in the collector
 /// reads them but `migrate`, and `controls_json` on the asset row says the same.
 async fn store_facts(
@@ -1969,7 +1969,7 @@ async fn store_facts(
     if controls_json != stored.controls_json {
         replace_controls(tx, asset_id, facts.controls, now).await?;
     }
-    sqlx::query("UPDATE assets SET hostname = $1, facts_json = $2, last_seen_at = $3, last_report_id = $4, controls_json = $5, observation_count = $6, observations_digest = $7, revision = revision + 1, change_number = $8 WHERE asset_id = $9")
+    sqlx::query("UPDATE assets SET hostname = $1, facts_json = $2, last_seen_at = $3, last_report_id = $4, controls_json = $5, observation_count = $6, observations_digest = $7, revision = revision + 1, change_number = $8, device_kind = COALESCE($10, device_kind) WHERE asset_id = $9")
         .bind(facts.hostname)
         .bind(facts.facts_json)
         .bind(now)
@@ -1979,6 +1979,7 @@ async fn store_facts(
         .bind(digest.map(SetDigest::hex))
         .bind(change)
         .bind(asset_id)
+        .bind(facts.device_kind)
         .execute(&mut **tx)
         .await?;
     Ok(())
