@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use crate::catalog::System;
 use crate::linking::{AssetLinks, LinkSubject, Linker};
 use crate::rules::{self, AgentCertificate, Context, EvalAsset, RuleConfig};
-use crate::store::{AgentRecord, AssetRecord, EvaluationSummary, Store, StoreError};
+use crate::store::{AssetRecord, EvaluationSummary, Store, StoreError};
 
 /// The inputs of an evaluation, loaded from the store, with the computed links.
 pub struct Snapshot {
@@ -24,28 +24,32 @@ pub struct Snapshot {
     pub certificates: HashMap<String, AgentCertificate>,
 }
 
-/// Loads everything and links it.
+/// Loads everything and links it. The three reads run at once: each is a SQLite worker
+/// thread's (or a PostgreSQL backend's) work while this task parses the other's pages.
 pub async fn snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
-    let assets = store.assets().await?;
-    let labels: HashMap<String, BTreeMap<String, String>> =
-        store.agent_labels().await?.into_iter().collect();
-    let systems = register(store.systems().await?, labels.values());
+    let (assets, agents, stored) =
+        tokio::try_join!(store.assets(), store.agent_views(), store.systems())?;
+    let labels: HashMap<&str, &BTreeMap<String, String>> = agents
+        .iter()
+        .filter(|agent| !agent.labels.is_empty())
+        .map(|agent| (agent.agent_id.as_str(), &agent.labels))
+        .collect();
+    let systems = register(stored, labels.values().copied());
     let linker = Linker::new(&systems);
     let links = assets
         .iter()
         .map(|asset| {
             link(
                 &linker,
-                &subject(asset, labels.get(&asset.agent_id)),
+                &subject(asset, labels.get(asset.agent_id.as_str()).copied()),
                 &asset.kind,
             )
         })
         .collect();
-    let certificates = store
-        .agents()
-        .await?
-        .iter()
-        .filter_map(|agent| Some((agent.agent_id.clone(), certificate(agent)?)))
+    drop(labels);
+    let certificates = agents
+        .into_iter()
+        .filter_map(|agent| Some((agent.agent_id, agent.certificate?)))
         .collect();
     Ok(Snapshot {
         systems,
@@ -74,15 +78,6 @@ pub fn link(linker: &Linker, subject: &LinkSubject, kind: &str) -> AssetLinks {
     let mut links = linker.link(subject);
     crate::builtin::link_collector_host(kind, &subject.labels, &mut links);
     links
-}
-
-/// The agent's current certificate as the rules judge it; None once it is revoked.
-pub fn certificate(agent: &AgentRecord) -> Option<AgentCertificate> {
-    agent.revoked_at.is_none().then(|| AgentCertificate {
-        issued_at: agent.cert_issued_at.unwrap_or(agent.enrolled_at),
-        not_after: agent.cert_not_after,
-        agent_id: agent.agent_id.clone(),
-    })
 }
 
 /// Runs the rules over a snapshot and stores the result.

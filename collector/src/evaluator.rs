@@ -48,15 +48,15 @@
 //! fixed at enrollment, so an agent's labels change only by it being new. Any error, and the
 //! loss of the lease, drops the state: the next round starts from the whole estate.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::catalog::System;
 use crate::evaluation;
 use crate::incremental::{Incremental, Judged};
 use crate::linking::{LinkSubject, Linker};
-use crate::rules::{AgentCertificate, RuleConfig};
+use crate::rules::RuleConfig;
 use crate::store::{
-    AgentRecord, AssetRecord, Changes, EvaluationScope, EvaluationSummary, Store, StoreError,
+    AgentView, AssetRecord, Changes, EvaluationScope, EvaluationSummary, Store, StoreError,
 };
 
 /// Changed agents above which one read of all agents is cheaper than one read each.
@@ -77,13 +77,6 @@ pub struct Round {
 pub struct Evaluator {
     config: RuleConfig,
     state: Option<State>,
-}
-
-/// What an agent gives its assets.
-struct AgentView {
-    labels: BTreeMap<String, String>,
-    /// None once revoked.
-    certificate: Option<AgentCertificate>,
 }
 
 /// What linking uses of an asset, kept to re-link it when the register changes.
@@ -154,10 +147,12 @@ impl Evaluator {
         // Read before the rows, so nothing held is older than the watermark.
         let changes = store.changes(None).await?;
         let register_day = today();
-        let agents = store.agents().await?;
-        let assets = store.assets().await?;
-        let stored_register = store.systems().await?;
-        let agent_views: HashMap<String, AgentView> = agents.iter().map(view).collect();
+        let (agents, assets, stored_register) =
+            tokio::try_join!(store.agent_views(), store.assets(), store.systems())?;
+        let agent_views: HashMap<String, AgentView> = agents
+            .into_iter()
+            .map(|view| (view.agent_id.clone(), view))
+            .collect();
         let systems =
             evaluation::register(stored_register, agent_views.values().map(|v| &v.labels));
         let linker = Linker::new(&systems);
@@ -264,14 +259,6 @@ fn today() -> time::Date {
 }
 
 /// An agent's labels and certificate, by its id.
-fn view(agent: &AgentRecord) -> (String, AgentView) {
-    let view = AgentView {
-        labels: agent.labels.clone(),
-        certificate: evaluation::certificate(agent),
-    };
-    (agent.agent_id.clone(), view)
-}
-
 impl State {
     /// Remembers what linking uses of `asset` and returns what the rules judge, linked.
     fn track(
@@ -319,10 +306,10 @@ impl State {
     ) -> Result<BTreeSet<String>, StoreError> {
         let mut records = Vec::new();
         if changed.len() > AGENTS_READ_ONE_BY_ONE {
-            records = store.agents().await?;
+            records = store.agent_views().await?;
         } else {
             for id in changed {
-                records.extend(store.agent(id).await?);
+                records.extend(store.agent(id).await?.as_ref().map(AgentView::of));
             }
         }
         let changed: HashSet<&String> = changed.iter().collect();
@@ -332,10 +319,9 @@ impl State {
             self.agents.insert((*id).clone());
             assets.extend(self.agent_assets.get(*id).into_iter().flatten().cloned());
         }
-        for record in &records {
+        for record in records {
             if changed.contains(&record.agent_id) {
-                let (id, view) = view(record);
-                self.agent_views.insert(id, view);
+                self.agent_views.insert(record.agent_id.clone(), record);
             }
         }
         Ok(assets)

@@ -627,6 +627,37 @@ mod tests {
         ))
     }
 
+    /// An estate large enough for the full evaluation to judge it in parallel parts
+    /// ([`crate::parallel`]): the parts together give what judging each subject on its own does.
+    #[test]
+    fn a_full_evaluation_in_parallel_parts_equals_judging_each_subject() {
+        let config = RuleConfig::default();
+        let mut rng = StdRng::seed_from_u64(99);
+        let now = START_MS;
+        let system_count = 300;
+        let systems: BTreeMap<String, System> = (0..system_count)
+            .map(|i| {
+                let id = format!("s{i}");
+                (id.clone(), random_system(&mut rng, &id, now))
+            })
+            .collect();
+        let assets: BTreeMap<String, (EvalAsset, AssetLinks)> = (0..9_000)
+            .map(|i| {
+                let id = format!("a{i:05}");
+                (id.clone(), random_asset(&mut rng, &id, now, system_count))
+            })
+            .collect();
+        let inc = Incremental::new(
+            config.clone(),
+            systems.values().cloned().collect(),
+            assets.values().cloned().collect(),
+            now,
+        );
+        let full = full(&systems, &assets, &config, now);
+        assert!(full.len() > 9_000, "the estate judged: {} findings", full.len());
+        assert_eq!(sorted(inc.drafts()), full);
+    }
+
     /// Random reports, removals, register edits and the passage of time, checked after every
     /// step against a full evaluation of the same estate.
     #[test]

@@ -22,6 +22,12 @@
 //! - [`evaluator`]: the serving collector's evaluation round: [`incremental`] kept current from
 //!   the store's change detectors, findings written for what was judged again.
 //! - [`access`]: the access list of a system's hosts for the owner's access review.
+//! - [`rules`]: the rule table (pure); [`linking`]: assets to systems; [`evaluation`]: one
+//!   whole evaluation (load, link, judge, store); [`parallel`]: its CPU-bound parts on every
+//!   core.
+//! - [`compliance`]: the CLI's compliance verbs; [`report`]: the yearly management review;
+//!   [`scans`]: scheduled scans and their jobs; [`background`]: the serving collector's
+//!   recurring work.
 //! - [`web`]: the owners' web interface (HTTPS, sign-in with TOTP, scoped pages, workflows).
 
 pub mod access;
@@ -40,6 +46,7 @@ pub mod incremental;
 pub use tillsyn_intake::report as ingest;
 pub mod linking;
 pub mod output;
+pub mod parallel;
 pub mod quickstart;
 pub mod report;
 pub mod rotation;

@@ -919,21 +919,29 @@ pub fn evaluate(
 ) -> Vec<FindingDraft> {
     let by_id: HashMap<&str, &System> = systems.iter().map(|s| (s.id.as_str(), s)).collect();
     let members = members_by_system(assets, links);
-    let mut drafts = Vec::new();
-    for system in systems {
-        let of = members
-            .get(system.id.as_str())
-            .map_or(&[][..], Vec::as_slice);
-        drafts.extend(evaluate_system(system, of, ctx));
-    }
-    for (asset, asset_links) in assets.iter().zip(links) {
-        let member_of: Vec<&System> = asset_links
-            .links
-            .iter()
-            .filter_map(|l| by_id.get(l.system_id.as_str()).copied())
-            .collect();
-        drafts.extend(evaluate_asset(asset, &member_of, ctx));
-    }
+    // Each system and each asset is judged on its own, so the parts run on every core.
+    let mut drafts = crate::parallel::map_parts(systems, |_, part| {
+        let mut drafts = Vec::new();
+        for system in part {
+            let of = members
+                .get(system.id.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            drafts.extend(evaluate_system(system, of, ctx));
+        }
+        drafts
+    });
+    drafts.extend(crate::parallel::map_parts(assets, |offset, part| {
+        let mut drafts = Vec::new();
+        for (asset, asset_links) in part.iter().zip(links.get(offset..).unwrap_or_default()) {
+            let member_of: Vec<&System> = asset_links
+                .links
+                .iter()
+                .filter_map(|l| by_id.get(l.system_id.as_str()).copied())
+                .collect();
+            drafts.extend(evaluate_asset(asset, &member_of, ctx));
+        }
+        drafts
+    }));
     drafts
 }
 

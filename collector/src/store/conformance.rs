@@ -109,8 +109,15 @@ async fn a_scoped_token_allows_its_uses_and_its_labels_beat_the_claimed_ones() {
     assert_eq!(a.claimed_labels["site"], "elsewhere");
     assert_eq!(a.token_labels["site"], "ward4");
     assert_eq!(a.token_name.as_deref(), Some("fleet"));
-    let linked: BTreeMap<_, _> = store.agent_labels().await.unwrap().into_iter().collect();
-    assert_eq!(linked["b"]["site"], "ward4");
+    let views: BTreeMap<_, _> = store
+        .agent_views()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|view| (view.agent_id.clone(), view))
+        .collect();
+    assert_eq!(views["b"].labels["site"], "ward4");
+    assert_eq!(views["a"], AgentView::of(&a));
     let tokens = store.tokens().await.unwrap();
     assert_eq!((tokens[0].uses, tokens[0].max_uses), (2, 2));
     assert_eq!(store.agents().await.unwrap().len(), 2);
@@ -345,8 +352,14 @@ async fn the_audit_log_is_append_only_and_chained() {
         subject: "a".into(),
         detail: serde_json::json!({ "reason": "lost" }),
     };
+    let before = store.agent_views().await.unwrap();
+    let certificate = before[0].certificate.clone().unwrap();
+    assert_eq!((certificate.agent_id.as_str(), certificate.issued_at, certificate.not_after), ("a", 1, 10));
     assert!(store.revoke_agent("a", event.clone(), 5).await.unwrap());
     assert!(!store.revoke_agent("a", event, 6).await.unwrap());
+    // A revoked agent keeps its labels for linking and loses its certificate.
+    let after = store.agent_views().await.unwrap();
+    assert_eq!((after.len(), &after[0].certificate), (1, &None));
     let log = store.audit_log().await.unwrap();
     assert_eq!(log.len(), 2);
     verify_audit_chain(&log).unwrap();

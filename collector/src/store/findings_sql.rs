@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-use super::{json_text, parse_json};
+use super::{PageFold, json_text, parse_json};
 use crate::rules::FindingDraft;
 use crate::store::dialect::{Dialect, multi_row_values};
 use crate::store::{
@@ -27,10 +27,40 @@ pub fn finding_id(key: &str) -> String {
 
 struct Existing {
     id: String,
-    state: String,
+    state: State,
     accepted_until: Option<i64>,
     /// Hash of severity, asset, message and evidence, to skip unchanged rows cheaply.
     content_hash: String,
+}
+
+/// A stored finding's `state`; any other text in the column is refused as corrupt.
+#[derive(Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum State {
+    Open,
+    Accepted,
+    Resolved,
+}
+
+impl State {
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "open" => Ok(Self::Open),
+            "accepted" => Ok(Self::Accepted),
+            "resolved" => Ok(Self::Resolved),
+            other => Err(StoreError::Corrupt(format!(
+                "a finding's state is {other:?}, not open, accepted or resolved"
+            ))),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Accepted => "accepted",
+            Self::Resolved => "resolved",
+        }
+    }
 }
 
 /// Rows per multi-row INSERT; 14 parameters each (7,000 a statement) stays below SQLite's
@@ -39,7 +69,7 @@ const BATCH: usize = 500;
 
 struct Event<'a> {
     id: String,
-    from: Option<&'a str>,
+    from: Option<&'static str>,
     to: &'static str,
     actor: &'a str,
     note: String,
@@ -74,8 +104,27 @@ async fn load_existing(
     tx: &mut Transaction<'_, Any>,
     dialect: Dialect,
 ) -> Result<HashMap<String, Existing>, StoreError> {
-    // One JSON text per page instead of one cross-thread hand-over per row (see `assets()`).
-    let mut existing = HashMap::new();
+    // One JSON text per page instead of one cross-thread hand-over per row (see `assets()`),
+    // parsed while the next page is read.
+    let existing = PageFold::new(
+        HashMap::new(),
+        |existing: &mut HashMap<String, Existing>, page: &str| {
+            let rows: Vec<(String, String, State, Option<i64>, String)> =
+                parse_json(page, "findings")?;
+            for (key, id, state, accepted_until, content_hash) in rows {
+                existing.insert(
+                    key,
+                    Existing {
+                        id,
+                        state,
+                        accepted_until,
+                        content_hash,
+                    },
+                );
+            }
+            Ok(())
+        },
+    );
     let mut after: i64 = 0;
     loop {
         let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(dialect.findings_page())
@@ -83,22 +132,10 @@ async fn load_existing(
             .fetch_one(&mut **tx)
             .await?;
         let Some(last) = last else { break };
-        let rows: Vec<(String, String, String, Option<i64>, String)> =
-            parse_json(page.as_deref().unwrap_or("[]"), "findings")?;
-        for (key, id, state, accepted_until, content_hash) in rows {
-            existing.insert(
-                key,
-                Existing {
-                    id,
-                    state,
-                    accepted_until,
-                    content_hash,
-                },
-            );
-        }
+        existing.push(page.unwrap_or_default());
         after = last;
     }
-    Ok(existing)
+    existing.finish().await
 }
 
 /// The stored findings of `assets` and, without an asset, of `systems` (the indexes on
@@ -131,7 +168,7 @@ async fn load_subjects(
                     key,
                     Existing {
                         id,
-                        state,
+                        state: State::parse(&state)?,
                         accepted_until,
                         content_hash,
                     },
@@ -150,21 +187,28 @@ pub async fn apply(
     drafts: &[FindingDraft],
     now: i64,
 ) -> Result<EvaluationSummary, StoreError> {
-    let existing = match scope {
+    let mut existing = match scope {
         EvaluationScope::All => load_existing(tx, dialect).await?,
         EvaluationScope::Subjects { assets, systems } => load_subjects(tx, assets, systems).await?,
     };
     let mut summary = EvaluationSummary::default();
-    // Keys built once and borrowed by the set: at 300,000 findings each allocation counts.
-    let keys: Vec<String> = drafts.iter().map(FindingDraft::key).collect();
+    // Keys and content hashes built once, on every core: at 300,000 findings each costs.
+    let judged = crate::parallel::map_parts(drafts, |_, part| {
+        part.iter()
+            .map(|draft| Ok((draft.key(), content_hash(draft)?)))
+            .collect::<Vec<Result<(String, String), StoreError>>>()
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
     let mut current: HashSet<&str> = HashSet::with_capacity(drafts.len());
     let mut new_findings = Vec::new();
     let mut events = Vec::new();
-    for (key, draft) in keys.iter().zip(drafts) {
+    for ((key, hash), draft) in judged.iter().zip(drafts) {
         if !current.insert(key) {
             continue;
         }
-        match existing.get(key) {
+        // Taken out, so what is left of `existing` afterwards was not judged failing now.
+        match existing.remove(key) {
             None => {
                 events.push(Event {
                     id: finding_id(key),
@@ -173,11 +217,11 @@ pub async fn apply(
                     actor: COLLECTOR,
                     note: draft.message.clone(),
                 });
-                new_findings.push((key.as_str(), draft));
+                new_findings.push((key.as_str(), hash.as_str(), draft));
                 summary.opened += 1;
             }
             Some(found) => {
-                if let Some(event) = refresh(tx, found, draft, now).await? {
+                if let Some(event) = refresh(tx, found, draft, hash, now).await? {
                     events.push(event);
                     summary.reopened += 1;
                 }
@@ -185,8 +229,8 @@ pub async fn apply(
         }
     }
     insert_findings(tx, &new_findings, now).await?;
-    for (key, found) in &existing {
-        if found.state != "resolved" && !current.contains(key.as_str()) {
+    for found in existing.into_values() {
+        if found.state != State::Resolved {
             // Last seen failing at the previous evaluation.
             sqlx::query("UPDATE findings SET state = 'resolved', resolved_at = $1, last_seen_at = COALESCE((SELECT MAX(evaluated_at) FROM evaluations), last_seen_at) WHERE finding_id = $2")
                 .bind(now)
@@ -194,8 +238,8 @@ pub async fn apply(
                 .execute(&mut **tx)
                 .await?;
             events.push(Event {
-                id: found.id.clone(),
-                from: Some(&found.state),
+                id: found.id,
+                from: Some(found.state.as_str()),
                 to: "resolved",
                 actor: COLLECTOR,
                 note: "the rule no longer fails on the current evidence".into(),
@@ -254,54 +298,74 @@ fn text_json(draft: &FindingDraft) -> String {
     serde_json::to_string(&draft.text).unwrap_or_default()
 }
 
+/// Rows whose bound texts are prepared together, on every core, before their statements run.
+const PREPARED: usize = 16 * BATCH;
+
+/// Inserts `new` findings (key, content hash, draft) as open.
 async fn insert_findings(
     tx: &mut Transaction<'_, Any>,
-    new: &[(&str, &FindingDraft)],
+    new: &[(&str, &str, &FindingDraft)],
     now: i64,
 ) -> Result<(), StoreError> {
-    for chunk in new.chunks(BATCH) {
-        let sql = format!(
-            "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, message_text, evidence_json, state, first_seen_at, last_seen_at, content_hash) {}",
-            multi_row_values(tx, chunk.len(), 14)
-        );
-        let mut query = sqlx::query(&sql);
-        for (key, draft) in chunk {
-            query = query
-                .bind(finding_id(key))
-                .bind(*key)
-                .bind(draft.rule)
-                .bind(draft.severity.as_str())
-                .bind(&draft.system_id)
-                .bind(&draft.asset_id)
-                .bind(&draft.asset)
-                .bind(&draft.message)
-                .bind(text_json(draft))
-                .bind(json_text(&draft.evidence)?)
-                .bind("open")
-                .bind(now)
-                .bind(now)
-                .bind(content_hash(draft)?);
+    for group in new.chunks(PREPARED) {
+        // The finding id (a hash), the text and the evidence as stored JSON, per row.
+        let texts = crate::parallel::map_parts(group, |_, part| {
+            part.iter()
+                .map(|(key, _, draft)| {
+                    Ok((
+                        finding_id(key),
+                        text_json(draft),
+                        json_text(&draft.evidence)?,
+                    ))
+                })
+                .collect::<Vec<Result<(String, String, String), StoreError>>>()
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        for (chunk, texts) in group.chunks(BATCH).zip(texts.chunks(BATCH)) {
+            let sql = format!(
+                "INSERT INTO findings (finding_id, finding_key, rule, severity, system_id, asset_id, asset, message, message_text, evidence_json, state, first_seen_at, last_seen_at, content_hash) {}",
+                multi_row_values(tx, chunk.len(), 14)
+            );
+            let mut query = sqlx::query(&sql);
+            for ((key, hash, draft), (id, text, evidence)) in chunk.iter().zip(texts) {
+                query = query
+                    .bind(id)
+                    .bind(*key)
+                    .bind(draft.rule)
+                    .bind(draft.severity.as_str())
+                    .bind(&draft.system_id)
+                    .bind(&draft.asset_id)
+                    .bind(&draft.asset)
+                    .bind(&draft.message)
+                    .bind(text)
+                    .bind(evidence)
+                    .bind("open")
+                    .bind(now)
+                    .bind(now)
+                    .bind(*hash);
+            }
+            query.execute(&mut **tx).await?;
         }
-        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
 
 /// Updates a still-failing finding if anything changed; returns the reopening event, if any.
-async fn refresh<'a>(
+async fn refresh(
     tx: &mut Transaction<'_, Any>,
-    found: &'a Existing,
+    found: Existing,
     draft: &FindingDraft,
+    hash: &str,
     now: i64,
-) -> Result<Option<Event<'a>>, StoreError> {
+) -> Result<Option<Event<'static>>, StoreError> {
     let expired =
-        found.state == "accepted" && found.accepted_until.is_some_and(|until| until <= now);
-    let reopen = found.state == "resolved" || expired;
-    let hash = content_hash(draft)?;
+        found.state == State::Accepted && found.accepted_until.is_some_and(|until| until <= now);
+    let reopen = found.state == State::Resolved || expired;
     if !reopen && hash == found.content_hash {
         return Ok(None);
     }
-    let state = if reopen { "open" } else { found.state.as_str() };
+    let state = if reopen { State::Open } else { found.state };
     sqlx::query(
         "UPDATE findings SET severity = $1, asset = $2, message = $3, message_text = $4, evidence_json = $5, content_hash = $6, state = $7,
             resolved_at = CASE WHEN $8 THEN NULL ELSE resolved_at END
@@ -312,15 +376,15 @@ async fn refresh<'a>(
     .bind(&draft.message)
     .bind(text_json(draft))
     .bind(json_text(&draft.evidence)?)
-    .bind(&hash)
-    .bind(state)
+    .bind(hash)
+    .bind(state.as_str())
     .bind(reopen)
     .bind(&found.id)
     .execute(&mut **tx)
     .await?;
     Ok(reopen.then(|| Event {
-        id: found.id.clone(),
-        from: Some(&found.state),
+        id: found.id,
+        from: Some(found.state.as_str()),
         to: "open",
         actor: COLLECTOR,
         note: if expired {
@@ -381,6 +445,7 @@ pub async fn accept(
     let Some(state) = state else {
         return Err(StoreError::FindingUnknown(id.to_string()));
     };
+    let state = State::parse(&state)?;
     sqlx::query("UPDATE findings SET state = 'accepted', accepted_by = $1, accept_reason = $2, accepted_until = $3 WHERE finding_id = $4")
         .bind(&acceptance.by)
         .bind(&acceptance.reason)
@@ -391,7 +456,7 @@ pub async fn accept(
     let note = format!("accepted by {}: {}", acceptance.by, acceptance.reason);
     let event = Event {
         id: id.to_string(),
-        from: Some(&state),
+        from: Some(state.as_str()),
         to: "accepted",
         actor: &acceptance.by,
         note,

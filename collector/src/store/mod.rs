@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::catalog::{Attestation, Classification, System};
-use crate::rules::FindingDraft;
+use crate::rules::{AgentCertificate, FindingDraft};
 
 pub use sql::{SqlStore, SqliteStore};
 pub use web::{
@@ -68,6 +68,9 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The runtime shut down while stored rows were being read.
+    #[error("the collector is shutting down; the read was abandoned")]
+    ShutDown,
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -228,6 +231,33 @@ pub struct Heartbeat {
     pub spool_depth: i64,
     /// Reports its spool dropped at the bound, in total.
     pub spool_dropped: i64,
+}
+
+/// What an evaluation uses of an agent: the labels linking reads and, unless the agent was
+/// revoked, its current certificate for the certificate rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentView {
+    /// Id (certificate CN).
+    pub agent_id: String,
+    /// The claimed labels overlaid by the token's (collector wins), as [`AgentRecord::labels`].
+    pub labels: BTreeMap<String, String>,
+    /// None once revoked.
+    pub certificate: Option<AgentCertificate>,
+}
+
+impl AgentView {
+    /// The view of a whole record.
+    pub fn of(agent: &AgentRecord) -> Self {
+        Self {
+            agent_id: agent.agent_id.clone(),
+            labels: agent.labels.clone(),
+            certificate: agent.revoked_at.is_none().then(|| AgentCertificate {
+                issued_at: agent.cert_issued_at.unwrap_or(agent.enrolled_at),
+                not_after: agent.cert_not_after,
+                agent_id: agent.agent_id.clone(),
+            }),
+        }
+    }
 }
 
 /// An enrolled agent.
@@ -760,8 +790,8 @@ pub trait Store: Send + Sync {
         asset_id: &str,
         categories: &[&str],
     ) -> Result<Vec<ObservationRecord>, StoreError>;
-    /// Labels of agents that have any (for linking), without the rest of the record.
-    async fn agent_labels(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError>;
+    /// What an evaluation uses of every agent, by agent id, without the rest of the record.
+    async fn agent_views(&self) -> Result<Vec<AgentView>, StoreError>;
     /// Revokes an agent; returns false if it was revoked already.
     async fn revoke_agent(
         &self,

@@ -15,14 +15,14 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use super::dialect::Dialect;
 use super::{
-    Acceptance, AcceptedFinding, AgentRecord, AppliedEvaluation, AssetRecord, AuditEntry,
-    AuditEvent, CatalogChange, Changes, ControlRecord, EvaluationScope, EvaluationSummary,
-    FindingEvent, FindingRecord, Heartbeat, HostBinding, IngestOutcome, JobRecord, NewAgent,
-    NewJob, NewToken, ObservationChange, RenewedCertificate, ReportInput, ScheduleRecord, Store,
-    StoreError, TokenRecord, TokenScope,
+    Acceptance, AcceptedFinding, AgentRecord, AgentView, AppliedEvaluation, AssetRecord,
+    AuditEntry, AuditEvent, CatalogChange, Changes, ControlRecord, EvaluationScope,
+    EvaluationSummary, FindingEvent, FindingRecord, Heartbeat, HostBinding, IngestOutcome,
+    JobRecord, NewAgent, NewJob, NewToken, ObservationChange, RenewedCertificate, ReportInput,
+    ScheduleRecord, Store, StoreError, TokenRecord, TokenScope,
 };
 use crate::catalog::{Attestation, Classification, System};
-use crate::rules::FindingDraft;
+use crate::rules::{AgentCertificate, FindingDraft};
 use crate::store::web::{
     AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, PasskeyChallenge,
     PasskeyPurpose, PasskeyRecord, Scope, SessionRecord, UserRecord,
@@ -674,18 +674,31 @@ impl Store for SqlStore {
         Ok(agents)
     }
 
-    async fn agent_labels(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT agent_id, labels_json, token_labels_json FROM agents WHERE labels_json != '{}' OR token_labels_json != '{}'",
-        )
-        .fetch_all(&self.pool)
+    async fn agent_views(&self) -> Result<Vec<AgentView>, StoreError> {
+        type Row = (String, String, String, i64, i64, Option<i64>);
+        let rows: Vec<Row> = read_pages("agents", String::new(), |after| {
+            sqlx::query_as(self.dialect.agent_views_page())
+                .bind(after)
+                .bind(PAGE)
+                .fetch_one(&self.pool)
+        })
         .await?;
         rows.into_iter()
-            .map(|(id, claimed, token)| {
-                let claimed = parse_json(&claimed, "agent labels")?;
-                let token = parse_json(&token, "agent token labels")?;
-                Ok((id, effective_labels(&claimed, &token)))
-            })
+            .map(
+                |(agent_id, claimed, token, issued_at, not_after, revoked_at)| {
+                    let claimed = parse_json(&claimed, "agent labels")?;
+                    let token = parse_json(&token, "agent token labels")?;
+                    Ok(AgentView {
+                        labels: effective_labels(&claimed, &token),
+                        certificate: revoked_at.is_none().then(|| AgentCertificate {
+                            agent_id: agent_id.clone(),
+                            issued_at,
+                            not_after,
+                        }),
+                        agent_id,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -1670,19 +1683,67 @@ const PAGE: i64 = 2;
 /// the page's last key (none past the end), the next call's `after`.
 async fn read_pages<T, K, F, Fut>(what: &str, first: K, mut fetch: F) -> Result<Vec<T>, StoreError>
 where
-    T: serde::de::DeserializeOwned,
+    T: serde::de::DeserializeOwned + Send + 'static,
     F: FnMut(K) -> Fut,
     Fut: std::future::Future<Output = Result<(Option<String>, Option<K>), sqlx::Error>>,
 {
-    let mut rows = Vec::new();
+    let what = what.to_string();
+    let rows = PageFold::new(Vec::new(), move |rows: &mut Vec<T>, page: &str| {
+        rows.extend(parse_json::<Vec<T>>(page, &what)?);
+        Ok(())
+    });
     let mut after = first;
     loop {
         let (page, last) = fetch(after).await?;
         let Some(last) = last else { break };
-        rows.extend(parse_json::<Vec<T>>(page.as_deref().unwrap_or("[]"), what)?);
+        rows.push(page.unwrap_or_default());
         after = last;
     }
-    Ok(rows)
+    rows.finish().await
+}
+
+/// Pages of JSON text folded on a blocking thread while the caller reads the next page: the
+/// read is the database's work (SQLite's worker thread, a PostgreSQL backend) and the parsing
+/// this process's, so the two overlap instead of taking turns (0.18 s of reading and 0.14–0.35
+/// s of parsing for 294,047 findings).
+pub(super) struct PageFold<A> {
+    pages: std::sync::mpsc::Sender<String>,
+    folded: tokio::task::JoinHandle<Result<A, StoreError>>,
+}
+
+impl<A: Send + 'static> PageFold<A> {
+    /// Starts folding pages into `into` with `fold`, in the order they are pushed.
+    pub(super) fn new<F>(mut into: A, mut fold: F) -> Self
+    where
+        F: FnMut(&mut A, &str) -> Result<(), StoreError> + Send + 'static,
+    {
+        let (pages, received) = std::sync::mpsc::channel::<String>();
+        let folded = tokio::task::spawn_blocking(move || {
+            for page in received {
+                fold(&mut into, &page)?;
+            }
+            Ok(into)
+        });
+        Self { pages, folded }
+    }
+
+    /// Hands over the next page. An empty text is skipped.
+    pub(super) fn push(&self, page: String) {
+        // Sending fails only once the fold stopped on an error, which `finish` returns.
+        if !page.is_empty() {
+            let _ = self.pages.send(page);
+        }
+    }
+
+    /// Waits for every page pushed to be folded and returns the result or the first error.
+    pub(super) async fn finish(self) -> Result<A, StoreError> {
+        drop(self.pages);
+        match self.folded.await {
+            Ok(folded) => folded,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(StoreError::ShutDown),
+        }
+    }
 }
 
 /// Ids bound per `IN (...)` look-up.
