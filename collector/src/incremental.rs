@@ -654,7 +654,11 @@ mod tests {
             now,
         );
         let full = full(&systems, &assets, &config, now);
-        assert!(full.len() > 9_000, "the estate judged: {} findings", full.len());
+        assert!(
+            full.len() > 9_000,
+            "the estate judged: {} findings",
+            full.len()
+        );
         assert_eq!(sorted(inc.drafts()), full);
     }
 

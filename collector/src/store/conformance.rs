@@ -403,15 +403,16 @@ fn draft(asset: &str) -> FindingDraft {
 #[tokio::test]
 async fn findings_open_resolve_reopen_and_accept_with_history() {
     let store = fresh().await;
+    // A key judged twice counts once, whether it is new or stored.
     let s = store
-        .apply_findings(&[draft("a"), draft("b")], 10)
+        .apply_findings(&[draft("a"), draft("b"), draft("a")], 10)
         .await
         .unwrap();
     assert_eq!((s.opened, s.open), (2, 2));
     let s = store.apply_findings(&[draft("a")], 20).await.unwrap();
     assert_eq!((s.resolved, s.open), (1, 1));
     let s = store
-        .apply_findings(&[draft("a"), draft("b")], 30)
+        .apply_findings(&[draft("a"), draft("b"), draft("b")], 30)
         .await
         .unwrap();
     assert_eq!((s.reopened, s.open), (1, 2));
