@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use crate::catalog::System;
 use crate::linking::{AssetLinks, LinkSubject, Linker};
 use crate::rules::{self, AgentCertificate, Context, EvalAsset, RuleConfig};
-use crate::store::{AssetRecord, EvaluationSummary, Store, StoreError};
+use crate::store::{AssetRecord, EvaluationSummary, Store, StoreError, StoredFindings};
 
 /// The inputs of an evaluation, loaded from the store, with the computed links.
 pub struct Snapshot {
@@ -98,9 +98,10 @@ pub async fn evaluate_snapshot(
     config: &RuleConfig,
     now_ms: i64,
 ) -> Result<(Snapshot, EvaluationSummary), StoreError> {
-    let snapshot = snapshot(store).await?;
+    let (snapshot, stored) = tokio::try_join!(snapshot(store), store.stored_findings())?;
     let assets = eval_assets(&snapshot);
-    let summary = store_findings(store, &snapshot, &assets, &context(config, now_ms)).await?;
+    let summary =
+        store_findings(store, &snapshot, &assets, stored, &context(config, now_ms)).await?;
     Ok((snapshot, summary))
 }
 
@@ -111,10 +112,10 @@ pub async fn evaluate_judged(
     config: &RuleConfig,
     now_ms: i64,
 ) -> Result<(Snapshot, Judged), StoreError> {
-    let snapshot = snapshot(store).await?;
+    let (snapshot, stored) = tokio::try_join!(snapshot(store), store.stored_findings())?;
     let assets = eval_assets(&snapshot);
     let ctx = context(config, now_ms);
-    store_findings(store, &snapshot, &assets, &ctx).await?;
+    store_findings(store, &snapshot, &assets, stored, &ctx).await?;
     let judged = rules::compliance(&snapshot.systems, &assets, &snapshot.links, &ctx);
     Ok((snapshot, judged))
 }
@@ -124,14 +125,18 @@ pub type Judged = HashMap<String, Vec<(&'static str, rules::RuleState)>>;
 
 /// Runs the rules, brings the stored findings in line, and records which assets belong to which
 /// system.
+/// `stored` is what the findings were when the snapshot was read (read beside it).
 async fn store_findings(
     store: &dyn Store,
     snapshot: &Snapshot,
     assets: &[EvalAsset],
+    stored: StoredFindings,
     ctx: &Context,
 ) -> Result<EvaluationSummary, StoreError> {
     let drafts = rules::evaluate(&snapshot.systems, assets, &snapshot.links, ctx);
-    let summary = store.apply_findings(&drafts, ctx.now_ms).await?;
+    let summary = store
+        .apply_findings_read_ahead(&drafts, stored, ctx.now_ms)
+        .await?;
     // The web interface reads a system's assets from these links, scoped in its queries.
     let links: Vec<(String, String)> = snapshot
         .assets

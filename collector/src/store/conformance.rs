@@ -400,6 +400,59 @@ fn draft(asset: &str) -> FindingDraft {
     }
 }
 
+/// Findings read ahead of the write are used only if no one wrote findings since: another
+/// evaluation's new finding is not inserted twice, and an acceptance written in between is
+/// seen (here its expiry reopens the finding).
+#[tokio::test]
+async fn findings_read_ahead_are_read_again_when_written_since() {
+    let store = fresh().await;
+    store.apply_findings(&[draft("a")], 10).await.unwrap();
+    let unchanged = store.stored_findings().await.unwrap();
+    let s = store
+        .apply_findings_read_ahead(&[draft("a")], unchanged, 15)
+        .await
+        .unwrap();
+    assert_eq!((s.opened, s.resolved, s.open), (0, 0, 1));
+
+    let stale = store.stored_findings().await.unwrap();
+    store
+        .apply_findings(&[draft("a"), draft("b")], 20)
+        .await
+        .unwrap();
+    let s = store
+        .apply_findings_read_ahead(&[draft("a"), draft("b")], stale, 30)
+        .await
+        .unwrap();
+    assert_eq!((s.opened, s.open), (0, 2), "b was opened by the write in between");
+
+    let stale = store.stored_findings().await.unwrap();
+    let b = store
+        .findings()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.asset == "b")
+        .unwrap();
+    let accept = Acceptance {
+        by: "Anna".into(),
+        reason: "compensating control".into(),
+        until: 50,
+    };
+    store
+        .accept_finding(&b.finding_id, accept, 35)
+        .await
+        .unwrap();
+    let s = store
+        .apply_findings_read_ahead(&[draft("a"), draft("b")], stale, 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.reopened, s.open, s.accepted),
+        (1, 2, 0),
+        "the acceptance written in between expired at 50"
+    );
+}
+
 #[tokio::test]
 async fn findings_open_resolve_reopen_and_accept_with_history() {
     let store = fresh().await;

@@ -20,7 +20,8 @@ use super::{SqlStore, Store, StoreError, verify_audit_chain};
 /// Tables in an order where every row's references are copied before it. `leases` is not
 /// copied: it only says which collector runs scheduled work right now; nor is
 /// `web_passkey_challenges`: ceremonies in progress last five minutes at most; nor
-/// `findings_generation`: it only tells a running evaluator that someone else wrote findings;
+/// `findings_generation`: its counts only tell a running evaluator, or an evaluation that read
+/// the findings ahead, that someone else wrote findings since;
 /// `evaluation_changes`' one row is carried over by [`change_counter`] instead, so that the
 /// copied rows' change numbers stay at or below the counter.
 pub const TABLES: &[&str] = &[

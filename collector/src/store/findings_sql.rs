@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use super::{PageFold, json_text, parse_json};
 use crate::rules::FindingDraft;
@@ -102,8 +102,42 @@ async fn insert_events(
     Ok(())
 }
 
+/// Every stored finding as [`apply`] compares it, read ahead of the write transaction so the
+/// read overlaps the evaluation's other work (its reads and the rule table): 0.2–0.4 s at
+/// 294,047 findings.
+pub struct StoredFindings {
+    /// `findings_generation.writes` read before the rows (migration 0019).
+    writes: i64,
+    existing: HashMap<String, Existing>,
+}
+
+/// Reads [`StoredFindings`]. The count is read first, so if it is the same inside the write
+/// transaction no write of findings committed since, and every row read is current.
+pub async fn read_ahead(pool: &AnyPool, dialect: Dialect) -> Result<StoredFindings, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let writes = writes(&mut conn).await?;
+    let existing = load_existing(&mut conn, dialect).await?;
+    Ok(StoredFindings { writes, existing })
+}
+
+async fn writes(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT writes FROM findings_generation WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// Counts a write of findings rows (see [`StoredFindings`]); in the writing transaction.
+async fn count_write(tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE findings_generation SET writes = writes + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 async fn load_existing(
-    tx: &mut Transaction<'_, Any>,
+    conn: &mut AnyConnection,
     dialect: Dialect,
 ) -> Result<HashMap<String, Existing>, StoreError> {
     // One JSON text per page instead of one cross-thread hand-over per row (see `assets()`),
@@ -132,7 +166,7 @@ async fn load_existing(
     loop {
         let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(dialect.findings_page())
             .bind(after)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *conn)
             .await?;
         let Some(last) = last else { break };
         existing.push(page.unwrap_or_default());
@@ -184,17 +218,26 @@ async fn load_subjects(
 }
 
 /// Brings the findings of `scope` in line with `drafts` (the verdicts of exactly that scope).
+/// With `stored` read ahead for the whole estate, uses it unless a write of findings committed
+/// since.
 pub async fn apply(
     tx: &mut Transaction<'_, Any>,
     dialect: Dialect,
     scope: &EvaluationScope,
     drafts: &[FindingDraft],
+    stored: Option<StoredFindings>,
     now: i64,
 ) -> Result<EvaluationSummary, StoreError> {
-    let mut existing = match scope {
-        EvaluationScope::All => load_existing(tx, dialect).await?,
-        EvaluationScope::Subjects { assets, systems } => load_subjects(tx, assets, systems).await?,
+    let mut existing = match (scope, stored) {
+        (EvaluationScope::All, Some(stored)) if stored.writes == writes(tx).await? => {
+            stored.existing
+        }
+        (EvaluationScope::All, _) => load_existing(tx, dialect).await?,
+        (EvaluationScope::Subjects { assets, systems }, _) => {
+            load_subjects(tx, assets, systems).await?
+        }
     };
+    count_write(tx).await?;
     let mut summary = EvaluationSummary::default();
     // Keys and content hashes built once, on every core: at 300,000 findings each costs.
     let judged = crate::parallel::map_parts(drafts, |_, part| {
@@ -464,6 +507,7 @@ pub async fn accept(
         return Err(StoreError::FindingUnknown(id.to_string()));
     };
     let state = State::parse(&state)?;
+    count_write(tx).await?;
     sqlx::query("UPDATE findings SET state = 'accepted', accepted_by = $1, accept_reason = $2, accepted_until = $3 WHERE finding_id = $4")
         .bind(&acceptance.by)
         .bind(&acceptance.reason)

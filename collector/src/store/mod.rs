@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::catalog::{Attestation, Classification, System};
 use crate::rules::{AgentCertificate, FindingDraft};
 
-pub use sql::{SqlStore, SqliteStore};
+pub use sql::{SqlStore, SqliteStore, StoredFindings};
 pub use web::{
     AcceptanceRequest, AuditQuery, Enrolment, FindingQuery, FindingStatus, NewUser, OidcIdentity,
     OidcSignIn, PasskeyChallenge, PasskeyPurpose, PasskeyRecord, Scope, SessionRecord, SystemQuery,
@@ -830,6 +830,17 @@ pub trait Store: Send + Sync {
     async fn apply_findings(
         &self,
         drafts: &[FindingDraft],
+        now: i64,
+    ) -> Result<EvaluationSummary, StoreError>;
+    /// Every stored finding, read ahead of [`Store::apply_findings_read_ahead`] so the read
+    /// overlaps an evaluation's other work.
+    async fn stored_findings(&self) -> Result<StoredFindings, StoreError>;
+    /// [`Store::apply_findings`], compared with `stored` from [`Store::stored_findings`]
+    /// unless a write of findings committed since it was read (then read again in the write).
+    async fn apply_findings_read_ahead(
+        &self,
+        drafts: &[FindingDraft],
+        stored: StoredFindings,
         now: i64,
     ) -> Result<EvaluationSummary, StoreError>;
     /// What changed after change number `since` ([`Changes::watermark`] of an earlier call),

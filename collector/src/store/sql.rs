@@ -28,6 +28,7 @@ use crate::store::web::{
     PasskeyPurpose, PasskeyRecord, Scope, SessionRecord, UserRecord,
 };
 use digest::SetDigest;
+pub use findings_sql::StoredFindings;
 
 #[path = "digest.rs"]
 mod digest;
@@ -160,6 +161,29 @@ impl SqlStore {
     /// another writer's change between its read and its write.
     async fn write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         self.dialect.begin_write(&self.pool).await
+    }
+
+    /// [`Store::apply_findings`], with the stored findings read ahead or not.
+    async fn apply_all(
+        &self,
+        drafts: &[FindingDraft],
+        stored: Option<StoredFindings>,
+        now: i64,
+    ) -> Result<EvaluationSummary, StoreError> {
+        let mut tx = self.write().await?;
+        let summary = findings_sql::apply(
+            &mut tx,
+            self.dialect,
+            &EvaluationScope::All,
+            drafts,
+            stored,
+            now,
+        )
+        .await?;
+        record_evaluation(&mut tx, &summary, now).await?;
+        findings_sql::bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(summary)
     }
 }
 
@@ -911,13 +935,20 @@ impl Store for SqlStore {
         drafts: &[FindingDraft],
         now: i64,
     ) -> Result<EvaluationSummary, StoreError> {
-        let mut tx = self.write().await?;
-        let summary =
-            findings_sql::apply(&mut tx, self.dialect, &EvaluationScope::All, drafts, now).await?;
-        record_evaluation(&mut tx, &summary, now).await?;
-        findings_sql::bump_generation(&mut tx).await?;
-        tx.commit().await?;
-        Ok(summary)
+        self.apply_all(drafts, None, now).await
+    }
+
+    async fn stored_findings(&self) -> Result<StoredFindings, StoreError> {
+        findings_sql::read_ahead(&self.pool, self.dialect).await
+    }
+
+    async fn apply_findings_read_ahead(
+        &self,
+        drafts: &[FindingDraft],
+        stored: StoredFindings,
+        now: i64,
+    ) -> Result<EvaluationSummary, StoreError> {
+        self.apply_all(drafts, Some(stored), now).await
     }
 
     async fn changes(&self, since: Option<i64>) -> Result<Changes, StoreError> {
@@ -979,7 +1010,8 @@ impl Store for SqlStore {
         if expected.is_some() && expected != Some(findings_sql::generation(&mut tx).await?) {
             return Ok(None);
         }
-        let mut summary = findings_sql::apply(&mut tx, self.dialect, scope, drafts, now).await?;
+        let mut summary =
+            findings_sql::apply(&mut tx, self.dialect, scope, drafts, None, now).await?;
         let assets = match scope {
             EvaluationScope::All => None,
             EvaluationScope::Subjects { assets, systems } => {
