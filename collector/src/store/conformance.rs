@@ -400,6 +400,27 @@ fn draft(asset: &str) -> FindingDraft {
     }
 }
 
+/// Anna accepts the finding of asset `b` at 35 until 50; returns it as it was before.
+async fn accept_b_until_50(store: &dyn Store) -> FindingRecord {
+    let b = store
+        .findings()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.asset == "b")
+        .unwrap();
+    let accept = Acceptance {
+        by: "Anna".into(),
+        reason: "compensating control".into(),
+        until: 50,
+    };
+    store
+        .accept_finding(&b.finding_id, accept, 35)
+        .await
+        .unwrap();
+    b
+}
+
 /// Findings read ahead of the write are used only if no one wrote findings since: another
 /// evaluation's new finding is not inserted twice, and an acceptance written in between is
 /// seen (here its expiry reopens the finding).
@@ -426,22 +447,7 @@ async fn findings_read_ahead_are_read_again_when_written_since() {
     assert_eq!((s.opened, s.open), (0, 2), "b was opened by the write in between");
 
     let stale = store.stored_findings().await.unwrap();
-    let b = store
-        .findings()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|f| f.asset == "b")
-        .unwrap();
-    let accept = Acceptance {
-        by: "Anna".into(),
-        reason: "compensating control".into(),
-        until: 50,
-    };
-    store
-        .accept_finding(&b.finding_id, accept, 35)
-        .await
-        .unwrap();
+    accept_b_until_50(&store).await;
     let s = store
         .apply_findings_read_ahead(&[draft("a"), draft("b")], stale, 60)
         .await
@@ -470,27 +476,12 @@ async fn findings_open_resolve_reopen_and_accept_with_history() {
         .unwrap();
     assert_eq!((s.reopened, s.open), (1, 2));
 
-    let b = store
-        .findings()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|f| f.asset == "b")
-        .unwrap();
+    let b = accept_b_until_50(&store).await;
     assert_eq!(
         b.text,
         Some(draft("b").text),
         "the sentence is kept for rendering"
     );
-    let accept = Acceptance {
-        by: "Anna".into(),
-        reason: "compensating control".into(),
-        until: 50,
-    };
-    store
-        .accept_finding(&b.finding_id, accept, 35)
-        .await
-        .unwrap();
     let s = store
         .apply_findings(&[draft("a"), draft("b")], 40)
         .await
