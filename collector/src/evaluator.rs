@@ -258,7 +258,6 @@ fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
-/// An agent's labels and certificate, by its id.
 impl State {
     /// Remembers what linking uses of `asset` and returns what the rules judge, linked.
     fn track(

@@ -45,15 +45,13 @@ enum State {
 }
 
 impl State {
+    /// The column's text, by the same names as the pages' JSON.
     fn parse(text: &str) -> Result<Self, StoreError> {
-        match text {
-            "open" => Ok(Self::Open),
-            "accepted" => Ok(Self::Accepted),
-            "resolved" => Ok(Self::Resolved),
-            other => Err(StoreError::Corrupt(format!(
-                "a finding's state is {other:?}, not open, accepted or resolved"
-            ))),
-        }
+        use serde::Deserialize as _;
+        use serde::de::IntoDeserializer as _;
+        Self::deserialize(text.into_deserializer()).map_err(|e: serde::de::value::Error| {
+            StoreError::Corrupt(format!("a finding's state: {e}"))
+        })
     }
 
     fn as_str(self) -> &'static str {
@@ -281,7 +279,7 @@ pub async fn apply(
             }
         }
     }
-    insert_findings(tx, &mut new_findings, now).await?;
+    insert_findings(tx, &new_findings, now).await?;
     for found in existing.into_values().filter(|found| !found.judged) {
         if found.state != State::Resolved {
             // Last seen failing at the previous evaluation.
@@ -302,8 +300,6 @@ pub async fn apply(
     }
     // Open and accepted findings were all seen failing in this evaluation; readers take their
     // last-seen time from the evaluations table instead of rewriting every row here.
-    // In the order of their index (finding id, time), as the findings: see `insert_findings`.
-    events.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     insert_events(tx, &events, now).await?;
     let counts: Vec<(String, i64)> =
         sqlx::query_as("SELECT state, COUNT(*) FROM findings GROUP BY state")
@@ -364,15 +360,12 @@ struct NewFinding<'a> {
     draft: &'a FindingDraft,
 }
 
-/// Inserts `new` findings as open, in the order of their primary key: a finding id is a hash,
-/// so in the rules' order every row lands on a random page of the key's index, and sorted they
-/// append (the first evaluation of 294,047 findings spent most of its time in those descents).
+/// Inserts `new` findings as open.
 async fn insert_findings(
     tx: &mut Transaction<'_, Any>,
-    new: &mut [NewFinding<'_>],
+    new: &[NewFinding<'_>],
     now: i64,
 ) -> Result<(), StoreError> {
-    new.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     for group in new.chunks(PREPARED) {
         // The text and the evidence as stored JSON, per row.
         let texts = crate::parallel::map_parts(group, |_, part| {

@@ -248,16 +248,45 @@ pub struct AgentView {
 impl AgentView {
     /// The view of a whole record.
     pub fn of(agent: &AgentRecord) -> Self {
-        Self {
-            agent_id: agent.agent_id.clone(),
-            labels: agent.labels.clone(),
-            certificate: agent.revoked_at.is_none().then(|| AgentCertificate {
-                issued_at: agent.cert_issued_at.unwrap_or(agent.enrolled_at),
+        Self::new(
+            agent.agent_id.clone(),
+            agent.labels.clone(),
+            CertificateDates {
+                issued_at: agent.cert_issued_at,
+                enrolled_at: agent.enrolled_at,
                 not_after: agent.cert_not_after,
-                agent_id: agent.agent_id.clone(),
-            }),
+                revoked_at: agent.revoked_at,
+            },
+        )
+    }
+
+    /// The view from an agent's columns: a certificate issued before `cert_issued_at` was
+    /// recorded counts from enrollment.
+    pub(crate) fn new(
+        agent_id: String,
+        labels: BTreeMap<String, String>,
+        dates: CertificateDates,
+    ) -> Self {
+        let certificate = dates.revoked_at.is_none().then(|| AgentCertificate {
+            agent_id: agent_id.clone(),
+            issued_at: dates.issued_at.unwrap_or(dates.enrolled_at),
+            not_after: dates.not_after,
+        });
+        Self {
+            agent_id,
+            labels,
+            certificate,
         }
     }
+}
+
+/// An agent's certificate columns (ms), as [`AgentView::new`] judges them.
+#[derive(Clone, Copy)]
+pub(crate) struct CertificateDates {
+    pub issued_at: Option<i64>,
+    pub enrolled_at: i64,
+    pub not_after: i64,
+    pub revoked_at: Option<i64>,
 }
 
 /// An enrolled agent.

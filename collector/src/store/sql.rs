@@ -16,13 +16,13 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use super::dialect::Dialect;
 use super::{
     Acceptance, AcceptedFinding, AgentRecord, AgentView, AppliedEvaluation, AssetRecord,
-    AuditEntry, AuditEvent, CatalogChange, Changes, ControlRecord, EvaluationScope,
-    EvaluationSummary, FindingEvent, FindingRecord, Heartbeat, HostBinding, IngestOutcome,
-    JobRecord, NewAgent, NewJob, NewToken, ObservationChange, RenewedCertificate, ReportInput,
-    ScheduleRecord, Store, StoreError, TokenRecord, TokenScope,
+    AuditEntry, AuditEvent, CatalogChange, CertificateDates, Changes, ControlRecord,
+    EvaluationScope, EvaluationSummary, FindingEvent, FindingRecord, Heartbeat, HostBinding,
+    IngestOutcome, JobRecord, NewAgent, NewJob, NewToken, ObservationChange, RenewedCertificate,
+    ReportInput, ScheduleRecord, Store, StoreError, TokenRecord, TokenScope,
 };
 use crate::catalog::{Attestation, Classification, System};
-use crate::rules::{AgentCertificate, FindingDraft};
+use crate::rules::FindingDraft;
 use crate::store::web::{
     AcceptanceRequest, Enrolment, NewUser, OidcIdentity, OidcSignIn, PasskeyChallenge,
     PasskeyPurpose, PasskeyRecord, Scope, SessionRecord, UserRecord,
@@ -699,7 +699,7 @@ impl Store for SqlStore {
     }
 
     async fn agent_views(&self) -> Result<Vec<AgentView>, StoreError> {
-        type Row = (String, String, String, i64, i64, Option<i64>);
+        type Row = (String, String, String, Option<i64>, i64, i64, Option<i64>);
         let rows: Vec<Row> = read_pages("agents", String::new(), |after| {
             sqlx::query_as(self.dialect.agent_views_page())
                 .bind(after)
@@ -709,18 +709,20 @@ impl Store for SqlStore {
         .await?;
         rows.into_iter()
             .map(
-                |(agent_id, claimed, token, issued_at, not_after, revoked_at)| {
+                |(agent_id, claimed, token, issued_at, enrolled_at, not_after, revoked_at)| {
                     let claimed = parse_json(&claimed, "agent labels")?;
                     let token = parse_json(&token, "agent token labels")?;
-                    Ok(AgentView {
-                        labels: effective_labels(&claimed, &token),
-                        certificate: revoked_at.is_none().then(|| AgentCertificate {
-                            agent_id: agent_id.clone(),
-                            issued_at,
-                            not_after,
-                        }),
+                    let dates = CertificateDates {
+                        issued_at,
+                        enrolled_at,
+                        not_after,
+                        revoked_at,
+                    };
+                    Ok(AgentView::new(
                         agent_id,
-                    })
+                        effective_labels(&claimed, &token),
+                        dates,
+                    ))
                 },
             )
             .collect()
